@@ -1,0 +1,41 @@
+# Every target installs what it needs first; `make test` and `make demo` work on a fresh machine.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+STUBS   := $(VENV)/stubs
+# Board stubs go in separate folders: the ESP32 and STM32 packages ship the same module names.
+STUB_PKGS := esp32=micropython-esp32-stubs==1.29.0.post1 stm32=micropython-stm32-stubs==1.29.0.post1
+ONLY    ?=
+PYTEST_ARGS ?=
+
+.PHONY: install test bench lint firmware demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 (>= 3.11) is required"; exit 1; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@for s in $(STUB_PKGS); do \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
+	    --target $(STUBS)/$${s%%=*} $${s#*=} || exit 1; done
+	@touch $(STAMP)
+
+firmware: install
+	$(PY) -m host_tools.build build/mpy
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m tests.bench.run $(if $(ONLY),--only $(ONLY))
+
+lint: install
+	$(VENV)/bin/ruff check protocol firmware host_tools tests
+	$(PY) -m host_tools.boardcheck
+
+demo: install
+	$(PY) -m host_tools.demo
+
+clean:
+	rm -rf build

@@ -1,0 +1,1 @@
+"""The concentrator application. Runs on MicroPython only (tested on the unix port)."""

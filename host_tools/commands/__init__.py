@@ -1,0 +1,1 @@
+"""The `conc` subcommands, one module each (see host_tools/cli.py)."""

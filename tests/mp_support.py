@@ -1,0 +1,22 @@
+# Helpers for MicroPython test modules (no pytest on the board).
+
+
+def raises(exc_type, fn, *args, **kwargs):
+    """Call fn and return the exception of exc_type it raised; fail if it raised none."""
+    try:
+        fn(*args, **kwargs)
+    except exc_type as exc:
+        return exc
+    raise AssertionError("%s did not raise %s" % (fn, exc_type.__name__))
+
+
+def eq(actual, expected, what=""):
+    """assert actual == expected, with both values in the message."""
+    if actual != expected:
+        raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
+
+
+def unhex(text):
+    """bytes from a hex string that may contain spaces."""
+    import binascii
+    return binascii.unhexlify(text.replace(" ", ""))
