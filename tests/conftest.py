@@ -23,9 +23,20 @@ def pytest_sessionstart(session):
     micropython.ensure_build()
 
 
+def is_micropython_test(path):
+    return path.suffix == ".py" and path.name.startswith("mp_test_")
+
+
 def pytest_collect_file(parent, file_path):
-    if file_path.suffix == ".py" and file_path.name.startswith("mp_test_"):
+    # A file named on the command line goes through pytest_pycollect_makemodule instead.
+    if is_micropython_test(file_path) and not parent.session.isinitpath(file_path):
         return MicroPythonFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if is_micropython_test(module_path):
+        return MicroPythonFile.from_parent(parent, path=module_path)
     return None
 
 
