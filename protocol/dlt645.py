@@ -295,7 +295,7 @@ def _code_bytes(text, what):
     try:
         raw = binascii.unhexlify(text)
     except (ValueError, TypeError):
-        raise ProtocolError("%s must be 8 hex digits, not %r" % (what, text))
+        raise ProtocolError("%s must be 8 hex digits, not %r" % (what, text)) from None
     if what == "password":
         return bytes((raw[0], raw[3], raw[2], raw[1]))
     return bytes((raw[3], raw[2], raw[1], raw[0]))
@@ -315,12 +315,14 @@ def clock_bytes(clock):
     """(year, month, day, hour, minute, second) -> ss mm hh DD MM YY."""
     try:
         year, month, day, hour, minute, second = clock[:6]
+        valid = (1 <= month <= 12 and 1 <= day <= 31 and 0 <= hour <= 23
+                 and 0 <= minute <= 59 and 0 <= second <= 59
+                 and (0 <= year <= 99 or 2000 <= year <= 2099))
     except (TypeError, ValueError):
-        raise ProtocolError("time must be (year, month, day, hour, minute, second), not %r"
-                            % (clock,))
-    if not (1 <= month <= 12 and 1 <= day <= 31 and 0 <= hour <= 23 and 0 <= minute <= 59
-            and 0 <= second <= 59 and (0 <= year <= 99 or 2000 <= year <= 2099)):
-        raise ProtocolError("time %r is out of range" % (clock,))
+        valid = False
+    if not valid:
+        raise ProtocolError("time must be (year, month, day, hour, minute, second) in range, "
+                            "not %r" % (clock,))
     return bytes((bcd.bcd_byte(second), bcd.bcd_byte(minute), bcd.bcd_byte(hour),
                   bcd.bcd_byte(day), bcd.bcd_byte(month), bcd.bcd_byte(year % 100)))
 
@@ -411,7 +413,8 @@ def build_freeze(address, at=None, preamble=0):
         data = bytes((bcd.bcd_byte(minute), bcd.bcd_byte(hour), bcd.bcd_byte(day),
                       bcd.bcd_byte(month)))
     except (TypeError, ValueError):
-        raise ProtocolError("freeze time must be (month, day, hour, minute), not %r" % (at,))
+        raise ProtocolError("freeze time must be (month, day, hour, minute), not %r"
+                            % (at,)) from None
     return build_frame(address, FREEZE, data, preamble)
 
 
@@ -630,7 +633,7 @@ def _decode_fields(frame, at):
         try:
             frame.baud = baud_rate(data[0])
         except ProtocolError as err:
-            raise ProtocolError(err.reason, at)
+            raise ProtocolError(err.reason, at) from None
     elif function == CHANGE_PASSWORD:
         if not reply:
             _need(frame, 12, at, exact=True)
@@ -664,11 +667,12 @@ def _clock_field(data, start, at):
         return clock_value(data, start)
     except ProtocolError as err:
         raise ProtocolError("time field: " + err.reason,
-                            None if err.offset is None else at + err.offset)
+                            None if err.offset is None else at + err.offset) from None
 
 
 def _address_field(data, at):
     try:
         return address_text(data, 0)
     except ProtocolError as err:
-        raise ProtocolError(err.reason, None if err.offset is None else at + err.offset)
+        raise ProtocolError(err.reason,
+                            None if err.offset is None else at + err.offset) from None
