@@ -1,0 +1,98 @@
+"""Time handling for the station: UTC in the database, the station's zone at the edges.
+
+The database stores instants as integer Unix seconds (UTC), so both engines compare and index
+them the same way and nothing depends on the server's time zone. Terminals and meters report
+wall-clock times without a zone (1376.1 formats 01 and 15); those are read in the station's zone:
+`CONC_STATION_TZ` (an IANA name such as `Asia/Shanghai`) or, when unset, the host's local zone.
+Frozen days and months are calendar labels of the terminal (`2026-11-24`, `2026-11`) and are kept
+as written, never converted.
+"""
+import datetime
+import os
+import re
+import time
+import zoneinfo
+
+from host_tools.station.errors import InvalidValue
+
+UTC = datetime.timezone.utc
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+
+def station_zone(name=None):
+    """The zone naive times are read in: `name`, else $CONC_STATION_TZ, else the host's zone."""
+    name = name or os.environ.get("CONC_STATION_TZ")
+    if name:
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise InvalidValue("unknown time zone %r: use an IANA name such as Asia/Shanghai"
+                               % name) from None
+    return datetime.datetime.now().astimezone().tzinfo
+
+
+def to_epoch(when, zone):
+    """Unix seconds for `when`: an int/float (already Unix seconds) or a datetime (naive = `zone`)."""
+    if isinstance(when, datetime.datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=zone)
+        return int(when.timestamp())
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        raise InvalidValue("a time must be a datetime or Unix seconds, not %r" % (when,))
+    return int(when)
+
+
+def from_epoch(seconds, zone):
+    """An aware datetime in `zone` for stored Unix seconds (None stays None)."""
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(seconds, zone)
+
+
+def now_epoch():
+    return int(time.time())
+
+
+def parse_time(text, zone, end_of_day=False):
+    """Unix seconds for an ISO date or date-time typed by a user.
+
+    Accepts `2026-11-24`, `2026-11-24T08:00`, `2026-11-24 08:00:05`, with an optional offset
+    (`+08:00`, `Z`). Without an offset the time is in `zone`. A bare date is midnight starting that
+    day, or with `end_of_day` midnight ending it, so `--to 2026-11-24` includes the whole day.
+    """
+    text = text.strip()
+    try:
+        if _DAY.match(text):
+            day = datetime.date.fromisoformat(text)
+            if end_of_day:
+                day += datetime.timedelta(days=1)
+            moment = datetime.datetime.combine(day, datetime.time(), zone)
+        else:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidValue("bad time %r: use an ISO date or date-time such as 2026-11-24 or "
+                           "2026-11-24T08:00 (optionally with +08:00)" % text) from None
+    return to_epoch(moment, zone)
+
+
+def check_day(text):
+    """Validate a frozen day label `YYYY-MM-DD` (a date object is accepted too)."""
+    if isinstance(text, datetime.date):
+        return text.isoformat()
+    if isinstance(text, str) and _DAY.match(text):
+        try:
+            datetime.date.fromisoformat(text)
+            return text
+        except ValueError:
+            pass
+    raise InvalidValue("bad frozen day %r: use YYYY-MM-DD" % (text,))
+
+
+def check_month(text):
+    """Validate a frozen month label `YYYY-MM` (a date object gives its month)."""
+    if isinstance(text, datetime.date):
+        return "%04d-%02d" % (text.year, text.month)
+    if isinstance(text, str) and _MONTH.match(text) and 1 <= int(text[5:]) <= 12:
+        return text
+    raise InvalidValue("bad frozen month %r: use YYYY-MM" % (text,))
