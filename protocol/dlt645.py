@@ -254,13 +254,13 @@ def address_text(buf, start=0):
     """6 address bytes at buf[start:] -> '151230011061'; each byte must be BCD or AA."""
     if start + 6 > len(buf):
         raise ProtocolError("address runs past the end of the frame", len(buf))
-    for i in range(start, start + 6):
-        byte = buf[i]
-        if byte != 0xAA and ((byte >> 4) > 9 or (byte & 0x0F) > 9):
-            raise ProtocolError("address byte 0x%02X is not BCD" % byte, i)
-    return binascii.hexlify(bytes((buf[start + 5], buf[start + 4], buf[start + 3],
-                                   buf[start + 2], buf[start + 1], buf[start]))
-                            ).decode().upper()
+    text = "%012X" % int.from_bytes(buf[start:start + 6], "little")
+    if not text.isdigit():                  # rare: wildcard AA bytes, or garbage
+        for i in range(start, start + 6):
+            byte = buf[i]
+            if byte != 0xAA and ((byte >> 4) > 9 or (byte & 0x0F) > 9):
+                raise ProtocolError("address byte 0x%02X is not BCD" % byte, i)
+    return text
 
 
 def _le(value, size):
@@ -272,10 +272,7 @@ def _le(value, size):
 
 
 def _le_value(buf, start, size):
-    value = 0
-    for i in range(start + size - 1, start - 1, -1):
-        value = (value << 8) | buf[i]
-    return value
+    return int.from_bytes(buf[start:start + size], "little")
 
 
 def _di_bytes(di, size):
@@ -561,9 +558,7 @@ def parse_frame(buf, start=0, length=None):
     if stop + 2 < end:
         raise ProtocolError("%d bytes after the end of the frame" % (end - stop - 2),
                             stop + 2 - start)
-    checksum = 0
-    for j in range(i, stop):
-        checksum += buf[j]
+    checksum = sum(buf[i:stop])
     if checksum & 0xFF != buf[stop]:
         raise ProtocolError("bad checksum %02X, computed %02X" % (buf[stop], checksum & 0xFF),
                             stop - start)
