@@ -1,0 +1,136 @@
+"""Payload encodings of the ring log's data records: reading batches, events, markers.
+
+The record header (firmware/ringlog.py, docs/ringlog.md) already carries the type, sequence,
+measuring point and timestamp, so a payload holds only what differs:
+
+READINGS  one batch of one measuring point at one time: for each item
+          varint(item_id * 2 + no_data) then, unless no_data, varint(zigzag(value)).
+          item_id is the poller's item number (< 64 keeps the key in one byte); value is the
+          exact integer the meter sent in its smallest unit (0.01 kWh, 0.1 V, ...), any sign.
+EVENT     ERC code (1 byte, Q/GDW 1376.1 numbering) then the event's data bytes.
+MARKER    marker code (1 byte, MARK_*) then free data bytes.
+
+    end = pack_readings(buf, at, items, values, count)        # -> end offset in buf
+    seq = append_readings(log, point, timestamp, items, values, count=None)   # no allocation
+    seq = append_event(log, point, timestamp, erc, data=b"")
+    seq = append_marker(log, timestamp, code, data=b"", point=0)
+    unpack_readings(payload) -> [(item_id, value or None), ...]
+    unpack_event(payload) -> (erc, data); unpack_marker(payload) -> (code, data)
+`values[i] is None` stores "no data" (the meter answered all 0xEE).
+"""
+from firmware.ringlog import EVENT, MARKER, MAX_PAYLOAD, PAYLOAD, READINGS
+from protocol.compat import const
+
+MARK_BOOT = const(1)         # the firmware started (data: version text)
+MARK_CLOCK_SET = const(2)    # the clock was set (data: old time, u32 LE)
+MARK_FORMAT = const(3)       # the log was formatted
+
+
+def pack_readings(buf, at, items, values, count=None):
+    """Encode count (default len(items)) readings into buf from offset at; return the end.
+    Allocation-free for values that fit a small int."""
+    if count is None:
+        count = len(items)
+    limit = len(buf)
+    for i in range(count):
+        item = items[i]
+        value = values[i]
+        if not 0 <= item <= 0x3FFF:
+            raise ValueError("item id %r out of 0..16383" % (item,))
+        key = item * 2
+        if value is None:
+            key += 1
+        while True:
+            if at >= limit:
+                raise ValueError("reading batch does not fit one record (%d items)" % count)
+            if key < 0x80:
+                buf[at] = key
+                at += 1
+                break
+            buf[at] = (key & 0x7F) | 0x80
+            key >>= 7
+            at += 1
+        if value is None:
+            continue
+        z = value * 2 if value >= 0 else -value * 2 - 1
+        while True:
+            if at >= limit:
+                raise ValueError("reading batch does not fit one record (%d items)" % count)
+            if z < 0x80:
+                buf[at] = z
+                at += 1
+                break
+            buf[at] = (z & 0x7F) | 0x80
+            z >>= 7
+            at += 1
+    return at
+
+
+def _varint(payload, at):
+    value = 0
+    shift = 0
+    while True:
+        if at >= len(payload):
+            raise ValueError("reading batch truncated at byte %d" % at)
+        b = payload[at]
+        value |= (b & 0x7F) << shift
+        at += 1
+        if b < 0x80:
+            return value, at
+        shift += 7
+
+
+def unpack_readings(payload):
+    """[(item_id, value or None), ...] from a READINGS payload."""
+    out = []
+    at = 0
+    while at < len(payload):
+        key, at = _varint(payload, at)
+        if key & 1:
+            out.append((key >> 1, None))
+            continue
+        z, at = _varint(payload, at)
+        out.append((key >> 1, -((z + 1) >> 1) if z & 1 else z >> 1))
+    return out
+
+
+def append_readings(log, point, timestamp, items, values, count=None):
+    """Encode a batch straight into the log's stage and commit it; returns its sequence."""
+    limit = len(log.stage)
+    end = pack_readings(log.stage, PAYLOAD, items, values, count)
+    if end > limit:
+        raise ValueError("reading batch does not fit one record")
+    return log.commit(READINGS, point, timestamp, end - PAYLOAD)
+
+
+def _check_data(data):
+    if len(data) > MAX_PAYLOAD - 1:
+        raise ValueError("event/marker data of %d bytes exceeds %d" % (len(data), MAX_PAYLOAD - 1))
+
+
+def append_event(log, point, timestamp, erc, data=b""):
+    if not 0 <= erc <= 255:
+        raise ValueError("ERC must be 0..255")
+    _check_data(data)
+    stage = log.stage
+    stage[PAYLOAD] = erc
+    stage[PAYLOAD + 1:PAYLOAD + 1 + len(data)] = data
+    return log.commit(EVENT, point, timestamp, 1 + len(data))
+
+
+def append_marker(log, timestamp, code, data=b"", point=0):
+    if not 0 <= code <= 255:
+        raise ValueError("marker code must be 0..255")
+    _check_data(data)
+    stage = log.stage
+    stage[PAYLOAD] = code
+    stage[PAYLOAD + 1:PAYLOAD + 1 + len(data)] = data
+    return log.commit(MARKER, point, timestamp, 1 + len(data))
+
+
+def unpack_event(payload):
+    return payload[0], bytes(payload[1:])
+
+
+def unpack_marker(payload):
+    return payload[0], bytes(payload[1:])
