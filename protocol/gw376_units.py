@@ -1,0 +1,720 @@
+"""Q/GDW 1376.1 data units: the data that follows one DA/DT, per AFN, Fn and direction.
+
+A request and its reply carry different bodies (AFN0C F129 asks with no data and is answered
+with readings), so every codec is looked up by (AFN, Fn, direction) where direction is the
+frame's C.DIR (0 = down, master -> terminal; 1 = up). The codecs are tables, not classes:
+most units are a list of (name, type) fields that decode to a dict.
+
+API:
+    decode(afn, fn, direction, buf, pos, end) -> (value, new_pos)
+    encode_into(out, afn, fn, direction, value)        appends to a bytearray
+    encode(afn, fn, direction, value) -> bytes
+    is_known(afn, fn, direction) -> bool
+    unit_name(afn, fn) -> "current forward active energy" (or None)
+    Unknown(raw)   value of an Fn without a codec: it keeps the rest of the data region
+                   (its length cannot be known), `.raw` holds the bytes
+
+Numbers are exact ints in the unit of their data format (protocol.gw376_formats.DECIMALS);
+None is "no data". Supported units and their values:
+
+    AFN00 F1/F2 (both)  None                F3 {"afn", "items": [(pn, fn, err 0 ok/1 deny)]}
+    AFN01 F1..F4 down   None (hardware / data / parameter+data / parameter reset)
+    AFN02 F1/F2/F3 up   None, or a format-01 clock some terminals add
+    AFN04 down = AFN0A up:
+        F1  {"rts_delay_20ms", "send_delay_min", "response_timeout_s", "retries",
+             "confirm_flags" (D0 class 1, D1 class 2, D2 class 3), "heartbeat_min"}
+        F3  {"primary_ip" "a.b.c.d", "primary_port", "backup_ip", "backup_port", "apn"}
+        F8  {"udp", "work_mode" (0 mixed, 1 client, 2 server), "online_mode" (1 always,
+             2 passive activation, 3 time windows), "redial_interval_s", "passive_redials",
+             "idle_disconnect_min", "online_hours" (bit h = hour h..h+1)}
+        F10 {"meters": [{"serial", "point", "baud", "port", "protocol" (1 = 645-1997,
+             30 = 645-2007), "address" (12 hex digits, as printed on the meter), "password"
+             (6 bytes), "tariffs", "integer_digits", "decimal_digits", "collector",
+             "user_class", "user_subclass"}]}
+    AFN0A down: F1/F3/F8 None; F10 {"serials": [serial, ...]}
+    AFN05 down: F1 {"warn_delay_min", "limit_half_hours"} (Pn = control round), F2 None,
+        F31 format-01 clock
+    AFN09 F1: down None; up {"vendor", "device", "software_version", "software_date",
+        "capacity", "protocol_version", "hardware_version", "hardware_date"}
+    AFN0C down: None. Up: F2 format-01 clock;
+        F25 {"read_time", "active_power" [total, A, B, C] (fmt 09 kW), "reactive_power" [..]
+             (09 kvar), "power_factor" [total, A, B, C] (05 %), "voltage" [A, B, C] (07 V),
+             "current" [A, B, C] (25 A), "zero_sequence_current" (25 A), "apparent_power" [..]
+             (09 kVA)}
+        F33 {"read_time", "tariffs" M, "forward_active" [total, t1..tM] (fmt 14 kWh),
+             "forward_reactive", "q1_reactive", "q4_reactive" (fmt 11 kvarh)}
+        F34 same with "reverse_active", "reverse_reactive", "q2_reactive", "q3_reactive"
+        F129..F136 {"read_time", "tariffs", one of forward_active (14), forward_reactive (11),
+             reverse_active (14), reverse_reactive (11), q1..q4_reactive (11)}
+    AFN0D down: Td, the day (y, m, d) for F1, F2, F161..F168 or the month (y, m) for F17, F18,
+        F177..F184. Up: {"td", ...} followed by the fields of AFN0C F33, F34, F129..F136.
+    AFN0E F1/F2: down {"pm", "pn"}; up {"ec_important", "ec_normal", "pm", "pn",
+        "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records; ERC 1, 3, 5, 12, 14,
+        21, 31 decode to fields (ERC_FIELDS), any other ERC keeps {"erc", "raw"}.
+    AFN10 F1: down {"port", "control", "frame_timeout", "frame_timeout_in_s",
+        "byte_timeout_10ms", "data"}; up {"port", "data"}
+"""
+import binascii
+
+from protocol import gw376_formats as formats
+from protocol.errors import ProtocolError
+
+
+class Unknown:
+    """The raw bytes of a data unit this codec does not know (the rest of the data region)."""
+
+    def __init__(self, raw):
+        self.raw = bytes(raw)
+
+    def __eq__(self, other):
+        return isinstance(other, Unknown) and other.raw == self.raw
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __repr__(self):
+        return "Unknown(%s)" % binascii.hexlify(self.raw).decode()
+
+
+# ---------------------------------------------------------------- field types
+# A field type is a data format number (1..25), one of the names below, or ("a", n) for n
+# ASCII characters / ("b", n) for n raw bytes. A bit-field byte or word is ("bits", "u8"|"u16",
+# ((name, shift, width, bias_or_table), ...)).
+
+_BIN = {"u8": 1, "u16": 2, "u24": 3}
+_BAUD = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)
+
+
+def _need(pos, count, end):
+    if pos + count > end:
+        raise ProtocolError("data unit needs %d more bytes than the frame holds" %
+                            (pos + count - end), end)
+
+
+def _length(kind):
+    if isinstance(kind, int):
+        return formats.LENGTH[kind]
+    if isinstance(kind, tuple):
+        if kind[0] == "bits":
+            return _BIN[kind[1]]
+        return kind[1]
+    if kind == "ip":
+        return 4
+    if kind == "addr":
+        return 6
+    return _BIN[kind]
+
+
+def _uint(buf, pos, size):
+    value = 0
+    for i in range(size - 1, -1, -1):
+        value = (value << 8) | buf[pos + i]
+    return value
+
+
+def _put_uint(out, value, size, what):
+    if not isinstance(value, int) or not 0 <= value < (1 << (8 * size)):
+        raise ProtocolError("%s %r does not fit %d byte(s)" % (what, value, size))
+    for _ in range(size):
+        out.append(value & 0xFF)
+        value >>= 8
+
+
+def _text(buf, pos, count):
+    end = pos + count
+    while end > pos and buf[end - 1] == 0:   # NUL padding
+        end -= 1
+    return "".join([chr(buf[i]) for i in range(pos, end)])
+
+
+def _put_text(out, text, count, what):
+    if not isinstance(text, str) or len(text) > count:
+        raise ProtocolError("%s %r is not text of at most %d characters" % (what, text, count))
+    for ch in text:
+        code = ord(ch)
+        if code > 255:
+            raise ProtocolError("%s %r has a character outside one byte" % (what, text))
+        out.append(code)
+    for _ in range(count - len(text)):
+        out.append(0)
+
+
+def _address(buf, pos):
+    # Format 12 (6 BCD bytes, low first) printed the way the meter's label shows it; kept as
+    # hex so a non-BCD address (AA wildcards) survives a round trip.
+    digits = bytearray(6)
+    for i in range(6):
+        digits[i] = buf[pos + 5 - i]
+    return binascii.hexlify(digits).decode()
+
+
+def _put_address(out, text, what):
+    try:
+        raw = binascii.unhexlify(text)
+    except Exception:       # noqa: BLE001 - binascii raises different types on each runtime
+        raw = b""
+    if len(raw) != 6:
+        raise ProtocolError("%s %r is not 12 hex digits" % (what, text))
+    for i in range(5, -1, -1):
+        out.append(raw[i])
+
+
+def _decode_field(kind, buf, pos):
+    if isinstance(kind, int):
+        return formats.decode(kind, buf, pos)
+    if isinstance(kind, tuple):
+        if kind[0] == "a":
+            return _text(buf, pos, kind[1])
+        return bytes(buf[pos:pos + kind[1]])
+    if kind == "ip":
+        return "%d.%d.%d.%d" % (buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3])
+    if kind == "addr":
+        return _address(buf, pos)
+    return _uint(buf, pos, _BIN[kind])
+
+
+def _encode_field(out, kind, value, name):
+    if isinstance(kind, int):
+        formats.encode_into(out, kind, value)
+    elif isinstance(kind, tuple):
+        if kind[0] == "a":
+            _put_text(out, value, kind[1], name)
+        else:
+            if not isinstance(value, (bytes, bytearray)) or len(value) != kind[1]:
+                raise ProtocolError("%s must be %d bytes" % (name, kind[1]))
+            out.extend(value)
+    elif kind == "ip":
+        parts = value.split(".") if isinstance(value, str) else ()
+        if len(parts) != 4:
+            raise ProtocolError("%s %r is not an IPv4 address a.b.c.d" % (name, value))
+        for part in parts:
+            if not part.isdigit() or int(part) > 255:
+                raise ProtocolError("%s %r is not an IPv4 address a.b.c.d" % (name, value))
+            out.append(int(part))
+    elif kind == "addr":
+        _put_address(out, value, name)
+    else:
+        _put_uint(out, value, _BIN[kind], name)
+
+
+def _get(value, name):
+    if not isinstance(value, dict) or name not in value:
+        raise ProtocolError("data unit value lacks %r" % name)
+    return value[name]
+
+
+def decode_fields(fields, buf, pos, end, into=None):
+    """Decode a list of (name, type[, count]) fields into a dict; return (dict, pos)."""
+    result = {} if into is None else into
+    for field in fields:
+        kind = field[1]
+        size = _length(kind)
+        if isinstance(kind, tuple) and kind[0] == "bits":
+            _need(pos, size, end)
+            raw = _uint(buf, pos, size)
+            for name, shift, width, bias in kind[2]:
+                code = (raw >> shift) & ((1 << width) - 1)
+                if isinstance(bias, tuple):
+                    result[name] = bias[code] if code < len(bias) else code
+                else:
+                    result[name] = code + bias
+            pos += size
+            continue
+        count = field[2] if len(field) > 2 else 0
+        if count:
+            _need(pos, size * count, end)
+            values = []
+            for _ in range(count):
+                values.append(_decode_field(kind, buf, pos))
+                pos += size
+            result[field[0]] = values
+        else:
+            _need(pos, size, end)
+            result[field[0]] = _decode_field(kind, buf, pos)
+            pos += size
+    return result, pos
+
+
+def encode_fields(out, fields, value):
+    for field in fields:
+        kind = field[1]
+        if isinstance(kind, tuple) and kind[0] == "bits":
+            raw = 0
+            for name, shift, width, bias in kind[2]:
+                item = _get(value, name)
+                if isinstance(bias, tuple):
+                    code = bias.index(item) if item in bias else -1
+                elif isinstance(item, bool) or isinstance(item, int):
+                    code = int(item) - bias
+                else:
+                    code = -1
+                if not 0 <= code < (1 << width):
+                    raise ProtocolError("%s %r is out of range" % (name, item))
+                raw |= code << shift
+            _put_uint(out, raw, _BIN[kind[1]], field[0])
+            continue
+        item = _get(value, field[0])
+        count = field[2] if len(field) > 2 else 0
+        if count:
+            if not isinstance(item, (list, tuple)) or len(item) != count:
+                raise ProtocolError("%s needs a list of %d values" % (field[0], count))
+            for one in item:
+                _encode_field(out, kind, one, field[0])
+        else:
+            _encode_field(out, kind, item, field[0])
+
+
+# ---------------------------------------------------------------- unit layouts
+
+COMM_PARAMS = (                                    # AFN04/0A F1
+    ("rts_delay_20ms", "u8"),
+    ("send_delay_min", "u8"),
+    ("timeout", ("bits", "u16", (("response_timeout_s", 0, 12, 0), ("retries", 12, 2, 0)))),
+    ("confirm_flags", "u8"),
+    ("heartbeat_min", "u8"),
+)
+MASTER_ADDRESS = (                                 # AFN04/0A F3
+    ("primary_ip", "ip"), ("primary_port", "u16"),
+    ("backup_ip", "ip"), ("backup_port", "u16"),
+    ("apn", ("a", 16)),
+)
+ONLINE_MODE = (                                    # AFN04/0A F8
+    ("mode", ("bits", "u8", (("udp", 7, 1, 0), ("work_mode", 4, 2, 0),
+                             ("online_mode", 0, 2, 0)))),
+    ("redial_interval_s", "u16"),
+    ("passive_redials", "u8"),
+    ("idle_disconnect_min", "u8"),
+    ("online_hours", "u24"),
+)
+METER_ARCHIVE_ENTRY = (                            # AFN04/0A F10, 27 bytes each
+    ("serial", "u16"),
+    ("point", "u16"),
+    ("line", ("bits", "u8", (("baud", 5, 3, _BAUD), ("port", 0, 5, 0)))),
+    ("protocol", "u8"),
+    ("address", "addr"),
+    ("password", ("b", 6)),
+    ("tariff_byte", ("bits", "u8", (("tariffs", 0, 6, 0),))),
+    ("digits", ("bits", "u8", (("integer_digits", 2, 2, 4), ("decimal_digits", 0, 2, 1)))),
+    ("collector", "addr"),
+    ("class", ("bits", "u8", (("user_class", 4, 4, 0), ("user_subclass", 0, 4, 0)))),
+)
+TRIP = (("trip", ("bits", "u8", (("warn_delay_min", 4, 4, 0), ("limit_half_hours", 0, 4, 0)))),)
+VERSION = (                                        # AFN09 F1
+    ("vendor", ("a", 4)), ("device", ("a", 8)), ("software_version", ("a", 4)),
+    ("software_date", 20), ("capacity", ("a", 11)), ("protocol_version", ("a", 4)),
+    ("hardware_version", ("a", 4)), ("hardware_date", 20),
+)
+POWER = (                                          # AFN0C F25
+    ("read_time", 15),
+    ("active_power", 9, 4), ("reactive_power", 9, 4), ("power_factor", 5, 4),
+    ("voltage", 7, 3), ("current", 25, 3), ("zero_sequence_current", 25),
+    ("apparent_power", 9, 4),
+)
+EVENT_POINTERS = (("pm", "u8"), ("pn", "u8"))
+FORWARD_DOWN = (("port", "u8"), ("control", "u8"),
+                ("timeout", ("bits", "u8", (("frame_timeout_in_s", 7, 1, 0),
+                                            ("frame_timeout", 0, 7, 0)))),
+                ("byte_timeout_10ms", "u8"))
+
+# Energy blocks: (name, format) per block, each block M+1 values (total then tariffs 1..M).
+_FORWARD_BLOCKS = (("forward_active", 14), ("forward_reactive", 11), ("q1_reactive", 11),
+                   ("q4_reactive", 11))
+_REVERSE_BLOCKS = (("reverse_active", 14), ("reverse_reactive", 11), ("q2_reactive", 11),
+                   ("q3_reactive", 11))
+_SINGLE_BLOCKS = (("forward_active", 14), ("forward_reactive", 11), ("reverse_active", 14),
+                  ("reverse_reactive", 11), ("q1_reactive", 11), ("q2_reactive", 11),
+                  ("q3_reactive", 11), ("q4_reactive", 11))
+
+# Event records (ERC): fixed fields; ERC3 is variable (a list of changed DA/DT) and coded apart.
+_PN_FLAG = ("bits", "u16", (("pn", 0, 12, 0), ("start", 15, 1, 0)))
+ERC_FIELDS = {
+    1: (("time", 15), ("flags", "u8"), ("old_version", ("a", 4)), ("new_version", ("a", 4))),
+    5: (("time", 15), ("rounds", "u8"), ("power_at_trip", 2), ("power_after_2min", 2)),
+    12: (("time", 15), ("point", _PN_FLAG)),
+    14: (("power_off", 15), ("power_on", 15)),
+    21: (("time", 15), ("fault", "u8")),
+    31: (("time", 15), ("point", _PN_FLAG), ("last_read_time", 15), ("forward_active", 14),
+         ("forward_reactive", 11)),
+}
+ERC_NAMES = {
+    1: "initialisation / version change", 3: "parameter change", 5: "remote trip",
+    12: "meter clock deviation", 13: "meter fault", 14: "terminal power off/on",
+    20: "message authentication error", 21: "terminal fault", 27: "meter reading decreased",
+    30: "meter stopped", 31: "RS-485 reading failure", 33: "meter status word change",
+    35: "unknown meter found",
+}
+TERMINAL_FAULTS = {1: "memory", 2: "clock", 3: "communication", 4: "RS-485 reading",
+                   5: "display", 6: "carrier"}
+
+
+def _fields_length(fields):
+    total = 0
+    for field in fields:
+        total += _length(field[1]) * (field[2] if len(field) > 2 else 1)
+    return total
+
+
+# ---------------------------------------------------------------- composite codecs
+
+def _decode_energy(td_format, blocks, buf, pos, end):
+    result = {}
+    if td_format:
+        size = formats.LENGTH[td_format]
+        _need(pos, size, end)
+        result["td"] = formats.decode(td_format, buf, pos)
+        pos += size
+    _need(pos, 6, end)
+    result["read_time"] = formats.decode(15, buf, pos)
+    tariffs = buf[pos + 5]
+    result["tariffs"] = tariffs
+    pos += 6
+    for name, fmt in blocks:
+        size = formats.LENGTH[fmt]
+        _need(pos, size * (tariffs + 1), end)
+        values = []
+        for _ in range(tariffs + 1):
+            values.append(formats.decode(fmt, buf, pos))
+            pos += size
+        result[name] = values
+    return result, pos
+
+
+def _encode_energy(out, td_format, blocks, value):
+    if td_format:
+        formats.encode_into(out, td_format, _get(value, "td"))
+    formats.encode_into(out, 15, _get(value, "read_time"))
+    tariffs = _get(value, "tariffs")
+    _put_uint(out, tariffs, 1, "tariffs")
+    for name, fmt in blocks:
+        values = _get(value, name)
+        if not isinstance(values, (list, tuple)) or len(values) != tariffs + 1:
+            raise ProtocolError("%s needs tariffs + 1 = %d values" % (name, tariffs + 1))
+        for one in values:
+            formats.encode_into(out, fmt, one)
+
+
+def _decode_confirm_list(buf, pos, end):
+    from protocol import gw376
+    _need(pos, 1, end)
+    result = {"afn": buf[pos], "items": []}
+    pos += 1
+    if (end - pos) % 5:
+        raise ProtocolError("AFN00 F3 items are 5 bytes each (DA DT err)", pos)
+    while pos < end:
+        err = buf[pos + 4]
+        for pn in gw376.expand_da(buf[pos], buf[pos + 1], pos):
+            for fn in gw376.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
+                result["items"].append((pn, fn, err))
+        pos += 5
+    return result, pos
+
+
+def _encode_unit_ids(out, items, with_value):
+    from protocol import gw376
+    for pns, fns, values in gw376.group_units(items):
+        gw376._append_dadt(out, pns, fns)
+        if with_value:
+            if values.count(values[0]) != len(values):
+                raise ProtocolError("one DA/DT block carries one value")
+            _put_uint(out, values[0], 1, "err")
+
+
+def _encode_confirm_list(out, value):
+    _put_uint(out, _get(value, "afn"), 1, "afn")
+    _encode_unit_ids(out, _listed(_get(value, "items"), 3), True)
+
+
+def _listed(items, width):
+    if not isinstance(items, (list, tuple)):
+        raise ProtocolError("expected a list, got %r" % (items,))
+    for item in items:
+        if not isinstance(item, (list, tuple)) or len(item) != width:
+            raise ProtocolError("list item %r needs %d parts" % (item, width))
+    return [tuple(item) for item in items]
+
+
+def _decode_archive(buf, pos, end):
+    _need(pos, 2, end)
+    count = _uint(buf, pos, 2)
+    pos += 2
+    _need(pos, 27 * count, end)
+    meters = []
+    for _ in range(count):
+        meter, pos = decode_fields(METER_ARCHIVE_ENTRY, buf, pos, end)
+        meters.append(meter)
+    return {"meters": meters}, pos
+
+
+def _encode_archive(out, value):
+    meters = _get(value, "meters")
+    _put_uint(out, len(meters), 2, "meter count")
+    for meter in meters:
+        encode_fields(out, METER_ARCHIVE_ENTRY, meter)
+
+
+def _decode_serials(buf, pos, end):
+    _need(pos, 2, end)
+    count = _uint(buf, pos, 2)
+    pos += 2
+    _need(pos, 2 * count, end)
+    serials = []
+    for _ in range(count):
+        serials.append(_uint(buf, pos, 2))
+        pos += 2
+    return {"serials": serials}, pos
+
+
+def _encode_serials(out, value):
+    serials = _get(value, "serials")
+    _put_uint(out, len(serials), 2, "serial count")
+    for serial in serials:
+        _put_uint(out, serial, 2, "serial")
+
+
+def _decode_events(buf, pos, end):
+    _need(pos, 4, end)
+    result = {"ec_important": buf[pos], "ec_normal": buf[pos + 1], "pm": buf[pos + 2],
+              "pn": buf[pos + 3]}
+    pos += 4
+    records = []
+    for _ in range((result["pn"] - result["pm"]) & 0xFF):
+        _need(pos, 2, end)
+        erc = buf[pos]
+        size = buf[pos + 1]
+        pos += 2
+        _need(pos, size, end)
+        records.append(_decode_record(erc, buf, pos, size))
+        pos += size
+    result["records"] = records
+    return result, pos
+
+
+def _decode_record(erc, buf, pos, size):
+    from protocol import gw376
+    fields = ERC_FIELDS.get(erc)
+    if fields is not None and size == _fields_length(fields):
+        record, _ = decode_fields(fields, buf, pos, pos + size, {"erc": erc})
+        return record
+    if erc == 3 and size >= 6 and (size - 6) % 4 == 0:
+        record = {"erc": 3, "time": formats.decode(15, buf, pos), "master": buf[pos + 5],
+                  "units": []}
+        for at in range(pos + 6, pos + size, 4):
+            for pn in gw376.expand_da(buf[at], buf[at + 1], at):
+                for fn in gw376.expand_dt(buf[at + 2], buf[at + 3], at + 2):
+                    record["units"].append((pn, fn))
+        return record
+    return {"erc": erc, "raw": bytes(buf[pos:pos + size])}
+
+
+def _encode_record(out, record):
+    erc = _get(record, "erc")
+    _put_uint(out, erc, 1, "ERC")
+    body = bytearray()
+    if "raw" in record:
+        body.extend(record["raw"])
+    elif erc == 3:
+        formats.encode_into(body, 15, _get(record, "time"))
+        _put_uint(body, _get(record, "master"), 1, "master")
+        _encode_unit_ids(body, [(pn, fn, None) for pn, fn in _listed(_get(record, "units"), 2)],
+                         False)
+    elif erc in ERC_FIELDS:
+        encode_fields(body, ERC_FIELDS[erc], record)
+    else:
+        raise ProtocolError("ERC%d has no field codec: give its bytes as 'raw'" % erc)
+    _put_uint(out, len(body), 1, "record length")
+    out.extend(body)
+
+
+def _encode_events(out, value):
+    records = _get(value, "records")
+    pm, pn = _get(value, "pm"), _get(value, "pn")
+    if not isinstance(pm, int) or not isinstance(pn, int) or (pn - pm) & 0xFF != len(records):
+        raise ProtocolError("pm..pn (%r..%r) must span the %d records" % (pm, pn, len(records)))
+    for name in ("ec_important", "ec_normal", "pm", "pn"):
+        _put_uint(out, _get(value, name), 1, name)
+    for record in records:
+        _encode_record(out, record)
+
+
+def _decode_forward(fields):
+    def decode(buf, pos, end):
+        result, pos = decode_fields(fields, buf, pos, end)
+        _need(pos, 2, end)
+        count = _uint(buf, pos, 2)
+        pos += 2
+        _need(pos, count, end)
+        result["data"] = bytes(buf[pos:pos + count])
+        return result, pos + count
+    return decode
+
+
+def _encode_forward(fields):
+    def encode(out, value):
+        encode_fields(out, fields, value)
+        data = _get(value, "data")
+        _put_uint(out, len(data), 2, "forwarded length")
+        out.extend(data)
+    return encode
+
+
+def _decode_optional_clock(buf, pos, end):
+    if end - pos >= 6:
+        return formats.decode(1, buf, pos), pos + 6
+    return None, pos
+
+
+def _encode_optional_clock(out, value):
+    if value is not None:
+        formats.encode_into(out, 1, value)
+
+
+# ---------------------------------------------------------------- the table
+# Kinds of codec: (EMPTY,) no data; (FIELDS, fields); (FORMAT, fmt) one data-format value;
+# (ENERGY, td_format, blocks); (CUSTOM, decode, encode).
+EMPTY = 0
+FIELDS = 1
+FORMAT = 2
+ENERGY = 3
+CUSTOM = 4
+
+_NONE = (EMPTY,)
+_TABLE = {}
+_NAMES = {}
+
+
+def _key(afn, fn, direction):
+    return (afn << 9) | (fn << 1) | direction
+
+
+def _add(afn, fns, directions, codec, name=None):
+    for fn in fns:
+        for direction in directions:
+            _TABLE[_key(afn, fn, direction)] = codec
+        if name is not None:
+            _NAMES[(afn, fn)] = name
+
+
+def _build_table():
+    both, down, up = (0, 1), (0,), (1,)
+    _add(0x00, (1,), both, _NONE, "all confirmed")
+    _add(0x00, (2,), both, _NONE, "all denied")
+    _add(0x00, (3,), both, (CUSTOM, _decode_confirm_list, _encode_confirm_list),
+         "confirm/deny per data unit")
+    _add(0x01, (1, 2, 3, 4), down, _NONE)
+    for fn, name in ((1, "hardware reset"), (2, "data area reset"),
+                     (3, "parameter and data reset"), (4, "parameter reset except comms")):
+        _NAMES[(0x01, fn)] = name
+    optional_clock = (CUSTOM, _decode_optional_clock, _encode_optional_clock)
+    _add(0x02, (1,), both, optional_clock, "login")
+    _add(0x02, (2,), both, optional_clock, "logout")
+    _add(0x02, (3,), both, optional_clock, "heartbeat")
+    params = ((1, (FIELDS, COMM_PARAMS), "terminal communication parameters"),
+              (3, (FIELDS, MASTER_ADDRESS), "master station IP address and APN"),
+              (8, (FIELDS, ONLINE_MODE), "terminal uplink online mode"),
+              (10, (CUSTOM, _decode_archive, _encode_archive), "meter archive"))
+    for fn, codec, name in params:
+        _add(0x04, (fn,), down, codec, name)
+        _add(0x0A, (fn,), up, codec, name)
+    _add(0x0A, (1, 3, 8), down, _NONE)
+    _add(0x0A, (10,), down, (CUSTOM, _decode_serials, _encode_serials))
+    _add(0x05, (1,), down, (FIELDS, TRIP), "remote trip")
+    _add(0x05, (2,), down, _NONE, "permit close")
+    _add(0x05, (31,), down, (FORMAT, 1), "time sync")
+    _add(0x09, (1,), down, _NONE, "terminal version")
+    _add(0x09, (1,), up, (FIELDS, VERSION))
+    _add(0x0C, (2,), up, (FORMAT, 1), "terminal clock")
+    _add(0x0C, (25,), up, (FIELDS, POWER), "current power, power factor, voltage, current")
+    _add(0x0C, (33,), up, (ENERGY, 0, _FORWARD_BLOCKS), "current forward energy (all)")
+    _add(0x0C, (34,), up, (ENERGY, 0, _REVERSE_BLOCKS), "current reverse energy (all)")
+    _add(0x0C, (2, 25, 33, 34), down, _NONE)
+    _add(0x0D, (1, 161, 162, 163, 164, 165, 166, 167, 168), down, (FORMAT, 20))
+    _add(0x0D, (17, 177, 178, 179, 180, 181, 182, 183, 184), down, (FORMAT, 21))
+    _add(0x0D, (1,), up, (ENERGY, 20, _FORWARD_BLOCKS), "daily frozen forward energy (all)")
+    _add(0x0D, (2,), up, (ENERGY, 20, _REVERSE_BLOCKS), "daily frozen reverse energy (all)")
+    _add(0x0D, (2,), down, (FORMAT, 20))
+    _add(0x0D, (17,), up, (ENERGY, 21, _FORWARD_BLOCKS), "monthly frozen forward energy (all)")
+    _add(0x0D, (18,), up, (ENERGY, 21, _REVERSE_BLOCKS), "monthly frozen reverse energy (all)")
+    _add(0x0D, (18,), down, (FORMAT, 21))
+    for index in range(8):
+        block = (_SINGLE_BLOCKS[index],)
+        label = _SINGLE_BLOCKS[index][0].replace("_", " ")
+        _add(0x0C, (129 + index,), down, _NONE)
+        _add(0x0C, (129 + index,), up, (ENERGY, 0, block), "current " + label)
+        _add(0x0D, (161 + index,), up, (ENERGY, 20, block), "daily frozen " + label)
+        _add(0x0D, (177 + index,), up, (ENERGY, 21, block), "monthly frozen " + label)
+    _add(0x0E, (1, 2), down, (FIELDS, EVENT_POINTERS))
+    _add(0x0E, (1, 2), up, (CUSTOM, _decode_events, _encode_events))
+    _NAMES[(0x0E, 1)] = "important events"
+    _NAMES[(0x0E, 2)] = "normal events"
+    _add(0x10, (1,), down, (CUSTOM, _decode_forward(FORWARD_DOWN),
+                            _encode_forward(FORWARD_DOWN)), "transparent forwarding")
+    port = (("port", "u8"),)
+    _add(0x10, (1,), up, (CUSTOM, _decode_forward(port), _encode_forward(port)))
+
+
+_build_table()
+
+
+def is_known(afn, fn, direction):
+    return _key(afn, fn, direction) in _TABLE
+
+
+def unit_name(afn, fn):
+    """What AFN/Fn means, in words (None when this codec does not know it)."""
+    return _NAMES.get((afn, fn))
+
+
+def decode(afn, fn, direction, buf, pos, end):
+    """Decode the data of unit (afn, fn) at buf[pos:end]; return (value, new_pos)."""
+    codec = _TABLE.get(_key(afn, fn, direction))
+    if codec is None:
+        return Unknown(buf[pos:end]), end
+    kind = codec[0]
+    if kind == EMPTY:
+        return None, pos
+    if kind == FIELDS:
+        return decode_fields(codec[1], buf, pos, end)
+    if kind == FORMAT:
+        size = formats.LENGTH[codec[1]]
+        _need(pos, size, end)
+        return formats.decode(codec[1], buf, pos), pos + size
+    if kind == ENERGY:
+        return _decode_energy(codec[1], codec[2], buf, pos, end)
+    return codec[1](buf, pos, end)
+
+
+def encode_into(out, afn, fn, direction, value):
+    """Append the data of unit (afn, fn) holding `value` to the bytearray `out`."""
+    if isinstance(value, Unknown):
+        out.extend(value.raw)
+        return
+    codec = _TABLE.get(_key(afn, fn, direction))
+    if codec is None:
+        if isinstance(value, (bytes, bytearray)):
+            out.extend(value)
+            return
+        if value is None:
+            return
+        raise ProtocolError("AFN%02X F%d (%s) has no codec: give its data as bytes or Unknown" % (
+            afn, fn, "up" if direction else "down"))
+    try:
+        kind = codec[0]
+        if kind == EMPTY:
+            if value is not None:
+                raise ProtocolError("AFN%02X F%d carries no data" % (afn, fn))
+        elif kind == FIELDS:
+            encode_fields(out, codec[1], value)
+        elif kind == FORMAT:
+            formats.encode_into(out, codec[1], value)
+        elif kind == ENERGY:
+            _encode_energy(out, codec[1], codec[2], value)
+        else:
+            codec[2](out, value)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ProtocolError("AFN%02X F%d data %r: %s" % (afn, fn, value, exc)) from exc
+
+
+def encode(afn, fn, direction, value):
+    out = bytearray()
+    encode_into(out, afn, fn, direction, value)
+    return bytes(out)
