@@ -55,6 +55,7 @@ Public API (names are stable; other modules are written against them)
         operator; before SEQ), seq, error, password, operator (str), command (N1),
         expiry / clock (time tuple), freeze_at, baud, meter_address (read-address reply,
         write-address request). Frame.error_names() -> names of the abnormal reply's bits.
+    is_reply_to(reply, request) -> True when `reply` (a Frame) answers `request` (a Frame)
     error_names(error, version=2007) -> list of names ("no_data", "unauthorized", ...)
     function_name(function, version=2007) -> "read", "relay", ...
     di_text(di, version=2007) -> "00010000" / "9010"
@@ -523,6 +524,19 @@ class Frame:
             self.version, self.function_name(),
             " reply" if self.from_meter else "", self.address, self.control,
             "" if self.di is None else " DI=" + di_text(self.di, self.version))
+
+
+def is_reply_to(reply, request):
+    """Does `reply` answer `request`? Same function, from the meter addressed (any meter for a
+    wildcard or broadcast request), and for a normal read reply the same DI. A poller uses it to
+    drop a late answer to an earlier request that arrives while it waits for this one."""
+    if not reply.from_meter or request.from_meter or reply.function != request.function:
+        return False
+    if request.address != reply.address and request.address not in (WILDCARD, BROADCAST):
+        return False
+    if reply.abnormal or request.di is None:
+        return True
+    return reply.di == request.di
 
 
 def _need(frame, size, offset, exact=False):

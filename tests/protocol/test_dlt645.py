@@ -90,6 +90,7 @@ clocks = st.tuples(st.integers(2000, 2099), st.integers(1, 12), st.integers(1, 3
 short_data = st.binary(max_size=40)
 
 
+@settings(deadline=None)
 @given(addresses, di4, short_data, preambles)
 def test_read_round_trip(address, di, params, preamble):
     frame = dlt645.parse_frame(dlt645.build_read(address, di, params, preamble=preamble))
@@ -98,6 +99,7 @@ def test_read_round_trip(address, di, params, preamble):
     assert not frame.from_meter and frame.version == 2007
 
 
+@settings(deadline=None)
 @given(addresses, di4, st.integers(0, 255))
 def test_read_follow_round_trip(address, di, seq):
     frame = dlt645.parse_frame(dlt645.build_read_follow(address, di, seq))
@@ -109,6 +111,7 @@ def test_read_address_request_goes_to_wildcard():
     assert frame.address == dlt645.WILDCARD and frame.control == 0x13 and frame.data == b""
 
 
+@settings(deadline=None)
 @given(addresses, di4, short_data, hex8, hex8)
 def test_write_round_trip(address, di, value, password, operator):
     frame = dlt645.parse_frame(dlt645.build_write(address, di, value, password, operator))
@@ -116,12 +119,14 @@ def test_write_round_trip(address, di, value, password, operator):
     assert (frame.password, frame.operator) == (password, operator)
 
 
+@settings(deadline=None)
 @given(st.text("0123456789", min_size=12, max_size=12))
 def test_write_address_round_trip(new_address):
     frame = dlt645.parse_frame(dlt645.build_write_address(new_address))
     assert frame.address == dlt645.WILDCARD and frame.meter_address == new_address
 
 
+@settings(deadline=None)
 @given(clocks)
 def test_broadcast_time_round_trip(clock):
     frame = dlt645.parse_frame(dlt645.build_broadcast_time(clock))
@@ -129,12 +134,14 @@ def test_broadcast_time_round_trip(clock):
     assert frame.clock == clock
 
 
+@settings(deadline=None)
 @given(addresses, st.one_of(st.none(), st.tuples(*[st.integers(0, 99)] * 4)))
 def test_freeze_round_trip(address, at):
     frame = dlt645.parse_frame(dlt645.build_freeze(address, at))
     assert frame.freeze_at == (at or (99, 99, 99, 99))
 
 
+@settings(deadline=None)
 @given(addresses, st.sampled_from(dlt645.BAUD_RATES))
 def test_change_baud_and_reply_round_trip(address, baud):
     assert dlt645.parse_frame(dlt645.build_change_baud(address, baud)).baud == baud
@@ -153,6 +160,7 @@ def test_every_relay_command(code, name):
                                                     dlt645.DEFAULT_OPERATOR)
 
 
+@settings(deadline=None)
 @given(addresses, st.sampled_from([c for c, _ in dlt645.RELAY_COMMANDS]), clocks, hex8, hex8,
        preambles)
 def test_relay_round_trip(address, command, expiry, password, operator, preamble):
@@ -162,12 +170,14 @@ def test_relay_round_trip(address, command, expiry, password, operator, preamble
         command, expiry, password, operator)
 
 
+@settings(deadline=None)
 @given(addresses, st.integers(0, 0xFFFF))
 def test_read_1997_round_trip(address, di):
     frame = dlt645.parse_frame(dlt645.build_read_1997(address, di))
     assert (frame.control, frame.version, frame.di) == (0x01, 1997, di)
 
 
+@settings(deadline=None)
 @given(addresses, di4, st.binary(max_size=190), st.booleans())
 def test_read_reply_round_trip(address, di, payload, more):
     frame = dlt645.parse_frame(dlt645.build_read_reply(address, di, payload, more))
@@ -175,6 +185,7 @@ def test_read_reply_round_trip(address, di, payload, more):
     assert (frame.di, frame.payload, frame.more, frame.from_meter) == (di, payload, more, True)
 
 
+@settings(deadline=None)
 @given(addresses, di4, st.binary(max_size=190), st.integers(0, 255), st.booleans())
 def test_follow_reply_round_trip(address, di, payload, seq, more):
     frame = dlt645.parse_frame(dlt645.build_follow_reply(address, di, payload, seq, more))
@@ -182,12 +193,14 @@ def test_follow_reply_round_trip(address, di, payload, seq, more):
     assert (frame.di, frame.payload, frame.seq) == (di, payload, seq)
 
 
+@settings(deadline=None)
 @given(st.text("0123456789", min_size=12, max_size=12))
 def test_read_address_reply_round_trip(address):
     frame = dlt645.parse_frame(dlt645.build_read_address_reply(address))
     assert frame.control == 0x93 and frame.meter_address == address == frame.address
 
 
+@settings(deadline=None)
 @given(addresses, st.sampled_from([0x11, 0x12, 0x14, 0x16, 0x17, 0x1C, 0x01]),
        st.integers(0, 255))
 def test_error_reply_round_trip(address, function, error):
@@ -203,6 +216,7 @@ def test_error_names_2007_and_1997():
     assert dlt645.error_names(0x02, 1997) == ["wrong_di"]
 
 
+@settings(deadline=None)
 @given(addresses, st.integers(0, 0xFFFF), st.binary(max_size=100), st.booleans())
 def test_read_reply_1997_round_trip(address, di, payload, more):
     frame = dlt645.parse_frame(dlt645.build_read_reply_1997(address, di, payload, more))
@@ -210,6 +224,7 @@ def test_read_reply_1997_round_trip(address, di, payload, more):
     assert (frame.di, frame.payload) == (di, payload)
 
 
+@settings(deadline=None)
 @given(addresses, st.sampled_from([0x14, 0x15, 0x16, 0x18, 0x19, 0x1A, 0x1B, 0x1C]),
        st.binary(max_size=8))
 def test_acknowledgement_reply_round_trip(address, function, data):
@@ -251,20 +266,20 @@ def _parse_or_protocol_error(raw):
         return None
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.binary(max_size=80))
 def test_fuzz_random_bytes(raw):
     _parse_or_protocol_error(raw)
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(addresses, st.integers(0, 255), st.binary(max_size=40))
 def test_fuzz_any_control_and_data_with_valid_checksum(address, control, data):
     # The checksum is right, so the function-specific field decoders see arbitrary data.
     _parse_or_protocol_error(dlt645.build_frame(address, control, data))
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.data())
 def test_fuzz_mutated_valid_frames(data):
     raw = bytearray(data.draw(st.sampled_from([READ_REQ, READ_RSP, RELAY_TRIP_REQ,
@@ -318,3 +333,19 @@ def test_function_names():
     assert dlt645.function_name(0x01, 1997) == "read"
     assert dlt645.function_name(0x1F) == "function_1F"
     assert dlt645.di_text(0x00010000) == "00010000" and dlt645.di_text(0x9010, 1997) == "9010"
+
+
+def test_is_reply_to_matches_function_address_and_di():
+    request = dlt645.parse_frame(READ_REQ)
+    assert dlt645.is_reply_to(dlt645.parse_frame(READ_RSP), request)
+    assert not dlt645.is_reply_to(request, request)
+    other_di = dlt645.parse_frame(dlt645.build_read_reply(ADDR, 0x00020000, b"\0" * 4))
+    assert not dlt645.is_reply_to(other_di, request)
+    other_meter = dlt645.parse_frame(dlt645.build_read_reply("000000000001", 0x00010000,
+                                                             b"\0" * 4))
+    assert not dlt645.is_reply_to(other_meter, request)
+    refused = dlt645.parse_frame(dlt645.build_error_reply(ADDR, dlt645.READ, 2))
+    assert dlt645.is_reply_to(refused, request)
+    assert not dlt645.is_reply_to(dlt645.parse_frame(RELAY_ACK_RSP), request)
+    probe = dlt645.parse_frame(dlt645.build_read_address())
+    assert dlt645.is_reply_to(dlt645.parse_frame(dlt645.build_read_address_reply(ADDR)), probe)

@@ -42,7 +42,7 @@ frames_st = st.lists(st.builds(
     st.binary(max_size=60), st.integers(0, 4)), min_size=1, max_size=6)
 
 
-@settings(max_examples=150)
+@settings(deadline=None, max_examples=150)
 @given(frames_st, st.lists(st.integers(0, 2000), max_size=30))
 def test_any_chunking_yields_every_frame_in_order(frames, cuts):
     stream = b"".join(frames)
@@ -50,7 +50,7 @@ def test_any_chunking_yields_every_frame_in_order(frames, cuts):
     assert got == [f.lstrip(b"\xfe") for f in frames]
 
 
-@settings(max_examples=150)
+@settings(deadline=None, max_examples=150)
 @given(frames_st, st.lists(st.binary(max_size=30).filter(lambda b: b"\x68" not in b),
                            min_size=7, max_size=7),
        st.lists(st.integers(0, 2000), max_size=20))
@@ -79,7 +79,7 @@ def test_frame_hidden_after_a_false_start_is_found():
     assert got == [READ_RSP]
 
 
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 @given(st.binary(max_size=1500), st.lists(st.integers(0, 1500), max_size=30))
 def test_random_bytes_never_raise_and_buffer_stays_bounded(stream, cuts):
     deframer = Deframer(capacity=MAX_FRAME)
@@ -89,7 +89,7 @@ def test_random_bytes_never_raise_and_buffer_stays_bounded(stream, cuts):
     assert len(deframer.buf) == MAX_FRAME
 
 
-@settings(max_examples=100)
+@settings(deadline=None, max_examples=100)
 @given(frames_st, st.data())
 def test_mutated_stream_yields_only_valid_frames(frames, data):
     stream = bytearray(b"".join(frames))

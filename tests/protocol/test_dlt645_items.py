@@ -169,7 +169,7 @@ def test_every_item_round_trips_exactly(row, data, version):
     assert isinstance(items.value_text(row, value, version), str)
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.sampled_from(items.ITEMS), st.binary(max_size=30), st.sampled_from([2007, 1997]))
 def test_fuzz_decode_raises_only_protocol_error(row, payload, version):
     try:
