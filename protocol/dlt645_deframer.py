@@ -55,10 +55,12 @@ class Deframer:
 
     def feed(self, data, length=-1):
         """Append data[:length] (all of it by default); return how many bytes were taken."""
-        if length < 0:
+        if length < 0 or length > len(data):
             length = len(data)
         buf = self.buf
-        if self.fill + length > len(buf) and self.head:
+        if self.head == self.fill:
+            self.head = self.fill = 0               # everything consumed: start over, no copy
+        elif self.fill + length > len(buf) and self.head:
             # Move the unconsumed tail to the front; a byte loop, since slicing would allocate.
             keep = self.fill - self.head
             head = self.head

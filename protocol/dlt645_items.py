@@ -13,7 +13,9 @@ KB on the board. A row is
            "YYMMDDhhmm"; "NNNNNNNNNNNN" a 12-digit number kept as text (addresses);
            "bits16" a 2-byte binary bit field (status words), least significant byte first
   signed   1 when the top bit of the most significant byte is the sign
-  count    elements in the reply (a block such as 0001FF00 = total + 4 tariffs is 5)
+  count    elements in the standard block (0001FF00 = total + 4 tariffs is 5); a meter with
+           fewer tariffs sends fewer elements and one with more sends more: decode takes any
+           whole number of elements, so nothing a meter sends is lost
   di97     the DL/T 645-1997 identifier for the same quantity (0x9010), or None
   fmt97    the 1997 format when it differs from fmt (1997 voltage is "XXX"), else None
   history  for items where DI0 selects the n-th previous record (05060001 = last daily
@@ -28,9 +30,11 @@ Public API:
     ITEMS                                   the table above
     lookup(di) -> row or None               2007 DI, including history DIs (05060003)
     lookup_1997(di97) -> row or None
-    find(key) -> (di, row)                  key: DI int, 8 (or 4) hex digits, name, or
+    find(key) -> (di, row)                  key: DI int, 8 hex digits, name, or
                                             "name:N" for the N-th previous record;
                                             raises ProtocolError for an unknown name
+    find_1997(key) -> (di97, row)           key: 1997 DI int, 4 hex digits, or a name that
+                                            has a 1997 equivalent
     decode(row, payload, version=2007) -> value
     encode(row, value, version=2007) -> bytes
     decimals(row, version=2007), element_size(row, version=2007), item_size(row, version)
@@ -83,7 +87,7 @@ ITEMS = (
     (0x02030100, "power_active_a", "kW", "XX.XXXX", 1, 1, 0xB631, None, 0),
     (0x02030200, "power_active_b", "kW", "XX.XXXX", 1, 1, 0xB632, None, 0),
     (0x02030300, "power_active_c", "kW", "XX.XXXX", 1, 1, 0xB633, None, 0),
-    (0x0203FF00, "power_active_block", "kW", "XX.XXXX", 1, 4, 0xB63F, None, 0),
+    (0x0203FF00, "power_active_block", "kW", "XX.XXXX", 1, 4, None, None, 0),
     (0x02060000, "power_factor_total", "", "X.XXX", 1, 1, 0xB650, None, 0),
     (0x02060100, "power_factor_a", "", "X.XXX", 1, 1, 0xB651, None, 0),
     (0x02060200, "power_factor_b", "", "X.XXX", 1, 1, 0xB652, None, 0),
@@ -168,6 +172,20 @@ def find(key):
                         "DI of 8 hex digits" % text)
 
 
+def find_1997(key):
+    """1997 DI int, 4 hex digits or a name -> (di97, row); row None for an unknown DI."""
+    if isinstance(key, int):
+        return key, lookup_1997(key)
+    text = key.strip()
+    if len(text) == 4 and _is_hex(text):
+        di97 = int(text, 16)
+        return di97, lookup_1997(di97)
+    di, row = find(text)
+    if row is None or row[DI97] is None or di != row[DI]:
+        raise ProtocolError("%s has no DL/T 645-1997 equivalent" % text)
+    return row[DI97], row
+
+
 def _is_hex(text):
     for ch in text:
         if ch not in "0123456789abcdefABCDEF":
@@ -217,17 +235,17 @@ def item_size(row, version=2007):
 
 
 def decode(row, payload, version=2007):
-    """Reply payload (after the DI) -> value. A block may hold fewer elements than `count`
-    (a meter with 2 tariffs sends 3 of 5); it never holds a partial element."""
+    """Reply payload (after the DI) -> value. A block holds any whole number of elements
+    (a meter with 2 tariffs sends 3 of the usual 5, one with 8 sends 9), never a partial one."""
     size = element_size(row, version)
     got = len(payload)
     if row[COUNT] == 1:
         if got != size:
             raise ProtocolError("%s is %d bytes, got %d" % (row[NAME], size, got), 0)
         return _decode_one(row, payload, 0, size, version)
-    if got == 0 or got % size or got > size * row[COUNT]:
-        raise ProtocolError("%s is up to %d elements of %d bytes, got %d bytes" % (
-            row[NAME], row[COUNT], size, got), 0)
+    if got == 0 or got % size:
+        raise ProtocolError("%s is a block of %d-byte elements, got %d bytes" % (
+            row[NAME], size, got), 0)
     return tuple(_decode_one(row, payload, i, size, version) for i in range(0, got, size))
 
 
@@ -254,8 +272,9 @@ def encode(row, value, version=2007):
     """value (as decode returns it) -> payload bytes."""
     if row[COUNT] == 1:
         return _encode_one(row, value, version)
-    if not isinstance(value, (tuple, list)) or not 1 <= len(value) <= row[COUNT]:
-        raise ProtocolError("%s takes 1..%d values" % (row[NAME], row[COUNT]))
+    if not isinstance(value, (tuple, list)) or not value:
+        raise ProtocolError("%s takes a tuple of values (usually %d)" % (row[NAME],
+                                                                        row[COUNT]))
     return b"".join(_encode_one(row, element, version) for element in value)
 
 

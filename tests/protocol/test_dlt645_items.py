@@ -106,6 +106,20 @@ def test_decode_examples():
     assert items.value_text(items.lookup(0x0001FF00), block) == "6.78 1.00 no data"
 
 
+def test_block_from_a_meter_with_more_tariffs_keeps_every_element():
+    row = items.lookup(0x0001FF00)
+    value = tuple(range(100, 109))                    # total + 8 tariffs
+    assert items.decode(row, items.encode(row, value)) == value
+
+
+def test_find_1997():
+    assert items.find_1997("energy_fwd_total") == (0x9010, items.lookup(0x00010000))
+    assert items.find_1997("B621")[1][items.NAME] == "current_a"
+    assert items.find_1997(0x1234) == (0x1234, None)
+    with pytest.raises(ProtocolError):
+        items.find_1997("freeze_daily_time")
+
+
 def test_1997_formats_differ_where_the_standard_differs():
     volts = items.lookup_1997(0xB611)
     assert items.decode(volts, bytes.fromhex("2002"), 1997) == 220 and \
@@ -182,7 +196,7 @@ def test_fuzz_decode_raises_only_protocol_error(row, payload, version):
     (0x00010000, -1), (0x00010000, 10 ** 8), (0x00010000, 1.5), (0x00010000, "6.78"),
     (0x02010100, 10 ** 4), (0x02020100, 8 * 10 ** 5), (0x04000401, "12345"),
     (0x04000501, 0x10000), (0x04000102, (12, 34)), (0x04000102, (12, 34, "56")),
-    (0x04000102, (12, 34, 100)), (0x0001FF00, (1,) * 6), (0x0001FF00, ()),
+    (0x04000102, (12, 34, 100)), (0x0001FF00, ()), (0x0001FF00, 678),
 ])
 def test_encode_rejects_values_that_do_not_fit(di, value):
     with pytest.raises(ProtocolError):
