@@ -74,7 +74,7 @@ class Transaction:
                                               else None, ",".join(self.faults))
 
 
-def build_meter(entry, clock, seed=0):
+def build_meter(entry, clock, seed=0, baud=9600):
     """A SimulatedMeter from one validated config entry (see sim_config)."""
     faults = entry.get("faults") or FaultSpec()
     model = MeterModel(
@@ -90,7 +90,7 @@ def build_meter(entry, clock, seed=0):
         preamble=entry.get("preamble", 0))
     if faults.stuck:
         model.set_stuck(True)
-    handler = make_handler(model, entry["protocol"], entry.get("map"))
+    handler = make_handler(model, entry["protocol"], entry.get("map"), baud)
     return SimulatedMeter(model, handler, FaultInjector(faults, "%s/%s" % (seed, model.address)))
 
 
@@ -105,7 +105,7 @@ class MeterSimulator:
         self.turnaround_s = bus["turnaround_ms"] / 1000.0
         self.clock = clock or SimClock(bus["start"], bus["speed"])
         self.port = port
-        self.meters = [build_meter(entry, self.clock, bus["seed"]) for entry in config["meters"]]
+        self.meters = [build_meter(entry, self.clock, bus["seed"], bus["baud"]) for entry in config["meters"]]
         self.line = None
         self.log = deque(maxlen=LOG_LENGTH)
         self.noise_bytes = 0            # received bytes that were no request
@@ -122,7 +122,7 @@ class MeterSimulator:
     @classmethod
     def from_file(cls, path, port=None, clock=None, **bus_overrides):
         config = sim_config.load_file(path)
-        _override_bus(config, bus_overrides)
+        sim_config.override_bus(config, bus_overrides)
         return cls(config, port=port, clock=clock)
 
     @classmethod
@@ -412,12 +412,3 @@ def _modbus_request_length(buf):
 def _modbus_at_silence(buf):
     """True when all of `buf` is one CRC-valid Modbus frame (of a function we do not know)."""
     return 4 <= len(buf) <= modbus.MAX_FRAME and modbus.crc_ok(buf, len(buf))
-
-
-def _override_bus(config, overrides):
-    """Apply command-line bus options over a file's `bus` table (validated again)."""
-    changed = {k: v for k, v in overrides.items() if v is not None}
-    if changed:
-        raw_bus = dict(config["bus"])
-        raw_bus.update(changed)
-        config["bus"] = sim_config._validate_bus(raw_bus)

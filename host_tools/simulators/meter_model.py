@@ -24,6 +24,7 @@ Values are handed out as `Decimal`s already cut to the resolution the meter disp
 0.01 kWh, voltage 0.1 V, current 0.001 A, power 0.0001 kW, power factor 0.001), so a value read
 over the wire can be compared for equality with `last_served`.
 """
+import math
 import random
 import threading
 from collections import deque
@@ -53,6 +54,7 @@ FLAT_SHAPE = (1.0,) * 24
 
 HISTORY_DAYS = 62          # DL/T 645-2007 keeps the last 62 daily freezes
 MAX_STEP_S = 60.0          # integration step: tariff periods start on whole minutes
+SAMPLE_PERIOD = timedelta(seconds=1)
 
 ENERGY_RESOLUTION = Decimal("0.01")
 VOLTAGE_RESOLUTION = Decimal("0.1")
@@ -187,6 +189,8 @@ class MeterModel:
         self._clock_base_meter = now + timedelta(seconds=clock_offset_s)
         self._meter_date = self._meter_time_at(now).date()
         self._stuck_snapshot = None
+        self._sample = None
+        self._sample_time = now
 
     # --- the meter clock -------------------------------------------------------------------
 
@@ -288,9 +292,20 @@ class MeterModel:
 
     def combined_active_kwh(self):
         """Combined active energy (forward + reverse, the common factory setting)."""
+        return self.combined_active_block()[0]
+
+    def combined_active_block(self):
+        """(total, t1..t4) of combined active energy."""
         with self._lock:
             self.update()
-            return energy(self._forward[0] + self._reverse[0])
+            return tuple(energy(f + r) for f, r in zip(self._forward, self._reverse, strict=True))
+
+    def reactive_kwh(self):
+        """Forward reactive energy (kvarh): the active energy at the meter's power factor."""
+        with self._lock:
+            self.update()
+            tan_phi = math.sqrt(max(0.0, 1.0 / (self.power_factor ** 2) - 1.0))
+            return energy(self._forward[0] * tan_phi)
 
     def frozen_day(self, n):
         """The n-th previous daily freeze (1 = last), or None when the meter holds none."""
@@ -310,7 +325,12 @@ class MeterModel:
             self.update()
             if self.stuck and self._stuck_snapshot is not None:
                 return dict(self._stuck_snapshot)
-            values = self._measure()
+            # A meter refreshes its measurements about once a second: reads within the same
+            # simulated second (the parts of one block, a total and its phases) agree.
+            if self._sample is None or self._sim_time - self._sample_time >= SAMPLE_PERIOD:
+                self._sample = self._measure()
+                self._sample_time = self._sim_time
+            values = dict(self._sample)
             if self.stuck:
                 self._stuck_snapshot = dict(values)
             return values
@@ -374,6 +394,7 @@ class MeterModel:
         """Carry out a 0x1C N1 command; RelayRefused when the meter will not."""
         with self._lock:
             self.update()           # energy up to now counts at the old relay state
+            self._sample = None     # currents and power change at once
             if command == RELAY_TRIP:
                 if self.keep_power:
                     raise RelayRefused("keep-power protection is on")

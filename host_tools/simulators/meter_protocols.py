@@ -1,73 +1,43 @@
 """How a simulated meter answers on the wire: DL/T 645-2007, DL/T 645-1997 and Modbus (SDM style).
 
 A handler turns one parsed request into the reply bytes (or None: no reply) from its
-`MeterModel`. Frames are built and parsed by the project's codecs (protocol.dlt645,
-protocol.modbus); this module holds what is meter-specific: which data identifiers or
-registers a meter serves, in which format, and how it reacts to control commands.
+`MeterModel`. The wire belongs to the project's codecs: frames from protocol.dlt645 and
+protocol.modbus, what a DI means and how its value is encoded from protocol.dlt645_items, the
+Modbus registers from the maps in protocol/maps (protocol.modbus_map). What is meter-specific
+lives here: `QUANTITIES`, the value of each catalogue item name in the model, and how a meter
+reacts to control commands.
 
-Each served value is recorded in `model.last_served` under its DI text ("00010000",
-"9010") or Modbus register name, exactly as encoded, so a test can compare what a client
-decoded with what the meter sent.
+Each value sent is recorded in `model.last_served` under its DI text ("00010000", "9010") or
+Modbus item name, in the form the catalogue's `decode` returns (exact scaled integers, tuples
+for blocks and dates), so a test compares `decode(reply) == model.last_served[key]`.
 
 Meter behaviour worth knowing:
-- Block DIs (0001FF00, 0201FF00 ...; 1997 901F, B61F ...) are answered only by meters with
+- Block DIs (0001FF00, 020101FF ...; 1997 901F, B61F ...) are answered only by meters with
   `supports_blocks`; others reply "no requested data" (error bit b1), as many field meters do.
-- Daily freeze history: 05060001+n (time) and 05060101+n / 05060201+n (forward / reverse
-  energy, total + 4 tariffs) with DI0 = n-th previous day; "no requested data" for days the
-  meter has not frozen yet or when it does not support freezing (DL/T 645-1997 has no daily
-  freeze identifiers).
-- Relay control (0x1C) checks the password (b2 unauthorised), refuses expired commands and a
-  trip under keep-power protection (b0 other).
-- Broadcast time (0x08) sets the meter clock, never answers. Writing 04000101 / 04000102 (0x14,
-  password checked) sets the date or time of one meter.
-- Read address (0x13) to AAAAAAAAAAAA is answered by every 645-2007 meter: with more than one
-  on the bus, the replies collide (the bus layer garbles them), as on a real wire.
+  The standard's own block DIs for voltage and current (0201FF00, 0202FF00) are answered too.
+- Daily freeze history: 05060001+n (time), 05060101+n / 05060201+n (forward / reverse energy,
+  total + 4 tariffs) with DI0 = n-th previous day; "no requested data" for days not frozen yet
+  or when the meter does not freeze. DL/T 645-1997 has no daily-freeze identifiers.
+- Relay control (0x1C) checks the password (b2 unauthorised) and refuses expired commands and
+  a trip under keep-power protection (b0 other).
+- Broadcast time (0x08) sets the meter clock and is never answered. Writing 04000101 / 04000102
+  (0x14, password checked) sets the date or the time of one meter.
+- Read address (0x13) to AAAAAAAAAAAA is answered by every 645-2007 meter: with more than one on
+  the bus the replies collide (meter_bus garbles them), as on a real wire.
+- Modbus: function 04 (and 03 for the maps' holding registers) within the map's registers;
+  registers between listed items read 0; a read outside them is exception 2, more than the map's
+  `max_registers` exception 3, writes and other functions exception 1.
 """
-import json
+import math
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
-from protocol import bcd, dlt645, modbus
+from protocol import bcd, dlt645, dlt645_items, modbus
 from protocol.errors import ProtocolError
 
 from host_tools.simulators.meter_model import RelayRefused
 
-
-# ---------------------------------------------------------------------------------------------
-# Value encodings (BCD, least significant byte first)
-
-def _scaled(value, decimals):
-    return int((Decimal(value) * (10 ** decimals)).to_integral_value())
-
-
-def bcd_unsigned(value, decimals, size):
-    """XXXXXX.XX style: energy registers roll over past their digits, as meters do."""
-    return bcd.encode(_scaled(value, decimals) % (100 ** size), size)
-
-
-def bcd_signed(value, decimals, size):
-    """Sign in the top bit of the last byte (currents, powers, power factor)."""
-    return bcd.encode(_scaled(value, decimals), size, signed=True)
-
-
-def date_yymmddww(when):
-    weekday = (when.weekday() + 1) % 7          # 0 = Sunday
-    return bcd.encode(((when.year % 100) * 10000 + when.month * 100 + when.day) * 100
-                      + weekday, 4)
-
-
-def time_hhmmss(when):
-    return bcd.encode(when.hour * 10000 + when.minute * 100 + when.second, 3)
-
-
-def time_yymmddhhmm(when):
-    return bcd.encode((((when.year % 100) * 100 + when.month) * 100 + when.day) * 10000
-                      + when.hour * 100 + when.minute, 5)
-
-
-def _energy_block(values):
-    return b"".join(bcd_unsigned(v, 2, 4) for v in values)
+_items = dlt645_items
 
 
 class NoData(Exception):
@@ -75,15 +45,8 @@ class NoData(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# DL/T 645-2007
-
-def _fwd(index):
-    return lambda m: m.forward_active_kwh()[index]
-
-
-def _rev(index):
-    return lambda m: m.reverse_active_kwh()[index]
-
+# The value of each catalogue item name in a MeterModel. Numbers are Decimals in the item's unit;
+# blocks are tuples; dates and times are datetimes; status words ints; addresses text.
 
 def _inst(key, phase=None):
     if phase is None:
@@ -91,147 +54,168 @@ def _inst(key, phase=None):
     return lambda m: m.instantaneous()[key][phase]
 
 
-def _status(n):
-    return lambda m: m.status_word(n)
+def _power_block(m):
+    values = m.instantaneous()
+    return (values["active_power_kw"],) + values["phase_power_kw"]
 
 
-def _all_status(m):
-    return tuple(m.status_word(n) for n in range(1, 8))
+def _pf_block(m):
+    pf = m.instantaneous()["power_factor"]
+    return (pf,) + tuple(pf if phase < m.phases else Decimal(0) for phase in range(3))
 
 
-def _u16_le(value):
-    return bytes((value & 0xFF, value >> 8))
+def _phase_pf(phase):
+    return lambda m: m.instantaneous()["power_factor"] if phase < m.phases else Decimal(0)
 
 
-# DI -> (value from the model, encoder, is a block DI)
-DLT645_2007_ITEMS = {
-    0x00000000: (lambda m: m.combined_active_kwh(), lambda v: bcd_unsigned(v, 2, 4), False),
-    0x0000FF00: (lambda m: (m.combined_active_kwh(),) + m.forward_active_kwh()[1:],
-                 _energy_block, True),
-    0x0001FF00: (lambda m: m.forward_active_kwh(), _energy_block, True),
-    0x0002FF00: (lambda m: m.reverse_active_kwh(), _energy_block, True),
-    0x0201FF00: (_inst("voltage_v"), lambda v: b"".join(bcd_unsigned(x, 1, 2) for x in v), True),
-    0x0202FF00: (_inst("current_a"), lambda v: b"".join(bcd_signed(x, 3, 3) for x in v), True),
-    0x0203FF00: (lambda m: (m.instantaneous()["active_power_kw"],)
-                 + m.instantaneous()["phase_power_kw"],
-                 lambda v: b"".join(bcd_signed(x, 4, 3) for x in v), True),
-    0x02800002: (_inst("frequency_hz"), lambda v: bcd_unsigned(v, 2, 2), False),
-    0x04000101: (lambda m: m.meter_time(), date_yymmddww, False),
-    0x04000102: (lambda m: m.meter_time(), time_hhmmss, False),
-    0x04000401: (lambda m: m.address, dlt645.address_bytes, False),
-    0x040005FF: (_all_status, lambda v: b"".join(_u16_le(x) for x in v), True),
+def _apparent_kva(m):
+    values = m.instantaneous()
+    return (values["active_power_kw"] / values["power_factor"]).quantize(Decimal("0.0001"))
+
+
+def _reactive_kvar(m):
+    values = m.instantaneous()
+    p = float(values["active_power_kw"])
+    s = float(values["active_power_kw"] / values["power_factor"])
+    return Decimal(repr(round(math.sqrt(max(0.0, s * s - p * p)), 4)))
+
+
+def _no_data(m):
+    raise NoData()
+
+
+QUANTITIES = {
+    "energy_combined_total": lambda m: m.combined_active_kwh(),
+    "energy_combined_block": lambda m: m.combined_active_block(),
+    "energy_fwd_block": lambda m: m.forward_active_kwh(),
+    "energy_rev_block": lambda m: m.reverse_active_kwh(),
+    "settled_energy_fwd_block": _no_data,       # monthly settlement: not simulated
+    "balance_remaining": _no_data,              # not a prepaid meter
+    "voltage_block": _inst("voltage_v"),
+    "current_block": _inst("current_a"),
+    "current_sum": lambda m: sum(m.instantaneous()["current_a"]),
+    "current_n": lambda m: Decimal("0.000"),    # balanced phases
+    "power_active_total": _inst("active_power_kw"),
+    "power_active_block": _power_block,
+    "power_apparent_total": _apparent_kva,
+    "power_reactive_total": _reactive_kvar,
+    "power_factor_total": _inst("power_factor"),
+    "power_factor_block": _pf_block,
+    "frequency": _inst("frequency_hz"),
+    "energy_reactive_fwd_total": lambda m: m.reactive_kwh(),
+    "energy_reactive_rev_total": lambda m: Decimal("0.00"),
+    "energy_reactive_total": lambda m: m.reactive_kwh(),
+    "date": lambda m: m.meter_time(),
+    "time": lambda m: m.meter_time(),
+    "address": lambda m: m.address,
+    "meter_number": lambda m: m.address,
+    "status_words": lambda m: tuple(m.status_word(n) for n in range(1, 8)),
 }
-# The shared protocol notes name 020101FF as the voltage block; the standard's is 0201FF00.
-# A simulated meter answers both so either client works.
-DLT645_2007_ITEMS[0x020101FF] = DLT645_2007_ITEMS[0x0201FF00]
-for _t in range(5):
-    DLT645_2007_ITEMS[0x00010000 | (_t << 8)] = (_fwd(_t), lambda v: bcd_unsigned(v, 2, 4), False)
-    DLT645_2007_ITEMS[0x00020000 | (_t << 8)] = (_rev(_t), lambda v: bcd_unsigned(v, 2, 4), False)
-for _p in range(3):
-    DLT645_2007_ITEMS[0x02010100 + (_p << 8)] = (_inst("voltage_v", _p),
-                                                 lambda v: bcd_unsigned(v, 1, 2), False)
-    DLT645_2007_ITEMS[0x02020100 + (_p << 8)] = (_inst("current_a", _p),
-                                                 lambda v: bcd_signed(v, 3, 3), False)
-    DLT645_2007_ITEMS[0x02030100 + (_p << 8)] = (_inst("phase_power_kw", _p),
-                                                 lambda v: bcd_signed(v, 4, 3), False)
-    DLT645_2007_ITEMS[0x02060100 + (_p << 8)] = (_inst("power_factor"),
-                                                 lambda v: bcd_signed(v, 3, 2), False)
-DLT645_2007_ITEMS[0x02030000] = (_inst("active_power_kw"), lambda v: bcd_signed(v, 4, 3), False)
-DLT645_2007_ITEMS[0x02060000] = (_inst("power_factor"), lambda v: bcd_signed(v, 3, 2), False)
+for _t, _suffix in enumerate(("total", "t1", "t2", "t3", "t4")):
+    QUANTITIES["energy_fwd_" + _suffix] = (lambda t: lambda m: m.forward_active_kwh()[t])(_t)
+    QUANTITIES["energy_rev_" + _suffix] = (lambda t: lambda m: m.reverse_active_kwh()[t])(_t)
+for _p, _phase in enumerate("abc"):
+    QUANTITIES["voltage_" + _phase] = _inst("voltage_v", _p)
+    QUANTITIES["current_" + _phase] = _inst("current_a", _p)
+    QUANTITIES["power_active_" + _phase] = _inst("phase_power_kw", _p)
+    QUANTITIES["power_factor_" + _phase] = _phase_pf(_p)
 for _n in range(1, 8):
-    DLT645_2007_ITEMS[0x04000500 | _n] = (_status(_n), _u16_le, False)
-
-FREEZE_TIME_DI = 0x05060000          # + n: time of the n-th previous daily freeze
-FREEZE_FORWARD_DI = 0x05060100       # + n: forward active energy then (total + 4 tariffs)
-FREEZE_REVERSE_DI = 0x05060200       # + n: reverse active energy then
-MAX_HISTORY_N = 62
+    QUANTITIES["status_word_%d" % _n] = (lambda n: lambda m: m.status_word(n))(_n)
 
 
-def _frozen_2007(model, di):
-    """(value, payload) for a 0506xxnn daily-freeze DI, or None when `di` is not one."""
-    kind = di & 0xFFFFFF00
-    n = di & 0xFF
-    if kind not in (FREEZE_TIME_DI, FREEZE_FORWARD_DI, FREEZE_REVERSE_DI):
-        return None
-    if not model.supports_freeze or not 1 <= n <= MAX_HISTORY_N:
+def quantity(model, name):
+    """The model's value of catalogue item `name`; NoData when this meter has none."""
+    getter = QUANTITIES.get(name)
+    if getter is None:
         raise NoData()
-    day = model.frozen_day(n)
+    return getter(model)
+
+
+def scaled(value, decimals):
+    """Decimal -> exact integer in units of 10**-decimals (rounded half even, as a meter shows)."""
+    return int((Decimal(value) * (10 ** decimals)).to_integral_value())
+
+
+# ---------------------------------------------------------------------------------------------
+# DL/T 645: model values in the catalogue's decoded form
+
+_DATE_FIELDS = {
+    "YYMMDDWW": lambda t: (t.year, t.month, t.day, (t.weekday() + 1) % 7),   # WW 0 = Sunday
+    "hhmmss": lambda t: (t.hour, t.minute, t.second),
+    "YYMMDDhhmm": lambda t: (t.year, t.month, t.day, t.hour, t.minute),
+}
+_ENERGY_DIGITS = 8          # XXXXXX.XX: energy registers roll over, as meters do
+
+# DIs the standard uses for blocks, beside the ones the catalogue names.
+STANDARD_BLOCK_ALIASES = {0x0201FF00: 0x020101FF, 0x0202FF00: 0x020201FF}
+
+
+def is_block_di(di, version=2007):
+    if version == 1997:
+        return di & 0x000F == 0x000F
+    return (di >> 8) & 0xFF == 0xFF or di & 0xFF == 0xFF
+
+
+def catalogue_value(row, value, version=2007):
+    """A model value -> what dlt645_items.encode takes (and decode gives back)."""
+    fmt = row[_items.FMT97] if version == 1997 and row[_items.FMT97] else row[_items.FMT]
+    if fmt in _DATE_FIELDS:
+        return _DATE_FIELDS[fmt](value)
+    if fmt == "bits16" or fmt == "NNNNNNNNNNNN":
+        return value
+    places = _items.decimals(row, version)
+
+    def one(x):
+        number = scaled(x, places)
+        if row[_items.UNIT] == "kWh":
+            number %= 10 ** _ENERGY_DIGITS
+        return number
+
+    if isinstance(value, tuple):
+        return tuple(one(x) for x in value)
+    return one(value)
+
+
+def _history(model, row, di):
+    """Value of the n-th previous daily freeze (DI0 = n) for a history row."""
+    n = di & 0xFF
+    day = model.frozen_day(n) if model.supports_freeze else None
     if day is None:
         raise NoData()
-    if kind == FREEZE_TIME_DI:
-        return day.time, time_yymmddhhmm(day.time)
-    values = day.forward_kwh if kind == FREEZE_FORWARD_DI else day.reverse_kwh
-    return values, _energy_block(values)
+    name = row[_items.NAME]
+    if name == "freeze_daily_time":
+        return day.time
+    if name == "freeze_daily_energy_fwd":
+        return day.forward_kwh
+    if name == "freeze_daily_energy_rev":
+        return day.reverse_kwh
+    raise NoData()
 
 
-def dlt645_2007_value(model, di):
-    """(value, payload bytes) a 645-2007 meter sends for `di`; NoData when it has none."""
-    frozen = _frozen_2007(model, di)
-    if frozen is not None:
-        return frozen
-    entry = DLT645_2007_ITEMS.get(di)
-    if entry is None:
+def dlt645_reply_value(model, di, version=2007):
+    """(decoded value, payload bytes) a meter sends for `di`; NoData when it has none."""
+    if version == 1997:
+        row = _items.lookup_1997(di)
+    else:
+        row = _items.lookup(STANDARD_BLOCK_ALIASES.get(di, di))
+    if row is None:
         raise NoData()
-    getter, encode, is_block = entry
-    if is_block and not model.supports_blocks:
+    if is_block_di(di, version) and not model.supports_blocks:
         raise NoData()
-    value = getter(model)
-    return value, encode(value)
+    if row[_items.HISTORY]:
+        raw = _history(model, row, di)
+    else:
+        raw = quantity(model, row[_items.NAME])
+    value = catalogue_value(row, raw, version)
+    try:
+        payload = _items.encode(row, value, version)
+    except ProtocolError:
+        raise NoData() from None        # does not fit the format (e.g. > 99.99 A in 1997)
+    return value, payload
 
 
 # ---------------------------------------------------------------------------------------------
-# DL/T 645-1997
-
-DLT645_1997_ITEMS = {
-    0x901F: (lambda m: m.forward_active_kwh(), _energy_block, True),
-    0x902F: (lambda m: m.reverse_active_kwh(), _energy_block, True),
-    0xB61F: (_inst("voltage_v"), lambda v: b"".join(bcd_unsigned(x, 0, 2) for x in v), True),
-    0xB62F: (_inst("current_a"), lambda v: b"".join(bcd_unsigned(abs(x), 2, 2) for x in v), True),
-    0xB630: (_inst("active_power_kw"), lambda v: bcd_unsigned(abs(v), 4, 3), False),
-    0xB650: (_inst("power_factor"), lambda v: bcd_unsigned(abs(v), 3, 2), False),
-    0xC010: (lambda m: m.meter_time(), date_yymmddww, False),
-    0xC011: (lambda m: m.meter_time(), time_hhmmss, False),
-    0xC032: (lambda m: m.address, dlt645.address_bytes, False),
-}
-for _t in range(5):
-    DLT645_1997_ITEMS[0x9010 + _t] = (_fwd(_t), lambda v: bcd_unsigned(v, 2, 4), False)
-    DLT645_1997_ITEMS[0x9020 + _t] = (_rev(_t), lambda v: bcd_unsigned(v, 2, 4), False)
-for _p in range(3):
-    # 1997 formats: voltage XXX V (whole volts), current XX.XX A, phase power XX.XXXX kW.
-    DLT645_1997_ITEMS[0xB611 + _p] = (_inst("voltage_v", _p), lambda v: bcd_unsigned(v, 0, 2),
-                                      False)
-    DLT645_1997_ITEMS[0xB621 + _p] = (_inst("current_a", _p),
-                                      lambda v: bcd_unsigned(abs(v), 2, 2), False)
-    DLT645_1997_ITEMS[0xB631 + _p] = (_inst("phase_power_kw", _p),
-                                      lambda v: bcd_unsigned(abs(v), 4, 3), False)
-
-
-def _round_to(value, decimals):
-    return Decimal(value).quantize(Decimal(1).scaleb(-decimals)) if decimals else \
-        Decimal(value).to_integral_value()
-
-
-# Values 1997 sends at a coarser resolution than the model keeps: record what was actually sent.
-_1997_RESOLUTION = {0xB611: 0, 0xB612: 0, 0xB613: 0, 0xB621: 2, 0xB622: 2, 0xB623: 2}
-
-
-def dlt645_1997_value(model, di):
-    entry = DLT645_1997_ITEMS.get(di)
-    if entry is None:
-        raise NoData()
-    getter, encode, is_block = entry
-    if is_block and not model.supports_blocks:
-        raise NoData()
-    value = getter(model)
-    if di in _1997_RESOLUTION:
-        value = _round_to(value, _1997_RESOLUTION[di])
-    elif di in (0xB61F, 0xB62F):
-        value = tuple(_round_to(x, 0 if di == 0xB61F else 2) for x in value)
-    return value, encode(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Handlers
+# DL/T 645 handler
 
 def _from_tuple(clock):
     year, month, day, hour, minute, second = clock
@@ -246,12 +230,11 @@ class Dlt645Handler:
         self.version = version
 
     def addressed(self, frame):
-        """True when this meter must act on `frame` (its address, wildcard AA bytes match)."""
+        """True when this meter must act on `frame` (its address; AA bytes match anything)."""
         wanted = frame.address
         if wanted == dlt645.BROADCAST:
             return frame.function == dlt645.BROADCAST_TIME
-        own = self.model.address
-        return all(w == "A" or w == o for w, o in zip(wanted, own))
+        return all(w == "A" or w == o for w, o in zip(wanted, self.model.address, strict=True))
 
     def handle(self, frame):
         """Reply bytes for a request addressed to this meter, or None (no reply)."""
@@ -288,7 +271,7 @@ class Dlt645Handler:
         if frame.payload:               # load-curve parameters: this meter keeps no curve
             return self._error(dlt645.READ, dlt645.ERR_NO_DATA)
         try:
-            value, payload = dlt645_2007_value(self.model, frame.di)
+            value, payload = dlt645_reply_value(self.model, frame.di)
         except NoData:
             return self._error(dlt645.READ, dlt645.ERR_NO_DATA)
         self.model.serve(dlt645.di_text(frame.di), value)
@@ -300,9 +283,10 @@ class Dlt645Handler:
         if not model.check_password(frame.password):
             return self._error(dlt645.RELAY, dlt645.ERR_UNAUTHORIZED)
         try:
-            if _from_tuple(frame.expiry) < model.meter_time():
-                return self._error(dlt645.RELAY, dlt645.ERR_OTHER)
+            expired = _from_tuple(frame.expiry) < model.meter_time()
         except ValueError:
+            expired = True
+        if expired:
             return self._error(dlt645.RELAY, dlt645.ERR_OTHER)
         try:
             model.relay_command(frame.command)
@@ -318,11 +302,11 @@ class Dlt645Handler:
         now = model.meter_time()
         try:
             if frame.di == 0x04000101 and len(value) == 4:
-                number = bcd.decode(value, 0, 4)
+                number = bcd.decode(value, 0, 4)            # YYMMDDWW
                 new = now.replace(year=2000 + number // 1000000, month=number // 10000 % 100,
                                   day=number // 100 % 100)
             elif frame.di == 0x04000102 and len(value) == 3:
-                number = bcd.decode(value, 0, 3)
+                number = bcd.decode(value, 0, 3)            # hhmmss
                 new = now.replace(hour=number // 10000, minute=number // 100 % 100,
                                   second=number % 100, microsecond=0)
             else:
@@ -334,9 +318,9 @@ class Dlt645Handler:
 
     def _handle_1997(self, frame):
         if frame.function != dlt645.READ_1997 or frame.version != 1997:
-            return None         # 1997 meters here answer reads only
+            return None         # the simulated 1997 meters answer reads only
         try:
-            value, payload = dlt645_1997_value(self.model, frame.di)
+            value, payload = dlt645_reply_value(self.model, frame.di, 1997)
         except NoData:
             return self._error(dlt645.READ_1997, dlt645.ERR_NO_DATA)
         self.model.serve(dlt645.di_text(frame.di, 1997), value)
@@ -352,102 +336,83 @@ class Dlt645Handler:
         return bytes(out)
 
     def from_other_address(self, reply):
-        """The same reply as if sent by the meter at the next address."""
+        """The same reply as if the meter at the next address had sent it."""
         other = "%012d" % ((int(self.model.address) + 1) % 999999999999)
         frame = dlt645.parse_frame(reply)
-        skip = 0
-        while reply[skip] == dlt645.PREAMBLE:
-            skip += 1
-        return dlt645.build_frame(other, frame.control, frame.data, preamble=skip)
+        preamble = 0
+        while reply[preamble] == dlt645.PREAMBLE:
+            preamble += 1
+        return dlt645.build_frame(other, frame.control, frame.data, preamble=preamble)
 
 
 # ---------------------------------------------------------------------------------------------
-# Modbus, Eastron SDM style
+# Modbus, from a register map
 
-MAPS_DIR = Path(__file__).resolve().parent.parent.parent / "protocol" / "maps"
-
-# Register -> quantity, from Eastron's published SDM120 / SDM630 Modbus protocol documents:
-# input registers (function 04), IEEE-754 float32, two registers, high word first.
-# Powers are in W there (the model keeps kW), energies in kWh.
-SDM_QUANTITIES = {
-    "sdm120": {
-        0x0000: ("voltage", lambda m: m.instantaneous()["voltage_v"][0]),
-        0x0006: ("current", lambda m: m.instantaneous()["current_a"][0]),
-        0x000C: ("active_power", lambda m: m.instantaneous()["active_power_kw"] * 1000),
-        0x001E: ("power_factor", lambda m: m.instantaneous()["power_factor"]),
-        0x0046: ("frequency", lambda m: m.instantaneous()["frequency_hz"]),
-        0x0048: ("import_active_energy", lambda m: m.forward_active_kwh()[0]),
-        0x004A: ("export_active_energy", lambda m: m.reverse_active_kwh()[0]),
-        0x0156: ("total_active_energy", lambda m: m.combined_active_kwh()),
-    },
-    "sdm630": {
-        0x0000: ("voltage_l1", lambda m: m.instantaneous()["voltage_v"][0]),
-        0x0002: ("voltage_l2", lambda m: m.instantaneous()["voltage_v"][1]),
-        0x0004: ("voltage_l3", lambda m: m.instantaneous()["voltage_v"][2]),
-        0x0006: ("current_l1", lambda m: m.instantaneous()["current_a"][0]),
-        0x0008: ("current_l2", lambda m: m.instantaneous()["current_a"][1]),
-        0x000A: ("current_l3", lambda m: m.instantaneous()["current_a"][2]),
-        0x000C: ("power_l1", lambda m: m.instantaneous()["phase_power_kw"][0] * 1000),
-        0x000E: ("power_l2", lambda m: m.instantaneous()["phase_power_kw"][1] * 1000),
-        0x0010: ("power_l3", lambda m: m.instantaneous()["phase_power_kw"][2] * 1000),
-        0x0034: ("total_power", lambda m: m.instantaneous()["active_power_kw"] * 1000),
-        0x003E: ("total_power_factor", lambda m: m.instantaneous()["power_factor"]),
-        0x0046: ("frequency", lambda m: m.instantaneous()["frequency_hz"]),
-        0x0048: ("import_active_energy", lambda m: m.forward_active_kwh()[0]),
-        0x004A: ("export_active_energy", lambda m: m.reverse_active_kwh()[0]),
-        0x0156: ("total_active_energy", lambda m: m.combined_active_kwh()),
-    },
-}
-SDM_REGISTER_SPAN = 0x0180          # input registers 0..0x017F exist; unused ones read 0.0
-MAX_READ_REGISTERS = 80             # SDM meters answer at most 80 registers per request
+SDM_BAUD_CODES = {2400: 0, 4800: 1, 9600: 2, 19200: 3, 38400: 4, 1200: 5}
 
 
 class ModbusHandler:
-    """A Modbus RTU meter with an SDM120/SDM630-style input register map."""
+    """A Modbus RTU meter holding the items of a register map (protocol/maps/<name>.json)."""
 
-    def __init__(self, model, map_name="sdm120"):
-        if map_name not in SDM_QUANTITIES:
-            raise ValueError("no register map %r; known: %s"
-                             % (map_name, ", ".join(SDM_QUANTITIES)))
+    def __init__(self, model, map_name="sdm120", baud=9600):
+        from protocol import modbus_map
         self.model = model
-        self.map_name = map_name
-        self.registers = SDM_QUANTITIES[map_name]
+        self.map = modbus_map.load_map(map_name)
+        self.baud = baud
+        self._spans = {}
+        for item in self.map.items:
+            low, high = self._spans.get(item.function, (item.register, item.register))
+            self._spans[item.function] = (min(low, item.register),
+                                          max(high, item.register + item.registers))
 
     def addressed(self, message):
         return message.unit == self.model.address
 
+    def _value(self, item):
+        name = item.name
+        if name == "modbus_unit":
+            return Decimal(self.model.address)
+        if name == "baud_code":
+            return Decimal(SDM_BAUD_CODES.get(self.baud, 2))
+        if name == "serial_number":
+            return Decimal(int(self.model.address) + 10000000)
+        return quantity(self.model, name)
+
     def handle(self, message):
         unit = self.model.address
-        if message.function != modbus.READ_INPUT:
-            # SDM holding registers are settings this simulator does not keep.
-            return modbus.exception_reply(unit, message.function, 1 if message.function not in (
-                modbus.READ_HOLDING, modbus.WRITE_SINGLE, modbus.WRITE_MULTIPLE) else 2)
+        function = message.function
+        span = self._spans.get(function)
+        if span is None or function not in (modbus.READ_HOLDING, modbus.READ_INPUT):
+            return modbus.exception_reply(unit, function, 1)
         start, count = message.address, message.count
-        if count < 1 or count > MAX_READ_REGISTERS:
-            return modbus.exception_reply(unit, message.function, 3)
-        if start + count > SDM_REGISTER_SPAN:
-            return modbus.exception_reply(unit, message.function, 2)
-        words = self._image(start, count)
-        return modbus.read_reply(unit, message.function, words)
-
-    def _image(self, start, count):
-        """The registers start..start+count-1 as bytes: each float32 value spans two."""
-        out = bytearray()
-        cache = {}
-        first = start - (start % 2)
-        for base in range(first, start + count, 2):
-            entry = self.registers.get(base)
-            if entry is None:
-                value = 0.0
-            else:
-                name, getter = entry
-                value = getter(self.model)
-                cache[name] = value
-            out += modbus.encode_value(float(value), modbus.FLOAT32)
-        skip = (start - first) * 2
-        for name, value in cache.items():
+        if count > self.map.max_registers:
+            return modbus.exception_reply(unit, function, 3)
+        if start < span[0] or start + count > span[1]:
+            return modbus.exception_reply(unit, function, 2)
+        image = bytearray(2 * count)
+        served = []
+        for item in self.map.items:
+            if item.function != function:
+                continue
+            end = item.register + item.registers
+            if end <= start or item.register >= start + count:
+                continue
+            try:
+                value = scaled(self._value(item), item.decimals)
+            except NoData:
+                value = 0
+            raw = item.encode(value)
+            value = item.scaled(raw)        # what a client decodes (float32 keeps ~7 digits)
+            for i in range(item.registers):
+                register = item.register + i
+                if start <= register < start + count:
+                    at = 2 * (register - start)
+                    image[at:at + 2] = raw[2 * i:2 * i + 2]
+            if item.register >= start and end <= start + count:
+                served.append((item.name, value))
+        for name, value in served:
             self.model.serve(name, value)
-        return bytes(out[skip:skip + count * 2])
+        return modbus.read_reply(unit, function, bytes(image))
 
     @staticmethod
     def corrupt_checksum(reply):
@@ -462,20 +427,11 @@ class ModbusHandler:
         return body + bytes((crc & 0xFF, crc >> 8))
 
 
-def load_register_map(name):
-    """The JSON register map `protocol/maps/<name>.json` when it exists, else None."""
-    path = MAPS_DIR / ("%s.json" % name)
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
-def make_handler(model, protocol, map_name=None):
+def make_handler(model, protocol, map_name=None, baud=9600):
     if protocol == "dlt645":
         return Dlt645Handler(model, 2007)
     if protocol == "dlt645-1997":
         return Dlt645Handler(model, 1997)
     if protocol == "modbus":
-        return ModbusHandler(model, map_name or "sdm120")
+        return ModbusHandler(model, map_name or "sdm120", baud)
     raise ValueError("unknown protocol %r" % (protocol,))
-

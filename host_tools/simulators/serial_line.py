@@ -129,11 +129,16 @@ class AdapterLine:
 
     def __init__(self, wire, port):
         import serial
+        settings = dict(baudrate=wire.baud, parity=wire.parity, bytesize=wire.data_bits,
+                        stopbits=wire.stop_bits, timeout=0)
         try:
-            self.serial = serial.Serial(port, baudrate=wire.baud, parity=wire.parity,
-                                        bytesize=wire.data_bits, stopbits=wire.stop_bits,
-                                        timeout=0)
-        except (serial.SerialException, OSError) as exc:
+            try:
+                self.serial = serial.Serial(port, **settings)
+            except termios.error:
+                # A pty (e.g. another simulator's) rejects parity: timing comes from `wire`.
+                settings["parity"] = "N"
+                self.serial = serial.Serial(port, **settings)
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise OSError("cannot open %s: %s" % (port, exc)) from exc
         self.wire = wire
         self.device_path = port
@@ -170,3 +175,19 @@ def open_line(wire, port=None):
     if port is None:
         return PtyLine(wire)
     return AdapterLine(wire, port)
+
+
+def serial_ports():
+    """Device paths of the serial ports this machine has (for "which ports exist" messages)."""
+    try:
+        from serial.tools import list_ports
+        return sorted(port.device for port in list_ports.comports())
+    except Exception:       # listing is a courtesy in an error message; never fail on it
+        return []
+
+
+def describe_missing_port(port):
+    """One sentence for a port that cannot be found, naming the ports that exist."""
+    present = serial_ports()
+    return "%s does not exist; serial ports on this machine: %s" % (
+        port, ", ".join(present) if present else "none found (is the adapter plugged in?)")

@@ -34,7 +34,6 @@ PROTOCOLS = ("dlt645", "dlt645-1997", "modbus")
 PROTOCOL_ALIASES = {"dlt645-2007": "dlt645", "645": "dlt645", "645-2007": "dlt645",
                     "645-1997": "dlt645-1997", "dlt645_1997": "dlt645-1997", "rtu": "modbus"}
 SHAPES = {"residential": RESIDENTIAL_SHAPE, "flat": FLAT_SHAPE}
-MODBUS_MAPS = ("sdm120", "sdm630")
 
 BUS_DEFAULTS = {"baud": 2400, "parity": "E", "data_bits": 8, "stop_bits": 1,
                 "turnaround_ms": 30.0, "speed": 1.0, "start": None, "seed": 0}
@@ -108,6 +107,16 @@ def from_options(meters=1, protocols=("dlt645",), **bus):
                         "base_load_kw": round(0.6 + 0.35 * (index % 5), 2)})
     raw = {"bus": {k: v for k, v in bus.items() if v is not None}, "meters": entries}
     return validate(raw)
+
+
+def override_bus(config, overrides):
+    """Apply command-line bus options (None = not given) over a validated config, in place."""
+    changed = {k: v for k, v in overrides.items() if v is not None}
+    if changed:
+        bus = dict(config["bus"])
+        bus.update(changed)
+        config["bus"] = _validate_bus(bus)
+    return config
 
 
 def validate(raw):
@@ -241,9 +250,10 @@ def _check_meter_value(where, kind, value, meter):
         if value is not None and not isinstance(value, str):
             raise SimConfigError("%s: must be text" % where)
     elif kind == "map":
-        if value is not None and value not in MODBUS_MAPS:
+        from protocol.modbus_map import map_names
+        if value is not None and value not in map_names():
             raise SimConfigError("%s: unknown register map %r; use %s"
-                                 % (where, value, ", ".join(MODBUS_MAPS)))
+                                 % (where, value, ", ".join(map_names())))
     elif kind in ("nonneg", "positive", "number", "pf"):
         if not _is_number(value):
             raise SimConfigError("%s: must be a number, not %r" % (where, value))

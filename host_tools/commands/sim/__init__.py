@@ -1,0 +1,1 @@
+"""Simulators: meters and modems on serial lines."""
