@@ -1,0 +1,209 @@
+"""`conc station terminals`: the registry of concentrators the station accepts, and their meters.
+
+A terminal is known by its A1 area code and A2 address (written AREA-ADDRESS, e.g. 4101-1) or by
+its name. Its password (the 16-byte PW the station sends in control frames) is stored as given
+and never printed. Its meter archive is what the front end downloads with AFN04 F10.
+"""
+import click
+
+from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
+                                                 opened_station, show_time)
+from host_tools.errors import EXIT_BAD_INPUT, CliError
+
+PROTOCOLS = {"dlt645-1997": 1, "ac-sampling": 2, "dlt645-2007": 30}
+PROTOCOL_NAMES = {code: name for name, code in PROTOCOLS.items()}
+
+PASSWORD_HELP = ("The terminal's PW: up to 32 hex digits (16 bytes, in wire order; shorter is "
+                 "padded with 00 bytes). Asked for without echo when not given.")
+
+
+def protocol_name(code):
+    return PROTOCOL_NAMES.get(code, str(code))
+
+
+def _terminal_json(terminal, points=None):
+    record = {"id": terminal.id, "terminal": terminal.label, "area_code": terminal.area_code,
+              "address": terminal.address, "name": terminal.name, "status": terminal.status,
+              "last_seen": json_time(terminal.last_seen_at),
+              "registered": json_time(terminal.created_at)}
+    if points is not None:
+        record["meters"] = points
+    return record
+
+
+@click.group()
+def cli():
+    """Register, list and remove the terminals (concentrators) the station accepts, and manage
+    their meter archives.
+
+    \b
+    Examples:
+      conc station terminals add --area 4101 --address 1 --name north-yard
+      conc station terminals add-meter 4101-1 --pn 1 --meter 000000000001 --port 2
+      conc station terminals list
+      conc station terminals remove 4101-1
+    """
+
+
+@cli.command("add")
+@click.option("--area", required=True, help="A1 area code, 4 decimal digits (e.g. 4101).")
+@click.option("--address", required=True, help="A2 terminal address 1..65534 (or hex as 0x...).")
+@click.option("--password", prompt="Terminal password (hex)", hide_input=True,
+              confirmation_prompt=True, help=PASSWORD_HELP)
+@click.option("--name", default="", help="A short name to refer to the terminal by.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new terminal as JSON.")
+@db_option
+def add(area, address, password, name, as_json, db_url):
+    """Register a terminal: it may then log in, and the station may control it."""
+    with opened_station(db_url, create=True) as station:
+        terminal = station.add_terminal(area, address, password, name=name)
+    if as_json:
+        echo_json(_terminal_json(terminal))
+    else:
+        click.echo("registered terminal %s%s" % (
+            terminal.label, " (%s)" % terminal.name if terminal.name else ""))
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (passwords are never shown).")
+@db_option
+def list_(as_json, db_url):
+    """List registered terminals: address, name, status, last seen, meters in the archive."""
+    with opened_station(db_url) as station:
+        terminals = station.terminals()
+        counts = {}
+        for point in station.measuring_points():
+            counts[point.terminal_id] = counts.get(point.terminal_id, 0) + 1
+    if as_json:
+        echo_json([_terminal_json(t, counts.get(t.id, 0)) for t in terminals])
+        return
+    if not terminals:
+        click.echo("no terminals registered (add one with `conc station terminals add`)")
+        return
+    echo_table(["TERMINAL", "NAME", "STATUS", "LAST SEEN", "METERS"],
+               [[t.label, t.name or "-", t.status, show_time(t.last_seen_at), counts.get(t.id, 0)]
+                for t in terminals])
+
+
+def _pick_terminal(station, terminal, area, address):
+    if terminal and (area or address):
+        raise CliError("give the terminal either as TERMINAL or with --area/--address, not both",
+                       EXIT_BAD_INPUT)
+    if terminal:
+        return station.terminal(terminal)
+    if area and address:
+        return station.terminal("%s-%s" % (area, address))
+    raise CliError("which terminal? give TERMINAL (AREA-ADDRESS or name) or --area and --address",
+                   EXIT_BAD_INPUT)
+
+
+@cli.command("remove")
+@click.argument("terminal", required=False)
+@click.option("--area", help="A1 area code (with --address, instead of TERMINAL).")
+@click.option("--address", help="A2 terminal address.")
+@click.option("--purge", is_flag=True,
+              help="Also delete its stored readings, frozen values and events.")
+@db_option
+def remove(terminal, area, address, purge, db_url):
+    """Unregister a terminal (TERMINAL is AREA-ADDRESS like 4101-1, or its name).
+
+    Its meter archive goes with it. A terminal with stored data is only removed with --purge,
+    which deletes that data; the command audit trail is always kept.
+    """
+    with opened_station(db_url) as station:
+        found = _pick_terminal(station, terminal, area, address)
+        deleted = station.remove_terminal(found.id, purge=purge)
+    held = ", ".join("%d %s" % (n, t.replace("_", " ")) for t, n in deleted.items() if n)
+    click.echo("removed terminal %s%s" % (found.label, " and its %s" % held if held else ""))
+
+
+@cli.command("set-password")
+@click.argument("terminal")
+@click.option("--password", prompt="New terminal password (hex)", hide_input=True,
+              confirmation_prompt=True, help=PASSWORD_HELP)
+@db_option
+def set_password(terminal, password, db_url):
+    """Change the PW the station uses for a terminal."""
+    with opened_station(db_url) as station:
+        found = station.terminal(terminal)
+        station.set_terminal_password(found.id, password)
+    click.echo("password of terminal %s changed" % found.label)
+
+
+@cli.command("meters")
+@click.argument("terminal")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def meters(terminal, as_json, db_url):
+    """Show a terminal's meter archive (what AFN04 F10 sends it)."""
+    with opened_station(db_url) as station:
+        found = station.terminal(terminal)
+        points = station.measuring_points(found.id)
+    if as_json:
+        echo_json([{"pn": p.pn, "serial_no": p.serial_no, "meter": p.meter_address,
+                    "protocol": protocol_name(p.protocol), "port": p.port, "baud": p.baud,
+                    "tariffs": p.tariff_count, "integer_digits": p.integer_digits,
+                    "decimal_digits": p.decimal_digits, "collector": p.collector_address,
+                    "user_class": p.user_class, "sent": json_time(p.archive_sent_at),
+                    "verified": json_time(p.archive_verified_at)} for p in points])
+        return
+    if not points:
+        click.echo("terminal %s has no meters in its archive (add with `conc station terminals "
+                   "add-meter`)" % found.label)
+        return
+    echo_table(["PN", "METER", "PROTOCOL", "PORT", "BAUD", "TARIFFS", "CLASS", "VERIFIED"],
+               [[p.pn, p.meter_address, protocol_name(p.protocol), p.port, p.baud or "default",
+                 p.tariff_count, p.user_class, show_time(p.archive_verified_at)] for p in points])
+
+
+def _protocol_code(text):
+    text = text.strip().lower()
+    if text in PROTOCOLS:
+        return PROTOCOLS[text]
+    if text.isdigit():
+        return int(text)
+    raise CliError("unknown meter protocol %r: one of %s, or a 1376.1 protocol number"
+                   % (text, ", ".join(PROTOCOLS)), EXIT_BAD_INPUT)
+
+
+@cli.command("add-meter")
+@click.argument("terminal")
+@click.option("--pn", type=int, required=True, help="Measuring point number 1..2040.")
+@click.option("--meter", "meter_address", required=True,
+              help="Meter address, up to 12 digits (zero-padded on the left).")
+@click.option("--protocol", default="dlt645-2007", show_default=True,
+              help="dlt645-2007, dlt645-1997, ac-sampling, or a 1376.1 protocol number.")
+@click.option("--port", type=int, default=2, show_default=True,
+              help="The terminal's RS-485 port the meter is on (1..31).")
+@click.option("--baud", type=int, default=2400, show_default=True,
+              help="Meter baud rate (0 = the port's default).")
+@click.option("--tariffs", type=int, default=4, show_default=True, help="Number of tariffs.")
+@click.option("--user-class", type=int, default=0, show_default=True,
+              help="User class byte (1376.1 F10).")
+@click.option("--meter-password", default="000000000000", show_default=True,
+              help="The meter's 6-byte password, 12 hex digits (never printed).")
+@db_option
+def add_meter(terminal, pn, meter_address, protocol, port, baud, tariffs, user_class,
+              meter_password, db_url):
+    """Add (or replace) a meter in a terminal's archive as measuring point --pn."""
+    with opened_station(db_url) as station:
+        found = station.terminal(terminal)
+        point = station.set_measuring_point(
+            found.id, pn, meter_address, protocol=_protocol_code(protocol), port=port, baud=baud,
+            tariff_count=tariffs, user_class=user_class, meter_password=meter_password)
+    click.echo("terminal %s p%d: meter %s (%s, port %d, %s baud)" % (
+        found.label, point.pn, point.meter_address, protocol_name(point.protocol), point.port,
+        point.baud or "default"))
+
+
+@cli.command("remove-meter")
+@click.argument("terminal")
+@click.option("--pn", type=int, required=True, help="Measuring point number to remove.")
+@db_option
+def remove_meter(terminal, pn, db_url):
+    """Remove measuring point --pn from a terminal's archive (its readings stay)."""
+    with opened_station(db_url) as station:
+        found = station.terminal(terminal)
+        station.remove_measuring_point(found.id, pn)
+    click.echo("terminal %s p%d removed from the archive" % (found.label, pn))
+
