@@ -1,0 +1,100 @@
+"""`conc board run`: serve a virtual board on a pty until interrupted."""
+import json
+import os
+import sys
+
+import click
+
+from host_tools import boards
+from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_USAGE, CliError
+
+DEFAULT_IMAGE_DIR = os.path.join("images", "virtual")
+
+
+def parse_buses(values, board_config):
+    """{bus number: device path} from `--bus N=PATH` options, checked against the board."""
+    known = [bus["bus"] for bus in board_config["buses"]]
+    buses = {bus["bus"]: bus.get("device") for bus in board_config["buses"]}
+    for value in values:
+        number, sep, path = value.partition("=")
+        if not sep or not number.strip().isdigit() or not path:
+            raise CliError("--bus takes NUMBER=PATH, e.g. --bus 1=/dev/ttyUSB0 (got %r)" % value,
+                           EXIT_USAGE)
+        number = int(number)
+        if number not in known:
+            raise CliError("board %r has no bus %d; its buses are %s" % (
+                board_config["name"], number, ", ".join(map(str, known))), EXIT_BAD_INPUT)
+        buses[number] = _existing_device(path, "--bus %d" % number)
+    return buses
+
+
+def _existing_device(path, option):
+    if not os.path.exists(path):
+        raise CliError("%s: %s does not exist: plug in the adapter or start the simulator that "
+                       "creates it first" % (option, path), EXIT_DEVICE)
+    return os.path.realpath(path)
+
+
+@click.command()
+@click.option("--image", "image_dir", default=DEFAULT_IMAGE_DIR, show_default=True,
+              type=click.Path(file_okay=False),
+              help="Folder of the board's flash images (root filesystem and data partition); "
+                   "created on first use, kept across runs: this is the board's state.")
+@click.option("--board", "board_name", default="virtual", show_default=True,
+              help="Board config from board_configs/ (a platform 'linux' board): heap budget, "
+                   "buses and data partition.")
+@click.option("--bus", "bus_options", multiple=True, metavar="N=PATH",
+              help="Attach RS-485 bus N to a serial device: a USB adapter, or a pty whose other "
+                   "end is a meter simulator. Repeatable.")
+@click.option("--modem", "modem_path", metavar="PATH",
+              help="Attach the modem UART to a serial device (a modem or the modem simulator).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"port": PATH} instead of PATH.')
+def cli(image_dir, board_name, bus_options, modem_path, as_json):
+    """Run the firmware on a virtual board until Ctrl-C or SIGTERM.
+
+    The first line printed is the board's serial port (a pty): use it as --port for conc
+    flash/config/meters/pull/status, or with mpremote (`mpremote connect PORT`). While it runs,
+    `--port auto` also finds it. The board's files persist in --image; stopping the board with
+    kill -9 is a power cut.
+
+    \b
+    Example:
+      conc board run --image images/bench --bus 1=/dev/pts/7 &
+      conc flash --port auto --board virtual
+    """
+    from host_tools.vboard import registry
+    from host_tools.vboard.images import BoardImages
+    from host_tools.vboard.server import AgentStartError, VirtualBoardServer
+
+    try:
+        config = boards.load(board_name)
+    except boards.BoardConfigError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    if config["platform"] != "linux":
+        raise CliError("board %r is a %s board; the virtual board runs platform 'linux' boards "
+                       "(e.g. --board virtual)" % (board_name, config["platform"]), EXIT_BAD_INPUT)
+    buses = parse_buses(bus_options, config)
+    modem = _existing_device(modem_path, "--modem") if modem_path else config["modem"].get("device")
+
+    images = BoardImages(image_dir, config)
+    images.lock()
+    entry = None
+    server = None
+    try:
+        images.ensure()
+        server = VirtualBoardServer(images, config["heap_budget_kb"], buses, modem)
+        server.start()
+        entry = registry.register(server.port, images.directory)
+        click.echo(json.dumps({"port": server.port}) if as_json else server.port)
+        sys.stdout.flush()
+        click.echo("virtual board %r (heap %d KB, images in %s) on %s; Ctrl-C stops it" % (
+            board_name, config["heap_budget_kb"], images.directory, server.port), err=True)
+        server.serve()
+    except AgentStartError as exc:
+        raise CliError("%s: check `.venv/bin/micropython` works (make install)" % exc) from None
+    finally:
+        if entry:
+            registry.unregister(entry)
+        if server:
+            server.close()
+        images.unlock()

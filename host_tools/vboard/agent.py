@@ -1,0 +1,229 @@
+# The virtual board's interpreter: this file runs INSIDE the MicroPython unix port
+# (`micropython -X heapsize=... agent.py`), never under CPython.
+#
+# It plays the part of a board's MicroPython runtime below the REPL: it mounts the board's
+# littlefs root filesystem from a flash image file, runs boot.py and main.py, and executes the
+# code chunks the host-side server (host_tools/vboard/server.py) sends it, all in one persistent
+# globals dict, the way a board's REPL shares __main__ with boot.py and main.py. The host server
+# owns the pty and the REPL protocol; this process only executes.
+#
+# Wiring (set up by the server; see docs/virtual-board.md):
+#   stdout/stderr  the board's console output, raw; the server adds the REPL framing.
+#   stdin          /dev/null (bytes typed while code runs go to the REPL, as on a board).
+#   CONC_VBOARD    environment: JSON with the image paths, the attached serial devices and the
+#                  numbers of two pipes: cmd_fd (server -> agent) and evt_fd (agent -> server).
+# Messages on both pipes: 1 byte kind, 4 bytes little-endian length, payload.
+#   server -> agent: b"x" exec a raw-REPL chunk, b"s" exec a friendly-REPL line ("single"
+#                    mode: expression values are printed), b"b" boot (payload b"1": run main.py
+#                    too), b"q" quit cleanly (soft reset: the server starts a new interpreter).
+#   agent -> server: b"R" ready (payload: JSON {"banner": ..., "note": ...}: the REPL banner and
+#                    a note for the console, e.g. that the root filesystem was formatted),
+#                    b"B" busy: a command has started (the server holds a Ctrl-C until then),
+#                    b"D" done (payload: status byte b"0" ok, b"E" error, b"S" soft reset
+#                    requested by sys.exit()/machine.soft_reset(); then the error text).
+# Ctrl-C arrives as SIGINT, which the unix port turns into KeyboardInterrupt.
+import gc
+import io
+import json
+import os
+import struct
+import sys
+import vfs
+
+_config = json.loads(os.getenv("CONC_VBOARD"))
+_cmd = open("/dev/fd/%d" % _config["cmd_fd"], "rb")
+_evt = open("/dev/fd/%d" % _config["evt_fd"], "wb")
+# The host filesystem, unmounted: after the root is swapped for littlefs, plain open() sees only
+# the board's flash, as on a real board; the HAL reaches serial devices through vboard.open().
+_host = vfs.VfsPosix("/")
+
+
+class FileBlockDevice:
+    """A NOR-flash partition kept in an image file, with the extended block protocol littlefs
+    uses: readblocks/writeblocks at a byte offset inside a block, ioctl 6 erases a block.
+
+    Every write is a write(2) straight to the file, so killing the process (a power cut) loses
+    nothing that the filesystem had already written."""
+
+    def __init__(self, path, block_size, block_count):
+        self.file = _host.open(path, "r+b")
+        self.block_size = block_size
+        self.block_count = block_count
+
+    def readblocks(self, block, buf, offset=0):
+        self.file.seek(block * self.block_size + offset)
+        self.file.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:   # the simple interface: whole blocks, erase implied
+            for i in range(len(buf) // self.block_size):
+                self.ioctl(6, block + i)
+            offset = 0
+        self.file.seek(block * self.block_size + offset)
+        self.file.write(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.block_count
+        if op == 5:
+            return self.block_size
+        if op == 6:
+            erased = b"\xff" * 256
+            self.file.seek(arg * self.block_size)
+            for _ in range(self.block_size // 256):
+                self.file.write(erased)
+            return 0
+        if op == 3:
+            self.file.flush()
+        return 0
+
+
+def _send(kind, payload=b""):
+    # One write(2) per message: a pipe write of <= 4096 bytes is atomic, so a Ctrl-C (SIGINT)
+    # landing here cannot leave half a message behind.
+    if len(payload) > 4000:
+        payload = payload[:4000]
+    _evt.write(kind + struct.pack("<I", len(payload)) + payload)
+
+
+def _recv():
+    header = _cmd.read(5)
+    if len(header) < 5:
+        sys.exit(0)   # the server is gone: power off
+    length = struct.unpack("<I", header[1:])[0]
+    payload = _cmd.read(length) if length else b""
+    return header[:1], payload
+
+
+class _Module:
+    """A module-like object for sys.modules (the unix port cannot create module instances)."""
+
+
+def _install_vboard_module():
+    # `import vboard` in the firmware's linux HAL: what is attached to this virtual board.
+    module = _Module()
+    buses = {}
+    for number, path in _config["buses"].items():
+        buses[int(number)] = path
+    module.buses = buses
+    module.modem = _config["modem"]
+    module.data_image = _config["data_image"]
+    module.image_dir = _config["image_dir"]
+    module.open = _host.open
+    sys.modules["vboard"] = module
+
+
+def _mount_root():
+    """Mount littlefs at / (as an ESP32 does); format a blank or unreadable image.
+
+    Returns a note for the console when something had to be done."""
+    device = FileBlockDevice(_config["root_image"], _config["block_size"], _config["root_blocks"])
+    note = ""
+    try:
+        root = vfs.VfsLfs2(device)
+    except OSError:
+        blank = bytearray(16)
+        device.readblocks(0, blank)
+        if blank != b"\xff" * 16:
+            note = "vboard: the root filesystem did not mount; formatting it\r\n"
+        vfs.VfsLfs2.mkfs(device)
+        root = vfs.VfsLfs2(device)
+    vfs.umount("/")
+    vfs.mount(root, "/")
+    os.chdir("/")
+    return note
+
+
+class SoftReset(Exception):
+    pass
+
+
+def _error_text(exc):
+    buf = io.StringIO()
+    sys.print_exception(exc, buf)
+    return buf.getvalue().encode()
+
+
+def _run(code_or_path, globals_, mode):
+    """Execute one chunk; return (status, error text). `mode` is "exec", "single" or "file"."""
+    try:
+        if mode == "file":
+            with open(code_or_path, "rb") as f:
+                source = f.read()
+            code = compile(source, code_or_path, "exec")
+        else:
+            code = compile(code_or_path, "<stdin>", mode)
+        source = None
+        exec(code, globals_)
+    except SystemExit:   # sys.exit() and machine.soft_reset() on a board: a soft reset
+        return b"S", b""
+    except BaseException as exc:   # noqa - every failure is reported, as a board's REPL does
+        return b"E", _error_text(exc)
+    return b"0", b""
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _boot(globals_, run_main):
+    # As a board's main.c: boot.py, then main.py only when the REPL is the friendly one.
+    for name in ("boot.py", "main.py") if run_main else ("boot.py",):
+        if not _exists(name):
+            continue
+        status, error = _run(name, globals_, "file")
+        if status == b"S":
+            return status, b""
+        if error:
+            # A board prints the script's traceback and goes to the REPL; a failed boot.py
+            # means main.py does not run (ports' main.c).
+            sys.stdout.write(error.decode())
+            break
+    return b"0", b""
+
+
+def main():
+    note = _mount_root()
+    _install_vboard_module()
+    sys.path[:] = ["", ".frozen", "/lib"]
+    globals_ = {"__name__": "__main__"}
+    gc.collect()
+    version = "%d.%d.%d" % sys.implementation.version[:3]
+    banner = "MicroPython v%s on conc virtual board; %s with heap %d KB" % (
+        version, sys.implementation._machine, _config["heap_kb"])
+    _send(b"R", json.dumps({"banner": banner, "note": note}).encode())
+    while True:
+        try:
+            kind, payload = _recv()
+        except KeyboardInterrupt:   # a Ctrl-C that arrived just after the last chunk ended
+            continue
+        if kind == b"q":
+            # As a board's soft reset (gc_sweep_all): files left open are closed by their
+            # finalisers, which writes their data out, before the filesystem goes away.
+            globals_.clear()
+            for name in list(sys.modules):
+                if name != "vboard":
+                    del sys.modules[name]
+            gc.collect()
+            vfs.umount("/")
+            return
+        status, error = b"0", b""
+        try:
+            _send(b"B")   # from here on a Ctrl-C interrupts this command
+            if kind == b"b":
+                status, error = _boot(globals_, payload == b"1")
+            elif kind == b"x":
+                status, error = _run(payload, globals_, "exec")
+            elif kind == b"s":
+                status, error = _run(payload, globals_, "single")
+            payload = None
+        except KeyboardInterrupt as exc:   # Ctrl-C between the chunk's end and this report
+            status, error = b"E", _error_text(exc)
+        _send(b"D", status + error)
+
+
+main()
