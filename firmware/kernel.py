@@ -1,0 +1,1283 @@
+"""The firmware kernel: cooperative priority scheduling with uC/OS-II's services and error codes.
+
+Tasks are `async def` coroutines with unique priorities (0 highest). The scheduler always
+resumes the highest-priority ready task, which runs until it awaits a kernel service. Every
+service keeps uC/OS-II's semantics and numeric error codes (ucos_ii.h V2.93.01); docs/kernel.md
+maps each uC/OS-II call to ours and lists every code a service returns.
+
+How a pend returns without allocating: awaiting a service evaluates to its error code (a small
+int); the message a pend received is `kernel.msg()` and the flags that readied a flag pend are
+`kernel.flags_rdy()` (uC/OS-II's OSFlagPendGetFlagsRdy). Each task owns one pre-built awaitable
+that every service re-arms, the ready list and every wait list are uC/OS-II's two-level priority
+bitmaps, and timeouts are deadlines in the task records: the steady state allocates nothing
+(tests/kernel/mp_test_heap_locked.py proves it under micropython.heap_lock()).
+
+The kernel sleeps in one select.poll wait (through the clock, firmware/hal/clock.py) until the
+next deadline or stream event, measures CPU usage by counting idle time, and feeds the watchdog
+from idle only while every supervised task has checked in on time.
+"""
+import gc
+import sys
+
+from protocol.compat import const
+
+VERSION = const(100)
+
+# --- uC/OS-II error codes (ucos_ii.h V2.93.01) ------------------------------------------------
+OS_ERR_NONE = const(0)
+OS_ERR_EVENT_TYPE = const(1)
+OS_ERR_POST_NULL_PTR = const(3)
+OS_ERR_INVALID_OPT = const(7)
+OS_ERR_TIMEOUT = const(10)
+OS_ERR_PEND_LOCKED = const(13)
+OS_ERR_PEND_ABORT = const(14)
+OS_ERR_MBOX_FULL = const(20)
+OS_ERR_Q_FULL = const(30)
+OS_ERR_Q_EMPTY = const(31)
+OS_ERR_PRIO_EXIST = const(40)
+OS_ERR_PRIO = const(41)
+OS_ERR_PRIO_INVALID = const(42)
+OS_ERR_SCHED_LOCKED = const(50)
+OS_ERR_SEM_OVF = const(51)
+OS_ERR_TASK_DEL = const(61)
+OS_ERR_TASK_DEL_IDLE = const(62)
+OS_ERR_TASK_NOT_EXIST = const(67)
+OS_ERR_TASK_NOT_SUSPENDED = const(68)
+OS_ERR_TASK_RESUME_PRIO = const(70)
+OS_ERR_TASK_SUSPEND_IDLE = const(71)
+OS_ERR_TASK_SUSPEND_PRIO = const(72)
+OS_ERR_TASK_WAITING = const(73)
+OS_ERR_TIME_NOT_DLY = const(80)
+OS_ERR_TIME_INVALID_MINUTES = const(81)
+OS_ERR_TIME_INVALID_SECONDS = const(82)
+OS_ERR_TIME_INVALID_MS = const(83)
+OS_ERR_TIME_ZERO_DLY = const(84)
+OS_ERR_NOT_MUTEX_OWNER = const(100)
+OS_ERR_FLAG_WAIT_TYPE = const(111)
+OS_ERR_FLAG_NOT_RDY = const(112)
+OS_ERR_FLAG_INVALID_OPT = const(113)
+OS_ERR_PCP_LOWER = const(120)
+
+# --- options ------------------------------------------------------------------------------------
+OS_LOWEST_PRIO = const(63)          # the idle priority; tasks use 0..62
+OS_PRIO_SELF = const(0xFF)
+OS_PRIO_MUTEX_CEIL_DIS = const(0xFF)
+OS_PEND_OPT_NONE = const(0)
+OS_PEND_OPT_BROADCAST = const(1)
+OS_POST_OPT_NONE = const(0)
+OS_POST_OPT_BROADCAST = const(1)
+OS_POST_OPT_FRONT = const(2)
+OS_FLAG_WAIT_CLR_ALL = const(0)
+OS_FLAG_WAIT_CLR_ANY = const(1)
+OS_FLAG_WAIT_SET_ALL = const(2)
+OS_FLAG_WAIT_SET_ANY = const(3)
+OS_FLAG_CONSUME = const(0x80)
+OS_FLAG_CLR = const(0)
+OS_FLAG_SET = const(1)
+OS_IO_READ = const(1)               # select.POLLIN
+OS_IO_WRITE = const(4)              # select.POLLOUT
+ON_FAULT_RESTART = const(0)
+ON_FAULT_REMOVE = const(1)
+
+# --- task status bits (OSTCBStat); IO, DLY and DEAD are ours --------------------------------
+OS_STAT_SEM = const(0x01)
+OS_STAT_MBOX = const(0x02)
+OS_STAT_Q = const(0x04)
+OS_STAT_SUSPEND = const(0x08)
+OS_STAT_MUTEX = const(0x10)
+OS_STAT_FLAG = const(0x20)
+OS_STAT_IO = const(0x40)
+OS_STAT_DLY = const(0x100)
+_STAT_DEAD = const(0x200)
+_PEND_ANY = const(0x77)             # SEM | MBOX | Q | MUTEX | FLAG | IO
+
+_POLLERR = const(8)
+_POLLHUP = const(16)
+_SEM_MAX = const(65535)             # OS_EVENT.OSEventCnt is an INT16U
+_FLAGS_MASK = const(0xFFFF)         # OS_FLAGS_NBITS = 16
+_MAX_SPAN = const(1 << 28)          # longest single timer arm; ticks_diff is valid to 2**29
+
+_K_SEM = const(1)
+_K_MUTEX = const(2)
+_K_MBOX = const(3)
+_K_Q = const(4)
+_K_FLAG = const(5)
+
+_STATE_NAMES = ((OS_STAT_SUSPEND, "suspended"), (OS_STAT_SEM, "sem"), (OS_STAT_MUTEX, "mutex"),
+                (OS_STAT_MBOX, "mbox"), (OS_STAT_Q, "q"), (OS_STAT_FLAG, "flag"),
+                (OS_STAT_IO, "io"), (OS_STAT_DLY, "delay"))
+
+
+def _unmap_table():
+    # OSUnMapTbl: index of the lowest set bit of a byte (the highest priority in a group)
+    table = bytearray(256)
+    for i in range(1, 256):
+        b = 0
+        while not (i >> b) & 1:
+            b += 1
+        table[i] = b
+    return bytes(table)
+
+
+_UNMAP = _unmap_table()
+_RESERVED = "reserved"              # OS_TCB_RESERVED: a mutex ceiling or the idle priority
+_STOPS = {}                         # error code -> its StopIteration, built once per code
+
+
+def _stop(err):
+    stop = _STOPS.get(err)
+    if stop is None:
+        stop = _STOPS[err] = StopIteration(err)
+    return stop
+
+
+class KernelError(Exception):
+    """A kernel object could not be created (uC/OS-II returns a NULL pointer); `.err` is the code."""
+
+    def __init__(self, err, message):
+        super().__init__("%s (uC/OS-II error %d)" % (message, err))
+        self.err = err
+
+
+class _PrioSet:
+    """A set of priorities as uC/OS-II's OSRdyGrp/OSRdyTbl pair: O(1) add, remove, highest."""
+
+    def __init__(self):
+        self.grp = 0
+        self.tbl = bytearray(8)
+
+    def add(self, prio):
+        y = prio >> 3
+        self.tbl[y] |= 1 << (prio & 7)
+        self.grp |= 1 << y
+
+    def remove(self, prio):
+        y = prio >> 3
+        row = self.tbl[y] & ~(1 << (prio & 7))
+        self.tbl[y] = row
+        if not row:
+            self.grp &= ~(1 << y)
+
+    def highest(self):
+        y = _UNMAP[self.grp]
+        return (y << 3) | _UNMAP[self.tbl[y]]
+
+    def prios(self):
+        return [p for p in range(64) if self.tbl[p >> 3] & (1 << (p & 7))]
+
+
+class Semaphore(_PrioSet):
+    kind = _K_SEM
+
+    def __init__(self, count):
+        super().__init__()
+        self.count = count
+
+
+class Mutex(_PrioSet):
+    kind = _K_MUTEX
+
+    def __init__(self, pcp):
+        super().__init__()
+        self.pcp = pcp
+        self.owner = None
+        self.owner_prio = 0
+        self.next_owned = None      # chains the mutexes one task owns, to free them on a fault
+
+
+class Mailbox(_PrioSet):
+    kind = _K_MBOX
+
+    def __init__(self, msg):
+        super().__init__()
+        self.msg = msg
+
+
+class Queue(_PrioSet):
+    kind = _K_Q
+
+    def __init__(self, size):
+        super().__init__()
+        self.buf = [None] * size    # a ring: the queue never allocates after creation
+        self.size = size
+        self.out = 0
+        self.n = 0
+        self.peak = 0
+
+
+class FlagGroup(_PrioSet):
+    kind = _K_FLAG
+
+    def __init__(self, flags):
+        super().__init__()
+        self.flags = flags
+
+
+class _Await:
+    """A task's one awaitable. A service arms it: `wait` says whether the await yields to the
+    scheduler; when the task resumes, the await evaluates to the task's error code."""
+
+    def __init__(self, task):
+        self.task = task
+        self.wait = False
+
+    def __iter__(self):
+        return self
+
+    __await__ = __iter__            # CPython's await protocol; MicroPython uses __iter__
+
+    def __next__(self):
+        if self.wait:
+            self.wait = False
+            return None
+        stop = _stop(self.task.err)
+        stop.__traceback__ = None   # keeps the shared exception's traceback from growing
+        raise stop
+
+
+class Task:
+    """A task control block (OS_TCB). Read its fields; change it only through the kernel."""
+
+    def __init__(self, fn, args, prio, name, on_fault, checkin_ms, now):
+        self.fn = fn
+        self.args = args
+        self.prio = prio            # effective priority (raised while it owns a contended mutex)
+        self.base_prio = prio
+        self.name = name
+        self.on_fault = on_fault
+        self.checkin_ms = checkin_ms
+        self.checkin_at = now
+        self.coro = fn(*args)
+        self.aw = _Await(self)
+        self.stat = 0
+        self.err = OS_ERR_NONE
+        self.msg = None
+        self.flags_rdy = 0
+        self.event = None
+        self.timed = False
+        self.deadline = 0
+        self.left = 0               # what remains of a timeout longer than _MAX_SPAN
+        self.flag_want = 0
+        self.flag_type = 0
+        self.io = None
+        self.io_slot = 0
+        self.owned = None
+        self.runs = 0               # this statistics period; folded into runs_total
+        self.runs_total = 0
+        self.run_us = 0
+        self.run_ms = 0
+        self.max_slice_us = 0
+        self.last_run = None
+        self.cpu = 0
+        self.faults = 0
+        self.last_fault = None
+        self.restarts = 0
+        self.late = 0
+
+
+def _format_exception(exc):
+    try:
+        import io
+        buf = io.StringIO()
+        sys.print_exception(exc, buf)
+        return buf.getvalue()
+    except AttributeError:          # CPython
+        import traceback
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+class Kernel:
+    """The scheduler and every service. One instance runs the board (`run()` is OSStart)."""
+
+    def __init__(self, clock=None, watchdog=None, tick_ms=1000, restart_ms=1000):
+        if clock is None:
+            from firmware.hal import clock
+        self._clock = clock
+        self._ticks_ms = clock.ticks_ms
+        self._ticks_us = clock.ticks_us
+        self._ticks_diff = clock.ticks_diff
+        self._ticks_add = clock.ticks_add
+        self._poll = clock.poller()
+        self._tcb = [None] * (OS_LOWEST_PRIO + 1)
+        self._tcb[OS_LOWEST_PRIO] = _RESERVED
+        self._tasks = []            # existing tasks by priority, for the periodic walks
+        self._ready = _PrioSet()
+        self._cur = None
+        self._dead = None
+        self._lock = 0
+        self._lock_owner = None
+        self._io = {}               # stream -> [stream, event mask, reader task, writer task]
+        self._io_waiting = 0
+        self._wdt = watchdog
+        if watchdog is not None:
+            # idle feeds at least 4 times per watchdog period, so the kernel never sleeps longer
+            self._feed_ms = max(1, watchdog.timeout_ms // 4)
+            tick_ms = min(tick_ms, self._feed_ms)
+        else:
+            self._feed_ms = 0
+        self._tick_ms = tick_ms
+        self._restart_ms = restart_ms
+        now = self._ticks_ms()
+        self._now = now
+        self._io_at = now
+        self._fed_at = now
+        self._stat_at = now
+        self._tick_due = self._ticks_add(now, tick_ms)
+        self._next_due = self._tick_due
+        self._stop_at = None
+        self._running = False
+        self._idle_us = 0
+        self._idle_ms_total = 0
+        self._uptime_s = 0
+        self._uptime_ms = 0
+        self._time_offset = 0
+        self._switches = 0
+        self._switches_total = 0
+        self.cpu = 0
+        self.heap_used = 0
+        self.heap_peak = 0
+        self.faults = 0
+        self.feeds = 0
+        self.feeds_withheld = 0
+        self.late_task = None
+        # Hooks the application sets: idle_hook() (OSTaskIdleHook) runs before every idle sleep;
+        # on_fault(task, exc, traceback_text) runs when a task raises (the ERC21 event).
+        self.idle_hook = None
+        self.on_fault = None
+
+    # --- scheduling -----------------------------------------------------------------------------
+    def run(self, duration_ms=None):
+        """Run the tasks (OSStart). Returns after `duration_ms` if given, when `stop()` is
+        called, or when no task is left."""
+        diff = self._ticks_diff
+        ticks_ms = self._ticks_ms
+        ticks_us = self._ticks_us
+        ready = self._ready
+        tcb = self._tcb
+        unmap = _UNMAP
+        self._running = True
+        if duration_ms is not None:
+            self._stop_at = self._ticks_add(ticks_ms(), duration_ms)
+            if diff(self._stop_at, self._next_due) < 0:
+                self._next_due = self._stop_at
+        while self._running and self._tasks:
+            now = ticks_ms()
+            self._now = now
+            if diff(now, self._next_due) >= 0:
+                self._tick(now)
+                if not self._running:
+                    break
+            if self._io_waiting and now != self._io_at:
+                # busy: look at the streams at most once per millisecond, without blocking
+                self._io_at = now
+                self._io_events(self._poll.ipoll(0))
+            grp = ready.grp
+            if not grp:
+                self._idle(now)
+                continue
+            y = unmap[grp]
+            t = tcb[(y << 3) | unmap[ready.tbl[y]]]
+            self._cur = t
+            start = ticks_us()
+            try:
+                t.coro.send(None)
+            except StopIteration:
+                self._remove(t)
+            except Exception as exc:  # noqa: BLE001 - a task's error never stops the kernel
+                self._fault(t, exc)
+            spent = diff(ticks_us(), start)
+            t.runs += 1
+            t.run_us += spent
+            if spent > t.max_slice_us:
+                t.max_slice_us = spent
+            t.last_run = now
+            self._switches += 1
+            if self._dead is not None:
+                self._bury()
+        self._cur = None
+        self._stop_at = None
+        self._running = False
+
+    def stop(self):
+        """Make run() return at the next scheduling point."""
+        self._running = False
+
+    def _ret(self, t, err):
+        # A service completed without blocking. The await still yields if a higher-priority
+        # task became ready or a timer fell due: preemption at await points.
+        t.err = err
+        aw = t.aw
+        if t.stat:
+            aw.wait = True
+        elif self._lock:
+            aw.wait = False
+        else:
+            r = self._ready
+            y = _UNMAP[r.grp]
+            aw.wait = (((y << 3) | _UNMAP[r.tbl[y]]) < t.prio
+                       or self._ticks_diff(self._ticks_ms(), self._next_due) >= 0)
+        return aw
+
+    def _block(self, t, ev, stat, timeout):
+        self._ready.remove(t.prio)
+        t.stat |= stat
+        t.err = OS_ERR_NONE
+        t.msg = None
+        if ev is not None:
+            t.event = ev
+            ev.add(t.prio)
+        if timeout > 0:
+            self._arm(t, timeout)
+        aw = t.aw
+        aw.wait = True
+        return aw
+
+    def _arm(self, t, ms):
+        if ms > _MAX_SPAN:
+            t.left = ms - _MAX_SPAN
+            ms = _MAX_SPAN
+        else:
+            t.left = 0
+        due = self._ticks_add(self._ticks_ms(), ms)
+        t.deadline = due
+        t.timed = True
+        if self._ticks_diff(due, self._next_due) < 0:
+            self._next_due = due
+
+    def _wake(self, t, err, msg):
+        """End t's pend with `err`, handing it `msg`."""
+        ev = t.event
+        if ev is not None:
+            ev.remove(t.prio)
+            t.event = None
+        if t.io is not None:
+            self._io_drop(t)
+        t.err = err
+        t.msg = msg
+        t.timed = False
+        st = t.stat & ~(_PEND_ANY | OS_STAT_DLY)
+        t.stat = st
+        if not st:
+            self._ready.add(t.prio)
+
+    def _tick(self, now):
+        diff = self._ticks_diff
+        if self._stop_at is not None and diff(now, self._stop_at) >= 0:
+            self._running = False
+        if diff(now, self._tick_due) >= 0:
+            self._stat_tick(now)
+        due = self._tick_due
+        if self._stop_at is not None and diff(self._stop_at, due) < 0:
+            due = self._stop_at
+        for t in self._tasks:
+            if t.timed:
+                if diff(now, t.deadline) >= 0:
+                    if not t.left:
+                        self._wake(t, OS_ERR_TIMEOUT if t.stat & _PEND_ANY else OS_ERR_NONE, None)
+                        continue
+                    span = t.left if t.left < _MAX_SPAN else _MAX_SPAN
+                    t.left -= span
+                    t.deadline = self._ticks_add(t.deadline, span)
+                if diff(t.deadline, due) < 0:
+                    due = t.deadline
+        self._next_due = due
+
+    def _idle(self, now):
+        diff = self._ticks_diff
+        if self._wdt is not None and diff(now, self._fed_at) >= self._feed_ms:
+            self._supervise(now)
+        hook = self.idle_hook
+        if hook is not None:
+            try:
+                hook()
+            except Exception as exc:  # noqa: BLE001
+                self.faults += 1
+                self.last_hook_fault = _format_exception(exc)
+        timeout = diff(self._next_due, now)
+        if timeout < 0:
+            timeout = 0
+        start = self._ticks_us()
+        self._io_events(self._clock.wait_io(self._poll, timeout))
+        self._idle_us += diff(self._ticks_us(), start)
+        self._io_at = self._ticks_ms()
+
+    def _stat_tick(self, now):
+        # OS_TaskStat: CPU usage by idle counting, per-task shares, heap in use and its peak
+        diff = self._ticks_diff
+        period_ms = diff(now, self._stat_at)
+        if period_ms > 0:
+            idle = self._idle_us // 10 // period_ms        # idle share in percent
+            self.cpu = 100 - idle if idle < 100 else 0
+            ms = self._uptime_ms + period_ms
+            self._uptime_s += ms // 1000
+            self._uptime_ms = ms % 1000
+        self._idle_ms_total += self._idle_us // 1000
+        self._idle_us = 0
+        self._switches_total += self._switches
+        self._switches = 0
+        for t in self._tasks:
+            us = t.run_us
+            t.cpu = us // 10 // period_ms if period_ms > 0 else 0
+            t.run_ms += us // 1000
+            t.run_us = us % 1000
+            t.runs_total += t.runs
+            t.runs = 0
+        self._stat_at = now
+        due = self._ticks_add(self._tick_due, self._tick_ms)
+        if diff(now, due) >= 0:     # fell behind (a long slice): restart the cadence from now
+            due = self._ticks_add(now, self._tick_ms)
+        self._tick_due = due
+        used = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+        self.heap_used = used
+        if used > self.heap_peak:
+            self.heap_peak = used
+
+    def _supervise(self, now):
+        # The idle hook's watchdog duty: feed only while every supervised task is on time.
+        self._fed_at = now
+        late = None
+        for t in self._tasks:
+            if t.checkin_ms and self._ticks_diff(now, t.checkin_at) > t.checkin_ms:
+                t.late += 1
+                late = t
+        if late is None:
+            self._wdt.feed()
+            self.feeds += 1
+            self.late_task = None
+        else:
+            self.feeds_withheld += 1
+            self.late_task = late.name
+
+    # --- tasks ----------------------------------------------------------------------------------
+    def task_create(self, fn, prio, args=(), name=None, on_fault=ON_FAULT_RESTART, checkin_ms=0):
+        """OSTaskCreate: run `fn(*args)` (an async def) at `prio`. Returns an error code.
+
+        on_fault: ON_FAULT_RESTART (start fn again after restart_ms) or ON_FAULT_REMOVE.
+        checkin_ms: > 0 makes the task supervised: it must call task_checkin() at least this
+        often or the watchdog is no longer fed.
+        """
+        if not 0 <= prio <= OS_LOWEST_PRIO:
+            return OS_ERR_PRIO_INVALID
+        if self._tcb[prio] is not None:
+            return OS_ERR_PRIO_EXIST
+        t = Task(fn, args, prio, name or getattr(fn, "__name__", "task"), on_fault, checkin_ms,
+                 self._ticks_ms())
+        self._tcb[prio] = t
+        self._tasks.append(t)
+        self._tasks.sort(key=lambda task: task.base_prio)
+        self._ready.add(prio)
+        return OS_ERR_NONE
+
+    def _task(self, prio):
+        if prio == OS_PRIO_SELF:
+            return self._cur
+        return self._tcb[prio] if 0 <= prio <= OS_LOWEST_PRIO else None
+
+    def task(self, prio=OS_PRIO_SELF):
+        """The Task at `prio` (OS_PRIO_SELF: the running one), or None."""
+        t = self._task(prio)
+        return t if isinstance(t, Task) else None
+
+    def task_del(self, prio):
+        """OSTaskDel. A task deleting itself stops at its next await (its finally blocks run)."""
+        if prio == OS_LOWEST_PRIO:
+            return OS_ERR_TASK_DEL_IDLE
+        if prio > OS_LOWEST_PRIO and prio != OS_PRIO_SELF:
+            return OS_ERR_PRIO_INVALID
+        t = self._task(prio)
+        if t is None:
+            return OS_ERR_TASK_NOT_EXIST
+        if t is _RESERVED:
+            return OS_ERR_TASK_DEL
+        self._remove(t)
+        return OS_ERR_NONE
+
+    def task_suspend(self, prio):
+        """OSTaskSuspend. Suspending itself takes effect at the task's next await."""
+        if prio == OS_LOWEST_PRIO:
+            return OS_ERR_TASK_SUSPEND_IDLE
+        if prio > OS_LOWEST_PRIO and prio != OS_PRIO_SELF:
+            return OS_ERR_PRIO_INVALID
+        t = self._task(prio)
+        if t is None:
+            return OS_ERR_TASK_SUSPEND_PRIO
+        if t is _RESERVED:
+            return OS_ERR_TASK_NOT_EXIST
+        self._ready.remove(t.prio)
+        t.stat |= OS_STAT_SUSPEND
+        return OS_ERR_NONE
+
+    def task_resume(self, prio):
+        """OSTaskResume."""
+        if not 0 <= prio < OS_LOWEST_PRIO:
+            return OS_ERR_PRIO_INVALID
+        t = self._tcb[prio]
+        if t is None:
+            return OS_ERR_TASK_RESUME_PRIO
+        if t is _RESERVED:
+            return OS_ERR_TASK_NOT_EXIST
+        if not t.stat & OS_STAT_SUSPEND:
+            return OS_ERR_TASK_NOT_SUSPENDED
+        t.stat &= ~OS_STAT_SUSPEND
+        if not t.stat:
+            self._ready.add(t.prio)
+        return OS_ERR_NONE
+
+    def task_change_prio(self, old, new):
+        """OSTaskChangePrio."""
+        if (old >= OS_LOWEST_PRIO and old != OS_PRIO_SELF) or not 0 <= new < OS_LOWEST_PRIO:
+            return OS_ERR_PRIO_INVALID
+        if self._tcb[new] is not None:
+            return OS_ERR_PRIO_EXIST
+        t = self._task(old)
+        if t is None:
+            return OS_ERR_PRIO
+        if t is _RESERVED:
+            return OS_ERR_TASK_NOT_EXIST
+        if t.prio != t.base_prio:
+            return OS_ERR_TASK_WAITING      # it holds a mutex at the ceiling priority
+        self._tcb[t.base_prio] = None
+        self._tcb[new] = t
+        self._reprio(t, new)
+        t.base_prio = new
+        self._tasks.sort(key=lambda task: task.base_prio)
+        return OS_ERR_NONE
+
+    def task_query(self, prio=OS_PRIO_SELF):
+        """OSTaskQuery: a dict describing the task, or None when there is none at `prio`."""
+        t = self.task(prio)
+        return None if t is None else self._task_info(t, self._ticks_ms())
+
+    def task_checkin(self):
+        """A supervised task proves it is alive (resets its check-in period)."""
+        self._cur.checkin_at = self._ticks_ms()
+
+    def _reprio(self, t, new):
+        old = t.prio
+        if old == new:
+            return
+        if not t.stat:
+            self._ready.remove(old)
+            self._ready.add(new)
+        ev = t.event
+        if ev is not None:
+            ev.remove(old)
+            ev.add(new)
+        t.prio = new
+
+    def _detach(self, t):
+        """Take t out of every list and wait, releasing the mutexes it owns."""
+        self._ready.remove(t.prio)
+        ev = t.event
+        if ev is not None:
+            ev.remove(t.prio)
+            t.event = None
+        if t.io is not None:
+            self._io_drop(t)
+        t.timed = False
+        t.left = 0
+        while t.owned is not None:
+            self._release(t.owned)
+        if self._lock_owner is t:
+            self._lock = 0
+            self._lock_owner = None
+
+    def _remove(self, t):
+        if t.stat & _STAT_DEAD:
+            return
+        self._detach(t)
+        t.stat = _STAT_DEAD
+        if self._tcb[t.base_prio] is t:
+            self._tcb[t.base_prio] = None
+        self._tasks.remove(t)
+        if t is self._cur:
+            self._dead = t          # closed after it yields: a running coroutine cannot close
+        else:
+            self._close(t)
+
+    def _bury(self):
+        t = self._dead
+        self._dead = None
+        self._close(t)
+
+    def _close(self, t):
+        cur = self._cur
+        self._cur = t               # its finally blocks may call services
+        try:
+            t.coro.close()
+        except Exception as exc:  # noqa: BLE001
+            t.last_fault = _format_exception(exc)
+        self._cur = cur
+
+    def _fault(self, t, exc):
+        text = _format_exception(exc)
+        t.faults += 1
+        t.last_fault = text
+        self.faults += 1
+        hook = self.on_fault
+        if hook is not None:
+            try:
+                hook(t, exc, text)
+            except Exception as hook_exc:  # noqa: BLE001
+                self.last_hook_fault = _format_exception(hook_exc)
+        if t.on_fault != ON_FAULT_RESTART or t.stat & _STAT_DEAD:
+            self._remove(t)
+            return
+        self._detach(t)
+        if t.prio != t.base_prio:
+            t.prio = t.base_prio
+        try:
+            t.coro = t.fn(*t.args)
+        except Exception as exc2:  # noqa: BLE001
+            t.last_fault = _format_exception(exc2)
+            self._remove(t)
+            return
+        t.restarts += 1
+        t.aw.wait = False
+        t.stat = OS_STAT_DLY
+        t.err = OS_ERR_NONE
+        t.msg = None
+        t.checkin_at = self._ticks_ms()
+        self._arm(t, self._restart_ms)
+
+    # --- scheduler lock and yield -----------------------------------------------------------------
+    def sched_lock(self):
+        """OSSchedLock: the running task keeps the CPU across awaits until sched_unlock()."""
+        if self._lock < 255:
+            self._lock += 1
+            self._lock_owner = self._cur
+
+    def sched_unlock(self):
+        """OSSchedUnlock."""
+        if self._lock:
+            self._lock -= 1
+            if not self._lock:
+                self._lock_owner = None
+
+    def sched(self):
+        """await: let higher-priority tasks whose time came run (a scheduling point)."""
+        t = self._cur
+        t.err = OS_ERR_NONE
+        aw = t.aw
+        aw.wait = not self._lock
+        return aw
+
+    def msg(self):
+        """The message the running task's last pend received (None after a timeout or abort)."""
+        return self._cur.msg
+
+    def flags_rdy(self):
+        """OSFlagPendGetFlagsRdy: the flags that made the running task's last flag pend ready."""
+        return self._cur.flags_rdy
+
+    # --- time -----------------------------------------------------------------------------------
+    def time_dly(self, ms):
+        """await OSTimeDly (milliseconds): 0 returns at once without rescheduling."""
+        t = self._cur
+        if ms <= 0:
+            return self._ret(t, OS_ERR_NONE)
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        return self._block(t, None, OS_STAT_DLY, ms)
+
+    def time_dly_hmsm(self, hours, minutes, seconds, ms):
+        """await OSTimeDlyHMSM."""
+        t = self._cur
+        if not (hours or minutes or seconds or ms):
+            return self._ret(t, OS_ERR_TIME_ZERO_DLY)
+        if not 0 <= minutes <= 59:
+            return self._ret(t, OS_ERR_TIME_INVALID_MINUTES)
+        if not 0 <= seconds <= 59:
+            return self._ret(t, OS_ERR_TIME_INVALID_SECONDS)
+        if not 0 <= ms <= 999:
+            return self._ret(t, OS_ERR_TIME_INVALID_MS)
+        return self.time_dly(((hours * 60 + minutes) * 60 + seconds) * 1000 + ms)
+
+    def time_dly_resume(self, prio):
+        """OSTimeDlyResume: end a delay early; a pend with a timeout ends with OS_ERR_TIMEOUT."""
+        if not 0 <= prio < OS_LOWEST_PRIO:
+            return OS_ERR_PRIO_INVALID
+        t = self._tcb[prio]
+        if t is None or t is _RESERVED:
+            return OS_ERR_TASK_NOT_EXIST
+        if not t.timed:
+            return OS_ERR_TIME_NOT_DLY
+        t.left = 0
+        self._wake(t, OS_ERR_TIMEOUT if t.stat & _PEND_ANY else OS_ERR_NONE, None)
+        return OS_ERR_NONE
+
+    def time_get(self):
+        """OSTimeGet: milliseconds since the kernel started, plus what time_set() added."""
+        part = self._ticks_diff(self._ticks_ms(), self._stat_at) + self._uptime_ms
+        return self._uptime_s * 1000 + part + self._time_offset
+
+    def time_set(self, ms):
+        """OSTimeSet."""
+        self._time_offset += ms - self.time_get()
+
+    # --- semaphores -----------------------------------------------------------------------------
+    def sem_create(self, count=0):
+        """OSSemCreate."""
+        if not 0 <= count <= _SEM_MAX:
+            raise KernelError(OS_ERR_SEM_OVF, "semaphore count %r outside 0..65535" % (count,))
+        return Semaphore(count)
+
+    def sem_pend(self, sem, timeout=0):
+        """await OSSemPend: OS_ERR_NONE, OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT, OS_ERR_EVENT_TYPE,
+        OS_ERR_PEND_LOCKED. timeout in ms, 0 waits forever."""
+        t = self._cur
+        if sem.kind != _K_SEM:
+            return self._ret(t, OS_ERR_EVENT_TYPE)
+        if sem.count:
+            sem.count -= 1
+            return self._ret(t, OS_ERR_NONE)
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        return self._block(t, sem, OS_STAT_SEM, timeout)
+
+    def sem_accept(self, sem):
+        """OSSemAccept: the count before taking one (0: nothing taken)."""
+        count = sem.count
+        if count:
+            sem.count = count - 1
+        return count
+
+    def sem_post(self, sem):
+        """OSSemPost: OS_ERR_NONE, OS_ERR_SEM_OVF, OS_ERR_EVENT_TYPE."""
+        if sem.kind != _K_SEM:
+            return OS_ERR_EVENT_TYPE
+        if sem.grp:
+            self._wake(self._tcb[sem.highest()], OS_ERR_NONE, None)
+            return OS_ERR_NONE
+        if sem.count >= _SEM_MAX:
+            return OS_ERR_SEM_OVF
+        sem.count += 1
+        return OS_ERR_NONE
+
+    def sem_query(self, sem):
+        """OSSemQuery."""
+        return {"count": sem.count, "waiting": sem.prios()}
+
+    def pend_abort(self, ev, opt=OS_PEND_OPT_NONE):
+        """OSSemPendAbort / OSMboxPendAbort / OSQPendAbort / OSMutex: wake the highest waiter
+        (or all, OS_PEND_OPT_BROADCAST) with OS_ERR_PEND_ABORT. Returns how many were woken."""
+        n = 0
+        while ev.grp:
+            self._wake(self._tcb[ev.highest()], OS_ERR_PEND_ABORT, None)
+            n += 1
+            if opt != OS_PEND_OPT_BROADCAST:
+                break
+        return n
+
+    sem_pend_abort = pend_abort
+    mbox_pend_abort = pend_abort
+    q_pend_abort = pend_abort
+    flag_pend_abort = pend_abort
+
+    # --- mutexes --------------------------------------------------------------------------------
+    def mutex_create(self, pcp=OS_PRIO_MUTEX_CEIL_DIS):
+        """OSMutexCreate: `pcp` is the ceiling priority an owner is raised to when a
+        higher-priority task waits; it reserves that priority (OS_PRIO_MUTEX_CEIL_DIS: none)."""
+        if pcp != OS_PRIO_MUTEX_CEIL_DIS:
+            if not 0 <= pcp < OS_LOWEST_PRIO:
+                raise KernelError(OS_ERR_PRIO_INVALID, "mutex ceiling %r outside 0..62" % (pcp,))
+            if self._tcb[pcp] is not None:
+                raise KernelError(OS_ERR_PRIO_EXIST, "priority %d is taken" % pcp)
+            self._tcb[pcp] = _RESERVED
+        return Mutex(pcp)
+
+    def _own(self, m, t):
+        m.owner = t
+        m.owner_prio = t.prio
+        m.next_owned = t.owned
+        t.owned = m
+        pcp = m.pcp
+        return OS_ERR_PCP_LOWER if pcp != OS_PRIO_MUTEX_CEIL_DIS and t.prio <= pcp else OS_ERR_NONE
+
+    def mutex_pend(self, m, timeout=0):
+        """await OSMutexPend: OS_ERR_NONE, OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT, OS_ERR_PCP_LOWER
+        (acquired, but the ceiling is not above the task), OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
+        t = self._cur
+        if m.kind != _K_MUTEX:
+            return self._ret(t, OS_ERR_EVENT_TYPE)
+        owner = m.owner
+        if owner is None:
+            return self._ret(t, self._own(m, t))
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        pcp = m.pcp
+        if pcp != OS_PRIO_MUTEX_CEIL_DIS and owner.prio > pcp and m.owner_prio > t.prio:
+            self._reprio(owner, pcp)        # priority ceiling promotion
+            self._tcb[pcp] = owner
+        return self._block(t, m, OS_STAT_MUTEX, timeout)
+
+    def mutex_accept(self, m):
+        """OSMutexAccept: True when acquired."""
+        if m.owner is not None:
+            return False
+        self._own(m, self._cur)
+        return True
+
+    def mutex_post(self, m):
+        """OSMutexPost: OS_ERR_NONE, OS_ERR_NOT_MUTEX_OWNER, OS_ERR_PCP_LOWER, OS_ERR_EVENT_TYPE."""
+        if m.kind != _K_MUTEX:
+            return OS_ERR_EVENT_TYPE
+        if m.owner is not self._cur:
+            return OS_ERR_NOT_MUTEX_OWNER
+        return self._release(m)
+
+    def _release(self, m):
+        t = m.owner
+        if t.owned is m:
+            t.owned = m.next_owned
+        else:
+            prev = t.owned
+            while prev.next_owned is not m:
+                prev = prev.next_owned
+            prev.next_owned = m.next_owned
+        m.next_owned = None
+        pcp = m.pcp
+        if pcp != OS_PRIO_MUTEX_CEIL_DIS:
+            if t.prio == pcp:
+                self._reprio(t, m.owner_prio)
+            self._tcb[pcp] = _RESERVED
+        if m.grp:
+            w = self._tcb[m.highest()]
+            self._wake(w, OS_ERR_NONE, None)
+            err = self._own(m, w)
+            w.err = err
+            return err
+        m.owner = None
+        return OS_ERR_NONE
+
+    def mutex_query(self, m):
+        """OSMutexQuery."""
+        owner = m.owner
+        return {"owner": None if owner is None else owner.base_prio,
+                "owner_prio": None if owner is None else owner.prio,
+                "pcp": m.pcp, "waiting": m.prios()}
+
+    # --- mailboxes ------------------------------------------------------------------------------
+    def mbox_create(self, msg=None):
+        """OSMboxCreate."""
+        return Mailbox(msg)
+
+    def mbox_pend(self, mbox, timeout=0):
+        """await OSMboxPend; the message is kernel.msg(). OS_ERR_NONE, OS_ERR_TIMEOUT,
+        OS_ERR_PEND_ABORT, OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
+        t = self._cur
+        if mbox.kind != _K_MBOX:
+            return self._ret(t, OS_ERR_EVENT_TYPE)
+        msg = mbox.msg
+        if msg is not None:
+            mbox.msg = None
+            t.msg = msg
+            return self._ret(t, OS_ERR_NONE)
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        return self._block(t, mbox, OS_STAT_MBOX, timeout)
+
+    def mbox_accept(self, mbox):
+        """OSMboxAccept: the message, or None."""
+        msg = mbox.msg
+        mbox.msg = None
+        return msg
+
+    def mbox_post(self, mbox, msg):
+        """OSMboxPost: OS_ERR_NONE, OS_ERR_MBOX_FULL, OS_ERR_POST_NULL_PTR, OS_ERR_EVENT_TYPE."""
+        return self.mbox_post_opt(mbox, msg, OS_POST_OPT_NONE)
+
+    def mbox_post_opt(self, mbox, msg, opt):
+        """OSMboxPostOpt: OS_POST_OPT_BROADCAST hands `msg` to every waiting task."""
+        if mbox.kind != _K_MBOX:
+            return OS_ERR_EVENT_TYPE
+        if msg is None:
+            return OS_ERR_POST_NULL_PTR
+        if mbox.grp:
+            while mbox.grp:
+                self._wake(self._tcb[mbox.highest()], OS_ERR_NONE, msg)
+                if not opt & OS_POST_OPT_BROADCAST:
+                    break
+            return OS_ERR_NONE
+        if mbox.msg is not None:
+            return OS_ERR_MBOX_FULL
+        mbox.msg = msg
+        return OS_ERR_NONE
+
+    def mbox_query(self, mbox):
+        """OSMboxQuery."""
+        return {"msg": mbox.msg, "waiting": mbox.prios()}
+
+    # --- message queues -------------------------------------------------------------------------
+    def q_create(self, size):
+        """OSQCreate: a queue of `size` messages, allocated once."""
+        if size < 1:
+            raise KernelError(OS_ERR_INVALID_OPT, "queue size must be at least 1, got %r" % (size,))
+        return Queue(size)
+
+    def q_pend(self, q, timeout=0):
+        """await OSQPend; the message is kernel.msg(). OS_ERR_NONE, OS_ERR_TIMEOUT,
+        OS_ERR_PEND_ABORT, OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
+        t = self._cur
+        if q.kind != _K_Q:
+            return self._ret(t, OS_ERR_EVENT_TYPE)
+        if q.n:
+            out = q.out
+            t.msg = q.buf[out]
+            q.buf[out] = None
+            q.out = out + 1 if out + 1 < q.size else 0
+            q.n -= 1
+            return self._ret(t, OS_ERR_NONE)
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        return self._block(t, q, OS_STAT_Q, timeout)
+
+    def q_accept(self, q):
+        """OSQAccept: the oldest message, or None (OS_ERR_Q_EMPTY)."""
+        if not q.n:
+            return None
+        out = q.out
+        msg = q.buf[out]
+        q.buf[out] = None
+        q.out = out + 1 if out + 1 < q.size else 0
+        q.n -= 1
+        return msg
+
+    def q_post(self, q, msg):
+        """OSQPost (FIFO): OS_ERR_NONE, OS_ERR_Q_FULL, OS_ERR_POST_NULL_PTR, OS_ERR_EVENT_TYPE."""
+        return self.q_post_opt(q, msg, OS_POST_OPT_NONE)
+
+    def q_post_front(self, q, msg):
+        """OSQPostFront (LIFO: the next pend gets this message first)."""
+        return self.q_post_opt(q, msg, OS_POST_OPT_FRONT)
+
+    def q_post_opt(self, q, msg, opt):
+        """OSQPostOpt: OS_POST_OPT_FRONT and/or OS_POST_OPT_BROADCAST (every waiting task)."""
+        if q.kind != _K_Q:
+            return OS_ERR_EVENT_TYPE
+        if msg is None:
+            return OS_ERR_POST_NULL_PTR
+        if q.grp:
+            while q.grp:
+                self._wake(self._tcb[q.highest()], OS_ERR_NONE, msg)
+                if not opt & OS_POST_OPT_BROADCAST:
+                    break
+            return OS_ERR_NONE
+        n = q.n
+        if n >= q.size:
+            return OS_ERR_Q_FULL
+        if opt & OS_POST_OPT_FRONT:
+            out = q.out - 1 if q.out else q.size - 1
+            q.out = out
+            q.buf[out] = msg
+        else:
+            i = q.out + n
+            q.buf[i - q.size if i >= q.size else i] = msg
+        n += 1
+        q.n = n
+        if n > q.peak:
+            q.peak = n
+        return OS_ERR_NONE
+
+    def q_flush(self, q):
+        """OSQFlush: drop every message."""
+        for i in range(q.size):
+            q.buf[i] = None
+        q.out = 0
+        q.n = 0
+        return OS_ERR_NONE
+
+    def q_query(self, q):
+        """OSQQuery: the next message (not removed), entries, size, peak and waiting tasks."""
+        return {"msg": q.buf[q.out] if q.n else None, "entries": q.n, "size": q.size,
+                "peak": q.peak, "waiting": q.prios()}
+
+    # --- event flags ----------------------------------------------------------------------------
+    def flag_create(self, flags=0):
+        """OSFlagCreate: a group of 16 event flags."""
+        return FlagGroup(flags & _FLAGS_MASK)
+
+    def _flags_met(self, grp, want, wait_type):
+        # -> the flags that satisfy `want` under wait_type, 0 if not satisfied, -1 bad type
+        wt = wait_type & ~OS_FLAG_CONSUME
+        if wt == OS_FLAG_WAIT_SET_ALL:
+            rdy = grp.flags & want
+            return rdy if rdy == want else 0
+        if wt == OS_FLAG_WAIT_SET_ANY:
+            return grp.flags & want
+        if wt == OS_FLAG_WAIT_CLR_ALL:
+            rdy = ~grp.flags & want
+            return rdy if rdy == want else 0
+        if wt == OS_FLAG_WAIT_CLR_ANY:
+            return ~grp.flags & want
+        return -1
+
+    def _flags_take(self, grp, rdy, wait_type):
+        if wait_type & OS_FLAG_CONSUME:
+            if wait_type & 2:       # the SET_ALL / SET_ANY types
+                grp.flags &= ~rdy
+            else:
+                grp.flags |= rdy
+
+    def flag_pend(self, grp, flags, wait_type, timeout=0):
+        """await OSFlagPend: wait_type OS_FLAG_WAIT_SET_ALL/_SET_ANY/_CLR_ALL/_CLR_ANY, plus
+        OS_FLAG_CONSUME. Ready flags: kernel.flags_rdy(). OS_ERR_NONE, OS_ERR_TIMEOUT,
+        OS_ERR_PEND_ABORT, OS_ERR_FLAG_WAIT_TYPE, OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
+        t = self._cur
+        if grp.kind != _K_FLAG:
+            return self._ret(t, OS_ERR_EVENT_TYPE)
+        rdy = self._flags_met(grp, flags, wait_type)
+        if rdy < 0:
+            return self._ret(t, OS_ERR_FLAG_WAIT_TYPE)
+        if rdy:
+            self._flags_take(grp, rdy, wait_type)
+            t.flags_rdy = rdy
+            return self._ret(t, OS_ERR_NONE)
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        t.flags_rdy = 0
+        t.flag_want = flags
+        t.flag_type = wait_type
+        return self._block(t, grp, OS_STAT_FLAG, timeout)
+
+    def flag_accept(self, grp, flags, wait_type):
+        """OSFlagAccept: the flags that satisfied the condition; 0 = OS_ERR_FLAG_NOT_RDY,
+        -1 = OS_ERR_FLAG_WAIT_TYPE."""
+        rdy = self._flags_met(grp, flags, wait_type)
+        if rdy > 0:
+            self._flags_take(grp, rdy, wait_type)
+        return rdy
+
+    def flag_post(self, grp, flags, opt):
+        """OSFlagPost: opt OS_FLAG_SET or OS_FLAG_CLR. Readies every waiter whose condition now
+        holds, highest priority first; a consuming waiter's flags are gone for those after it.
+        OS_ERR_NONE, OS_ERR_FLAG_INVALID_OPT, OS_ERR_EVENT_TYPE."""
+        if grp.kind != _K_FLAG:
+            return OS_ERR_EVENT_TYPE
+        if opt == OS_FLAG_SET:
+            grp.flags |= flags & _FLAGS_MASK
+        elif opt == OS_FLAG_CLR:
+            grp.flags &= ~flags
+        else:
+            return OS_ERR_FLAG_INVALID_OPT
+        if grp.grp:
+            for t in self._tasks:
+                if t.event is grp:
+                    rdy = self._flags_met(grp, t.flag_want, t.flag_type)
+                    if rdy > 0:
+                        self._flags_take(grp, rdy, t.flag_type)
+                        t.flags_rdy = rdy
+                        self._wake(t, OS_ERR_NONE, None)
+        return OS_ERR_NONE
+
+    def flag_query(self, grp):
+        """OSFlagQuery: the current flags."""
+        return grp.flags
+
+    # --- streams --------------------------------------------------------------------------------
+    def io_wait(self, stream, mode, timeout=0):
+        """await until `stream` is readable (OS_IO_READ) or writable (OS_IO_WRITE). One reader
+        and one writer task per stream. OS_ERR_NONE (ready, or hung up: the read will tell),
+        OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT (io_forget), OS_ERR_TASK_WAITING (another task
+        already waits that way), OS_ERR_INVALID_OPT, OS_ERR_PEND_LOCKED."""
+        t = self._cur
+        if mode != OS_IO_READ and mode != OS_IO_WRITE:
+            return self._ret(t, OS_ERR_INVALID_OPT)
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        entry = self._io.get(stream)
+        if entry is None:
+            # the stream's one registration; kept (mask 0) between waits so a busy stream costs
+            # a modify(), not an unregister/register pair
+            entry = [stream, 0, None, None]
+            self._io[stream] = entry
+            self._poll.register(stream, 0)
+        slot = 2 if mode == OS_IO_READ else 3
+        if entry[slot] is not None:
+            return self._ret(t, OS_ERR_TASK_WAITING)
+        entry[slot] = t
+        entry[1] |= mode
+        self._poll.modify(stream, entry[1])
+        self._io_waiting += 1
+        t.io = entry
+        t.io_slot = slot
+        return self._block(t, None, OS_STAT_IO, timeout)
+
+    def io_forget(self, stream):
+        """Drop the stream's registration (call it before closing a stream); a waiting task
+        gets OS_ERR_PEND_ABORT."""
+        entry = self._io.get(stream)
+        if entry is None:
+            return
+        for slot in (2, 3):
+            if entry[slot] is not None:
+                self._wake(entry[slot], OS_ERR_PEND_ABORT, None)
+        del self._io[stream]
+        try:
+            self._poll.unregister(stream)
+        except (OSError, KeyError, ValueError):
+            pass
+
+    def _io_drop(self, t):
+        entry = t.io
+        t.io = None
+        entry[t.io_slot] = None
+        entry[1] &= ~(OS_IO_READ if t.io_slot == 2 else OS_IO_WRITE)
+        self._poll.modify(entry[0], entry[1])
+        self._io_waiting -= 1
+
+    def _io_events(self, events):
+        hung = None
+        for stream, ev in events:
+            entry = self._io.get(stream)
+            if entry is None:
+                continue
+            broken = ev & (_POLLHUP | _POLLERR)
+            t = entry[2]
+            if t is not None and ev & (OS_IO_READ | _POLLHUP | _POLLERR):
+                self._wake(t, OS_ERR_NONE, None)
+            t = entry[3]
+            if t is not None and ev & (OS_IO_WRITE | _POLLHUP | _POLLERR):
+                self._wake(t, OS_ERR_NONE, None)
+            if broken and not entry[1]:
+                # poll reports a hang-up even with an empty mask: forget the stream or the
+                # kernel would spin on it
+                hung = [stream] if hung is None else hung + [stream]
+        if hung is not None:
+            for stream in hung:
+                self.io_forget(stream)
+
+    # --- statistics -----------------------------------------------------------------------------
+    def _task_info(self, t, now):
+        st = t.stat
+        state = "ready" if not st else ("dead" if st & _STAT_DEAD else
+                                         "+".join(n for bit, n in _STATE_NAMES if st & bit))
+        return {
+            "prio": t.base_prio, "name": t.name, "state": state, "cur_prio": t.prio,
+            "runs": t.runs_total + t.runs, "run_ms": t.run_ms + t.run_us // 1000, "cpu": t.cpu,
+            "max_slice_ms": t.max_slice_us // 1000, "max_slice_us": t.max_slice_us,
+            "last_run_ms_ago": None if t.last_run is None else self._ticks_diff(now, t.last_run),
+            "faults": t.faults, "restarts": t.restarts, "last_fault": t.last_fault,
+            "checkin_ms": t.checkin_ms, "late": t.late,
+            "checkin_ms_ago": self._ticks_diff(now, t.checkin_at) if t.checkin_ms else None,
+        }
+
+    def stats(self):
+        """Everything the status command shows: plain dicts and lists."""
+        now = self._ticks_ms()
+        used = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+        if used > self.heap_peak:
+            self.heap_peak = used
+        free = gc.mem_free() if hasattr(gc, "mem_free") else 0
+        return {
+            "uptime_ms": self.time_get() - self._time_offset,
+            "cpu": self.cpu,
+            "idle_ms": self._idle_ms_total + self._idle_us // 1000,
+            "switches": self._switches_total + self._switches,
+            "heap_used": used, "heap_peak": self.heap_peak, "heap_free": free,
+            "faults": self.faults,
+            "feeds": self.feeds, "feeds_withheld": self.feeds_withheld,
+            "late_task": self.late_task,
+            "watchdog": None if self._wdt is None else self._wdt.status(),
+            "tasks": [self._task_info(t, now) for t in self._tasks],
+        }
