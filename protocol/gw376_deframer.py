@@ -18,6 +18,13 @@ and, fed through `feed()`, allocates nothing in steady state: frames are handed 
     for frame_bytes in deframer.frames(chunk):    # convenient, allocates a bytes per frame
         gw376.parse(frame_bytes)
 
+On a board, size the buffer for the frames the link really carries (Deframer(2048) holds
+every reply this firmware sends and the master's requests): a 16 KB block is a large bite of a
+192 KB heap and may not be available once the heap is fragmented.
+
+A false start whose length field is plausible holds the frames behind it until enough bytes
+arrive to refute it by its checksum (at most the buffer size); reset() on reconnect.
+
 Counters: `discarded` bytes dropped as noise or bad frames, `frames_out` frames returned.
 """
 from protocol.compat import MICROPYTHON, const

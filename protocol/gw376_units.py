@@ -19,7 +19,8 @@ None is "no data". Supported units and their values:
 
     AFN00 F1/F2 (both)  None                F3 {"afn", "items": [(pn, fn, err 0 ok/1 deny)]}
     AFN01 F1..F4 down   None (hardware / data / parameter+data / parameter reset)
-    AFN02 F1/F2/F3 up   None, or a format-01 clock some terminals add
+    AFN02 F1/F2/F3      None, or a format-01 clock some terminals add (taken only when
+                        exactly 6 bytes are left in the data region)
     AFN04 down = AFN0A up:
         F1  {"rts_delay_20ms", "send_delay_min", "response_timeout_s", "retries",
              "confirm_flags" (D0 class 1, D1 class 2, D2 class 3), "heartbeat_min"}
@@ -410,13 +411,20 @@ def _decode_confirm_list(buf, pos, end):
 
 
 def _encode_unit_ids(out, items, with_value):
+    """DA DT [value] for [(pn, fn, value)]: runs of equal values share multi-bit blocks."""
     from protocol import gw376
-    for pns, fns, values in gw376.group_units(items):
-        gw376._append_dadt(out, pns, fns)
-        if with_value:
-            if values.count(values[0]) != len(values):
-                raise ProtocolError("one DA/DT block carries one value")
-            _put_uint(out, values[0], 1, "err")
+    start = 0
+    while start < len(items):
+        stop = start + 1
+        while with_value and stop < len(items) and items[stop][2] == items[start][2]:
+            stop += 1
+        if not with_value:
+            stop = len(items)
+        for pns, fns, _ in gw376.group_units(items[start:stop]):
+            gw376._append_dadt(out, pns, fns)
+            if with_value:
+                _put_uint(out, items[start][2], 1, "err")
+        start = stop
 
 
 def _encode_confirm_list(out, value):
@@ -558,7 +566,9 @@ def _encode_forward(fields):
 
 
 def _decode_optional_clock(buf, pos, end):
-    if end - pos >= 6:
+    # The standard's AFN02 units carry nothing; some terminals append a format-01 clock. Only
+    # a region of exactly 6 bytes left is taken as that clock, so nothing is ever guessed.
+    if end - pos == 6:
         return formats.decode(1, buf, pos), pos + 6
     return None, pos
 
@@ -653,6 +663,15 @@ def _build_table():
 
 
 _build_table()
+
+
+def known_units():
+    """Every (afn, fn, direction) with a codec, sorted."""
+    found = []
+    for key in _TABLE:
+        found.append((key >> 9, (key >> 1) & 0xFF, key & 1))
+    found.sort()
+    return found
 
 
 def is_known(afn, fn, direction):
