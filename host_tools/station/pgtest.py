@@ -112,9 +112,14 @@ def _server_user():
 
 
 class ThrowawayPostgres:
-    """A PostgreSQL server in a temp dir, for one test session."""
+    """A PostgreSQL server in a temp dir, for one test session.
 
-    def __init__(self):
+    durable=True keeps fsync and synchronous commit on, as a production server has them: for
+    benchmarks whose figures should mean something.
+    """
+
+    def __init__(self, durable=False):
+        self.durable = durable
         self.dir = None
         self.bin = None
         self.url = None
@@ -146,7 +151,10 @@ class ThrowawayPostgres:
         data = os.path.join(self.dir, "data")
         self._run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync",
                   "--encoding=UTF8", "--no-locale")
-        options = " ".join("-c %s=%s" % kv for kv in SERVER_SETTINGS.items())
+        settings = dict(SERVER_SETTINGS)
+        if self.durable:
+            settings.update(fsync="on", synchronous_commit="on", full_page_writes="on")
+        options = " ".join("-c %s=%s" % kv for kv in settings.items())
         self._run("pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w",
                   "-t", "60", "-o", "-k %s %s" % (self.dir, options), "start")
         atexit.register(self.stop)
@@ -211,12 +219,12 @@ class ExistingPostgres:
         pass
 
 
-def test_server():
+def server_for_tests(durable=False):
     """The server tests should use: CONC_TEST_POSTGRES_URL's, else a new throwaway one."""
     url = os.environ.get(ENV_URL)
     if url:
         return ExistingPostgres(url)
-    return ThrowawayPostgres().start()
+    return ThrowawayPostgres(durable=durable).start()
 
 
 def main():

@@ -35,7 +35,7 @@ def postgres_server():
     if pgtest.skip_requested():
         pytest.skip("PostgreSQL tests skipped: %s is set" % pgtest.ENV_SKIP)
     try:
-        server = pgtest.test_server()
+        server = pgtest.server_for_tests()
     except pgtest.PostgresUnavailable as exc:
         pytest.fail("PostgreSQL could not be started for the station tests: %s" % exc,
                     pytrace=False)
