@@ -16,6 +16,9 @@ from pathlib import Path
 AGENT_SCRIPT = Path(__file__).resolve().parent / "agent.py"
 PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("<cI")
+# The agent's own code and state live in the heap too (about 10 KB measured after gc.collect()),
+# where a board's REPL lives in ROM: add them so the firmware gets the board's whole budget.
+AGENT_HEAP_KB = 12
 
 # Message kinds (see agent.py).
 EXEC_RAW = b"x"
@@ -61,7 +64,7 @@ class AgentProcess:
         env["CONC_VBOARD"] = json.dumps(config)
         env.pop("MICROPYPATH", None)
         self.process = subprocess.Popen(
-            [micropython_path(), "-X", "heapsize=%dK" % heap_kb, str(AGENT_SCRIPT)],
+            [micropython_path(), "-X", "heapsize=%dK" % (heap_kb + AGENT_HEAP_KB), str(AGENT_SCRIPT)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(cmd_read, evt_write), env=env, preexec_fn=_die_with_parent,
             cwd=str(images.directory))
