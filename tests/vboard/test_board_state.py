@@ -5,7 +5,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from host_tools.vboard import registry
 from tests.vboard.vboard_support import ROOT, Console, VirtualBoard, mpremote
