@@ -122,3 +122,4 @@ def test_feed_length_argument_uses_a_prefix_of_a_reused_buffer():
 def test_capacity_below_one_frame_is_refused():
     with pytest.raises(ValueError):
         Deframer(capacity=MAX_FRAME - 1)
+
