@@ -8,8 +8,12 @@ Inputs (built by the front end, many at a time):
 
 `value` is exact: a decimal.Decimal (its digits and places are kept: Decimal("12.3400") stays
 four places) or an int with `scale` decimal places (123400, scale=4). Floats are refused.
-`read_at`/`occurred_at` are datetimes (naive ones are in the station's zone, see times.py) or
-Unix seconds. `period` is a day `YYYY-MM-DD` (daily) or month `YYYY-MM` (monthly), or a date.
+`read_at`/`occurred_at` are datetimes (naive ones are in the station's zone, see times.py), Unix
+seconds, or the tuples protocol.gw376_formats decodes (format 15 (y, m, d, h, min), format 01).
+`period` is a day `YYYY-MM-DD` (daily) or month `YYYY-MM` (monthly), a date, or the format-20
+(y, m, d) / format-21 (y, m) tuple. So a decoded AFN0C F129 maps straight on:
+`Reading(tid, pn, "F129.%d" % k, unit["read_time"], unit["forward_active"][k],
+gw376_formats.DECIMALS[14])` (skip values that are None: "no data").
 
 Outputs carry aware datetimes in the station's zone and Decimal values.
 

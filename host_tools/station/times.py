@@ -33,7 +33,22 @@ def station_zone(name=None):
 
 
 def to_epoch(when, zone):
-    """Unix seconds for `when`: an int/float (already Unix seconds) or a datetime (naive = `zone`)."""
+    """Unix seconds for `when`, which is one of:
+
+    - an int/float: already Unix seconds;
+    - a datetime: naive ones are in `zone`;
+    - a tuple as protocol.gw376_formats decodes times, in `zone`: format 15
+      (year, month, day, hour, minute), format 01 (year, month, day, hour, minute, second,
+      weekday; the weekday is ignored), or a day (year, month, day) meaning its midnight.
+    """
+    if isinstance(when, (tuple, list)):
+        if not 3 <= len(when) <= 7:
+            raise InvalidValue("a time tuple is (year, month, day[, hour, minute[, second]]), "
+                               "not %r" % (when,))
+        try:
+            when = datetime.datetime(*when[:6])
+        except (TypeError, ValueError):
+            raise InvalidValue("not a valid time: %r" % (when,)) from None
     if isinstance(when, datetime.datetime):
         if when.tzinfo is None:
             when = when.replace(tzinfo=zone)
@@ -77,7 +92,14 @@ def parse_time(text, zone, end_of_day=False):
 
 
 def check_day(text):
-    """Validate a frozen day label `YYYY-MM-DD` (a date object is accepted too)."""
+    """Validate a frozen day label `YYYY-MM-DD` (a date or a (year, month, day) tuple too)."""
+    if isinstance(text, (tuple, list)) and len(text) == 3:
+        try:
+            return datetime.date(*text).isoformat()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(text, datetime.datetime):
+        text = text.date()
     if isinstance(text, datetime.date):
         return text.isoformat()
     if isinstance(text, str) and _DAY.match(text):
@@ -90,7 +112,10 @@ def check_day(text):
 
 
 def check_month(text):
-    """Validate a frozen month label `YYYY-MM` (a date object gives its month)."""
+    """Validate a frozen month label `YYYY-MM` (a date gives its month; or a (year, month) tuple)."""
+    if isinstance(text, (tuple, list)) and len(text) == 2 and all(isinstance(n, int) for n in text) \
+            and 1 <= text[1] <= 12 and 1 <= text[0] <= 9999:
+        return "%04d-%02d" % tuple(text)
     if isinstance(text, datetime.date):
         return "%04d-%02d" % (text.year, text.month)
     if isinstance(text, str) and _MONTH.match(text) and 1 <= int(text[5:]) <= 12:

@@ -307,3 +307,28 @@ def test_heartbeat_batches_from_many_threads(station):
     for t in threads:
         t.join()
     assert all(station.sessions(t.id)[0].heartbeats == 1 for t in terminals)
+
+
+def test_decoded_1376_values_map_straight_on(station, terminal):
+    """The front end passes what protocol.gw376 decodes: int values with the format's places,
+    format-15/01 time tuples, format-20/21 day and month tuples."""
+    unit = {"read_time": (2026, 11, 24, 8, 15), "tariffs": 2,
+            "forward_active": [1234567890, 600000000, None]}
+    readings = [Reading(terminal.id, 1, "F129.%d" % k, unit["read_time"], value, 4)
+                for k, value in enumerate(unit["forward_active"]) if value is not None]
+    assert station.store_readings(readings) == 2
+    got = station.readings(terminal.id, 1, (2026, 11, 24, 8, 0), (2026, 11, 24, 8, 16, 0, 2))
+    assert [(r.item, str(r.value)) for r in got] == [("F129.0", "123456.7890"),
+                                                     ("F129.1", "60000.0000")]
+    assert got[0].read_at.isoformat() == "2026-11-24T08:15:00+08:00"
+    assert station.store_daily_frozen([FrozenValue(terminal.id, 1, "F161.0", (2026, 11, 23),
+                                                   1234567890, 4, (2026, 11, 24, 0, 5))]) == 1
+    assert station.store_monthly_frozen([FrozenValue(terminal.id, 1, "F177.0", (2026, 10),
+                                                     5, 4)]) == 1
+    assert station.frozen_periods("daily", terminal.id, "F161.0", (2026, 11, 1),
+                                  (2026, 11, 30)) == {1: {"2026-11-23"}}
+    for bad_time in ((2026, 2, 30, 0, 0), (2026,)):
+        with pytest.raises(InvalidValue):
+            station.store_readings([Reading(terminal.id, 1, "F129.0", bad_time, 1, 4)])
+    with pytest.raises(InvalidValue):
+        station.store_daily_frozen([FrozenValue(terminal.id, 1, "F161.0", (2026, 2, 30), 1)])
