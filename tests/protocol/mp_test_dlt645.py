@@ -142,3 +142,11 @@ def test_pseudo_random_input_raises_only_protocol_error():
             dlt645.parse_frame(raw)
         except ProtocolError:
             pass
+
+
+def test_describe_runs_on_micropython():
+    from protocol.dlt645_describe import describe
+    out = describe(dlt645.parse_frame(unhex(READ_RSP)))
+    eq((out["item"], out["value"], out["raw_value"]), ("energy_fwd_total", "6.78", 678), "value")
+    out = describe(dlt645.parse_frame(unhex(RELAY_TRIP_REQ)))
+    eq((out["command_name"], out["expiry"]), ("trip", "2099-12-30 00:00:00"), "relay")
