@@ -78,8 +78,12 @@ class RelayRefused(Exception):
 
 
 def energy(value_kwh):
-    """kWh float -> the register a meter shows: whole hundredths, never rounded up."""
-    return Decimal(repr(value_kwh)).quantize(ENERGY_RESOLUTION, rounding=ROUND_FLOOR)
+    """kWh float -> the register a meter shows: whole hundredths, never rounded up.
+
+    The nano-kWh nudge absorbs float summation error (180 one-minute steps of 2 kW add up to
+    5.999999999 kWh, which must still show 6.00, as a pulse-counting meter would).
+    """
+    return Decimal(repr(value_kwh + 1e-9)).quantize(ENERGY_RESOLUTION, rounding=ROUND_FLOOR)
 
 
 def _cut(value, resolution):
@@ -274,6 +278,8 @@ class MeterModel:
     def _freeze(self, meter_time):
         if not self.supports_freeze:
             return
+        if self.history and self.history[0].time >= meter_time:
+            return      # the clock was set back over midnight: that day is frozen already
         self.history.appendleft(FrozenDay(meter_time, tuple(energy(x) for x in self._forward),
                                           tuple(energy(x) for x in self._reverse)))
 
