@@ -150,3 +150,12 @@ def test_describe_runs_on_micropython():
     eq((out["item"], out["value"], out["raw_value"]), ("energy_fwd_total", "6.78", 678), "value")
     out = describe(dlt645.parse_frame(unhex(RELAY_TRIP_REQ)))
     eq((out["command_name"], out["expiry"]), ("trip", "2099-12-30 00:00:00"), "relay")
+
+
+def test_public_1997_vector():
+    # Heyuan Intelligence ASDU-LS manual, screen 9-17: B611 read, reply 0100 V (see
+    # tests/protocol/test_dlt645_items.py for the full citation).
+    from protocol import dlt645_items as items
+    reply = dlt645.parse_frame(unhex("6803000000000068810444e93334ec16"))
+    eq((reply.version, reply.di), (1997, 0xB611), "1997 DI")
+    eq(items.decode(items.lookup_1997(reply.di), reply.payload, 1997), 100, "volts")

@@ -209,3 +209,28 @@ def test_scaled_text_is_exact():
     assert items.scaled_text(99999999, 2) == "999999.99"
     assert items.scaled_text(12, 0) == "12"
     assert items.scaled_text(10 ** 30 + 1, 2) == "10000000000000000000000000000.01"
+
+
+def test_public_example_2007_voltage_read():
+    # Read of A-phase voltage 02010100 and its reply "100.1 V", from the public write-up
+    # "DLT645-2007报文解析" (meter 000000000161, request sent behind FE FE FE FE).
+    request = dlt645.parse_frame(bytes.fromhex("fefefefe68610100000000681104333434351716"))
+    assert (request.address, request.di) == ("000000000161", 0x02010100)
+    reply = dlt645.parse_frame(bytes.fromhex("68610100000000689106333434353443" "1016"))
+    row = items.lookup(reply.di)
+    assert row[items.NAME] == "voltage_a"
+    assert items.value_text(row, items.decode(row, reply.payload)) == "100.1"
+
+
+def test_public_example_1997_voltage_read():
+    # DL/T 645-1997 read of B611 (A-phase voltage) and its reply "0100V", from the Heyuan
+    # Intelligence ASDU-LS manual, screen 9-17 (manualshive.com/en/manual/heyuan-intelligence/
+    # asdu-ls/2128413?page=18). 1997 voltages are whole volts: format XXX in 2 bytes.
+    request = dlt645.parse_frame(bytes.fromhex("6803000000000068010244e90316"))
+    assert (request.version, request.di, request.address) == (1997, 0xB611, "000000000003")
+    assert dlt645.build_read_1997("000000000003", 0xB611) == bytes.fromhex(
+        "6803000000000068010244e90316")
+    reply = dlt645.parse_frame(bytes.fromhex("6803000000000068810444e93334ec16"))
+    row = items.lookup_1997(reply.di)
+    assert (reply.control, row[items.NAME]) == (0x81, "voltage_a")
+    assert items.decode(row, reply.payload, 1997) == 100
