@@ -50,8 +50,11 @@ None is "no data". Supported units and their values:
     AFN0D down: Td, the day (y, m, d) for F1, F2, F161..F168 or the month (y, m) for F17, F18,
         F177..F184. Up: {"td", ...} followed by the fields of AFN0C F33, F34, F129..F136.
     AFN0E F1/F2: down {"pm", "pn"}; up {"ec_important", "ec_normal", "pm", "pn",
-        "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records; ERC 1, 3, 5, 12, 14,
-        21, 31 decode to fields (ERC_FIELDS), any other ERC keeps {"erc", "raw"}.
+        "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records. ERC 1, 2, 3, 5, 12, 13,
+        14, 20, 21, 27, 30, 31, 33 decode to fields (ERC_FIELDS; a measuring point reads
+        "pn" and "start" 1 = occurred / 0 = restored; ERC3 {"time", "master", "units":
+        [(pn, fn)]}); any other ERC, or a record whose length Le does not match its layout,
+        keeps {"erc", "raw"}.
     AFN10 F1: down {"port", "control", "frame_timeout", "frame_timeout_in_s",
         "byte_timeout_10ms", "data"}; up {"port", "data"}
 """
@@ -327,18 +330,27 @@ _SINGLE_BLOCKS = (("forward_active", 14), ("forward_reactive", 11), ("reverse_ac
                   ("q3_reactive", 11), ("q4_reactive", 11))
 
 # Event records (ERC): fixed fields; ERC3 is variable (a list of changed DA/DT) and coded apart.
-_PN_FLAG = ("bits", "u16", (("pn", 0, 12, 0), ("start", 15, 1, 0)))
+# Layouts: Q/GDW 1376.1-2013 appendix (event record formats), cross-checked against the field
+# structures of a public C implementation of the protocol (qgdw3761api).
+_PN_FLAG = ("bits", "u16", (("pn", 0, 12, 0), ("start", 15, 1, 0)))    # D15 1 = occurred
 ERC_FIELDS = {
     1: (("time", 15), ("flags", "u8"), ("old_version", ("a", 4)), ("new_version", ("a", 4))),
+    2: (("time", 15), ("flags", "u8")),
     5: (("time", 15), ("rounds", "u8"), ("power_at_trip", 2), ("power_after_2min", 2)),
     12: (("time", 15), ("point", _PN_FLAG)),
+    13: (("time", 15), ("point", _PN_FLAG), ("flags", "u8")),
     14: (("power_off", 15), ("power_on", 15)),
+    20: (("time", 15), ("pw", ("b", 16)), ("master", "u8")),
     21: (("time", 15), ("fault", "u8")),
+    27: (("time", 15), ("point", _PN_FLAG), ("before", 14), ("after", 14)),
+    30: (("time", 15), ("point", _PN_FLAG), ("forward_active", 14), ("limit", "u8")),
     31: (("time", 15), ("point", _PN_FLAG), ("last_read_time", 15), ("forward_active", 14),
          ("forward_reactive", 11)),
+    33: (("time", 15), ("point", _PN_FLAG), ("changed", "u16", 7), ("status", "u16", 7)),
 }
 ERC_NAMES = {
-    1: "initialisation / version change", 3: "parameter change", 5: "remote trip",
+    1: "initialisation / version change", 2: "parameter loss", 3: "parameter change",
+    5: "remote trip",
     12: "meter clock deviation", 13: "meter fault", 14: "terminal power off/on",
     20: "message authentication error", 21: "terminal fault", 27: "meter reading decreased",
     30: "meter stopped", 31: "RS-485 reading failure", 33: "meter status word change",

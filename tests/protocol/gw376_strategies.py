@@ -92,7 +92,7 @@ _erc_record = st.one_of(
     st.fixed_dictionaries({"erc": st.just(3), "time": format_value(15),
                            "master": st.integers(0, 255),
                            "units": st.lists(st.tuples(point, fn_number), max_size=8)}),
-    st.fixed_dictionaries({"erc": st.sampled_from([13, 20, 27, 30, 33, 35]),
+    st.fixed_dictionaries({"erc": st.sampled_from([4, 9, 35, 64]),
                            "raw": st.binary(max_size=30)}),
 )
 

@@ -3,6 +3,8 @@ import pytest
 
 import gw376_checks
 from protocol import gw376
+from protocol.errors import ProtocolError
+from protocol.gw376_units import Unknown
 
 unhex = gw376_checks.unhex
 
@@ -22,3 +24,121 @@ def test_heartbeat_fields_by_name():
 def test_login_builds_like_the_captured_frame():
     login = gw376.link_frame(1, area=171, terminal=2082, seq=8)
     assert gw376.build(login) == unhex(gw376_checks.vectors.CAPTURED["login"])
+
+
+def test_eight_points_share_one_da():
+    request = gw376.Frame(0x0C, [(pn, 129, None) for pn in range(1, 9)], area=171,
+                          terminal=2082, seq=3)
+    raw = gw376.build(request)
+    assert raw[14:18] == bytes.fromhex("ff 01 01 10")      # DA p1..p8, DT F129
+    assert len(raw) == 20
+    assert gw376.parse(raw).units == request.units
+
+
+def test_units_expand_pn_first_then_fn():
+    # DA p1+p2, DT F129+F130 (AFN0C requests): p1F129, p1F130, p2F129, p2F130
+    raw = gw376.build(gw376.Frame(0x0C, [(1, 129, None), (1, 130, None), (2, 129, None),
+                                         (2, 130, None)]))
+    assert raw[14:18] == bytes.fromhex("03 01 03 10")
+
+
+def test_da_dt_helpers_match_the_standard_examples():
+    assert gw376.da_bytes(1) == (0x01, 0x01)
+    assert gw376.da_bytes(9) == (0x01, 0x02)
+    assert gw376.da_bytes(0) == (0, 0)
+    for fn, expected in ((1, "0100"), (3, "0400"), (10, "0201"), (25, "0103"), (31, "4003"),
+                         (33, "0104"), (129, "0110"), (161, "0114")):
+        assert bytes(gw376.dt_bytes(fn)).hex() == expected
+    assert gw376.expand_da(0xFF, 0x00) == [gw376.PN_ALL]
+    with pytest.raises(ProtocolError):
+        gw376.expand_dt(0, 1)
+    with pytest.raises(ProtocolError):
+        gw376.da_bytes(2041)
+
+
+def test_aux_pw_ec_tp_positions():
+    control = gw376.Frame(0x05, [(1, 1, {"warn_delay_min": 0, "limit_half_hours": 0})],
+                          pw=bytes(range(16)), tp=(7, 28, 16, 19, 39, 5), seq=7)
+    raw = gw376.build(control)
+    # C A AFN SEQ | DA DT data(1) | PW(16) | Tp(6)
+    assert raw[13] == 0x80 | 0x60 | 7
+    assert raw[19:35] == bytes(range(16))
+    assert raw[35:41] == bytes.fromhex("07 39 19 16 28 05")
+    assert gw376.parse(raw) == control
+
+    report = gw376.Frame(0x0E, [(0, 1, {"ec_important": 1, "ec_normal": 0, "pm": 0, "pn": 1,
+                                        "records": [{"erc": 21, "time": (2024, 1, 2, 3, 4),
+                                                     "fault": 4}]})],
+                         gw376.UP, 1, acd=1, ec=(1, 0))
+    raw = gw376.build(report)
+    assert raw[6] == 0xE4          # DIR up, PRM 1, ACD 1, function 4 (user data)
+    assert raw[-4:-2] == b"\x01\x00"
+    assert gw376.parse(raw).ec == (1, 0)
+
+
+def test_uplink_pw_only_on_afn06():
+    auth = gw376.Frame(0x06, [(0, 2, Unknown(b"\x11" * 16))], gw376.UP, 0,
+                       pw=b"\x22" * 16)
+    parsed = gw376.parse(gw376.build(auth))
+    assert parsed.pw == b"\x22" * 16
+    assert parsed.units[0][2].raw == b"\x11" * 16
+
+
+def test_unknown_fn_keeps_the_rest_of_the_region():
+    raw = gw376.build(gw376.Frame(0x0C, [(1, 5, Unknown(b"\x01\x02\x03"))],
+                                  gw376.UP, 0, tp=(1, 1, 1, 1, 1, 0)))
+    frame = gw376.parse(raw)
+    assert frame.units == [(1, 5, Unknown(b"\x01\x02\x03"))]
+    assert frame.tp == (1, 1, 1, 1, 1, 0)           # AUX is never swallowed
+
+
+def test_answers_echo_address_seq_and_tp():
+    request = gw376.parse(unhex(gw376_checks.vectors.CAPTURED["qafn12f129"]))
+    energy = {"read_time": (2018, 8, 28, 16, 18), "tariffs": 4,
+              "forward_active": [100, None, None, None, None]}
+    # this terminal marks its single-frame AFN0C replies FIR=0 FIN=1 (SEQ A2)
+    reply = gw376.response(request, [(1, 129, energy)], fir=False)
+    assert gw376.build(reply) == unhex(gw376_checks.vectors.CAPTURED["rafn12f129"])
+    denied = gw376.deny(request)
+    assert (denied.direction, denied.prm, denied.function, denied.units) == (
+        gw376.UP, 0, gw376.FN_CONFIRM, [(0, 2, None)])
+    per_unit = gw376.confirm_units(request, [(1, 129, 0), (2, 129, 1)])
+    assert gw376.parse(gw376.build(per_unit)).units == [
+        (0, 3, {"afn": 0x0C, "items": [(1, 129, 0), (2, 129, 1)]})]
+
+
+def test_heartbeat_with_a_clock():
+    beat = gw376.link_frame(3, 171, 2082, 4, clock=(2024, 3, 1, 12, 0, 0, 5))
+    assert gw376.parse(gw376.build(beat)).units == [(0, 3, (2024, 3, 1, 12, 0, 0, 5))]
+
+
+@pytest.mark.parametrize("change,reason,offset", [
+    (lambda b: b.__setitem__(3, b[3] ^ 4), "differ", 3),
+    (lambda b: b.__setitem__(5, 0x69), "second start", 5),
+    (lambda b: (b.__setitem__(1, b[1] ^ 3), b.__setitem__(3, b[3] ^ 3)), "protocol id", 1),
+    (lambda b: b.__setitem__(len(b) - 1, 0x17), "end with 16", 19),
+    (lambda b: b.__setitem__(len(b) - 2, b[-2] ^ 1), "checksum", 18),
+])
+def test_header_errors_name_the_byte(change, reason, offset):
+    raw = bytearray(unhex(gw376_checks.vectors.CAPTURED["heartBeat"]))
+    change(raw)
+    with pytest.raises(ProtocolError) as err:
+        gw376.parse(bytes(raw))
+    assert reason in err.value.reason
+    assert err.value.offset == offset
+
+
+def test_build_refuses_inconsistent_frames():
+    with pytest.raises(ProtocolError):
+        gw376.build(gw376.Frame(0x04, [], pw=b"short"))
+    with pytest.raises(ProtocolError):
+        gw376.build(gw376.Frame(0x0C, [], gw376.UP, 0, fcb=1))
+    with pytest.raises(ProtocolError):
+        gw376.build(gw376.Frame(0x0C, [], gw376.DOWN, 1, ec=(1, 1)))
+    with pytest.raises(ProtocolError):
+        gw376.build(gw376.Frame(0x0C, [(1, 129, {"tariffs": 1})], gw376.UP, 0))
+    with pytest.raises(ProtocolError):
+        gw376.build(gw376.Frame(0x0C, [(1, 129, None)], area=10000))
+    too_big = {"port": 1, "data": bytes(16400)}
+    with pytest.raises(ProtocolError):
+        gw376.build(gw376.Frame(0x10, [(0, 1, too_big)], gw376.UP, 0))
