@@ -66,8 +66,22 @@ class MeasuringPoint(NamedTuple):
     decimal_digits: int
     collector_address: str
     user_class: int
+    user_subclass: int
     archive_sent_at: object = None
     archive_verified_at: object = None
+
+    def to_f10(self):
+        """The point as protocol.gw376_units encodes an AFN04/AFN0A F10 archive entry.
+
+        The front end sends these with AFN04 F10 and compares them with what AFN0A F10 reads
+        back (`point.to_f10() == decoded_meter`) before mark_archive_verified.
+        """
+        return {"serial": self.serial_no, "point": self.pn, "baud": self.baud, "port": self.port,
+                "protocol": self.protocol, "address": self.meter_address,
+                "password": bytes.fromhex(self.meter_password), "tariffs": self.tariff_count,
+                "integer_digits": self.integer_digits, "decimal_digits": self.decimal_digits,
+                "collector": self.collector_address, "user_class": self.user_class,
+                "user_subclass": self.user_subclass}
 
     def __repr__(self):   # keep the meter password out of logs and tracebacks
         return "MeasuringPoint(terminal_id=%r, pn=%r, meter_address=%r, protocol=%r, port=%r)" % (

@@ -37,13 +37,14 @@ _TERMINAL_COLUMNS = ("id, area_code, address, name, status, last_seen_at, last_l
                      "created_at")
 _POINT_COLUMNS = ("terminal_id, pn, serial_no, meter_address, protocol, port, baud, "
                   "meter_password, tariff_count, integer_digits, decimal_digits, "
-                  "collector_address, user_class, archive_sent_at, archive_verified_at")
+                  "collector_address, user_class, user_subclass, archive_sent_at, "
+                  "archive_verified_at")
 _READING_COLUMNS = ("terminal_id", "pn", "item", "read_at", "value", "scale", "received_at")
 _READING_PG_TYPES = ("bigint", "int", "text", "bigint", "bigint", "smallint", "bigint")
 _FROZEN_PG_TYPES = ("bigint", "int", "text", "text", "bigint", "smallint", "bigint", "bigint")
 _COMMAND_COLUMNS = ("id, terminal_id, terminal_label, pn, meter_address, kind, operator, reason, "
                     "parameters, state, created_at, updated_at, finished_at")
-BAUD_RATES = (0, 300, 600, 1200, 2400, 4800, 7200, 9600, 19200, 38400, 57600, 115200)
+BAUD_RATES = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)    # what F10's 3-bit code can say
 
 
 def default_url():
@@ -107,10 +108,11 @@ def check_address(address):
 
 
 def check_meter_address(address):
-    """A meter address as 12 decimal digits (shorter ones are zero-padded on the left)."""
-    text = str(address).strip()
-    if not re.fullmatch(r"\d{1,12}", text):
-        raise InvalidValue("bad meter address %r: up to 12 decimal digits" % (address,))
+    """A meter address as 12 digits, as printed on the meter (shorter ones are zero-padded on
+    the left). Hex digits are allowed, as the 1376.1 codec keeps them, and stored lower-case."""
+    text = str(address).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{1,12}", text):
+        raise InvalidValue("bad meter address %r: up to 12 digits" % (address,))
     return text.zfill(12)
 
 
@@ -284,12 +286,12 @@ class Station:
 
     # ------------------------------------------------------------------ meter archive
     def _point(self, row):
-        return MeasuringPoint(*row[:13], self._time(row[13]), self._time(row[14]))
+        return MeasuringPoint(*row[:14], self._time(row[14]), self._time(row[15]))
 
     def set_measuring_point(self, terminal_id, pn, meter_address, protocol=30, port=2, baud=2400,
                             serial_no=None, meter_password="000000000000", tariff_count=4,
                             integer_digits=6, decimal_digits=2,
-                            collector_address="000000000000", user_class=0):
+                            collector_address="000000000000", user_class=0, user_subclass=0):
         """Add or replace measuring point `pn` of a terminal's archive (AFN04 F10 fields).
 
         Replacing a point clears its sent/verified marks: the terminal must be sent it again.
@@ -301,7 +303,8 @@ class Station:
             raise InvalidValue("a meter password is 12 hex digits (6 bytes)")
         checks = (("protocol", protocol, 0, 255), ("port", port, 1, 31),
                   ("tariff count", tariff_count, 0, 14), ("integer digits", integer_digits, 4, 7),
-                  ("decimal digits", decimal_digits, 1, 4), ("user class", user_class, 0, 255),
+                  ("decimal digits", decimal_digits, 1, 4), ("user class", user_class, 0, 15),
+                  ("user subclass", user_subclass, 0, 15),
                   ("serial number", pn if serial_no is None else serial_no, 1, MAX_PN))
         for what, number, low, high in checks:
             if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
@@ -311,14 +314,14 @@ class Station:
                                % (baud, ", ".join(map(str, BAUD_RATES))))
         row = (terminal_id, pn, pn if serial_no is None else serial_no, meter_address, protocol,
                port, baud, str(meter_password).lower(), tariff_count, integer_digits,
-               decimal_digits, collector_address, user_class)
+               decimal_digits, collector_address, user_class, user_subclass)
         with self.db.transaction():
             if self.db.row("SELECT 1 FROM terminals WHERE id = ?", (terminal_id,)) is None:
                 raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
             self.db.execute("DELETE FROM measuring_points WHERE terminal_id = ? AND pn = ?",
                             (terminal_id, pn))
             self.db.execute("INSERT INTO measuring_points (%s) VALUES (%s)" % (
-                _POINT_COLUMNS, ", ".join("?" * 15)), row + (None, None))
+                _POINT_COLUMNS, ", ".join("?" * 16)), row + (None, None))
         return self.measuring_point(terminal_id, pn)
 
     def measuring_point(self, terminal_id, pn):
@@ -339,6 +342,12 @@ class Station:
         with self.db.transaction(write=False):
             rows = self.db.rows(sql + " ORDER BY terminal_id, pn", params)
         return [self._point(r) for r in rows]
+
+    def meter_counts(self):
+        """{terminal_id: number of measuring points in its archive}."""
+        with self.db.transaction(write=False):
+            return dict(self.db.rows("SELECT terminal_id, COUNT(*) FROM measuring_points "
+                                     "GROUP BY terminal_id"))
 
     def remove_measuring_point(self, terminal_id, pn):
         with self.db.transaction():
@@ -643,7 +652,7 @@ class Station:
     def open_session(self, terminal_id, peer="", at=None):
         """A terminal logged in: start its session (ending any it still had); the session id."""
         at = self._at(at)
-        with self.db.transaction():
+        with self._ingest_transaction():
             self.db.execute("UPDATE sessions SET ended_at = ?, end_reason = 'replaced by a new "
                             "login' WHERE terminal_id = ? AND ended_at IS NULL", (at, terminal_id))
             session_id = self.db.scalar(

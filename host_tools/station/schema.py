@@ -52,7 +52,7 @@ CREATE TABLE measuring_points (             -- the terminal's meter archive (AFN
     terminal_id {bigint} NOT NULL REFERENCES terminals (id) ON DELETE CASCADE,
     pn INTEGER NOT NULL CHECK (pn BETWEEN 1 AND 2040),
     serial_no INTEGER NOT NULL,
-    meter_address TEXT NOT NULL,            -- 12 decimal digits as printed on the meter
+    meter_address TEXT NOT NULL,            -- 12 digits as printed on the meter (lower-case hex)
     protocol INTEGER NOT NULL,              -- F10 code: 1 DL/T 645-1997, 30 DL/T 645-2007, ...
     port INTEGER NOT NULL,                  -- the terminal's RS-485 port 1..31
     baud INTEGER NOT NULL,                  -- bits/s, 0 = the port's default
@@ -61,7 +61,8 @@ CREATE TABLE measuring_points (             -- the terminal's meter archive (AFN
     integer_digits INTEGER NOT NULL DEFAULT 6,
     decimal_digits INTEGER NOT NULL DEFAULT 2,
     collector_address TEXT NOT NULL DEFAULT '000000000000',
-    user_class INTEGER NOT NULL DEFAULT 0,
+    user_class INTEGER NOT NULL DEFAULT 0,  -- 0..15 (F10 class byte D7..D4)
+    user_subclass INTEGER NOT NULL DEFAULT 0,   -- 0..15 (D3..D0)
     archive_sent_at {bigint},               -- downloaded with AFN04 F10
     archive_verified_at {bigint},           -- read back equal with AFN0A F10
     PRIMARY KEY (terminal_id, pn)

@@ -84,10 +84,17 @@ def test_remove_needs_purge_when_data_is_stored(station, terminal):
 # -- meter archive -----------------------------------------------------------------------------
 def test_meter_archive_and_meter_lookup(station, terminal):
     point = station.set_measuring_point(terminal.id, 3, "12345", protocol=1, port=3, baud=1200,
-                                        tariff_count=2, user_class=5, meter_password="0102030405aa")
+                                        tariff_count=2, user_class=5, user_subclass=2,
+                                        meter_password="0102030405aa")
     assert point.meter_address == "000000012345" and point.serial_no == 3
     assert (point.protocol, point.port, point.baud, point.tariff_count) == (1, 3, 1200, 2)
     assert "0102030405aa" not in repr(point)
+    # what AFN04 F10 sends and AFN0A F10 reads back, through the real codec
+    from protocol import gw376_units
+    wire = gw376_units.encode(0x04, 10, 0, {"meters": [point.to_f10()]})
+    back, _ = gw376_units.decode(0x0A, 10, 1, wire, 0, len(wire))
+    assert back["meters"] == [point.to_f10()]
+    assert back["meters"][0]["password"] == bytes.fromhex("0102030405aa")
     assert station.find_meter("12345") == (terminal, 3)
     assert station.find_meter("000000012345") == (terminal, 3)
     assert station.find_meter("north-yard:3") == (terminal, 3)
@@ -109,7 +116,8 @@ def test_meter_archive_and_meter_lookup(station, terminal):
 
 
 @pytest.mark.parametrize("field,value", [("pn", 0), ("pn", 2041), ("port", 0), ("baud", 2401),
-                                         ("protocol", 256), ("meter_password", "12")])
+                                         ("baud", 115200), ("protocol", 256), ("user_class", 16),
+                                         ("meter_password", "12"), ("meter_address", "12x")])
 def test_bad_archive_entries_are_refused(station, terminal, field, value):
     args = {"pn": 1, "meter_address": "1"}
     args[field] = value

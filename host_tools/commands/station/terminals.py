@@ -71,9 +71,7 @@ def list_(as_json, db_url):
     """List registered terminals: address, name, status, last seen, meters in the archive."""
     with opened_station(db_url) as station:
         terminals = station.terminals()
-        counts = {}
-        for point in station.measuring_points():
-            counts[point.terminal_id] = counts.get(point.terminal_id, 0) + 1
+        counts = station.meter_counts()
     if as_json:
         echo_json([_terminal_json(t, counts.get(t.id, 0)) for t in terminals])
         return
@@ -144,7 +142,7 @@ def meters(terminal, as_json, db_url):
                     "protocol": protocol_name(p.protocol), "port": p.port, "baud": p.baud,
                     "tariffs": p.tariff_count, "integer_digits": p.integer_digits,
                     "decimal_digits": p.decimal_digits, "collector": p.collector_address,
-                    "user_class": p.user_class, "sent": json_time(p.archive_sent_at),
+                    "user_class": p.user_class, "user_subclass": p.user_subclass, "sent": json_time(p.archive_sent_at),
                     "verified": json_time(p.archive_verified_at)} for p in points])
         return
     if not points:
@@ -170,7 +168,7 @@ def _protocol_code(text):
 @click.argument("terminal")
 @click.option("--pn", type=int, required=True, help="Measuring point number 1..2040.")
 @click.option("--meter", "meter_address", required=True,
-              help="Meter address, up to 12 digits (zero-padded on the left).")
+              help="Meter address as printed on it, up to 12 digits (zero-padded on the left).")
 @click.option("--protocol", default="dlt645-2007", show_default=True,
               help="dlt645-2007, dlt645-1997, ac-sampling, or a 1376.1 protocol number.")
 @click.option("--port", type=int, default=2, show_default=True,
@@ -179,18 +177,21 @@ def _protocol_code(text):
               help="Meter baud rate (0 = the port's default).")
 @click.option("--tariffs", type=int, default=4, show_default=True, help="Number of tariffs.")
 @click.option("--user-class", type=int, default=0, show_default=True,
-              help="User class byte (1376.1 F10).")
+              help="User class 0..15 (1376.1 F10).")
+@click.option("--user-subclass", type=int, default=0, show_default=True,
+              help="User subclass 0..15 (1376.1 F10).")
 @click.option("--meter-password", default="000000000000", show_default=True,
               help="The meter's 6-byte password, 12 hex digits (never printed).")
 @db_option
 def add_meter(terminal, pn, meter_address, protocol, port, baud, tariffs, user_class,
-              meter_password, db_url):
+              user_subclass, meter_password, db_url):
     """Add (or replace) a meter in a terminal's archive as measuring point --pn."""
     with opened_station(db_url) as station:
         found = station.terminal(terminal)
         point = station.set_measuring_point(
             found.id, pn, meter_address, protocol=_protocol_code(protocol), port=port, baud=baud,
-            tariff_count=tariffs, user_class=user_class, meter_password=meter_password)
+            tariff_count=tariffs, user_class=user_class, user_subclass=user_subclass,
+            meter_password=meter_password)
     click.echo("terminal %s p%d: meter %s (%s, port %d, %s baud)" % (
         found.label, point.pn, point.meter_address, protocol_name(point.protocol), point.port,
         point.baud or "default"))
