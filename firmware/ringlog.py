@@ -106,7 +106,9 @@ class RingLog:
                 self._n, self._bs))
         self.stage = bytearray(_MAX_RECORD)
         self._stage_mv = memoryview(self.stage)
-        self._views = [None] * (_MAX_RECORD // self._align + 1)
+        # One view per padded record length, made once: slicing a memoryview allocates.
+        self._views = [self._stage_mv[:k * self._align]
+                       for k in range(_MAX_RECORD // self._align + 1)]
         self._hdr = bytearray(_MAX_HEADER + self._align)
         self._hview = None
         self._hcrc = None
@@ -202,7 +204,7 @@ class RingLog:
             c = self._names.index(name)
             if pos == _DROPPED:
                 del self._names[c], self._pos[c], self._lost[c]
-                self._hview = None
+                self._header_views()
             else:
                 self._pos[c] = pos
                 self._lost[c] = lost
@@ -210,7 +212,7 @@ class RingLog:
             self._names.append(name)
             self._pos.append(pos)
             self._lost.append(lost)
-            self._hview = None
+            self._header_views()
 
     def _read_record(self, sector, off):
         """Read the record at off into self._scan. Returns its padded length, 0 at erased
@@ -281,7 +283,7 @@ class RingLog:
             self.dev.ioctl(6, i)
         self._head = self._n - 1
         self._head_seq = 0
-        self._head_erases = 0
+        self._head_erases = 2      # sector 0 is erased again as it opens
         self._count = 0
         self.next_seq = 1
         self.oldest_seq = 1
@@ -311,7 +313,10 @@ class RingLog:
         if full:
             erases = _u32(self._peek(s), 12) + 1
         else:
-            erases = self._head_erases + 1     # header lost or never written: assume level
+            # Never used, or its header was lost to a cut erase: a ring erases its sectors in
+            # turn, so it has been erased as often as the head (counts may run short by the
+            # erases a cut interrupted).
+            erases = self._head_erases
         self.dev.ioctl(6, s)
         if full:
             self._count -= 1
@@ -403,6 +408,8 @@ class RingLog:
             raise ValueError("record payload of %d bytes exceeds %d" % (length, MAX_PAYLOAD))
         if not 0 <= point <= 0xFFFF or not 0 <= timestamp <= 0xFFFFFFFF:
             raise ValueError("point must be 0..65535 and timestamp 0..2**32-1")
+        if rtype == EVENT and length and self.stage[PAYLOAD] == ERC_RECORDS_LOST:
+            raise ValueError("ERC %d is reserved for the log's own loss events" % ERC_RECORDS_LOST)
         end = RECORD_HEADER + length
         total = self._round(end)
         if self._closed or self._off + total > self._bs:
@@ -412,10 +419,7 @@ class RingLog:
         struct.pack_into(_HDR_FMT, st, 0, rtype, length, seq, timestamp, point, 0)
         for i in range(end, total):
             st[i] = ERASED
-        k = total // self._align
-        view = self._views[k]
-        if view is None:
-            view = self._views[k] = self._stage_mv[:total]
+        view = self._views[total // self._align]
         _put32(st, 12, crc32(view) & 0xFFFFFFFF)
         self.dev.writeblocks(self._head, view, self._off)
         self._off += total
@@ -445,6 +449,8 @@ class RingLog:
             return self._pos[c]
         if len(self._names) >= MAX_CURSORS:
             raise ValueError("at most %d cursors" % MAX_CURSORS)
+        if self._closed or self._off + self._round(RECORD_HEADER + CURSOR_SLOT) > self._bs:
+            self._roll()      # reclaim first, so a new cursor does not start with a loss
         self._set_cursor(raw, self.oldest_seq, 0)
         self._write_cursor(raw, self.oldest_seq, 0)
         return self.oldest_seq

@@ -59,7 +59,11 @@ class NorFlash:
         self.bytes_programmed = 0
         self.erases = 0
         self._budget = -1          # flash steps left before the cut; -1: no cut armed
+        self._after_erases = 0     # erases to wait for before the budget starts counting
+        self._pending = -1
+        self._erase_cut = -1       # erases left before the one a cut interrupts; -1: none
         self._dark = False
+        self.last_cut = None       # "program" or "erase": what the last power cut interrupted
         self._rand = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
         self._ff = b"\xff" * min(block_size, _CHUNK)
         self._file = None
@@ -97,14 +101,23 @@ class NorFlash:
             self._file = None
 
     # -- power ------------------------------------------------------------------------------
-    def cut_after(self, steps):
-        """Arm a power cut: `steps` more bytes/erases complete, the next one is interrupted."""
-        self._budget = steps
+    def cut_after(self, steps, after_erases=0):
+        """Arm a power cut: `steps` more bytes/erases complete, the next one is interrupted.
+        With after_erases=k the count starts once k more erases have completed."""
+        self._after_erases = after_erases
+        self._pending = steps
+        self._budget = steps if after_erases <= 0 else -1
+
+    def cut_at_erase(self, k):
+        """Arm a power cut in the middle of the k-th erase from now (0 = the next one)."""
+        self._erase_cut = k
 
     def power_on(self):
         """Restore power after a cut (the flash keeps whatever state the cut left)."""
         self._dark = False
         self._budget = -1
+        self._after_erases = 0
+        self._erase_cut = -1
 
     @property
     def steps_left(self):
@@ -123,7 +136,8 @@ class NorFlash:
         if self._dark:
             raise PowerCut("flash is without power")
 
-    def _cut(self):
+    def _cut(self, what):
+        self.last_cut = what
         self._dark = True
         self._budget = -1
         raise PowerCut("power cut")
@@ -159,7 +173,12 @@ class NorFlash:
         length = len(buf)
         addr = self._address(n, length, off)
         if self._file is None:
-            buf[:] = self._mv[addr:addr + length]
+            if length <= 32:      # short reads (headers) byte by byte: slicing allocates
+                mem = self.mem
+                for i in range(length):
+                    buf[i] = mem[addr + i]
+            else:
+                buf[:] = self._mv[addr:addr + length]
         else:
             self._file.seek(addr)
             self._file.readinto(buf)
@@ -215,7 +234,7 @@ class NorFlash:
             old = mem[mi + stop]
             clearing = old & ~buf[bi + stop] & self._random_byte()
             mem[mi + stop] = old & ~clearing
-            self._cut()
+            self._cut("program")
         if budget >= 0:
             self._budget = budget - k
 
@@ -227,11 +246,17 @@ class NorFlash:
         addr = n * self.block_size
         self.erase_counts[n] += 1
         self.erases += 1
-        if self._budget == 0:
+        if self._budget == 0 or self._erase_cut == 0:
             self._half_erase(addr)
-            self._cut()
+            self._cut("erase")
         if self._budget > 0:
             self._budget -= 1
+        if self._erase_cut > 0:
+            self._erase_cut -= 1
+        if self._after_erases > 0:
+            self._after_erases -= 1
+            if self._after_erases == 0:
+                self._budget = self._pending
         if self._file is None:
             self._fill_ff(addr)
         else:
