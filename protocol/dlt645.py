@@ -276,6 +276,22 @@ def _le_value(buf, start, size):
     return int.from_bytes(buf[start:start + size], "little")
 
 
+def _is_int(value, low, high):
+    return isinstance(value, int) and low <= value <= high
+
+
+def _check_function(function):
+    if not _is_int(function, 0, FUNCTION_MASK):
+        raise ProtocolError("function code %r must be 0x00..0x1F" % (function,))
+
+
+def _bytes(data, what):
+    """Builders take bytes-like data only: bytes(5) would silently mean five zero bytes."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise ProtocolError("%s must be bytes, not %r" % (what, data))
+
+
 def _di_bytes(di, size):
     if not isinstance(di, int) or di < 0 or di >> (8 * size):
         raise ProtocolError("data identifier %r does not fit %d bytes" % (di, size))
@@ -355,10 +371,11 @@ def baud_rate(code):
 
 def build_frame(address, control, data=b"", preamble=0):
     """Complete frame bytes; `data` unscrambled; `preamble` = number of FE bytes (0..4)."""
-    if not 0 <= preamble <= MAX_PREAMBLE:
+    if not _is_int(preamble, 0, MAX_PREAMBLE):
         raise ProtocolError("preamble must be 0..4 FE bytes, not %r" % (preamble,))
-    if not 0 <= control <= 0xFF:
+    if not _is_int(control, 0, 0xFF):
         raise ProtocolError("control byte %r out of range" % (control,))
+    data = _bytes(data, "data")
     size = len(data)
     if size > MAX_DATA:
         raise ProtocolError("%d data bytes; DL/T 645 allows at most %d" % (size, MAX_DATA))
@@ -374,11 +391,12 @@ def build_frame(address, control, data=b"", preamble=0):
 
 
 def build_read(address, di, params=b"", preamble=0):
-    return build_frame(address, READ, _di_bytes(di, 4) + bytes(params), preamble)
+    return build_frame(address, READ, _di_bytes(di, 4) + _bytes(params, "read parameters"),
+                       preamble)
 
 
 def build_read_follow(address, di, seq, preamble=0):
-    if not 0 <= seq <= 0xFF:
+    if not _is_int(seq, 0, 0xFF):
         raise ProtocolError("follow-up sequence %r must be 0..255" % (seq,))
     return build_frame(address, READ_FOLLOW, _di_bytes(di, 4) + bytes((seq,)), preamble)
 
@@ -390,7 +408,7 @@ def build_read_address(preamble=0):
 def build_write(address, di, value, password=DEFAULT_PASSWORD, operator=DEFAULT_OPERATOR,
                 preamble=0):
     data = (_di_bytes(di, 4) + _code_bytes(password, "password")
-            + _code_bytes(operator, "operator") + bytes(value))
+            + _code_bytes(operator, "operator") + _bytes(value, "value"))
     return build_frame(address, WRITE, data, preamble)
 
 
@@ -434,12 +452,14 @@ def build_read_1997(address, di, preamble=0):
 
 def build_reply(address, function, data=b"", preamble=0):
     """Normal reply (C = function | 0x80) carrying `data`: the plain acknowledgements."""
+    _check_function(function)
     return build_frame(address, FROM_METER | (function & FUNCTION_MASK), data, preamble)
 
 
 def build_error_reply(address, function, error, preamble=0):
     """Abnormal reply (C = function | 0xC0) with one error byte (ERR_* bits)."""
-    if not 0 <= error <= 0xFF:
+    _check_function(function)
+    if not _is_int(error, 0, 0xFF):
         raise ProtocolError("error byte %r out of range" % (error,))
     return build_frame(address, FROM_METER | ABNORMAL | (function & FUNCTION_MASK),
                        bytes((error,)), preamble)
@@ -447,14 +467,16 @@ def build_error_reply(address, function, error, preamble=0):
 
 def build_read_reply(address, di, payload=b"", more=False, preamble=0):
     control = FROM_METER | READ | (MORE if more else 0)
-    return build_frame(address, control, _di_bytes(di, 4) + bytes(payload), preamble)
+    return build_frame(address, control, _di_bytes(di, 4) + _bytes(payload, "payload"),
+                       preamble)
 
 
 def build_follow_reply(address, di, payload, seq, more=False, preamble=0):
-    if not 0 <= seq <= 0xFF:
+    if not _is_int(seq, 0, 0xFF):
         raise ProtocolError("follow-up sequence %r must be 0..255" % (seq,))
     control = FROM_METER | READ_FOLLOW | (MORE if more else 0)
-    return build_frame(address, control, _di_bytes(di, 4) + bytes(payload) + bytes((seq,)),
+    return build_frame(address, control,
+                       _di_bytes(di, 4) + _bytes(payload, "payload") + bytes((seq,)),
                        preamble)
 
 
@@ -468,7 +490,8 @@ def build_baud_reply(address, baud, preamble=0):
 
 def build_read_reply_1997(address, di, payload=b"", more=False, preamble=0):
     control = FROM_METER | READ_1997 | (MORE if more else 0)
-    return build_frame(address, control, _di_bytes(di, 2) + bytes(payload), preamble)
+    return build_frame(address, control, _di_bytes(di, 2) + _bytes(payload, "payload"),
+                       preamble)
 
 
 # ---------------------------------------------------------------------------------------------

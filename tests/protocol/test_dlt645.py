@@ -248,6 +248,16 @@ def test_acknowledgement_reply_round_trip(address, function, data):
     lambda: dlt645.build_freeze(ADDR, (1, 2, 3)),
     lambda: dlt645.build_read_1997(ADDR, 0x10000),
     lambda: dlt645.build_error_reply(ADDR, 0x11, 256),
+    lambda: dlt645.build_error_reply(ADDR, 0x11, "2"),
+    lambda: dlt645.build_read(ADDR, 0, "params"),
+    lambda: dlt645.build_read(ADDR, 0, 5),
+    lambda: dlt645.build_write(ADDR, 0, "1234"),
+    lambda: dlt645.build_read_reply(ADDR, 0, [1, 2]),
+    lambda: dlt645.build_read_follow(ADDR, 0, "1"),
+    lambda: dlt645.build_frame(ADDR, "11"),
+    lambda: dlt645.build_frame(ADDR, 0x11, preamble=None),
+    lambda: dlt645.build_read(None, 0),
+    lambda: dlt645.build_read(ADDR, "00010000"),
 ])
 def test_builders_reject_bad_arguments_with_protocol_error(build):
     with pytest.raises(ProtocolError):
@@ -363,3 +373,33 @@ def test_board_heap_cost_of_the_dlt645_modules_stays_small():
         "gc.collect(); print(before - gc.mem_free())\n", timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.split()[-1]) < 48 * 1024
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-300, 2 ** 33), st.text(max_size=14),
+                 st.binary(max_size=14), st.tuples(st.integers(-5, 3000)),
+                 st.lists(st.integers(-5, 3000), max_size=7).map(tuple), st.floats())
+BUILDERS = [
+    (dlt645.build_read, 3), (dlt645.build_read_follow, 3), (dlt645.build_read_address, 1),
+    (dlt645.build_write, 5), (dlt645.build_write_address, 1), (dlt645.build_broadcast_time, 2),
+    (dlt645.build_freeze, 2), (dlt645.build_change_baud, 2), (dlt645.build_relay, 5),
+    (dlt645.build_read_1997, 2), (dlt645.build_reply, 3), (dlt645.build_error_reply, 3),
+    (dlt645.build_read_reply, 4), (dlt645.build_follow_reply, 5),
+    (dlt645.build_read_address_reply, 1), (dlt645.build_baud_reply, 2),
+    (dlt645.build_read_reply_1997, 4), (dlt645.build_frame, 4),
+]
+
+
+@pytest.mark.parametrize("build, arity", BUILDERS, ids=lambda b: getattr(b, "__name__", ""))
+@settings(deadline=None, max_examples=60)
+@given(data=st.data())
+def test_builders_given_junk_raise_only_protocol_error(build, arity, data):
+    args = [data.draw(junk) for _ in range(arity)]
+    try:
+        raw = build(*args)
+    except ProtocolError:
+        return
+    try:
+        dlt645.parse_frame(raw)
+    except ProtocolError:
+        # Only the free-form builders can make a frame whose function needs other data.
+        assert build in (dlt645.build_frame, dlt645.build_reply)
