@@ -19,8 +19,9 @@ BIN = Path(sys.executable).parent
 
 
 class VirtualBoard:
-    def __init__(self, image_dir, *extra_args):
+    def __init__(self, image_dir, *extra_args, env=None):
         self.image_dir = Path(image_dir)
+        self.env = env or {}
         self.extra_args = list(extra_args)
         self.process = None
         self.port = None
@@ -28,6 +29,7 @@ class VirtualBoard:
     def start(self):
         env = dict(os.environ)
         env.pop("CONC_PORT", None)
+        env.update(self.env)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "host_tools.cli", "board", "run", "--json",
              "--image", str(self.image_dir)] + self.extra_args,

@@ -1,0 +1,314 @@
+"""The USB board transport: how every `conc` USB command (flash, config, meters, pull, status)
+talks to a MicroPython board over its serial REPL, a real one or the virtual board.
+
+Built on mpremote's SerialTransport, used as a library. A session interrupts the running
+firmware with Ctrl-C only for as long as it needs the raw REPL; `close()` resumes the firmware
+with a soft reset from the friendly REPL, which runs boot.py and main.py again, as a board does
+after power-on. Every failure a user can meet (no board, port busy, cable pulled, a command that
+fails on the board) becomes a one-line CliError.
+
+    with Board.open(port) as board:          # port: a path, or "auto"
+        board.exec("print(1)")               # -> "1\\n"
+        board.sha256(["/board.json"])         # -> {"/board.json": "ab12..." or None}
+        board.write_file("/x.txt", b"data")   # temp name + verify + rename
+"""
+import ast
+import base64
+import hashlib
+import os
+import struct
+import time
+
+from host_tools.errors import EXIT_DEVICE, EXIT_FAILED, CliError
+
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+WRITE_CHUNK = 1536          # bytes of file data per exec: 2 KB of base64, small for a board heap
+TEMP_SUFFIX = ".conc-tmp"   # files being written; a later write of the same file replaces them
+SERIAL_TIMEOUT = 1.0        # seconds a single read may block; the exec timeouts sit above it
+DEFAULT_EXEC_TIMEOUT = 30   # seconds of board silence before an exec is given up
+
+
+class BoardError(CliError):
+    """Code sent to the board raised an exception there."""
+
+    def __init__(self, message, board_traceback=""):
+        super().__init__(message, EXIT_FAILED)
+        self.board_traceback = board_traceback
+
+
+def find_ports():
+    """The serial ports that may be boards: USB serial devices and running virtual boards."""
+    import serial.tools.list_ports
+
+    from host_tools.vboard import registry
+    ports = [p.device for p in sorted(serial.tools.list_ports.comports())
+             if p.vid is not None and p.pid is not None]
+    ports += [b["port"] for b in registry.running_boards()]
+    return ports
+
+
+def resolve_port(port):
+    """A port path from --port (or CONC_PORT): "auto" or empty means the single attached board."""
+    if port and port != "auto":
+        return port
+    ports = find_ports()
+    if not ports:
+        raise CliError("no board found: plug one in by USB or start one with `conc board run`, "
+                       "then give --port (or CONC_PORT)", EXIT_DEVICE)
+    if len(ports) > 1:
+        raise CliError("several boards are attached (%s): pick one with --port" % ", ".join(ports),
+                       EXIT_DEVICE)
+    return ports[0]
+
+
+def _quote(text):
+    return repr(text)
+
+
+class Board:
+    """One session with a board over its USB serial REPL."""
+
+    def __init__(self, port, transport):
+        self.port = port
+        self.transport = transport
+        self.action = "talking to it"
+
+    # ----- connecting
+
+    @classmethod
+    def open(cls, port="auto", soft_reset=False):
+        """Connect and stop the firmware at the raw REPL. `soft_reset` also restarts the
+        interpreter (a clean heap; main.py does not run) before any command."""
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+        path = resolve_port(port)
+        try:
+            transport = SerialTransport(path, baudrate=115200)
+        except TransportError:
+            if not os.path.exists(path):
+                raise CliError("no board on %s: check the cable and the port name (or use "
+                               "--port auto)" % path, EXIT_DEVICE) from None
+            raise CliError("%s is busy: another program (mpremote, a terminal, another conc) has "
+                           "it open; close it and retry" % path, EXIT_DEVICE) from None
+        transport.serial.timeout = SERIAL_TIMEOUT
+        board = cls(path, transport)
+        try:
+            board._enter_raw_repl(soft_reset)
+        except BaseException:
+            board._close_quietly()
+            raise
+        return board
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        # On failure still give the board its firmware back, if the link allows it.
+        self.close(resume=True)
+
+    def _guard(self, action):
+        self.action = action
+        return _LinkGuard(self)
+
+    def _enter_raw_repl(self, soft_reset):
+        with self._guard("stopping its program"):
+            serial = self.transport.serial
+            for attempt in range(3):
+                # Ctrl-C twice: one may be eaten by a program that catches KeyboardInterrupt once.
+                serial.write(b"\r\x03\x03")
+                time.sleep(0.05 * attempt)
+                serial.reset_input_buffer()
+                serial.write(b"\r\x01")
+                # The '>' prompt after the banner is left for exec_raw_no_follow to read.
+                data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)
+                if data.endswith(RAW_BANNER):
+                    break
+            else:
+                raise CliError("the board on %s does not answer Ctrl-C at its REPL: is it a "
+                               "MicroPython board, and does its program let KeyboardInterrupt "
+                               "through?" % self.port, EXIT_DEVICE)
+            self.transport.in_raw_repl = True
+            if soft_reset:
+                self.soft_reset()
+
+    def soft_reset(self):
+        """A fresh interpreter (boot.py runs, main.py does not); stays at the raw REPL."""
+        with self._guard("resetting it"):
+            serial = self.transport.serial
+            serial.write(b"\x04")
+            data = self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
+            if not data.endswith(b"soft reboot\r\n"):
+                raise CliError("the board on %s did not soft-reset" % self.port, EXIT_DEVICE)
+            data = self.transport.read_until(1, RAW_BANNER, timeout=10, timeout_overall=30)
+            if not data.endswith(RAW_BANNER):
+                raise CliError("the board on %s did not come back after a soft reset (its "
+                               "boot.py may be stuck)" % self.port, EXIT_DEVICE)
+
+    def resume(self):
+        """Leave the raw REPL and soft-reset from the friendly REPL: boot.py and main.py run,
+        the firmware is back."""
+        if not self.transport.in_raw_repl:
+            return   # resumed already: the firmware runs
+        with self._guard("restarting its firmware"):
+            self.transport.exit_raw_repl()
+            self.transport.serial.write(b"\x04")
+            self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
+
+    def close(self, resume=True):
+        if self.transport is None:
+            return
+        try:
+            if resume:
+                self.resume()
+        except CliError:
+            pass
+        finally:
+            self._close_quietly()
+
+    def _close_quietly(self):
+        transport, self.transport = self.transport, None
+        if transport is None:
+            return
+        try:
+            transport.close()
+        except Exception:   # noqa: BLE001 - the port may be gone already; nothing to save
+            pass
+
+    # ----- running code
+
+    def exec(self, code, timeout=DEFAULT_EXEC_TIMEOUT, data_consumer=None):
+        """Run `code` on the board; return what it printed (str). A board-side exception
+        raises BoardError with the exception's last line as the message."""
+        with self._guard("running a command"):
+            self.transport.exec_raw_no_follow(code)
+            out, err = self.transport.follow(timeout, data_consumer)
+        if err:
+            text = err.decode("utf-8", "replace").replace("\r\n", "\n").strip()
+            last = text.splitlines()[-1] if text else "error"
+            raise BoardError("the board reported %s" % last, text)
+        return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def eval(self, expression, timeout=DEFAULT_EXEC_TIMEOUT):
+        """The value of a Python literal expression computed on the board."""
+        text = self.exec("print(repr(%s))" % expression, timeout)
+        return ast.literal_eval(text.strip())
+
+    def info(self):
+        """{"platform", "version", "mpy", "machine"} of the board's MicroPython."""
+        return self.eval("(lambda s: {'platform': s.platform, 'version': s.implementation.version[:3],"
+                         " 'mpy': getattr(s.implementation, '_mpy', 0) & 0xff,"
+                         " 'machine': getattr(s.implementation, '_machine', '')})(__import__('sys'))")
+
+    # ----- files
+
+    def listdir(self, path="/"):
+        """[(name, is_dir, size)] of one folder; [] if it does not exist."""
+        code = ("import os\ntry:\n for e in os.ilistdir(%s):\n  print(repr((e[0], e[1] == 0x4000,"
+                " e[3] if len(e) > 3 else 0)))\nexcept OSError:\n pass" % _quote(path))
+        return [ast.literal_eval(line) for line in self.exec(code).splitlines() if line]
+
+    def walk(self, path):
+        """Every file under `path` (recursively), as {path: size}; {} if it does not exist."""
+        code = ("import os\ndef _w(d):\n try:\n  it = list(os.ilistdir(d))\n except OSError:\n"
+                "  return\n for e in it:\n  p = d + '/' + e[0]\n  if e[1] == 0x4000:\n   _w(p)\n"
+                "  else:\n   print(repr((p, e[3] if len(e) > 3 else 0)))\n_w(%s)\ndel _w"
+                % _quote(path.rstrip("/")))
+        return dict(ast.literal_eval(line) for line in self.exec(code).splitlines() if line)
+
+    def read_file(self, path, progress=None):
+        """The bytes of a board file (BoardError 'ENOENT' when missing)."""
+        chunk = 2048
+        self.exec("import binascii\n_f = open(%s, 'rb')" % _quote(path))
+        data = bytearray()
+        try:
+            while True:
+                text = self.exec("print(binascii.b2a_base64(_f.read(%d)).decode(), end='')" % chunk)
+                piece = base64.b64decode(text)
+                if not piece:
+                    break
+                data += piece
+                if progress:
+                    progress(len(piece))
+        finally:
+            self.exec("_f.close()\ndel _f")
+        return bytes(data)
+
+    def sha256(self, paths):
+        """{path: hex sha256, or None for a missing file}, computed on the board in one exec."""
+        code = ("import hashlib, binascii\ndef _h(p):\n try:\n  f = open(p, 'rb')\n except OSError:\n"
+                "  return None\n h = hashlib.sha256()\n b = bytearray(512)\n m = memoryview(b)\n"
+                " while True:\n  n = f.readinto(b)\n  if not n:\n   break\n  h.update(m[:n])\n"
+                " f.close()\n return binascii.hexlify(h.digest()).decode()\n"
+                "for _p in %r:\n print(repr((_p, _h(_p))))\ndel _h" % (list(paths),))
+        timeout = DEFAULT_EXEC_TIMEOUT + len(paths)
+        return dict(ast.literal_eval(line) for line in self.exec(code, timeout).splitlines() if line)
+
+    def makedirs(self, path):
+        """mkdir -p on the board."""
+        code = ("import os\n_p = ''\nfor _d in %r:\n _p += '/' + _d\n try:\n  os.mkdir(_p)\n"
+                " except OSError:\n  pass" % ([d for d in path.split("/") if d],))
+        self.exec(code)
+
+    def remove(self, path):
+        """Delete a file; a missing file is not an error."""
+        self.exec("import os\ntry:\n os.remove(%s)\nexcept OSError:\n pass" % _quote(path))
+
+    def rename(self, old, new):
+        """Rename, replacing `new` (littlefs replaces atomically; FAT needs it removed first)."""
+        self.exec("import os\ntry:\n os.rename(%s, %s)\nexcept OSError:\n os.remove(%s)\n"
+                  " os.rename(%s, %s)" % (_quote(old), _quote(new), _quote(new), _quote(old),
+                                           _quote(new)))
+
+    def write_file(self, path, data, progress=None):
+        """Write `path` so that it is either the old file or the whole new one, never a part:
+        the data goes to a temporary name, its sha256 is checked on the board, then it is
+        renamed over `path`. BoardError if the board stored something else."""
+        temp = path + TEMP_SUFFIX
+        expected = hashlib.sha256(data).hexdigest()
+        self.exec("import binascii\n_f = open(%s, 'wb')\n_w = _f.write\n_d = binascii.a2b_base64"
+                  % _quote(temp))
+        try:
+            for start in range(0, len(data), WRITE_CHUNK):
+                piece = data[start:start + WRITE_CHUNK]
+                self.exec("_w(_d(%r))" % base64.b64encode(piece))
+                if progress:
+                    progress(len(piece))
+        finally:
+            self.exec("_f.close()\ndel _f, _w, _d")
+        stored = self.sha256([temp])[temp]
+        if stored != expected:
+            self.remove(temp)
+            raise BoardError("%s was corrupted on its way to the board (sha256 %s, expected %s); "
+                             "run the command again" % (path, stored, expected))
+        self.rename(temp, path)
+
+
+class _LinkGuard:
+    """Turns a dropped link (cable pulled, board reset, port gone) into a CliError."""
+
+    def __init__(self, board):
+        self.board = board
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return False
+        from mpremote.transport import TransportError
+        if isinstance(exc, (OSError, TransportError)) or type(exc).__name__ == "SerialException":
+            port, action = self.board.port, self.board.action
+            self.board._close_quietly()
+            raise CliError("lost the connection to the board on %s while %s (%s): check the cable, "
+                           "then run the command again" % (port, action, _short(exc)),
+                           EXIT_DEVICE) from None
+        if isinstance(exc, struct.error):
+            raise CliError("the board on %s answered something unexpected while %s" %
+                           (self.board.port, self.board.action), EXIT_DEVICE) from None
+        return False
+
+
+def _short(exc):
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:120]
+
