@@ -156,7 +156,7 @@ def find(key):
     """DI int, hex text ("00010000"), name or "name:N" -> (di, row); row None if unknown DI."""
     if isinstance(key, int):
         return key, lookup(key)
-    text = key.strip()
+    text = _key_text(key)
     if len(text) == 8 and _is_hex(text):
         di = int(text, 16)
         return di, lookup(di)
@@ -176,7 +176,7 @@ def find_1997(key):
     """1997 DI int, 4 hex digits or a name -> (di97, row); row None for an unknown DI."""
     if isinstance(key, int):
         return key, lookup_1997(key)
-    text = key.strip()
+    text = _key_text(key)
     if len(text) == 4 and _is_hex(text):
         di97 = int(text, 16)
         return di97, lookup_1997(di97)
@@ -184,6 +184,12 @@ def find_1997(key):
     if row is None or row[DI97] is None or di != row[DI]:
         raise ProtocolError("%s has no DL/T 645-1997 equivalent" % text)
     return row[DI97], row
+
+
+def _key_text(key):
+    if not isinstance(key, str):
+        raise ProtocolError("data item must be a name or a DI, not %r" % (key,))
+    return key.strip()
 
 
 def _is_hex(text):
@@ -237,6 +243,8 @@ def item_size(row, version=2007):
 def decode(row, payload, version=2007):
     """Reply payload (after the DI) -> value. A block holds any whole number of elements
     (a meter with 2 tariffs sends 3 of the usual 5, one with 8 sends 9), never a partial one."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ProtocolError("%s payload must be bytes, not %r" % (row[NAME], payload))
     size = element_size(row, version)
     got = len(payload)
     if row[COUNT] == 1:

@@ -234,3 +234,21 @@ def test_public_example_1997_voltage_read():
     row = items.lookup_1997(reply.di)
     assert (reply.control, row[items.NAME]) == (0x81, "voltage_a")
     assert items.decode(row, reply.payload, 1997) == 100
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 9, 10 ** 9), st.text(max_size=14),
+                 st.binary(max_size=24), st.floats(),
+                 st.lists(st.one_of(st.none(), st.integers(-3000, 3000), st.text(max_size=3)),
+                          max_size=8).map(tuple))
+
+
+@settings(deadline=None, max_examples=400)
+@given(st.sampled_from(items.ITEMS), junk, st.sampled_from([2007, 1997]))
+def test_junk_values_raise_only_protocol_error(row, value, version):
+    for call in (lambda: items.encode(row, value, version),
+                 lambda: items.decode(row, value, version),
+                 lambda: items.find(value), lambda: items.find_1997(value)):
+        try:
+            call()
+        except ProtocolError:
+            pass
