@@ -221,6 +221,8 @@ class MeterLink:
             buf.extend(chunk)
             while len(buf) >= 2:
                 size = modbus.reply_length(buf, len(buf))
+                if not size and len(buf) < 3 and buf[1] == function:
+                    return None             # the byte count has not arrived yet
                 if not size or size > modbus.MAX_FRAME:
                     del buf[0]              # not the start of a reply: resynchronise
                     continue
