@@ -19,8 +19,8 @@ import time
 
 from host_tools.station import db as dbmod
 from host_tools.station import schema
-from host_tools.station.errors import (DuplicateTerminal, InvalidValue, TerminalHasData,
-                                       UnknownMeter, UnknownTerminal)
+from host_tools.station.errors import (DuplicateTerminal, InvalidValue, StationError,
+                                       TerminalHasData, UnknownMeter, UnknownTerminal)
 from host_tools.station.records import (MAX_ITEM_LENGTH, MAX_PN, Command, CommandStep,
                                         MeasuringPoint, Session, StoredEvent, StoredFrozen,
                                         StoredReading, Terminal, TerminalStatus, exact_value,
@@ -406,7 +406,43 @@ class Station:
         All or nothing: a malformed record raises InvalidValue before anything is written.
         Readings already stored (same terminal, point, item and time) are skipped.
         """
-        now, zone = self._now(), self.zone
+        now = self._now()
+        rows, latest = self._reading_rows(readings, now)
+        if not rows:
+            return 0
+        with self._ingest_transaction():
+            return self._write_readings(rows, latest, now)
+
+    def store_reading_batches(self, batches):
+        """Store several uploads in ONE transaction (group commit); a list with, per batch, the
+        number of new readings or the StationError that batch raised (nothing of it stored).
+
+        A malformed batch does not hold up the others. If a batch names an unregistered
+        terminal, the batches are retried one transaction each so that only it fails.
+        """
+        now = self._now()
+        results, prepared = [None] * len(batches), []
+        for i, batch in enumerate(batches):
+            try:
+                prepared.append((i, self._reading_rows(batch, now)))
+            except StationError as exc:
+                results[i] = exc
+        try:
+            with self._ingest_transaction():
+                for i, (rows, latest) in prepared:
+                    results[i] = self._write_readings(rows, latest, now) if rows else 0
+        except UnknownTerminal:
+            for i, (rows, latest) in prepared:
+                try:
+                    with self._ingest_transaction():
+                        results[i] = self._write_readings(rows, latest, now) if rows else 0
+                except UnknownTerminal as exc:
+                    results[i] = exc
+        return results
+
+    def _reading_rows(self, readings, now):
+        """Validated database rows for Readings, and each point's latest read time."""
+        zone = self.zone
         rows, latest = [], {}
         for r in readings:
             pn = r.pn
@@ -420,20 +456,20 @@ class Station:
             key = (r.terminal_id, pn)
             if latest.get(key, -INT64) < read_at:
                 latest[key] = read_at
-        if not rows:
-            return 0
         rows.sort()   # key order: the b-tree is written page by page, not at random
-        with self._ingest_transaction():
-            stored = self.db.insert_ignoring_duplicates("readings", _READING_COLUMNS,
-                                                        _READING_PG_TYPES, rows)
-            self.db.executemany(
-                "INSERT INTO point_collection (terminal_id, pn, last_read_at, last_received_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (terminal_id, pn) DO UPDATE SET "
-                "last_read_at = CASE WHEN point_collection.last_read_at IS NULL "
-                "OR excluded.last_read_at > point_collection.last_read_at "
-                "THEN excluded.last_read_at ELSE point_collection.last_read_at END, "
-                "last_received_at = excluded.last_received_at",
-                [(t, pn, at, now) for (t, pn), at in sorted(latest.items())])
+        return rows, latest
+
+    def _write_readings(self, rows, latest, now):
+        stored = self.db.insert_ignoring_duplicates("readings", _READING_COLUMNS,
+                                                    _READING_PG_TYPES, rows)
+        self.db.executemany(
+            "INSERT INTO point_collection (terminal_id, pn, last_read_at, last_received_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (terminal_id, pn) DO UPDATE SET "
+            "last_read_at = CASE WHEN point_collection.last_read_at IS NULL "
+            "OR excluded.last_read_at > point_collection.last_read_at "
+            "THEN excluded.last_read_at ELSE point_collection.last_read_at END, "
+            "last_received_at = excluded.last_received_at",
+            [(t, pn, at, now) for (t, pn), at in sorted(latest.items())])
         return stored
 
     def _ingest_transaction(self):

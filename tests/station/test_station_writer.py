@@ -1,0 +1,66 @@
+"""Group commit: many coroutines' uploads and heartbeats in few transactions, on both engines."""
+import asyncio
+from decimal import Decimal
+
+from host_tools.station.errors import InvalidValue, UnknownTerminal
+from host_tools.station.records import Reading
+from host_tools.station.writer import StationWriter
+
+T0 = 1795478400
+
+
+def upload(terminal_id, k, meters=8, items=3):
+    return [Reading(terminal_id, pn, "F129.%d" % i, T0 + 900 * k, Decimal("%d.%02d" % (pn, i)))
+            for pn in range(1, meters + 1) for i in range(items)]
+
+
+def test_uploads_are_grouped_and_each_caller_gets_its_count(station):
+    terminals = [station.add_terminal("4101", a, "00") for a in range(1, 41)]
+
+    async def sessions():
+        writer = StationWriter(station)
+        counts = await asyncio.gather(*(writer.store_readings(upload(t.id, k))
+                                        for t in terminals for k in range(3)))
+        again = await writer.store_readings(upload(terminals[0].id, 0))
+        await writer.close()
+        return counts, again, writer.transactions
+
+    counts, again, transactions = asyncio.run(sessions())
+    assert counts == [24] * 120 and again == 0
+    assert transactions < 20          # 121 uploads, a handful of commits
+    assert len(station.readings(terminals[-1].id, 8, 0, 2 ** 40)) == 9
+
+
+def test_a_bad_upload_fails_alone(station, terminal):
+    async def sessions():
+        writer = StationWriter(station)
+        good = writer.store_readings(upload(terminal.id, 0))
+        malformed = writer.store_readings([Reading(terminal.id, 1, "F129.0", T0, 1.5)])
+        stranger = writer.store_readings(upload(terminal.id + 50, 0))
+        other = writer.store_readings(upload(terminal.id, 1))
+        results = await asyncio.gather(good, malformed, stranger, other, return_exceptions=True)
+        await writer.close()
+        return results
+
+    good, malformed, stranger, other = asyncio.run(sessions())
+    assert good == 24 and other == 24
+    assert isinstance(malformed, InvalidValue) and isinstance(stranger, UnknownTerminal)
+    assert len(station.readings(terminal.id, 1, 0, 2 ** 40)) == 6
+
+
+def test_heartbeats_are_written_in_batches(station, clock):
+    terminals = [station.add_terminal("4102", a, "00") for a in range(1, 101)]
+    sessions = [station.open_session(t.id) for t in terminals]
+
+    async def beat():
+        writer = StationWriter(station)
+        for s in sessions:
+            writer.note_heartbeat(s, clock.now + 60)
+        writer.note_heartbeat(sessions[0], clock.now + 120)     # the latest one wins
+        await writer.flush()
+        await writer.close()
+        return writer.transactions
+
+    assert asyncio.run(beat()) <= 2
+    assert station.sessions(terminals[0].id)[0].last_heartbeat_at.timestamp() == clock.now + 120
+    assert all(station.sessions(t.id)[0].heartbeats == 1 for t in terminals[1:])
