@@ -60,8 +60,17 @@ Public API (names are stable; other modules are written against them)
     function_name(function, version=2007) -> "read", "relay", ...
     di_text(di, version=2007) -> "00010000" / "9010"
 
+  Constants: function codes READ, READ_FOLLOW, READ_ADDRESS, WRITE, WRITE_ADDRESS,
+  BROADCAST_TIME, FREEZE, CHANGE_BAUD, CHANGE_PASSWORD, CLEAR_MAX_DEMAND, CLEAR_METER,
+  CLEAR_EVENTS, RELAY and READ_1997 ...; relay N1 codes RELAY_TRIP ... RELAY_KEEP_POWER_RELEASE
+  (RELAY_COMMANDS pairs them with names); error bits ERR_OTHER, ERR_NO_DATA, ERR_UNAUTHORIZED,
+  ERR_BAUD, ERR_YEAR_ZONES, ERR_DAY_PERIODS, ERR_TARIFFS; control bits FROM_METER, ABNORMAL, MORE.
+
   Time tuples are (year, month, day, hour, minute, second) with a four-digit year, so
   `time.localtime()[:6]` can be passed straight in.
+
+  Byte streams: protocol.dlt645_deframer.Deframer cuts whole frames out of serial reads;
+  values: protocol.dlt645_items; display: protocol.dlt645_describe.
 """
 import binascii
 
