@@ -18,7 +18,7 @@ Behaviour, chosen to look like a residential meter on a Chinese or European bus:
 - Daily freeze at the meter clock's midnight: the registers and the freeze time go to a history of
   `HISTORY_DAYS` days, newest first (DL/T 645-2007 05060001/05060101 with DI0 = n).
 - Relay: trip / close with keep-power protection; status word 3 shows it (bit 4 open, bit 6 the
-  last command was a trip).
+  last command was a trip, bit 7 pre-trip alarm).
 
 Values are handed out as `Decimal`s already cut to the resolution the meter displays (energy
 0.01 kWh, voltage 0.1 V, current 0.001 A, power 0.0001 kW, power factor 0.001), so a value read
@@ -378,8 +378,8 @@ class MeterModel:
                     word |= 1 << 4
                 if self.relay_trip_commanded:
                     word |= 1 << 6
-                if self.keep_power:
-                    word |= 1 << 7
+                if self.alarm:
+                    word |= 1 << 7      # pre-trip alarm (smart-meter amendment to 2007)
                 return word
             return 0
 

@@ -255,6 +255,9 @@ class Dlt645Handler:
             return None         # a 2007 meter does not speak the 1997 function codes
         if function == dlt645.READ:
             return self._read(frame)
+        if function == dlt645.READ_FOLLOW:
+            # Every reply fits one frame, so there is never a follow-up to give.
+            return self._error(dlt645.READ_FOLLOW, dlt645.ERR_NO_DATA)
         if function == dlt645.READ_ADDRESS:
             return dlt645.build_read_address_reply(model.address, preamble=model.preamble)
         if function == dlt645.RELAY:

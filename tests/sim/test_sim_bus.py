@@ -94,6 +94,8 @@ def test_unknown_di_and_1997_di_on_2007_meter(bus):
     sim, client = bus([{"address": "7"}, {"protocol": "dlt645-1997", "address": "8"}])
     frame = client.read_645("000000000007", 0x12345678)
     assert frame.error_names() == ["no_data"]
+    follow = dlt645.parse_frame(client.exchange(dlt645.build_read_follow("7", 0x00010000, 1))[0])
+    assert follow.control == 0xD2 and follow.error_names() == ["no_data"]
     assert client.exchange(dlt645.build_read_1997("000000000007", 0x9010), timeout=0.1)[0] == b""
     assert client.exchange(dlt645.build_read("000000000008", 0x00010000), timeout=0.1)[0] == b""
     frame = client.read_1997("000000000008", 0x1234)

@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 
 from host_tools.simulators.clock import ManualClock, SimClock
-from host_tools.simulators.meter_model import (FLAT_SHAPE, HISTORY_DAYS, RELAY_DIRECT_CLOSE,
-                                               RELAY_KEEP_POWER, RELAY_TRIP, LoadProfile,
-                                               MeterModel, RelayRefused)
+from host_tools.simulators.meter_model import (FLAT_SHAPE, HISTORY_DAYS, RELAY_ALARM,
+                                               RELAY_DIRECT_CLOSE, RELAY_KEEP_POWER, RELAY_TRIP,
+                                               LoadProfile, MeterModel, RelayRefused)
 
 
 def flat_meter(clock, **kw):
@@ -134,6 +134,8 @@ def test_keep_power_refuses_a_trip():
     with pytest.raises(RelayRefused):
         meter.relay_command(RELAY_TRIP)
     assert not meter.relay_open
+    meter.relay_command(RELAY_ALARM)
+    assert meter.status_word(3) == 0x80
 
 
 def test_stuck_meter_neither_counts_nor_moves():
