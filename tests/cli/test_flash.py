@@ -1,0 +1,138 @@
+"""`conc flash` against the virtual board: incremental, verified, safe to interrupt."""
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from host_tools import boards
+from host_tools.commands import flash as flash_cmd
+from host_tools.usb import TEMP_SUFFIX, Board
+from tests.vboard.vboard_support import ROOT, Console, VirtualBoard
+
+
+def conc(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "host_tools.cli"] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def flash_json(port):
+    proc = conc("flash", "--port", port, "--board", "virtual", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def expected_files():
+    config = boards.load("virtual")
+    return {"/" + rel: hashlib.sha256(data).hexdigest()
+            for rel, data in flash_cmd.board_files(config).items()}
+
+
+def board_state(port):
+    """({path: sha256} of every file the flash manages, [temporary files])"""
+    with Board.open(port) as b:
+        files = {}
+        for package in ("/protocol", "/firmware"):
+            files.update(b.walk(package))
+        hashes = b.sha256(sorted(set(files) | {"/board.json", "/main.py", "/.conc-flashing"}))
+    temps = [p for p in files if p.endswith(TEMP_SUFFIX)]
+    return {p: h for p, h in hashes.items() if h is not None}, temps
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    with VirtualBoard(tmp_path_factory.mktemp("flash")) as b:
+        yield b
+
+
+def test_flash_twice_copies_nothing_the_second_time(board):
+    first = flash_json(board.port)
+    wanted = expected_files()
+    assert sorted(first["copied"]) == sorted(wanted)
+    assert "/board.json" in first["copied"] and "/main.py" in first["copied"]
+    second = flash_json(board.port)
+    assert second["copied"] == [] and second["removed"] == []
+    assert second["unchanged"] == len(wanted)
+    state, temps = board_state(board.port)
+    assert state == wanted and temps == []
+
+
+def test_the_board_config_is_installed_and_main_py_starts_cleanly(board):
+    flash_json(board.port)
+    # The flash ended with a reset: what main.py printed is waiting on the console.
+    console = Console(board.port)
+    boot = console.drain(0.5)
+    console.close()
+    assert b"Traceback" not in boot, boot
+    if not (ROOT / "firmware" / "main.py").exists():
+        assert b"conc: no firmware entry point" in boot and boot.endswith(b">>> ")
+    with Board.open(board.port) as b:
+        assert b.eval("__import__('json').load(open('/board.json'))") == boards.load("virtual")
+
+
+def test_only_changed_files_are_copied_and_stale_ones_removed(board):
+    flash_json(board.port)
+    with Board.open(board.port) as b:
+        b.write_file("/protocol/__init__.mpy", b"corrupted")
+        b.write_file("/firmware/obsolete.mpy", b"old module")
+        b.write_file("/notes.txt", b"the user's own file")
+    result = flash_json(board.port)
+    assert result["copied"] == ["/protocol/__init__.mpy"]
+    assert result["removed"] == ["/firmware/obsolete.mpy"]
+    with Board.open(board.port) as b:
+        assert b.read_file("/notes.txt") == b"the user's own file"
+
+
+def test_an_interrupted_flash_leaves_no_half_written_module_and_a_rerun_finishes(tmp_path):
+    with VirtualBoard(tmp_path) as board:
+        proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "flash", "--port",
+                                 board.port, "--board", "virtual"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The progress label appears once the marker is on the board and copying begins.
+        label = proc.stderr.read(len("Flashing"))
+        assert label == b"Flashing"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+        wanted = expected_files()
+        state, temps = board_state(board.port)
+        assert "/.conc-flashing" in state                      # the board knows it is incomplete
+        copied = [p for p in state if p in wanted]
+        assert len(copied) < len(wanted)                       # it really was interrupted
+        for path in copied:
+            assert state[path] == wanted[path], path           # complete files, or none
+        for temp in temps:
+            assert temp[:-len(TEMP_SUFFIX)] in wanted
+
+        result = flash_json(board.port)
+        assert set(result["copied"]) == set(wanted) - set(copied)
+        state, temps = board_state(board.port)
+        assert state == wanted and temps == []
+
+
+def test_a_board_of_another_platform_is_refused_before_writing(board):
+    proc = conc("flash", "--port", board.port, "--board", "esp32_devkitc")
+    assert proc.returncode == 4
+    assert "pick the right --board" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_base_image_options():
+    assert flash_cmd.esptool_args("/dev/ttyUSB0", "fw.bin") == [
+        "--chip", "esp32", "--port", "/dev/ttyUSB0", "--baud", "460800", "write-flash",
+        "--erase-all", "0x1000", "fw.bin"]
+    assert flash_cmd.esptool_args("/dev/ttyACM0", "s3.bin", chip="esp32s3")[-2:] == ["0x0", "s3.bin"]
+    proc = conc("flash", "--port", "/dev/null", "--board", "virtual", "--base-image", __file__)
+    assert proc.returncode == 2 and "for ESP32 boards" in proc.stderr
+    proc = conc("flash", "--port", "/dev/ttyNOPE", "--board", "nosuchboard")
+    assert proc.returncode == 4 and "unknown board" in proc.stderr
+
+
+def test_missing_port_is_a_device_error():
+    proc = conc("flash", "--port", "/dev/ttyNOPE", "--board", "virtual")
+    assert proc.returncode == 3 and "no board on /dev/ttyNOPE" in proc.stderr
