@@ -10,7 +10,9 @@ API:
     encode_into(out, afn, fn, direction, value)        appends to a bytearray
     encode(afn, fn, direction, value) -> bytes
     is_known(afn, fn, direction) -> bool
-    unit_name(afn, fn) -> "current forward active energy" (or None)
+    known_units() -> [(afn, fn, direction), ...]
+    codec(afn, fn, direction) -> the table entry (kind, ...) or None
+    (names in words: protocol.gw376_describe.unit_name; the board never needs them)
     Unknown(raw)   value of an Fn without a codec: it keeps the rest of the data region
                    (its length cannot be known), `.raw` holds the bytes
 
@@ -348,16 +350,6 @@ ERC_FIELDS = {
          ("forward_reactive", 11)),
     33: (("time", 15), ("point", _PN_FLAG), ("changed", "u16", 7), ("status", "u16", 7)),
 }
-ERC_NAMES = {
-    1: "initialisation / version change", 2: "parameter loss", 3: "parameter change",
-    5: "remote trip",
-    12: "meter clock deviation", 13: "meter fault", 14: "terminal power off/on",
-    20: "message authentication error", 21: "terminal fault", 27: "meter reading decreased",
-    30: "meter stopped", 31: "RS-485 reading failure", 33: "meter status word change",
-    35: "unknown meter found",
-}
-TERMINAL_FAULTS = {1: "memory", 2: "clock", 3: "communication", 4: "RS-485 reading",
-                   5: "display", 6: "carrier"}
 
 
 def _fields_length(fields):
@@ -601,80 +593,61 @@ CUSTOM = 4
 
 _NONE = (EMPTY,)
 _TABLE = {}
-_NAMES = {}
 
 
 def _key(afn, fn, direction):
     return (afn << 9) | (fn << 1) | direction
 
 
-def _add(afn, fns, directions, codec, name=None):
-    for fn in fns:
-        for direction in directions:
-            _TABLE[_key(afn, fn, direction)] = codec
-        if name is not None:
-            _NAMES[(afn, fn)] = name
-
-
 def _build_table():
+    # Names in words live in protocol.gw376_describe (host side): the board never needs them.
+    def _add(afn, fns, directions, codec):
+        for fn in fns:
+            for direction in directions:
+                _TABLE[_key(afn, fn, direction)] = codec
+
     both, down, up = (0, 1), (0,), (1,)
-    _add(0x00, (1,), both, _NONE, "all confirmed")
-    _add(0x00, (2,), both, _NONE, "all denied")
-    _add(0x00, (3,), both, (CUSTOM, _decode_confirm_list, _encode_confirm_list),
-         "confirm/deny per data unit")
+    _add(0x00, (1, 2), both, _NONE)
+    _add(0x00, (3,), both, (CUSTOM, _decode_confirm_list, _encode_confirm_list))
     _add(0x01, (1, 2, 3, 4), down, _NONE)
-    for fn, name in ((1, "hardware reset"), (2, "data area reset"),
-                     (3, "parameter and data reset"), (4, "parameter reset except comms")):
-        _NAMES[(0x01, fn)] = name
-    optional_clock = (CUSTOM, _decode_optional_clock, _encode_optional_clock)
-    _add(0x02, (1,), both, optional_clock, "login")
-    _add(0x02, (2,), both, optional_clock, "logout")
-    _add(0x02, (3,), both, optional_clock, "heartbeat")
-    params = ((1, (FIELDS, COMM_PARAMS), "terminal communication parameters"),
-              (3, (FIELDS, MASTER_ADDRESS), "master station IP address and APN"),
-              (8, (FIELDS, ONLINE_MODE), "terminal uplink online mode"),
-              (10, (CUSTOM, _decode_archive, _encode_archive), "meter archive"))
-    for fn, codec, name in params:
-        _add(0x04, (fn,), down, codec, name)
-        _add(0x0A, (fn,), up, codec, name)
+    _add(0x02, (1, 2, 3), both, (CUSTOM, _decode_optional_clock, _encode_optional_clock))
+    for fn, codec in ((1, (FIELDS, COMM_PARAMS)), (3, (FIELDS, MASTER_ADDRESS)),
+                      (8, (FIELDS, ONLINE_MODE)), (10, (CUSTOM, _decode_archive,
+                                                         _encode_archive))):
+        _add(0x04, (fn,), down, codec)
+        _add(0x0A, (fn,), up, codec)
     _add(0x0A, (1, 3, 8), down, _NONE)
     _add(0x0A, (10,), down, (CUSTOM, _decode_serials, _encode_serials))
-    _add(0x05, (1,), down, (FIELDS, TRIP), "remote trip")
-    _add(0x05, (2,), down, _NONE, "permit close")
-    _add(0x05, (31,), down, (FORMAT, 1), "time sync")
-    _add(0x09, (1,), down, _NONE, "terminal version")
+    _add(0x05, (1,), down, (FIELDS, TRIP))
+    _add(0x05, (2,), down, _NONE)
+    _add(0x05, (31,), down, (FORMAT, 1))
+    _add(0x09, (1,), down, _NONE)
     _add(0x09, (1,), up, (FIELDS, VERSION))
-    _add(0x0C, (2,), up, (FORMAT, 1), "terminal clock")
-    _add(0x0C, (25,), up, (FIELDS, POWER), "current power, power factor, voltage, current")
-    _add(0x0C, (33,), up, (ENERGY, 0, _FORWARD_BLOCKS), "current forward energy (all)")
-    _add(0x0C, (34,), up, (ENERGY, 0, _REVERSE_BLOCKS), "current reverse energy (all)")
-    _add(0x0C, (2, 25, 33, 34), down, _NONE)
-    _add(0x0D, (1, 161, 162, 163, 164, 165, 166, 167, 168), down, (FORMAT, 20))
-    _add(0x0D, (17, 177, 178, 179, 180, 181, 182, 183, 184), down, (FORMAT, 21))
-    _add(0x0D, (1,), up, (ENERGY, 20, _FORWARD_BLOCKS), "daily frozen forward energy (all)")
-    _add(0x0D, (2,), up, (ENERGY, 20, _REVERSE_BLOCKS), "daily frozen reverse energy (all)")
-    _add(0x0D, (2,), down, (FORMAT, 20))
-    _add(0x0D, (17,), up, (ENERGY, 21, _FORWARD_BLOCKS), "monthly frozen forward energy (all)")
-    _add(0x0D, (18,), up, (ENERGY, 21, _REVERSE_BLOCKS), "monthly frozen reverse energy (all)")
-    _add(0x0D, (18,), down, (FORMAT, 21))
+    _add(0x0C, (2,), up, (FORMAT, 1))
+    _add(0x0C, (25,), up, (FIELDS, POWER))
+    _add(0x0C, (33,), up, (ENERGY, 0, _FORWARD_BLOCKS))
+    _add(0x0C, (34,), up, (ENERGY, 0, _REVERSE_BLOCKS))
+    _add(0x0D, (1, 2, 161, 162, 163, 164, 165, 166, 167, 168), down, (FORMAT, 20))
+    _add(0x0D, (17, 18, 177, 178, 179, 180, 181, 182, 183, 184), down, (FORMAT, 21))
+    _add(0x0D, (1,), up, (ENERGY, 20, _FORWARD_BLOCKS))
+    _add(0x0D, (2,), up, (ENERGY, 20, _REVERSE_BLOCKS))
+    _add(0x0D, (17,), up, (ENERGY, 21, _FORWARD_BLOCKS))
+    _add(0x0D, (18,), up, (ENERGY, 21, _REVERSE_BLOCKS))
     for index in range(8):
         block = (_SINGLE_BLOCKS[index],)
-        label = _SINGLE_BLOCKS[index][0].replace("_", " ")
-        _add(0x0C, (129 + index,), down, _NONE)
-        _add(0x0C, (129 + index,), up, (ENERGY, 0, block), "current " + label)
-        _add(0x0D, (161 + index,), up, (ENERGY, 20, block), "daily frozen " + label)
-        _add(0x0D, (177 + index,), up, (ENERGY, 21, block), "monthly frozen " + label)
+        _add(0x0C, (129 + index,), up, (ENERGY, 0, block))
+        _add(0x0D, (161 + index,), up, (ENERGY, 20, block))
+        _add(0x0D, (177 + index,), up, (ENERGY, 21, block))
     _add(0x0E, (1, 2), down, (FIELDS, EVENT_POINTERS))
     _add(0x0E, (1, 2), up, (CUSTOM, _decode_events, _encode_events))
-    _NAMES[(0x0E, 1)] = "important events"
-    _NAMES[(0x0E, 2)] = "normal events"
     _add(0x10, (1,), down, (CUSTOM, _decode_forward(FORWARD_DOWN),
-                            _encode_forward(FORWARD_DOWN)), "transparent forwarding")
-    port = (("port", "u8"),)
-    _add(0x10, (1,), up, (CUSTOM, _decode_forward(port), _encode_forward(port)))
+                            _encode_forward(FORWARD_DOWN)))
+    _add(0x10, (1,), up, (CUSTOM, _decode_forward(_PORT), _encode_forward(_PORT)))
 
 
+_PORT = (("port", "u8"),)
 _build_table()
+del _build_table      # run once: their bytecode need not stay in the heap
 
 
 def known_units():
@@ -686,32 +659,35 @@ def known_units():
     return found
 
 
+def codec(afn, fn, direction):
+    """The table entry for (afn, fn, direction): (kind, ...) or None (see "the table")."""
+    found = _TABLE.get(_key(afn, fn, direction))
+    if found is None and afn == 0x0C and direction == 0:
+        return _NONE        # class 1 data is requested by DA/DT alone, whatever the Fn
+    return found
+
+
 def is_known(afn, fn, direction):
-    return _key(afn, fn, direction) in _TABLE
-
-
-def unit_name(afn, fn):
-    """What AFN/Fn means, in words (None when this codec does not know it)."""
-    return _NAMES.get((afn, fn))
+    return codec(afn, fn, direction) is not None
 
 
 def decode(afn, fn, direction, buf, pos, end):
     """Decode the data of unit (afn, fn) at buf[pos:end]; return (value, new_pos)."""
-    codec = _TABLE.get(_key(afn, fn, direction))
-    if codec is None:
+    entry = codec(afn, fn, direction)
+    if entry is None:
         return Unknown(buf[pos:end]), end
-    kind = codec[0]
+    kind = entry[0]
     if kind == EMPTY:
         return None, pos
     if kind == FIELDS:
-        return decode_fields(codec[1], buf, pos, end)
+        return decode_fields(entry[1], buf, pos, end)
     if kind == FORMAT:
-        size = formats.LENGTH[codec[1]]
+        size = formats.LENGTH[entry[1]]
         _need(pos, size, end)
-        return formats.decode(codec[1], buf, pos), pos + size
+        return formats.decode(entry[1], buf, pos), pos + size
     if kind == ENERGY:
-        return _decode_energy(codec[1], codec[2], buf, pos, end)
-    return codec[1](buf, pos, end)
+        return _decode_energy(entry[1], entry[2], buf, pos, end)
+    return entry[1](buf, pos, end)
 
 
 def encode_into(out, afn, fn, direction, value):
@@ -719,8 +695,8 @@ def encode_into(out, afn, fn, direction, value):
     if isinstance(value, Unknown):
         out.extend(value.raw)
         return
-    codec = _TABLE.get(_key(afn, fn, direction))
-    if codec is None:
+    entry = codec(afn, fn, direction)
+    if entry is None:
         if isinstance(value, (bytes, bytearray)):
             out.extend(value)
             return
@@ -729,18 +705,18 @@ def encode_into(out, afn, fn, direction, value):
         raise ProtocolError("AFN%02X F%d (%s) has no codec: give its data as bytes or Unknown" % (
             afn, fn, "up" if direction else "down"))
     try:
-        kind = codec[0]
+        kind = entry[0]
         if kind == EMPTY:
             if value is not None:
                 raise ProtocolError("AFN%02X F%d carries no data" % (afn, fn))
         elif kind == FIELDS:
-            encode_fields(out, codec[1], value)
+            encode_fields(out, entry[1], value)
         elif kind == FORMAT:
-            formats.encode_into(out, codec[1], value)
+            formats.encode_into(out, entry[1], value)
         elif kind == ENERGY:
-            _encode_energy(out, codec[1], codec[2], value)
+            _encode_energy(out, entry[1], entry[2], value)
         else:
-            codec[2](out, value)
+            entry[2](out, value)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ProtocolError("AFN%02X F%d data %r: %s" % (afn, fn, value, exc)) from exc
 

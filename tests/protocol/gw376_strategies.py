@@ -120,7 +120,7 @@ _CUSTOM = {
 
 def unit_value(afn, fn, direction):
     """A value for the data of (afn, fn, direction), from its codec's table entry."""
-    codec = units._TABLE[units._key(afn, fn, direction)]
+    codec = units.codec(afn, fn, direction)
     kind = codec[0]
     if kind == units.EMPTY:
         return st.none()
@@ -144,10 +144,21 @@ KNOWN = units.known_units()
 AFNS = sorted(set(afn for afn, _fn, _d in KNOWN))
 
 
+_FNS = {}
+
+
+def _fns_of(afn, direction):
+    """(Fns with a codec, Fns without) for this AFN and direction."""
+    if (afn, direction) not in _FNS:
+        known = [fn for fn in range(1, 249) if units.is_known(afn, fn, direction)]
+        _FNS[(afn, direction)] = (known, [fn for fn in range(1, 249) if fn not in known])
+    return _FNS[(afn, direction)]
+
+
 @st.composite
 def unit_list(draw, afn, direction):
     """A list of (pn, fn, data) for a frame of this AFN and direction."""
-    fns = [fn for a, fn, d in KNOWN if a == afn and d == direction]
+    fns, unknown_fns = _fns_of(afn, direction)
     found = []
     if fns:
         # AFN02 clocks and AFN00 F3 lists take the rest of the region: one unit per frame,
@@ -158,7 +169,6 @@ def unit_list(draw, afn, direction):
             found.append((draw(point), fn, draw(unit_value(afn, fn, direction))))
     if not fns or draw(st.booleans()):
         # An Fn without a codec can only come last: it keeps the rest of the data region.
-        unknown_fns = [fn for fn in range(1, 249) if (afn, fn, direction) not in KNOWN]
         if unknown_fns and (afn not in (gw376.AFN_LINK, gw376.AFN_CONFIRM) or not found):
             fn = draw(st.sampled_from(unknown_fns))
             found.append((draw(point), fn, units.Unknown(draw(st.binary(max_size=30)))))

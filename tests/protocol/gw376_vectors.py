@@ -67,6 +67,9 @@ EXPECTED = {
     "qafn12f129": {"direction": 0, "prm": 1, "function": 11, "afn": 0x0C, "master": 1,
                    "seq": 2, "tp": (2, 28, 16, 19, 39, 0), "units": [(1, 129, None)]},
     "qafn12f25": {"units": [(1, 25, None)], "tp": (11, 28, 16, 49, 13, 0)},
+    # class 1 data is requested by DA/DT alone: known to carry no data whatever the Fn
+    "qafn12f167": {"units": [(1, 167, None)]},
+    "qafn12f168": {"units": [(1, 168, None)]},
     "qafn12f33": {"units": [(1, 33, None)]},
     "qafn12f34": {"units": [(1, 34, None)]},
     "qafn13f1": {"afn": 0x0D, "units": [(1, 1, (2018, 8, 27))]},
@@ -113,8 +116,6 @@ EXPECTED = {
 
 # Units this codec does not decode: their bytes are kept, flagged Unknown, never guessed.
 UNKNOWN_UNITS = {
-    "qafn12f167": (1, 167, ""),
-    "qafn12f168": (1, 168, ""),
     "rafn12f167": (1, 167, "2016280818" + "ee" * 26 + "0000c8161000d516" + "ee" * 7),
     "rafn12f168": (1, 168, "2316280818eeeeeeeeeeee55"),
 }
