@@ -290,6 +290,7 @@ class FileChecker(ast.NodeVisitor):
         self.hardware_imported = set()
         self.ports = None
         self.is_package = rel.name == "__init__.py"
+        self.guarded = 0        # > 0 inside a CPython fallback (see visit_Try)
 
     def add(self, node, rule, message):
         self.problems.append(Problem(str(self.rel), getattr(node, "lineno", 1), rule, message))
@@ -368,7 +369,8 @@ class FileChecker(ast.NodeVisitor):
                      "wire)" % (self.package, top))
             return
         if top in CPYTHON_ONLY:
-            self.add(node, "runtime", "import %s: %s" % (top, CPYTHON_ONLY[top]))
+            if not self.guarded:
+                self.add(node, "runtime", "import %s: %s" % (top, CPYTHON_ONLY[top]))
             return
         if top in HARDWARE_MODULES:
             if not self.in_hal:
@@ -383,7 +385,8 @@ class FileChecker(ast.NodeVisitor):
                      "(sys, micropython, struct, binascii, json ...), not %s" % top)
             return
         if self.micropython_modules and top not in self.micropython_modules and \
-                top not in UNIX_PORT_MODULES and top not in PROTOCOL_BUILTINS:
+                top not in UNIX_PORT_MODULES and top not in PROTOCOL_BUILTINS and \
+                not self.guarded:
             self.add(node, "runtime", "import %s: not a MicroPython module (not in the board "
                      "stubs)" % top)
 
@@ -434,6 +437,32 @@ class FileChecker(ast.NodeVisitor):
                 if any((a.asname or a.name.split(".")[0]) == name for a in node.names):
                     return True
         return False
+
+    # --- CPython fallbacks -----------------------------------------------------------------
+
+    _IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError", "Exception", "BaseException")
+
+    def visit_Try(self, node):
+        """`try: import X / except ImportError:` and code in an except handler are how board
+        code stays importable on CPython: CPython-only modules are allowed there (layering
+        rules still hold)."""
+        guarded = any(h.type is None or self._catches_import_error(h.type)
+                      for h in node.handlers)
+        self.guarded += guarded
+        for child in node.body:
+            self.visit(child)
+        self.guarded -= guarded
+        self.guarded += 1
+        for handler in node.handlers:
+            self.visit(handler)
+        self.guarded -= 1
+        for child in node.orelse + node.finalbody:
+            self.visit(child)
+
+    def _catches_import_error(self, node):
+        if isinstance(node, ast.Tuple):
+            return any(self._catches_import_error(e) for e in node.elts)
+        return isinstance(node, ast.Name) and node.id in self._IMPORT_ERRORS
 
     # --- constructs MicroPython lacks or runs differently -----------------------------------
 

@@ -160,6 +160,28 @@ def test_cpython_only_and_unknown_modules(tmp_path):
     assert "not a MicroPython module" in text[7]
 
 
+def test_cpython_fallbacks_may_use_cpython_modules(tmp_path):
+    found, _ = problems(tmp_path, {
+        "firmware/kernel.py": """
+            import sys
+            try:
+                from typing import List
+            except ImportError:
+                pass
+            try:
+                print_exception = sys.print_exception
+            except AttributeError:          # CPython
+                import traceback
+            try:
+                import machine              # layering still holds in a fallback
+            except ImportError:
+                machine = None
+            import dataclasses
+        """,
+    })
+    assert found == [("firmware/kernel.py", 12, "layering"), ("firmware/kernel.py", 15, "runtime")]
+
+
 def test_constructs_micropython_lacks(tmp_path):
     found, text = problems(tmp_path, {
         "protocol/codec.py": """
