@@ -113,6 +113,30 @@ def _install_vboard_module():
     sys.modules["vboard"] = module
 
 
+def _attach_devices():
+    """Make the attached devices openable by their paths, as they would be on a board running
+    Linux: open() of a bus or modem device path, or of the data partition's label (e.g.
+    "data.img"), reaches the host file; every other path stays on the board's flash.
+
+    Only these exact paths: mounting the host's /dev would let `mpremote rm -r :` reach it."""
+    import builtins
+    devices = {}
+    for path in list(_config["buses"].values()) + [_config["modem"]]:
+        if path:
+            devices[path] = path
+    label = _config["data_label"]
+    devices[label] = devices["/" + label.lstrip("/")] = _config["data_image"]
+    flash_open = builtins.open
+
+    def open(file, mode="r", *args, **kwargs):
+        host_path = devices.get(file) if isinstance(file, str) else None
+        if host_path is None:
+            return flash_open(file, mode, *args, **kwargs)
+        return _host.open(host_path, mode)
+
+    builtins.open = open
+
+
 def _mount_root():
     """Mount littlefs at / (as an ESP32 does); format a blank or unreadable image.
 
@@ -189,6 +213,7 @@ def _boot(globals_, run_main):
 def main():
     note = _mount_root()
     _install_vboard_module()
+    _attach_devices()
     sys.path[:] = ["", ".frozen", "/lib"]
     globals_ = {"__name__": "__main__"}
     gc.collect()

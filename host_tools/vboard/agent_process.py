@@ -57,7 +57,8 @@ class AgentProcess:
             "cmd_fd": cmd_read, "evt_fd": evt_write,
             "root_image": str(images.root), "root_blocks": images.root_blocks,
             "block_size": images.root_block_size,
-            "data_image": str(images.data), "image_dir": str(images.directory),
+            "data_image": str(images.data), "data_label": images.data.name,
+            "image_dir": str(images.directory),
             "buses": {str(k): v for k, v in buses.items()}, "modem": modem, "heap_kb": heap_kb,
         }
         env = dict(os.environ)

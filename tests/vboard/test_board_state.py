@@ -56,10 +56,13 @@ def test_serial_devices_reach_the_firmware_through_the_vboard_module(tmp_path):
         with VirtualBoard(tmp_path, "--bus", "1=%s" % bus_path, "--modem", modem_path) as board:
             proc = mpremote(board.port, "exec",
                             "import vboard\nprint(vboard.buses[1], vboard.buses[2], vboard.modem)\n"
-                            "f = vboard.open(vboard.buses[1], 'wb')\nf.write(b'ping')\nf.close()\n"
-                            "print(vboard.data_image.endswith('data.img'))")
-            assert out(proc) == "%s None %s\nTrue\n" % (bus_path, modem_path)
+                            "f = open(vboard.buses[1], 'wb', buffering=0)\nf.write(b'ping')\nf.close()\n"
+                            "f = vboard.open(vboard.modem, 'wb')\nf.write(b'AT')\nf.close()\n"
+                            "f = open('data.img', 'rb')\nf.seek(0, 2)\nprint(f.tell(), vboard.data_image.endswith('data.img'))\n"
+                            "import os\nprint('data.img' in os.listdir())")
+            assert out(proc) == "%s None %s\n1048576 True\nFalse\n" % (bus_path, modem_path)
             assert os.read(bus_master, 4) == b"ping"
+            assert os.read(modem_master, 2) == b"AT"
     finally:
         for fd in (bus_master, bus_slave, modem_master, modem_slave):
             os.close(fd)
