@@ -71,3 +71,13 @@ def test_bad_frames_raise_protocol_error_only():
 def test_format_text():
     eq(formats.to_text(14, 1234567890), "123456.7890", "format 14")
     eq(formats.to_text(25, -1500), "-1.500", "format 25")
+
+
+def test_describe_runs_on_micropython():
+    # host-only module, but it must stay in the MicroPython subset like all of protocol/
+    from protocol.gw376_describe import describe
+    reply = gw376.Frame(0x0C, [(1, 129, {"read_time": (2024, 3, 2, 0, 5), "tariffs": 0,
+                                         "forward_active": [1234567890]})], gw376.UP, 0)
+    out = describe(gw376.parse(gw376.build(reply)))
+    eq(out["units"][0]["data"]["forward_active"], ["123456.7890"], "exact text")
+    eq(out["afn"], "0C", "afn")
