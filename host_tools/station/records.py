@@ -208,10 +208,11 @@ def exact_value(value, scale=None):
         if not value.is_finite():
             raise InvalidValue("a reading must be a finite number, not %s" % value)
         sign, digits, exponent = value.as_tuple()
-        number = int("".join(map(str, digits)) or "0")
-        if exponent > 0:
-            number *= 10 ** exponent
-            exponent = 0
+        if exponent >= 0:
+            return int(value), 0
+        if len(digits) <= 28:      # within the default context: scaleb is exact (and fast)
+            return int(value.scaleb(-exponent)), -exponent
+        number = int("".join(map(str, digits)))
         return (-number if sign else number), -exponent
     if isinstance(value, int) and not isinstance(value, bool):
         scale = scale or 0

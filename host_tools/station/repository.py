@@ -11,6 +11,7 @@ serialises calls itself. Re-sent data is stored once: readings, frozen values an
 unique on their identity and a duplicate is skipped without an error (each store_* call returns
 how many records were new). Errors are StationError subclasses (host_tools.station.errors).
 """
+import datetime
 import hashlib
 import json
 import os
@@ -444,12 +445,18 @@ class Station:
         """Validated database rows for Readings, and each point's latest read time."""
         zone = self.zone
         rows, latest = [], {}
+        epochs = {}       # an upload's readings share a few read times: convert each once
         for r in readings:
             pn = r.pn
             if isinstance(pn, bool) or not isinstance(pn, int) or not 0 <= pn <= MAX_PN:
                 _check_pn(pn, low=0)
             _check_item(r.item)
-            read_at = to_epoch(r.read_at, zone)
+            try:
+                read_at = epochs[r.read_at]
+            except (KeyError, TypeError):      # TypeError: an unhashable time (a list)
+                read_at = to_epoch(r.read_at, zone)
+                if isinstance(r.read_at, (tuple, datetime.datetime, int)):
+                    epochs[r.read_at] = read_at
             number, scale = exact_value(r.value, r.scale)
             _check_int64(number)
             rows.append((r.terminal_id, pn, r.item, read_at, number, scale, now))
