@@ -102,3 +102,24 @@ def test_framer_hands_out_frames_with_the_heap_locked():
     eq(bytes(lengths), bytes([8]) * 40, "lengths")
     eq(bytes(framer.frame[:8]), request, "frame")
     eq(framer.frames, 40, "count")
+
+
+def test_early_mode_with_the_heap_locked():
+    # a master reading replies on a jittery link: frames end by length, leftovers are kept
+    framer = modbus.RtuFramer(9600, early=True)
+    reply = modbus.read_reply(1, 4, [0x4366, 0x8000])
+    exception = modbus.exception_reply(1, 4, 2)
+    both = reply + exception[:2]
+    rest = exception[2:]
+    got = bytearray(40)
+    micropython.heap_lock()
+    try:
+        for i in range(20):
+            framer.feed(both, i * 10)
+            got[2 * i] = framer.poll(i * 10)
+            framer.feed(rest, i * 10 + 1)
+            got[2 * i + 1] = framer.poll(i * 10 + 1)
+    finally:
+        micropython.heap_unlock()
+    eq(bytes(got), bytes([len(reply), len(exception)]) * 20, "lengths")
+    eq(bytes(framer.frame[:5]), exception, "last frame")
