@@ -116,6 +116,7 @@ class MeterSimulator:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.error = None               # an exception that ended the bus thread
+        self.failed_requests = []       # (request, error) the simulator could not handle
 
     # --- construction shortcuts ------------------------------------------------------------
 
@@ -235,7 +236,10 @@ class MeterSimulator:
                     continue
                 request = bytes(buf[:size])
                 del buf[:size]
-                self._dispatch(request, first_arrival, last_arrival, kind)
+                try:
+                    self._dispatch(request, first_arrival, last_arrival, kind)
+                except Exception as exc:     # one bad request must not silence the bus
+                    self.failed_requests.append((request, repr(exc)))
                 # Bytes that came behind this request were sent after it.
                 first_arrival = last_arrival = time.monotonic()
 
@@ -285,19 +289,26 @@ class MeterSimulator:
         return out
 
     def _answer_modbus(self, request):
+        unit, function = request[0], request[1]
         try:
             message = modbus.parse_request(request)
+            refusal = None
         except ProtocolError:
-            # CRC good (we cut it so) but a function we do not know: illegal function.
-            unit, function = request[0], request[1]
+            # The CRC is good (that is how the request was cut out), so the meter understood
+            # it: a function it lacks is "illegal function", a bad count "illegal data value".
             message = modbus.Message(unit, function, False)
-        if message.unit == 0:
+            refusal = 3 if function in (modbus.READ_HOLDING, modbus.READ_INPUT,
+                                        modbus.WRITE_SINGLE, modbus.WRITE_MULTIPLE) else 1
+        if unit == 0:
             return None                 # Modbus broadcast: no reply, ever
         out = []
         for meter in self.meters:
             if meter.protocol == "modbus" and meter.handler.addressed(message):
                 meter.requests += 1
-                reply = meter.handler.handle(message)
+                if refusal is not None:
+                    reply = modbus.exception_reply(unit, function & 0x7F, refusal)
+                else:
+                    reply = meter.handler.handle(message)
                 if reply is not None:
                     out.append((meter, reply))
         return out

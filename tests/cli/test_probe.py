@@ -25,6 +25,7 @@ def simulator():
     yield start
     for sim in started:
         sim.stop()
+        assert sim.error is None and sim.failed_requests == []
 
 
 def probe(sim, *args, env=None):

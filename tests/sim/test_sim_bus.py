@@ -38,7 +38,7 @@ def bus():
     for sim, client in opened:
         client.close()
         sim.stop()
-        assert sim.error is None
+        assert sim.error is None and sim.failed_requests == []
 
 
 def decoded(frame, version=2007):
@@ -260,6 +260,10 @@ def test_modbus_exceptions_and_broadcast(bus):
     crc = modbus.crc16(unknown)
     reply, _ = client.exchange(unknown + bytes((crc & 0xFF, crc >> 8)))
     assert modbus.parse_reply(reply).exception == 1   # cut out by silence, then refused
+    zero_count = bytes((4, 4, 0, 0, 0, 0))
+    crc = modbus.crc16(zero_count)
+    reply, _ = client.exchange(zero_count + bytes((crc & 0xFF, crc >> 8)))
+    assert modbus.parse_reply(reply).exception == 3   # illegal data value
     holding = client.read_input(4, 20, 2, function=3)
     assert holding.value(0, "float32") == 4.0        # SDM: its own unit id
     assert client.exchange(modbus.read_request(7, 4, 0, 2), timeout=0.1)[0] == b""
@@ -284,3 +288,16 @@ def test_models_are_exposed_for_comparison(bus):
     assert sim.clock.now() - start < timedelta(seconds=5)
     with pytest.raises(KeyError):
         sim.meter("99")
+
+
+def test_clients_can_reopen_the_pty_at_8e1(bus):
+    """Linux ptys refuse a parity setting unless the speed changes too; the simulator re-arms."""
+    import serial
+    sim, client = bus([{"address": "1"}])
+    client.close()
+    for _ in range(3):
+        time.sleep(0.08)                              # the bus thread re-arms when idle
+        reopened = serial.Serial(sim.device_path, BAUD, parity="E", timeout=0)
+        reopened.close()
+    client.serial.open()
+
