@@ -25,44 +25,84 @@ MARK_BOOT = const(1)         # the firmware started (data: version text)
 MARK_CLOCK_SET = const(2)    # the clock was set (data: old time, u32 LE)
 MARK_FORMAT = const(3)       # the log was formatted
 
+_ROOM = const(12)    # most bytes one item takes on the fast path (2 key + 9 value, rounded up)
+
 
 def pack_readings(buf, at, items, values, count=None):
     """Encode count (default len(items)) readings into buf from offset at; return the end.
-    Allocation-free for values that fit a small int."""
+    Allocation-free for values that fit a small int (|value| < 2**62 on a 64-bit port, 2**29
+    on a 32-bit one); exact for any int."""
     if count is None:
         count = len(items)
     limit = len(buf)
     for i in range(count):
         item = items[i]
         value = values[i]
-        if not 0 <= item <= 0x3FFF:
-            raise ValueError("item id %r out of 0..16383" % (item,))
-        key = item * 2
+        if at + _ROOM > limit:
+            return _pack_tail(buf, at, items, values, i, count)
+        key = item << 1
         if value is None:
-            key += 1
-        while True:
-            if at >= limit:
-                raise ValueError("reading batch does not fit one record (%d items)" % count)
-            if key < 0x80:
-                buf[at] = key
-                at += 1
-                break
-            buf[at] = (key & 0x7F) | 0x80
-            key >>= 7
+            key |= 1
+        if 0 <= key < 0x80:
+            buf[at] = key
             at += 1
+        elif 0x80 <= key < 0x8000:
+            buf[at] = (key & 0x7F) | 0x80
+            buf[at + 1] = key >> 7
+            at += 2
+        else:
+            raise ValueError("item id %r out of 0..16383" % (item,))
         if value is None:
             continue
-        z = value * 2 if value >= 0 else -value * 2 - 1
-        while True:
-            if at >= limit:
-                raise ValueError("reading batch does not fit one record (%d items)" % count)
-            if z < 0x80:
-                buf[at] = z
-                at += 1
-                break
-            buf[at] = (z & 0x7F) | 0x80
-            z >>= 7
+        z = (value << 1) ^ (value >> 63)
+        if z >> 63:          # |value| >= 2**62: zig-zag by arithmetic, checked per byte
+            return _pack_tail(buf, at - (1 if key < 0x80 else 2), items, values, i, count)
+        # unrolled for the common sizes: this loop is most of the append path's time
+        if z < 0x80:
+            buf[at] = z
             at += 1
+        elif z < 0x4000:
+            buf[at] = (z & 0x7F) | 0x80
+            buf[at + 1] = z >> 7
+            at += 2
+        elif z < 0x200000:
+            buf[at] = (z & 0x7F) | 0x80
+            buf[at + 1] = ((z >> 7) & 0x7F) | 0x80
+            buf[at + 2] = z >> 14
+            at += 3
+        else:
+            while z >= 0x80:
+                buf[at] = (z & 0x7F) | 0x80
+                z >>= 7
+                at += 1
+            buf[at] = z
+            at += 1
+    return at
+
+
+def _put_varint(buf, at, number, limit):
+    while True:
+        if at >= limit:
+            raise ValueError("reading batch does not fit one record")
+        if number < 0x80:
+            buf[at] = number
+            return at + 1
+        buf[at] = (number & 0x7F) | 0x80
+        number >>= 7
+        at += 1
+
+
+def _pack_tail(buf, at, items, values, first, count):
+    """The careful path: near the end of buf, or for huge values."""
+    limit = len(buf)
+    for i in range(first, count):
+        item = items[i]
+        value = values[i]
+        if not 0 <= item <= 0x3FFF:
+            raise ValueError("item id %r out of 0..16383" % (item,))
+        at = _put_varint(buf, at, item * 2 + (1 if value is None else 0), limit)
+        if value is not None:
+            at = _put_varint(buf, at, value * 2 if value >= 0 else -value * 2 - 1, limit)
     return at
 
 
@@ -96,10 +136,7 @@ def unpack_readings(payload):
 
 def append_readings(log, point, timestamp, items, values, count=None):
     """Encode a batch straight into the log's stage and commit it; returns its sequence."""
-    limit = len(log.stage)
     end = pack_readings(log.stage, PAYLOAD, items, values, count)
-    if end > limit:
-        raise ValueError("reading batch does not fit one record")
     return log.commit(READINGS, point, timestamp, end - PAYLOAD)
 
 

@@ -40,6 +40,7 @@ import struct
 from protocol.compat import const
 
 crc32 = binascii.crc32
+pack_into = struct.pack_into
 
 MAGIC = b"RLOG"
 VERSION = const(1)
@@ -386,7 +387,7 @@ class RingLog:
         buf = bytearray(total)
         for i in range(total):
             buf[i] = ERASED
-        struct.pack_into(_HDR_FMT, buf, 0, rtype, len(body), seq, timestamp, point, 0)
+        pack_into(_HDR_FMT, buf, 0, rtype, len(body), seq, timestamp, point, 0)
         buf[RECORD_HEADER:RECORD_HEADER + len(body)] = body
         _put32(buf, 12, crc32(buf) & 0xFFFFFFFF)
         self.dev.writeblocks(self._head, buf, self._off)
@@ -411,16 +412,16 @@ class RingLog:
         if rtype == EVENT and length and self.stage[PAYLOAD] == ERC_RECORDS_LOST:
             raise ValueError("ERC %d is reserved for the log's own loss events" % ERC_RECORDS_LOST)
         end = RECORD_HEADER + length
-        total = self._round(end)
+        total = (end + self._align - 1) & -self._align
         if self._closed or self._off + total > self._bs:
             self._roll()
         seq = self.next_seq
         st = self.stage
-        struct.pack_into(_HDR_FMT, st, 0, rtype, length, seq, timestamp, point, 0)
+        pack_into(_HDR_FMT, st, 0, rtype, length, seq, timestamp, point, 0)
         for i in range(end, total):
             st[i] = ERASED
         view = self._views[total // self._align]
-        _put32(st, 12, crc32(view) & 0xFFFFFFFF)
+        pack_into("<I", st, 12, crc32(view) & 0xFFFFFFFF)
         self.dev.writeblocks(self._head, view, self._off)
         self._off += total
         self.next_seq = seq + 1

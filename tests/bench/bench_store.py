@@ -1,0 +1,40 @@
+"""`make bench ONLY=store`: the ring log's figures, measured under MicroPython.
+
+Runs tests/store/store_bench.py in the MicroPython unix port (the board's interpreter) and
+re-emits each figure it prints as `@@METRIC name value unit`.
+"""
+from pathlib import Path
+
+from tests import micropython
+
+HERE = Path(__file__).resolve().parent.parent / "store"
+GOALS = {
+    "store.powercut_trials": ">= 20000",
+    "store.lost_records": "== 0",
+    "store.corrupt_records": "== 0",
+    "store.append_vs_raw": ">= 0.5",
+    "store.mount_ms_1mb": "<= 500",
+    "store.erase_spread": "<= 1",
+    "store.bytes_per_reading": "<= 8",
+}
+
+
+def run(bench, trials=20000):
+    # 1 MB of simulated flash for the mount figure, plus the log and the torture model
+    proc = micropython.run([str(HERE / "store_bench.py"), str(trials)], heapsize="4M",
+                           timeout=900, extra_path=[HERE])
+    seen = 0
+    for line in proc.stdout.splitlines():
+        if line.startswith("# "):
+            print(line)
+        if not line.startswith("@@METRIC "):
+            continue
+        _, name, value, unit = line.split()
+        number = float(value)
+        if number == int(number) and "." not in value:
+            number = int(number)
+        bench.emit(name, number, unit, goal=GOALS.get(name))
+        seen += 1
+    if proc.returncode or seen < len(GOALS):
+        raise RuntimeError("store bench failed under MicroPython (exit %d):\n%s\n%s" % (
+            proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))

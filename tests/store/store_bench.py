@@ -1,0 +1,183 @@
+# The store's figures, measured under MicroPython; run by tests/bench/bench_store.py, which
+# re-emits each "@@METRIC name value unit" line. Usage: micropython store_bench.py [trials]
+import gc
+import sys
+import time
+
+from store_support import Torture
+
+from firmware import records
+from firmware.hal.norflash import NorFlash
+from firmware.ringlog import RingLog
+
+ITEMS = list(range(15))
+
+
+def metric(name, value, unit):
+    print("@@METRIC %s %s %s" % (name, value, unit))
+
+
+def typical_batch(i, values):
+    # forward energy total + 4 tariffs (0.01 kWh), reverse total, U a/b/c (0.1 V),
+    # I a/b/c (0.001 A), P total (0.0001 kW), power factor (0.001), demand (0.0001 kW)
+    values[0] = 12345678 + 11 * i
+    values[1] = 3012345 + 3 * i
+    values[2] = 4023456 + 4 * i
+    values[3] = 2987654 + 2 * i
+    values[4] = 2321223 + 2 * i
+    values[5] = 1523
+    values[6] = 2201 + i % 7
+    values[7] = 2198 - i % 5
+    values[8] = 2205 + i % 3
+    values[9] = 5123 + i % 11
+    values[10] = 4980 - i % 13
+    values[11] = 5301 + i % 17
+    values[12] = 11345 + i % 19
+    values[13] = 987 - i % 4
+    values[14] = 10871 + i % 23
+
+
+def powercut(cuts):
+    """Trials on five geometries until `cuts` power cuts have fired (some trials end before
+    their armed cut point; those count as trials, not as cuts)."""
+    plan = ((1, 1024, 6, 1, 6), (2, 1024, 3, 1, 4), (3, 2048, 5, 16, 4), (4, 4096, 4, 1, 3),
+            (5, 1024, 8, 4, 3))
+    total = trials = lost = corrupt = 0
+    by_kind = {}
+    for seed, size, count, prog, share in plan:
+        want = cuts * share // 20
+        t = Torture(seed, size, count, prog)
+        while sum(t.cuts.values()) < want:
+            t.trial()
+        total += sum(t.cuts.values())
+        trials += t.trials
+        lost += t.lost_records
+        corrupt += t.corrupt_records
+        for kind in t.cuts:
+            by_kind[kind] = by_kind.get(kind, 0) + t.cuts[kind]
+        for line in t.failures:
+            print("# " + line)
+    print("# power cuts by what they interrupted: %r (%d trials)" % (by_kind, trials))
+    metric("store.powercut_trials", total, "cuts")
+    metric("store.lost_records", lost, "records")
+    metric("store.corrupt_records", corrupt, "records")
+
+
+def cpu_ticks():
+    """CPU time of this process in clock ticks (1/100 s): on a shared machine wall time
+    measures the neighbours too. Falls back to wall time in ms where /proc is missing."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().split(")")[-1].split()
+        return int(fields[11]) + int(fields[12])     # utime + stime
+    except OSError:
+        return time.ticks_ms() // 10
+
+
+def append_vs_raw(batches=60000):
+    """Append `batches` typical reading batches (the ring wraps several times), then write the
+    very same record sizes raw and in order, erasing as it wraps, on a fresh simulator of the
+    same geometry; compare the CPU time of the two."""
+    values = [0] * 15
+    typical_batch(0, values)
+    sizes = bytearray(batches)          # padded record size / 4, known before the timing
+    scratch = bytearray(256)
+    for i in range(batches):
+        values[0] += 11                 # the energy register creeps
+        sizes[i] = (16 + records.pack_readings(scratch, 0, ITEMS, values) + 3) // 4
+    typical_batch(0, values)
+    flash = NorFlash(block_size=4096, block_count=64)
+    log = RingLog(flash, create=True)
+    gc.collect()
+    t0 = cpu_ticks()
+    for i in range(batches):
+        values[0] += 11
+        records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, values)
+    t_log = cpu_ticks() - t0
+    raw = NorFlash(block_size=4096, block_count=64)
+    blank = bytes(256)
+    bufs = [blank[:4 * k] for k in range(65)]
+    gc.collect()
+    t0 = cpu_ticks()
+    block = off = 0
+    wrapped = False
+    for i in range(batches):
+        values[0] += 11
+        k = sizes[i]
+        if off + 4 * k > 4096:
+            block += 1
+            off = 0
+            if block == 64:
+                block = 0
+                wrapped = True
+            if wrapped:
+                raw.ioctl(6, block)
+        raw.writeblocks(block, bufs[k], off)
+        off += 4 * k
+    t_raw = cpu_ticks() - t0
+    metric("store.append_vs_raw", round(t_raw / max(t_log, 1), 3), "ratio")
+    metric("store.append_us", round(t_log * 10000 / batches, 1), "us/batch")
+
+
+def fill_1mb():
+    values = [0] * 15
+    flash = NorFlash(block_size=4096, block_count=256)
+    log = RingLog(flash, create=True)
+    log.cursor("uplink")
+    log.cursor("usb")
+    i = 0
+    # wrap once, then stop with the head sector nearly full: the worst case for the head scan
+    while log.oldest_seq == 1 or log.stats()["head_offset"] < 4096 - 200:
+        typical_batch(i, values)
+        records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, values)
+        if i % 40 == 0:
+            log.advance("uplink", log.next_seq - 20)
+        i += 1
+    return flash, log
+
+
+def mount_and_density():
+    flash, log = fill_1mb()
+    best = None
+    for _ in range(5):
+        t0 = time.ticks_us()
+        mounted = RingLog(flash)
+        took = time.ticks_diff(time.ticks_us(), t0)
+        best = took if best is None or took < best else best
+    assert mounted.next_seq == log.next_seq
+    metric("store.mount_ms_1mb", round(best / 1000, 2), "ms")
+    held = mounted.next_seq - mounted.oldest_seq
+    readings = 0
+    for record in mounted.records(rtype=records.READINGS):
+        readings += len(records.unpack_readings(record[4]))
+    used = mounted.stats()["sectors_used"] * 4096
+    metric("store.bytes_per_reading", round(used / readings, 2), "bytes")
+    metric("store.records_held_1mb", held, "records")
+
+
+def wear(wraps=100):
+    values = [0] * 15
+    flash = NorFlash(block_size=4096, block_count=8)
+    log = RingLog(flash, create=True)
+    log.cursor("uplink")
+    i = 0
+    while min(flash.erase_counts) < wraps + 1:
+        typical_batch(i, values)
+        records.append_readings(log, 1, i, ITEMS, values)
+        if i % 64 == 0:
+            log.advance("uplink", log.next_seq)
+        i += 1
+    counts = list(flash.erase_counts)
+    metric("store.erase_spread", max(counts) - min(counts), "erases")
+
+
+def main():
+    trials = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+    append_vs_raw()
+    mount_and_density()
+    wear()
+    powercut(trials)
+
+
+if __name__ == "__main__":
+    main()
