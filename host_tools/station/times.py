@@ -7,6 +7,7 @@ wall-clock times without a zone (1376.1 formats 01 and 15); those are read in th
 Frozen days and months are calendar labels of the terminal (`2026-11-24`, `2026-11`) and are kept
 as written, never converted.
 """
+import contextlib
 import datetime
 import os
 import re
@@ -29,6 +30,19 @@ def station_zone(name=None):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise InvalidValue("unknown time zone %r: use an IANA name such as Asia/Shanghai"
                                % name) from None
+    return local_zone()
+
+
+def local_zone():
+    """The host's zone with its rules (DST included) when they can be found, else its offset."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        target = os.readlink("/etc/localtime")
+        candidates.append(target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "")
+    for name in candidates:
+        if name:
+            with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                return zoneinfo.ZoneInfo(name)
     return datetime.datetime.now().astimezone().tzinfo
 
 
