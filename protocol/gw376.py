@@ -6,7 +6,7 @@ AUX) in D15..D2; CS is the byte sum of the user data.
 
 Public API (names are stable; host tools and firmware build on them):
 
-    frame = parse(data)                 # one whole frame -> Frame; ProtocolError(reason, offset)
+    frame = parse(data, size=None)      # one whole frame -> Frame; ProtocolError(reason, offset)
     data = build(frame)                 # Frame -> bytes (also frame.to_bytes())
     Frame(afn, units=[(pn, fn, data), ...], direction=DOWN, prm=1, function=None,
           area=0, terminal=0, group=False, master=0, seq=0, fir=True, fin=True, con=False,
@@ -17,6 +17,10 @@ Public API (names are stable; host tools and firmware build on them):
     confirm(request) / deny(request)                    AFN00 F1 / F2 answer to `request`
     confirm_units(request, [(pn, fn, err), ...])        AFN00 F3 per-unit answer
     response(request, units, acd=0, ec=None, fir=True, fin=True)   user-data reply (function 8)
+    responses(request, units, max_user_data=MAX_USER_DATA, acd=0, ec=None)
+                                  the reply split into frames (FIR/FIN, RSEQ counting up)
+    tp_age_seconds(tp, day, hour, minute, second) / tp_expired(tp, day, hour, minute, second)
+                                  how old a Tp is at that (terminal) time; past its delay?
 
 Frame fields:
     direction   DOWN (0, master -> terminal) or UP (1)          C.D7
@@ -424,15 +428,22 @@ def check_header(buf, start=0):
     return length
 
 
-def parse(data):
-    """One whole frame (bytes, bytearray or memoryview) -> Frame."""
-    length = check_header(data)
+def parse(data, size=None):
+    """One whole frame -> Frame.
+
+    `data` is bytes, bytearray or memoryview holding exactly one frame, or the frame is
+    data[0:size] (e.g. parse(deframer.buffer, deframer.frame_length), which copies nothing).
+    """
+    if size is None:
+        size = len(data)
+    elif not 0 <= size <= len(data):
+        raise ProtocolError("size %r is outside the buffer" % (size,))
+    length = check_header(data) if size >= HEADER else check_header(data[0:size])
     end = HEADER + length
-    if len(data) < end + 2:
-        raise ProtocolError("frame needs %d bytes, got %d" % (end + 2, len(data)), len(data))
-    if len(data) > end + 2:
-        raise ProtocolError("%d bytes after the end of the frame" % (len(data) - end - 2),
-                            end + 2)
+    if size < end + 2:
+        raise ProtocolError("frame needs %d bytes, got %d" % (end + 2, size), size)
+    if size > end + 2:
+        raise ProtocolError("%d bytes after the end of the frame" % (size - end - 2), end + 2)
     total = 0
     for i in range(HEADER, end):
         total += data[i]
@@ -555,3 +566,71 @@ def confirm_units(request, items, acd=0, ec=None):
 def response(request, units, acd=0, ec=None, fir=True, fin=True, con=False):
     """The user-data reply (function 8) to `request`, same AFN, SEQ and Tp echoed."""
     return _answer(request, request.afn, units, FN_RESPONSE, acd, ec, fir, fin, con)
+
+
+def unit_size(afn, direction, unit):
+    """Bytes one (pn, fn, data) unit takes on its own DA/DT (an upper bound inside a block)."""
+    out = bytearray()
+    units_codec.encode_into(out, afn, unit[1], direction, unit[2])
+    return 4 + len(out)
+
+
+def responses(request, units, max_user_data=MAX_USER_DATA, acd=0, ec=None):
+    """The reply to `request` split into frames of at most `max_user_data` bytes of user data.
+
+    One frame: FIR = FIN = 1. Several: FIR on the first, FIN on the last, RSEQ counting up from
+    the request's PSEQ (mod 16), as 1376.1 numbers the frames of a multi-frame response.
+    A unit too big for one frame raises ProtocolError.
+    """
+    direction = UP if request.direction == DOWN else DOWN
+    overhead = MIN_USER_DATA
+    if needs_pw(request.afn, direction):
+        overhead += PW_LENGTH
+    if direction == UP and acd:
+        overhead += 2
+    if request.tp is not None:
+        overhead += 6
+    batches = [[]]
+    used = overhead
+    for unit in units:
+        size = unit_size(request.afn, direction, unit)
+        if overhead + size > max_user_data:
+            raise ProtocolError("p%d F%d needs %d bytes, more than one frame holds" % (
+                unit[0], unit[1], size))
+        if used + size > max_user_data and batches[-1]:
+            batches.append([])
+            used = overhead
+        batches[-1].append(unit)
+        used += size
+    frames = []
+    last = len(batches) - 1
+    for index in range(len(batches)):
+        frame = _answer(request, request.afn, batches[index], FN_RESPONSE, acd, ec,
+                        index == 0, index == last)
+        frame.seq = (request.seq + index) & 0x0F
+        frames.append(frame)
+    return frames
+
+
+def _tp_seconds(day, hour, minute, second):
+    return ((day * 24 + hour) * 60 + minute) * 60 + second
+
+
+def tp_age_seconds(tp, day, hour, minute, second, days_in_sent_month=31):
+    """Seconds from Tp's send time to (day, hour, minute, second) now; never negative.
+
+    Tp carries only day-of-month: a "now" earlier in the month than the send day means the
+    month turned over, which `days_in_sent_month` resolves (31 when unknown: the strict side).
+    """
+    sent = _tp_seconds(tp[1], tp[2], tp[3], tp[4])
+    now = _tp_seconds(day, hour, minute, second)
+    if now < sent and tp[1] > day:
+        now += days_in_sent_month * 86400
+    return now - sent if now > sent else 0
+
+
+def tp_expired(tp, day, hour, minute, second, days_in_sent_month=31):
+    """True when a Tp's allowed delay (minutes; 0 = no limit) has passed at that time."""
+    delay = tp[5]
+    return delay != 0 and tp_age_seconds(tp, day, hour, minute, second,
+                                         days_in_sent_month) > delay * 60

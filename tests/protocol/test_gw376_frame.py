@@ -161,3 +161,51 @@ def test_board_heap_cost_of_the_gw376_modules_stays_bounded():
     deframer, everything = [int(n) for n in proc.stdout.split()[-2:]]
     assert deframer < 4 * 1024
     assert everything < 64 * 1024
+
+
+def test_parse_in_place_from_a_deframer_buffer():
+    from protocol.gw376_deframer import Deframer
+    deframer = Deframer(2048)
+    raw = unhex(gw376_checks.vectors.CAPTURED["rafn12f129"])
+    deframer.feed(raw)
+    frame = gw376.parse(deframer.buffer, deframer.frame_length)
+    assert frame == gw376.parse(raw)
+    with pytest.raises(ProtocolError):
+        gw376.parse(deframer.buffer, deframer.frame_length - 1)
+    with pytest.raises(ProtocolError):
+        gw376.parse(raw, len(raw) + 1)
+
+
+def test_responses_split_into_numbered_frames():
+    request = gw376.Frame(0x0D, [(pn, 161, (2024, 3, 1)) for pn in range(1, 41)], area=171,
+                          terminal=2082, seq=14, tp=(9, 2, 0, 30, 0, 0))
+    energy = {"td": (2024, 3, 1), "read_time": (2024, 3, 2, 0, 5), "tariffs": 4,
+              "forward_active": [1, 2, 3, 4, 5]}
+    units = [(pn, 161, energy) for pn in range(1, 41)]
+    frames = gw376.responses(request, units, max_user_data=255)
+    assert len(frames) > 1
+    assert [f.seq for f in frames] == [(14 + i) & 15 for i in range(len(frames))]
+    assert [(f.fir, f.fin) for f in frames] == (
+        [(True, False)] + [(False, False)] * (len(frames) - 2) + [(False, True)])
+    received = []
+    for frame in frames:
+        raw = gw376.build(frame)
+        assert len(raw) - 8 <= 255
+        received += gw376.parse(raw).units
+    assert received == units
+    single = gw376.responses(request, units[:1])
+    assert len(single) == 1 and single[0].fir and single[0].fin and single[0].seq == 14
+    forward = gw376.Frame(0x10, [], pw=bytes(16))
+    with pytest.raises(ProtocolError) as err:
+        gw376.responses(forward, [(0, 1, {"port": 1, "data": bytes(300)})], max_user_data=255)
+    assert "more than one frame holds" in err.value.reason
+
+
+def test_tp_age_and_expiry():
+    tp = (1, 28, 23, 59, 0, 2)                      # sent day 28 23:59:00, 2 minutes allowed
+    assert gw376.tp_age_seconds(tp, 28, 23, 59, 30) == 30
+    assert not gw376.tp_expired(tp, 29, 0, 1, 0)    # exactly 2 minutes
+    assert gw376.tp_expired(tp, 29, 0, 1, 1)
+    assert gw376.tp_age_seconds(tp, 1, 0, 0, 0, days_in_sent_month=28) == 60
+    assert gw376.tp_age_seconds(tp, 28, 23, 58, 0) == 0     # master clock ahead
+    assert not gw376.tp_expired((1, 1, 0, 0, 0, 0), 20, 0, 0, 0)   # delay 0: no limit
