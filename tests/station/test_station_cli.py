@@ -144,3 +144,25 @@ def test_migrate_and_database_errors(run, db_url, tmp_path):
     out = run("status", "--db", "postgresql://station:hunter2@127.0.0.1:1/x", code=3)
     assert "cannot use PostgreSQL" in out and "hunter2" not in out
     assert "unknown time zone" in run("status", "--tz", "Mars/Olympus", code=4)
+
+
+def test_commands_and_their_audit_trail(run, db_url):
+    t = _fill(db_url)
+    with open_station(db_url, zone=ZONE) as station:
+        trip = station.create_command(t.id, "trip", "alice", pn=3, meter_address="000000000042",
+                                      reason="arrears", at=datetime.datetime(2026, 11, 24, 10, 0))
+        station.record_command_step(trip, "AFN05 F1 sent", "ok", state="sent",
+                                    at=datetime.datetime(2026, 11, 24, 10, 0, 1))
+        station.record_command_step(trip, "relay state", "open", "read after 30 s",
+                                    state="confirmed", at=datetime.datetime(2026, 11, 24, 10, 0, 31))
+        station.create_command(t.id, "close", "bob", pn=3)
+    table = run("commands", "--terminal", "4101-1")
+    assert "trip" in table and "confirmed" in table and "bob" in table
+    assert "trip" not in run("commands", "--unfinished")
+    trail = run("commands", "--steps", "--since", "2026-11-24", "--terminal", "north-yard")
+    assert "#1 2026-11-24 10:00:00+08:00 trip on 4101-1 000000000042 by alice: confirmed " \
+           "(arrears)" in trail
+    assert "2026-11-24 10:00:31+08:00  relay state: open - read after 30 s" in trail
+    got = json.loads(run("commands", "--json"))
+    assert [s["step"] for s in got[0]["steps"]] == ["created", "AFN05 F1 sent", "relay state"]
+    assert got[1]["state"] == "pending"
