@@ -46,12 +46,12 @@ def pack_readings(buf, at, items, values, count=None):
         if 0 <= key < 0x80:
             buf[at] = key
             at += 1
-        elif 0x80 <= key < 0x8000:
+        elif 0x80 <= key < 0x4000:
             buf[at] = (key & 0x7F) | 0x80
             buf[at + 1] = key >> 7
             at += 2
-        else:
-            raise ValueError("item id %r out of 0..16383" % (item,))
+        else:                # item ids >= 8192 (3-byte keys) or out of range
+            return _pack_tail(buf, at, items, values, i, count)
         if value is None:
             continue
         z = (value << 1) ^ (value >> 63)
