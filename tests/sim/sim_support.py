@@ -8,6 +8,7 @@ import time
 import serial
 
 from protocol import dlt645, modbus
+from protocol.errors import ProtocolError
 
 
 class BusClient:
@@ -19,9 +20,10 @@ class BusClient:
     def close(self):
         self.serial.close()
 
-    def exchange(self, request, timeout=0.5, quiet=0.03):
-        """Send `request`; collect bytes until `quiet` s of silence after the first one (or
-        `timeout`). Returns (reply bytes, seconds from write to the last byte, or None)."""
+    def exchange(self, request, timeout=0.5, quiet=0.05):
+        """Send `request`; collect bytes until they form a whole valid frame, or until `quiet`
+        s of silence after the first one, or `timeout` without any. Returns (reply bytes,
+        seconds from write to the last byte, or None)."""
         ser = self.serial
         ser.reset_input_buffer()
         started = time.monotonic()
@@ -35,6 +37,8 @@ class BusClient:
             if waiting:
                 got += ser.read(waiting)
                 last = time.monotonic()
+                if is_whole_frame(got):
+                    break
                 continue
             if last is not None and now - last >= quiet:
                 break
@@ -54,3 +58,17 @@ class BusClient:
     def read_input(self, unit, register, count, function=4, **kw):
         reply, _ = self.exchange(modbus.read_request(unit, function, register, count), **kw)
         return modbus.parse_reply(reply)
+
+
+def is_whole_frame(buf):
+    """True when `buf` is exactly one valid DL/T 645 frame (after any junk) or Modbus reply."""
+    start = buf.find(b"\x68")
+    while 0 <= start <= len(buf) - 12:
+        try:
+            dlt645.parse_frame(buf, start, len(buf) - start)
+            return True
+        except ProtocolError:
+            start = buf.find(b"\x68", start + 1)
+    size = modbus.reply_length(buf, len(buf))
+    return bool(size) and size == len(buf) and modbus.crc_ok(buf, size)
+

@@ -107,18 +107,18 @@ def test_energy_accumulates_and_freezes_at_midnight_on_accelerated_time(bus):
                         "shape": "flat"}],
                       start="2026-03-01T23:58:00", speed=600)
     first = decoded(client.read_645("000000000001", 0x00010000))
-    assert client.read_645("000000000001", 0x05060001).error_names() == ["no_data"]
-    time.sleep(0.3)                                   # 180 simulated seconds: past midnight
+    while sim.clock.now() < datetime(2026, 3, 2, 0, 0, 30):    # 150 simulated s: 0.25 s
+        time.sleep(0.02)
     frame = client.read_645("000000000001", 0x05060001)
     assert decoded(frame) == (2026, 3, 2, 0, 0)
     model = sim.meter("1").model
     frozen = decoded(client.read_645("000000000001", 0x05060101))
     assert frozen == tuple(int(x * 100) for x in model.frozen_day(1).forward_kwh)
-    assert first <= frozen[0] <= first + 13          # 2 min at 3.6 kW = 0.12 kWh
+    assert 50000 <= frozen[0] <= 50000 + 12           # 2 min at 3.6 kW = 0.12 kWh
     assert client.read_645("000000000001", 0x05060102).error_names() == ["no_data"]
     time.sleep(0.1)
     later = decoded(client.read_645("000000000001", 0x00010000))
-    assert later > first                              # 1 kWh per simulated 1000 s
+    assert later > frozen[0] and later > first        # counting on after the freeze
 
 
 def test_relay_trip_from_captured_frame_stops_energy(bus):
@@ -217,7 +217,7 @@ def test_every_fault_kind_is_seen_by_a_client(bus):
     reply, latency = read("3")
     assert dlt645.parse_frame(reply).address == "000000000003" and latency >= 0.15
     fast, fast_latency = read("6")
-    assert fast_latency < 0.1
+    assert fast_latency < latency
     reply, _ = read("4")
     deframer = Deframer()
     deframer.feed(reply)

@@ -39,12 +39,12 @@ def test_reply_is_paced_at_2400_baud_8e1():
                 time.sleep(0.0005)
         assert dlt645.parse_frame(bytes(got)).di == 0x00010000
         expected_end = len(request) * char + 0.030 + len(got) * char
-        assert arrivals[-1] >= 0.97 * expected_end
-        assert arrivals[-1] <= expected_end + 0.08
-        # The first reply byte cannot arrive before the request and the turnaround are over,
-        # and the reply itself is spread over its 20 character times.
+        # Neither bound depends on how promptly this client reads: the first reply byte
+        # cannot come before the request and the turnaround are over, and the last not before
+        # all 20 reply bytes have had their time on the wire (a burst would arrive 87 ms early).
         assert arrivals[0] >= 0.97 * (len(request) * char + 0.030 + char)
-        assert arrivals[-1] - arrivals[0] >= 0.9 * (len(got) - 1) * char
+        assert arrivals[-1] >= 0.97 * expected_end
+        assert arrivals[-1] <= expected_end + 0.25      # only a stalled simulator is slower
         assert abs(sim.bus_busy_s - 36 * char) < 1e-6
     finally:
         client.close()

@@ -115,11 +115,13 @@ def _announce(simulator, as_json):
         click.echo(json.dumps({"device": simulator.device_path, "baud": simulator.wire.baud,
                                "format": str(simulator.wire).split(" ", 1)[1],
                                "turnaround_ms": simulator.turnaround_s * 1000,
-                               "speed": simulator.clock.speed, "meters": meters}))
+                               "speed": getattr(simulator.clock, "speed", None),
+                               "meters": meters}))
     else:
         click.echo(simulator.device_path)
         click.echo("%d meter(s) at %s, turnaround %g ms, time x%g; Ctrl-C stops" % (
-            len(meters), simulator.wire, simulator.turnaround_s * 1000, simulator.clock.speed),
+            len(meters), simulator.wire, simulator.turnaround_s * 1000,
+            getattr(simulator.clock, "speed", 1)),
             err=True)
         for meter in meters:
             click.echo("  %-12s %s%s" % (meter["protocol"], meter["address"],
