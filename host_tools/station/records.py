@@ -192,7 +192,8 @@ class Session(NamedTuple):
 class TerminalStatus(NamedTuple):
     """One line of `conc station status`."""
     terminal: Terminal
-    online: bool
+    online: bool             # a session is open and the terminal was heard lately
+    silent: bool             # a session is open but nothing was heard for too long
     peer: Optional[str]
     session_started_at: object
     last_heartbeat_at: object

@@ -31,6 +31,7 @@ from host_tools.station.times import check_day, check_month, from_epoch, station
 ENV_URL = "CONC_STATION_DB"
 PASSWORD_BYTES = 16
 COMMAND_STATES = ("pending", "sent", "confirmed", "denied", "timeout", "failed", "cancelled")
+SILENT_AFTER_S = 30 * 60    # longer than the longest usual heartbeat period (15 min), twice
 FINAL_STATES = ("confirmed", "denied", "timeout", "failed", "cancelled")
 INT64 = 1 << 63
 
@@ -650,13 +651,17 @@ class Station:
                             self._time(r[6]), r[7], bytes(r[8]), r[9], r[10], self._time(r[11]))
                 for r in rows]
 
-    def status(self, since=None):
+    def status(self, since=None, silent_after=SILENT_AFTER_S):
         """Per terminal: online, last heartbeat, and read success since `since` (default 24 h).
 
-        Read success = archive points with a reading since then / archive points; for a
-        terminal without an archive, the points it has ever reported stand in for it.
+        Online = a session is open and the terminal was heard (login or heartbeat) within
+        `silent_after` seconds; an open session older than that is reported `silent` (e.g. the
+        station process died without closing it). Read success = archive points with a reading
+        since then / archive points; for a terminal without an archive, the points it has ever
+        reported stand in for it.
         """
-        since = self._now() - 86400 if since is None else self._at(since)
+        now = self._now()
+        since = now - 86400 if since is None else self._at(since)
         with self.db.transaction(write=False):
             terminals = self.db.rows("SELECT %s FROM terminals ORDER BY area_code, address"
                                      % _TERMINAL_COLUMNS)
@@ -682,8 +687,10 @@ class Station:
                 points, points_read = archive[terminal.id], archive_read.get(terminal.id, 0)
             else:
                 points, points_read = seen_count, int(seen_read or 0)
+            heard = None if session is None else (session[2] or session[1])
+            silent = heard is not None and now - heard > silent_after
             result.append(TerminalStatus(
-                terminal, session is not None,
+                terminal, session is not None and not silent, silent,
                 session[0] if session else None,
                 self._time(session[1]) if session else None,
                 self._time(session[2]) if session and session[2] else terminal.last_seen_at,

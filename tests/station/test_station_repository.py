@@ -262,6 +262,10 @@ def test_sessions_heartbeats_and_status(station, terminal, clock):
     assert (lines["4101-2"].online, lines["4101-2"].points, lines["4101-2"].points_read) \
         == (False, 1, 0)
     assert station.sessions(terminal.id)[0].heartbeats == 1
+    # nothing heard for over 30 minutes: the open session is reported silent, not online
+    clock.advance(1801)
+    north = {s.terminal.label: s for s in station.status()}["4101-1"]
+    assert (north.online, north.silent) == (False, True)
     # a new login replaces the old session; closing the old one leaves the terminal online
     newer = station.open_session(terminal.id, "10.0.0.5:40002")
     station.close_session(session, "connection lost")

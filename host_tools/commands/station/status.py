@@ -17,6 +17,9 @@ from host_tools.station.times import parse_time
 def cli(since, as_json, db_url, zone):
     """Show each terminal: online or not, its last heartbeat, and read success: how many of its
     archive's meters have a reading in the window (the last 24 hours unless --since).
+
+    A terminal whose session is open but that has not been heard for 30 minutes is shown as
+    `silent` (its connection is probably dead, or the station is not running).
     """
     with opened_station(db_url, zone=zone) as station:
         try:
@@ -26,7 +29,7 @@ def cli(since, as_json, db_url, zone):
         lines = station.status(since=start)
     if as_json:
         echo_json([{"terminal": s.terminal.label, "name": s.terminal.name, "online": s.online,
-                    "peer": s.peer, "session_started": json_time(s.session_started_at),
+                    "silent": s.silent, "peer": s.peer, "session_started": json_time(s.session_started_at),
                     "last_heartbeat": json_time(s.last_heartbeat_at), "points": s.points,
                     "points_read": s.points_read, "read_success": s.read_success,
                     "last_read": json_time(s.last_read_at)} for s in lines])
@@ -37,7 +40,7 @@ def cli(since, as_json, db_url, zone):
     online = sum(1 for s in lines if s.online)
     click.echo("%d of %d terminals online" % (online, len(lines)))
     echo_table(["TERMINAL", "NAME", "ONLINE", "LAST HEARTBEAT", "READ", "LAST READ"],
-               [[s.terminal.label, s.terminal.name or "-", "yes" if s.online else "no",
+               [[s.terminal.label, s.terminal.name or "-", "yes" if s.online else "silent" if s.silent else "no",
                  show_time(s.last_heartbeat_at), _success(s), show_time(s.last_read_at)]
                 for s in lines])
 
