@@ -117,6 +117,7 @@ class MeterSimulator:
         self._lock = threading.Lock()
         self.error = None               # an exception that ended the bus thread
         self.failed_requests = []       # (request, error) the simulator could not handle
+        self.on_transaction = None      # called with each Transaction from the bus thread
 
     # --- construction shortcuts ------------------------------------------------------------
 
@@ -257,7 +258,10 @@ class MeterSimulator:
             self.unanswered += 1
             return
         wire_bytes, delay, fault_names, meters = self._apply_faults(replies)
-        self.log.append(Transaction(time.time(), request, wire_bytes, meters, fault_names))
+        transaction = Transaction(time.time(), request, wire_bytes, meters, fault_names)
+        self.log.append(transaction)
+        if self.on_transaction is not None:
+            self.on_transaction(transaction)
         if wire_bytes is None:
             return
         start = max(time.monotonic(), request_end + self.turnaround_s + delay)

@@ -32,7 +32,7 @@ def test_subprocess_serves_until_sigterm(tmp_path):
     config.write_text(CONFIG)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from host_tools.cli import main; main()", "sim", "meters",
-         "--config", str(config), "--json"],
+         "--config", str(config), "--json", "--trace"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         hello = json.loads(proc.stdout.readline())
@@ -52,6 +52,8 @@ def test_subprocess_serves_until_sigterm(tmp_path):
             proc.wait()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    assert "-> 68 21 00 00 00 00 00 68 11 04" in err       # --trace shows the wire
+    assert "<- 16 04 04" in err
     stats = json.loads(out.strip().splitlines()[-1])
     assert [m["requests"] for m in stats["meters"]] == [1, 1]
 

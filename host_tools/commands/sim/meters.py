@@ -47,11 +47,13 @@ def _parse_start(ctx, param, value):
 @click.option("--start", callback=_parse_start, default=None, metavar="DATETIME",
               help="Simulated start time, e.g. 2026-03-01T23:58:00.  [default: now]")
 @click.option("--seed", type=int, default=None, help="Seed for noise and fault draws.")
+@click.option("--trace", is_flag=True,
+              help="Print every request and reply (hex) with injected faults to stderr.")
 @click.option("--json", "as_json", is_flag=True,
               help="First line: a JSON object (device, wire format, meters); on exit the bus "
                    "statistics as JSON.")
 def cli(port, config_file, meter_count, protocols, baud, parity, turnaround_ms, speed, start,
-        seed, as_json):
+        seed, trace, as_json):
     """Simulated meters on one serial line: DL/T 645-2007/1997 and Modbus.
 
     Meters of mixed protocols (DL/T 645-2007, DL/T 645-1997, Modbus SDM120/SDM630 style)
@@ -85,6 +87,8 @@ def cli(port, config_file, meter_count, protocols, baud, parity, turnaround_ms, 
     except ValueError as exc:
         raise CliError("bad simulator setting: %s" % exc, EXIT_BAD_INPUT) from None
 
+    if trace:
+        simulator.on_transaction = _print_transaction
     if port and not os.path.exists(port):
         raise CliError(describe_missing_port(port), EXIT_DEVICE)
     try:
@@ -105,6 +109,14 @@ def cli(port, config_file, meter_count, protocols, baud, parity, turnaround_ms, 
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     _report(simulator, as_json)
+
+
+def _print_transaction(transaction):
+    stamp = datetime.fromtimestamp(transaction.time).strftime("%H:%M:%S.%f")[:-3]
+    reply = transaction.reply.hex(" ") if transaction.reply else "(silent)"
+    faults = " [%s]" % ", ".join(transaction.faults) if transaction.faults else ""
+    click.echo("%s  -> %s\n              <- %s%s" % (stamp, transaction.request.hex(" "), reply,
+                                                  faults), err=True)
 
 
 def _announce(simulator, as_json):
