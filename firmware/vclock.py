@@ -79,3 +79,6 @@ class VirtualClock:
     def burn(self, ms):
         """The running task computes for `ms` milliseconds without yielding."""
         self._us += ms * 1000
+
+    def burn_us(self, us):
+        self._us += us

@@ -1,0 +1,106 @@
+# I/O waits on real streams (a TCP loopback pair) with the board clock: readable, writable,
+# timeout, forget, hang-up, and the idle kernel sleeping in poll rather than spinning.
+import random
+import socket
+import time
+from mp_support import eq
+from firmware.kernel import (
+    Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT, OS_ERR_TASK_WAITING, OS_IO_READ,
+    OS_IO_WRITE)
+
+
+def socket_pair():
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for _ in range(50):
+        port = 20000 + random.getrandbits(14)
+        try:
+            server.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+            break
+        except OSError:
+            pass
+    server.listen(1)
+    client = socket.socket()
+    client.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    accepted, _ = server.accept()
+    server.close()
+    return accepted, client
+
+
+def test_a_task_wakes_when_its_stream_becomes_readable():
+    a, b = socket_pair()
+    k = Kernel()
+    got = []
+
+    async def reader():
+        t0 = time.ticks_ms()
+        err = await k.io_wait(a, OS_IO_READ, 2000)
+        got.append((err, a.recv(16), time.ticks_diff(time.ticks_ms(), t0) < 1000))
+        got.append(await k.io_wait(a, OS_IO_READ, 30))          # nothing more: timeout
+        k.stop()
+
+    async def second_reader():
+        got.append(await k.io_wait(a, OS_IO_READ, 1000))        # reader already waits
+
+    async def writer():
+        eq(await k.io_wait(b, OS_IO_WRITE, 100), OS_ERR_NONE)   # a fresh socket is writable
+        await k.time_dly(50)
+        b.send(b"frame")
+
+    k.task_create(reader, 5)
+    k.task_create(second_reader, 6)
+    k.task_create(writer, 7)
+    k.run(3000)
+    eq(got, [OS_ERR_TASK_WAITING, (OS_ERR_NONE, b"frame", True), OS_ERR_TIMEOUT])
+    a.close()
+    b.close()
+
+
+def test_an_idle_kernel_sleeps_in_poll_until_the_byte_arrives():
+    a, b = socket_pair()
+    k = Kernel()
+    got = []
+
+    async def reader():
+        err = await k.io_wait(a, OS_IO_READ, 0)
+        got.append((err, a.recv(4)))
+        k.stop()
+
+    async def writer():
+        await k.time_dly(200)
+        b.send(b"\x68")
+
+    k.task_create(reader, 5)
+    k.task_create(writer, 6)
+    k.run(2000)
+    eq(got, [(OS_ERR_NONE, b"\x68")])
+    st = k.stats()
+    # 200 ms of waiting took a handful of passes, not a busy loop
+    if st["switches"] > 10:
+        raise AssertionError("%d switches while idle" % st["switches"])
+    a.close()
+    b.close()
+
+
+def test_forget_aborts_the_waiter_and_a_hang_up_wakes_the_reader():
+    a, b = socket_pair()
+    k = Kernel()
+    got = []
+
+    async def reader():
+        got.append(await k.io_wait(a, OS_IO_READ, 1000))
+        got.append(await k.io_wait(a, OS_IO_READ, 1000))
+        got.append(a.recv(4))                                   # EOF after the hang-up
+        k.stop()
+
+    async def closer():
+        await k.time_dly(20)
+        k.io_forget(a)
+        await k.time_dly(20)
+        b.close()
+
+    k.task_create(reader, 5)
+    k.task_create(closer, 6)
+    k.run(2000)
+    eq(got, [OS_ERR_PEND_ABORT, OS_ERR_NONE, b""])
+    a.close()
