@@ -16,6 +16,7 @@ Public API (names are stable; host tools and firmware build on them):
     link_frame(fn, area, terminal, seq, clock=None)     AFN02 F1 login / F2 logout / F3 heartbeat
     confirm(request) / deny(request)                    AFN00 F1 / F2 answer to `request`
     confirm_units(request, [(pn, fn, err), ...])        AFN00 F3 per-unit answer
+        (all three take function=None: answer_function(request, denied) picks the C code)
     response(request, units, acd=0, ec=None, fir=True, fin=True)   user-data reply (function 8)
     responses(request, units, max_user_data=MAX_USER_DATA, acd=0, ec=None)
                                   the reply split into frames (FIR/FIN, RSEQ counting up)
@@ -541,26 +542,41 @@ def _answer(request, afn, units, function, acd=0, ec=None, fir=True, fin=True, c
                  acd=acd if direction == UP else 0, ec=ec, tp=request.tp)
 
 
-def _confirm_function(request):
-    # Field practice (see the captured vectors): a link test is answered with "link status",
-    # anything else with "confirm".
-    return FN_LINK_STATUS if request.function == FN_LINK_TEST and request.prm else FN_CONFIRM
+def answer_function(request, denied=False):
+    """The C function code of an AFN00 answer to `request`, by the link service it used.
+
+    Link test (9) -> link status (11), as masters answer logins and heartbeats (C = 0B).
+    Send/confirm (reset 1, user data 4) -> confirm (0). Request/respond (request class 1 or 2
+    data, 10/11: reads, and sets/controls sent that way) -> user data (8) carrying the AFN00
+    confirm, or "deny: no data" (9) for a denial.
+    """
+    if request.prm and request.function == FN_LINK_TEST:
+        return FN_LINK_STATUS
+    if request.prm and request.function in (FN_REQUEST_CLASS1, FN_REQUEST_CLASS2):
+        return FN_DENY if denied else FN_RESPONSE
+    return FN_CONFIRM
 
 
-def confirm(request, acd=0, ec=None):
-    """AFN00 F1 "all confirmed" answering `request`."""
-    return _answer(request, AFN_CONFIRM, [(0, 1, None)], _confirm_function(request), acd, ec)
+def confirm(request, acd=0, ec=None, function=None):
+    """AFN00 F1 "all confirmed" answering `request` (function: see answer_function)."""
+    if function is None:
+        function = answer_function(request)
+    return _answer(request, AFN_CONFIRM, [(0, 1, None)], function, acd, ec)
 
 
-def deny(request, acd=0, ec=None):
-    """AFN00 F2 "all denied" answering `request`."""
-    return _answer(request, AFN_CONFIRM, [(0, 2, None)], _confirm_function(request), acd, ec)
+def deny(request, acd=0, ec=None, function=None):
+    """AFN00 F2 "all denied" answering `request` (function: see answer_function)."""
+    if function is None:
+        function = answer_function(request, True)
+    return _answer(request, AFN_CONFIRM, [(0, 2, None)], function, acd, ec)
 
 
-def confirm_units(request, items, acd=0, ec=None):
+def confirm_units(request, items, acd=0, ec=None, function=None):
     """AFN00 F3: per data unit [(pn, fn, err)] with err 0 = confirmed, 1 = denied."""
+    if function is None:
+        function = answer_function(request)
     return _answer(request, AFN_CONFIRM, [(0, 3, {"afn": request.afn, "items": list(items)})],
-                   _confirm_function(request), acd, ec)
+                   function, acd, ec)
 
 
 def response(request, units, acd=0, ec=None, fir=True, fin=True, con=False):

@@ -101,7 +101,7 @@ def test_answers_echo_address_seq_and_tp():
     assert gw376.build(reply) == unhex(gw376_checks.vectors.CAPTURED["rafn12f129"])
     denied = gw376.deny(request)
     assert (denied.direction, denied.prm, denied.function, denied.units) == (
-        gw376.UP, 0, gw376.FN_CONFIRM, [(0, 2, None)])
+        gw376.UP, 0, gw376.FN_DENY, [(0, 2, None)])
     per_unit = gw376.confirm_units(request, [(1, 129, 0), (2, 129, 1)])
     assert gw376.parse(gw376.build(per_unit)).units == [
         (0, 3, {"afn": 0x0C, "items": [(1, 129, 0), (2, 129, 1)]})]
@@ -209,3 +209,13 @@ def test_tp_age_and_expiry():
     assert gw376.tp_age_seconds(tp, 1, 0, 0, 0, days_in_sent_month=28) == 60
     assert gw376.tp_age_seconds(tp, 28, 23, 58, 0) == 0     # master clock ahead
     assert not gw376.tp_expired((1, 1, 0, 0, 0, 0), 20, 0, 0, 0)   # delay 0: no limit
+
+
+def test_answer_function_follows_the_link_service():
+    login = gw376.link_frame(1, 171, 2082, 1)
+    assert gw376.confirm(login).control == 0x0B            # what masters send (PROTOCOLS.md)
+    read = gw376.Frame(0x0C, [(1, 129, None)])              # request class 2 data (4B)
+    assert (gw376.confirm(read).function, gw376.deny(read).function) == (8, 9)
+    reset = gw376.Frame(0x01, [(0, 1, None)], pw=bytes(16))  # reset: send/confirm
+    assert gw376.confirm(reset).function == gw376.FN_CONFIRM
+    assert gw376.confirm(read, function=0).function == 0    # a peer that wants 0 gets it
