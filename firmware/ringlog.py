@@ -413,6 +413,7 @@ class RingLog:
             raise ValueError("ERC %d is reserved for the log's own loss events" % ERC_RECORDS_LOST)
         end = RECORD_HEADER + length
         total = (end + self._align - 1) & -self._align
+        self._last_ts = timestamp      # loss events of a reclaim below carry this time
         if self._closed or self._off + total > self._bs:
             self._roll()
         seq = self.next_seq
@@ -425,7 +426,6 @@ class RingLog:
         self.dev.writeblocks(self._head, view, self._off)
         self._off += total
         self.next_seq = seq + 1
-        self._last_ts = timestamp
         return seq
 
     # -- cursors ----------------------------------------------------------------------------
