@@ -18,6 +18,7 @@ Public API (names are stable; host tools and firmware build on them):
     confirm_units(request, [(pn, fn, err), ...])        AFN00 F3 per-unit answer
         (all three take function=None: answer_function(request, denied) picks the C code)
     response(request, units, acd=0, ec=None, fir=True, fin=True)   user-data reply (function 8)
+    is_reply_to(reply, request) -> bool          (address, direction, AFN, RSEQ = PSEQ)
     responses(request, units, max_user_data=MAX_USER_DATA, acd=0, ec=None)
                                   the reply split into frames (FIR/FIN, RSEQ counting up)
     tp_age_seconds(tp, day, hour, minute, second) / tp_expired(tp, day, hour, minute, second)
@@ -577,6 +578,18 @@ def confirm_units(request, items, acd=0, ec=None, function=None):
         function = answer_function(request)
     return _answer(request, AFN_CONFIRM, [(0, 3, {"afn": request.afn, "items": list(items)})],
                    function, acd, ec)
+
+
+def is_reply_to(reply, request):
+    """True when `reply` answers `request`: same terminal, other direction, PRM 0, the same
+    AFN or AFN00, and RSEQ = PSEQ on a first frame (later frames of a multi-frame reply count
+    RSEQ up, so only their address and AFN are checked)."""
+    if (reply.direction == request.direction or reply.prm or reply.area != request.area or
+            reply.terminal != request.terminal):
+        return False
+    if reply.afn != request.afn and reply.afn != AFN_CONFIRM:
+        return False
+    return not reply.fir or reply.seq == request.seq & 0x0F
 
 
 def response(request, units, acd=0, ec=None, fir=True, fin=True, con=False):

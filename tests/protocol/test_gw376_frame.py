@@ -219,3 +219,17 @@ def test_answer_function_follows_the_link_service():
     reset = gw376.Frame(0x01, [(0, 1, None)], pw=bytes(16))  # reset: send/confirm
     assert gw376.confirm(reset).function == gw376.FN_CONFIRM
     assert gw376.confirm(read, function=0).function == 0    # a peer that wants 0 gets it
+
+
+def test_is_reply_to():
+    request = gw376.parse(unhex(gw376_checks.vectors.CAPTURED["qafn12f129"]))
+    reply = gw376.parse(unhex(gw376_checks.vectors.CAPTURED["rafn12f129"]))
+    assert gw376.is_reply_to(reply, request)
+    assert gw376.is_reply_to(gw376.deny(request), request)
+    assert not gw376.is_reply_to(request, request)
+    other = gw376.parse(unhex(gw376_checks.vectors.CAPTURED["qafn12f25"]))   # PSEQ 11
+    assert not gw376.is_reply_to(gw376.response(other, []), request)
+    frames = gw376.responses(request, [(pn, 129, {"read_time": (2024, 1, 1, 0, 0), "tariffs": 0,
+                                                  "forward_active": [1]}) for pn in range(1, 30)],
+                             max_user_data=120)
+    assert len(frames) > 1 and all(gw376.is_reply_to(f, request) for f in frames)
