@@ -93,19 +93,35 @@ class Found:
 
 
 def split_frames(data, protocol=None, skip_noise=False):
-    """[Found] for every frame in `data`; DecodeError at the first byte that starts none."""
+    """[Found] for every frame in `data`; DecodeError at the first byte that starts none.
+
+    The protocols' stream deframers cut the DL/T 645 and 1376.1 frames out (as the board
+    does on a live link). Strictly (the default) every byte must belong to a frame: whatever
+    the deframers leave between their frames (FE preambles, Modbus RTU frames, which carry no
+    start marker, or something broken) is read by the header walker `_frame_at`, which either
+    finds a frame there or names the offset and the codec's reason. With `skip_noise` those
+    gaps are dropped and counted instead.
+    """
     if protocol is not None and protocol not in PROTOCOLS:
         raise ValueError("unknown protocol %r" % protocol)
+    deframed = _split_with_deframers(data, protocol, scan_modbus=skip_noise)
     if skip_noise:
-        return _split_with_deframers(data, protocol)
+        return deframed
     found = []
     pos = 0
+    following = 0
     while pos < len(data):
-        try:
-            frame = _frame_at(data, pos, protocol)
-        except DecodeError as exc:
-            exc.found = found                 # what decoded before the bad byte
-            raise
+        while following < len(deframed) and deframed[following].offset < pos:
+            following += 1
+        if following < len(deframed) and deframed[following].offset == pos:
+            frame = deframed[following]
+            frame.skipped = 0
+        else:
+            try:
+                frame = _frame_at(data, pos, protocol)
+            except DecodeError as exc:
+                exc.found = found                 # what decoded before the bad byte
+                raise
         found.append(frame)
         pos = frame.offset + len(frame.raw)
     return found
@@ -208,23 +224,28 @@ def _try_modbus(data, pos):
 _TRY = {"gw376": _try_gw376, "dlt645": _try_dlt645, "modbus": _try_modbus}
 
 
-def _split_with_deframers(data, protocol):
-    """Frames the protocols' stream deframers find, skipping noise between them."""
+def _split_with_deframers(data, protocol, scan_modbus):
+    """Frames the protocols' stream deframers find (in input order, noise between them
+    counted in `skipped`). Modbus RTU has no deframer without timing: with `scan_modbus` its
+    frames are found by sliding over the bytes until a length with a good CRC fits."""
     found = []
-    wanted = (protocol.replace("-1997", ""),) if protocol else ("dlt645", "gw376")
+    wanted = (protocol.replace("-1997", ""),) if protocol else ("dlt645", "gw376", "modbus")
     if "dlt645" in wanted:
         deframer = Dlt645Deframer()
         pos = 0
         while pos < len(data):
-            pos += deframer.feed(data[pos:pos + 256])
+            taken = deframer.feed(data[pos:pos + 256])
+            pos += taken
             size = deframer.next_frame()
+            if not taken and not size:
+                break                           # cannot happen with a sane deframer
             while size:
                 found.append(("dlt645", deframer.frame()))
                 size = deframer.next_frame()
     if "gw376" in wanted:
         for raw in Gw376Deframer().frames(bytes(data)):
             found.append(("gw376", bytes(raw)))
-    if "modbus" in wanted:
+    if "modbus" in wanted and scan_modbus:
         pos = 0
         while pos < len(data):
             lengths = [n for n in _modbus_lengths(data, pos)
