@@ -98,6 +98,9 @@ def load_file(path):
 
 def from_options(meters=1, protocols=("dlt645",), **bus):
     """A configuration from command-line style options: `meters` meters, protocols in turn."""
+    if "modbus" in protocols and meters > 247:
+        raise SimConfigError("--meters %d: Modbus ids stop at 247; use a --config file to give "
+                             "addresses" % meters)
     entries = []
     for index in range(meters):
         protocol = protocols[index % len(protocols)]
