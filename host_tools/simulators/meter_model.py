@@ -31,6 +31,10 @@ from collections import deque
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
+from protocol.dlt645 import (RELAY_ALARM, RELAY_ALARM_RELEASE, RELAY_DIRECT_CLOSE,
+                             RELAY_KEEP_POWER, RELAY_KEEP_POWER_RELEASE, RELAY_PERMIT_CLOSE,
+                             RELAY_TRIP)
+
 TARIFF_SHARP = 1
 TARIFF_PEAK = 2
 TARIFF_FLAT = 3
@@ -63,14 +67,7 @@ POWER_RESOLUTION = Decimal("0.0001")
 PF_RESOLUTION = Decimal("0.001")
 FREQUENCY_RESOLUTION = Decimal("0.01")
 
-# Relay control commands (DL/T 645-2007 0x1C, N1).
-RELAY_TRIP = 0x1A
-RELAY_PERMIT_CLOSE = 0x1B
-RELAY_DIRECT_CLOSE = 0x1C
-RELAY_ALARM = 0x2A
-RELAY_ALARM_RELEASE = 0x2B
-RELAY_KEEP_POWER = 0x3A
-RELAY_KEEP_POWER_RELEASE = 0x3B
+# Relay control commands are DL/T 645-2007's 0x1C N1 codes, named by the codec.
 
 
 class RelayRefused(Exception):
