@@ -5,7 +5,8 @@ MicroPython subset demand of every file in protocol/ and firmware/:
 
   layering  only firmware/hal/ touches hardware modules (machine, esp32, pyb, termios,
             sockets, network ...); protocol/ imports nothing but itself and a few pure
-            built-ins (sys, micropython, struct, binascii, json ...); firmware/ never imports
+            built-ins (sys, micropython, struct, binascii, json ...), and those CPython lacks
+            (micropython, ustruct ...) only behind try/except ImportError; firmware/ never imports
             host_tools/ or tests/; imports of project modules must name a module that exists
   runtime   no CPython-only modules (typing, dataclasses, enum, pathlib, abc, asyncio: the
             firmware has its own kernel ...) and no module MicroPython does not have (the
@@ -55,6 +56,10 @@ PROTOCOL_BUILTINS = {
     "array", "uarray", "math", "gc", "errno", "uerrno", "os", "uos", "io", "uio", "collections",
     "ucollections", "re", "ure",
 }
+
+# Pure built-ins protocol/ may use that CPython lacks: only behind a CPython fallback.
+MICROPYTHON_ONLY = {name for name in PROTOCOL_BUILTINS if name == "micropython" or (
+    name.startswith("u") and name[1:] in PROTOCOL_BUILTINS)}
 
 CPYTHON_ONLY = {
     "typing": "MicroPython has no typing module",
@@ -379,6 +384,11 @@ class FileChecker(ast.NodeVisitor):
             elif self.micropython_modules and top not in self.micropython_modules and \
                     top not in UNIX_PORT_MODULES:
                 self.add(node, "runtime", "import %s: no MicroPython port has it" % top)
+            return
+        if self.package == "protocol" and top in MICROPYTHON_ONLY and not self.guarded:
+            self.add(node, "runtime", "import %s: protocol/ also runs on CPython, which has no "
+                     "%s; use protocol.compat, or guard it with try/except ImportError"
+                     % (top, top))
             return
         if self.package == "protocol" and top not in PROTOCOL_BUILTINS:
             self.add(node, "layering", "protocol/ imports only itself and pure built-ins "

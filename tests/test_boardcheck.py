@@ -118,13 +118,33 @@ def test_protocol_depends_on_nothing(tmp_path):
             import time
             from firmware import kernel
             import host_tools.cli
-            import sys, micropython, struct, binascii, json
+            import sys, struct, binascii, json, array
         """,
         "firmware/kernel.py": "",
     })
     assert found == [("protocol/codec.py", 2, "layering"), ("protocol/codec.py", 3, "layering"),
                      ("protocol/codec.py", 4, "layering")]
     assert "not time" in text[0]
+
+
+def test_protocol_guards_what_cpython_lacks(tmp_path):
+    found, text = problems(tmp_path, {
+        "protocol/compat.py": """
+            try:
+                from micropython import const
+            except ImportError:
+                def const(value):
+                    return value
+        """,
+        "protocol/codec.py": """
+            import micropython
+            import ustruct
+            import struct
+        """,
+        "firmware/kernel.py": "import micropython\n",
+    })
+    assert found == [("protocol/codec.py", 2, "runtime"), ("protocol/codec.py", 3, "runtime")]
+    assert "protocol.compat" in text[0]
 
 
 def test_firmware_never_imports_host_tools_and_project_imports_must_exist(tmp_path):
