@@ -4,7 +4,8 @@ concentrator takes, kept until the master station has confirmed it or the ring w
 A synchronous library; tasks call it directly. The on-flash format and what recovery concludes
 from every torn state are in docs/ringlog.md.
 
-    log = RingLog(dev, create=True)     # mount (format only if the partition holds no log)
+    log = RingLog(dev, prog_size=None, create=True)   # mount; format only if there is no log
+    # prog_size: the flash's program unit (default: dev.prog_size if it has one, else 1)
     # dev: any block device with the raw-partition protocol (firmware.hal.flash.open_data_partition)
 
 Appending (durable when the call returns; returns the record's sequence number, its identity):
@@ -97,10 +98,12 @@ def _name_text(raw):
 
 
 class RingLog:
-    def __init__(self, dev, prog_size=1, create=False):
+    def __init__(self, dev, prog_size=None, create=False):
         self.dev = dev
         self._n = dev.ioctl(4, 0)
         self._bs = dev.ioctl(5, 0)
+        if prog_size is None:     # the device may say (the simulator does); 1 = NOR flash
+            prog_size = getattr(dev, "prog_size", 1)
         self._align = max(4, prog_size)
         if self._bs < 1024 or self._n < 3 or self._bs % self._align:
             raise StoreError("a ring log needs >= 3 blocks of >= 1024 bytes (have %d x %d)" % (
@@ -507,10 +510,22 @@ class RingLog:
     def records(self, first_seq=0, rtype=None, point=None, since=None, until=None):
         """Yield (seq, rtype, point, timestamp, payload) of data records, oldest first,
         from first_seq on; filter by record type, measuring point, and timestamp range
-        since <= t < until. Do not hold the generator across appends that roll sectors."""
+        since <= t < until. Appends between two steps are fine: when one opened a sector,
+        the walk re-anchors by sequence, so it neither skips nor repeats a record."""
         buf = self._scan
-        expect = max(first_seq, self.oldest_seq)
-        for k in range(self._start_sector(expect), self._count):
+        expect = first_seq
+        last = None
+        while True:
+            expect = max(expect, self.oldest_seq)
+            if expect >= self.next_seq:
+                return
+            anchor = self._head_seq
+            k = self._start_sector(expect)
+            if last is not None and last[0] == anchor and last[2] == expect and k <= last[1]:
+                k = last[1] + 1          # that sector ended short of expect: go on to the next
+                if k >= self._count:
+                    return
+            last = (anchor, k, expect)
             sector = self._sector_index(k)
             off = self._round(SECTOR_FIXED + CURSOR_SLOT * self._peek(sector)[5] + 4)
             while True:
@@ -534,6 +549,8 @@ class RingLog:
                 if (since is not None and ts < since) or (until is not None and ts >= until):
                     continue
                 yield seq, rt, pt, ts, bytes(buf[PAYLOAD:PAYLOAD + buf[1]])
+                if self._head_seq != anchor:
+                    break                # a sector opened meanwhile: find our place again
 
     def read(self, seq):
         """The record with this sequence number, or None when it is not (or no longer) held."""

@@ -200,3 +200,26 @@ def test_program_granularity_is_respected():
 
 def test_stage_payload_offset_is_the_record_header_size():
     eq(PAYLOAD, 16, "payload offset")
+
+
+def test_a_reader_can_hold_its_place_while_appends_reclaim_sectors():
+    flash, log = new_log()
+    for i in range(150):
+        records.append_readings(log, 1, i, ITEMS, batch(i))
+    seen = []
+    reader = log.records()
+    for record in reader:
+        seen.append(record[0])
+        # the poller appends between two steps of the uplink's walk; the ring wraps under it
+        for j in range(4):
+            records.append_readings(log, 2, 1000 + j, ITEMS, batch(j))
+        if len(seen) == 60:
+            break
+    oldest_when_done = log.oldest_seq
+    assert oldest_when_done > seen[0], "the ring reclaimed sectors during the walk"
+    for i in range(1, len(seen)):
+        a, b = seen[i - 1], seen[i]
+        assert b > a, "increasing: %r" % seen
+        # between two seen records, only records the ring reclaimed meanwhile may be missing
+        if b != a + 1:
+            assert b <= oldest_when_done, "skipped records still held: %d..%d" % (a + 1, b - 1)
