@@ -282,15 +282,17 @@ class RingLog:
 
     # -- format and sector rollover ---------------------------------------------------------
     def format(self):
-        """Erase the whole partition and start an empty log (all records and cursors go)."""
+        """Erase the whole partition and start an empty log (all records and cursors go).
+        Sequence numbers carry on from the mounted log, so they stay unique for the station."""
+        first = getattr(self, "next_seq", 1)
         for i in range(self._n):
             self.dev.ioctl(6, i)
         self._head = self._n - 1
         self._head_seq = 0
         self._head_erases = 2      # sector 0 is erased again as it opens
         self._count = 0
-        self.next_seq = 1
-        self.oldest_seq = 1
+        self.next_seq = first
+        self.oldest_seq = first
         self._names = []
         self._pos = []
         self._lost = []

@@ -176,14 +176,40 @@ def test_append_allocates_nothing_with_a_reused_buffer():
     eq(records.unpack_readings(last[4])[0], (0, 12345678 + 29 * 977), "last batch intact")
 
 
-def test_format_wipes_records_and_cursors():
+def test_format_wipes_records_and_cursors_but_keeps_sequence_numbers_unique():
     flash, log = new_log()
     log.cursor("uplink")
     records.append_marker(log, 1, records.MARK_BOOT)
+    records.append_marker(log, 2, records.MARK_BOOT)
     log.format()
-    eq((log.next_seq, log.cursor_names()), (1, []), "empty")
+    eq((log.oldest_seq, log.next_seq, log.cursor_names()), (3, 3, []), "empty")
     log2 = RingLog(flash)
-    eq((log2.next_seq, list(log2.records())), (1, []), "empty after remount")
+    eq((log2.next_seq, list(log2.records())), (3, []), "empty after remount")
+    eq(records.append_marker(log2, 3, records.MARK_FORMAT), 3, "numbering carries on")
+
+
+def test_a_partition_holding_something_else_is_not_taken_for_a_log():
+    flash = NorFlash(block_size=1024, block_count=4, seed=5)
+    junk = bytearray(1024)
+    for i in range(1024):
+        junk[i] = (i * 37 + 11) & 0xFF
+    for s in range(4):
+        flash.writeblocks(s, junk, 0)
+    raises(StoreError, RingLog, flash)
+    log = RingLog(flash, create=True)
+    eq(log.next_seq, 1, "formatted when asked")
+
+
+def test_a_log_of_another_format_version_is_refused():
+    import binascii
+    flash = NorFlash(block_size=1024, block_count=4)
+    header = bytearray(b"RLOG\x02\x00\x18\x00" + bytes(12))
+    header[8] = 1
+    crc = binascii.crc32(header)
+    header += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
+    flash.writeblocks(0, header, 0)
+    err = raises(StoreError, RingLog, flash, None, True)
+    assert "version" in str(err), str(err)
 
 
 def test_program_granularity_is_respected():
