@@ -118,6 +118,40 @@ def check_meter_address(address):
     return text.zfill(12)
 
 
+def _point_row(terminal_id, pn, meter_address, protocol=30, port=2, baud=2400, serial_no=None,
+               meter_password="000000000000", tariff_count=4, integer_digits=6,
+               decimal_digits=2, collector_address="000000000000", user_class=0,
+               user_subclass=0):
+    """A validated measuring_points row (without the sent/verified marks)."""
+    _check_pn(pn)
+    meter_address = check_meter_address(meter_address)
+    collector_address = check_meter_address(collector_address)
+    if not re.fullmatch(r"[0-9a-fA-F]{12}", str(meter_password)):
+        raise InvalidValue("a meter password is 12 hex digits (6 bytes)")
+    serial_no = pn if serial_no is None else serial_no
+    checks = (("protocol", protocol, 0, 255), ("port", port, 1, 31),
+              ("tariff count", tariff_count, 0, 14), ("integer digits", integer_digits, 4, 7),
+              ("decimal digits", decimal_digits, 1, 4), ("user class", user_class, 0, 15),
+              ("user subclass", user_subclass, 0, 15), ("serial number", serial_no, 1, MAX_PN))
+    for what, number, low, high in checks:
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            raise InvalidValue("bad %s %r: allowed %d..%d" % (what, number, low, high))
+    if baud not in BAUD_RATES:
+        raise InvalidValue("bad baud rate %r: one of %s (0 = the port's default)"
+                           % (baud, ", ".join(map(str, BAUD_RATES))))
+    return (terminal_id, pn, serial_no, meter_address, protocol, port, baud,
+            str(meter_password).lower(), tariff_count, integer_digits, decimal_digits,
+            collector_address, user_class, user_subclass)
+
+
+def _check_terminal_name(name):
+    name = (name or "").strip()
+    if name and (":" in name or re.fullmatch(r"\d{1,4}-\d+", name) or len(name) > 64):
+        raise InvalidValue("bad terminal name %r: up to 64 characters, no ':' and not shaped "
+                           "like AREA-ADDRESS" % name)
+    return name
+
+
 def _check_pn(pn, low=1):
     if isinstance(pn, bool) or not isinstance(pn, int) or not low <= pn <= MAX_PN:
         raise InvalidValue("bad measuring point %r: Pn is %d..%d" % (pn, low, MAX_PN))
@@ -176,24 +210,42 @@ class Station:
 
     def add_terminal(self, area_code, address, password, name=""):
         """Register a terminal by A1/A2 with its 16-byte PW (see normalise_password)."""
-        area_code, address = check_area_code(area_code), check_address(address)
-        password = normalise_password(password)
-        name = (name or "").strip()
-        if name and (":" in name or re.fullmatch(r"\d{1,4}-\d+", name) or len(name) > 64):
-            raise InvalidValue("bad terminal name %r: up to 64 characters, no ':' and not shaped "
-                               "like AREA-ADDRESS" % name)
+        self.add_terminals([(area_code, address, password, name)])
+        return self.find_terminal(area_code, address)
+
+    def add_terminals(self, entries):
+        """Register many terminals in one transaction: (area_code, address, password, name)
+        tuples. All or nothing: a bad or already registered one raises and none is added."""
+        rows, seen, now = [], set(), self._now()
+        for area_code, address, password, name in entries:
+            area_code, address = check_area_code(area_code), check_address(address)
+            password = normalise_password(password)
+            name = _check_terminal_name(name)
+            label = terminal_label(area_code, address)
+            if label in seen or (name and name in seen):
+                raise DuplicateTerminal("terminal %s (or its name) is given twice" % label)
+            seen.update((label, name) if name else (label,))
+            rows.append((area_code, address, name, password, now))
         try:
             with self.db.transaction():
-                self.db.execute(
+                self._refuse_registered(rows)
+                self.db.executemany(
                     "INSERT INTO terminals (area_code, address, name, password, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)", (area_code, address, name, password, self._now()))
-                row = self.db.row("SELECT %s FROM terminals WHERE area_code = ? AND address = ?"
-                                  % _TERMINAL_COLUMNS, (area_code, address))
-        except self.db.integrity_errors:
-            label = terminal_label(area_code, address)
-            raise DuplicateTerminal("terminal %s%s is already registered" % (
-                label, " or the name %r is taken" % name if name else "")) from None
-        return self._terminal(row)
+                    "VALUES (?, ?, ?, ?, ?)", rows)
+        except self.db.integrity_errors:     # registered meanwhile by another process
+            raise DuplicateTerminal("a terminal given was registered meanwhile") from None
+        return len(rows)
+
+    def _refuse_registered(self, rows):
+        """DuplicateTerminal (before any write) if an A1/A2 or name given is already taken."""
+        labels = {(a, n) for a, n in self.db.rows("SELECT area_code, address FROM terminals")}
+        names = {n for (n,) in self.db.rows("SELECT name FROM terminals WHERE name <> ''")}
+        for area_code, address, name, _, _ in rows:
+            if (area_code, address) in labels:
+                raise DuplicateTerminal("terminal %s is already registered"
+                                        % terminal_label(area_code, address))
+            if name and name in names:
+                raise DuplicateTerminal("the name %r is already taken by another terminal" % name)
 
     def terminals(self):
         """Every registered terminal, by A1 then A2."""
@@ -290,41 +342,29 @@ class Station:
     def _point(self, row):
         return MeasuringPoint(*row[:14], self._time(row[14]), self._time(row[15]))
 
-    def set_measuring_point(self, terminal_id, pn, meter_address, protocol=30, port=2, baud=2400,
-                            serial_no=None, meter_password="000000000000", tariff_count=4,
-                            integer_digits=6, decimal_digits=2,
-                            collector_address="000000000000", user_class=0, user_subclass=0):
+    def set_measuring_point(self, terminal_id, pn, meter_address, **fields):
         """Add or replace measuring point `pn` of a terminal's archive (AFN04 F10 fields).
 
+        Fields (defaults): protocol=30 (DL/T 645-2007), port=2, baud=2400, serial_no=pn,
+        meter_password="000000000000", tariff_count=4, integer_digits=6, decimal_digits=2,
+        collector_address="000000000000", user_class=0, user_subclass=0.
         Replacing a point clears its sent/verified marks: the terminal must be sent it again.
         """
-        _check_pn(pn)
-        meter_address = check_meter_address(meter_address)
-        collector_address = check_meter_address(collector_address)
-        if not re.fullmatch(r"[0-9a-fA-F]{12}", str(meter_password)):
-            raise InvalidValue("a meter password is 12 hex digits (6 bytes)")
-        checks = (("protocol", protocol, 0, 255), ("port", port, 1, 31),
-                  ("tariff count", tariff_count, 0, 14), ("integer digits", integer_digits, 4, 7),
-                  ("decimal digits", decimal_digits, 1, 4), ("user class", user_class, 0, 15),
-                  ("user subclass", user_subclass, 0, 15),
-                  ("serial number", pn if serial_no is None else serial_no, 1, MAX_PN))
-        for what, number, low, high in checks:
-            if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
-                raise InvalidValue("bad %s %r: allowed %d..%d" % (what, number, low, high))
-        if baud not in BAUD_RATES:
-            raise InvalidValue("bad baud rate %r: one of %s (0 = the port's default)"
-                               % (baud, ", ".join(map(str, BAUD_RATES))))
-        row = (terminal_id, pn, pn if serial_no is None else serial_no, meter_address, protocol,
-               port, baud, str(meter_password).lower(), tariff_count, integer_digits,
-               decimal_digits, collector_address, user_class, user_subclass)
+        self.set_measuring_points(terminal_id, [dict(fields, pn=pn, meter_address=meter_address)])
+        return self.measuring_point(terminal_id, pn)
+
+    def set_measuring_points(self, terminal_id, points):
+        """Add or replace many points of one terminal's archive in one transaction: dicts with
+        `pn`, `meter_address` and any set_measuring_point field. All or nothing."""
+        rows = [_point_row(terminal_id, **point) for point in points]
         with self.db.transaction():
             if self.db.row("SELECT 1 FROM terminals WHERE id = ?", (terminal_id,)) is None:
                 raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
-            self.db.execute("DELETE FROM measuring_points WHERE terminal_id = ? AND pn = ?",
-                            (terminal_id, pn))
-            self.db.execute("INSERT INTO measuring_points (%s) VALUES (%s)" % (
-                _POINT_COLUMNS, ", ".join("?" * 16)), row + (None, None))
-        return self.measuring_point(terminal_id, pn)
+            self.db.executemany("DELETE FROM measuring_points WHERE terminal_id = ? AND pn = ?",
+                                [(terminal_id, row[1]) for row in rows])
+            self.db.executemany("INSERT INTO measuring_points (%s) VALUES (%s)" % (
+                _POINT_COLUMNS, ", ".join("?" * 16)), [row + (None, None) for row in rows])
+        return len(rows)
 
     def measuring_point(self, terminal_id, pn):
         with self.db.transaction(write=False):

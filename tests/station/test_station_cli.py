@@ -166,3 +166,32 @@ def test_commands_and_their_audit_trail(run, db_url):
     got = json.loads(run("commands", "--json"))
     assert [s["step"] for s in got[0]["steps"]] == ["created", "AFN05 F1 sent", "relay state"]
     assert got[1]["state"] == "pending"
+
+
+def test_bulk_registration(run, db_url, tmp_path):
+    assert "registered 50 terminals 4101-100 .. 4101-149" in run(
+        "terminals", "add", "--area", "4101", "--address", "100", "--count", "50",
+        "--password", SECRET)
+    archive = [{"area": "4102", "address": 1, "password": SECRET, "name": "south",
+                "meters": [{"pn": pn, "meter": str(pn), "protocol": "dlt645-1997", "port": 1,
+                            "baud": 1200, "tariffs": 2} for pn in range(1, 33)]},
+               {"area": "4102", "address": 2, "password": "00"}]
+    path = tmp_path / "terminals.json"
+    path.write_text(json.dumps(archive))
+    assert "registered 2 terminals with 32 meters" in run("terminals", "import", str(path))
+    meters = json.loads(run("terminals", "meters", "south", "--json"))
+    assert len(meters) == 32 and meters[5]["protocol"] == "dlt645-1997"
+    assert len(json.loads(run("terminals", "list", "--json"))) == 52
+    # all or nothing: one clash and nothing of the file is registered
+    archive[1]["address"] = 3
+    archive.append({"area": "4101", "address": 120, "password": "00"})
+    path.write_text(json.dumps(archive))
+    assert "terminal 4102-1 is already registered" in run("terminals", "import", str(path), code=4)
+    assert len(json.loads(run("terminals", "list", "--json"))) == 52
+    path.write_text(json.dumps([{"area": "4103", "address": 1, "password": "00",
+                                 "meters": [{"pn": 1, "meter": "1", "colour": "red"}]}]))
+    assert "colour" in run("terminals", "import", str(path), code=4)
+    path.write_text("[{")
+    assert "is not JSON" in run("terminals", "import", str(path), code=4)
+    assert "past 65534" in run("terminals", "add", "--area", "4101", "--address", "65530",
+                               "--count", "10", "--password", "00", code=4)

@@ -4,11 +4,14 @@ A terminal is known by its A1 area code and A2 address (written AREA-ADDRESS, e.
 its name. Its password (the 16-byte PW the station sends in control frames) is stored as given
 and never printed. Its meter archive is what the front end downloads with AFN04 F10.
 """
+import json
+
 import click
 
 from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
                                                  opened_station, show_time)
 from host_tools.errors import EXIT_BAD_INPUT, CliError
+from host_tools.station.repository import check_address
 
 PROTOCOLS = {"dlt645-1997": 1, "ac-sampling": 2, "dlt645-2007": 30}
 PROTOCOL_NAMES = {code: name for name, code in PROTOCOLS.items()}
@@ -51,17 +54,90 @@ def cli():
 @click.option("--password", prompt="Terminal password (hex)", hide_input=True,
               confirmation_prompt=True, help=PASSWORD_HELP)
 @click.option("--name", default="", help="A short name to refer to the terminal by.")
+@click.option("--count", type=click.IntRange(1, 65534), default=1, show_default=True,
+              help="Register this many terminals at consecutive addresses from --address, with "
+              "the same password (e.g. for a load test with `conc sim terminals`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new terminal as JSON.")
 @db_option
-def add(area, address, password, name, as_json, db_url):
+def add(area, address, password, name, count, as_json, db_url):
     """Register a terminal: it may then log in, and the station may control it."""
+    if count > 1 and name:
+        raise CliError("--name names one terminal: leave it out with --count", EXIT_BAD_INPUT)
     with opened_station(db_url, create=True) as station:
-        terminal = station.add_terminal(area, address, password, name=name)
+        if count == 1:
+            terminal = station.add_terminal(area, address, password, name=name)
+        else:
+            first = check_address(address)
+            if first + count - 1 > 65534:
+                raise CliError("--address %d with --count %d goes past 65534" % (first, count),
+                               EXIT_BAD_INPUT)
+            station.add_terminals([(area, a, password, "") for a in range(first, first + count)])
+            last = station.find_terminal(area, first + count - 1)
+            click.echo("registered %d terminals %s-%d .. %s" % (
+                count, last.area_code, first, last.label))
+            return
     if as_json:
         echo_json(_terminal_json(terminal))
     else:
         click.echo("registered terminal %s%s" % (
             terminal.label, " (%s)" % terminal.name if terminal.name else ""))
+
+
+@cli.command("import")
+@click.argument("file", type=click.File("r"))
+@db_option
+def import_(file, db_url):
+    """Register terminals and their meter archives from a JSON file (`-` reads stdin).
+
+    
+    The file is a list of terminals:
+      [{"area": "4101", "address": 1, "password": "00", "name": "north-yard",
+        "meters": [{"pn": 1, "meter": "000000000001", "protocol": "dlt645-2007",
+                    "port": 2, "baud": 2400, "tariffs": 4}]}]
+    Meter keys besides pn and meter are optional: protocol, port, baud, tariffs, user_class,
+    user_subclass, meter_password, collector. Nothing is registered if any entry is wrong
+    or already registered.
+    """
+    try:
+        entries = json.load(file)
+    except ValueError as exc:
+        raise CliError("%s is not JSON: %s" % (file.name, exc), EXIT_BAD_INPUT) from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise CliError("%s must hold a JSON list of terminal objects" % file.name, EXIT_BAD_INPUT)
+    terminals, archives = [], []
+    for n, entry in enumerate(entries, 1):
+        try:
+            terminals.append((entry["area"], entry["address"], entry["password"],
+                              entry.get("name", "")))
+            archives.append([_meter_fields(m) for m in entry.get("meters", [])])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CliError("terminal %d in %s: missing or bad %s (needs area, address, password; "
+                           "meters need pn and meter)" % (n, file.name, exc), EXIT_BAD_INPUT) \
+                from None
+    with opened_station(db_url, create=True) as station:
+        with station.db.transaction():      # all terminals and archives, or nothing
+            station.add_terminals(terminals)
+            for (area, address, _, _), points in zip(terminals, archives, strict=True):
+                if points:
+                    station.set_measuring_points(station.find_terminal(area, address).id, points)
+    click.echo("registered %d terminals with %d meters" % (
+        len(terminals), sum(len(p) for p in archives)))
+
+
+def _meter_fields(meter):
+    fields = {"pn": meter["pn"], "meter_address": str(meter["meter"])}
+    names = {"protocol": "protocol", "port": "port", "baud": "baud", "tariffs": "tariff_count",
+             "user_class": "user_class", "user_subclass": "user_subclass",
+             "meter_password": "meter_password", "collector": "collector_address"}
+    unknown = set(meter) - set(names) - {"pn", "meter"}
+    if unknown:
+        raise KeyError("meter key %s" % ", ".join(sorted(unknown)))
+    for key, field in names.items():
+        if key in meter:
+            fields[field] = meter[key]
+    if isinstance(fields.get("protocol"), str):
+        fields["protocol"] = _protocol_code(fields["protocol"])
+    return fields
 
 
 @cli.command("list")
