@@ -496,6 +496,12 @@ def _data_lines(value, fmts, indent):
         elif isinstance(item, dict) and set(item) != {"raw"}:
             lines.append("%s%s:" % (pad, key))
             lines.extend(_data_lines(item, fmts, indent + 1))
+        elif key == "items" and item and all(isinstance(v, list) and len(v) == 3
+                                             for v in item):
+            # AFN00 F3: (pn, fn, err) per data unit
+            lines.append("%s%s: %s" % (pad, key, ", ".join(
+                "p%s F%s %s" % (pn, fn, "denied" if err else "confirmed")
+                for pn, fn, err in item)))
         elif isinstance(item, list):
             lines.append("%s%s: %s" % (pad, key, ", ".join(
                 _item_text(key, v, fmt) for v in item) or "(none)"))

@@ -28,6 +28,8 @@ GW_AFN0C_F25 = ("6856015601688871012208020cab010101034716280818000000000000eeeee
                 "eeeeeeeeeeeeeeeeee0b13491628004a16")
 GW_AFN0C_F167 = ("6802010201688871012208020ca3010140142016280818eeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
                  "eeeeeeeeeeeeeeeeeeeeee0000c8161000d516eeeeeeeeeeeeee035921162800eb16")
+# Built with protocol.gw376.confirm_units: AFN00 F3, p1 F129 confirmed, p2 F129 denied
+GW_CONFIRM_PER_UNIT = "685e005e00688871012208000063000004000e01010110000201011001c116"
 # Modbus over Serial Line spec and Simply Modbus examples (see tests/protocol/test_modbus.py)
 MB_READ_INPUT = "01 04 00 00 00 02 71 CB"
 MB_REPLY_230_5V = "01 04 04 43 66 80 00 6F DF"       # 230.5 V as float32, built by the codec
@@ -121,6 +123,11 @@ def test_gw376_unknown_fn_keeps_raw_bytes_flagged():
     assert unit["fn"] == 167 and unit["known"] is False
     assert unit["data"]["raw"].upper().startswith("2016280818")
     assert "[raw, not decoded]" in run(GW_AFN0C_F167).stdout
+
+
+def test_gw376_per_unit_confirm_in_words():
+    result = run(GW_CONFIRM_PER_UNIT)
+    assert "items: p1 F129 confirmed, p2 F129 denied" in result.stdout
 
 
 def test_gw376_non_standard_frame_is_noted():
