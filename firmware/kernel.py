@@ -243,11 +243,12 @@ class Task:
         self.args = args
         self.prio = prio            # effective priority (raised while it owns a contended mutex)
         self.base_prio = prio
+        self.set_bits(prio)
         self.name = name
         self.on_fault = on_fault
         self.checkin_ms = checkin_ms
         self.checkin_at = now
-        self.coro = fn(*args)
+        self.set_coro(fn(*args))
         self.aw = _Await(self)
         self.stat = 0
         self.err = OS_ERR_NONE
@@ -273,6 +274,19 @@ class Task:
         self.last_fault = None
         self.restarts = 0
         self.late = 0
+
+    def set_bits(self, prio):
+        # uC/OS-II's OSTCBY, OSTCBBitY, OSTCBBitX: where the task sits in a priority bitmap
+        self.prio = prio
+        self.y = prio >> 3
+        self.bity = 1 << self.y
+        self.bitx = 1 << (prio & 7)
+
+    def set_coro(self, coro):
+        if not hasattr(coro, "send"):
+            raise TypeError("a task must be an async def function, got %r" % (coro,))
+        self.coro = coro
+        self.send = coro.send       # bound once: the scheduler calls it at every switch
 
 
 def _format_exception(exc):
@@ -318,7 +332,6 @@ class Kernel:
         self._tick_ms = tick_ms
         self._restart_ms = restart_ms
         now = self._ticks_ms()
-        self._now = now
         self._io_at = now
         self._fed_at = now
         self._stat_at = now
@@ -331,8 +344,7 @@ class Kernel:
         self._uptime_s = 0
         self._uptime_ms = 0
         self._time_offset = 0
-        self._switches = 0
-        self._switches_total = 0
+        self._switches_total = 0    # switches of past periods; this period's are in task.runs
         self.cpu = 0
         self.heap_used = 0
         self.heap_peak = 0
@@ -349,20 +361,24 @@ class Kernel:
     def run(self, duration_ms=None):
         """Run the tasks (OSStart). Returns after `duration_ms` if given, when `stop()` is
         called, or when no task is left."""
+        if duration_ms is not None and not 0 <= duration_ms <= _MAX_SPAN:
+            raise ValueError("run() lasts 0..%d ms, not %r" % (_MAX_SPAN, duration_ms))
+        # the hot loop: everything it touches is a local
         diff = self._ticks_diff
         ticks_ms = self._ticks_ms
         ticks_us = self._ticks_us
         ready = self._ready
+        rtbl = ready.tbl
         tcb = self._tcb
         unmap = _UNMAP
-        self._running = True
+        self._running = bool(self._tasks)
         if duration_ms is not None:
             self._stop_at = self._ticks_add(ticks_ms(), duration_ms)
             if diff(self._stop_at, self._next_due) < 0:
                 self._next_due = self._stop_at
-        while self._running and self._tasks:
+        start = ticks_us()
+        while self._running:
             now = ticks_ms()
-            self._now = now
             if diff(now, self._next_due) >= 0:
                 self._tick(now)
                 if not self._running:
@@ -374,24 +390,26 @@ class Kernel:
             grp = ready.grp
             if not grp:
                 self._idle(now)
+                start = ticks_us()
                 continue
             y = unmap[grp]
-            t = tcb[(y << 3) | unmap[ready.tbl[y]]]
+            t = tcb[(y << 3) | unmap[rtbl[y]]]
             self._cur = t
-            start = ticks_us()
             try:
-                t.coro.send(None)
+                t.send(None)
             except StopIteration:
                 self._remove(t)
             except Exception as exc:  # noqa: BLE001 - a task's error never stops the kernel
                 self._fault(t, exc)
-            spent = diff(ticks_us(), start)
+            # the slice includes this pass of the scheduler: one clock read per switch
+            end = ticks_us()
+            spent = diff(end, start)
+            start = end
             t.runs += 1
             t.run_us += spent
             if spent > t.max_slice_us:
                 t.max_slice_us = spent
             t.last_run = now
-            self._switches += 1
             if self._dead is not None:
                 self._bury()
         self._cur = None
@@ -412,20 +430,28 @@ class Kernel:
         elif self._lock:
             aw.wait = False
         else:
+            # a higher task is ready iff a lower-numbered group or, in t's group, a lower bit
+            # is set: compare t's own bits against the ready table
             r = self._ready
-            y = _UNMAP[r.grp]
-            aw.wait = (((y << 3) | _UNMAP[r.tbl[y]]) < t.prio
+            aw.wait = ((r.grp & (t.bity - 1)) or (r.tbl[t.y] & (t.bitx - 1))
                        or self._ticks_diff(self._ticks_ms(), self._next_due) >= 0)
         return aw
 
     def _block(self, t, ev, stat, timeout):
-        self._ready.remove(t.prio)
+        # inline _PrioSet.remove/add: this runs at every blocking pend
+        y = t.y
+        tbl = self._ready.tbl
+        row = tbl[y] & ~t.bitx
+        tbl[y] = row
+        if not row:
+            self._ready.grp &= ~t.bity
         t.stat |= stat
         t.err = OS_ERR_NONE
         t.msg = None
         if ev is not None:
             t.event = ev
-            ev.add(t.prio)
+            ev.tbl[y] |= t.bitx
+            ev.grp |= t.bity
         if timeout > 0:
             self._arm(t, timeout)
         aw = t.aw
@@ -447,8 +473,12 @@ class Kernel:
     def _wake(self, t, err, msg):
         """End t's pend with `err`, handing it `msg`."""
         ev = t.event
+        y = t.y
         if ev is not None:
-            ev.remove(t.prio)
+            row = ev.tbl[y] & ~t.bitx
+            ev.tbl[y] = row
+            if not row:
+                ev.grp &= ~t.bity
             t.event = None
         if t.io is not None:
             self._io_drop(t)
@@ -458,7 +488,9 @@ class Kernel:
         st = t.stat & ~(_PEND_ANY | OS_STAT_DLY)
         t.stat = st
         if not st:
-            self._ready.add(t.prio)
+            r = self._ready
+            r.tbl[y] |= t.bitx
+            r.grp |= t.bity
 
     def _tick(self, now):
         diff = self._ticks_diff
@@ -513,14 +545,13 @@ class Kernel:
             self._uptime_ms = ms % 1000
         self._idle_ms_total += self._idle_us // 1000
         self._idle_us = 0
-        self._switches_total += self._switches
-        self._switches = 0
         for t in self._tasks:
             us = t.run_us
             t.cpu = us // 10 // period_ms if period_ms > 0 else 0
             t.run_ms += us // 1000
             t.run_us = us % 1000
             t.runs_total += t.runs
+            self._switches_total += t.runs
             t.runs = 0
         self._stat_at = now
         due = self._ticks_add(self._tick_due, self._tick_ms)
@@ -663,7 +694,7 @@ class Kernel:
         if ev is not None:
             ev.remove(old)
             ev.add(new)
-        t.prio = new
+        t.set_bits(new)
 
     def _detach(self, t):
         """Take t out of every list and wait, releasing the mutexes it owns."""
@@ -686,10 +717,14 @@ class Kernel:
         if t.stat & _STAT_DEAD:
             return
         self._detach(t)
+        self._switches_total += t.runs
+        t.runs = 0
         t.stat = _STAT_DEAD
         if self._tcb[t.base_prio] is t:
             self._tcb[t.base_prio] = None
         self._tasks.remove(t)
+        if not self._tasks:
+            self._running = False
         if t is self._cur:
             self._dead = t          # closed after it yields: a running coroutine cannot close
         else:
@@ -725,9 +760,9 @@ class Kernel:
             return
         self._detach(t)
         if t.prio != t.base_prio:
-            t.prio = t.base_prio
+            t.set_bits(t.base_prio)
         try:
-            t.coro = t.fn(*t.args)
+            t.set_coro(t.fn(*t.args))
         except Exception as exc2:  # noqa: BLE001
             t.last_fault = _format_exception(exc2)
             self._remove(t)
@@ -846,8 +881,10 @@ class Kernel:
         """OSSemPost: OS_ERR_NONE, OS_ERR_SEM_OVF, OS_ERR_EVENT_TYPE."""
         if sem.kind != _K_SEM:
             return OS_ERR_EVENT_TYPE
-        if sem.grp:
-            self._wake(self._tcb[sem.highest()], OS_ERR_NONE, None)
+        g = sem.grp
+        if g:
+            y = _UNMAP[g]
+            self._wake(self._tcb[(y << 3) | _UNMAP[sem.tbl[y]]], OS_ERR_NONE, None)
             return OS_ERR_NONE
         if sem.count >= _SEM_MAX:
             return OS_ERR_SEM_OVF
@@ -1273,7 +1310,7 @@ class Kernel:
             "uptime_ms": self.time_get() - self._time_offset,
             "cpu": self.cpu,
             "idle_ms": self._idle_ms_total + self._idle_us // 1000,
-            "switches": self._switches_total + self._switches,
+            "switches": self._switches_total + sum(t.runs for t in self._tasks),
             "heap_used": used, "heap_peak": self.heap_peak, "heap_free": free,
             "faults": self.faults,
             "feeds": self.feeds, "feeds_withheld": self.feeds_withheld,
