@@ -1,0 +1,253 @@
+"""Storing what terminals send: readings, daily and monthly frozen values, events.
+
+Every store_* call validates all its records first (InvalidValue, nothing stored), writes them
+in one transaction, skips what is already stored (the tables are unique on each record's
+identity) and returns how many records were new. Part of the Station (repository.py).
+"""
+import datetime
+import hashlib
+
+from host_tools.station.errors import InvalidValue, StationError, UnknownTerminal
+from host_tools.station.records import MAX_ITEM_LENGTH, MAX_PN, exact_value
+from host_tools.station.registry import check_pn
+from host_tools.station.times import check_day, check_month, to_epoch
+
+INT64 = 1 << 63
+_READING_COLUMNS = ("terminal_id", "pn", "item", "read_at", "value", "scale", "received_at")
+_READING_PG_TYPES = ("bigint", "int", "text", "bigint", "bigint", "smallint", "bigint")
+_FROZEN_PG_TYPES = ("bigint", "int", "text", "text", "bigint", "smallint", "bigint", "bigint")
+
+
+def _check_item(item):
+    if not isinstance(item, str) or not item or len(item) > MAX_ITEM_LENGTH:
+        raise InvalidValue("bad data item %r: a name of 1..%d characters such as F129.0"
+                           % (item, MAX_ITEM_LENGTH))
+    return item
+
+
+def _check_int64(number):
+    if not -INT64 <= number < INT64:
+        raise InvalidValue("value %d does not fit the database's 64-bit integer" % number)
+    return number
+
+
+def event_source_key(important, erc, data):
+    """The default identity of an event record: its class, ERC and bytes (which hold its time)."""
+    digest = hashlib.sha1(bytes([1 if important else 0, erc & 0xFF]) + bytes(data))
+    return digest.hexdigest()
+
+
+def frozen_table(kind):
+    """(table, period column, period check) for 'daily' or 'monthly' frozen values."""
+    if kind == "daily":
+        return "daily_frozen", "day", check_day
+    if kind == "monthly":
+        return "monthly_frozen", "month", check_month
+    raise InvalidValue("frozen kind is 'daily' or 'monthly', not %r" % (kind,))
+
+
+class IngestMixin:
+    """Readings, frozen values and events in (mixed into Station)."""
+
+    def store_readings(self, readings):
+        """Store real-time readings (Reading records, any terminals); returns how many were new.
+
+        All or nothing: a malformed record raises InvalidValue before anything is written.
+        Readings already stored (same terminal, point, item and time) are skipped.
+        """
+        now = self._now()
+        rows, latest = self._reading_rows(readings, now)
+        if not rows:
+            return 0
+        with self._ingest_transaction():
+            return self._write_readings(rows, latest, now)
+
+    def store_reading_batches(self, batches):
+        """Store several uploads in ONE transaction (group commit); a list with, per batch, the
+        number of new readings or the StationError that batch raised (nothing of it stored).
+
+        A malformed batch does not hold up the others. If a batch names an unregistered
+        terminal, the batches are retried one transaction each so that only it fails.
+        """
+        now = self._now()
+        results, prepared = [None] * len(batches), []
+        for i, batch in enumerate(batches):
+            try:
+                prepared.append((i, self._reading_rows(batch, now)))
+            except StationError as exc:
+                results[i] = exc
+        try:
+            with self._ingest_transaction():
+                for i, (rows, latest) in prepared:
+                    results[i] = self._write_readings(rows, latest, now) if rows else 0
+        except UnknownTerminal:
+            for i, (rows, latest) in prepared:
+                try:
+                    with self._ingest_transaction():
+                        results[i] = self._write_readings(rows, latest, now) if rows else 0
+                except UnknownTerminal as exc:
+                    results[i] = exc
+        return results
+
+    def _reading_rows(self, readings, now):
+        """Validated database rows for Readings, and each point's latest read time."""
+        zone = self.zone
+        rows, latest = [], {}
+        epochs = {}       # an upload's readings share a few read times: convert each once
+        for r in readings:
+            pn = r.pn
+            if isinstance(pn, bool) or not isinstance(pn, int) or not 0 <= pn <= MAX_PN:
+                check_pn(pn, low=0)
+            _check_item(r.item)
+            try:
+                read_at = epochs[r.read_at]
+            except (KeyError, TypeError):      # TypeError: an unhashable time (a list)
+                read_at = to_epoch(r.read_at, zone)
+                if isinstance(r.read_at, (tuple, datetime.datetime, int)):
+                    epochs[r.read_at] = read_at
+            number, scale = exact_value(r.value, r.scale)
+            _check_int64(number)
+            rows.append((r.terminal_id, pn, r.item, read_at, number, scale, now))
+            key = (r.terminal_id, pn)
+            if latest.get(key, -INT64) < read_at:
+                latest[key] = read_at
+        rows.sort()   # key order: the b-tree is written page by page, not at random
+        return rows, latest
+
+    def _write_readings(self, rows, latest, now):
+        stored = self.db.insert_ignoring_duplicates("readings", _READING_COLUMNS,
+                                                    _READING_PG_TYPES, rows)
+        self.db.executemany(
+            "INSERT INTO point_collection (terminal_id, pn, last_read_at, last_received_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (terminal_id, pn) DO UPDATE SET "
+            "last_read_at = CASE WHEN point_collection.last_read_at IS NULL "
+            "OR excluded.last_read_at > point_collection.last_read_at "
+            "THEN excluded.last_read_at ELSE point_collection.last_read_at END, "
+            "last_received_at = excluded.last_received_at",
+            [(t, pn, at, now) for (t, pn), at in sorted(latest.items())])
+        return stored
+
+    def _ingest_transaction(self):
+        return _IngestTransaction(self.db)
+
+    def store_daily_frozen(self, values):
+        """Store daily frozen values (FrozenValue with period `YYYY-MM-DD`); returns new ones."""
+        return self._store_frozen(*frozen_table("daily"), values)
+
+    def store_monthly_frozen(self, values):
+        """Store monthly frozen values (FrozenValue with period `YYYY-MM`); returns new ones."""
+        return self._store_frozen(*frozen_table("monthly"), values)
+
+    def _store_frozen(self, table, period_column, check_period, values):
+        now, zone = self._now(), self.zone
+        rows, latest_day = [], {}
+        for v in values:
+            check_pn(v.pn, low=0)
+            _check_item(v.item)
+            period = check_period(v.period)
+            number, scale = exact_value(v.value, v.scale)
+            _check_int64(number)
+            read_at = None if v.read_at is None else to_epoch(v.read_at, zone)
+            rows.append((v.terminal_id, v.pn, v.item, period, number, scale, read_at, now))
+            if period_column == "day" and latest_day.get((v.terminal_id, v.pn), "") < period:
+                latest_day[(v.terminal_id, v.pn)] = period
+        if not rows:
+            return 0
+        rows.sort()
+        columns = ("terminal_id", "pn", "item", period_column, "value", "scale", "read_at",
+                   "received_at")
+        with self._ingest_transaction():
+            stored = self.db.insert_ignoring_duplicates(table, columns, _FROZEN_PG_TYPES, rows)
+            if latest_day:
+                self.db.executemany(
+                    "INSERT INTO point_collection (terminal_id, pn, last_frozen_day) "
+                    "VALUES (?, ?, ?) ON CONFLICT (terminal_id, pn) DO UPDATE SET "
+                    "last_frozen_day = CASE WHEN point_collection.last_frozen_day IS NULL "
+                    "OR excluded.last_frozen_day > point_collection.last_frozen_day "
+                    "THEN excluded.last_frozen_day ELSE point_collection.last_frozen_day END",
+                    [(t, pn, day) for (t, pn), day in sorted(latest_day.items())])
+        return stored
+
+    def frozen_periods(self, kind, terminal_id, item, first, last):
+        """{pn: set of periods} stored for a terminal's item between first and last (inclusive).
+
+        kind is 'daily' (periods `YYYY-MM-DD`) or 'monthly' (`YYYY-MM`). The front end's gap
+        backfill asks the terminal (AFN0D) for the periods a point is missing.
+        """
+        table, column, check = frozen_table(kind)
+        with self.db.transaction(write=False):
+            rows = self.db.rows(
+                "SELECT pn, %s FROM %s WHERE terminal_id = ? AND item = ? AND %s BETWEEN ? AND ?"
+                % (column, table, column), (terminal_id, item, check(first), check(last)))
+        found = {}
+        for pn, period in rows:
+            found.setdefault(pn, set()).add(period)
+        return found
+
+    def store_events(self, events):
+        """Store terminal events (Event records); returns how many were new.
+
+        An event's identity is its `source_key` when given, else a digest of its class, ERC and
+        data bytes (which carry the event's time): reading the same record twice stores it once.
+        """
+        now, zone = self._now(), self.zone
+        rows = []
+        for e in events:
+            if isinstance(e.erc, bool) or not isinstance(e.erc, int) or not 0 <= e.erc <= 255:
+                raise InvalidValue("bad ERC %r: 0..255" % (e.erc,))
+            if not isinstance(e.data, (bytes, bytearray, memoryview)):
+                raise InvalidValue("an event's data must be bytes, not %r" % type(e.data).__name__)
+            if e.pn is not None:
+                check_pn(e.pn, low=0)
+            data = bytes(e.data)
+            key = e.source_key or event_source_key(e.important, e.erc, data)
+            occurred = None if e.occurred_at is None else to_epoch(e.occurred_at, zone)
+            rows.append((e.terminal_id, e.erc, 1 if e.important else 0, occurred, e.pn, data,
+                         e.detail or "", e.source_pointer, key, now))
+        stored = 0
+        with self._ingest_transaction():
+            stored = self.db.executemany(
+                "INSERT INTO events (terminal_id, erc, important, occurred_at, pn, data, detail, "
+                "source_pointer, source_key, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (terminal_id, source_key) DO NOTHING", rows) if rows else 0
+        return stored
+
+    def event_counters(self, terminal_id):
+        """(important, normal): the EC1/EC2 event counters the station has read up to (or None)."""
+        with self.db.transaction(write=False):
+            row = self.db.row("SELECT important_events_read, normal_events_read FROM terminals "
+                              "WHERE id = ?", (terminal_id,))
+        if row is None:
+            raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
+        return row[0], row[1]
+
+    def set_event_counters(self, terminal_id, important=None, normal=None):
+        """Remember how far the terminal's event lists were read (None leaves a counter as is)."""
+        with self.db.transaction():
+            if important is not None:
+                self.db.execute("UPDATE terminals SET important_events_read = ? WHERE id = ?",
+                                (important, terminal_id))
+            if normal is not None:
+                self.db.execute("UPDATE terminals SET normal_events_read = ? WHERE id = ?",
+                                (normal, terminal_id))
+
+
+class _IngestTransaction:
+    """A write transaction whose foreign-key failures name the unknown terminal."""
+
+    def __init__(self, database):
+        self.db = database
+        self._tx = database.transaction()
+
+    def __enter__(self):
+        return self._tx.__enter__()
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and isinstance(exc, self.db.integrity_errors):
+            try:
+                self._tx.__exit__(kind, exc, tb)
+            except self.db.integrity_errors:
+                pass
+            raise UnknownTerminal("data for a terminal id that is not registered (%s): nothing "
+                                  "was stored" % str(exc).splitlines()[0]) from exc
+        return self._tx.__exit__(kind, exc, tb)
