@@ -25,7 +25,7 @@ MARK_BOOT = const(1)         # the firmware started (data: version text)
 MARK_CLOCK_SET = const(2)    # the clock was set (data: old time, u32 LE)
 MARK_FORMAT = const(3)       # the log was formatted
 
-_ROOM = const(12)    # most bytes one item takes on the fast path (2 key + 9 value, rounded up)
+_ROOM = const(12)    # most bytes one item takes on the fast path (2 key + 9 value + spare)
 
 
 def pack_readings(buf, at, items, values, count=None):
@@ -34,12 +34,11 @@ def pack_readings(buf, at, items, values, count=None):
     on a 32-bit one); exact for any int."""
     if count is None:
         count = len(items)
-    limit = len(buf)
+    if at + count * _ROOM > len(buf):      # might not fit: the careful path checks each byte
+        return _pack_tail(buf, at, items, values, 0, count)
     for i in range(count):
         item = items[i]
         value = values[i]
-        if at + _ROOM > limit:
-            return _pack_tail(buf, at, items, values, i, count)
         key = item << 1
         if value is None:
             key |= 1
@@ -70,6 +69,12 @@ def pack_readings(buf, at, items, values, count=None):
             buf[at + 1] = ((z >> 7) & 0x7F) | 0x80
             buf[at + 2] = z >> 14
             at += 3
+        elif z < 0x10000000:
+            buf[at] = (z & 0x7F) | 0x80
+            buf[at + 1] = ((z >> 7) & 0x7F) | 0x80
+            buf[at + 2] = ((z >> 14) & 0x7F) | 0x80
+            buf[at + 3] = z >> 21
+            at += 4
         else:
             while z >= 0x80:
                 buf[at] = (z & 0x7F) | 0x80

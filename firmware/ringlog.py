@@ -427,7 +427,7 @@ class RingLog:
         for i in range(end, total):
             st[i] = ERASED
         view = self._views[total // self._align]
-        pack_into("<I", st, 12, crc32(view) & 0xFFFFFFFF)
+        pack_into("<I", st, 12, crc32(view))     # unsigned on both interpreters
         self.dev.writeblocks(self._head, view, self._off)
         self._off += total
         self.next_seq = seq + 1

@@ -17,8 +17,9 @@ NOR rules it enforces, so a bug in the caller shows up in tests rather than on a
 
 Power cuts: `cut_after(n)` lets exactly n more "flash steps" complete (one step = one byte
 programmed, or one block erase); the next step is interrupted and raises PowerCut. An interrupted
-program leaves the byte in flight with only some of its bits cleared; an interrupted erase leaves
-the block with random bits set (what a half-erased NOR cell reads back as). After a cut the device
+program leaves the byte in flight with only some of its bits cleared (with scatter=True, every
+byte the write had still to program: a page program has no byte order); an interrupted erase
+leaves the block with random bits set (what a half-erased NOR cell reads back as). After a cut the device
 stays dark (every call raises PowerCut) until `power_on()`. Randomness comes from a small
 xorshift generator seeded by `seed`, so a cut replays identically on both interpreters.
 
@@ -48,12 +49,14 @@ class ProgramError(Exception):
 
 
 class NorFlash:
-    def __init__(self, block_size=4096, block_count=256, prog_size=1, path=None, seed=1):
+    def __init__(self, block_size=4096, block_count=256, prog_size=1, path=None, seed=1,
+                 scatter=False):
         if block_size <= 0 or block_count <= 0 or prog_size <= 0 or block_size % prog_size:
             raise ValueError("bad flash geometry: block_size must be a multiple of prog_size")
         self.block_size = block_size
         self.block_count = block_count
         self.prog_size = prog_size
+        self.scatter = scatter
         self.size = block_size * block_count
         self.erase_counts = array("I", [0] * block_count)
         self.bytes_programmed = 0
@@ -231,9 +234,10 @@ class NorFlash:
         self.bytes_programmed += stop
         if stop < k:
             # The byte in flight: some of the bits it had to clear are cleared, the rest not.
-            old = mem[mi + stop]
-            clearing = old & ~buf[bi + stop] & self._random_byte()
-            mem[mi + stop] = old & ~clearing
+            # Scattered: a page program has no order, so every byte still due is like that.
+            for i in range(stop, k if self.scatter else stop + 1):
+                old = mem[mi + i]
+                mem[mi + i] = old & ~(old & ~buf[bi + i] & self._random_byte())
             self._cut("program")
         if budget >= 0:
             self._budget = budget - k

@@ -135,3 +135,15 @@ def test_file_backed_image_persists_and_starts_erased():
         raises(ValueError, NorFlash, 1024, 2, 1, path)    # image larger than configured
     finally:
         os.remove(path)
+
+
+def test_scattered_cut_tears_every_byte_still_due():
+    f = NorFlash(block_size=1024, block_count=2, seed=3, scatter=True)
+    f.cut_after(2)
+    raises(PowerCut, f.writeblocks, 0, b"\x00" * 64, 0)
+    f.power_on()
+    buf = bytearray(64)
+    f.readblocks(0, buf, 0)
+    eq(bytes(buf[:2]), b"\x00\x00", "done before the cut")
+    torn = [b for b in buf[2:] if b not in (0x00, 0xFF)]
+    assert len(torn) > 40, "most bytes after the cut half-programmed: %r" % bytes(buf)

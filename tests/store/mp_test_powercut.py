@@ -1,4 +1,4 @@
-# Power-cut torture of the ring log, under MicroPython: 3 x 1200 trials (more than 2,400 cuts)
+# Power-cut torture of the ring log, under MicroPython: 4 x 1200 trials (more than 3,200 cuts)
 # at deterministic random points: appends, sector openings, cursor updates, erases and mount
 # repairs, each followed by a clean mount and a full check against what the log had
 # acknowledged (store_support.Torture).
@@ -28,3 +28,7 @@ def test_1200_trials_on_a_three_sector_ring():
 
 def test_1200_trials_with_a_16_byte_program_unit():
     check(Torture(seed=3, block_size=2048, block_count=5, prog_size=16).run(1200), 10)
+
+
+def test_1200_trials_with_page_programs_torn_in_any_order():
+    check(Torture(seed=4, block_size=1024, block_count=5, scatter=True).run(1200), 25)

@@ -38,15 +38,16 @@ def typical_batch(i, values):
 
 
 def powercut(cuts):
-    """Trials on five geometries until `cuts` power cuts have fired (some trials end before
+    """Trials on six flash models until `cuts` power cuts have fired (some trials end before
     their armed cut point; those count as trials, not as cuts)."""
-    plan = ((1, 1024, 6, 1, 6), (2, 1024, 3, 1, 4), (3, 2048, 5, 16, 4), (4, 4096, 4, 1, 3),
-            (5, 1024, 8, 4, 3))
+    # seed, sector size, sectors, program unit, scattered page tears, share of the cuts (/20)
+    plan = ((1, 1024, 6, 1, False, 5), (2, 1024, 3, 1, False, 3), (3, 2048, 5, 16, False, 3),
+            (4, 4096, 4, 1, False, 3), (5, 1024, 8, 4, False, 2), (6, 1024, 5, 1, True, 4))
     total = trials = lost = corrupt = 0
     by_kind = {}
-    for seed, size, count, prog, share in plan:
+    for seed, size, count, prog, scatter, share in plan:
         want = cuts * share // 20
-        t = Torture(seed, size, count, prog)
+        t = Torture(seed, size, count, prog, scatter)
         while sum(t.cuts.values()) < want:
             t.trial()
         total += sum(t.cuts.values())

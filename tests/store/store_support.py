@@ -46,10 +46,10 @@ class Torture:
     """Random appends and cursor moves with a power cut armed at a random step, then a clean
     mount and a full check of what survived against what the log acknowledged."""
 
-    def __init__(self, seed, block_size=1024, block_count=6, prog_size=1):
+    def __init__(self, seed, block_size=1024, block_count=6, prog_size=1, scatter=False):
         self.rng = Rng(seed)
         self.flash = NorFlash(block_size=block_size, block_count=block_count,
-                              prog_size=prog_size, seed=seed)
+                              prog_size=prog_size, seed=seed, scatter=scatter)
         self.prog_size = prog_size
         self.snapshot = NorFlash(block_size=block_size, block_count=block_count,
                                  prog_size=prog_size)
