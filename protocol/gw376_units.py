@@ -49,8 +49,11 @@ None is "no data". Supported units and their values:
         F34 same with "reverse_active", "reverse_reactive", "q2_reactive", "q3_reactive"
         F129..F136 {"read_time", "tariffs", one of forward_active (14), forward_reactive (11),
              reverse_active (14), reverse_reactive (11), q1..q4_reactive (11)}
-    AFN0D down: Td, the day (y, m, d) for F1, F2, F161..F168 or the month (y, m) for F17, F18,
-        F177..F184. Up: {"td", ...} followed by the fields of AFN0C F33, F34, F129..F136.
+    AFN0D down: the time label of the Fn's kind, for every class 2 Fn of the standard: the day
+        (y, m, d) for daily frozen data (F1, F2, F161..F168, ...), the month (y, m) for monthly
+        (F17, F18, F177..F184, ...), {"start", "density", "points"} for curves (F81..F95, ...).
+        Up: F1, F2, F17, F18, F161..F168, F177..F184 decode: {"td", ...} followed by the fields
+        of AFN0C F33, F34, F129..F136; other replies stay Unknown.
     AFN0E F1/F2: down {"pm", "pn"}; up {"ec_important", "ec_normal", "pm", "pn",
         "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records. ERC 1, 2, 3, 5, 12, 13,
         14, 20, 21, 27, 30, 31, 33 decode to fields (ERC_FIELDS; a measuring point reads
@@ -627,8 +630,6 @@ def _build_table():
     _add(0x0C, (25,), up, (FIELDS, POWER))
     _add(0x0C, (33,), up, (ENERGY, 0, _FORWARD_BLOCKS))
     _add(0x0C, (34,), up, (ENERGY, 0, _REVERSE_BLOCKS))
-    _add(0x0D, (1, 2, 161, 162, 163, 164, 165, 166, 167, 168), down, (FORMAT, 20))
-    _add(0x0D, (17, 18, 177, 178, 179, 180, 181, 182, 183, 184), down, (FORMAT, 21))
     _add(0x0D, (1,), up, (ENERGY, 20, _FORWARD_BLOCKS))
     _add(0x0D, (2,), up, (ENERGY, 20, _REVERSE_BLOCKS))
     _add(0x0D, (17,), up, (ENERGY, 21, _FORWARD_BLOCKS))
@@ -651,20 +652,55 @@ del _build_table      # run once: their bytecode need not stay in the heap
 
 
 def known_units():
-    """Every (afn, fn, direction) with a codec, sorted."""
+    """Every (afn, fn, direction) with a codec, sorted (AFN0C requests, which carry no data
+    for any Fn, are not listed)."""
     found = []
     for key in _TABLE:
         found.append((key >> 9, (key >> 1) & 0xFF, key & 1))
+    for fn in range(1, 249):
+        if codec(0x0D, fn, 0) is not None:
+            found.append((0x0D, fn, 0))
     found.sort()
     return found
+
+
+# Class 2 data requests (AFN0D down) carry only the time label Td of the Fn's kind: Td_d (a day,
+# format 20) for daily and meter-reading-day frozen data, Td_m (a month, format 21) for monthly,
+# Td_c (start, density, points) for curves. Fn ranges as inclusive pairs, per Q/GDW 1376.1-2013
+# (cross-checked against qgdw3761api's per-Fn structures and "daily/monthly/curve" notes).
+_TD_DAY = bytes((1, 12, 25, 32, 41, 43, 45, 45, 49, 50, 53, 53, 57, 59, 113, 118, 121, 123,
+                 129, 129, 153, 156, 161, 176, 185, 192, 209, 209))
+_TD_MONTH = bytes((17, 24, 33, 39, 44, 44, 46, 46, 51, 52, 54, 54, 60, 62, 65, 66, 130, 130,
+                   157, 160, 177, 184, 193, 196, 201, 208, 213, 216))
+_TD_CURVE = bytes((73, 76, 81, 95, 97, 110, 138, 138, 145, 148, 217, 218))
+CURVE_TD = (("start", 15), ("density", "u8"), ("points", "u8"))
+_TD_DAY_CODEC = (FORMAT, 20)
+_TD_MONTH_CODEC = (FORMAT, 21)
+_TD_CURVE_CODEC = (FIELDS, CURVE_TD)
+
+
+def _in_ranges(fn, ranges):
+    for i in range(0, len(ranges), 2):
+        if ranges[i] <= fn <= ranges[i + 1]:
+            return True
+    return False
 
 
 def codec(afn, fn, direction):
     """The table entry for (afn, fn, direction): (kind, ...) or None (see "the table")."""
     found = _TABLE.get(_key(afn, fn, direction))
-    if found is None and afn == 0x0C and direction == 0:
+    if found is not None or direction != 0:
+        return found
+    if afn == 0x0C:
         return _NONE        # class 1 data is requested by DA/DT alone, whatever the Fn
-    return found
+    if afn == 0x0D:
+        if _in_ranges(fn, _TD_DAY):
+            return _TD_DAY_CODEC
+        if _in_ranges(fn, _TD_MONTH):
+            return _TD_MONTH_CODEC
+        if _in_ranges(fn, _TD_CURVE):
+            return _TD_CURVE_CODEC
+    return None
 
 
 def is_known(afn, fn, direction):

@@ -233,3 +233,14 @@ def test_is_reply_to():
                                                   "forward_active": [1]}) for pn in range(1, 30)],
                              max_user_data=120)
     assert len(frames) > 1 and all(gw376.is_reply_to(f, request) for f in frames)
+
+
+def test_every_class2_request_carries_its_time_label():
+    daily = gw376.Frame(0x0D, [(1, 3, (2024, 3, 1)), (1, 185, (2024, 3, 1))])
+    monthly = gw376.Frame(0x0D, [(1, 21, (2024, 2)), (1, 215, (2024, 2))])
+    curve = gw376.Frame(0x0D, [(1, 81, {"start": (2024, 3, 1, 0, 15), "density": 1,
+                                        "points": 96})])
+    for frame in (daily, monthly, curve):
+        assert gw376.parse(gw376.build(frame)) == frame
+    raw = gw376.build(curve)
+    assert raw[18:25] == bytes.fromhex("15 00 01 03 24 01 60")
