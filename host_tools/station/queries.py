@@ -72,6 +72,15 @@ class QueriesMixin:
                             self._time(r[6]), r[7], bytes(r[8]), r[9], r[10], self._time(r[11]))
                 for r in rows]
 
+    def collection_state(self, terminal_id):
+        """{pn: (last read time, last received time, last frozen day)} for a terminal's points:
+        what the front end's schedule starts from (e.g. after a restart)."""
+        with self.db.transaction(write=False):
+            rows = self.db.rows("SELECT pn, last_read_at, last_received_at, last_frozen_day "
+                                "FROM point_collection WHERE terminal_id = ? ORDER BY pn",
+                                (terminal_id,))
+        return {r[0]: (self._time(r[1]), self._time(r[2]), r[3]) for r in rows}
+
     def status(self, since=None, silent_after=SILENT_AFTER_S):
         """Per terminal: online, last heartbeat, and read success since `since` (default 24 h).
 

@@ -208,6 +208,11 @@ def test_daily_and_monthly_frozen_values(station, terminal):
     got = station.frozen("daily", terminal.id, 1, "2026-11-21", "2026-11-23")
     assert [(f.period, str(f.value)) for f in got] == [("2026-11-21", "101.25"),
                                                        ("2026-11-23", "101.25")]
+    state = station.collection_state(terminal.id)
+    assert state[1][2] == state[2][2] == "2026-11-23" and state[1][0] is None
+    station.store_readings(upload(terminal.id, [1], [0], UTC_MIDNIGHT))
+    station.store_readings(upload(terminal.id, [1], [0], UTC_MIDNIGHT - 900))   # a late backfill
+    assert station.collection_state(terminal.id)[1][0].timestamp() == UTC_MIDNIGHT
     monthly = [FrozenValue(terminal.id, 1, "F177.0", datetime.date(2026, 10, 1), 5, 2)]
     assert station.store_monthly_frozen(monthly) == 1
     assert station.store_monthly_frozen(monthly) == 0
