@@ -387,7 +387,13 @@ def parse_reply(frame, length=None, request=None):
         message = Message(unit, function, None, _u16(frame, 2), 1, bytes(frame[4:6]))
     elif function == WRITE_MULTIPLE:
         _expect_length(n, 8, function, "reply")
-        message = Message(unit, function, True, _u16(frame, 2), _u16(frame, 4))
+        address = _u16(frame, 2)
+        count = _u16(frame, 4)
+        if not 1 <= count <= MAX_WRITE:
+            raise ProtocolError("register count %d is outside 1..123" % count, 4)
+        if address + count > 0x10000:
+            raise ProtocolError("%d registers from 0x%04X run past 0xFFFF" % (count, address), 4)
+        message = Message(unit, function, True, address, count)
     else:
         return _unsupported(function)
     if request is not None:

@@ -43,6 +43,18 @@ def test_random_bodies_with_a_good_crc(body):
     assert rebuild(message) == frame
 
 
+def test_found_by_fuzzing():
+    # a 16 reply confirming 0 registers parsed, though no request can write 0 registers
+    for body in (b"\x01\x10\x00\x00\x00\x00", b"\x01\x10\xff\xff\x00\x02"):
+        only_protocol_errors(with_crc(body))
+        try:
+            modbus.parse(with_crc(body))
+        except ProtocolError as exc:
+            assert exc.offset == 4
+        else:
+            raise AssertionError("accepted %r" % body)
+
+
 def rebuild(message):
     if message.exception is not None:
         return modbus.exception_reply(message.unit, message.function, message.exception)
