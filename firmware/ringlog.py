@@ -85,6 +85,14 @@ def _put32(buf, at, value):
     buf[at + 3] = (value >> 24) & 0xFF
 
 
+def _log2(value):
+    """n with 2**n == value, or -1."""
+    n = 0
+    while (1 << n) < value:
+        n += 1
+    return n if (1 << n) == value else -1
+
+
 def _name_bytes(name):
     raw = name.encode() if isinstance(name, str) else bytes(name)
     if not 0 < len(raw) <= NAME_LEN or b"\x00" in raw:
@@ -105,9 +113,12 @@ class RingLog:
         if prog_size is None:     # the device may say (the simulator does); 1 = NOR flash
             prog_size = getattr(dev, "prog_size", 1)
         self._align = max(4, prog_size)
-        if self._bs < 1024 or self._n < 3 or self._bs % self._align:
-            raise StoreError("a ring log needs >= 3 blocks of >= 1024 bytes (have %d x %d)" % (
-                self._n, self._bs))
+        self._bs_log2 = _log2(self._bs)
+        self._align_log2 = _log2(self._align)
+        if self._bs < 1024 or self._n < 3 or self._bs_log2 < 0 or self._align_log2 < 0:
+            raise StoreError("a ring log needs >= 3 blocks of >= 1024 bytes, powers of two, and "
+                             "a power-of-two program unit (have %d x %d, unit %d)" % (
+                                 self._n, self._bs, self._align))
         self.stage = bytearray(_MAX_RECORD)
         self._stage_mv = memoryview(self.stage)
         # One view per padded record length, made once: slicing a memoryview allocates.
@@ -153,15 +164,18 @@ class RingLog:
             self.dev.readblocks(i, hbuf, 0)
             ok = self._header_ok(hbuf)
             if ok < 0:
-                foreign += 1
+                foreign = ok
             elif ok:
                 seqs[i] = _u32(hbuf, 8)
                 if best < 0 or seqs[i] > seqs[best]:
                     best = i
         if best < 0:
-            if foreign:
+            if foreign == -1:
                 raise StoreError("the partition holds a ring log of another format version: "
                                  "update the firmware or format the partition")
+            if foreign == -2:
+                raise StoreError("the partition holds a ring log formatted for another sector "
+                                 "size or program unit: fix the board config or format it")
             return False
         head_seq = seqs[best]
         count = 1
@@ -183,17 +197,21 @@ class RingLog:
         return True
 
     def _header_ok(self, h):
-        """1: a valid header of this version; 0: not a header; -1: a log of another version."""
+        """1: a valid header of this log; 0: not a header; -1: a log of another format
+        version; -2: a log formatted for another geometry."""
         if h[0] != 0x52 or h[1] != 0x4C or h[2] != 0x4F or h[3] != 0x47:   # "RLOG"
             return 0
+        if h[4] != VERSION:
+            return -1
         count = h[5]
-        length = h[6] | h[7] << 8
-        if count > MAX_CURSORS or length != SECTOR_FIXED + CURSOR_SLOT * count + 4:
-            return -1 if h[4] != VERSION else 0
-        crc = crc32(memoryview(h)[:length - 4]) & 0xFFFFFFFF
-        if crc != _u32(h, length - 4):
+        if count > MAX_CURSORS:
             return 0
-        return 1 if h[4] == VERSION else -1
+        length = SECTOR_FIXED + CURSOR_SLOT * count
+        if crc32(memoryview(h)[:length]) & 0xFFFFFFFF != _u32(h, length):
+            return 0
+        if 1 << h[6] != self._bs or 1 << h[7] != self._align:
+            return -2
+        return 1
 
     def _load_cursor_table(self, h):
         self._names = []
@@ -329,13 +347,13 @@ class RingLog:
             self.oldest_seq = _u32(self._peek((s + 1) % n), 16)
         # The header keeps the cursors as they were: losses are applied by the loss events
         # written after it, so a cut in between re-derives them at mount instead of hiding them.
-        length = self._header_views()
+        self._header_views()
         hdr = self._hdr
         hdr[0:4] = MAGIC
         hdr[4] = VERSION
         hdr[5] = len(self._names)
-        hdr[6] = length & 0xFF
-        hdr[7] = length >> 8
+        hdr[6] = self._bs_log2
+        hdr[7] = self._align_log2
         _put32(hdr, 8, self._head_seq + 1)
         _put32(hdr, 12, erases)
         _put32(hdr, 16, self.next_seq)

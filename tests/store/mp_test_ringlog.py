@@ -203,7 +203,7 @@ def test_a_partition_holding_something_else_is_not_taken_for_a_log():
 def test_a_log_of_another_format_version_is_refused():
     import binascii
     flash = NorFlash(block_size=1024, block_count=4)
-    header = bytearray(b"RLOG\x02\x00\x18\x00" + bytes(12))
+    header = bytearray(b"RLOG\x02\x00\x0a\x02" + bytes(12))
     header[8] = 1
     crc = binascii.crc32(header)
     header += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
@@ -249,3 +249,12 @@ def test_a_reader_can_hold_its_place_while_appends_reclaim_sectors():
         # between two seen records, only records the ring reclaimed meanwhile may be missing
         if b != a + 1:
             assert b <= oldest_when_done, "skipped records still held: %d..%d" % (a + 1, b - 1)
+
+
+def test_a_log_formatted_for_another_geometry_is_refused():
+    flash = NorFlash(block_size=1024, block_count=8, prog_size=16)
+    log = RingLog(flash, create=True)
+    records.append_marker(log, 1, records.MARK_BOOT)
+    err = raises(StoreError, RingLog, flash, 4, True)        # mounted with the wrong unit
+    assert "program unit" in str(err), str(err)
+    eq(RingLog(flash).next_seq, 2, "the right unit still mounts it")
