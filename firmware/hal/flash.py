@@ -52,6 +52,8 @@ def open_data_partition(board, image_dir="."):
 class Stm32Partition:
     """pyb.Flash (512-byte native blocks, return codes) seen as erase-sized blocks that raise."""
 
+    prog_size = 4     # STM32F4 internal flash is programmed in 32-bit words
+
     def __init__(self, flash, block_size):
         self._flash = flash
         self._native = flash.ioctl(5, 0)
