@@ -50,6 +50,9 @@ SCHEMA = {
                           "daily broadcast time to the meters (never near midnight or the hour)"),
     "events.fail_count": (INT, 1, 255, 3, "consecutive failures before ERC31 is raised"),
     "events.clock_error_s": (INT, 1, 3600, 300, "meter clock deviation that raises ERC12"),
+    "poll.turnaround_ms": (INT, 20, 2000, 500,
+                           "longest a meter may take to start its reply (DL/T 645: 500 ms)"),
+    "poll.retries": (INT, 0, 3, 1, "resends of a meter request that got no usable reply"),
 }
 
 

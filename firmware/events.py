@@ -1,0 +1,182 @@
+"""Meter events the poller detects, appended to the ring log as Q/GDW 1376.1 event records.
+
+An EVENT record's payload is the ERC code then the record's data exactly as AFN0E F1/F2 carries
+it (protocol/gw376_units.py ERC_FIELDS), so the uplink copies it into a reply untouched:
+
+    ERC31 RS-485 reading failure  time(fmt 15) pn+D15 last-good-time(fmt 15)
+                                  forward active(fmt 14) forward reactive(fmt 11, EE: not read)
+          raised after events.fail_count consecutive failed reads (D15 = 1), restored by the
+          next success (D15 = 0, with the new reading)
+    ERC27 reading decreased       time pn+D15 before(fmt 14) after(fmt 14)
+    ERC12 meter clock deviation   time pn+D15; raised when |meter - concentrator| exceeds
+          events.clock_error_s, restored (D15 = 0) when a later check is back in range
+    ERC_RELAY (vendor code 60)    time pn+D15(1 = confirmed) command(N1 code) outcome(RELAY_*)
+                                  status word 3 (2 bytes, LE; FFFF not read)
+
+Timestamps are the wall clock's seconds since 2000 (the record header and format 15 alike).
+Energy arrives in 0.01 kWh (the catalogue's unit) and is written to format 14 (0.0001 kWh).
+"""
+from firmware import meter_state as ms
+from firmware import records
+from protocol import clock_math
+from protocol.compat import const
+
+ERC12 = const(12)
+ERC27 = const(27)
+ERC31 = const(31)
+ERC_RELAY = const(60)
+
+RELAY_CONFIRMED = const(0)      # the status word shows the commanded relay state
+RELAY_REFUSED = const(1)        # the meter answered abnormally (password, keep-power ...)
+RELAY_NO_REPLY = const(2)       # no usable answer to the command
+RELAY_UNCONFIRMED = const(3)    # accepted, but status word 3 disagrees or could not be read
+RELAY_OUTCOMES = ("confirmed", "refused", "no_reply", "unconfirmed")
+
+
+def _bcd(v):
+    return ((v // 10) << 4) | (v % 10)
+
+
+class Events:
+    def __init__(self, log, wall, state, fail_count=3, clock_error_s=300):
+        self.log = log
+        self.wall = wall
+        self.state = state
+        self.fail_count = fail_count
+        self.clock_error_s = clock_error_s
+        self.buf = bytearray(24)
+        self.raised = 0                 # events appended (tests, status)
+
+    # --- encoders (1376.1 data formats into self.buf) ------------------------------------
+    def _time15(self, at, seconds):
+        y, mo, d, h, mi = clock_math.from_seconds(seconds)[:5]
+        b = self.buf
+        b[at] = _bcd(mi)
+        b[at + 1] = _bcd(h)
+        b[at + 2] = _bcd(d)
+        b[at + 3] = _bcd(mo)
+        b[at + 4] = _bcd(y % 100)
+        return at + 5
+
+    def _pn(self, at, point, start):
+        self.buf[at] = point & 0xFF
+        self.buf[at + 1] = ((point >> 8) & 0x0F) | (0x80 if start else 0)
+        return at + 2
+
+    def _bcd_le(self, at, value, size):
+        b = self.buf
+        for i in range(size):
+            b[at + i] = _bcd(value % 100)
+            value //= 100
+        return at + size
+
+    def _no_data(self, at, size):
+        for i in range(size):
+            self.buf[at + i] = 0xEE
+        return at + size
+
+    def _append(self, point, now, erc, end):
+        self.raised += 1
+        return records.append_event(self.log, point, now, erc, memoryview(self.buf)[:end])
+
+    # --- what the poller reports ---------------------------------------------------------
+    def read_ok(self, point, energy, now):
+        """A read of `point` succeeded; `energy` is forward active total (0.01 kWh) or None."""
+        st = self.state
+        flags = st.flags[point]
+        if flags & ms.FAIL_RAISED:
+            self._erc31(point, now, False, now, energy)
+            flags &= ~ms.FAIL_RAISED
+        st.fails[point] = 0
+        st.last_good[point] = now
+        if energy is not None:
+            if flags & ms.ENERGY_KNOWN and energy < st.last_energy[point]:
+                at = self._time15(0, now)
+                at = self._pn(at, point, True)
+                at = self._bcd_le(at, st.last_energy[point] * 100, 5)
+                at = self._bcd_le(at, energy * 100, 5)
+                self._append(point, now, ERC27, at)
+            st.last_energy[point] = energy
+            flags |= ms.ENERGY_KNOWN
+        st.flags[point] = flags
+
+    def read_failed(self, point, now):
+        """A read of `point` got no usable answer (after its retries)."""
+        st = self.state
+        fails = st.fails[point]
+        if fails < 255:
+            fails += 1
+            st.fails[point] = fails
+        if fails >= self.fail_count and not st.flags[point] & ms.FAIL_RAISED:
+            st.flags[point] |= ms.FAIL_RAISED
+            self._erc31(point, now, True, st.last_good[point],
+                        st.last_energy[point] if st.flags[point] & ms.ENERGY_KNOWN else None)
+
+    def _erc31(self, point, now, start, last_time, energy):
+        at = self._time15(0, now)
+        at = self._pn(at, point, start)
+        at = self._time15(at, last_time) if last_time else self._no_data(at, 5)
+        at = self._bcd_le(at, energy * 100, 5) if energy is not None else self._no_data(at, 5)
+        at = self._no_data(at, 4)
+        self._append(point, now, ERC31, at)
+
+    def clock_checked(self, point, meter_seconds, now):
+        """The meter's clock read `meter_seconds` when the concentrator's read `now`."""
+        st = self.state
+        off = meter_seconds - now
+        bad = off > self.clock_error_s or -off > self.clock_error_s
+        was_bad = st.flags[point] & ms.CLOCK_BAD
+        if bad != bool(was_bad):
+            at = self._time15(0, now)
+            at = self._pn(at, point, bad)
+            self._append(point, now, ERC12, at)
+            if bad:
+                st.flags[point] |= ms.CLOCK_BAD
+            else:
+                st.flags[point] &= ~ms.CLOCK_BAD
+        st.flags[point] |= ms.CLOCK_DONE
+        return off
+
+    def relay_outcome(self, point, command, outcome, status3, now):
+        at = self._time15(0, now)
+        at = self._pn(at, point, outcome == RELAY_CONFIRMED)
+        b = self.buf
+        b[at] = command
+        b[at + 1] = outcome
+        s = 0xFFFF if status3 is None else status3
+        b[at + 2] = s & 0xFF
+        b[at + 3] = s >> 8
+        return self._append(point, now, ERC_RELAY, at + 4)
+
+
+def decode(erc, data):
+    """A dict of an event's data (tests and tools; the uplink sends the bytes as they are)."""
+    def t15(at):
+        if data[at] == 0xEE:
+            return None
+        v = [(x >> 4) * 10 + (x & 15) for x in data[at:at + 5]]
+        return (2000 + v[4], v[3], v[2], v[1], v[0])
+
+    def bcd_le(at, size):
+        if data[at] == 0xEE:
+            return None
+        value = 0
+        for i in range(size - 1, -1, -1):
+            x = data[at + i]
+            value = value * 100 + (x >> 4) * 10 + (x & 15)
+        return value
+
+    out = {"erc": erc, "time": t15(0), "point": data[5] | (data[6] & 0x0F) << 8,
+           "start": bool(data[6] & 0x80)}
+    if erc == ERC31:
+        out["last_read_time"] = t15(7)
+        out["forward_active"] = bcd_le(12, 5)
+    elif erc == ERC27:
+        out["before"] = bcd_le(7, 5)
+        out["after"] = bcd_le(12, 5)
+    elif erc == ERC_RELAY:
+        out["command"] = data[7]
+        out["outcome"] = RELAY_OUTCOMES[data[8]] if data[8] < 4 else data[8]
+        s = data[9] | data[10] << 8
+        out["status3"] = None if s == 0xFFFF else s
+    return out

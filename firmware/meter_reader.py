@@ -1,0 +1,470 @@
+"""One RS-485 bus's transactions: send a request, wait for the reply, decode it in place.
+
+`BusLink` owns a bus's port and its only buffers (one request buffer per protocol, one reply
+deframer, one read chunk): the steady state of a read - build the request in place, write it,
+sleep in the kernel's I/O wait, cut the frame out with the allocation-free deframer, check
+address/function/DI, decode BCD straight from the wire bytes into `values` - allocates nothing
+for DL/T 645 (tests/poller/mp_test_reader.py proves it under heap_lock).
+
+Reply timeout (per attempt): the request's and the expected reply's wire time plus a turnaround
+allowance (`turnaround_ms`, 500 ms by default: DL/T 645 allows a meter up to 500 ms), plus 20 ms.
+Once bytes arrive, `gap_ms` of silence without a valid frame ends the attempt (garbage, bad
+checksum, a reply from another address): the next try starts at once rather than at the
+deadline. A failed attempt is retried `retries` times.
+
+`MeterReader` reads one meter's plan items by protocol:
+- DL/T 645-2007: block DIs; a meter answering a block with "no requested data" is remembered in
+  MeterState.flags (NO_BLOCKS) and read through the block's single DIs from then on;
+- DL/T 645-1997: the 2-byte DIs of the same quantities;
+- Modbus RTU: the meter's register map (protocol/maps), grouped into as few reads as it allows.
+Results land in `items` / `values` / `count` (item ids of firmware/quantities.py) ready for
+firmware.records.append_readings.
+"""
+from firmware import meter_state as ms
+from firmware import quantities as qs
+from firmware.kernel import OS_IO_READ
+from protocol import dlt645_items as cat
+from protocol.compat import const
+from protocol.dlt645_deframer import Deframer
+
+OK = const(0)           # a valid reply (check `abnormal` for an error answer)
+NO_REPLY = const(1)     # nothing usable before the deadline, after every retry
+
+P2007 = const(30)       # protocol codes of the archive slot (protocol/meter_record.py)
+P1997 = const(1)
+PMODBUS = const(200)
+
+MAX_VALUES = const(40)
+
+
+class BusLink:
+    def __init__(self, kernel, clock, port, turnaround_ms=500, retries=1, gap_ms=0):
+        self.k = kernel
+        self.clock = clock
+        self.port = port
+        self.char_us = port.char_us
+        self.turnaround_ms = turnaround_ms
+        self.retries = retries
+        # silence that ends an attempt once bytes came: 10 characters, at least 50 ms (a pty
+        # and a loaded host add scheduling jitter between paced bytes)
+        self.gap_ms = gap_ms or max(50, 10 * self.char_us // 1000)
+        self.tx = bytearray(16)         # 645-2007 read: 68 A*6 68 11 04 DI*4 CS 16
+        self.tx97 = bytearray(14)       # 645-1997 read: 2-byte DI
+        self.addr = bytearray(6)        # the current meter's address, wire order
+        self.rx = bytearray(64)
+        self.df = Deframer(256)
+        self.mb = bytearray(256)        # Modbus reply
+        self.mb_len = 0
+        self.start = 0                  # reply frame in df.buf[start:...]
+        self.abnormal = False
+        self.error = 0
+        self.bad = False
+        # statistics
+        self.requests = 0
+        self.replies = 0
+        self.timeouts = 0
+        self.retried = 0
+        self.garbled = 0                # attempts ended by silence after unusable bytes
+        self.stray = 0                  # valid frames that did not answer our request
+        self.wire_bytes = 0             # request + reply bytes of successful transactions
+
+    # --- helpers ---------------------------------------------------------------------------
+    def timeout_ms(self, request_len, reply_len):
+        return (request_len + reply_len) * self.char_us // 1000 + self.turnaround_ms + 20
+
+    def set_meter(self, slot):
+        """Take the meter's address from its archive slot (bytes 6..11, wire order)."""
+        a = self.addr
+        for i in range(6):
+            a[i] = slot[6 + i]
+
+    def drain(self):
+        # whatever is waiting is noise from before our request (or a late reply)
+        rx = self.rx
+        while self.port.readinto(rx):
+            pass
+        self.df.reset()
+
+    def _build(self, tx, control, di, di_len):
+        a = self.addr
+        tx[0] = 0x68
+        for i in range(6):
+            tx[1 + i] = a[i]
+        tx[7] = 0x68
+        tx[8] = control
+        tx[9] = di_len
+        for i in range(di_len):
+            tx[10 + i] = ((di >> (8 * i)) + 0x33) & 0xFF
+        cs = 0
+        end = 10 + di_len
+        for i in range(end):
+            cs += tx[i]
+        tx[end] = cs & 0xFF
+        tx[end + 1] = 0x16
+
+    # --- DL/T 645 --------------------------------------------------------------------------
+    async def read645(self, di, reply_data_len, version=2007):
+        """Read one DI; OK with the frame at self.start (payload from start + 10 + DI size),
+        or NO_REPLY. `reply_data_len`: expected payload bytes after the DI (for the timeout)."""
+        if version == 2007:
+            tx = self.tx
+            self._build(tx, 0x11, di, 4)
+            func = 0x11
+            dsize = 4
+        else:
+            tx = self.tx97
+            self._build(tx, 0x01, di, 2)
+            func = 0x01
+            dsize = 2
+        timeout = self.timeout_ms(len(tx), 12 + dsize + reply_data_len)
+        return await self._transact645(tx, func, dsize, timeout)
+
+    async def command645(self, frame, func, reply_len):
+        """Send a prepared frame (relay, write) and wait for the answer to function `func`."""
+        return await self._transact645(frame, func, 0, self.timeout_ms(len(frame), reply_len))
+
+    async def _transact645(self, tx, func, dsize, timeout):
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retried += 1
+            self.drain()
+            self.requests += 1
+            self.port.write(tx)
+            size = await self._wait645(tx, func, dsize, timeout)
+            if size:
+                self.replies += 1
+                self.wire_bytes += len(tx) + size
+                return OK
+        return NO_REPLY
+
+    def _matches(self, tx, func, dsize):
+        b = self.df.buf
+        s = self.df.start
+        for i in range(1, 7):
+            if b[s + i] != tx[i] and tx[i] != 0xAA:
+                return False
+        c = b[s + 8]
+        if not c & 0x80 or c & 0x1F != func:
+            return False
+        self.start = s
+        if c & 0x40:
+            self.abnormal = True
+            self.error = (b[s + 10] - 0x33) & 0xFF if b[s + 9] else 0
+            return True
+        self.abnormal = False
+        self.error = 0
+        for i in range(dsize):
+            if b[s + 10 + i] != tx[10 + i]:
+                return False
+        return b[s + 9] >= dsize
+
+    async def _wait645(self, tx, func, dsize, timeout):
+        clock = self.clock
+        port = self.port
+        df = self.df
+        rx = self.rx
+        k = self.k
+        t0 = clock.ticks_ms()
+        last = t0
+        got = False
+        while True:
+            n = port.readinto(rx)
+            if n:
+                taken = df.feed(rx, n)
+                while True:
+                    size = df.next_frame()
+                    if not size:
+                        break
+                    if self._matches(tx, func, dsize):
+                        return size
+                    self.stray += 1
+                if taken < n:
+                    df.reset()
+                got = True
+                last = clock.ticks_ms()
+                continue
+            now = clock.ticks_ms()
+            left = timeout - clock.ticks_diff(now, t0)
+            if got:
+                quiet = self.gap_ms - clock.ticks_diff(now, last)
+                if quiet <= 0:
+                    self.garbled += 1
+                    return 0
+                if quiet < left:
+                    left = quiet
+            if left <= 0:
+                self.timeouts += 1
+                return 0
+            await k.io_wait(port.pollable, OS_IO_READ, left)
+
+    def payload_at(self, dsize):
+        """(first payload byte, payload length) of the last good frame, after the DI."""
+        s = self.start
+        return s + 10 + dsize, self.df.buf[s + 9] - dsize
+
+    def element(self, at, size, signed):
+        """An element's exact value decoded from the wire bytes (-0x33), or None: all EE (no
+        data), or not BCD (a garbled reply: `bad` is set). signed: 0, 1, or 2 for bits16."""
+        b = self.df.buf
+        for i in range(at, at + size):
+            if b[i] != 0x21:            # 0xEE + 0x33
+                break
+        else:
+            return None
+        if signed == 2:
+            return ((b[at] - 0x33) & 0xFF) | (((b[at + 1] - 0x33) & 0xFF) << 8)
+        value = 0
+        neg = False
+        top = at + size - 1
+        i = top
+        while i >= at:
+            x = (b[i] - 0x33) & 0xFF
+            if signed and i == top:
+                neg = x & 0x80
+                x &= 0x7F
+            hi = x >> 4
+            lo = x & 0x0F
+            if hi > 9 or lo > 9:
+                self.bad = True
+                return None
+            value = value * 100 + hi * 10 + lo
+            i -= 1
+        return -value if neg else value
+
+    # --- Modbus ----------------------------------------------------------------------------
+    async def modbus(self, request, unit, function, count):
+        """Send a read request; OK with the reply in self.mb[:self.mb_len] (exception: abnormal)."""
+        from protocol.modbus import crc16
+        expect = 5 + 2 * count
+        timeout = self.timeout_ms(len(request), expect)
+        mb = self.mb
+        rx = self.rx
+        clock = self.clock
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retried += 1
+            self.drain()
+            self.requests += 1
+            self.port.write(request)
+            t0 = clock.ticks_ms()
+            last = t0
+            fill = 0
+            while True:
+                n = self.port.readinto(rx)
+                if n:
+                    for i in range(n):
+                        if fill < len(mb):
+                            mb[fill] = rx[i]
+                            fill += 1
+                    last = clock.ticks_ms()
+                    # skip bytes until our unit id starts the reply (line noise, garbage)
+                    while fill and mb[0] != unit:
+                        for i in range(fill - 1):
+                            mb[i] = mb[i + 1]
+                        fill -= 1
+                    want = 5 if fill >= 2 and mb[1] & 0x80 else expect
+                    if fill >= want:
+                        if crc16(mb, 0, want) == 0 and mb[1] & 0x7F == function:
+                            self.abnormal = bool(mb[1] & 0x80)
+                            self.error = mb[2] if self.abnormal else 0
+                            if self.abnormal or mb[2] == 2 * count:
+                                self.mb_len = want
+                                self.replies += 1
+                                self.wire_bytes += len(request) + want
+                                return OK
+                        self.garbled += 1
+                        break
+                    continue
+                now = clock.ticks_ms()
+                left = timeout - clock.ticks_diff(now, t0)
+                if fill:
+                    quiet = self.gap_ms - clock.ticks_diff(now, last)
+                    if quiet <= 0:
+                        self.garbled += 1
+                        break
+                    left = min(left, quiet)
+                if left <= 0:
+                    self.timeouts += 1
+                    break
+                await self.k.io_wait(self.port.pollable, OS_IO_READ, left)
+        return NO_REPLY
+
+    def stats(self):
+        return {"requests": self.requests, "replies": self.replies, "timeouts": self.timeouts,
+                "retries": self.retried, "garbled": self.garbled, "stray": self.stray,
+                "wire_bytes": self.wire_bytes}
+
+
+# --- what to read: plan items compiled once --------------------------------------------------
+def _entry(row, version, q):
+    size = cat.element_size(row, version)
+    fmt = row[cat.FMT97] if version == 1997 and row[cat.FMT97] else row[cat.FMT]
+    signed = 2 if fmt == "bits16" else row[cat.SIGNED]
+    di = row[cat.DI] if version == 2007 else row[cat.DI97]
+    return (di, size, row[cat.COUNT], signed, q)
+
+
+def compile_items(names):
+    """Plan item names -> (entries 2007, entries 1997, names for Modbus maps).
+
+    A 2007 entry is (di, element size, count, signed, first quantity, singles) where singles
+    are the entries of the block's single DIs (fallback), or None for a single item."""
+    e07 = []
+    e97 = []
+    flat = []
+    for name in names:
+        name = qs.ALIASES.get(name, name)
+        di, row = cat.find(name)
+        if row is None:
+            continue
+        first = qs.BLOCK_FIRST.get(name)
+        if first is not None:
+            n = qs.BLOCK_SIZE[name]
+            singles = []
+            for q in range(first, first + n):
+                sdi, srow = cat.find(qs.NAMES[q])
+                singles.append(_entry(srow, 2007, q))
+                flat.append(qs.NAMES[q])
+            e07.append(_entry(row, 2007, first) + (tuple(singles),))
+            if row[cat.DI97] is not None:
+                e97.append(_entry(row, 1997, first) + (None,))
+            continue
+        q = qs.quantity(name)
+        if not q:
+            continue
+        flat.append(qs.NAMES[q])
+        e07.append(_entry(row, 2007, q) + (None,))
+        if row[cat.DI97] is not None:
+            e97.append(_entry(row, 1997, q) + (None,))
+    return tuple(e07), tuple(e97), tuple(flat)
+
+
+class MeterReader:
+    """Reads plan items from one meter at a time over a BusLink."""
+
+    def __init__(self, link, state):
+        self.link = link
+        self.state = state
+        self.items = [0] * MAX_VALUES
+        self.values = [0] * MAX_VALUES
+        self.count = 0
+        self.energy = None          # forward active total of the last read, 0.01 kWh
+        self.answered = 0           # replies in the last read (0: the meter is silent)
+        self._maps = {}             # Modbus map name -> (RegisterMap, {names: blocks})
+
+    def _put(self, kind, q, value):
+        c = self.count
+        if c < MAX_VALUES:
+            self.items[c] = kind * 64 + q
+            self.values[c] = value
+            self.count = c + 1
+        if q == qs.ENERGY_FWD_TOTAL and value is not None:
+            self.energy = value
+
+    async def read(self, point, protocol, slot, plan, kind):
+        """Read `plan` (compile_items result) from the meter of `slot`; OK or NO_REPLY."""
+        self.count = 0
+        self.energy = None
+        self.answered = 0
+        if protocol == PMODBUS:
+            return await self._read_modbus(slot, plan[2], kind)
+        self.link.set_meter(slot)
+        version = 2007 if protocol == P2007 else 1997
+        entries = plan[0] if version == 2007 else plan[1]
+        flags = self.state.flags
+        for entry in entries:
+            singles = entry[5]
+            if singles is not None and flags[point] & ms.NO_BLOCKS and version == 2007:
+                for single in singles:
+                    if await self._read_entry(single, version, kind) == NO_REPLY:
+                        break
+            else:
+                err = await self._read_entry(entry, version, kind)
+                if (err == OK and singles is not None and self.link.abnormal
+                        and self.link.error & 0x02 and version == 2007):
+                    # "no requested data" to a block: read its elements one by one from now on
+                    flags[point] |= ms.NO_BLOCKS
+                    for single in singles:
+                        if await self._read_entry(single, version, kind) == NO_REPLY:
+                            break
+            if not self.answered:
+                break               # a silent meter: do not spend the bus on its other items
+        return OK if self.answered else NO_REPLY
+
+    async def _read_entry(self, entry, version, kind):
+        link = self.link
+        di, size, count, signed, q = entry[0], entry[1], entry[2], entry[3], entry[4]
+        dsize = 4 if version == 2007 else 2
+        err = await link.read645(di, size * count, version)
+        if err != OK:
+            return err
+        self.answered += 1
+        if link.abnormal:
+            return OK
+        at, length = link.payload_at(dsize)
+        n = length // size
+        if n * size != length:
+            return OK               # not whole elements: nothing trustworthy in it
+        limit = 5 if count > 1 and n > 5 else n     # total + 4 tariffs at most
+        link.bad = False
+        first = self.count
+        for i in range(limit):
+            value = link.element(at + i * size, size, signed)
+            if link.bad:
+                self.count = first      # not BCD: drop the reply's values
+                return OK
+            self._put(kind, q + i, value)
+        return OK
+
+    async def read_entry(self, protocol, slot, entry, kind):
+        """Read one compiled entry (e.g. a frozen-history DI) into items/values: OK or NO_REPLY."""
+        self.count = 0
+        self.energy = None
+        self.answered = 0
+        self.link.set_meter(slot)
+        return await self._read_entry(entry, 2007 if protocol == P2007 else 1997, kind)
+
+    async def read_value(self, protocol, slot, di, size, signed):
+        """One element (clock, status word): its value, or None: no data (all EE), no reply
+        (link.abnormal False) or an abnormal answer (link.abnormal True, link.error its bits).
+        For 2007 `di` is the 4-byte DI, for 1997 the 2-byte one."""
+        link = self.link
+        link.set_meter(slot)
+        link.abnormal = False
+        version = 2007 if protocol == P2007 else 1997
+        if await link.read645(di, size, version) != OK or link.abnormal:
+            return None
+        at, length = link.payload_at(4 if version == 2007 else 2)
+        if length < size:
+            return None
+        link.bad = False
+        value = link.element(at, size, signed)
+        return None if link.bad else value
+
+    def raw(self, offset):
+        """Byte `offset` of the last payload, unscrambled (date/time fields)."""
+        return (self.link.df.buf[offset] - 0x33) & 0xFF
+
+    async def _read_modbus(self, slot, names, kind):
+        from protocol import modbus_map
+        link = self.link
+        name = bytes(slot[26:34]).rstrip(b"\0").decode() or "sdm120"
+        cached = self._maps.get(name)
+        if cached is None:
+            regmap = modbus_map.load_map(name)
+            wanted = [n for n in names if n in regmap.names()]
+            blocks = regmap.read_plan(wanted)
+            cached = self._maps[name] = blocks
+        unit = slot[6]
+        for block in cached:
+            err = await link.modbus(block.request(unit), unit, block.function, block.count)
+            if err != OK:
+                break
+            self.answered += 1
+            if link.abnormal:
+                continue
+            for item in block.items:
+                q = qs.quantity(item.name)
+                if q:
+                    self._put(kind, q, item.scaled(link.mb, 3 + 2 * (item.register - block.start)))
+        return OK if self.answered else NO_REPLY
