@@ -55,6 +55,15 @@ def test_register_list_and_remove_terminals(run):
     assert [t["terminal"] for t in json.loads(run("terminals", "list", "--json"))] == ["4101-1"]
 
 
+def test_removing_a_terminal_with_data_needs_purge_and_a_yes(run, db_url):
+    _fill(db_url)
+    assert "--purge" in run("terminals", "remove", "north-yard", code=1)
+    assert "Aborted" in run("terminals", "remove", "north-yard", "--purge", input="n\n", code=1)
+    out = run("terminals", "remove", "north-yard", "--purge", input="y\n")
+    assert "removed terminal 4101-1 and its 6 readings, 2 events" in out
+    assert json.loads(run("terminals", "list", "--json")) == []
+
+
 def test_meter_archive_commands(run):
     run("terminals", "add", "--area", "4101", "--address", "1", "--password", SECRET)
     assert "p3: meter 000000000042 (dlt645-1997, port 1, 1200 baud)" in run(

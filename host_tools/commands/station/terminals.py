@@ -176,9 +176,10 @@ def _pick_terminal(station, terminal, area, address):
 @click.option("--area", help="A1 area code (with --address, instead of TERMINAL).")
 @click.option("--address", help="A2 terminal address.")
 @click.option("--purge", is_flag=True,
-              help="Also delete its stored readings, frozen values and events.")
+              help="Also delete its stored readings, frozen values and events (asks first).")
+@click.option("--yes", is_flag=True, help="Do not ask before purging.")
 @db_option
-def remove(terminal, area, address, purge, db_url):
+def remove(terminal, area, address, purge, yes, db_url):
     """Unregister a terminal (TERMINAL is AREA-ADDRESS like 4101-1, or its name).
 
     Its meter archive goes with it. A terminal with stored data is only removed with --purge,
@@ -186,8 +187,11 @@ def remove(terminal, area, address, purge, db_url):
     """
     with opened_station(db_url) as station:
         found = _pick_terminal(station, terminal, area, address)
-        deleted = station.remove_terminal(found.id, purge=purge)
-    held = ", ".join("%d %s" % (n, t.replace("_", " ")) for t, n in deleted.items() if n)
+        counts = station.data_counts(found.id)
+        held = ", ".join("%d %s" % (n, t.replace("_", " ")) for t, n in counts.items() if n)
+        if purge and held and not yes:
+            click.confirm("Delete terminal %s and its %s?" % (found.label, held), abort=True)
+        station.remove_terminal(found.id, purge=purge)
     click.echo("removed terminal %s%s" % (found.label, " and its %s" % held if held else ""))
 
 
