@@ -329,7 +329,14 @@ def _append_dadt(out, pns, fns):
 # ---------------------------------------------------------------- build
 
 def build(frame):
-    """Frame -> the bytes on the wire."""
+    """Frame -> the bytes on the wire; a field of the wrong type or range is a ProtocolError."""
+    try:
+        return _build(frame)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        raise ProtocolError("cannot build the frame: %s" % (exc,)) from exc
+
+
+def _build(frame):
     out = bytearray(b"\x68\x00\x00\x00\x00\x68")
     direction = frame.direction
     if direction not in (DOWN, UP):

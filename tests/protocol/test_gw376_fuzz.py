@@ -95,3 +95,35 @@ def test_archive_count_larger_than_the_frame_is_an_error():
     raw = bytearray(gw376.build(frame))
     raw[18:20] = b"\xff\xff"
     assert parse_or_protocol_error(reframe(raw[6:-2])) is None
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-300, 2 ** 33), st.text(max_size=8),
+                 st.binary(max_size=20), st.floats(), st.lists(st.integers(-5, 300), max_size=7),
+                 st.tuples(st.integers(-5, 300), st.integers(-5, 300)))
+FIELDS = ("afn", "units", "direction", "prm", "function", "area", "terminal", "group", "master",
+          "seq", "fir", "fin", "con", "fcb", "fcv", "acd", "pw", "ec", "tp", "trailing")
+
+
+@settings(max_examples=300, deadline=None)
+@given(strat.frames(), st.sampled_from(FIELDS), junk)
+def test_build_with_a_junk_field_is_a_protocol_error_or_a_valid_frame(frame, field, value):
+    setattr(frame, field, value)
+    try:
+        raw = gw376.build(frame)
+    except ProtocolError as err:
+        assert err.reason
+        return
+    parse_or_protocol_error(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([0x04, 0x05, 0x0A, 0x0C, 0x0D, 0x0E, 0x10, 0x00, 0x02, 0x09]),
+       st.integers(0, 1), st.integers(1, 248), junk)
+def test_junk_unit_data_is_a_protocol_error(afn, direction, fn, value):
+    frame = gw376.Frame(afn, [(1, fn, value)], direction, 0 if direction else 1)
+    if gw376.needs_pw(afn, direction):
+        frame.pw = bytes(16)
+    try:
+        gw376.build(frame)
+    except ProtocolError:
+        pass
