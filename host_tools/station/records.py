@@ -17,9 +17,9 @@ gw376_formats.DECIMALS[14])` (skip values that are None: "no data").
 
 Outputs carry aware datetimes in the station's zone and Decimal values.
 
-Item names (the `item` text) follow the 1376.1 data unit: `F129` for a single value, `F129.0`
-for the total and `F129.1`..`F129.M` for tariffs of a unit that carries several (format 14 energy
-in kWh). See docs/station.md.
+Item names (the `item` text) follow the single-quantity 1376.1 data unit and the element:
+`F129.0` total forward active energy, `F129.1`..`F129.M` its tariffs (see items.py, which maps
+decoded units to records, and docs/station.md).
 """
 import decimal
 from typing import NamedTuple, Optional

@@ -1,0 +1,54 @@
+"""Decoded 1376.1 energy units become stored values under one item name per quantity."""
+from protocol import gw376_units
+
+from host_tools.station.items import frozen_from_energy, item_name, readings_from_energy
+
+F33 = {"read_time": (2026, 11, 24, 8, 15), "tariffs": 2,
+       "forward_active": [123456789, 60000000, None],
+       "forward_reactive": [1234, 0, 1234], "q1_reactive": [5, 5, 0],
+       "q4_reactive": [None, None, None]}
+
+
+def wire(afn, fn, value):
+    """Through the real codec: encode then decode, as the front end receives it."""
+    data = gw376_units.encode(afn, fn, 1, value)
+    decoded, _ = gw376_units.decode(afn, fn, 1, data, 0, len(data))
+    return decoded
+
+
+def test_item_names_follow_the_single_quantity_units():
+    assert item_name(129, "forward_active", 0) == "F129.0"
+    assert item_name(161, "q4_reactive", 3) == "F168.3"
+    assert item_name(177, "reverse_active", 1) == "F179.1"
+
+
+def test_a_realtime_f33_is_stored_as_f129_f130_f133(station, terminal):
+    unit = wire(0x0C, 33, F33)
+    readings = readings_from_energy(terminal.id, 1, unit)
+    assert sorted((r.item, r.value, r.scale) for r in readings) == [
+        ("F129.0", 123456789, 4), ("F129.1", 60000000, 4),
+        ("F130.0", 1234, 2), ("F130.1", 0, 2), ("F130.2", 1234, 2),
+        ("F133.0", 5, 2), ("F133.1", 5, 2), ("F133.2", 0, 2)]
+    assert station.store_readings(readings) == 8
+    # the same quantity later read with F129 lands on the same item: a duplicate
+    single = wire(0x0C, 129, {"read_time": F33["read_time"], "tariffs": 2,
+                              "forward_active": F33["forward_active"]})
+    assert station.store_readings(readings_from_energy(terminal.id, 1, single)) == 0
+    got = station.readings(terminal.id, 1, (2026, 11, 24, 8, 0), (2026, 11, 24, 9, 0),
+                           items=["F129.0"])
+    assert str(got[0].value) == "12345.6789"
+
+
+def test_frozen_units_go_to_daily_or_monthly(station, terminal):
+    daily = wire(0x0D, 161, {"td": (2026, 11, 23), "read_time": (2026, 11, 24, 0, 5),
+                             "tariffs": 1, "forward_active": [100, 50]})
+    values = frozen_from_energy(terminal.id, 2, daily)
+    assert [(v.item, v.period) for v in values] == [("F161.0", (2026, 11, 23)),
+                                                     ("F161.1", (2026, 11, 23))]
+    assert station.store_daily_frozen(values) == 2
+    monthly = wire(0x0D, 17, dict(F33, td=(2026, 10)))
+    values = frozen_from_energy(terminal.id, 2, monthly)
+    assert {v.item for v in values} >= {"F177.0", "F178.2", "F181.1"}
+    assert station.store_monthly_frozen(values) == 8
+    assert [str(f.value) for f in station.frozen("monthly", terminal.id, 2, "2026-10", "2026-10",
+                                                 items=["F177.0"])] == ["12345.6789"]
