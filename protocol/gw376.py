@@ -45,7 +45,8 @@ Frame fields:
     trailing    bytes after the last data unit that do not form one (non-standard field frames,
                 e.g. a master confirm padded with 6 zero bytes); b"" for a standard frame
     notes       parse() only: list of sentences naming each non-standard construct accepted
-                (trailing bytes; AFN00 "F3" coded as DT 03 00); [] for a standard frame
+                (trailing bytes; AFN00 "F3" coded as DT 03 00; values partly EE); [] for a
+                standard frame
 
 Units with several Pn/Fn bits in one DA/DT group expand to one (pn, fn, data) per pair, ordered
 Pn first, then Fn; build() groups consecutive units back when they form such a block.
@@ -494,7 +495,12 @@ def parse(data, size=None):
                     bcd.byte_value(data[pos + 3], pos + 3),
                     bcd.byte_value(data[pos + 2], pos + 2),
                     bcd.byte_value(data[pos + 1], pos + 1), data[pos + 5])
+    partly = units_codec.formats.partly_no_data
     frame.units, frame.trailing = parse_units(data, 14, data_end, afn, direction, frame.notes)
+    partly = units_codec.formats.partly_no_data - partly
+    if partly:
+        frame.notes.append("%d value(s) only partly filled with EE read as no data "
+                           "(non-standard padding)" % partly)
     if frame.trailing:
         frame.notes.append("%d bytes after the last data unit are not a data unit "
                            "(non-standard frame), kept in `trailing`" % len(frame.trailing))

@@ -68,10 +68,20 @@ def _check_room(fmt, buf, pos):
     return length
 
 
+# How many values so far carried 0xEE in only some of their bytes (non-standard padding):
+# gw376.parse() compares it before and after to add a note to the frame.
+partly_no_data = 0
+
+
 def has_no_data(buf, pos, length):
     """True when the value at buf[pos:pos+length] carries a 0xEE byte (no data)."""
+    global partly_no_data
     for i in range(pos, pos + length):
         if buf[i] == NO_DATA:
+            for j in range(pos, pos + length):
+                if buf[j] != NO_DATA:
+                    partly_no_data += 1
+                    break
             return True
     return False
 

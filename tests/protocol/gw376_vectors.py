@@ -121,4 +121,4 @@ UNKNOWN_UNITS = {
 }
 
 # Frames whose parse notes must name a non-standard construct.
-NON_STANDARD = ("nonStandardConfirm", "separateConfirm")
+NON_STANDARD = ("nonStandardConfirm", "separateConfirm", "rafn12f34", "rafn13f2")
