@@ -58,8 +58,10 @@ def powercut(cuts):
             by_kind[kind] = by_kind.get(kind, 0) + t.cuts[kind]
         for line in t.failures:
             print("# " + line)
-    print("# power cuts by what they interrupted: %r (%d trials)" % (by_kind, trials))
     metric("store.powercut_trials", total, "cuts")
+    for kind in sorted(by_kind):     # what the cuts interrupted
+        metric("store.powercut_in_" + kind, by_kind[kind], "cuts")
+    metric("store.powercut_all_trials", trials, "trials")
     metric("store.lost_records", lost, "records")
     metric("store.corrupt_records", corrupt, "records")
 
