@@ -88,7 +88,7 @@ OS_STAT_MUTEX = const(0x10)
 OS_STAT_FLAG = const(0x20)
 OS_STAT_IO = const(0x40)
 OS_STAT_DLY = const(0x100)
-_STAT_DEAD = const(0x200)
+OS_STAT_DEAD = const(0x200)
 _PEND_ANY = const(0x77)             # SEM | MBOX | Q | MUTEX | FLAG | IO
 
 _POLLERR = const(8)
@@ -102,10 +102,6 @@ _K_MUTEX = const(2)
 _K_MBOX = const(3)
 _K_Q = const(4)
 _K_FLAG = const(5)
-
-_STATE_NAMES = ((OS_STAT_SUSPEND, "suspended"), (OS_STAT_SEM, "sem"), (OS_STAT_MUTEX, "mutex"),
-                (OS_STAT_MBOX, "mbox"), (OS_STAT_Q, "q"), (OS_STAT_FLAG, "flag"),
-                (OS_STAT_IO, "io"), (OS_STAT_DLY, "delay"))
 
 
 def _unmap_table():
@@ -677,7 +673,10 @@ class Kernel:
     def task_query(self, prio=OS_PRIO_SELF):
         """OSTaskQuery: a dict describing the task, or None when there is none at `prio`."""
         t = self.task(prio)
-        return None if t is None else self._task_info(t, self._ticks_ms())
+        if t is None:
+            return None
+        from firmware.kernel_stats import task_report
+        return task_report(self, t, self._ticks_ms())
 
     def task_checkin(self):
         """A supervised task proves it is alive (resets its check-in period)."""
@@ -714,25 +713,33 @@ class Kernel:
             self._lock_owner = None
 
     def _remove(self, t):
-        if t.stat & _STAT_DEAD:
+        if t.stat & OS_STAT_DEAD:
             return
         self._detach(t)
-        self._switches_total += t.runs
-        t.runs = 0
-        t.stat = _STAT_DEAD
-        if self._tcb[t.base_prio] is t:
-            self._tcb[t.base_prio] = None
+        t.stat = OS_STAT_DEAD
         self._tasks.remove(t)
         if not self._tasks:
             self._running = False
         if t is self._cur:
-            self._dead = t          # closed after it yields: a running coroutine cannot close
+            # A running coroutine cannot be closed: it is buried once it yields. It keeps its
+            # priority until then, so whatever it still registers only touches its own bits.
+            self._dead = t
         else:
+            self._free(t)
             self._close(t)
+
+    def _free(self, t):
+        self._switches_total += t.runs
+        t.runs = 0
+        if self._tcb[t.base_prio] is t:
+            self._tcb[t.base_prio] = None
 
     def _bury(self):
         t = self._dead
         self._dead = None
+        self._detach(t)             # undo what it registered after it was deleted
+        t.stat = OS_STAT_DEAD
+        self._free(t)
         self._close(t)
 
     def _close(self, t):
@@ -755,7 +762,7 @@ class Kernel:
                 hook(t, exc, text)
             except Exception as hook_exc:  # noqa: BLE001
                 self.last_hook_fault = _format_exception(hook_exc)
-        if t.on_fault != ON_FAULT_RESTART or t.stat & _STAT_DEAD:
+        if t.on_fault != ON_FAULT_RESTART or t.stat & OS_STAT_DEAD:
             self._remove(t)
             return
         self._detach(t)
@@ -1285,36 +1292,7 @@ class Kernel:
                 self.io_forget(stream)
 
     # --- statistics -----------------------------------------------------------------------------
-    def _task_info(self, t, now):
-        st = t.stat
-        state = "ready" if not st else ("dead" if st & _STAT_DEAD else
-                                         "+".join(n for bit, n in _STATE_NAMES if st & bit))
-        return {
-            "prio": t.base_prio, "name": t.name, "state": state, "cur_prio": t.prio,
-            "runs": t.runs_total + t.runs, "run_ms": t.run_ms + t.run_us // 1000, "cpu": t.cpu,
-            "max_slice_ms": t.max_slice_us // 1000, "max_slice_us": t.max_slice_us,
-            "last_run_ms_ago": None if t.last_run is None else self._ticks_diff(now, t.last_run),
-            "faults": t.faults, "restarts": t.restarts, "last_fault": t.last_fault,
-            "checkin_ms": t.checkin_ms, "late": t.late,
-            "checkin_ms_ago": self._ticks_diff(now, t.checkin_at) if t.checkin_ms else None,
-        }
-
     def stats(self):
-        """Everything the status command shows: plain dicts and lists."""
-        now = self._ticks_ms()
-        used = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
-        if used > self.heap_peak:
-            self.heap_peak = used
-        free = gc.mem_free() if hasattr(gc, "mem_free") else 0
-        return {
-            "uptime_ms": self.time_get() - self._time_offset,
-            "cpu": self.cpu,
-            "idle_ms": self._idle_ms_total + self._idle_us // 1000,
-            "switches": self._switches_total + sum(t.runs for t in self._tasks),
-            "heap_used": used, "heap_peak": self.heap_peak, "heap_free": free,
-            "faults": self.faults,
-            "feeds": self.feeds, "feeds_withheld": self.feeds_withheld,
-            "late_task": self.late_task,
-            "watchdog": None if self._wdt is None else self._wdt.status(),
-            "tasks": [self._task_info(t, now) for t in self._tasks],
-        }
+        """Everything the status command shows, as plain dicts and lists (see kernel_stats)."""
+        from firmware.kernel_stats import report
+        return report(self)

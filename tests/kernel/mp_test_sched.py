@@ -6,7 +6,8 @@ from firmware.kernel import (
     OS_ERR_TASK_DEL_IDLE, OS_ERR_TASK_DEL, OS_ERR_TASK_SUSPEND_IDLE, OS_ERR_TASK_SUSPEND_PRIO,
     OS_ERR_TASK_RESUME_PRIO, OS_ERR_TASK_NOT_SUSPENDED, OS_ERR_TIME_NOT_DLY, OS_ERR_TIMEOUT,
     OS_ERR_TIME_ZERO_DLY, OS_ERR_TIME_INVALID_MINUTES, OS_ERR_TIME_INVALID_SECONDS,
-    OS_ERR_TIME_INVALID_MS, OS_ERR_PEND_LOCKED, OS_LOWEST_PRIO, OS_PRIO_SELF)
+    OS_ERR_TIME_INVALID_MS, OS_ERR_PEND_LOCKED, OS_LOWEST_PRIO, OS_PRIO_SELF,
+    OS_PRIO_MUTEX_CEIL_DIS)
 
 
 def test_highest_priority_ready_task_runs_first():
@@ -315,3 +316,28 @@ def test_run_returns_when_every_task_has_ended():
     spawn(k, short, 1)
     run(k)
     eq(k.task(1), None)
+
+
+def test_a_deleted_task_that_still_pends_leaves_nothing_behind():
+    k, _ = make_kernel()
+    sem, m = k.sem_create(0), k.mutex_create(OS_PRIO_MUTEX_CEIL_DIS)
+    got = []
+
+    async def zombie():
+        k.task_del(OS_PRIO_SELF)
+        k.mutex_accept(m)                   # takes the mutex after its own deletion...
+        await k.sem_pend(sem, 0)            # ...and pends: both are undone when it is buried
+        got.append("never")
+
+    async def other():
+        await k.time_dly(1)
+        eq(k.sem_post(sem), OS_ERR_NONE)
+        eq(k.sem_query(sem)["count"], 1, "no dead waiter took the post")
+        eq(k.mutex_accept(m), True, "the dead task's mutex was released")
+        eq(k.task_create(zombie, 3), OS_ERR_NONE, "its priority is free")
+        got.append("ok")
+
+    spawn(k, zombie, 3)
+    spawn(k, other, 4)
+    run(k, 10)
+    eq(got, ["ok"])
