@@ -258,3 +258,10 @@ def test_a_log_formatted_for_another_geometry_is_refused():
     err = raises(StoreError, RingLog, flash, 4, True)        # mounted with the wrong unit
     assert "program unit" in str(err), str(err)
     eq(RingLog(flash).next_seq, 2, "the right unit still mounts it")
+
+
+def test_the_crc_is_the_standard_crc32_of_the_unix_port():
+    import binascii
+    # the CRC-32/ISO-HDLC check value; docs/ringlog.md relies on binascii.crc32 being it
+    eq(binascii.crc32(b"123456789"), 0xCBF43926, "crc32 check value")
+    eq(binascii.crc32(b"6789", binascii.crc32(b"12345")), 0xCBF43926, "chained")
