@@ -125,3 +125,43 @@ def test_any_chunking_and_noise_yields_exactly_the_good_frames(items, data):
             got.append(taken)
     assert got == wanted
     assert framer.crc_errors == len(items) - len(wanted)
+
+
+replies = st.one_of(
+    st.builds(modbus.read_reply, st.integers(1, 247), st.sampled_from([3, 4]),
+              st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=125)),
+    st.builds(modbus.write_multiple_reply, st.integers(1, 247), st.integers(0, 1000),
+              st.integers(1, 123)),
+    st.builds(modbus.exception_reply, st.integers(1, 247), st.integers(1, 127),
+              st.integers(1, 4)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(replies, st.booleans()), min_size=1, max_size=6), st.data())
+def test_early_mode_recovers_after_a_corrupt_reply(items, data):
+    # A corrupt length byte may end a frame too early or too late; the next silence resyncs.
+    framer = modbus.RtuFramer(BAUD, early=True)
+    t = 0
+    got, wanted = [], []
+    for frame, corrupt in items:
+        if corrupt:
+            i = data.draw(st.integers(0, len(frame) - 1))
+            frame = frame[:i] + bytes([frame[i] ^ data.draw(st.integers(1, 255))]) + frame[i + 1:]
+        else:
+            wanted.append(frame)
+        pos = 0
+        while pos < len(frame):
+            size = data.draw(st.integers(1, len(frame) - pos))
+            framer.feed(frame[pos:pos + size], t)
+            pos += size
+            t += data.draw(st.integers(0, SILENCE - 1))
+            taken = framer.take(t)
+            while taken:
+                got.append(taken)
+                taken = framer.take(t)
+        t += SILENCE
+        taken = framer.take(t)
+        if taken:
+            got.append(taken)
+    assert got == wanted
