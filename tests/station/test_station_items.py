@@ -52,3 +52,27 @@ def test_frozen_units_go_to_daily_or_monthly(station, terminal):
     assert station.store_monthly_frozen(values) == 8
     assert [str(f.value) for f in station.frozen("monthly", terminal.id, 2, "2026-10", "2026-10",
                                                  items=["F177.0"])] == ["12345.6789"]
+
+
+def test_event_replies_are_stored_once_with_their_bytes(station, terminal):
+    from host_tools.station.erc import events_from_unit
+    records = [{"erc": 14, "power_off": (2026, 11, 24, 7, 0), "power_on": (2026, 11, 24, 7, 5)},
+               {"erc": 31, "time": (2026, 11, 24, 8, 0), "pn": 3, "start": 1,
+                "last_read_time": (2026, 11, 24, 7, 0), "forward_active": 1234,
+                "forward_reactive": 56},
+               {"erc": 99, "raw": b"\x01\x02"}]
+    unit = wire(0x0E, 1, {"ec_important": 3, "ec_normal": 0, "pm": 254, "pn": 1,
+                          "records": records})
+    events = events_from_unit(terminal.id, unit, important=True)
+    assert [(e.erc, e.pn, e.source_pointer) for e in events] == [(14, None, 254), (31, 3, 255),
+                                                                 (99, None, 0)]
+    # format-15 time 08:00 24/11/26, Pn 3 with D15 (occurred), last read 07:00, 0.1234 kWh, 0.56
+    assert events[1].data.hex() == "000824112603800007241126341200000056000000"
+    assert station.store_events(events) == 3
+    # read again after a reconnect (pointers shifted): nothing new
+    again = wire(0x0E, 1, {"ec_important": 3, "ec_normal": 0, "pm": 0, "pn": 3,
+                           "records": records})
+    assert station.store_events(events_from_unit(terminal.id, again, important=True)) == 0
+    stored = station.events(terminal_id=terminal.id)
+    assert stored[0].occurred_at.isoformat() == "2026-11-24T07:00:00+08:00"
+    assert '"power_on": [2026, 11, 24, 7, 5]' in stored[0].detail

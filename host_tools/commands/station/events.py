@@ -6,29 +6,9 @@ import click
 from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
                                                  opened_station, show_time, tz_option)
 from host_tools.errors import EXIT_BAD_INPUT, CliError
+from host_tools.station.erc import erc_name
 from host_tools.station.errors import StationError
 from host_tools.station.times import parse_time
-
-# Event codes the concentrator reports (Q/GDW 1376.1 appendix; see PROTOCOLS.md).
-ERC_NAMES = {
-    1: "initialisation / version change",
-    3: "parameter change",
-    5: "remote trip",
-    12: "meter clock deviation",
-    13: "meter fault",
-    14: "terminal power off/on",
-    21: "terminal fault",
-    27: "meter reading decreased",
-    30: "meter stopped",
-    31: "RS-485 reading failure",
-    33: "meter status word change",
-    35: "unknown meter found",
-}
-
-
-def erc_name(erc):
-    return ERC_NAMES.get(erc, "ERC%d" % erc)
-
 
 @click.command()
 @click.option("--terminal", help="Only this terminal (AREA-ADDRESS like 4101-1, or its name).")
