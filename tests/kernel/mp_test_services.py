@@ -360,3 +360,31 @@ def test_io_wait_rejects_a_bad_mode():
     spawn(k, task, 1)
     run(k, 5)
     eq(got, [OS_ERR_INVALID_OPT])
+
+
+def test_mutex_and_flag_pends_can_be_aborted():
+    k, _ = make_kernel()
+    m, grp = k.mutex_create(), k.flag_create()
+    got = []
+
+    async def owner():
+        k.mutex_accept(m)
+        await k.time_dly(100)
+
+    async def waiter():
+        got.append(("mutex", await k.mutex_pend(m, 0)))
+        got.append(("flag", await k.flag_pend(grp, 0x1, OS_FLAG_WAIT_SET_ALL, 0)))
+
+    async def aborter():
+        await k.time_dly(5)
+        eq(k.mutex_query(m)["waiting"], [6])
+        eq(k.pend_abort(m), 1)
+        await k.time_dly(5)
+        eq(k.flag_pend_abort(grp), 1)
+
+    spawn(k, owner, 5)
+    spawn(k, waiter, 6)
+    spawn(k, aborter, 7)
+    run(k, 50)
+    eq(got, [("mutex", OS_ERR_PEND_ABORT), ("flag", OS_ERR_PEND_ABORT)])
+    eq(k.mutex_query(m)["owner"], 5, "the abort did not hand the mutex over")

@@ -194,3 +194,23 @@ def test_cpu_starvation_starves_the_watchdog():
     wd = k.stats()["watchdog"]
     if wd["overdue_ms"] < 2000:
         raise AssertionError("the watchdog was fed while the CPU was starved: %r" % wd)
+
+
+def test_the_idle_hook_runs_once_per_sleep_not_in_a_busy_loop():
+    k, clock = make_kernel()
+    calls = [0]
+
+    def idle_hook():
+        calls[0] += 1
+
+    async def periodic():
+        while True:
+            await k.time_dly(100)
+
+    k.idle_hook = idle_hook
+    spawn(k, periodic, 10)
+    run(k, 1000)
+    # one sleep per 100 ms wake-up, plus the statistics tick
+    if not 10 <= calls[0] <= 12:
+        raise AssertionError("idle hook ran %d times" % calls[0])
+    eq(clock.slept_ms, 1000)
