@@ -184,6 +184,23 @@ class IngestMixin:
             found.setdefault(pn, set()).add(period)
         return found
 
+    def missing_daily_frozen(self, terminal_id, first, last, item="F161.0", pns=None):
+        """[(day, [pns])]: the days first..last (inclusive) for which points have no daily
+        frozen `item`, oldest first: what the gap backfill asks the terminal for (AFN0D with
+        Td = that day). pns defaults to the terminal's archive."""
+        first, last = check_day(first), check_day(last)
+        if pns is None:
+            pns = [p.pn for p in self.measuring_points(terminal_id)]
+        have = self.frozen_periods("daily", terminal_id, item, first, last)
+        day, end, gaps = datetime.date.fromisoformat(first), datetime.date.fromisoformat(last), []
+        while day <= end:
+            label = day.isoformat()
+            missing = [pn for pn in sorted(pns) if label not in have.get(pn, ())]
+            if missing:
+                gaps.append((label, missing))
+            day += datetime.timedelta(days=1)
+        return gaps
+
     def store_events(self, events):
         """Store terminal events (Event records); returns how many were new.
 

@@ -205,6 +205,12 @@ def test_daily_and_monthly_frozen_values(station, terminal):
     assert station.store_daily_frozen(daily[:2]) == 0
     periods = station.frozen_periods("daily", terminal.id, "F161.0", "2026-11-19", "2026-11-23")
     assert periods == {1: set(days), 2: set(days)}     # 2026-11-22 is the gap to backfill
+    station.set_measuring_point(terminal.id, 1, "1")
+    station.set_measuring_point(terminal.id, 3, "3")
+    assert station.missing_daily_frozen(terminal.id, "2026-11-21", "2026-11-23") == [
+        ("2026-11-21", [3]), ("2026-11-22", [1, 3]), ("2026-11-23", [3])]
+    assert station.missing_daily_frozen(terminal.id, (2026, 11, 20), (2026, 11, 21),
+                                        pns=[1, 2]) == []
     got = station.frozen("daily", terminal.id, 1, "2026-11-21", "2026-11-23")
     assert [(f.period, str(f.value)) for f in got] == [("2026-11-21", "101.25"),
                                                        ("2026-11-23", "101.25")]
