@@ -19,6 +19,7 @@ Appending (durable when the call returns; returns the record's sequence number, 
 Reading back (each record is a tuple (seq, rtype, point, timestamp, payload bytes)):
     log.records(first_seq=0, rtype=None, point=None, since=None, until=None)  -> generator
     log.read(seq) -> record or None
+    log.latest(rtype=None, point=None) -> the newest matching record or None
     log.next_seq, log.oldest_seq   # records held: oldest_seq .. next_seq - 1 (dense)
 
 Consumer cursors (names up to 8 ASCII bytes; at most MAX_CURSORS):
@@ -571,6 +572,30 @@ class RingLog:
                 yield seq, rt, pt, ts, bytes(buf[PAYLOAD:PAYLOAD + buf[1]])
                 if self._head_seq != anchor:
                     break                # a sector opened meanwhile: find our place again
+
+    def latest(self, rtype=None, point=None):
+        """The newest data record of this type and point, or None: walks back one sector at a
+        time from the head, so the last reading of a meter is found without a full scan."""
+        buf = self._scan
+        for k in range(self._count - 1, -1, -1):
+            sector = self._sector_index(k)
+            off = self._round(SECTOR_FIXED + CURSOR_SLOT * self._peek(sector)[5] + 4)
+            found = None
+            while True:
+                total = self._read_record(sector, off)
+                if total <= 0:
+                    break
+                off += total
+                rt = buf[0]
+                if rt >= DATA_LIMIT or (rtype is not None and rt != rtype):
+                    continue
+                pt = buf[10] | buf[11] << 8
+                if point is not None and pt != point:
+                    continue
+                found = (_u32(buf, 2), rt, pt, _u32(buf, 6), bytes(buf[PAYLOAD:PAYLOAD + buf[1]]))
+            if found is not None:
+                return found
+        return None
 
     def read(self, seq):
         """The record with this sequence number, or None when it is not (or no longer) held."""

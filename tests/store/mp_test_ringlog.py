@@ -265,3 +265,16 @@ def test_the_crc_is_the_standard_crc32_of_the_unix_port():
     # the CRC-32/ISO-HDLC check value; docs/ringlog.md relies on binascii.crc32 being it
     eq(binascii.crc32(b"123456789"), 0xCBF43926, "crc32 check value")
     eq(binascii.crc32(b"6789", binascii.crc32(b"12345")), 0xCBF43926, "chained")
+
+
+def test_latest_finds_the_newest_record_of_a_point_and_type():
+    flash, log = new_log()
+    for i in range(200):
+        records.append_readings(log, 1 + i % 5, 10 * i, ITEMS, batch(i))
+    records.append_event(log, 3, 5000, 13, b"\x01")
+    newest = log.latest(READINGS, 2)
+    eq((newest[0], newest[2], newest[3]), (197, 2, 1960), "newest reading of point 2")
+    eq(records.unpack_readings(newest[4])[0], (0, batch(196)[0]), "its values")
+    eq(log.latest(EVENT)[3], 5000, "newest event")
+    eq(log.latest()[0], log.next_seq - 1, "newest record of all")
+    eq(log.latest(READINGS, 99), None, "no such point")
