@@ -43,7 +43,7 @@ class LazyGroup(click.Group):
         module = importlib.import_module("%s.%s" % (self.package, name))
         if ispkg:
             return LazyGroup(name=cmd_name, package=module.__name__, help=module.__doc__)
-        return getattr(module, "cli")
+        return module.cli
 
 
 @click.group(cls=LazyGroup, package=COMMANDS_PACKAGE,

@@ -41,7 +41,7 @@ SCHEMA = {
     "comm.password": (SECRET, 0, 16, "",
                       "PW for control and parameter setting (16 bytes; empty: none)"),
     "plan.realtime_min": (INT, 1, 1440, 15, "real-time reading interval in minutes"),
-    "plan.realtime_items": (ITEMS, 1, 16, "energy_fwd_block,voltage_block,current_a,power_total",
+    "plan.realtime_items": (ITEMS, 1, 16, "energy_fwd_block,voltage_block,current_block,power_active_total",
                             "items read on the real-time plan (catalogue names)"),
     "plan.curve_min": (INT, 0, 60, 15, "curve point interval in minutes (0: no curve)"),
     "plan.frozen_at": (HHMM, 5, 23 * 60 + 59, 5, "daily frozen data collection start (00:05)"),
