@@ -52,3 +52,10 @@ def test_corrupt_values_fall_back_to_defaults_and_are_reported():
 def test_not_a_table():
     loaded, problems = settings.load([1, 2])
     assert loaded == settings.defaults() and problems
+
+
+def test_default_plan_items_are_catalogue_names():
+    from protocol import dlt645_items
+    names = {row[1] for row in dlt645_items.ITEMS}
+    for name in settings.defaults()["plan.realtime_items"].split(","):
+        assert name in names, name
