@@ -113,3 +113,25 @@ def test_a_broken_postgres_connection_is_reopened(postgres_server):
         with pytest.raises(DatabaseUnavailable):
             station.terminals()
         assert [t.label for t in station.terminals()] == ["4101-1"]
+
+
+def test_a_later_migration_upgrades_a_database_with_data(db_url, monkeypatch):
+    with open_station(db_url) as station:
+        station.add_terminal("4101", 1, "00", name="kept")
+    step = (schema.LATEST + 1, "terminals get a note",
+            "ALTER TABLE terminals ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [step])
+    monkeypatch.setattr(schema, "LATEST", step[0])
+    with pytest.raises(SchemaMismatch, match="conc station migrate"):
+        open_station(db_url, create=False)     # readers never migrate
+    database = dbmod.connect(db_url)
+    try:
+        assert schema.migrate(database, 5000) == [step[0]]
+        with database.transaction(write=False):
+            assert database.rows("SELECT name, note FROM terminals") == [("kept", "")]
+            assert [v for (v,) in database.rows(
+                "SELECT version FROM schema_version ORDER BY version")] == [1, step[0]]
+    finally:
+        database.close()
+    with open_station(db_url, create=False) as station:
+        assert station.terminal("kept").label == "4101-1"
