@@ -93,6 +93,7 @@ _PEND_ANY = const(0x77)             # SEM | MBOX | Q | MUTEX | FLAG | IO
 
 _POLLERR = const(8)
 _POLLHUP = const(16)
+_POLLNVAL = const(32)               # a closed descriptor (unix): must not make the kernel spin
 _SEM_MAX = const(65535)             # OS_EVENT.OSEventCnt is an INT16U
 _FLAGS_MASK = const(0xFFFF)         # OS_FLAGS_NBITS = 16
 _MAX_SPAN = const(1 << 28)          # longest single timer arm; ticks_diff is valid to 2**29
@@ -1276,12 +1277,12 @@ class Kernel:
             entry = self._io.get(stream)
             if entry is None:
                 continue
-            broken = ev & (_POLLHUP | _POLLERR)
+            broken = ev & (_POLLHUP | _POLLERR | _POLLNVAL)
             t = entry[2]
-            if t is not None and ev & (OS_IO_READ | _POLLHUP | _POLLERR):
+            if t is not None and (ev & OS_IO_READ or broken):
                 self._wake(t, OS_ERR_NONE, None)
             t = entry[3]
-            if t is not None and ev & (OS_IO_WRITE | _POLLHUP | _POLLERR):
+            if t is not None and (ev & OS_IO_WRITE or broken):
                 self._wake(t, OS_ERR_NONE, None)
             if broken and not entry[1]:
                 # poll reports a hang-up even with an empty mask: forget the stream or the
