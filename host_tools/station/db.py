@@ -132,8 +132,15 @@ class Database:
                     self._end(commit=False)
                 raise
             self._depth = 0
-            with self._translated():
-                self._end(commit=True)
+            try:
+                with self._translated():
+                    self._end(commit=True)
+            except BaseException:
+                # A failed COMMIT (busy, disk full) can leave the transaction open: close it so
+                # the next call starts clean; nothing of this one was stored.
+                with contextlib.suppress(Exception):
+                    self._end(commit=False)
+                raise
 
     @contextlib.contextmanager
     def _translated(self):

@@ -135,3 +135,15 @@ def test_a_later_migration_upgrades_a_database_with_data(db_url, monkeypatch):
         database.close()
     with open_station(db_url, create=False) as station:
         assert station.terminal("kept").label == "4101-1"
+
+
+def test_a_failed_commit_leaves_the_connection_usable(tmp_path):
+    with open_station("sqlite:///%s" % (tmp_path / "s.db")) as station:
+        db = station.db
+        with pytest.raises(sqlite3.IntegrityError):
+            with db.transaction():
+                db.execute("PRAGMA defer_foreign_keys = ON")    # the check moves to COMMIT
+                db.execute("INSERT INTO sessions (terminal_id, started_at) VALUES (99, 0)")
+        assert station.add_terminal("4101", 1, "00").label == "4101-1"
+        with db.transaction(write=False):
+            assert db.scalar("SELECT COUNT(*) FROM sessions") == 0
