@@ -121,13 +121,6 @@ _RESERVED = "reserved"              # OS_TCB_RESERVED: a mutex ceiling or the id
 _STOPS = {}                         # error code -> its StopIteration, built once per code
 
 
-def _stop(err):
-    stop = _STOPS.get(err)
-    if stop is None:
-        stop = _STOPS[err] = StopIteration(err)
-    return stop
-
-
 class KernelError(Exception):
     """A kernel object could not be created (uC/OS-II returns a NULL pointer); `.err` is the code."""
 
@@ -227,7 +220,10 @@ class _Await:
         if self.wait:
             self.wait = False
             return None
-        stop = _stop(self.task.err)
+        err = self.task.err
+        stop = _STOPS.get(err)
+        if stop is None:
+            stop = _STOPS[err] = StopIteration(err)
         stop.__traceback__ = None   # keeps the shared exception's traceback from growing
         raise stop
 
