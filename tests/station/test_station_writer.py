@@ -64,3 +64,50 @@ def test_heartbeats_are_written_in_batches(station, clock):
     assert asyncio.run(beat()) <= 2
     assert station.sessions(terminals[0].id)[0].last_heartbeat_at.timestamp() == clock.now + 120
     assert all(station.sessions(t.id)[0].heartbeats == 1 for t in terminals[1:])
+
+
+class FlakyStation:
+    """Fails its first write the way a lost database connection does."""
+
+    def __init__(self):
+        self.failures = 1
+        self.beats = []
+
+    def store_reading_batches(self, batches):
+        if self.failures:
+            self.failures -= 1
+            from host_tools.station.errors import DatabaseUnavailable
+            raise DatabaseUnavailable("server closed the connection")
+        return [len(b) for b in batches]
+
+    def record_heartbeats(self, beats):
+        if self.failures:
+            self.failures -= 1
+            from host_tools.station.errors import DatabaseUnavailable
+            raise DatabaseUnavailable("server closed the connection")
+        self.beats += list(beats)
+
+
+def test_a_failed_write_fails_its_callers_and_keeps_heartbeats():
+    from host_tools.station.errors import DatabaseUnavailable
+
+    async def sessions():
+        station = FlakyStation()
+        writer = StationWriter(station)
+        first = await asyncio.gather(writer.store_readings([1, 2]), return_exceptions=True)
+        second = await writer.store_readings([1, 2, 3])       # the database is back
+        station.failures = 1
+        writer.note_heartbeat(7, 100)
+        await asyncio.sleep(0)
+        writer.note_heartbeat(8, 101)
+        await writer.flush()
+        for _ in range(30):                                  # retried after a pause
+            if station.beats:
+                break
+            await asyncio.sleep(0.1)
+        await writer.close()
+        return first, second, sorted(station.beats)
+
+    first, second, beats = asyncio.run(sessions())
+    assert isinstance(first[0], DatabaseUnavailable) and second == 3
+    assert beats == [(7, 100), (8, 101)]
