@@ -153,7 +153,7 @@ def run(bench):
     slice_ms = 5
     lat = run_json(LATENCY_SCRIPT % {"slice_ms": slice_ms, "samples": 300})
     bench.emit("kernel.wakeup_latency_ms_p99", round(lat["p99_us"] / 1000, 2), "ms",
-               goal="<= slice_ms", slice_ms=slice_ms, p50_ms=round(lat["p50_us"] / 1000, 2),
+               goal="<= %d" % slice_ms, slice_ms=slice_ms, p50_ms=round(lat["p50_us"] / 1000, 2),
                max_ms=round(lat["max_us"] / 1000, 2), samples=lat["samples"],
                low_max_slice_ms=round(lat["low_max_slice_us"] / 1000, 2))
 
