@@ -23,7 +23,6 @@ firmware.records.append_readings.
 from firmware import meter_state as ms
 from firmware import quantities as qs
 from firmware.kernel import OS_IO_READ
-from protocol import dlt645_items as cat
 from protocol.compat import const
 from protocol.dlt645_deframer import Deframer
 
@@ -296,7 +295,7 @@ class BusLink:
 
 
 # --- what to read: plan items compiled once --------------------------------------------------
-def _entry(row, version, q):
+def _entry(cat, row, version, q):
     size = cat.element_size(row, version)
     fmt = row[cat.FMT97] if version == 1997 and row[cat.FMT97] else row[cat.FMT]
     signed = 2 if fmt == "bits16" else row[cat.SIGNED]
@@ -308,7 +307,26 @@ def compile_items(names):
     """Plan item names -> (entries 2007, entries 1997, names for Modbus maps).
 
     A 2007 entry is (di, element size, count, signed, first quantity, singles) where singles
-    are the entries of the block's single DIs (fallback), or None for a single item."""
+    are the entries of the block's single DIs (fallback), or None for a single item.
+
+    The catalogue (protocol/dlt645_items.py, about 24 KB of heap) is needed only here: when
+    nothing else had loaded it, it is unloaded again afterwards."""
+    import sys
+    loaded = "protocol.dlt645_items" in sys.modules
+    from protocol import dlt645_items as cat
+    try:
+        return _compile(cat, names)
+    finally:
+        if not loaded:
+            sys.modules.pop("protocol.dlt645_items", None)
+            import protocol
+            try:
+                del protocol.dlt645_items
+            except (AttributeError, KeyError, TypeError):
+                pass
+
+
+def _compile(cat, names):
     e07 = []
     e97 = []
     flat = []
@@ -323,19 +341,19 @@ def compile_items(names):
             singles = []
             for q in range(first, first + n):
                 sdi, srow = cat.find(qs.NAMES[q])
-                singles.append(_entry(srow, 2007, q))
+                singles.append(_entry(cat, srow, 2007, q))
                 flat.append(qs.NAMES[q])
-            e07.append(_entry(row, 2007, first) + (tuple(singles),))
+            e07.append(_entry(cat, row, 2007, first) + (tuple(singles),))
             if row[cat.DI97] is not None:
-                e97.append(_entry(row, 1997, first) + (None,))
+                e97.append(_entry(cat, row, 1997, first) + (None,))
             continue
         q = qs.quantity(name)
         if not q:
             continue
         flat.append(qs.NAMES[q])
-        e07.append(_entry(row, 2007, q) + (None,))
+        e07.append(_entry(cat, row, 2007, q) + (None,))
         if row[cat.DI97] is not None:
-            e97.append(_entry(row, 1997, q) + (None,))
+            e97.append(_entry(cat, row, 1997, q) + (None,))
     return tuple(e07), tuple(e97), tuple(flat)
 
 

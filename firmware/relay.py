@@ -14,10 +14,10 @@ event (firmware/events.py) in the ring log, reported like any other event.
 """
 from firmware import events as ev
 from firmware.meter_reader import OK, P2007
-from protocol import dlt645
-from protocol import dlt645_items as cat
+from protocol.compat import const
 
-STATUS3_DI = 0x04000503
+STATUS3_DI = const(0x04000503)
+STATUS3_RELAY_OPEN = const(0x0010)      # bit 4 (protocol.dlt645_items.STATUS3_RELAY_OPEN)
 
 
 class RelayControl:
@@ -26,6 +26,7 @@ class RelayControl:
         self.last = None            # (point, command, outcome name, status word 3)
 
     def submit(self, point, command):
+        from protocol import dlt645     # relay commands are rare: the codec loads on demand
         code = dlt645.relay_command_code(command)
         p = self.poller
         bus = p.archive.bus_of[point] if 1 <= point < len(p.archive.bus_of) else 0
@@ -35,6 +36,7 @@ class RelayControl:
         return p.kernel.q_post(bp.queue, point << 8 | code)
 
     async def execute(self, bus_poller, point, code):
+        from protocol import dlt645
         p = self.poller
         entry = p.archive.get(point)
         outcome = ev.RELAY_NO_REPLY
@@ -53,7 +55,7 @@ class RelayControl:
                     status3 = link.error
                 else:
                     status3 = await bus_poller.reader.read_value(P2007, slot, STATUS3_DI, 2, 2)
-                    opened = status3 is not None and bool(status3 & cat.STATUS3_RELAY_OPEN)
+                    opened = status3 is not None and bool(status3 & STATUS3_RELAY_OPEN)
                     want_open = code == dlt645.RELAY_TRIP
                     outcome = (ev.RELAY_CONFIRMED if status3 is not None and opened == want_open
                                else ev.RELAY_UNCONFIRMED)

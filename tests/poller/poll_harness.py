@@ -3,7 +3,8 @@
     conc = Concentrator(spec)       # spec: dict from the CPython test (JSON on stdin or argv)
     conc.run(ms) ; conc.report()    # report() prints one "@@" JSON line per log record + stats
 
-spec keys: "dir" (files), "meters" {point: archive entry}, "buses" {bus: [device, baud,
+spec keys: "dir" (files), "meters" {point: archive entry} or "generate" {"count": N, "baud",
+"parity"} (DL/T 645 meters 1..N on bus 1, built here so big archives cost no JSON), "buses" {bus: [device, baud,
 parity]}, "settings" (overrides), "start" (wall seconds since 2000), "clock": "real" or "bus"
 (virtual time that jumps while nobody waits on the wire, see BusClock), "state" (point ->
 flags/last_energy presets).
@@ -13,16 +14,21 @@ import json
 import sys
 import time
 
-from firmware.archive import Archive
-from firmware.hal.norflash import NorFlash
-from firmware.hal.serial import TtyPort
-from firmware.kernel import Kernel
-from firmware.poller import Poller
-from firmware.records import unpack_readings
-from firmware.ringlog import EVENT, READINGS, RingLog
 from firmware.vclock import VirtualClock
-from firmware.wallclock import WallClock
-from protocol import settings
+
+gc.collect()
+BASE_HEAP = gc.mem_alloc()      # the interpreter and the harness-only modules above
+
+
+from firmware.archive import Archive  # noqa: E402
+from firmware.hal.norflash import NorFlash  # noqa: E402
+from firmware.hal.serial import TtyPort  # noqa: E402
+from firmware.kernel import Kernel  # noqa: E402
+from firmware.poller import Poller  # noqa: E402
+from firmware.records import unpack_readings  # noqa: E402
+from firmware.ringlog import EVENT, READINGS, RingLog  # noqa: E402
+from firmware.wallclock import WallClock  # noqa: E402
+from protocol import settings  # noqa: E402
 
 
 class BusClock(VirtualClock):
@@ -57,16 +63,25 @@ class Concentrator:
         self.faults = []
         self.kernel.on_fault = lambda task, exc, text: self.faults.append(text)
         self.archive = Archive(d + "/meters.dat")
-        meters = spec.get("meters") or {}
-        if meters:
-            batch = {}
-            for point in meters:
-                batch[int(point)] = meters[point]
-                if len(batch) == 64:
-                    self.archive.apply(batch)
-                    batch = {}
-            if batch:
+        meters = spec.pop("meters", None) or {}     # not kept: the heap figures exclude it
+        batch = {}
+        for point in meters:
+            batch[int(point)] = meters[point]
+            if len(batch) == 64:
                 self.archive.apply(batch)
+                batch = {}
+        # "generate": {"count": N, "baud": B, "parity": P} -> dlt645 meters 1..N on bus 1
+        gen = spec.get("generate")
+        for point in range(1, (gen or {}).get("count", 0) + 1):
+            batch[point] = {"protocol": "dlt645", "address": str(point), "bus": 1,
+                            "baud": gen.get("baud", 2400), "parity": gen.get("parity", "E")}
+            if len(batch) == 64:
+                self.archive.apply(batch)
+                batch = {}
+        if batch:
+            self.archive.apply(batch)
+        meters = batch = None
+        gc.collect()
         self.flash = NorFlash(block_size=4096, block_count=spec.get("log_blocks", 64),
                               path=d + "/log.img")
         self.log = RingLog(self.flash, create=True)
@@ -86,6 +101,41 @@ class Concentrator:
 
     def start(self, prio=20):
         self.poller.start(prio)
+        self.heap_peak = 0
+        if self.spec.get("heap_sample_ms"):
+            self.kernel.task_create(self._heap_sampler, 5, name="heap")
+        if self.spec.get("ticker_ms"):
+            self.ticks = []
+            self.kernel.task_create(self._ticker, 6, name="ticker")
+
+    async def _heap_sampler(self):
+        # the live heap (after a collection) sampled while every task runs
+        period = self.spec["heap_sample_ms"]
+        while True:
+            gc.collect()
+            used = gc.mem_alloc() - BASE_HEAP
+            if used > self.heap_peak:
+                self.heap_peak = used
+            await self.kernel.time_dly(period)
+
+    async def _ticker(self):
+        # another task with a fixed period (the uplink's heartbeat): its lateness is recorded
+        period = self.spec["ticker_ms"]
+        clock = self.clock
+        due = clock.ticks_add(clock.ticks_ms(), period)
+        while True:
+            await self.kernel.time_dly(max(1, clock.ticks_diff(due, clock.ticks_ms())))
+            self.ticks.append(clock.ticks_diff(clock.ticks_ms(), due))
+            due = clock.ticks_add(due, period)
+
+    def run_cycles(self, cycles, max_ms):
+        """Run until every bus finished `cycles` cycles (or max_ms passed)."""
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        while clock.ticks_diff(clock.ticks_ms(), t0) < max_ms:
+            self.kernel.run(100)
+            if all(b["cycles"] >= cycles for b in self.poller.stats()):
+                break
 
     def run(self, ms):
         self.kernel.run(ms)
@@ -104,7 +154,9 @@ class Concentrator:
     def report(self, extra=None):
         for rec in self.records():
             print("@@" + json.dumps(rec))
-        out = {"stats": self.poller.stats(), "faults": self.faults, "now": self.wall.now()}
+        out = {"stats": self.poller.stats(), "faults": self.faults, "now": self.wall.now(),
+               "heap_peak": self.heap_peak, "ticks": getattr(self, "ticks", None),
+               "relay": self.poller.relay.last}
         if extra:
             out.update(extra)
         print("@@" + json.dumps({"type": "summary", "summary": out}))
@@ -114,11 +166,16 @@ def main():
     spec = json.loads(sys.stdin.readline())
     conc = Concentrator(spec)
     conc.start()
-    for step in spec.get("steps", [spec.get("run_ms", 1000)]):
+    if spec.get("cycles"):
+        conc.run_cycles(spec["cycles"], spec.get("max_ms", 120000))
+    for step in spec.get("steps", []):
         conc.run(step)
         print("@@" + json.dumps({"type": "pause", "now": conc.wall.now()}))
         line = sys.stdin.readline()         # the test changes the simulator, then says go
         if not line:
             break
+        if line.startswith("{"):
+            for point, command in json.loads(line).get("relay", []):
+                conc.poller.relay.submit(point, command)
     gc.collect()
     conc.report()

@@ -1,9 +1,10 @@
 """CPython side of the poller tests: a meter simulator on a pty, the poller under MicroPython.
 
-`run_poller(sim, spec, on_pause)` starts MicroPython with tests/poller/poll_harness.py, hands it
-the spec (JSON on stdin), calls `on_pause(i, now)` at each pause between the spec's "steps" (the
-test changes the simulator there: faults, registers), and returns a `Result` with the log's
-records (readings and events, decoded) and the poller's statistics.
+`run_poller(spec, tmp_path, on_pause)` starts MicroPython with tests/poller/poll_harness.py,
+hands it the spec (JSON on stdin), calls `on_pause(i, now)` at each pause between the spec's
+"steps" (the test changes the simulator there: faults, registers; it may return
+{"relay": [[point, command]]} for the poller), and returns a `Result` with the log's records
+(readings and events, decoded) and the poller's statistics.
 """
 import json
 import os
@@ -68,10 +69,9 @@ def run_poller(spec, tmp_path, on_pause=None, heapsize="256K", timeout=120):
                 continue
             msg = json.loads(line[2:])
             if msg["type"] == "pause":
-                if on_pause is not None:
-                    on_pause(pauses, msg["now"])
+                answer = on_pause(pauses, msg["now"]) if on_pause is not None else None
                 pauses += 1
-                proc.stdin.write("go\n")
+                proc.stdin.write(json.dumps(answer) + "\n" if answer else "go\n")
                 proc.stdin.flush()
             elif msg["type"] == "summary":
                 summary = msg["summary"]
