@@ -204,3 +204,19 @@ def test_bulk_registration(run, db_url, tmp_path):
     assert "is not JSON" in run("terminals", "import", str(path), code=4)
     assert "past 65534" in run("terminals", "add", "--area", "4101", "--address", "65530",
                                "--count", "10", "--password", "00", code=4)
+
+
+def test_daily_frozen_readings(run, db_url):
+    t = _fill(db_url)
+    from host_tools.station.records import FrozenValue
+    with open_station(db_url, zone=ZONE) as station:
+        station.store_daily_frozen([FrozenValue(t.id, 3, "F161.0", "2026-11-%02d" % d,
+                                                Decimal("100.0000") + d) for d in (22, 23)])
+    rows = list(csv.DictReader(io.StringIO(run("readings", "--meter", "42", "--from",
+                                               "2026-11-23", "--to", "2026-11-23", "--daily",
+                                               "--csv"))))
+    assert [(r["period"], r["item"], r["value"]) for r in rows] == [
+        ("2026-11-23", "F161.0", "123.0000")]
+    table = run("readings", "--meter", "42", "--from", "2026-11-01", "--to", "2026-11-30",
+                "--daily")
+    assert "2 daily frozen values" in table and "2026-11-22  F161.0  122.0000" in table
