@@ -69,7 +69,29 @@ class _Echo:
         return n - skip
 
 
-class TtyPort:
+class _Port:
+    """Echo handling shared by every port: subclasses provide _read(buf) and _send(buf)."""
+
+    _echo = None
+
+    def readinto(self, buf):
+        n = self._read(buf) or 0
+        if n and self._echo is not None and self._echo.pending:
+            n = self._echo.strip(buf, n)
+        return n
+
+    def write(self, buf):
+        if self._echo is not None:
+            self._echo.arm(buf, len(buf))
+        return self._send(buf)
+
+    def discard(self):
+        scratch = bytearray(64)
+        while self._read(scratch):
+            pass
+
+
+class TtyPort(_Port):
     """A tty device on the virtual board (or any Linux host running the firmware)."""
 
     def __init__(self, path, baud=2400, parity="E", stop_bits=1, echo=False):
@@ -94,28 +116,14 @@ class TtyPort:
         self.char_us = bits_per_char(parity, stop_bits) * 1000000 // baud
         self.pollable = self.file
         self._echo = _Echo() if echo else None
-
-    def readinto(self, buf):
-        n = self.file.readinto(buf) or 0
-        if n and self._echo is not None and self._echo.pending:
-            n = self._echo.strip(buf, n)
-        return n
-
-    def write(self, buf):
-        if self._echo is not None:
-            self._echo.arm(buf, len(buf))
-        return self.file.write(buf)
-
-    def discard(self):
-        scratch = bytearray(64)
-        while self.file.readinto(scratch):
-            pass
+        self._read = self.file.readinto
+        self._send = self.file.write
 
     def close(self):
         self.file.close()
 
 
-class UartPort:
+class UartPort(_Port):
     """machine.UART with an RS-485 direction pin (ESP32, STM32)."""
 
     def __init__(self, uart, tx, rx, de=None, de_active_high=True, baud=2400, parity="E",
@@ -136,16 +144,12 @@ class UartPort:
         self.pollable = self.uart
         self._echo = _Echo() if echo else None
 
-    def readinto(self, buf):
-        n = self.uart.readinto(buf) or 0
-        if n and self._echo is not None and self._echo.pending:
-            n = self._echo.strip(buf, n)
-        return n
+    def _read(self, buf):
+        # UART.readinto returns None when nothing is waiting; any() avoids the timeout path.
+        return self.uart.readinto(buf) if self.uart.any() else 0
 
-    def write(self, buf):
+    def _send(self, buf):
         import time
-        if self._echo is not None:
-            self._echo.arm(buf, len(buf))
         if self.de is not None:
             self.de.value(self.de_on)
         n = self.uart.write(buf)
@@ -160,11 +164,6 @@ class UartPort:
         if self.de is not None:
             self.de.value(1 - self.de_on)
         return n
-
-    def discard(self):
-        scratch = bytearray(64)
-        while self.uart.any():
-            self.uart.readinto(scratch)
 
     def close(self):
         self.uart.deinit()

@@ -1,13 +1,12 @@
 """`conc sim meters`: simulated electricity meters on one serial line, until stopped."""
 import json
 import os
-import signal
-import threading
 from datetime import datetime
 
 import click
 
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
+from host_tools.signals import stop_requested
 from host_tools.simulators import sim_config
 from host_tools.simulators.serial_line import describe_missing_port
 
@@ -96,18 +95,14 @@ def cli(port, config_file, meter_count, protocols, baud, parity, turnaround_ms, 
     except OSError as exc:
         raise CliError("cannot open %s: %s" % (port, exc), EXIT_DEVICE) from None
 
-    stopped = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stopped.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        _announce(simulator, as_json)
-        while not stopped.wait(0.2):
-            if simulator.error is not None:
-                raise CliError("the simulator stopped: %s" % simulator.error)
-    finally:
-        simulator.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_requested() as stopped:
+        try:
+            _announce(simulator, as_json)
+            while not stopped.wait(0.2):
+                if simulator.error is not None:
+                    raise CliError("the simulator stopped: %s" % simulator.error)
+        finally:
+            simulator.stop()
     _report(simulator, as_json)
 
 

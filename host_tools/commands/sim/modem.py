@@ -1,12 +1,11 @@
 """`conc sim modem`: a GPRS modem on a serial line, bridging its TCP data to a real host."""
 import json
 import os
-import signal
-import threading
 
 import click
 
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
+from host_tools.signals import stop_requested
 from host_tools.simulators.serial_line import describe_missing_port
 
 
@@ -61,9 +60,16 @@ def cli(target, port, dialect, baud, link_bps, faults, seed, as_json):
         modem = start_modem(target, port, dialect, fault_set, link_bps, baud, seed)
     except OSError as exc:
         raise CliError("cannot open %s: %s" % (port, exc), EXIT_DEVICE) from None
-    stopped = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stopped.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    with stop_requested() as stopped:
+        _serve(modem, stopped, target, dialect, link_bps, as_json)
+    if as_json:
+        click.echo(json.dumps(modem.stats))
+    else:
+        click.echo("stopped: %(commands)d command(s), %(connects)d connection(s), "
+                   "%(bytes_up)d byte(s) up, %(bytes_down)d down" % modem.stats, err=True)
+
+
+def _serve(modem, stopped, target, dialect, link_bps, as_json):
     try:
         if as_json:
             click.echo(json.dumps({"device": modem.line.device_path, "dialect": dialect,
@@ -75,10 +81,3 @@ def cli(target, port, dialect, baud, link_bps, faults, seed, as_json):
         stopped.wait()
     finally:
         modem.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if as_json:
-        click.echo(json.dumps(modem.stats))
-    else:
-        click.echo("stopped: %(commands)d command(s), %(connects)d connection(s), "
-                   "%(bytes_up)d byte(s) up, %(bytes_down)d down" % modem.stats, err=True)
