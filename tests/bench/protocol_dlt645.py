@@ -12,10 +12,7 @@ interpreters.
 package `dlt645` (3.2.0, `DLT645Protocol.deserialize`, its frame parser: locate 68..16, check
 CS, strip 0x33) on the same frames in the same run.
 """
-import json
-import time
-
-from tests import micropython
+from tests.bench.rates import cpython_rates, micropython_rates, rate
 
 WORKLOAD = """
 import binascii
@@ -51,31 +48,6 @@ def deframe_one():
 PARSE_FRAMES = 6        # frames per parse_one() call
 BUILD_FRAMES = 2        # frames per build_one() call
 
-TIMER = """
-import json, time
-def rate(fn, seconds):
-    n = 0
-    start = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), start) < seconds * 1000:
-        for _ in range(20):
-            fn()
-        n += 20
-    return n * 1000 / time.ticks_diff(time.ticks_ms(), start)
-print(json.dumps({"parse": rate(parse_one, %(seconds)s), "build": rate(build_one, %(seconds)s),
-                  "deframe": rate(deframe_one, %(seconds)s)}))
-"""
-
-
-def _rate(fn, seconds):
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(20):
-            fn()
-        n += 20
-    return n / (time.perf_counter() - start)
-
-
 def _pypi_parser():
     """PyPI dlt645's frame parser, with its debug logging silenced as in production."""
     import logging
@@ -86,13 +58,12 @@ def _pypi_parser():
 
 
 def run(bench, seconds=1.0):
-    space = {}
-    exec(WORKLOAD, space)
+    ours, space = cpython_rates(WORKLOAD, ("parse_one", "build_one"), seconds)
     frames = space["FRAMES"]
-    ours = _rate(space["parse_one"], seconds) * PARSE_FRAMES
-    bench.emit("protocol.dlt645.parse_per_s.cpython", round(ours), "frames/s")
-    bench.emit("protocol.dlt645.build_per_s.cpython",
-               round(_rate(space["build_one"], seconds) * BUILD_FRAMES), "frames/s")
+    bench.emit("protocol.dlt645.parse_per_s.cpython", round(ours["parse_one"] * PARSE_FRAMES),
+               "frames/s")
+    bench.emit("protocol.dlt645.build_per_s.cpython", round(ours["build_one"] * BUILD_FRAMES),
+               "frames/s")
 
     deserialize = _pypi_parser()
     for raw in frames:           # same frames, and it must agree they are frames
@@ -105,19 +76,16 @@ def run(bench, seconds=1.0):
     # shared machine does not decide the ratio.
     ours_again = theirs = 0
     for _ in range(3):
-        ours_again = max(ours_again, _rate(space["parse_one"], seconds / 3) * PARSE_FRAMES)
-        theirs = max(theirs, _rate(pypi_one, seconds / 3) * PARSE_FRAMES)
+        ours_again = max(ours_again, rate(space["parse_one"], seconds / 3) * PARSE_FRAMES)
+        theirs = max(theirs, rate(pypi_one, seconds / 3) * PARSE_FRAMES)
     bench.emit("protocol.dlt645.parse_per_s.pypi_dlt645", round(theirs), "frames/s")
     bench.emit("protocol.dlt645.parse_vs_pypi_dlt645", round(ours_again / theirs, 2), "ratio",
                goal=">= 2")
 
-    proc = micropython.run_code(WORKLOAD + TIMER % {"seconds": seconds}, timeout=120)
-    if proc.returncode:
-        raise RuntimeError("MicroPython bench failed: %s" % proc.stderr.strip()[-500:])
-    rates = json.loads(proc.stdout.strip().splitlines()[-1])
-    bench.emit("protocol.dlt645.parse_per_s.micropython", round(rates["parse"] * PARSE_FRAMES),
-               "frames/s")
-    bench.emit("protocol.dlt645.build_per_s.micropython", round(rates["build"] * BUILD_FRAMES),
-               "frames/s")
+    rates = micropython_rates(WORKLOAD, ("parse_one", "build_one", "deframe_one"), seconds)
+    bench.emit("protocol.dlt645.parse_per_s.micropython",
+               round(rates["parse_one"] * PARSE_FRAMES), "frames/s")
+    bench.emit("protocol.dlt645.build_per_s.micropython",
+               round(rates["build_one"] * BUILD_FRAMES), "frames/s")
     bench.emit("protocol.dlt645.deframe_bytes_per_s.micropython",
-               round(rates["deframe"] * len(space["STREAM"])), "bytes/s")
+               round(rates["deframe_one"] * len(space["STREAM"])), "bytes/s")

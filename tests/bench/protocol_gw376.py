@@ -8,10 +8,7 @@ units; "build" is one heartbeat, one AFN00 confirm and one AFN0C F129 reply; "de
 all those frames (with a little noise) through the allocation-free in-place Deframer loop.
 The same workload source runs on both interpreters.
 """
-import json
-import time
-
-from tests import micropython
+from tests.bench.rates import cpython_rates, micropython_rates
 
 WORKLOAD = """
 import binascii
@@ -66,49 +63,17 @@ def deframe_one():
 PARSE_FRAMES = 7        # frames per parse_one() call
 BUILD_FRAMES = 3        # frames per build_one() call
 
-TIMER = """
-import json, time
-def rate(fn, seconds):
-    n = 0
-    start = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), start) < seconds * 1000:
-        for _ in range(10):
-            fn()
-        n += 10
-    return n * 1000 / time.ticks_diff(time.ticks_ms(), start)
-print(json.dumps({"parse": rate(parse_one, %(seconds)s), "build": rate(build_one, %(seconds)s),
-                  "deframe": rate(deframe_one, %(seconds)s)}))
-"""
-
-
-def _rate(fn, seconds):
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(10):
-            fn()
-        n += 10
-    return n / (time.perf_counter() - start)
-
-
 def run(bench, seconds=1.0):
-    space = {}
-    exec(WORKLOAD, space)
-    stream_bytes = len(space["STREAM"])
-    bench.emit("protocol.gw376.parse_per_s.cpython",
-               round(_rate(space["parse_one"], seconds) * PARSE_FRAMES), "frames/s")
-    bench.emit("protocol.gw376.build_per_s.cpython",
-               round(_rate(space["build_one"], seconds) * BUILD_FRAMES), "frames/s")
-    bench.emit("protocol.gw376.deframe_bytes_per_s.cpython",
-               round(_rate(space["deframe_one"], seconds) * stream_bytes), "bytes/s")
-
-    proc = micropython.run_code(WORKLOAD + TIMER % {"seconds": seconds}, timeout=120)
-    if proc.returncode:
-        raise RuntimeError("MicroPython bench failed: %s" % proc.stderr.strip()[-500:])
-    rates = json.loads(proc.stdout.strip().splitlines()[-1])
-    bench.emit("protocol.gw376.parse_per_s.micropython", round(rates["parse"] * PARSE_FRAMES),
-               "frames/s")
-    bench.emit("protocol.gw376.build_per_s.micropython", round(rates["build"] * BUILD_FRAMES),
-               "frames/s")
-    bench.emit("protocol.gw376.deframe_bytes_per_s.micropython",
-               round(rates["deframe"] * stream_bytes), "bytes/s")
+    names = ("parse_one", "build_one", "deframe_one")
+    for runtime in ("cpython", "micropython"):
+        if runtime == "cpython":
+            rates, space = cpython_rates(WORKLOAD, names, seconds, batch=10)
+            stream_bytes = len(space["STREAM"])
+        else:
+            rates = micropython_rates(WORKLOAD, names, seconds, batch=10)
+        bench.emit("protocol.gw376.parse_per_s." + runtime,
+                   round(rates["parse_one"] * PARSE_FRAMES), "frames/s")
+        bench.emit("protocol.gw376.build_per_s." + runtime,
+                   round(rates["build_one"] * BUILD_FRAMES), "frames/s")
+        bench.emit("protocol.gw376.deframe_bytes_per_s." + runtime,
+                   round(rates["deframe_one"] * stream_bytes), "bytes/s")

@@ -5,10 +5,7 @@ reply (8 float32 registers: an SDM630's three voltages and first current) agains
 the values into stored integers; and, on MicroPython, cut that reply out of the byte stream with
 the silence framer. The same code runs on both interpreters.
 """
-import json
-import time
-
-from tests import micropython
+from tests.bench.rates import cpython_rates, micropython_rates
 
 WORKLOAD = """
 from protocol import modbus
@@ -35,43 +32,13 @@ def frame_one():
     FRAMER.poll(t + 5000)
 """
 
-TIMER = """
-import json, time
-def rate(fn, seconds):
-    n = 0
-    start = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), start) < seconds * 1000:
-        for _ in range(50):
-            fn()
-        n += 50
-    return n * 1000 / time.ticks_diff(time.ticks_ms(), start)
-print(json.dumps({"parse": rate(parse_one, %(seconds)s), "build": rate(build_one, %(seconds)s),
-                  "frame": rate(frame_one, %(seconds)s)}))
-"""
-
-
-def _rate(fn, seconds):
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(50):
-            fn()
-        n += 50
-    return n / (time.perf_counter() - start)
-
-
 def run(bench, seconds=1.0):
-    space = {}
-    exec(WORKLOAD, space)
-    bench.emit("protocol.modbus.parse_per_s.cpython", round(_rate(space["parse_one"], seconds)),
-               "frames/s")
-    bench.emit("protocol.modbus.build_per_s.cpython", round(_rate(space["build_one"], seconds)),
-               "frames/s")
-    proc = micropython.run_code(WORKLOAD + TIMER % {"seconds": seconds}, timeout=120)
-    if proc.returncode:
-        raise RuntimeError("MicroPython bench failed: %s" % proc.stderr.strip()[-500:])
-    rates = json.loads(proc.stdout.strip().splitlines()[-1])
-    bench.emit("protocol.modbus.parse_per_s.micropython", round(rates["parse"]), "frames/s")
-    bench.emit("protocol.modbus.build_per_s.micropython", round(rates["build"]), "frames/s")
-    bench.emit("protocol.modbus.framer_per_s.micropython", round(rates["frame"]), "frames/s",
+    rates, _ = cpython_rates(WORKLOAD, ("parse_one", "build_one"), seconds, batch=50)
+    bench.emit("protocol.modbus.parse_per_s.cpython", round(rates["parse_one"]), "frames/s")
+    bench.emit("protocol.modbus.build_per_s.cpython", round(rates["build_one"]), "frames/s")
+    rates = micropython_rates(WORKLOAD, ("parse_one", "build_one", "frame_one"), seconds,
+                              batch=50)
+    bench.emit("protocol.modbus.parse_per_s.micropython", round(rates["parse_one"]), "frames/s")
+    bench.emit("protocol.modbus.build_per_s.micropython", round(rates["build_one"]), "frames/s")
+    bench.emit("protocol.modbus.framer_per_s.micropython", round(rates["frame_one"]), "frames/s",
                bytes_per_frame=21)
