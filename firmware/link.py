@@ -1,0 +1,377 @@
+"""Link management: keep the concentrator logged in to the master station, whatever the network.
+
+    link = Link(kernel, channel, terminal, settings, uploader=None, clock=None)
+    kernel.task_create(link.run, prio=10)
+    link.activate()                 # passive-activation mode: go online now (SMS, ring, button)
+    link.state, link.stats, link.login_ms
+
+`channel` is the modem driver (firmware/modem.py) or a plain socket (firmware/hal/net.py):
+start() brings the network up, open() connects, send()/recv() carry bytes. One task does
+everything on the link in turn (frames in, answers out, heartbeats, uploads), so there is no
+locking and the modem never sees two commands at once.
+
+The rules (Q/GDW 1376.1 link layer, AFN04 F1 and F8 settings in protocol/settings.py):
+- Login (AFN02 F1), heartbeat (F3) every comm.heartbeat_min, logout (F2) before going offline
+  on purpose; each waits comm.response_timeout_s for the master's AFN00 confirm and is sent
+  again (same PSEQ) up to comm.retries times.
+- A frame still unconfirmed after its retries is a missed confirmation; three in a row, or a
+  silent link (no byte received for two heartbeat periods plus the response timeout while the
+  modem claims to be connected: the PDP context died without a word), mean reconnect.
+- Reconnects back off exponentially from comm.redial_s up to comm.redial_max_s, each delay
+  drawn at random between half and all of its value (jitter: a thousand concentrators that lost
+  the same cell do not redial in step). After `power_cycle_after` failures in a row the modem is
+  power-cycled, which clears the stuck states a modem gets into in the field.
+- Online modes (AFN04 F8, comm.online_mode): 1 always online; 2 passive activation (online after
+  activate() or when an important event waits, offline after comm.idle_min minutes without
+  traffic); 3 time windows (online during the hours set in comm.online_hours, bit h = h:00 ..
+  h:59).
+- Uploads (firmware/uplink.py) go out whenever the window has room, between the rest.
+"""
+from protocol import gw376
+from protocol.compat import const
+from protocol.errors import ProtocolError
+from protocol.gw376_deframer import Deframer
+
+MISSED_LIMIT = const(3)
+_RX = const(1536)
+
+DOWN = "down"
+CONNECTING = "connecting"
+ONLINE = "online"
+
+
+class _Pending:
+    """A link frame (login, heartbeat, logout) waiting for the master's confirm."""
+
+    def __init__(self):
+        self.seq = -1
+        self.data = None
+        self.sent_ms = 0
+        self.tries = 0
+        self.result = None         # True confirmed, False denied, None waiting
+
+
+class Link:
+    def __init__(self, kernel, channel, terminal, settings, uploader=None, clock=None,
+                 rand=None, heartbeat_ms=None, redial_ms=None, power_cycle_after=3,
+                 on_reset=None, max_user_data=2048):
+        if clock is None:
+            from firmware.hal import clock
+        self.k = kernel
+        self.clock = clock
+        self.ch = channel
+        self.terminal = terminal
+        self.settings = settings
+        self.uploader = uploader
+        self.rand = rand
+        self.heartbeat_override = heartbeat_ms
+        self.redial_override = redial_ms
+        self.power_cycle_after = power_cycle_after
+        self.on_reset = on_reset
+        self.deframer = Deframer(max_user_data)
+        self.rx = bytearray(_RX)
+        self.pending = _Pending()
+        self.state = DOWN
+        self.activated = False
+        self.last_error = None
+        self.missed = 0
+        self.started_ms = clock.ticks_ms()
+        self.login_ms = None              # ms from run() to the first login
+        self._last_rx = 0
+        self._last_traffic = 0
+        self._stop = False
+        self.stats = {"connects": 0, "logins": 0, "login_failures": 0, "heartbeats": 0,
+                      "missed": 0, "reconnects": 0, "power_cycles": 0, "silent": 0,
+                      "bad_frames": 0, "requests": 0, "failures": 0, "backoff_ms": 0}
+
+    # --- settings ------------------------------------------------------------------------------
+    def _timeout_ms(self):
+        return self.settings["comm.response_timeout_s"] * 1000
+
+    def _heartbeat_ms(self):
+        if self.heartbeat_override:
+            return self.heartbeat_override
+        return self.settings["comm.heartbeat_min"] * 60000
+
+    def backoff_ms(self, failures):
+        """Delay before reconnect attempt `failures` (1, 2, ...): exponential, capped, jittered."""
+        base = self.redial_override or self.settings["comm.redial_s"] * 1000
+        cap = self.settings["comm.redial_max_s"] * 1000
+        if self.redial_override and cap < base:
+            cap = base
+        delay = base
+        for _ in range(failures - 1):
+            delay *= 2
+            if delay >= cap:
+                delay = cap
+                break
+        if delay > cap:
+            delay = cap
+        half = delay // 2
+        return half + self._random(delay - half + 1)
+
+    def _random(self, n):
+        if n <= 1:
+            return 0
+        if self.rand is not None:
+            return self.rand(n)
+        import random
+        return random.getrandbits(30) % n
+
+    def want_online(self):
+        mode = self.settings["comm.online_mode"]
+        if mode == 1:
+            return True
+        if mode == 3:
+            hour = self.terminal.wall.calendar()[3]
+            return bool(self.settings.get("comm.online_hours", 0xFFFFFF) >> hour & 1)
+        ev = self.terminal.events
+        return self.activated or (ev is not None and ev.unread_important())
+
+    def activate(self):
+        """Passive activation: go online now (and stay until idle)."""
+        self.activated = True
+
+    def stop(self):
+        self._stop = True
+
+    # --- the task --------------------------------------------------------------------------
+    async def run(self):
+        failures = 0
+        k = self.k
+        while not self._stop:
+            if not self.want_online():
+                self.state = DOWN
+                await k.time_dly(1000)
+                continue
+            self.state = CONNECTING
+            if await self._connect():
+                failures = 0
+                self.missed = 0
+                self.state = ONLINE
+                reason = await self._session()
+                self.state = DOWN
+                if reason == "offline":           # left the online period on purpose
+                    await self._logout()
+                    await self.ch.close()
+                    continue
+                self.stats["reconnects"] += 1
+                self.last_error = reason
+                await self.ch.close()
+                failures = 1
+            else:
+                failures += 1
+                self.stats["failures"] += 1
+                if failures % self.power_cycle_after == 0:
+                    self.stats["power_cycles"] += 1
+                    await self.ch.power_cycle()
+            delay = self.backoff_ms(failures)
+            self.stats["backoff_ms"] = delay
+            await k.time_dly(delay)
+        self.state = DOWN
+
+    async def _connect(self):
+        s = self.settings
+        reason = await self.ch.start(s["master.apn"])
+        if reason is not None:
+            self.last_error = reason
+            return False
+        opened = await self.ch.open(s["master.host"], s["master.port"])
+        if not opened and s.get("master.backup_host"):
+            opened = await self.ch.open(s["master.backup_host"], s["master.backup_port"])
+        if not opened:
+            self.last_error = "connect failed"
+            return False
+        self.stats["connects"] += 1
+        self.deframer.reset()
+        if self.uploader is not None:
+            self.uploader.restart()
+        now = self.clock.ticks_ms()
+        self._last_rx = now
+        self._last_traffic = now
+        if await self._exchange(1):
+            self.stats["logins"] += 1
+            if self.login_ms is None:
+                self.login_ms = self.clock.ticks_diff(self.clock.ticks_ms(), self.started_ms)
+            return True
+        self.stats["login_failures"] += 1
+        self.last_error = "login not confirmed"
+        await self.ch.close()
+        return False
+
+    async def _logout(self):
+        if self.ch.connected:
+            await self._exchange(2)
+
+    async def _exchange(self, fn):
+        """Send AFN02 Fn and wait for its confirm (with retries), serving requests meanwhile."""
+        p = self.pending
+        p.seq = self.terminal.next_pseq()
+        p.data = self.terminal.link_frame(fn, p.seq)
+        p.result = None
+        retries = self.settings["comm.retries"]
+        timeout = self._timeout_ms()
+        for _ in range(retries + 1):
+            if not await self.ch.send(p.data):
+                p.seq = -1
+                return False
+            p.sent_ms = self.clock.ticks_ms()
+            while p.result is None:
+                left = timeout - self.clock.ticks_diff(self.clock.ticks_ms(), p.sent_ms)
+                if left <= 0:
+                    break
+                if await self._receive(left) < 0:
+                    p.seq = -1
+                    return False
+            if p.result is not None:
+                p.seq = -1
+                return p.result
+        p.seq = -1
+        return False
+
+    async def _session(self):
+        """Serve the link until it is lost (returns why) or the online period ends."""
+        clock = self.clock
+        diff = clock.ticks_diff
+        up = self.uploader
+        hb_ms = self._heartbeat_ms()
+        hb_due = clock.ticks_add(clock.ticks_ms(), hb_ms)
+        p = self.pending
+        while not self._stop:
+            if not self.ch.connected:
+                return "closed"
+            now = clock.ticks_ms()
+            timeout = self._timeout_ms()
+            retries = self.settings["comm.retries"]
+            # uploads, as many as the window takes
+            while up is not None and up.has_work():
+                got = up.next_frame(self.terminal.next_pseq(), clock.ticks_ms())
+                if got is None:
+                    break
+                if not await self.ch.send(got[0], got[1]):
+                    return "send failed"
+                self._last_traffic = clock.ticks_ms()
+                if await self._receive(0) < 0:
+                    return "closed"
+            now = clock.ticks_ms()
+            # heartbeat and its confirm
+            if p.seq >= 0:
+                if p.result is not None:
+                    p.seq = -1
+                elif diff(now, p.sent_ms) >= timeout:
+                    if p.tries <= retries:
+                        p.tries += 1
+                        p.sent_ms = now
+                        if not await self.ch.send(p.data):
+                            return "send failed"
+                    else:
+                        p.seq = -1
+                        if self._missed():
+                            return "3 missed confirmations"
+            elif diff(now, hb_due) >= 0:
+                p.seq = self.terminal.next_pseq()
+                p.data = self.terminal.link_frame(3, p.seq)
+                p.result = None
+                p.tries = 1
+                p.sent_ms = now
+                hb_due = clock.ticks_add(now, hb_ms)
+                self.stats["heartbeats"] += 1
+                if not await self.ch.send(p.data):
+                    return "send failed"
+            # uploads not confirmed in time
+            if up is not None:
+                slot = up.expired(now, timeout, diff)
+                if slot is not None:
+                    if slot.tries <= retries:
+                        up.resent(slot, now)
+                        if not await self.ch.send(slot.buf, slot.size):
+                            return "send failed"
+                    else:
+                        up.restart()
+                        if self._missed():
+                            return "3 missed confirmations"
+            # a link that says connected but carries nothing
+            if diff(now, self._last_rx) >= 2 * hb_ms + timeout:
+                self.stats["silent"] += 1
+                return "silent link"
+            if not self.want_online():
+                return "offline"
+            if self.settings["comm.online_mode"] == 2 and self.activated and \
+                    diff(now, self._last_traffic) >= self.settings.get("comm.idle_min", 10) * 60000:
+                self.activated = False
+            # wait for bytes until the next thing is due
+            wait = diff(hb_due, now)
+            if p.seq >= 0 or up is not None and up.in_flight():
+                wait = min(wait, 250)
+            wait = max(1, min(wait, 1000))
+            n = await self._receive(wait)
+            if n < 0:
+                return "closed"
+            if n == 0 and (p.seq >= 0 or up is not None and up.in_flight()) and \
+                    diff(clock.ticks_ms(), self._last_rx) > 2000:
+                await self.ch.poll_data()       # a lost "data waiting" notice
+        return "stopped"
+
+    def _missed(self):
+        self.missed += 1
+        self.stats["missed"] += 1
+        return self.missed >= MISSED_LIMIT
+
+    async def _receive(self, timeout_ms):
+        """Read what the channel has (waiting up to timeout_ms) and act on every whole frame.
+        Returns the bytes read, or -1 when the link closed."""
+        n = await self.ch.recv(self.rx, timeout_ms)
+        if n <= 0:
+            return n
+        self._last_rx = self.clock.ticks_ms()
+        d = self.deframer
+        pos = 0
+        while pos < n:
+            pos = d.feed(self.rx, pos, n)
+            if not d.frame_length:
+                break
+            if await self._on_frame(d.buffer, d.frame_length) < 0:
+                return -1
+        return n
+
+    async def _on_frame(self, buf, length):
+        try:
+            frame = gw376.parse(buf, length)
+        except ProtocolError:
+            self.stats["bad_frames"] += 1
+            return 0
+        t = self.terminal
+        if not t.addressed_to_me(frame):
+            return 0
+        if not frame.prm:
+            self._on_answer(frame)
+            return 0
+        self.stats["requests"] += 1
+        self._last_traffic = self.clock.ticks_ms()
+        raw = bytes(buf[0:length])
+        for reply in await t.handle(frame, raw):
+            if not await self.ch.send(reply):
+                return -1
+        if t.reset_pending:
+            t.reset_pending = False
+            if self.on_reset is not None:
+                self.on_reset()
+        return 0
+
+    def _on_answer(self, frame):
+        if frame.afn != gw376.AFN_CONFIRM or not frame.units:
+            return
+        fn = frame.units[0][1]
+        if fn == 3:
+            items = frame.units[0][2]["items"]
+            confirmed = all(err == 0 for _, _, err in items)
+        else:
+            confirmed = fn == 1
+        seq = frame.seq
+        p = self.pending
+        if p.seq == seq and p.result is None:
+            p.result = confirmed
+            self.missed = 0
+            return
+        if self.uploader is not None and self.uploader.on_answer(seq, confirmed):
+            self.missed = 0

@@ -1,0 +1,597 @@
+"""The Q/GDW 1376.1 terminal: what the concentrator answers to the master station's requests.
+
+    term = Terminal(settings, wall, log=None, archive=None, latest=None, relay=None,
+                    store=None, forwarder=None, on_clock_set=None, on_reset=None, version=None)
+    replies = await term.handle(frame)        # a parsed downlink request -> [reply bytes]
+    term.link_frame(fn)                       # AFN02 F1 login / F2 logout / F3 heartbeat bytes
+    term.next_pseq()                          # PSEQ of the next frame the terminal starts
+
+It knows nothing of modems or sockets: firmware/link.py feeds it frames and sends what it
+returns. Requests answered (anything else: AFN00 F2 deny):
+
+    AFN01 F1            hardware reset: confirmed, then on_reset() once the answer is out
+    AFN04 / AFN0A       F1 comm parameters, F3 master address + APN, F8 online mode, F10 meter
+                        archive: a set is validated whole, saved atomically (store.save), and
+                        recorded as ERC3 (time, master, changed units) in the ring log
+    AFN05 F1 / F2       remote trip / permit close: queued on the meter's bus (relay.submit),
+                        answered with the outcome the poller records (ERC60 event), or confirmed
+                        as queued when the outcome takes longer than the answer may wait
+    AFN05 F31           time sync: the wall clock is set, then on_clock_set(old, new) (the
+                        poller broadcasts the time to the meters)
+    AFN09 F1            terminal version
+    AFN0C F2 F25 F33 F129   clock, power/voltage/current, forward energy from the latest
+                        readings (`latest.reading(point)` -> (seconds, {quantity: value}) or None)
+    AFN0D F161 F177     daily / monthly frozen forward active energy from the ring log by date
+    AFN0E F1 F2         important / normal events by pointer pm..pn (firmware/uplink.py keeps
+                        the event index)
+    AFN10 F1            transparent forwarding to a local bus (forwarder.forward(port, data,
+                        frame_timeout_ms, byte_timeout_ms) -> reply bytes)
+
+Rules kept for every request:
+- PW: AFN01/04/05/0F/10 carry 16 bytes of PW, compared in constant time with comm.password
+  (text, NUL-padded to 16 bytes; empty = 16 zero bytes). A wrong or missing PW is denied and
+  recorded as ERC20 with the PW field zeroed: the ring log and every log line stay free of
+  secrets (settings.show hides the password too).
+- Tp: a request whose time label has expired (its send time plus allowed delay is before the
+  terminal's clock) is dropped unanswered, as the standard asks.
+- FCB: a master that repeats a request (same PSEQ, same bytes: it did not get our answer) gets
+  the cached answer again without the request being carried out twice (a trip is not sent to
+  the meter twice).
+- Replies longer than the link's frame limit go as several frames (FIR/FIN, RSEQ counting up).
+"""
+from protocol import clock_math, gw376
+from protocol import settings as settings_schema
+from protocol.compat import const
+from protocol.errors import ProtocolError
+
+ERC3 = const(3)
+ERC20 = const(20)
+ERC_RELAY = const(60)
+EVENT = const(0x02)         # firmware.ringlog.EVENT
+READINGS = const(0x01)
+
+# quantities (firmware/quantities.py): numbers of the stored items
+_Q_ENERGY = const(1)        # energy_fwd_total, t1..t4 follow
+_Q_VOLTAGE = const(11)
+_Q_CURRENT = const(14)
+_Q_POWER = const(17)
+_Q_PF = const(21)
+_KIND_FROZEN = const(2)
+_KIND_MIDNIGHT = const(3)
+
+VERSION = {"vendor": "CONC", "device": "CONC0001", "software_version": "0100",
+           "software_date": (2026, 11, 1), "capacity": "2040PTS", "protocol_version": "1376",
+           "hardware_version": "V100", "hardware_date": (2026, 1, 1)}
+
+_RELAY_COMMANDS = {1: "trip", 2: "permit_close"}
+
+
+def pw_bytes(text):
+    """The 16-byte PW the configured comm.password stands for."""
+    raw = text.encode() if isinstance(text, str) else bytes(text)
+    return (raw + bytes(16))[:16]
+
+
+def _same(a, b):
+    """Compare two PWs in time independent of where they differ."""
+    if a is None or len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(b)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
+
+def _bcd(v):
+    return ((v // 10) << 4) | (v % 10)
+
+
+def time15(seconds):
+    t = clock_math.from_seconds(seconds)
+    return (t[0], t[1], t[2], t[3], t[4])
+
+
+class SettingsFile:
+    """Settings kept as JSON on the board's filesystem, replaced atomically (temp + rename)."""
+
+    def __init__(self, path="settings.json"):
+        self.path = path
+
+    def save(self, settings):
+        import json
+        import os
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(settings, f)
+        os.rename(tmp, self.path)
+
+
+class Terminal:
+    def __init__(self, settings, wall, log=None, archive=None, latest=None, relay=None,
+                 store=None, forwarder=None, on_clock_set=None, on_reset=None, version=None,
+                 events=None, kernel=None, max_user_data=1452):
+        self.settings = settings
+        self.wall = wall
+        self.log = log
+        self.archive = archive
+        self.latest = latest
+        self.relay = relay
+        self.store = store
+        self.forwarder = forwarder
+        self.on_clock_set = on_clock_set
+        self.on_reset = on_reset
+        self.version = version or VERSION
+        self.events = events              # firmware.uplink.EventIndex (AFN0E, ACD/EC)
+        self.kernel = kernel
+        self.max_user_data = max_user_data
+        self._pseq = 0
+        self._last_request = None         # bytes of the last request answered
+        self._last_replies = None
+        self.reset_pending = False
+        self.stats = {"requests": 0, "denied": 0, "pw_denied": 0, "expired": 0, "repeats": 0}
+
+    # --- frames the terminal starts -------------------------------------------------------
+    @property
+    def area(self):
+        return self.settings["terminal.area"]
+
+    @property
+    def address(self):
+        return self.settings["terminal.address"]
+
+    def next_pseq(self):
+        seq = self._pseq
+        self._pseq = (seq + 1) & 0x0F
+        return seq
+
+    def link_frame(self, fn, seq=None):
+        """AFN02 login (F1), logout (F2) or heartbeat (F3 with the clock) as bytes."""
+        if seq is None:
+            seq = self.next_pseq()
+        clock = None
+        if fn == 3:
+            clock = self.wall.calendar()
+        frame = gw376.link_frame(fn, self.area, self.address, seq, clock)
+        self._ack_bits(frame)
+        return gw376.build(frame)
+
+    def _ack_bits(self, frame):
+        """ACD and EC on uplink frames while important events wait for the master."""
+        ev = self.events
+        if ev is not None and ev.unread_important():
+            frame.acd = 1
+            frame.ec = ev.counters()
+
+    # --- requests ----------------------------------------------------------------------------
+    def addressed_to_me(self, frame):
+        if frame.direction != gw376.DOWN:
+            return False
+        if frame.area != self.area:
+            return False
+        return frame.terminal == self.address or (frame.group and frame.terminal == 0xFFFF)
+
+    async def handle(self, frame, raw=None):
+        """Answer one downlink request (PRM = 1); returns the reply frames as bytes."""
+        self.stats["requests"] += 1
+        if raw is not None and self._last_request is not None and frame.fcv and \
+                raw == self._last_request:
+            self.stats["repeats"] += 1
+            return self._last_replies
+        if frame.tp is not None and self._tp_expired(frame.tp):
+            self.stats["expired"] += 1
+            return []
+        afn = frame.afn
+        if gw376.needs_pw(afn, gw376.DOWN) and not self._pw_ok(frame):
+            self.stats["pw_denied"] += 1
+            self._record_pw_failure(frame)
+            return self._out(frame, [gw376.deny(frame)], raw)
+        try:
+            replies = await self._dispatch(frame)
+        except (ProtocolError, ValueError, KeyError, TypeError, OSError) as exc:
+            # a request we cannot carry out is denied; the reason is not secret
+            print("uplink: request AFN%02X denied: %s" % (afn, exc))
+            replies = None
+        if replies is None:
+            self.stats["denied"] += 1
+            replies = [gw376.deny(frame)]
+        return self._out(frame, replies, raw)
+
+    def _out(self, frame, replies, raw):
+        out = []
+        for reply in replies:
+            self._ack_bits(reply)
+            out.append(gw376.build(reply))
+        if raw is not None and frame.fcv:
+            self._last_request = bytes(raw)
+            self._last_replies = out
+        return out
+
+    def _tp_expired(self, tp):
+        t = self.wall.calendar()
+        return gw376.tp_expired(tp, t[2], t[3], t[4], t[5])
+
+    def _pw_ok(self, frame):
+        return _same(frame.pw, pw_bytes(self.settings.get("comm.password", "")))
+
+    def _record_pw_failure(self, frame):
+        if self.log is None:
+            return
+        body = bytearray()
+        self._put_time15(body, self.wall.now())
+        body.extend(bytes(16))          # the PW field is zeroed: secrets never reach the log
+        body.append(frame.master & 0xFF)
+        self._event(ERC20, body)
+
+    def _put_time15(self, out, seconds):
+        t = clock_math.from_seconds(seconds)
+        out.append(_bcd(t[4]))
+        out.append(_bcd(t[3]))
+        out.append(_bcd(t[2]))
+        out.append(_bcd(t[1]))
+        out.append(_bcd(t[0] % 100))
+
+    def _event(self, erc, body):
+        from firmware.records import append_event
+        append_event(self.log, 0, self.wall.now(), erc, body)
+
+    async def _dispatch(self, frame):
+        afn = frame.afn
+        if afn == gw376.AFN_CLASS1:
+            return self._class1(frame)
+        if afn == gw376.AFN_QUERY:
+            return self._query(frame)
+        if afn == gw376.AFN_SET:
+            return self._set(frame)
+        if afn == gw376.AFN_CONTROL:
+            return await self._control(frame)
+        if afn == gw376.AFN_CLASS2:
+            return self._class2(frame)
+        if afn == gw376.AFN_CLASS3:
+            return self._class3(frame)
+        if afn == gw376.AFN_CONFIG:
+            if all(fn == 1 for _, fn, _ in frame.units):
+                return self._reply(frame, [(0, 1, self.version)])
+            return None
+        if afn == gw376.AFN_RESET:
+            if [u[1] for u in frame.units] == [1]:
+                self.reset_pending = True
+                return [gw376.confirm(frame)]
+            return None
+        if afn == gw376.AFN_FORWARD:
+            return await self._forward(frame)
+        return None
+
+    def _reply(self, frame, units):
+        return gw376.responses(frame, units, self.max_user_data)
+
+    # --- AFN0C: class 1 data -------------------------------------------------------------------
+    def _class1(self, frame):
+        units = []
+        for pn, fn, _ in frame.units:
+            if fn == 2 and pn == 0:
+                units.append((0, 2, self.wall.calendar()))
+                continue
+            if fn not in (25, 33, 129) or pn == 0:
+                return None
+            for point in self._points(pn):
+                value = self._current(point, fn)
+                if value is not None:
+                    units.append((point, fn, value))
+        return self._reply(frame, units) if units else None
+
+    def _points(self, pn):
+        if pn != gw376.PN_ALL:
+            return (pn,)
+        if self.archive is None:
+            return ()
+        return self.archive.points()
+
+    def _current(self, point, fn):
+        if self.latest is None:
+            return None
+        found = self.latest.reading(point)
+        if found is None:
+            return None
+        seconds, values = found
+        read_time = time15(seconds)
+        if fn == 25:
+            def get(q):
+                return values.get(q)
+            return {"read_time": read_time,
+                    "active_power": [get(_Q_POWER), get(_Q_POWER + 1), get(_Q_POWER + 2),
+                                     get(_Q_POWER + 3)],
+                    "reactive_power": [None, None, None, None],
+                    "power_factor": [get(_Q_PF), get(_Q_PF + 1), get(_Q_PF + 2),
+                                     get(_Q_PF + 3)],
+                    "voltage": [get(_Q_VOLTAGE), get(_Q_VOLTAGE + 1), get(_Q_VOLTAGE + 2)],
+                    "current": [get(_Q_CURRENT), get(_Q_CURRENT + 1), get(_Q_CURRENT + 2)],
+                    "zero_sequence_current": None,
+                    "apparent_power": [None, None, None, None]}
+        energy = _energy(values, 0)
+        if energy is None:
+            return None
+        if fn == 129:
+            return {"read_time": read_time, "tariffs": 4, "forward_active": energy}
+        return {"read_time": read_time, "tariffs": 4, "forward_active": energy,
+                "forward_reactive": [None] * 5, "q1_reactive": [None] * 5,
+                "q4_reactive": [None] * 5}
+
+    # --- AFN0D: frozen data from the ring log ---------------------------------------------------
+    def _class2(self, frame):
+        if self.log is None:
+            return None
+        units = []
+        for pn, fn, td in frame.units:
+            if fn not in (161, 177) or pn == 0 or td is None:
+                return None
+            for point in self._points(pn):
+                value = self._frozen(point, fn, td)
+                if value is not None:
+                    units.append((point, fn, value))
+        return self._reply(frame, units) if units else None
+
+    def _frozen(self, point, fn, td):
+        if fn == 161:
+            day = clock_math.to_seconds(td[0], td[1], td[2])
+        else:       # monthly: the freeze at 00:00 of the next month's first day
+            year, month = td[0], td[1] + 1
+            if month > 12:
+                year, month = year + 1, 1
+            day = clock_math.to_seconds(year, month, 1)
+        found = None
+        from firmware.records import unpack_readings
+        for rec in self.log.records(rtype=READINGS, point=point, since=day,
+                                    until=day + 86399):
+            values = {}
+            for item, value in unpack_readings(rec[4]):
+                kind = item >> 6
+                if kind == _KIND_FROZEN or kind == _KIND_MIDNIGHT:
+                    values[item & 63] = value
+            energy = _energy(values, 0)
+            if energy is not None:
+                found = (rec[3], energy)
+        if found is None:
+            return None
+        return {"td": td, "read_time": time15(found[0]), "tariffs": 4,
+                "forward_active": found[1], "forward_reactive": [None] * 5,
+                "q1_reactive": [None] * 5, "q4_reactive": [None] * 5} if fn == 1 else \
+            {"td": td, "read_time": time15(found[0]), "tariffs": 4, "forward_active": found[1]}
+
+    # --- AFN0E: events by pointer ------------------------------------------------------------
+    def _class3(self, frame):
+        if self.events is None or len(frame.units) != 1:
+            return None
+        pn, fn, pointers = frame.units[0]
+        if fn not in (1, 2) or pointers is None:
+            return None
+        value = self.events.query(fn == 1, pointers["pm"], pointers["pn"])
+        if value is None:
+            return None
+        return self._reply(frame, [(0, fn, value)])
+
+    # --- AFN0A / AFN04: parameters -----------------------------------------------------------
+    def _query(self, frame):
+        units = []
+        for pn, fn, data in frame.units:
+            if fn == 10:
+                value = self._archive_query(data)
+            elif fn in (1, 3, 8) and pn == 0:
+                value = self._param(fn)
+            else:
+                return None
+            if value is None:
+                return None
+            units.append((0, fn, value))
+        return self._reply(frame, units)
+
+    def _param(self, fn):
+        s = self.settings
+        if fn == 1:
+            return {"rts_delay_20ms": s.get("comm.rts_delay_20ms", 0),
+                    "send_delay_min": s.get("comm.send_delay_min", 0),
+                    "response_timeout_s": s["comm.response_timeout_s"],
+                    "retries": s["comm.retries"],
+                    "confirm_flags": s.get("comm.confirm_flags", 3),
+                    "heartbeat_min": s["comm.heartbeat_min"]}
+        if fn == 3:
+            return {"primary_ip": _ip(s["master.host"]), "primary_port": s["master.port"],
+                    "backup_ip": _ip(s["master.backup_host"]),
+                    "backup_port": s["master.backup_port"], "apn": s["master.apn"]}
+        return {"udp": 0, "work_mode": 1, "online_mode": s["comm.online_mode"],
+                "redial_interval_s": min(s["comm.redial_s"], 65535),
+                "passive_redials": s.get("comm.passive_redials", 3),
+                "idle_disconnect_min": s.get("comm.idle_min", 10),
+                "online_hours": s.get("comm.online_hours", 0xFFFFFF)}
+
+    def _archive_query(self, data):
+        if self.archive is None:
+            return None
+        meters = []
+        wanted = None if data is None else data.get("serials")
+        for point in self.archive.points():
+            entry = self.archive.get(point)
+            if entry is None:
+                continue
+            if wanted and entry.get("serial", 0) not in wanted and point not in wanted:
+                continue
+            meters.append(_f10_from_entry(entry))
+        return {"meters": meters}
+
+    def _set(self, frame):
+        changes = {}
+        archive_changes = None
+        for pn, fn, value in frame.units:
+            if pn != 0 or value is None:
+                return None
+            if fn == 1:
+                changes["comm.response_timeout_s"] = value["response_timeout_s"]
+                changes["comm.retries"] = value["retries"]
+                changes["comm.heartbeat_min"] = value["heartbeat_min"]
+                changes["comm.rts_delay_20ms"] = value["rts_delay_20ms"]
+                changes["comm.send_delay_min"] = value["send_delay_min"]
+                changes["comm.confirm_flags"] = value["confirm_flags"]
+            elif fn == 3:
+                changes["master.host"] = value["primary_ip"]
+                changes["master.port"] = value["primary_port"]
+                backup = value["backup_ip"]
+                changes["master.backup_host"] = "" if backup == "0.0.0.0" else backup
+                changes["master.backup_port"] = value["backup_port"]
+                changes["master.apn"] = value["apn"]
+            elif fn == 8:
+                changes["comm.online_mode"] = value["online_mode"]
+                changes["comm.redial_s"] = max(1, value["redial_interval_s"])
+                changes["comm.passive_redials"] = value["passive_redials"]
+                changes["comm.idle_min"] = value["idle_disconnect_min"]
+                changes["comm.online_hours"] = value["online_hours"]
+            elif fn == 10:
+                if self.archive is None:
+                    return None
+                archive_changes = {}
+                for meter in value["meters"]:
+                    archive_changes[meter["point"]] = _entry_from_f10(meter)
+            else:
+                return None
+        checked = {}
+        for key, value in changes.items():
+            if key in settings_schema.SCHEMA:
+                checked[key] = settings_schema.check(key, value)   # ProtocolError -> deny
+            else:
+                checked[key] = value
+        if archive_changes:
+            self.archive.apply(archive_changes)          # validates all before writing
+        if checked:
+            updated = dict(self.settings)
+            updated.update(checked)
+            if self.store is not None:
+                self.store.save(updated)                 # atomic: temp file + rename
+            self.settings.update(checked)
+        if self.log is not None:
+            body = bytearray()
+            self._put_time15(body, self.wall.now())
+            body.append(frame.master & 0xFF)
+            for pn, fn, _ in frame.units:
+                da1, da2 = gw376.da_bytes(pn)
+                dt1, dt2 = gw376.dt_bytes(fn)
+                body.extend(bytes((da1, da2, dt1, dt2)))
+            self._event(ERC3, body)
+        return [gw376.confirm(frame)]
+
+    # --- AFN05: control ------------------------------------------------------------------------
+    async def _control(self, frame):
+        if len(frame.units) != 1:
+            return None
+        pn, fn, value = frame.units[0]
+        if fn == 31:
+            if value is None:
+                return None
+            new = clock_math.to_seconds(value[0], value[1], value[2], value[3], value[4],
+                                        value[5])
+            old = self.wall.set(new)
+            if self.log is not None:
+                from firmware.records import MARK_CLOCK_SET, append_marker
+                append_marker(self.log, new, MARK_CLOCK_SET,
+                              bytes((old & 0xFF, (old >> 8) & 0xFF, (old >> 16) & 0xFF,
+                                     (old >> 24) & 0xFF)))
+            if self.on_clock_set is not None:
+                self.on_clock_set(old, new)
+            return [gw376.confirm(frame)]
+        command = _RELAY_COMMANDS.get(fn)
+        if command is None or self.relay is None or pn == 0:
+            return None
+        start = self.log.next_seq if self.log is not None else 0
+        err = self.relay.submit(pn, command)
+        if err:
+            return None
+        outcome = await self._relay_outcome(pn, start)
+        if outcome is None or outcome == 0:
+            return [gw376.confirm(frame)]      # confirmed, or queued: the event will tell
+        return None
+
+    async def _relay_outcome(self, point, start):
+        """Wait (within the master's response timeout) for the poller's ERC60 event."""
+        if self.log is None or self.kernel is None:
+            return None
+        waited = 0
+        limit = max(1000, self.settings["comm.response_timeout_s"] * 1000 - 2000)
+        while waited < limit:
+            for rec in self.log.records(first_seq=start, rtype=EVENT, point=point):
+                payload = rec[4]
+                if payload[0] == ERC_RELAY and len(payload) >= 9:
+                    return payload[8]
+            await self.kernel.time_dly(200)
+            waited += 200
+        return None
+
+    # --- AFN10: transparent forwarding -------------------------------------------------------
+    async def _forward(self, frame):
+        if self.forwarder is None or len(frame.units) != 1:
+            return None
+        _, fn, value = frame.units[0]
+        if fn != 1 or value is None:
+            return None
+        unit = 1000 if value["frame_timeout_in_s"] else 10
+        timeout_ms = value["frame_timeout"] * unit or 1000
+        data = await self.forwarder.forward(value["port"], value["data"], timeout_ms,
+                                            value["byte_timeout_10ms"] * 10 or 100)
+        return self._reply(frame, [(0, 1, {"port": value["port"], "data": bytes(data or b"")})])
+
+
+def _energy(values, base):
+    """[total, t1..t4] in format 14 (0.0001 kWh) from stored 0.01 kWh quantities, or None."""
+    total = values.get(_Q_ENERGY + base)
+    if total is None and values.get(_Q_ENERGY + base + 1) is None:
+        return None
+    out = []
+    for q in range(_Q_ENERGY + base, _Q_ENERGY + base + 5):
+        v = values.get(q)
+        out.append(None if v is None else v * 100)
+    return out
+
+
+def _ip(host):
+    parts = host.split(".")
+    if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts):
+        return host
+    return "0.0.0.0"
+
+
+_F10_BAUDS = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)
+
+
+def _f10_from_entry(entry):
+    protocol = {"dlt645-1997": 1, "dlt645": 30, "modbus": 200}[entry["protocol"]]
+    address = entry["address"]
+    if isinstance(address, int):
+        address = "%012d" % address
+    baud = entry.get("baud", 0)
+    password = entry.get("password", "00000000")
+    from binascii import unhexlify
+    return {"serial": entry.get("serial", 0), "point": entry["point"],
+            "baud": baud if baud in _F10_BAUDS else 0, "port": entry.get("bus", 1),
+            "protocol": protocol, "address": address,
+            "password": unhexlify(password) + b"\x00\x00",
+            "tariffs": entry.get("tariffs", 4), "integer_digits": 6, "decimal_digits": 2,
+            "collector": entry.get("collector") or "000000000000",
+            "user_class": entry.get("user_class", 0) >> 4 & 15,
+            "user_subclass": entry.get("user_class", 0) & 15}
+
+
+def _entry_from_f10(meter):
+    from binascii import hexlify
+    names = {1: "dlt645-1997", 30: "dlt645", 200: "modbus"}
+    protocol = names.get(meter["protocol"])
+    if protocol is None:
+        raise ProtocolError("meter protocol %r is not supported" % (meter["protocol"],))
+    address = meter["address"]
+    entry = {"point": meter["point"], "protocol": protocol, "bus": meter["port"] or 1,
+             "address": int(address) if protocol == "modbus" else address,
+             "password": hexlify(meter["password"][:4]).decode(),
+             "tariffs": meter["tariffs"],
+             "user_class": (meter["user_class"] << 4) | meter["user_subclass"],
+             "serial": meter["serial"]}
+    if meter["baud"]:
+        entry["baud"] = meter["baud"]
+    collector = meter.get("collector", "")
+    if collector and collector.strip("0"):
+        entry["collector"] = collector
+    return entry

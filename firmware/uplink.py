@@ -1,0 +1,372 @@
+"""Store-and-forward: every record of the ring log reaches the master station, in order, once.
+
+    events = EventIndex(log)                      # event pointers (AFN0E), EC counters, ACD
+    up = Uploader(log, terminal, events, window=4, max_frame=1460)
+    frame, size = up.next_frame(pseq)             # None when nothing is due or the window is full
+    up.on_answer(rseq, confirmed)                 # the master's AFN00 F1 / F2 to an upload
+    up.expired(now_ms, timeout_ms)                # an upload to send again (same bytes), or None
+    up.restart()                                  # after a reconnect: resend from the cursor
+
+What travels (docs/uplink.md has the byte layout): the records after the log's "uplink"
+cursor, in sequence order, as uplink user data (C = C4: DIR 1, PRM 1, function 4) with CON set,
+so the master confirms each frame with AFN00 F1 (RSEQ = our PSEQ):
+
+  - important events (ERC 1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60 relay, 250 records lost)
+    go one per frame as AFN0E F1 (pm, pn = the event's pointer) with ACD = 1 and EC, as the
+    standard reports events actively;
+  - everything else (reading batches, normal events, markers) goes as class 2 data: AFN0D with
+    the vendor unit F241 "ring-log records", as many records as fit the frame;
+  - every frame ends with its identity: F241 carries `first` (u32, the ring-log sequence of
+    its first record) and `count`; the records are `first .. first + count - 1`, dense.
+    In an AFN0E frame F241 follows the event unit with count 1 and no record bytes.
+
+The ring log's sequence numbers are dense and never reused, so the station de-duplicates on
+(terminal, sequence) and sees any gap. The "uplink" cursor advances only over frames the master
+has confirmed, and only over a confirmed prefix (frames confirmed out of order wait for the
+ones before them), so after an outage of any length the backlog comes out in order from the
+first unconfirmed record: nothing lost, and nothing confirmed is sent again.
+
+RAM: `window` frame buffers of `max_frame` bytes, allocated once; building a frame copies
+record bytes straight from the log's reader into its buffer.
+"""
+from array import array
+
+from protocol.compat import const
+
+CURSOR = "uplink"
+FN_RECORDS = const(241)          # vendor unit: ring-log records with their identity
+EVENT = const(0x02)              # firmware.ringlog.EVENT
+ERC_LOST = const(250)            # firmware.ringlog.ERC_RECORDS_LOST
+IMPORTANT = (1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60, 250)
+RECORD_HEAD = const(8)           # type 1, point 2, timestamp 4, length 1
+
+_HEAD = const(14)                # 68 L L L L 68 C A(5) AFN SEQ
+_C_UP_USER_DATA = const(0xC4)    # DIR 1, PRM 1, function 4
+_ACD = const(0x20)
+_SEQ_SINGLE_CON = const(0x70)    # FIR, FIN, CON
+
+
+class EventIndex:
+    """Event pointers of AFN0E: the k-th important / normal event is at index k mod 256."""
+
+    def __init__(self, log):
+        self.log = log
+        self.seqs = (array("I", bytes(4 * 256)), array("I", bytes(4 * 256)))
+        self.count = [0, 0]          # events indexed per class (important, normal)
+        self.read_to = 0             # important events the master has seen (count, not mod)
+        self._scanned = log.oldest_seq if log is not None else 0
+        self.update()
+        self.read_to = self.count[0]   # events held at boot were reported before the reset
+
+    @staticmethod
+    def important(erc):
+        return erc in IMPORTANT
+
+    def update(self):
+        """Index the events appended since the last call."""
+        log = self.log
+        if log is None or self._scanned >= log.next_seq:
+            return
+        for rec in log.records(first_seq=self._scanned, rtype=EVENT):
+            self.add(rec[0], rec[4][0])
+        self._scanned = log.next_seq
+
+    def add(self, seq, erc):
+        cls = 0 if erc in IMPORTANT else 1
+        self.seqs[cls][self.count[cls] & 0xFF] = seq
+        self.count[cls] += 1
+
+    def index_of(self, seq, erc):
+        """The pointer of the event with this sequence, or -1 if it fell out of the index."""
+        cls = 0 if erc in IMPORTANT else 1
+        arr = self.seqs[cls]
+        for back in range(min(256, self.count[cls])):
+            k = self.count[cls] - 1 - back
+            if arr[k & 0xFF] == seq:
+                return k
+        return -1
+
+    def counters(self):
+        return (self.count[0] & 0xFF, self.count[1] & 0xFF)
+
+    def unread_important(self):
+        self.update()
+        return self.read_to != self.count[0]
+
+    def seen(self, upto):
+        """The master has the important events before pointer count `upto`."""
+        if upto > self.read_to:
+            self.read_to = upto if upto < self.count[0] else self.count[0]
+
+    def query(self, important, pm, pn, room=1200):
+        """The AFN0E F1/F2 reply value for pointers pm..pn-1 (as many as fit `room` bytes)."""
+        self.update()
+        cls = 0 if important else 1
+        count = self.count[cls]
+        records = []
+        size = 4
+        i = pm
+        while i != pn & 0xFF:
+            # pointer i (mod 256) -> the newest event with that pointer
+            k = count - ((count - i) & 0xFF) if count else -1
+            if (count - i) & 0xFF == 0:
+                k = count - 256
+            if k < 0 or k >= count:
+                break
+            rec = self.log.read(self.seqs[cls][k & 0xFF])
+            if rec is None:
+                break
+            payload = rec[4]
+            size += 2 + len(payload) - 1
+            if size > room:
+                break
+            records.append({"erc": payload[0], "raw": bytes(payload[1:])})
+            i = (i + 1) & 0xFF
+        if important:
+            self.seen(count - ((count - i) & 0xFF))
+        ec = self.counters()
+        return {"ec_important": ec[0], "ec_normal": ec[1], "pm": pm & 0xFF, "pn": i,
+                "records": records}
+
+
+class _Slot:
+    def __init__(self, size):
+        self.buf = bytearray(size)
+        self.size = 0
+        self.pseq = -1          # -1: free
+        self.first = 0
+        self.end = 0            # sequence after the last record carried
+        self.sent_ms = 0
+        self.tries = 0
+        self.confirmed = False
+        self.event_index = -1   # an AFN0E frame: the important event's pointer count
+
+
+class Uploader:
+    def __init__(self, log, terminal, events=None, window=4, max_frame=1460, clock=None):
+        self.log = log
+        self.terminal = terminal
+        self.events = events
+        self.max_frame = max_frame
+        self.slots = [_Slot(max_frame) for _ in range(window)]
+        self.next_seq = log.cursor(CURSOR)
+        self.stats = {"frames": 0, "records": 0, "resent": 0, "confirmed_records": 0,
+                      "denied": 0, "payload_bytes": 0}
+
+    # --- what is due -------------------------------------------------------------------------
+    def backlog(self):
+        return self.log.next_seq - self.log.cursor(CURSOR)
+
+    def in_flight(self):
+        n = 0
+        for s in self.slots:
+            if s.pseq >= 0:
+                n += 1
+        return n
+
+    def _free_slot(self):
+        for s in self.slots:
+            if s.pseq < 0:
+                return s
+        return None
+
+    def has_work(self):
+        return self.log.next_seq > max(self.next_seq, self.log.oldest_seq) and \
+            self._free_slot() is not None
+
+    def next_frame(self, pseq, now_ms=0):
+        """Build the next upload into a free slot; returns (buffer, size) or None."""
+        log = self.log
+        if self.next_seq < log.oldest_seq:
+            self.next_seq = log.oldest_seq          # reclaimed unconfirmed: ERC250 tells
+        if self.next_seq >= log.next_seq:
+            return None
+        slot = self._free_slot()
+        if slot is None:
+            return None
+        size = self._fill(slot, pseq)
+        if not size:
+            return None
+        slot.size = size
+        slot.pseq = pseq & 0x0F
+        slot.sent_ms = now_ms
+        slot.tries = 1
+        slot.confirmed = False
+        self.next_seq = slot.end
+        self.stats["frames"] += 1
+        self.stats["records"] += slot.end - slot.first
+        return slot.buf, size
+
+    def _header(self, buf, afn, pseq, acd):
+        t = self.terminal
+        area = t.area
+        buf[0] = 0x68
+        buf[5] = 0x68
+        buf[6] = _C_UP_USER_DATA | (_ACD if acd else 0)
+        buf[7] = ((area // 10) % 10) << 4 | area % 10
+        buf[8] = ((area // 1000) % 10) << 4 | (area // 100) % 10
+        buf[9] = t.address & 0xFF
+        buf[10] = t.address >> 8
+        buf[11] = 0
+        buf[12] = afn
+        buf[13] = _SEQ_SINGLE_CON | (pseq & 0x0F)
+
+    def _fill(self, slot, pseq):
+        buf = slot.buf
+        ev = self.events
+        acd = ev is not None and ev.unread_important()
+        tail = 2 + (2 if acd else 0)              # CS 16, EC
+        limit = self.max_frame - tail
+        first = self.next_seq
+        pos = _HEAD
+        count = 0
+        slot.event_index = -1
+        for rec in self.log.records(first_seq=first):
+            seq, rtype, point, ts, payload = rec
+            if seq != first + count:                 # a gap (reclaimed while reading): stop
+                if count:
+                    break
+                first = seq
+            if rtype == EVENT and payload[0] in IMPORTANT:
+                if count:
+                    break                            # the event goes in a frame of its own
+                return self._event_frame(slot, pseq, rec)
+            if count == 0:
+                self._header(buf, 0x0D, pseq, acd)
+                buf[14:18] = b"\x00\x00\x01\x1e"     # p0, F241
+                buf[18] = first & 0xFF
+                buf[19] = (first >> 8) & 0xFF
+                buf[20] = (first >> 16) & 0xFF
+                buf[21] = (first >> 24) & 0xFF
+                pos = 23
+            need = RECORD_HEAD + len(payload)
+            if pos + need > limit or count == 255:
+                break
+            buf[pos] = rtype
+            buf[pos + 1] = point & 0xFF
+            buf[pos + 2] = point >> 8
+            buf[pos + 3] = ts & 0xFF
+            buf[pos + 4] = (ts >> 8) & 0xFF
+            buf[pos + 5] = (ts >> 16) & 0xFF
+            buf[pos + 6] = (ts >> 24) & 0xFF
+            buf[pos + 7] = len(payload)
+            buf[pos + 8:pos + need] = payload
+            pos += need
+            count += 1
+            self.stats["payload_bytes"] += need
+        if not count:
+            return 0
+        buf[22] = count
+        slot.first = first
+        slot.end = first + count
+        return self._finish(buf, pos, acd)
+
+    def _event_frame(self, slot, pseq, rec):
+        seq, rtype, point, ts, payload = rec
+        ev = self.events
+        ev.update()
+        k = ev.index_of(seq, payload[0])
+        buf = slot.buf
+        self._header(buf, 0x0E, pseq, True)
+        buf[14:18] = b"\x00\x00\x01\x00"             # p0, F1 important events
+        ec = ev.counters()
+        buf[18] = ec[0]
+        buf[19] = ec[1]
+        buf[20] = k & 0xFF
+        buf[21] = (k + 1) & 0xFF
+        buf[22] = payload[0]
+        body = len(payload) - 1
+        buf[23] = body
+        buf[24:24 + body] = payload[1:]
+        pos = 24 + body
+        buf[pos:pos + 4] = b"\x00\x00\x01\x1e"       # p0, F241: the identity
+        buf[pos + 4] = seq & 0xFF
+        buf[pos + 5] = (seq >> 8) & 0xFF
+        buf[pos + 6] = (seq >> 16) & 0xFF
+        buf[pos + 7] = (seq >> 24) & 0xFF
+        buf[pos + 8] = 1
+        pos += 9
+        slot.first = seq
+        slot.end = seq + 1
+        slot.event_index = k + 1
+        self.stats["payload_bytes"] += len(payload) + 2
+        return self._finish(buf, pos, True)
+
+    def _finish(self, buf, pos, acd):
+        if acd:
+            ec = self.events.counters()
+            buf[pos] = ec[0]
+            buf[pos + 1] = ec[1]
+            pos += 2
+        length = pos - 6
+        field = (length << 2) | 2
+        buf[1] = buf[3] = field & 0xFF
+        buf[2] = buf[4] = field >> 8
+        total = 0
+        for i in range(6, pos):
+            total += buf[i]
+        buf[pos] = total & 0xFF
+        buf[pos + 1] = 0x16
+        return pos + 2
+
+    # --- answers and timeouts ---------------------------------------------------------------
+    def owns(self, rseq):
+        for s in self.slots:
+            if s.pseq == rseq:
+                return True
+        return False
+
+    def on_answer(self, rseq, confirmed):
+        """The master answered upload `rseq`; True if it was ours. A denial puts the frame's
+        records back in the queue (sent again later), never past the cursor."""
+        for s in self.slots:
+            if s.pseq == rseq and not s.confirmed:
+                if confirmed:
+                    s.confirmed = True
+                    if s.event_index >= 0 and self.events is not None:
+                        self.events.seen(s.event_index)
+                    self._advance()
+                else:
+                    self.stats["denied"] += 1
+                    self.restart()
+                return True
+        return False
+
+    def _advance(self):
+        """Move the cursor over the confirmed frames that follow it without a gap."""
+        log = self.log
+        moved = True
+        while moved:
+            moved = False
+            pos = log.cursor(CURSOR)
+            for s in self.slots:
+                if s.pseq < 0 or not s.confirmed:
+                    continue
+                if s.end <= pos:                     # already behind the cursor
+                    s.pseq = -1
+                elif s.first <= pos:
+                    log.advance(CURSOR, s.end)
+                    self.stats["confirmed_records"] += s.end - pos
+                    s.pseq = -1
+                    moved = True
+        if self.next_seq < log.cursor(CURSOR):
+            self.next_seq = log.cursor(CURSOR)
+
+    def expired(self, now_ms, timeout_ms, diff):
+        """The oldest unconfirmed upload older than timeout_ms (its slot), or None."""
+        for s in self.slots:
+            if s.pseq >= 0 and not s.confirmed and diff(now_ms, s.sent_ms) >= timeout_ms:
+                return s
+        return None
+
+    def resent(self, slot, now_ms):
+        slot.tries += 1
+        slot.sent_ms = now_ms
+        self.stats["resent"] += 1
+
+    def restart(self):
+        """Forget what is in flight; the next frames start again at the cursor."""
+        for s in self.slots:
+            s.pseq = -1
+            s.confirmed = False
+        self.next_seq = self.log.cursor(CURSOR)
