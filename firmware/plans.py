@@ -78,6 +78,7 @@ class BusSchedule:
         # could step meter clocks near a slot boundary)
         self.synced_day = self.day if now % DAY > plans.sync_at_s + 3600 else -1
         self.frozen_pending = True      # some meter may still lack frozen data today
+        self.frozen_day = -1            # the day the frozen job first ran
         self.days_passed = 0
 
     def due(self, now):
@@ -100,8 +101,11 @@ class BusSchedule:
                 self.curve_slot = slot
                 due |= DUE_CURVE
         tod = now - day * DAY
-        if tod >= p.frozen_at_s and self.frozen_pending and (due & DUE_REALTIME or
-                                                             due & DUE_NEW_DAY):
+        if tod >= p.frozen_at_s and self.frozen_pending and (
+                self.frozen_day != day or due & DUE_REALTIME):
+            # at plan.frozen_at, then retried with each real-time cycle until every meter of
+            # the bus has answered
+            self.frozen_day = day
             due |= DUE_FROZEN
         if tod >= p.sync_at_s and self.synced_day != day:
             self.synced_day = day

@@ -206,9 +206,9 @@ class BusPoller:
                 if not link.abnormal:
                     return True                     # silent meter: try again next cycle
                 if n == 1 and link.error & 0x02:
-                    # no freeze at all: from now on its midnight reading is the frozen value
+                    # no freeze at all: from the next midnight on, its midnight reading is the
+                    # frozen value (a reading taken now would not be a midnight value)
                     flags[point] |= ms.NO_FREEZE
-                    await self.read_midnight(point, proto, slot, now)
                 break                               # no older history
             try:
                 at = clock_math.to_seconds(2000 + _digits(stamp, 4), _digits(stamp, 3),
