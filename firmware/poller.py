@@ -189,6 +189,8 @@ class BusPoller:
         flags = state.flags
         if proto == PMODBUS:
             return False
+        if state.fails[point]:
+            return True             # silent this cycle: do not spend the bus on more retries
         if not flags[point] & ms.CLOCK_DONE:
             await self.check_clock(point, proto, slot)
         if proto != P2007 or flags[point] & (ms.NO_FREEZE | ms.FROZEN_TRIED):
