@@ -21,6 +21,41 @@ class SessionsMixin:
                             "last_login_at = ? WHERE id = ?", (at, at, terminal_id))
         return session_id
 
+    def open_sessions(self, logins):
+        """Many logins in one transaction (a front end's batch): [(terminal_id, peer, at)] ->
+        their session ids, in order. Same effect as open_session for each."""
+        ids = []
+        logins = [(terminal_id, peer, self._at(at)) for terminal_id, peer, at in logins]
+        if not logins:
+            return ids
+        with self._ingest_transaction():
+            for terminal_id, peer, at in logins:
+                self.db.execute("UPDATE sessions SET ended_at = ?, end_reason = 'replaced by a "
+                                "new login' WHERE terminal_id = ? AND ended_at IS NULL",
+                                (at, terminal_id))
+                ids.append(self.db.scalar(
+                    "INSERT INTO sessions (terminal_id, peer, started_at) VALUES (?, ?, ?) "
+                    "RETURNING id", (terminal_id, peer or "", at)))
+            self.db.executemany("UPDATE terminals SET status = 'online', last_seen_at = ?, "
+                                "last_login_at = ? WHERE id = ?",
+                                [(at, at, terminal_id) for terminal_id, _, at in logins])
+        return ids
+
+    def close_sessions(self, closes):
+        """Many session ends in one transaction: [(session_id, reason, at)] (see close_session)."""
+        closes = [(session_id, reason, self._at(at)) for session_id, reason, at in closes]
+        if not closes:
+            return
+        with self.db.transaction():
+            self.db.executemany("UPDATE sessions SET ended_at = ?, end_reason = ? "
+                                "WHERE id = ? AND ended_at IS NULL",
+                                [(at, reason, session_id) for session_id, reason, at in closes])
+            self.db.executemany(
+                "UPDATE terminals SET status = 'offline' WHERE id = (SELECT terminal_id FROM "
+                "sessions WHERE id = ?) AND NOT EXISTS (SELECT 1 FROM sessions s WHERE "
+                "s.terminal_id = terminals.id AND s.ended_at IS NULL)",
+                [(session_id,) for session_id, _, _ in closes])
+
     def record_heartbeats(self, beats):
         """Record heartbeats, many at once: an iterable of (session_id, at) (at None = now)."""
         rows = [(self._at(at), session_id) for session_id, at in beats]

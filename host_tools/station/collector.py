@@ -1,0 +1,230 @@
+"""Scheduled collection from one logged-in terminal: what the station asks for, and when.
+
+    collector = Collector(link, CollectorConfig(realtime_interval_s=900))
+    await collector.tick()          # do whatever is due now (tests call this with a fake clock)
+    await collector.run()           # tick every config.tick_s, and at once when events are due
+
+Per terminal (all times on `config.clock`, read in the station's zone):
+- Clock check at login and every `clock_check_s`: AFN0C F2 reads the terminal's clock; off by
+  more than `clock_tolerance_s` (5 s, the State Grid limit) -> AFN05 F31 sets it to the station's
+  time. Each sync is a `time_sync` command by operator `station` with its audit trail.
+- Real-time reads every `realtime_interval_s`: AFN0C F129 (current forward active energy) for the
+  archive's points, 8 points per request, stored as readings.
+- Daily frozen after 00:30 (`daily_after`): AFN0D F161 for yesterday, and for each of the
+  `backfill_days` days before it that the database has no F161 value for (gap backfill:
+  Station.missing_daily_frozen), one request per day for the points missing it.
+- Events when the terminal raised ACD with EC counters ahead of what the station has read:
+  AFN0E F1 (important) / F2 (normal) from the stored read pointer to the terminal's counter.
+
+A failed request (timeout, deny) is logged and tried again at the next due time; collection never
+ends a session.
+"""
+import asyncio
+import datetime
+import logging
+import time
+
+from host_tools.station import items as itemsmod
+from host_tools.station.errors import StationError
+from host_tools.station.session import SessionError
+from host_tools.station.times import from_epoch
+
+log = logging.getLogger(__name__)
+
+POINTS_PER_REQUEST = 8
+EVENTS_PER_REQUEST = 32
+
+
+class CollectorConfig:
+    """How often to collect what (seconds; `clock` returns Unix seconds). A falsy
+    realtime_interval_s / clock_check_s / daily_after turns that part off (events only:
+    CollectorConfig(None, clock_check_s=None, daily_after=None))."""
+
+    def __init__(self, realtime_interval_s=900.0, realtime_fn=129, daily_after=(0, 30),
+                 backfill_days=3, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=5.0,
+                 clock=time.time, read_events=True):
+        self.realtime_interval_s = realtime_interval_s
+        self.realtime_fn = realtime_fn
+        self.daily_after = daily_after
+        self.backfill_days = backfill_days
+        self.clock_check_s = clock_check_s
+        self.clock_tolerance_s = clock_tolerance_s
+        self.tick_s = tick_s
+        self.clock = clock
+        self.read_events = read_events
+
+
+class Collector:
+    """The collection schedule of one terminal's session (see the module docstring)."""
+
+    def __init__(self, link, config):
+        self.link = link
+        self.front = link.front
+        self.station = link.front.station
+        self.config = config
+        self.next_realtime = None        # Unix seconds; None = at the first tick
+        self.next_clock_check = None
+        self.daily_done_for = None       # the day (date) whose 00:30 round is done
+        self._points = None
+        self._stopped = False
+        self.stats = {"realtime_reads": 0, "daily_reads": 0, "clock_syncs": 0,
+                      "event_reads": 0, "failures": 0}
+
+    def stop(self):
+        self._stopped = True
+
+    async def run(self):
+        while not self._stopped:
+            await self.tick()
+            try:
+                await asyncio.wait_for(self.link.events_due.wait(), self.config.tick_s)
+            except asyncio.TimeoutError:
+                pass
+
+    async def tick(self):
+        """Carry out whatever is due at config.clock()."""
+        now = self.config.clock()
+        if self.config.read_events and self.link.events_due.is_set():
+            self.link.events_due.clear()
+            await self._guard("events", self.read_events())
+        if self.config.clock_check_s and (self.next_clock_check is None
+                                          or now >= self.next_clock_check):
+            self.next_clock_check = now + self.config.clock_check_s
+            await self._guard("clock check", self.check_clock())
+        if self.config.realtime_interval_s and (self.next_realtime is None
+                                                or now >= self.next_realtime):
+            self.next_realtime = now + self.config.realtime_interval_s
+            await self._guard("real-time read", self.read_realtime())
+        if self.config.daily_after is None:
+            return
+        local = from_epoch(int(now), self.station.zone)
+        after = datetime.time(*self.config.daily_after)
+        if local.time() >= after and self.daily_done_for != local.date():
+            self.daily_done_for = local.date()
+            await self._guard("daily frozen read", self.read_daily(local.date()))
+
+    async def _guard(self, what, coro):
+        try:
+            await coro
+        except (SessionError, StationError) as exc:
+            self.stats["failures"] += 1
+            log.warning("%s: %s failed: %s", self.link.name, what, exc)
+
+    async def points(self):
+        if self._points is None:
+            points = await asyncio.to_thread(self.station.measuring_points, self.link.terminal_id)
+            self._points = [p.pn for p in points]
+        return self._points
+
+    # ------------------------------------------------------------------ clock
+    async def check_clock(self):
+        units = await self.link.request(0x0C, [(0, 2, None)])
+        clock = next((data for _, fn, data in units if fn == 2 and data), None)
+        if clock is None:
+            raise SessionError("terminal %s sent no clock for AFN0C F2" % self.link.name)
+        now = self.config.clock()
+        terminal_at = _epoch(clock, self.station.zone)
+        offset = terminal_at - now
+        if abs(offset) <= self.config.clock_tolerance_s:
+            return offset
+        await self.sync_clock(offset)
+        return offset
+
+    async def sync_clock(self, offset):
+        """AFN05 F31 with the station's time, recorded as a time_sync command."""
+        station = self.station
+        command_id = await asyncio.to_thread(
+            station.create_command, self.link.terminal_id, "time_sync", "station",
+            reason="terminal clock off by %+.0f s" % offset,
+            parameters={"offset_s": round(offset, 1)})
+        local = from_epoch(int(self.config.clock()), station.zone)
+        value = (local.year, local.month, local.day, local.hour, local.minute, local.second,
+                 local.isoweekday())
+        await asyncio.to_thread(station.record_command_step, command_id, "sent", "ok",
+                                "AFN05 F31 %s" % local.isoformat(timespec="seconds"),
+                                state="sent")
+        try:
+            await self.link.request(0x05, [(0, 31, value)])
+        except SessionError as exc:
+            state = "denied" if type(exc).__name__ == "Denied" else "timeout"
+            await asyncio.to_thread(station.record_command_step, command_id, "answer", state,
+                                    str(exc), state=state)
+            raise
+        await asyncio.to_thread(station.record_command_step, command_id, "answer", "confirmed",
+                                "terminal clock set", state="confirmed")
+        self.stats["clock_syncs"] += 1
+
+    # ------------------------------------------------------------------ real-time
+    async def read_realtime(self):
+        pns = await self.points()
+        readings = []
+        fn = self.config.realtime_fn
+        for start in range(0, len(pns), POINTS_PER_REQUEST):
+            chunk = pns[start:start + POINTS_PER_REQUEST]
+            units = await self.link.request(0x0C, [(pn, fn, None) for pn in chunk])
+            for pn, got_fn, data in units:
+                if got_fn == fn and isinstance(data, dict) and "read_time" in data:
+                    readings.extend(itemsmod.readings_from_energy(self.link.terminal_id, pn, data))
+        if readings:
+            self.front.stats["readings_stored"] += await self.front.writer.store_readings(readings)
+        self.stats["realtime_reads"] += 1
+        return len(readings)
+
+    # ------------------------------------------------------------------ daily frozen
+    async def read_daily(self, today):
+        """Yesterday's F161, and the gaps of the `backfill_days` days before it."""
+        pns = await self.points()
+        if not pns:
+            return 0
+        last = today - datetime.timedelta(days=1)
+        first = last - datetime.timedelta(days=self.config.backfill_days)
+        gaps = await asyncio.to_thread(self.station.missing_daily_frozen, self.link.terminal_id,
+                                       first.isoformat(), last.isoformat(), "F161.0", pns)
+        stored = 0
+        for day, missing in gaps:
+            y, m, d = (int(x) for x in day.split("-"))
+            for start in range(0, len(missing), POINTS_PER_REQUEST):
+                chunk = missing[start:start + POINTS_PER_REQUEST]
+                units = await self.link.request(0x0D, [(pn, 161, (y, m, d)) for pn in chunk])
+                values = []
+                for pn, fn, data in units:
+                    if fn == 161 and isinstance(data, dict) and data.get("td"):
+                        values.extend(itemsmod.frozen_from_energy(self.link.terminal_id, pn,
+                                                                  data))
+                if values:
+                    stored += await asyncio.to_thread(self.station.store_daily_frozen, values)
+            self.stats["daily_reads"] += 1
+        self.front.stats["frozen_stored"] += stored
+        return stored
+
+    # ------------------------------------------------------------------ events
+    async def read_events(self):
+        """Read the events the terminal's EC counters say the station has not read yet."""
+        ec = self.link.ec
+        if ec is None:
+            return 0
+        read_important, read_normal = await asyncio.to_thread(self.station.event_counters,
+                                                              self.link.terminal_id)
+        count = 0
+        for fn, upto, have in ((1, ec[0], read_important), (2, ec[1], read_normal)):
+            pointer = 0 if have is None else have
+            while pointer != upto:
+                end = min(upto if upto >= pointer else upto + 256, pointer + EVENTS_PER_REQUEST)
+                units = await self.link.request(0x0E, [(0, fn, {"pm": pointer,
+                                                                 "pn": end & 0xFF})])
+                for _, got_fn, data in units:
+                    if got_fn == fn and isinstance(data, dict):
+                        events = await self.front.store_events(self.link.terminal_id, data,
+                                                               fn == 1)
+                        count += len(events)
+                pointer = end & 0xFF
+        self.stats["event_reads"] += 1
+        return count
+
+
+def _epoch(clock, zone):
+    """Unix seconds of a format-01 terminal clock read in the station's zone."""
+    year, month, day, hour, minute, second = clock[:6]
+    local = datetime.datetime(year, month, day, hour, minute, second, tzinfo=zone)
+    return local.timestamp()
+

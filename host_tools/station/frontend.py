@@ -1,0 +1,526 @@
+"""The master station's front end: an asyncio TCP server speaking the master side of Q/GDW 1376.1.
+
+    front = FrontEnd(station)                     # a Station from open_station(url)
+    host, port = await front.start("0.0.0.0", 9000)
+    ...
+    await front.close()                           # ends sessions, writes what is pending
+
+Many thousand concentrators stay connected to one process; each connection is an
+asyncio.Protocol (no stream objects, no task per idle terminal) with a Deframer, so a heartbeat
+costs a parse, a confirm and a dict update. What the front end does with each terminal:
+
+- Login (AFN02 F1): A1/A2 must be a registered terminal (an in-memory copy of the registry,
+  re-read when an unknown address shows up, so a terminal added while serving is accepted).
+  Accepted: the session is recorded (batched with the other logins of the moment), then
+  confirmed (AFN00 F1, C=0B). Unknown: denied (AFN00 F2), logged in `denied_logins`, and the
+  connection is closed. A second login of the same terminal replaces its older connection.
+- Heartbeat (AFN02 F3): confirmed at once; the heartbeat is written with the next group commit
+  (StationWriter). Logout (AFN02 F2): confirmed, session closed.
+- Any other frame must carry the logged-in A1/A2: one with another address is denied and logged.
+- Replies (PRM 0) go to the session's outstanding request (session.py: PSEQ/RSEQ matching,
+  timeouts, retries, multi-frame reassembly, deny handling).
+- Active uploads (PRM 1 AFN0C/0D energy units, usually with CON): stored, then confirmed
+  (AFN00 F1) only once committed, so a station that dies mid-upload never confirms what it did not
+  keep; the terminal re-sends it and the database keeps every reading once (readings are unique
+  on terminal, point, item and time; frozen values on their period).
+- Active event reports (PRM 1 AFN0E): stored (unique on the record) and confirmed.
+- ACD with EC in any uplink frame: the terminal has events the station has not read; the
+  collector reads them with AFN0E (collector.py).
+- A connection silent for `idle_timeout` seconds (default 3 heartbeat periods of 60 s + slack)
+  is closed and its session ended.
+
+Collection (collector.py) runs per logged-in terminal; operator commands (remote_control.py) are
+picked up from the database and executed on the terminal's session.
+"""
+import asyncio
+import logging
+import time
+
+from protocol import gw376
+from protocol.errors import ProtocolError
+from protocol.gw376_deframer import Deframer
+
+from host_tools.station import erc as ercmod
+from host_tools.station import items as itemsmod
+from host_tools.station.errors import StationError
+from host_tools.station.records import terminal_label
+from host_tools.station.session import TerminalSession
+from host_tools.station.writer import StationWriter
+
+log = logging.getLogger(__name__)
+
+AFN_LINK = 0x02
+LOGIN, LOGOUT, HEARTBEAT = 1, 2, 3
+REALTIME_ENERGY = frozenset([33, 34] + list(range(129, 137)))
+FROZEN_ENERGY = frozenset([1, 2, 17, 18] + list(range(161, 169)) + list(range(177, 185)))
+DEFAULT_IDLE_TIMEOUT_S = 200.0       # 3 missed 60 s heartbeats + slack
+MAX_USER_DATA = 16383
+
+
+class FrontEnd:
+    """The asyncio server and the registry of connected terminals (see the module docstring)."""
+
+    def __init__(self, station, clock=time.time, master=0, response_timeout=10.0, retries=2,
+                 idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
+                 command_poll_s=1.0):
+        self.station = station
+        self.clock = clock
+        self.master = master
+        self.response_timeout = response_timeout
+        self.retries = retries
+        self.idle_timeout = idle_timeout
+        if collector_config is None:
+            from host_tools.station.collector import CollectorConfig
+            collector_config = CollectorConfig(clock=clock)
+        self.collector_config = collector_config
+        self.command_poll_s = command_poll_s
+        self.writer = StationWriter(station)
+        self.links = {}                 # terminal_id -> Link (logged in)
+        self.connections = set()        # every open Link
+        self.stats = {"connections": 0, "logins": 0, "denied_logins": 0, "heartbeats": 0,
+                      "bad_frames": 0, "uploads": 0, "readings_stored": 0, "frozen_stored": 0,
+                      "events_stored": 0, "upload_errors": 0}
+        self._registry = {}             # (area int, address) -> (terminal_id, label)
+        self._registry_loaded_at = None
+        self._registry_refresh = None
+        self._logins = []               # [(link, future)] waiting for one batched open_sessions
+        self._login_wake = None
+        self._closes = []               # [(session_id, reason, at)]
+        self._server = None
+        self._tasks = []
+        self._event_waiters = {}        # terminal_id -> [asyncio.Future] (remote control)
+        self.commands = None
+        self._commands_enabled = commands
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, host="127.0.0.1", port=0, backlog=4096):
+        """Start listening; returns the (host, port) bound (port 0 picks a free one)."""
+        await self._load_registry()
+        closed = await asyncio.to_thread(self.station.close_open_sessions,
+                                         "station restarted")
+        if closed:
+            log.info("ended %d sessions left open by an earlier run", closed)
+        loop = asyncio.get_running_loop()
+        self._login_wake = asyncio.Event()
+        self._server = await loop.create_server(lambda: Link(self), host, port, backlog=backlog,
+                                                reuse_address=True)
+        self._tasks = [loop.create_task(self._session_writer()),
+                       loop.create_task(self._idle_sweeper())]
+        if self._commands_enabled:
+            from host_tools.station.remote_control import CommandRunner
+            self.commands = CommandRunner(self, poll_s=self.command_poll_s)
+            self._tasks.append(loop.create_task(self.commands.run()))
+        return self._server.sockets[0].getsockname()[:2]
+
+    async def serve_forever(self):
+        await self._server.serve_forever()
+
+    async def close(self):
+        """Stop listening, end every session (recorded), write what is pending."""
+        if self._server is not None:
+            self._server.close()
+        for link in list(self.connections):
+            link.drop("station shut down")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        self._tasks = []
+        await self._flush_sessions()
+        await self.writer.close()
+
+    # ------------------------------------------------------------------ registry
+    async def _load_registry(self):
+        terminals = await asyncio.to_thread(self.station.terminals)
+        self._registry = {(int(t.area_code), t.address): (t.id, t.label) for t in terminals}
+        self._registry_loaded_at = time.monotonic()
+
+    async def lookup(self, area, address):
+        """(terminal_id, label) for a login's A1/A2, or None; re-reads the registry (at most
+        once a second) when the address is unknown, for terminals added while serving."""
+        found = self._registry.get((area, address))
+        if found is not None:
+            return found
+        if self._registry_refresh is None:
+            if time.monotonic() - self._registry_loaded_at < 1.0:
+                await asyncio.sleep(1.0 - (time.monotonic() - self._registry_loaded_at))
+                found = self._registry.get((area, address))
+                if found is not None:
+                    return found
+            if self._registry_refresh is None:
+                self._registry_refresh = asyncio.ensure_future(self._load_registry())
+                self._registry_refresh.add_done_callback(self._refresh_done)
+        await asyncio.shield(self._registry_refresh)
+        return self._registry.get((area, address))
+
+    def _refresh_done(self, _):
+        self._registry_refresh = None
+
+    # ------------------------------------------------------------------ sessions (batched)
+    async def open_session(self, link):
+        """Record a login with the next batch; returns the session id."""
+        future = asyncio.get_running_loop().create_future()
+        self._logins.append((link, future))
+        self._login_wake.set()
+        return await future
+
+    def note_session_end(self, session_id, reason):
+        self._closes.append((session_id, reason, None))
+        if self._login_wake is not None:
+            self._login_wake.set()
+
+    async def _session_writer(self):
+        """Write logins and session ends in batches: one transaction for all of the moment."""
+        while True:
+            await self._login_wake.wait()
+            self._login_wake.clear()
+            await self._flush_sessions()
+
+    async def _flush_sessions(self):
+        while self._logins or self._closes:
+            logins, self._logins = self._logins, []
+            closes, self._closes = self._closes, []
+            try:
+                ids = await asyncio.to_thread(self._write_sessions, logins, closes)
+            except StationError as exc:
+                log.warning("recording sessions failed: %s", exc)
+                for _, future in logins:
+                    if not future.done():
+                        future.set_exception(exc)
+                await asyncio.sleep(1)
+                continue
+            for (_, future), session_id in zip(logins, ids, strict=True):
+                if not future.done():
+                    future.set_result(session_id)
+
+    def _write_sessions(self, logins, closes):
+        now = int(self.clock())
+        if closes:
+            self.station.close_sessions(closes)
+        return self.station.open_sessions([(link.terminal_id, link.peer, now)
+                                           for link, _ in logins])
+
+    async def _idle_sweeper(self):
+        while True:
+            await asyncio.sleep(min(30.0, max(0.2, self.idle_timeout / 4)))
+            limit = time.monotonic() - self.idle_timeout
+            for link in list(self.connections):
+                if link.last_heard < limit:
+                    log.info("%s: nothing heard for %.0f s, closing", link.name, self.idle_timeout)
+                    link.drop("heartbeat timeout")
+
+    # ------------------------------------------------------------------ terminals logged in
+    def attach(self, link):
+        old = self.links.get(link.terminal_id)
+        self.links[link.terminal_id] = link
+        if old is not None and old is not link:
+            old.drop("replaced by a new login", forget=False)
+
+    def detach(self, link):
+        if self.links.get(link.terminal_id) is link:
+            del self.links[link.terminal_id]
+
+    def link(self, terminal_id):
+        """The logged-in Link of a terminal, or None."""
+        return self.links.get(terminal_id)
+
+    async def denied_login(self, area, address, peer, reason):
+        self.stats["denied_logins"] += 1
+        log.warning("denied login from %s as %s: %s", peer,
+                    terminal_label("%04d" % area, address), reason)
+        try:
+            await asyncio.to_thread(self.station.log_denied_login, "%04d" % area, address, peer,
+                                    reason)
+        except StationError as exc:
+            log.warning("could not log the denied login: %s", exc)
+
+    # ------------------------------------------------------------------ events
+    def events_stored(self, terminal_id, events):
+        """Tell whoever waits (remote control) about events of a terminal just stored."""
+        for future in self._event_waiters.pop(terminal_id, ()):
+            if not future.done():
+                future.set_result(events)
+
+    async def next_events(self, terminal_id, timeout):
+        """The next batch of events stored for a terminal, or [] after `timeout` seconds."""
+        future = asyncio.get_running_loop().create_future()
+        self._event_waiters.setdefault(terminal_id, []).append(future)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return []
+
+    async def store_events(self, terminal_id, unit, important):
+        """Store a decoded AFN0E reply/report; the Events built (stored once each)."""
+        events = ercmod.events_from_unit(terminal_id, unit, important)
+        if events:
+            new = await asyncio.to_thread(self.station.store_events, events)
+            self.stats["events_stored"] += new
+        pointer = unit.get("pn")
+        if pointer is not None:
+            await asyncio.to_thread(self.station.set_event_counters, terminal_id,
+                                    **({"important": pointer} if important else
+                                       {"normal": pointer}))
+        self.events_stored(terminal_id, events)
+        return events
+
+
+class Link(asyncio.Protocol):
+    """One TCP connection from a concentrator: before login, then its session."""
+
+    def __init__(self, front):
+        self.front = front
+        self.transport = None
+        self.peer = ""
+        self.deframer = Deframer(max_user_data=MAX_USER_DATA)
+        self.state = "new"              # new -> logging_in -> online -> closed
+        self.terminal_id = None
+        self.label = None
+        self.area = None
+        self.address = None
+        self.session = None
+        self.session_id = None
+        self.last_heard = time.monotonic()
+        self._held = []                 # frames that arrived while the login was recorded
+        self.collector = None
+        self.ec = None                  # (important, normal) from the latest frame with ACD
+        self.events_due = asyncio.Event()
+        self._tasks = set()
+
+    @property
+    def name(self):
+        return self.label or self.peer
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = "%s:%s" % peer[:2] if peer else ""
+        self.front.connections.add(self)
+        self.front.stats["connections"] += 1
+
+    def data_received(self, data):
+        self.last_heard = time.monotonic()
+        try:
+            raws = self.deframer.frames(data)
+        except ProtocolError as exc:          # cannot happen for a bounded deframer; be safe
+            log.warning("%s: stream error %s", self.name, exc)
+            self.deframer.reset()
+            return
+        for raw in raws:
+            try:
+                frame = gw376.parse(raw)
+            except ProtocolError as exc:
+                self.front.stats["bad_frames"] += 1
+                log.warning("%s: unreadable frame (%s): %s", self.name, exc, raw.hex())
+                continue
+            self.frame_received(frame)
+
+    def connection_lost(self, exc):
+        self.drop("connection lost" if exc is None else "connection lost: %s" % exc)
+
+    # ------------------------------------------------------------------ sending
+    def send(self, data):
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def send_frame(self, frame):
+        self.send(gw376.build(frame))
+
+    def drop(self, reason, forget=True):
+        """End the connection and its session (recorded with `reason`)."""
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        self.front.connections.discard(self)
+        if self.transport is not None:
+            self.transport.close()
+        if self.session is not None:
+            self.session.close()
+        if self.collector is not None:
+            self.collector.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.terminal_id is not None:
+            self.front.detach(self)
+        if self.session_id is not None:
+            self.front.note_session_end(self.session_id, reason)
+            log.info("%s: session ended (%s)", self.name, reason)
+
+    def spawn(self, coro):
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task):
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: %r", self.name, task.exception(),
+                      exc_info=task.exception())
+
+    # ------------------------------------------------------------------ frames in
+    def frame_received(self, frame):
+        if frame.direction != gw376.UP:
+            self.front.stats["bad_frames"] += 1
+            return
+        if self.state == "new":
+            if frame.prm and frame.afn == AFN_LINK and frame.units and frame.units[0][1] == LOGIN:
+                self.state = "logging_in"
+                self.spawn(self._login(frame))
+            else:
+                log.warning("%s: frame AFN%02X before login, denied", self.peer, frame.afn)
+                if frame.prm:
+                    self.send_frame(gw376.deny(frame))
+            return
+        if self.state == "logging_in":
+            self._held.append(frame)
+            return
+        if self.state != "online":
+            return
+        if frame.area != self.area or frame.terminal != self.address:
+            if frame.prm:
+                self.send_frame(gw376.deny(frame))
+            self.spawn(self.front.denied_login(
+                frame.area, frame.terminal, self.peer,
+                "address %s on the session of %s" % (frame.address_text, self.label)))
+            return
+        if frame.acd and frame.ec is not None:
+            self._note_ec(frame.ec)
+        if not frame.prm:
+            self.session.on_reply(frame)
+            return
+        if frame.afn == AFN_LINK:
+            self._link_service(frame)
+        elif frame.afn in (0x0C, 0x0D):
+            self.spawn(self._upload(frame))
+        elif frame.afn == 0x0E:
+            self.spawn(self._event_report(frame))
+        elif frame.con:
+            self.send_frame(gw376.deny(frame))
+
+    def _note_ec(self, ec):
+        self.ec = ec
+        self.events_due.set()
+
+    def _link_service(self, frame):
+        fn = frame.units[0][1] if frame.units else 0
+        if fn == HEARTBEAT:
+            self.send_frame(gw376.confirm(frame))
+            self.front.stats["heartbeats"] += 1
+            self.front.writer.note_heartbeat(self.session_id, int(self.front.clock()))
+        elif fn == LOGIN:               # logged in again on the same connection
+            self.send_frame(gw376.confirm(frame))
+        elif fn == LOGOUT:
+            self.send_frame(gw376.confirm(frame))
+            self.drop("logout")
+        else:
+            self.send_frame(gw376.deny(frame))
+
+    async def _login(self, frame):
+        found = await self.front.lookup(frame.area, frame.terminal)
+        if self.state == "closed":
+            return
+        if found is None:
+            self.send_frame(gw376.deny(frame))
+            self.state = "closed"
+            await self.front.denied_login(frame.area, frame.terminal, self.peer,
+                                          "not a registered terminal")
+            self.front.connections.discard(self)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.terminal_id, self.label = found
+        self.area, self.address = frame.area, frame.terminal
+        try:
+            self.session_id = await self.front.open_session(self)
+        except StationError:
+            self.drop("database unavailable at login")   # the terminal will log in again
+            return
+        if self.state == "closed":           # the connection went while the login was written
+            self.front.note_session_end(self.session_id, "connection lost at login")
+            return
+        self.session = TerminalSession(self.terminal_id, self.label, self.area, self.address,
+                                       self.send, master=self.front.master,
+                                       response_timeout=self.front.response_timeout,
+                                       retries=self.front.retries, clock=self.front.clock)
+        self.session.session_id = self.session_id
+        self.state = "online"
+        self.front.attach(self)
+        self.front.stats["logins"] += 1
+        self.send_frame(gw376.confirm(frame))
+        if frame.acd and frame.ec is not None:
+            self._note_ec(frame.ec)
+        held, self._held = self._held, []
+        for later in held:
+            self.frame_received(later)
+        from host_tools.station.collector import Collector
+        self.collector = Collector(self, self.front.collector_config)
+        self.spawn(self.collector.run())
+
+    async def password(self):
+        """The terminal's PW (loaded once per session)."""
+        if self.session.password is None:
+            self.session.password = await asyncio.to_thread(self.front.station.terminal_password,
+                                                            self.terminal_id)
+        return self.session.password
+
+    async def request(self, afn, units, **options):
+        """A request on this terminal's session (PW loaded first when the AFN needs it)."""
+        if gw376.needs_pw(afn, gw376.DOWN):
+            await self.password()
+        return await self.session.request(afn, units, **options)
+
+    # ------------------------------------------------------------------ active reports
+    async def _upload(self, frame):
+        """Store an active upload of energy units, then confirm it (if CON) once committed."""
+        readings, frozen = [], []
+        for pn, fn, data in frame.units:
+            if not isinstance(data, dict):
+                continue
+            if frame.afn == 0x0C and fn in REALTIME_ENERGY:
+                readings.extend(itemsmod.readings_from_energy(self.terminal_id, pn, data))
+            elif frame.afn == 0x0D and fn in FROZEN_ENERGY:
+                frozen.extend(itemsmod.frozen_from_energy(self.terminal_id, pn, data))
+        stats = self.front.stats
+        try:
+            if readings:
+                stats["readings_stored"] += await self.front.writer.store_readings(readings)
+            if frozen:
+                stats["frozen_stored"] += await asyncio.to_thread(self._store_frozen, frozen)
+        except StationError as exc:
+            # not confirmed: the terminal keeps the data and sends it again
+            stats["upload_errors"] += 1
+            log.warning("%s: upload not stored (%s); not confirmed", self.name, exc)
+            return
+        stats["uploads"] += 1
+        if frame.con:
+            self.confirm_upload(frame)
+
+    def confirm_upload(self, frame):
+        """Confirm a stored upload (a seam for tests that simulate a crash before the confirm)."""
+        self.send_frame(gw376.confirm(frame))
+
+    def _store_frozen(self, frozen):
+        daily = [v for v in frozen if len(v.period) == 3]
+        monthly = [v for v in frozen if len(v.period) == 2]
+        stored = 0
+        if daily:
+            stored += self.front.station.store_daily_frozen(daily)
+        if monthly:
+            stored += self.front.station.store_monthly_frozen(monthly)
+        return stored
+
+    async def _event_report(self, frame):
+        try:
+            for _, fn, data in frame.units:
+                if fn in (1, 2) and isinstance(data, dict):
+                    await self.front.store_events(self.terminal_id, data, fn == 1)
+        except StationError as exc:
+            log.warning("%s: event report not stored (%s); not confirmed", self.name, exc)
+            return
+        if frame.con:
+            self.send_frame(gw376.confirm(frame))
