@@ -55,6 +55,7 @@ class BusLink:
         self.mb = bytearray(256)        # Modbus reply
         self.mb_len = 0
         self.start = 0                  # reply frame in df.buf[start:...]
+        self.length = 0                 # its payload length (payload_at)
         self.abnormal = False
         self.error = 0
         self.bad = False
@@ -197,9 +198,11 @@ class BusLink:
             await k.io_wait(port.pollable, OS_IO_READ, left)
 
     def payload_at(self, dsize):
-        """(first payload byte, payload length) of the last good frame, after the DI."""
+        """Offset of the last good frame's payload (after the DI) in df.buf; its length goes
+        to `self.length` (two values without a tuple: this runs for every reply)."""
         s = self.start
-        return s + 10 + dsize, self.df.buf[s + 9] - dsize
+        self.length = self.df.buf[s + 9] - dsize
+        return s + 10 + dsize
 
     def element(self, at, size, signed):
         """An element's exact value decoded from the wire bytes (-0x33), or None: all EE (no
@@ -419,7 +422,8 @@ class MeterReader:
         self.answered += 1
         if link.abnormal:
             return OK
-        at, length = link.payload_at(dsize)
+        at = link.payload_at(dsize)
+        length = link.length
         n = length // size
         if n * size != length:
             return OK               # not whole elements: nothing trustworthy in it
@@ -452,8 +456,8 @@ class MeterReader:
         version = 2007 if protocol == P2007 else 1997
         if await link.read645(di, size, version) != OK or link.abnormal:
             return None
-        at, length = link.payload_at(4 if version == 2007 else 2)
-        if length < size:
+        at = link.payload_at(4 if version == 2007 else 2)
+        if link.length < size:
             return None
         link.bad = False
         value = link.element(at, size, signed)
