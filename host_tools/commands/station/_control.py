@@ -1,0 +1,102 @@
+"""What `conc station trip` and `conc station close` share: give the command, follow its audit.
+
+The CLI never talks to a terminal itself: it writes the command into the station database
+(state `pending`, audit step `created` with the operator) and the running `conc station serve`
+picks it up within a second, executes it (host_tools/station/remote_control.py) and appends each
+step to the audit trail, which this command prints as it grows. A command no station picks up
+within --pickup-timeout is cancelled (so a station started later never trips a meter by surprise).
+"""
+import getpass
+import time
+
+import click
+
+from host_tools.commands.station._common import echo_json, json_time, opened_station, show_time
+from host_tools.errors import EXIT_FAILED, CliError
+from host_tools.station.errors import InvalidValue
+
+FINAL = ("confirmed", "denied", "timeout", "failed", "cancelled")
+
+
+def default_operator():
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def give_and_follow(kind, meter, operator, reason, wait_s, pickup_timeout_s, as_json, db_url,
+                    zone, poll_s=0.3):
+    operator = (operator or "").strip()
+    if not operator:
+        raise CliError("say who gives the command: --operator NAME (recorded in the audit "
+                       "trail)", 4)
+    with opened_station(db_url, create=False, zone=zone) as station:
+        terminal, pn = station.find_meter(meter)
+        points = {p.pn: p for p in station.measuring_points(terminal.id)}
+        address = points[pn].meter_address if pn in points else None
+        command_id = station.create_command(terminal.id, kind, operator, pn=pn,
+                                            meter_address=address, reason=reason or "")
+        if not as_json:
+            click.echo("command #%d: %s meter %s (%s:%d) by %s" % (
+                command_id, kind, address or "-", terminal.label, pn, operator))
+        shown, started = 0, time.monotonic()
+        while True:
+            steps = station.command_steps(command_id)
+            for step in steps[shown:]:
+                if not as_json:
+                    click.echo("  %s  %-8s %-10s %s" % (show_time(step.at), step.step,
+                                                        step.outcome, step.detail))
+            shown = len(steps)
+            command = station.command(command_id)
+            waited = time.monotonic() - started
+            if command.state in FINAL:
+                break
+            if command.state == "pending" and len(steps) <= 1 and waited > pickup_timeout_s:
+                try:
+                    station.record_command_step(
+                        command_id, "cancelled", "no station",
+                        "no running station picked the command up within %.0f s (is `conc "
+                        "station serve` running on this database?)" % pickup_timeout_s,
+                        state="cancelled")
+                except InvalidValue:
+                    pass          # picked up at the last moment: keep following it
+                continue
+            if waited > wait_s:
+                break
+            time.sleep(poll_s)
+        steps = station.command_steps(command_id)
+    if as_json:
+        echo_json({"id": command.id, "kind": kind, "terminal": command.terminal_label,
+                   "pn": pn, "meter": address, "operator": operator, "state": command.state,
+                   "steps": [{"at": json_time(s.at), "step": s.step, "outcome": s.outcome,
+                              "detail": s.detail} for s in steps]})
+    if command.state == "confirmed":
+        if not as_json:
+            click.echo("%s confirmed" % kind)
+        return
+    if command.state not in FINAL:
+        raise CliError("command #%d is still %s after %.0f s; the station keeps following it: "
+                       "see `conc station commands --steps`" % (command_id, command.state,
+                                                                 wait_s), EXIT_FAILED)
+    raise CliError("command #%d ended %s" % (command_id, command.state), EXIT_FAILED)
+
+
+def control_options(command):
+    for option in reversed([
+        click.option("--meter", required=True, metavar="METER",
+                     help="The meter: its 12-digit address, or TERMINAL:PN such as 4101-1:3."),
+        click.option("--operator", default=default_operator, show_default="your login name",
+                     help="Who gives the command (recorded in the audit trail)."),
+        click.option("--reason", default="", help="Why (recorded with the command)."),
+        click.option("--wait", "wait_s", type=click.FloatRange(0), default=120,
+                     show_default=True, metavar="SECONDS",
+                     help="Follow the command this long before returning."),
+        click.option("--pickup-timeout", "pickup_timeout_s", type=click.FloatRange(0.5),
+                     default=15, show_default=True, metavar="SECONDS",
+                     help="Cancel the command if no running station takes it up this soon."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print the command and its audit trail as JSON at the end."),
+    ]):
+        command = option(command)
+    return command

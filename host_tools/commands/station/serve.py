@@ -1,0 +1,97 @@
+"""`conc station serve`: the master station's front end, until stopped."""
+import asyncio
+import json
+import logging
+
+import click
+
+from host_tools.commands.station._common import db_option, opened_station, tz_option
+from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
+from host_tools.station.errors import StationError
+
+
+@click.command()
+@click.option("--listen", default="0.0.0.0:9000", show_default=True, metavar="HOST:PORT",
+              help="Address the concentrators connect to (port 0: any free port, printed).")
+@click.option("--read-every", "read_every", type=click.FloatRange(0), default=900,
+              show_default=True, metavar="SECONDS",
+              help="Real-time reads (AFN0C F129 of every archived meter) per terminal; 0: off.")
+@click.option("--clock-check-every", type=click.FloatRange(0), default=3600, show_default=True,
+              metavar="SECONDS", help="Terminal clock checks (AFN0C F2; more than 5 s off -> "
+              "AFN05 F31); 0: off.")
+@click.option("--backfill-days", type=click.IntRange(0, 62), default=3, show_default=True,
+              help="Days before yesterday whose missing daily frozen values (AFN0D F161) are "
+              "asked for again after 00:30.")
+@click.option("--response-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="Wait for a terminal's answer before a retry.")
+@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Retries of a request that got no answer (the same frame again).")
+@click.option("--idle-timeout", type=click.FloatRange(1), default=200.0, show_default=True,
+              metavar="SECONDS", help="Close a connection silent this long (3 missed 1-minute "
+              "heartbeats + slack).")
+@click.option("--master", type=click.IntRange(0, 127), default=0, show_default=True,
+              help="This station's master address (A3).")
+@click.option("--stats-every", type=click.FloatRange(0), default=60, show_default=True,
+              metavar="SECONDS", help="Print a status line this often; 0: never.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the address bound and the status lines as JSON objects.")
+@click.option("-v", "--verbose", count=True, help="Log sessions (-v) and frames (-vv) to stderr.")
+@db_option
+@tz_option
+def cli(listen, read_every, clock_check_every, backfill_days, response_timeout, retries,
+        idle_timeout, master, stats_every, as_json, verbose, db_url, zone):
+    """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
+
+    Registered terminals (`conc station terminals add`) log in and are confirmed; unknown A1/A2
+    are denied and logged (`conc station status`, the denied_logins table). Heartbeats are
+    confirmed; active uploads are stored, then confirmed, each reading once however often it is
+    re-sent. Per terminal the station reads its clock and sets it when more than 5 s off, reads
+    real-time energy every --read-every seconds, daily frozen energy after 00:30 (with gap
+    backfill), and events whenever the terminal signals ACD. Operator commands given with
+    `conc station trip` / `close` are picked up from the database and carried out here.
+
+    Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed.
+
+    \b
+    Example:
+      conc station serve --listen 0.0.0.0:9000 --db sqlite:///station.db
+      conc sim terminals --count 100 --connect 127.0.0.1:9000   # a load test
+    """
+    from host_tools.station.collector import CollectorConfig
+    from host_tools.station.db import redact
+    from host_tools.station.frontend import FrontEnd
+    from host_tools.station.serving import parse_listen, raise_fd_limit, run_until_signalled
+
+    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        host, port = parse_listen(listen)
+    except StationError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    limit = raise_fd_limit()
+    with opened_station(db_url, create=True, zone=zone) as station:
+        front = FrontEnd(station, master=master, response_timeout=response_timeout,
+                         retries=retries, idle_timeout=idle_timeout,
+                         collector_config=CollectorConfig(
+                             realtime_interval_s=read_every or None,
+                             clock_check_s=clock_check_every or None,
+                             backfill_days=backfill_days))
+
+        def started(bound):
+            if as_json:
+                click.echo(json.dumps({"listening": "%s:%d" % bound, "fd_limit": limit}))
+            else:
+                click.echo("listening on %s:%d (database %s, up to ~%d terminals by the "
+                           "open-file limit)" % (bound[0], bound[1], redact(db_url), limit - 50))
+
+        def report():
+            line = dict(front.stats, online=len(front.links))
+            click.echo(json.dumps(line) if as_json else " ".join(
+                "%s=%s" % item for item in line.items()))
+
+        try:
+            asyncio.run(run_until_signalled(front, host, port, started, stats_every or None,
+                                            report))
+        except OSError as exc:
+            raise CliError("cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc),
+                           EXIT_DEVICE) from None
