@@ -1,0 +1,199 @@
+"""The running concentrator: boot steps, its tasks, and what the USB commands may look at.
+
+    c = Concentrator()      # nothing happens yet
+    c.boot()                # configs, data partition, ring log, ERC14, kernel, tasks
+    current = c             # firmware/main.py keeps it here for firmware/usb_api.py
+    c.run()                 # the kernel until Ctrl-C (KeyboardInterrupt) or stop()
+
+Boot never bricks a board: every step that fails is recorded in `problems` and the board goes on
+with what it has (defaults for a bad /config.json, no ring log when the data partition does not
+mount, no uplink when its module is missing), so the REPL and `conc` always reach it.
+
+Power on/off (ERC14): a Ctrl-C from the USB transport is an orderly stop, recorded by a
+MARK_STOPPED marker in the ring log. At boot the newest record tells what happened before: a
+MARK_STOPPED marker means the firmware was stopped on purpose (a `conc` command, a soft
+reset): no event. Anything else is the last sign of life before a power cut, a crash or a
+watchdog reset, and its time is the power-off time of the ERC14 event. The housekeeping task
+writes a MARK_ALIVE marker when nothing else was logged for ALIVE_S seconds, so that time is
+never more than ALIVE_S off.
+"""
+import gc
+import json
+import sys
+
+from protocol.compat import const
+
+VERSION = "0.1.0"
+
+MARK_ALIVE = const(4)      # marker codes beside firmware/records.py's MARK_BOOT/CLOCK_SET/FORMAT
+MARK_STOPPED = const(5)
+ERC14 = const(14)          # terminal power off / on: power-off time, power-on time (format 15)
+ERC21 = const(21)          # terminal fault: time, fault code
+FAULT_STORAGE = const(1)   # ERC21 fault code 1: main board memory (here: a settings file)
+
+ALIVE_S = const(300)
+HOUSEKEEPING_PRIO = const(50)
+UPLINK_PRIO = const(10)
+POLLER_PRIO = const(20)
+HOUSEKEEPING_CHECKIN_MS = const(20000)
+
+BOARD_FILE = "board.json"
+CONFIG_FILE = "config.json"
+METERS_FILE = "meters.dat"
+
+current = None             # the Concentrator firmware/main.py runs
+
+
+def _bcd(v):
+    return ((v // 10) << 4) | (v % 10)
+
+
+def time15(seconds):
+    """Q/GDW 1376.1 data format 15 (minute, hour, day, month, year; BCD) of wall seconds."""
+    from protocol import clock_math
+    y, mo, d, h, mi = clock_math.from_seconds(seconds)[:5]
+    return bytes((_bcd(mi), _bcd(h), _bcd(d), _bcd(mo), _bcd(y % 100)))
+
+
+def read_json(path):
+    """(value, problem): the parsed file, or None and why not."""
+    try:
+        with open(path) as f:
+            return json.load(f), None
+    except OSError:
+        return None, "no %s" % path
+    except ValueError:
+        return None, "%s is not valid JSON" % path
+
+
+def load_settings():
+    """(settings, problems) from /config.json; missing or bad keys take their defaults."""
+    from protocol import settings as schema
+    raw, problem = read_json(CONFIG_FILE)
+    if problem:
+        return schema.defaults(), [problem + ": default settings"]
+    values, problems = schema.load(raw)
+    return values, ["%s: %s (default used)" % (CONFIG_FILE, p) for p in problems]
+
+
+def unload(name):
+    """Forget a module imported only for boot, so its code leaves the heap."""
+    sys.modules.pop(name, None)
+    package, _, attr = name.rpartition(".")
+    parent = sys.modules.get(package)
+    if parent is not None:
+        try:
+            delattr(parent, attr)
+        except (AttributeError, KeyError, TypeError):
+            pass
+
+
+def unload_new(before):
+    """Unload every module imported since `before` (a set of sys.modules names)."""
+    for name in list(sys.modules):
+        if name not in before:
+            unload(name)
+    gc.collect()
+
+
+def default_board():
+    """What a board without /board.json runs with: no buses, no data partition."""
+    return {"name": "unknown", "platform": sys.platform, "buses": [], "modem": {},
+            "data_partition": None, "watchdog_ms": 30000}
+
+
+def _while_idle(exc):
+    """Whether an interrupt was raised in the kernel's idle wait (firmware/hal/clock.py)."""
+    try:
+        import io
+        buf = io.StringIO()
+        sys.print_exception(exc, buf)
+        frames = [line for line in buf.getvalue().split("\n") if line.strip().startswith("File")]
+        return bool(frames) and "clock.py" in frames[-1]
+    except Exception:  # noqa: BLE001
+        return False
+
+
+class Concentrator:
+    def __init__(self):
+        self.problems = []          # what boot could not do, and why (status shows them)
+        self.skipped = {}           # task name -> why it does not run
+        self.board = None
+        self.settings = None
+        self.settings_problems = []
+        self.dev = None
+        self.log = None
+        self.archive = None
+        self.kernel = None
+        self.wall = None
+        self.watchdog = None
+        self.poller = None
+        self.uplink = None
+        self.ports = {}
+        self.boot_at = 0            # wall seconds at boot
+        self.power_off_at = None    # from the log: when the previous run ended unexpectedly
+        self.faults = []            # last task faults: (task name, last line)
+
+    def problem(self, text):
+        self.problems.append(text)
+        print("conc:", text)
+
+    def on_fault(self, task, exc, text):
+        lines = [line for line in (text or repr(exc)).split("\n") if line.strip()]
+        self.faults.append((getattr(task, "name", "?"), lines[-1] if lines else repr(exc)))
+        if len(self.faults) > 4:
+            self.faults.pop(0)
+
+    # --- tasks ----------------------------------------------------------------------------------
+    async def housekeeping(self):
+        """Checks in for the watchdog, keeps the heap compact, and marks the board alive."""
+        k = self.kernel
+        last_seq = -1
+        quiet_since = self.wall.now()
+        while True:
+            await k.time_dly(1000)
+            k.task_checkin()
+            log = self.log
+            if log is None:
+                continue
+            now = self.wall.now()
+            if log.next_seq != last_seq:
+                last_seq = log.next_seq
+                quiet_since = now
+            elif now - quiet_since >= ALIVE_S:
+                from firmware import records
+                records.append_marker(log, now, MARK_ALIVE)
+                last_seq = log.next_seq
+                quiet_since = now
+
+    # --- running ----------------------------------------------------------------------------
+    def run(self):
+        try:
+            self.kernel.run()
+        except KeyboardInterrupt as exc:
+            self.stopped(_while_idle(exc))
+            raise
+
+    def stopped(self, idle=False):
+        """Record an orderly stop (a `conc` command took over the board).
+
+        Ctrl-C nearly always finds the kernel asleep in its idle wait. Anywhere else it may have
+        landed inside a log write, and then the log's state in RAM cannot be trusted: a fresh
+        mount finds the true append point (and repairs a torn record)."""
+        if self.dev is None or self.log is None:
+            return
+        for _ in range(3):      # a second Ctrl-C may arrive while the marker is written
+            try:
+                from firmware import records
+                if not idle:
+                    from firmware.ringlog import RingLog
+                    self.log = None
+                    gc.collect()
+                    self.log = RingLog(self.dev)
+                records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
+                return
+            except KeyboardInterrupt:
+                pass
+            except Exception as exc:  # noqa: BLE001 - stopping must never fail
+                print("conc: stop marker not written: %r" % (exc,))
+                return

@@ -1,0 +1,60 @@
+"""Which serial device each RS-485 bus and the modem of THIS board use, opened as serial ports.
+
+    port = open_bus(board, 1, baud=2400, parity="E")   # None when the bus has no device
+    port = open_modem(board)                            # None when no modem is attached
+
+`board` is the parsed /board.json. On ESP32 and STM32 a bus is a UART with the pins the board
+config names (firmware/hal/serial.py UartPort). On the virtual board (platform "linux") a bus
+is the device path `conc board run --bus N=PATH` attached, which the `vboard` module says,
+or the board config's "device" when it runs on a Linux host without the virtual board.
+"""
+
+
+def _bus_config(board, bus):
+    for entry in board.get("buses", ()):
+        if entry.get("bus") == bus:
+            return entry
+    return None
+
+
+def _linux_device(kind, bus, fallback):
+    try:
+        import vboard
+    except ImportError:
+        return fallback
+    if kind == "modem":
+        return vboard.modem
+    return vboard.buses.get(bus, fallback)
+
+
+def bus_numbers(board):
+    return [entry["bus"] for entry in board.get("buses", ()) if isinstance(entry.get("bus"), int)]
+
+
+def open_bus(board, bus, baud=2400, parity="E"):
+    from firmware.hal import serial
+    cfg = _bus_config(board, bus)
+    if cfg is None:
+        raise ValueError("the board has no RS-485 bus %r" % (bus,))
+    if board.get("platform") == "linux":
+        path = _linux_device("bus", bus, cfg.get("device"))
+        if not path:
+            return None
+        return serial.TtyPort(path, baud=baud, parity=parity, echo=cfg.get("echo", False))
+    return serial.UartPort(cfg["uart"], cfg["tx"], cfg["rx"], cfg.get("de"),
+                           cfg.get("de_active_high", True), baud=baud, parity=parity,
+                           echo=cfg.get("echo", False))
+
+
+def open_modem(board):
+    from firmware.hal import serial
+    cfg = board.get("modem") or {}
+    baud = cfg.get("baud", 115200)
+    if board.get("platform") == "linux":
+        path = _linux_device("modem", 0, cfg.get("device"))
+        if not path:
+            return None
+        return serial.TtyPort(path, baud=baud, parity="N")
+    if "uart" not in cfg:
+        return None
+    return serial.UartPort(cfg["uart"], cfg["tx"], cfg["rx"], None, baud=baud, parity="N")

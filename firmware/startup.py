@@ -1,0 +1,189 @@
+"""The concentrator's boot steps (firmware/concentrator.py holds what runs afterwards).
+
+Kept apart so its code leaves the heap once the board runs: firmware/main.py unloads it.
+Order matters for the heap: the DL/T 645 catalogue is imported first, on an empty heap,
+because importing it takes twice its resident size for a moment; it goes once the poller has
+compiled its plans. A step that fails is recorded and skipped, never fatal.
+"""
+import gc
+import sys
+
+from firmware.concentrator import (
+    BOARD_FILE, ERC14, ERC21, FAULT_STORAGE, HOUSEKEEPING_CHECKIN_MS, HOUSEKEEPING_PRIO,
+    MARK_STOPPED, METERS_FILE, POLLER_PRIO, UPLINK_PRIO, VERSION, default_board, load_settings,
+    read_json, time15, unload, unload_new)
+
+
+def boot(c):
+    """Every boot step, in order; each failure is recorded in c.problems / c.skipped."""
+    from firmware.hal import clock
+    from firmware.wallclock import from_rtc
+    # The DL/T 645 catalogue is needed only to compile the poller's plans, and importing it
+    # takes twice its resident size for a moment: import it first, on an empty heap, and
+    # let it go once the plans are compiled.
+    try:
+        import protocol.dlt645_items  # noqa: F401
+    except MemoryError:
+        pass
+    board, problem = read_json(BOARD_FILE)
+    if problem or not isinstance(board, dict):
+        c.problem((problem or "board.json is not a table") +
+                     ": no buses or data partition (run conc flash --board NAME)")
+        board = default_board()
+    c.board = board
+    c.settings, c.settings_problems = load_settings()
+    for p in c.settings_problems:
+        c.problem(p)
+    unload("protocol.settings")     # 10 KB of schema text; the values are a plain dict
+    c.wall = from_rtc(clock)
+    c.boot_at = c.wall.now()
+    _mount_log(c)
+    _record_boot(c)
+    _load_archive(c)
+    _make_kernel(c)
+    gc.collect()
+    _start_housekeeping(c)
+    _start_poller(c)
+    for name in ("protocol.dlt645_items", "firmware.hal.flash", "firmware.hal.board_ports"):
+        unload(name)
+    gc.collect()
+    _start_uplink(c)
+    gc.collect()
+
+
+def _mount_log(c):
+    part = c.board.get("data_partition")
+    if not part:
+        c.skipped["ringlog"] = "the board config has no data partition"
+        return
+    try:
+        from firmware.hal.flash import open_data_partition
+        from firmware.ringlog import RingLog
+        c.dev = open_data_partition(c.board, "")
+        c.log = RingLog(c.dev, create=True)
+    except Exception as exc:  # noqa: BLE001 - the board must boot to its REPL whatever
+        c.log = None
+        c.skipped["ringlog"] = "data partition: %r" % (exc,)
+        c.problem("the ring log did not mount: %r" % (exc,))
+
+
+def _record_boot(c):
+    log = c.log
+    if log is None:
+        return
+    from firmware import records
+    now = c.boot_at
+    last = log.latest()
+    if last is not None and not (last[1] == records.MARKER and last[4] and
+                                 last[4][0] == MARK_STOPPED):
+        c.power_off_at = last[3]
+        records.append_event(log, 0, now, ERC14, time15(last[3]) + time15(now))
+    if c.settings_problems:
+        records.append_event(log, 0, now, ERC21, time15(now) + bytes((FAULT_STORAGE,)))
+    records.append_marker(log, now, records.MARK_BOOT, VERSION.encode())
+
+
+def _load_archive(c):
+    from firmware.archive import Archive
+    try:
+        c.archive = Archive(METERS_FILE)
+    except Exception as exc:  # noqa: BLE001
+        c.problem("the meter archive did not load: %r" % (exc,))
+        c.archive = None
+
+
+def _make_kernel(c):
+    from firmware.kernel import Kernel
+    from firmware.hal.watchdog import Watchdog
+    wdt_ms = c.board.get("watchdog_ms") or 0
+    c.watchdog = Watchdog(wdt_ms) if wdt_ms > 0 else None
+    c.kernel = Kernel(watchdog=c.watchdog)
+    c.kernel.on_fault = c.on_fault
+
+
+def _start_housekeeping(c):
+    c.kernel.task_create(c.housekeeping, HOUSEKEEPING_PRIO, name="housekeeping",
+                            checkin_ms=HOUSEKEEPING_CHECKIN_MS)
+
+
+def bus_line(c, bus):
+    """(baud, parity) of a bus: those of its first meter (one wire format per bus)."""
+    archive = c.archive
+    if archive is not None:
+        for point in archive.points(bus):
+            entry = archive.get(point)
+            if entry is not None:
+                return entry["baud"], entry["parity"]
+    return 2400, "E"
+
+
+def _start_poller(c):
+    if c.log is None or c.archive is None:
+        c.skipped["poller"] = "no ring log" if c.log is None else "no meter archive"
+        return
+    from firmware.hal.board_ports import bus_numbers, open_bus
+    for bus in bus_numbers(c.board):
+        baud, parity = bus_line(c, bus)
+        try:
+            port = open_bus(c.board, bus, baud, parity)
+        except Exception as exc:  # noqa: BLE001
+            c.problem("bus %d did not open: %r" % (bus, exc))
+            continue
+        if port is None:
+            c.skipped["bus%d" % bus] = "no device attached"
+        else:
+            c.ports[bus] = port
+    if not c.ports:
+        c.skipped["poller"] = "no bus has a device"
+        return
+    before = set(sys.modules)
+    try:
+        from firmware.meter_state import MeterState
+        from firmware.poller import Poller
+        # per-point state for the points that exist (11 bytes each): meters are added
+        # over USB, which restarts the firmware, so the highest point is known here
+        last = 0
+        for point in c.archive.points():
+            last = point
+        c.poller = Poller(c.kernel, c.kernel._clock, c.wall, c.archive,
+                             c.log, c.settings, c.ports, MeterState(max(last, 1)))
+        c.poller.start(POLLER_PRIO)
+    except Exception as exc:  # noqa: BLE001 - e.g. the module is missing or too big
+        c.poller = None
+        unload_new(before)          # half-loaded modules would only take heap
+        c.skipped["poller"] = repr(exc)
+        c.problem("the poller did not start: %r" % (exc,))
+
+
+def _start_uplink(c):
+    """The uplink (modem or network link to the master station), when its module exists:
+    `firmware.link.start(concentrator, prio)` returns the object whose status() the status
+    command shows."""
+    cfg = c.board.get("modem") or {}
+    if not cfg:
+        c.skipped["uplink"] = "the board has no modem"
+        return
+    before = set(sys.modules)
+    try:
+        from firmware import link
+    except ImportError as exc:
+        unload_new(before)
+        c.skipped["uplink"] = "firmware.link is not installed (%s)" % (exc,)
+        return
+    except Exception as exc:  # noqa: BLE001 - MemoryError: it does not fit in the heap
+        unload_new(before)      # what it loaded before it failed would only take heap
+        c.skipped["uplink"] = "firmware.link did not load: %r" % (exc,)
+        c.problem(c.skipped["uplink"])
+        return
+    start = getattr(link, "start", None)
+    if start is None:
+        c.skipped["uplink"] = "firmware.link has no start(concentrator, prio)"
+        return
+    try:
+        c.uplink = start(c, UPLINK_PRIO)
+        if c.uplink is None:
+            c.skipped["uplink"] = "not configured (no modem device or master address)"
+    except Exception as exc:  # noqa: BLE001
+        c.uplink = None
+        c.skipped["uplink"] = repr(exc)
+        c.problem("the uplink did not start: %r" % (exc,))

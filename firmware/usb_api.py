@@ -1,0 +1,319 @@
+"""What the host's USB commands call on the board, each printing ONE JSON document.
+
+The host (host_tools/usb.py) stops the firmware with Ctrl-C, runs a snippet such as
+`import firmware.usb_api as u; u.status()` in the raw REPL, parses the printed JSON and resumes
+the firmware with a soft reset. The host never pokes at firmware internals: this module is the
+whole contract, and a failure the user can fix prints {"error": "what was wrong"}.
+
+    (status: firmware/usb_status.py, small, since it runs in the interrupted firmware's heap)
+    config_show()                 {"settings": {key: value, secrets as "(set)"}, "problems": [...]}
+    config_set(changes)           validate every value, then replace /config.json atomically
+    meters_list(after, limit)     {"meters": [entry...], "next": point or None, "count": n}
+    meters_apply(changes)         {"point": entry or None}: validated, applied atomically
+    test_read(point)              read one meter once now: value, latency, error
+    pull_begin()                  {"cursor", "oldest", "next", "items": {id: [kind, name]}}
+    pull_chunk(first, limit, since)   a header line {"first", "next", "count", "crc"} then the
+                                  records as one JSON line whose CRC-32 the header carries
+    pull_commit(seq)              advance the "usb" cursor to seq (the host has stored < seq)
+
+Commands that write (config, meters, pull) run after a soft reset, on a clean heap with nothing
+else running; they mount the ring log afresh (an interrupt can land inside a log write, and a
+fresh mount is what repairs it).
+"""
+import json
+
+from firmware import concentrator as conc
+
+CURSOR = "usb"
+
+
+def _print(doc):
+    print(json.dumps(doc))
+
+
+def _error(exc):
+    reason = getattr(exc, "reason", None)
+    _print({"error": reason if reason else ("%s: %s" % (type(exc).__name__, exc))})
+
+
+def _feed():
+    # A real watchdog (ESP32, STM32) cannot be stopped: keep it fed while a command runs.
+    c = conc.current
+    if c is not None and c.watchdog is not None:
+        c.watchdog.feed()
+
+
+def _board():
+    board, _ = conc.read_json(conc.BOARD_FILE)
+    return board if isinstance(board, dict) else conc.default_board()
+
+
+_log = None
+
+
+def _ring():
+    """The ring log: the running firmware's, or a fresh mount (no format: never wipe data)."""
+    global _log
+    c = conc.current
+    if c is not None and c.log is not None:
+        return c.log
+    if _log is None:
+        from firmware.hal.flash import open_data_partition
+        from firmware.ringlog import RingLog
+        board = _board()
+        if not board.get("data_partition"):
+            raise ValueError("this board has no data partition (run conc flash --board NAME)")
+        _log = RingLog(open_data_partition(board, ""))
+    return _log
+
+
+# --- config ----------------------------------------------------------------------------------
+def _shown(values):
+    from protocol import settings as schema
+    out = {}
+    for key in values:
+        if schema.SCHEMA[key][0] == schema.SECRET:
+            out[key] = schema.show(key, values[key])
+        else:
+            out[key] = values[key]
+    return out
+
+
+def config_show():
+    try:
+        values, problems = conc.load_settings()
+        _print({"settings": _shown(values), "problems": problems})
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+def config_set(changes):
+    """Check every value, then write the whole file under a temporary name and rename it."""
+    import os
+    from protocol import settings as schema
+    try:
+        checked = {}
+        for key in changes:
+            checked[key] = schema.check(key, changes[key])
+        raw, _ = conc.read_json(conc.CONFIG_FILE)
+        kept = {}
+        if isinstance(raw, dict):
+            for key in raw:       # keep the file's good keys; bad ones would only warn again
+                try:
+                    kept[key] = schema.check(key, raw[key])
+                except Exception:  # noqa: BLE001
+                    pass
+        changed = [key for key in checked if kept.get(key) != checked[key]]
+        kept.update(checked)
+        tmp = conc.CONFIG_FILE + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(kept, f)
+        os.rename(tmp, conc.CONFIG_FILE)
+        values, problems = schema.load(kept)
+        _print({"changed": sorted(changed), "settings": _shown(values), "problems": problems})
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+# --- meters ----------------------------------------------------------------------------------
+def _archive():
+    from firmware.archive import Archive
+    c = conc.current
+    if c is not None and c.archive is not None:
+        return c.archive
+    return Archive(conc.METERS_FILE)
+
+
+def meters_list(after=0, limit=64):
+    try:
+        archive = _archive()
+        out = []
+        last = None
+        for point in archive.points():
+            if point <= after:
+                continue
+            if len(out) >= limit:
+                last = out[-1]["point"]
+                break
+            out.append(archive.get(point))
+        _print({"meters": out, "next": last, "count": len(archive)})
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+def meters_apply(changes):
+    """{"point" (text or int): entry or None}; all or nothing."""
+    try:
+        archive = _archive()
+        batch = {}
+        for key in changes:
+            batch[int(key)] = changes[key]
+        n = archive.apply(batch)
+        _print({"changed": n, "count": len(archive)})
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+class _Tester:
+    """Reads one meter at a time with the poller's own read transaction (firmware/meter_reader)."""
+
+    def __init__(self):
+        from firmware.hal import clock
+        from firmware.kernel import Kernel
+        from firmware.meter_state import MeterState
+        from firmware.plans import Plans
+        self.board = _board()
+        settings, _ = conc.load_settings()
+        self.settings = settings
+        self.clock = clock
+        self.kernel = Kernel()
+        self.archive = _archive()
+        self.state = MeterState()
+        self.plans = Plans(settings)
+        self.links = {}                 # bus -> (baud, parity, port, link, reader)
+        self.slot = bytearray(40)
+
+    def _reader(self, bus, baud, parity):
+        from firmware.hal.board_ports import open_bus
+        from firmware.meter_reader import BusLink, MeterReader
+        have = self.links.get(bus)
+        if have is not None and have[0] == baud and have[1] == parity:
+            return have[4]
+        if have is not None:
+            have[2].close()
+            self.links.pop(bus)
+        port = open_bus(self.board, bus, baud, parity)
+        if port is None:
+            return None
+        s = self.settings
+        link = BusLink(self.kernel, self.clock, port, s.get("poll.turnaround_ms", 500),
+                       s.get("poll.retries", 1))
+        reader = MeterReader(link, self.state)
+        self.links[bus] = (baud, parity, port, link, reader)
+        return reader
+
+    def read(self, point):
+        from firmware import quantities as qs
+        from firmware.meter_reader import OK
+        entry = self.archive.get(point)
+        if entry is None:
+            return {"point": point, "ok": False, "error": "no meter at point %d" % point}
+        out = {"point": point, "bus": entry["bus"], "address": entry["address"],
+               "protocol": entry["protocol"], "ok": False, "latency_ms": None, "values": {}}
+        try:
+            reader = self._reader(entry["bus"], entry["baud"], entry["parity"])
+        except Exception as exc:  # noqa: BLE001
+            out["error"] = "bus %d did not open: %r" % (entry["bus"], exc)
+            return out
+        if reader is None:
+            out["error"] = "bus %d has no device attached" % entry["bus"]
+            return out
+        self.archive.read_slot(point, self.slot)
+        link = reader.link
+        before = link.stats()
+        result = []
+        clock = self.clock
+
+        async def once():
+            t0 = clock.ticks_ms()
+            err = await reader.read(point, self.slot[1], self.slot, self.plans.realtime,
+                                    qs.REALTIME)
+            result.append((err, clock.ticks_diff(clock.ticks_ms(), t0)))
+
+        self.kernel.task_create(once, 10, name="test")
+        self.kernel.run()
+        err, ms = result[0] if result else (-1, 0)
+        out["latency_ms"] = ms
+        values = {}
+        for i in range(reader.count):
+            values[qs.describe(reader.items[i])[1]] = reader.values[i]
+        out["values"] = values
+        after = link.stats()
+        out["requests"] = after["requests"] - before["requests"]
+        out["replies"] = after["replies"] - before["replies"]
+        if err == OK and not link.abnormal:
+            out["ok"] = True
+        elif err == OK:
+            out["error"] = "the meter refused the request (error bits 0x%02x)" % link.error
+        else:
+            garbled = after["garbled"] - before["garbled"]
+            stray = after["stray"] - before["stray"]
+            if garbled:
+                out["error"] = "garbled replies (%d): check baud, parity and wiring" % garbled
+            elif stray:
+                out["error"] = "replies from another address (%d): check the address" % stray
+            else:
+                out["error"] = "no reply: check the address, wiring (A/B) and baud rate"
+        return out
+
+
+_tester = None
+
+
+def test_read(point):
+    global _tester
+    try:
+        if _tester is None:
+            _tester = _Tester()
+        _print(_tester.read(point))
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+# --- pull ------------------------------------------------------------------------------------
+def pull_begin():
+    try:
+        from firmware import quantities as qs
+        log = _ring()
+        items = {}
+        for kind in range(len(qs.KIND_NAMES)):
+            for q in range(1, len(qs.NAMES)):
+                if qs.NAMES[q]:
+                    items[qs.item_id(kind, q)] = [qs.KIND_NAMES[kind], qs.NAMES[q]]
+        _print({"cursor": log.cursor(CURSOR), "oldest": log.oldest_seq, "next": log.next_seq,
+                "lost": log.lost(CURSOR), "items": items})
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+def pull_chunk(first, limit=48, since=None):
+    """Records from `first` on: at most `limit` sent, at most 8 x limit looked at (records
+    older than `since` are passed over). Two lines: header, then the records' JSON, whose
+    CRC-32 is in the header, so the host proves the chunk arrived whole."""
+    import binascii
+    try:
+        from firmware import records as rec
+        _feed()
+        log = _ring()
+        rows = []
+        nxt = max(first, log.oldest_seq)
+        scanned = 0
+        for seq, rtype, point, ts, payload in log.records(first):
+            nxt = seq + 1
+            scanned += 1
+            if since is None or ts >= since:
+                if rtype == rec.READINGS:
+                    body = [list(pair) for pair in rec.unpack_readings(payload)]
+                else:
+                    body = binascii.hexlify(payload).decode()
+                rows.append([seq, rtype, point, ts, body])
+            if len(rows) >= limit or scanned >= 8 * limit:
+                break
+        count = len(rows)
+        text = json.dumps(rows)
+        rows = None
+        print(json.dumps({"first": first, "next": nxt, "count": count,
+                          "crc": binascii.crc32(text.encode()) & 0xFFFFFFFF,
+                          "head": log.next_seq}))
+        print(text)
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+def pull_commit(seq):
+    try:
+        log = _ring()
+        log.advance(CURSOR, seq)
+        _print({"cursor": log.cursor(CURSOR), "backlog": log.backlog(CURSOR)})
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
