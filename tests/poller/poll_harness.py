@@ -141,15 +141,13 @@ class Concentrator:
         self.kernel.run(ms)
 
     def records(self, first_seq=0):
-        out = []
         for seq, rtype, point, ts, payload in self.log.records(first_seq):
             if rtype == READINGS:
-                out.append({"seq": seq, "type": "readings", "point": point, "ts": ts,
-                            "items": unpack_readings(payload)})
+                yield {"seq": seq, "type": "readings", "point": point, "ts": ts,
+                       "items": unpack_readings(payload)}
             elif rtype == EVENT:
-                out.append({"seq": seq, "type": "event", "point": point, "ts": ts,
-                            "erc": payload[0], "data": [b for b in payload[1:]]})
-        return out
+                yield {"seq": seq, "type": "event", "point": point, "ts": ts,
+                       "erc": payload[0], "data": [b for b in payload[1:]]}
 
     def report(self, extra=None):
         for rec in self.records():

@@ -36,6 +36,7 @@ def run(tmp_path_factory):
                   {"address": "4", "protocol": "dlt645-1997", "energy_kwh": 4000},
                   {"address": "5", "energy_kwh": 5000, "clock_offset_s": 900},
                   {"address": "6", "energy_kwh": 6000},
+                  {"address": 7, "protocol": "modbus", "energy_kwh": 7000},
               ]}
     with MeterSimulator.from_dict(config, clock=clock) as sim:
         clock.set(datetime(2026, 3, 4, 23, 50))     # history: freezes of 03-02, 03-03, 03-04
@@ -43,6 +44,8 @@ def run(tmp_path_factory):
                   for p in (1, 2, 3, 5, 6)}
         meters["4"] = {"protocol": "dlt645-1997", "address": "4", "baud": 115200,
                        "parity": "E"}
+        meters["7"] = {"protocol": "modbus", "address": 7, "baud": 115200, "parity": "E",
+                       "map": "sdm120"}
         spec = {"meters": meters, "buses": {"1": [sim.device_path, 115200, "E"]},
                 "clock": "bus", "start": BOOT,
                 "settings": {"plan.realtime_min": 15, "plan.curve_min": 15,
@@ -102,6 +105,16 @@ def test_a_meter_without_freeze_gets_its_midnight_reading_as_frozen_value(run):
     # DL/T 645-1997 has no daily freeze identifiers: its midnight reading too
     assert [ts for ts, _ in run.values(4, qs.MIDNIGHT)] == [MIDNIGHT]
     assert run.values(4, qs.REALTIME)[-1][1][1] == run.energy["000000000004"]
+
+
+def test_a_modbus_meter_is_read_through_its_register_map(run):
+    realtime = run.values(7, qs.REALTIME)
+    assert len(realtime) == 17
+    last = realtime[-1][1]
+    assert set(last) == {1, 11, 14}         # the plan's quantities the SDM120 map holds
+    assert last[1] == run.energy[7]
+    assert 2000 < last[11] < 2400           # 0.1 V
+    assert [ts for ts, _ in run.values(7, qs.MIDNIGHT)] == [MIDNIGHT]
 
 
 def test_block_fallback_is_learnt_once_and_remembered(run):
