@@ -1,7 +1,7 @@
 """The GPRS modem: an AT-command driver for the SIM800 family (CIP) and the Quectel family (QI),
 run from a kernel task, giving the link layer one TCP connection.
 
-    modem = Modem(kernel, port, dialect="sim800", clock=None, power=None)
+    modem = Modem(kernel, port, dialect="sim800", clock=None, power=None, registration_s=60)
     reason = await modem.start(apn)        # None when attached with a PDP context, else why not
     ok = await modem.open(host, port)      # TCP to the master station
     ok = await modem.send(data)            # <= MAX_SEND bytes; True once the modem said SEND OK
@@ -63,7 +63,8 @@ def _int_after(line, prefix, index=0):
 
 
 class Modem:
-    def __init__(self, kernel, port, dialect=SIM800, clock=None, power=None, rx_size=4096):
+    def __init__(self, kernel, port, dialect=SIM800, clock=None, power=None, rx_size=4096,
+                 registration_s=60):
         if dialect not in (SIM800, QUECTEL):
             raise ValueError("modem dialect must be sim800 or quectel, not %r" % (dialect,))
         if clock is None:
@@ -73,6 +74,7 @@ class Modem:
         self.port = port
         self.dialect = dialect
         self.power = power
+        self.registration_s = registration_s    # how long start() waits for signal + network
         self._buf = bytearray(_BUF)       # bytes from the UART not parsed yet
         self._mv = memoryview(self._buf)
         self._n = 0
@@ -284,7 +286,7 @@ class Modem:
                 return True
         return False
 
-    async def start(self, apn, registration_s=30):
+    async def start(self, apn):
         """Sync, echo off, SIM, signal, registration, attach, PDP context with `apn`.
         Returns None when ready for open(), else a short reason."""
         self.connected = False
@@ -294,7 +296,7 @@ class Modem:
         if not await self._sim_ready():
             return "SIM not ready"
         start = self._ms()
-        limit = registration_s * 1000
+        limit = self.registration_s * 1000
         while True:
             await self._signal()
             stat = await self._registration()

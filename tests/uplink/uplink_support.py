@@ -16,22 +16,27 @@ if str(HERE) not in sys.path:
 
 from host_tools.simulators.modem import Faults, start_modem  # noqa: E402
 from tests import micropython  # noqa: E402
-from master import TestMaster  # noqa: E402,F401
+from uplink_master import TestMaster  # noqa: E402,F401
 
 
 class Board:
     """The board script running under MicroPython (a background process)."""
 
-    def __init__(self, config, heapsize="192K"):
+    def __init__(self, config, heapsize="384K"):
         self.tmp = tempfile.TemporaryDirectory()
         config = dict(config)
         config.setdefault("image", os.path.join(self.tmp.name, "data.img"))
+        # the config goes in a file: the unix port aborts ("uncaught NLR") on an argument of
+        # 256 characters or more
+        path = os.path.join(self.tmp.name, "config.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
         env = dict(os.environ)
         env["MICROPYPATH"] = os.pathsep.join([str(micropython.BUILD), str(HERE),
                                               str(micropython.TESTS), ".frozen"])
         self.proc = subprocess.Popen(
             [micropython.micropython_path(), "-X", "heapsize=%s" % heapsize,
-             str(HERE / "board.py"), json.dumps(config)],
+             str(HERE / "uplink_board.py"), path],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     def result(self, timeout=120):

@@ -185,10 +185,12 @@ class TestMaster:
     def wait_login(self, timeout=30, count=1):
         return self.wait(lambda: len(self.logins) >= count, timeout)
 
-    def request(self, frame, timeout=10):
-        """Send a downlink request; return its reply frames (all of a multi-frame reply)."""
-        frame.seq = self._pseq
-        self._pseq = (self._pseq + 1) & 0x0F
+    def request(self, frame, timeout=10, repeat=False):
+        """Send a downlink request; return its reply frames (all of a multi-frame reply).
+        repeat=True sends it again with the same PSEQ (a master that missed the answer)."""
+        if not repeat:
+            frame.seq = self._pseq
+            self._pseq = (self._pseq + 1) & 0x0F
         with self.lock:
             conn = self.conn
             start = len(self.replies)

@@ -1,5 +1,5 @@
 # The concentrator's uplink as a board runs it, under the real MicroPython, for tests/uplink and
-# tests/bench/bench_uplink.py. Usage: micropython board.py CONFIG_JSON
+# tests/bench/bench_uplink.py. Usage: micropython uplink_board.py CONFIG.json
 #
 # CONFIG keys: image (ring-log image file), modem (pty path; absent: plain socket), dialect,
 # host, port, settings (overrides), heartbeat_ms, redial_ms, run_ms (how long the link runs),
@@ -8,7 +8,8 @@
 #   produce curve records every curve_min for `hours` while the master cannot be reached (a
 #   closed port) and the link backs off; then the real link delivers the backlog,
 # events [erc, ...]: events appended before the link starts,
-# append_every_ms: append a reading batch this often while the link runs (live traffic).
+# append_every_ms: append a reading batch this often while the link runs (live traffic),
+#   until append_until_ms.
 # Prints one line "@@RESULT {json}" at the end.
 import json
 import sys
@@ -96,7 +97,8 @@ def outage(cfg, log, s, result):
 
 
 def main():
-    cfg = json.loads(sys.argv[1])
+    with open(sys.argv[1]) as f:
+        cfg = json.load(f)
     s = make_settings(cfg)
     flash = NorFlash(block_size=4096, block_count=cfg.get("blocks", 64), path=cfg["image"])
     log = RingLog(flash, create=True)
@@ -125,15 +127,18 @@ def main():
         from firmware.hal.serial import TtyPort
         from firmware.modem import Modem
         channel = Modem(k, TtyPort(cfg["modem"], 115200, "N"), cfg.get("dialect", "sim800"),
-                        clock)
+                        clock, registration_s=cfg.get("registration_s", 60))
     else:
         from firmware.hal.net import SocketLink
         channel = SocketLink(k)
     up = Uploader(log, term, events, window=cfg.get("window", 4))
+    stop = []
     link = Link(k, channel, term, s, up, clock, heartbeat_ms=cfg.get("heartbeat_ms"),
                 redial_ms=cfg.get("redial_ms"),
-                power_cycle_after=cfg.get("power_cycle_after", 3))
+                power_cycle_after=cfg.get("power_cycle_after", 3),
+                on_reset=lambda: stop.append(1))
     timeline = []
+    errors = []
 
     async def watch():
         t0 = clock.ticks_ms()
@@ -149,7 +154,12 @@ def main():
             if link.state != state:
                 state = link.state
                 timeline.append((el, state, link.last_error))
-            if append_every and el >= next_append:
+            if link.last_error and (not errors or errors[-1] != link.last_error):
+                errors.append(link.last_error)
+            if stop:
+                result["reset_ms"] = el
+                break
+            if append_every and el >= next_append and el < cfg.get("append_until_ms", 1 << 30):
                 next_append += append_every
                 slot += 1
                 records.append_readings(log, 1, wall.now(), CURVE_ITEMS, curve_values(1, slot))
@@ -170,7 +180,7 @@ def main():
     gc.collect()
     result.update({"login_ms": link.login_ms, "stats": link.stats, "uploader": up.stats,
                    "backlog": up.backlog(), "cursor": log.cursor("uplink"),
-                   "next_seq": log.next_seq, "timeline": timeline, "saved": saved,
+                   "next_seq": log.next_seq, "timeline": timeline, "errors": errors, "saved": saved,
                    "terminal": term.stats, "settings_hb": s["comm.heartbeat_min"],
                    "modem": getattr(channel, "stats", None), "mem_free": gc.mem_free(),
                    "clock": wall.now()})
