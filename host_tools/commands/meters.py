@@ -1,0 +1,231 @@
+"""`conc meters`: the board's meter archive (Q/GDW 1376.1 AFN04 F10 measuring points) over USB."""
+import csv
+import json
+
+import click
+
+from host_tools import board_api
+from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
+from protocol import meter_record
+from protocol.errors import ProtocolError
+
+BATCH = 64          # entries per board call: the board holds a batch in RAM (40 bytes each)
+LIST_PAGE = 48
+PROTOCOLS = ("dlt645", "dlt645-1997", "modbus")
+CSV_FIELDS = ("point", "address", "protocol", "bus", "baud", "parity", "map", "password",
+              "tariffs", "user_class", "collector", "serial")
+
+
+def validate(entry, where=""):
+    try:
+        return meter_record.validate(entry)
+    except ProtocolError as exc:
+        raise CliError("%s%s" % (where, exc.reason), EXIT_BAD_INPUT) from None
+
+
+def list_meters(board):
+    """Every archive entry, page by page."""
+    out = []
+    after = 0
+    while True:
+        doc = board_api.call(board, "meters_list(%d, %d)" % (after, LIST_PAGE))
+        out.extend(doc["meters"])
+        if doc["next"] is None:
+            return out
+        after = doc["next"]
+
+
+def _key(entry):
+    return (entry["bus"], str(entry["address"]))
+
+
+def check_against(existing, new_entries):
+    """Refuse a batch that repeats a point or a bus+address, in itself or against the board."""
+    by_key = {_key(e): e["point"] for e in existing}
+    replaced = {e["point"] for e in new_entries}
+    by_key = {k: p for k, p in by_key.items() if p not in replaced}
+    seen_points = set()
+    for e in new_entries:
+        if e["point"] in seen_points:
+            raise CliError("point %d appears twice" % e["point"], EXIT_BAD_INPUT)
+        seen_points.add(e["point"])
+        other = by_key.get(_key(e))
+        if other is not None:
+            raise CliError("point %d: bus %d already has a meter at address %s (point %d); "
+                           "remove it first or pick another address"
+                           % (e["point"], e["bus"], e["address"], other), EXIT_BAD_INPUT)
+        by_key[_key(e)] = e["point"]
+
+
+def apply_batches(board, changes, label="meters"):
+    """Send {point: entry or None} in batches of BATCH, with a progress bar."""
+    points = sorted(changes)
+    total = 0
+    with click.progressbar(length=len(points), label=label, file=click.get_text_stream("stderr"),
+                           show_pos=True) as bar:
+        for i in range(0, len(points), BATCH):
+            part = {str(p): changes[p] for p in points[i:i + BATCH]}
+            doc = board_api.call(board, "meters_apply(%s)" % board_api.literal(part))
+            total += doc["changed"]
+            bar.update(len(part))
+    return total
+
+
+def _table(entries):
+    lines = ["%5s %3s %-12s %-13s %6s %s %-8s" % ("point", "bus", "address", "protocol", "baud",
+                                                 "P", "map")]
+    for e in entries:
+        lines.append("%5d %3d %-12s %-13s %6d %s %-8s" % (
+            e["point"], e["bus"], e["address"], e["protocol"], e["baud"], e["parity"],
+            e["map"] or "-"))
+    return "\n".join(lines)
+
+
+@click.group()
+def cli():
+    """The board's meter archive: which meter (address, protocol, line settings) is at which
+    measuring point on which RS-485 bus. Entries are checked here and again on the board, and
+    every change replaces the archive atomically; the firmware restarts with it.
+    `conc meters test` is the installer's wiring check: it reads every meter once, now.
+    """
+
+
+@cli.command(name="list")
+@board_api.port_option
+@board_api.json_option
+def list_(port, as_json):
+    """Print the archive."""
+    with board_api.open_board(port) as board:
+        entries = list_meters(board)
+    if as_json:
+        click.echo(json.dumps(entries, indent=1))
+    elif entries:
+        click.echo(_table(entries))
+    else:
+        click.echo("no meters configured (add them with `conc meters add` or `import`)")
+
+
+@cli.command()
+@click.option("--point", type=int, required=True, help="Measuring point 1..2040.")
+@click.option("--address", required=True,
+              help="DL/T 645: up to 12 digits (zero-padded); Modbus: unit id 1..247.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="dlt645", show_default=True)
+@click.option("--bus", type=int, default=1, show_default=True, help="RS-485 bus (port) number.")
+@click.option("--baud", type=int, help="Default: 2400 (dlt645), 1200 (1997), 9600 (modbus).")
+@click.option("--parity", type=click.Choice(["N", "E", "O"]),
+              help="Default: E for DL/T 645, N for Modbus.")
+@click.option("--map", "map_name", help="Modbus register map (protocol/maps), e.g. sdm630.")
+@click.option("--password", help="DL/T 645 password: level + 6 digits, e.g. 02000000.")
+@click.option("--replace", is_flag=True, help="Overwrite a meter already at this point.")
+@board_api.port_option
+def add(point, address, protocol, bus, baud, parity, map_name, password, replace, port):
+    """Add one meter, e.g. `conc meters add --point 1 --address 000000000001 --bus 1`."""
+    entry = {"point": point, "address": address, "protocol": protocol, "bus": bus}
+    for key, value in (("baud", baud), ("parity", parity), ("map", map_name),
+                       ("password", password)):
+        if value is not None:
+            entry[key] = value
+    entry = validate(entry)
+    with board_api.open_board(port) as board:
+        existing = list_meters(board)
+        if not replace and any(e["point"] == point for e in existing):
+            raise CliError("point %d is already in use; give --replace to overwrite it" % point,
+                           EXIT_BAD_INPUT)
+        check_against(existing, [entry])
+        doc = board_api.call(board, "meters_apply(%s)" % board_api.literal({str(point): entry}))
+    click.echo("point %d: %s meter %s on bus %d (%d meters)" % (
+        point, protocol, entry["address"], bus, doc["count"]))
+
+
+@cli.command()
+@click.argument("points", type=int, nargs=-1, required=True)
+@board_api.port_option
+def remove(points, port):
+    """Remove the meters at POINTS."""
+    with board_api.open_board(port) as board:
+        existing = {e["point"] for e in list_meters(board)}
+        missing = [p for p in points if p not in existing]
+        if missing:
+            raise CliError("no meter at point(s) %s" % ", ".join(map(str, missing)),
+                           EXIT_BAD_INPUT)
+        doc = board_api.call(board, "meters_apply(%s)" % board_api.literal(
+            {str(p): None for p in points}))
+    click.echo("removed %d meter(s); %d left" % (len(points), doc["count"]))
+
+
+def read_csv(path):
+    """Entries of a CSV with a header row (columns: CSV_FIELDS; point and address needed)."""
+    entries = []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "point" not in reader.fieldnames or \
+                "address" not in reader.fieldnames:
+            raise CliError("%s needs a header row with at least point and address (columns: %s)"
+                           % (path, ", ".join(CSV_FIELDS)), EXIT_BAD_INPUT)
+        unknown = [c for c in reader.fieldnames if c not in CSV_FIELDS]
+        if unknown:
+            raise CliError("%s: unknown column(s) %s; known: %s" % (
+                path, ", ".join(unknown), ", ".join(CSV_FIELDS)), EXIT_BAD_INPUT)
+        for line, row in enumerate(reader, start=2):
+            entry = {k: v.strip() for k, v in row.items() if v is not None and v.strip()}
+            entries.append(validate(entry, "%s line %d: " % (path, line)))
+    return entries
+
+
+@cli.command(name="import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Overwrite meters already at the same points.")
+@board_api.port_option
+def import_(csv_file, replace, port):
+    """Add the meters of CSV_FILE (header: point,address,protocol,bus,baud,parity,map,...).
+    Every row is checked before anything is sent; sent in batches of 64."""
+    entries = read_csv(csv_file)
+    with board_api.open_board(port) as board:
+        existing = list_meters(board)
+        if not replace:
+            taken = sorted({e["point"] for e in existing} & {e["point"] for e in entries})
+            if taken:
+                raise CliError("point(s) %s are already in use; give --replace to overwrite"
+                               % ", ".join(map(str, taken[:10])), EXIT_BAD_INPUT)
+        check_against(existing, entries)
+        apply_batches(board, {e["point"]: e for e in entries}, "importing")
+        count = len(list_meters(board))
+    click.echo("imported %d meter(s); %d in the archive" % (len(entries), count))
+
+
+@cli.command()
+@click.option("--point", "points", type=int, multiple=True,
+              help="Only this point (repeatable); default: every meter.")
+@board_api.port_option
+@board_api.json_option
+def test(points, port, as_json):
+    """Read each meter once through the board, now, with the poller's own read code: shows
+    the values, the latency and what went wrong (the installer's wiring check). Exit 1 when
+    a meter did not answer properly."""
+    results = []
+    with board_api.open_board(port) as board:
+        wanted = list(points) or [e["point"] for e in list_meters(board)]
+        if not wanted:
+            raise CliError("no meters configured: add some with `conc meters add` first",
+                           EXIT_BAD_INPUT)
+        with click.progressbar(wanted, label="reading", file=click.get_text_stream("stderr"),
+                               show_pos=True) as bar:
+            for point in bar:
+                results.append(board_api.call(board, "test_read(%d)" % point, timeout=60))
+    failed = [r for r in results if not r.get("ok")]
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+    else:
+        for r in results:
+            if r.get("ok"):
+                values = " ".join("%s=%s" % (k, v) for k, v in sorted(r["values"].items()))
+                click.echo("point %4d bus %s %-12s ok   %5d ms  %s" % (
+                    r["point"], r["bus"], r["address"], r["latency_ms"], values))
+            else:
+                click.echo("point %4d bus %s %-12s FAIL %5s ms  %s" % (
+                    r["point"], r.get("bus", "-"), r.get("address", "-"),
+                    r.get("latency_ms") if r.get("latency_ms") is not None else "-",
+                    r.get("error")))
+        click.echo("%d of %d meter(s) answered" % (len(results) - len(failed), len(results)))
+    if failed:
+        raise CliError("%d meter(s) failed the test" % len(failed), EXIT_FAILED)

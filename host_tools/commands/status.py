@@ -1,0 +1,123 @@
+"""`conc status`: what a running concentrator is doing, read over USB."""
+import json
+
+import click
+
+from host_tools import board_api
+from protocol import clock_math
+
+ERC_NAMES = {3: "parameters changed", 12: "meter clock deviation", 14: "power off/on",
+             20: "wrong password", 21: "terminal fault", 27: "energy decreased",
+             31: "meter reading failed", 60: "relay command", 250: "records lost"}
+
+
+def wall_text(seconds):
+    if seconds is None:
+        return "-"
+    y, mo, d, h, mi, s = clock_math.from_seconds(seconds)[:6]
+    return "%04d-%02d-%02d %02d:%02d:%02d" % (y, mo, d, h, mi, s)
+
+
+def duration(seconds):
+    seconds = int(seconds or 0)
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return ("%dd " % d if d else "") + "%02d:%02d:%02d" % (h, m, s)
+
+
+def read_status(port):
+    """The board's status document: the firmware is interrupted (not reset) so its statistics
+    are still in the heap, then resumed."""
+    with board_api.open_board(port, soft_reset=False) as board:
+        return board_api.call(board, "status()", module="usb_status")
+
+
+def render(doc):
+    out = []
+    add = out.append
+    add("firmware %s on %s (%s, MicroPython %s)%s" % (
+        doc.get("version"), doc.get("board"), doc.get("platform"), doc.get("micropython"),
+        "" if doc.get("running") else "  -- NOT RUNNING"))
+    if doc.get("running"):
+        add("time %s   up %s   booted %s   last power-off %s" % (
+            wall_text(doc.get("time")), duration(doc.get("uptime_s")),
+            wall_text(doc.get("boot_at")), wall_text(doc.get("power_off_at"))))
+        kernel = doc.get("kernel", {})
+        add("heap %d KB used, %d KB free, peak %d KB   CPU %s%%   meters %d" % (
+            doc["heap_used"] // 1024, doc["heap_free"] // 1024, doc["heap_peak"] // 1024,
+            kernel.get("cpu", 0), doc.get("meters", 0)))
+        wdt = kernel.get("watchdog") or {}
+        if wdt:
+            add("watchdog %s ms: %d feeds, %d withheld%s" % (
+                wdt.get("timeout_ms"), wdt.get("feeds", 0), kernel.get("feeds_withheld", 0),
+                ", would have reset %d time(s)" % wdt["would_reset"] if wdt.get("would_reset")
+                else ""))
+        add("")
+        add("%-14s %4s %-10s %6s %5s %10s %8s %7s" % ("task", "prio", "state", "runs", "cpu%",
+                                                       "max slice", "faults", "restarts"))
+        for t in doc.get("tasks", []):
+            add("%-14s %4d %-10s %6d %5d %8.1fms %8d %7d" % (
+                t["name"], t["prio"], t["state"], t["runs"], t["cpu"], t["max_slice_us"] / 1000,
+                t["faults"], t["restarts"]))
+        if doc.get("buses"):
+            add("")
+            add("%-5s %7s %9s %8s %9s %9s %8s %12s" % ("bus", "cycles", "reads ok", "failed",
+                                                      "success", "timeouts", "garbled",
+                                                      "last cycle"))
+            for b in doc["buses"]:
+                total = b["reads_ok"] + b["reads_failed"]
+                rate = "%.1f%%" % (100.0 * b["reads_ok"] / total) if total else "-"
+                add("%-5s %7d %9d %8d %9s %9d %8d %10dms" % (
+                    b["bus"], b["cycles"], b["reads_ok"], b["reads_failed"], rate,
+                    b.get("timeouts", 0), b.get("garbled", 0), b.get("last_cycle_ms", 0)))
+        uplink = doc.get("uplink")
+        add("")
+        if uplink:
+            add("uplink: " + ", ".join("%s %s" % (k, v) for k, v in sorted(uplink.items())))
+        for name, why in sorted((doc.get("skipped") or {}).items()):
+            add("not running: %s (%s)" % (name, why))
+        for problem in doc.get("problems", []):
+            add("boot problem: %s" % problem)
+        for task, last in doc.get("faults", []):
+            add("task fault: %s: %s" % (task, last))
+    else:
+        add("heap %d KB used, %d KB free" % (doc.get("heap_used", 0) // 1024,
+                                              doc.get("heap_free", 0) // 1024))
+    ring = doc.get("ring")
+    if ring:
+        add("ring log: %d records (seq %d..%d), %d of %d sectors (%d%%)" % (
+            ring["records"], ring["oldest_seq"], ring["next_seq"] - 1, ring["sectors_used"],
+            ring["sectors"], ring["usage_pct"]))
+        for name, c in sorted(ring["cursors"].items()):
+            add("  cursor %-8s at %d: backlog %d, lost %d" % (name, c["position"], c["backlog"],
+                                                                c["lost"]))
+    events = doc.get("events") or []
+    if events:
+        add("recent events:")
+        for seq, ts, point, erc, data in events:
+            add("  #%-6d %s  ERC%-3d %-22s point %d  %s" % (
+                seq, wall_text(ts), erc, ERC_NAMES.get(erc, ""), point, data))
+    return "\n".join(out)
+
+
+@click.command()
+@board_api.port_option
+@board_api.json_option
+def cli(port, as_json):
+    """Show what a board's firmware is doing: version, uptime, heap now and peak, every task
+    (CPU share, longest slice without yielding, faults), read success per RS-485 bus, the
+    uplink, ring-log usage and the backlog of each consumer, and the latest events.
+
+    The firmware is interrupted for a moment (its statistics stay in memory) and resumed.
+
+    \b
+    Examples:
+      conc status --port /dev/ttyUSB0
+      conc status --json | jq .ring
+    """
+    doc = read_status(port)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        click.echo(render(doc))
