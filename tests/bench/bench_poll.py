@@ -20,10 +20,11 @@ is real time.
   same with no point, / 2040. Per-point state is preallocated for all 2040 points at boot
   (firmware/meter_state.py, 11 bytes, plus the archive's 1-byte bus index), so this measures
   what configuring and polling points adds; the static cost is reported beside it.
-- firmware.heap_peak_kb: live heap peak of the poller stack polling 256 points (64 simulated
-  meters answer, the others time out), code loaded from .mpy included. firmware/main.py does not
-  exist yet, so this is kernel + ring log + archive + wall clock + poller + codecs, plus the
-  harness (json, the simulated NOR flash driver).
+- firmware.heap_peak_kb: live heap peak of the whole firmware as firmware/main.py boots it
+  (firmware/concentrator.py + startup.py: settings, ring log on a data.img partition, archive,
+  kernel, housekeeping, poller, uplink when configured - here none) with 256 points on one bus
+  (64 simulated meters answer, the others time out), code loaded from build/mpy included, on
+  the 64-bit unix port (objects there take up to twice their size on a 32-bit ESP32).
 """
 import json
 import os
@@ -147,14 +148,79 @@ def bench_ram(bench):
                    preallocated="meter_state 11 B (fails, flags, frozen bits, last good time, "
                                 "last energy) + archive bus index 1 B, for all 2040 points "
                                 "at boot", reads_in_window=full["stats"][0]["requests"])
-        heap = _run_harness(dict(common, generate={"count": 256, "baud": 115200}, cycles=1,
-                                 max_ms=60000))
+        heap = _firmware_heap(sim.device_path, 256)
         bench.emit("firmware.heap_peak_kb", round(heap["heap_peak"] / 1024.0, 1), "KB",
                    goal="<= 128", points=256, answering=64,
-                   scope="poller stack only (no firmware/main.py yet): kernel, ring log, "
-                         "archive, wall clock, poller, DL/T 645 codecs, .mpy code included; "
-                         "plus the test harness (json, NOR flash simulator driver)",
-                   requests=heap["stats"][0]["requests"])
+                   scope="whole firmware booted as firmware/main.py does (no uplink "
+                         "configured), .mpy code included, 64-bit unix port",
+                   heap_after_boot_kb=round(heap["after_boot"] / 1024.0, 1),
+                   poller_cycles=heap["cycles"], requests=heap["requests"],
+                   problems=heap["problems"], skipped=heap["skipped"])
+
+
+_FIRMWARE_SCRIPT = """
+import gc
+gc.collect()
+BASE = gc.mem_alloc()
+import json
+from firmware import concentrator
+c = concentrator.Concentrator()
+concentrator.current = c
+from firmware import startup
+startup.boot(c)
+startup = None
+concentrator.unload("firmware.startup")
+gc.collect()
+after_boot = gc.mem_alloc() - BASE
+peak = [after_boot]
+
+async def sampler():
+    while True:
+        gc.collect()
+        used = gc.mem_alloc() - BASE
+        if used > peak[0]:
+            peak[0] = used
+        if c.poller is None or c.poller.stats()[0]["cycles"] >= 1:
+            c.kernel.stop()
+        await c.kernel.time_dly(50)
+
+c.kernel.task_create(sampler, 5, name="heap")
+c.kernel.run(MAX_MS)
+st = c.poller.stats()[0] if c.poller else {}
+print("@@" + json.dumps({"heap_peak": peak[0], "after_boot": after_boot,
+                         "cycles": st.get("cycles"), "requests": st.get("requests"),
+                         "problems": c.problems, "skipped": c.skipped}))
+"""
+
+
+def _firmware_heap(device, points, heapsize="512K", max_ms=90000):
+    """Boot the firmware like firmware/main.py in a scratch directory; sample its live heap
+    until the poller finished one cycle."""
+    from firmware.archive import Archive
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "board.json"), "w") as f:
+            json.dump({"name": "bench", "platform": "linux", "heap_budget_kb": 128,
+                       "buses": [{"bus": 1, "device": device}], "modem": {},
+                       "data_partition": {"label": "data.img", "block_size": 4096,
+                                          "block_count": 64},
+                       "watchdog_ms": 30000}, f)
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(_settings(**{"poll.turnaround_ms": 20, "poll.retries": 0}), f)
+        archive = Archive(os.path.join(tmp, "meters.dat"))
+        for first in range(1, points + 1, 64):
+            archive.apply({p: {"protocol": "dlt645", "address": str(p), "bus": 1,
+                               "baud": 115200, "parity": "E"}
+                           for p in range(first, min(points, first + 63) + 1)})
+        env = dict(os.environ)
+        env["MICROPYPATH"] = os.pathsep.join([str(micropython.BUILD), ".frozen"])
+        proc = subprocess.run(
+            [micropython.micropython_path(), "-X", "heapsize=%s" % heapsize, "-c",
+             _FIRMWARE_SCRIPT.replace("MAX_MS", str(max_ms))],
+            capture_output=True, text=True, timeout=max_ms / 1000 + 60, env=env, cwd=tmp)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise RuntimeError("firmware boot failed:\n" + (proc.stdout + proc.stderr)[-3000:])
 
 
 def run(bench):
