@@ -1,0 +1,172 @@
+# heapsize: 384K
+# The uplink's parts under MicroPython without a modem: upload frames and their identity, the
+# confirm window and the cursor, denials, event reports (ACD, EC, pointers), multi-frame
+# replies, PW checks, and the reconnect backoff.
+from mp_support import eq
+from firmware import quantities as qs
+from firmware import records
+from firmware.hal.norflash import NorFlash
+from firmware.link import Link
+from firmware.ringlog import RingLog
+from firmware.terminal import Terminal
+from firmware.uplink import CURSOR, EventIndex, Uploader
+from firmware.vclock import VirtualClock
+from firmware.wallclock import WallClock
+from protocol import gw376
+from protocol import settings as schema
+from protocol.gw376_upload import unpack_readings, upload_identity
+
+ITEMS = [qs.item_id(qs.CURVE, 1), qs.item_id(qs.CURVE, 11)]
+
+
+def setup(readings=0, events=()):
+    log = RingLog(NorFlash(block_size=4096, block_count=8), create=True)
+    for i in range(readings):
+        records.append_readings(log, 1 + i % 3, 1000 + i, ITEMS, [100000 + i, 2200 + i])
+    for erc in events:
+        records.append_event(log, 0, 5000, erc, bytes(16) if erc == 31 else b"")
+    s = schema.defaults()
+    s.update({"terminal.area": 4101, "terminal.address": 7, "comm.password": "pw"})
+    clock = VirtualClock()
+    wall = WallClock(clock, 848000000)
+    ev = EventIndex(log)
+    ev.read_to = 0
+    term = Terminal(s, wall, log, events=ev)
+    return log, term, ev, s, clock
+
+
+def frame_of(got):
+    return gw376.parse(bytes(got[0][:got[1]]))
+
+
+def test_upload_frames_carry_dense_identities_and_the_records_bytes():
+    log, term, ev, s, clock = setup(readings=200)
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    seen = []
+    frames = 0
+    while True:
+        got = up.next_frame(frames)
+        if got is None:
+            break
+        if got[1] > 600:
+            raise AssertionError("frame over its limit")
+        frames += 1
+        f = frame_of(got)
+        eq((f.afn, f.control, f.con, f.direction), (0x0D, 0xC4, True, 1))
+        ident = upload_identity(f)
+        eq(len(ident["records"]), ident["count"])
+        for seq, rtype, point, ts, payload in ident["records"]:
+            rec = log.read(seq)
+            eq((rtype, point, ts, payload), (rec[1], rec[2], rec[3], rec[4]))
+            seen.append(seq)
+    eq(frames, 4)                                  # the window is full
+    eq(seen, list(range(1, 1 + len(seen))))        # in order, dense
+    eq(up.in_flight(), 4)
+    eq(unpack_readings(log.read(1)[4]), [(ITEMS[0], 100000), (ITEMS[1], 2200)])
+
+
+def test_the_cursor_moves_only_over_a_confirmed_prefix():
+    log, term, ev, s, clock = setup(readings=200)
+    up = Uploader(log, term, ev, window=3, max_frame=400)
+    frames = [upload_identity(frame_of(up.next_frame(i))) for i in range(3)]
+    eq(up.on_answer(1, True), True)                # the second frame first: no move
+    eq(log.cursor(CURSOR), 1)
+    eq(up.on_answer(0, True), True)                # now both
+    eq(log.cursor(CURSOR), frames[1]["first"] + frames[1]["count"])
+    eq(up.on_answer(9, True), False)               # not ours
+    eq(up.on_answer(2, False), True)               # denied: sent again from the cursor
+    eq(up.stats["denied"], 1)
+    again = upload_identity(frame_of(up.next_frame(3)))
+    eq(again["first"], frames[2]["first"])
+
+
+def test_a_reconnect_resends_from_the_cursor_and_nothing_confirmed_again():
+    log, term, ev, s, clock = setup(readings=100)
+    up = Uploader(log, term, ev, window=2, max_frame=400)
+    a = upload_identity(frame_of(up.next_frame(0)))
+    b = upload_identity(frame_of(up.next_frame(1)))
+    up.on_answer(0, True)
+    up.restart()
+    c = upload_identity(frame_of(up.next_frame(2)))
+    eq(c["first"], b["first"])
+    eq(a["first"] + a["count"], c["first"])
+
+
+def test_important_events_go_alone_with_acd_ec_and_their_pointer():
+    log, term, ev, s, clock = setup(readings=3, events=(3, 31, 31))
+    up = Uploader(log, term, ev, window=4, max_frame=1460)
+    first = frame_of(up.next_frame(0))
+    eq(first.afn, 0x0D)
+    eq(upload_identity(first)["count"], 4)          # 3 readings + the normal ERC3
+    eq((first.acd, first.ec), (1, (2, 1)))
+    second = frame_of(up.next_frame(1))
+    eq((second.afn, second.acd, second.ec), (0x0E, 1, (2, 1)))
+    value = second.units[0][2]
+    eq((value["pm"], value["pn"], value["records"][0]["erc"]), (0, 1, 31))
+    eq(upload_identity(second)["first"], 5)
+    up.on_answer(0, True)
+    up.on_answer(1, True)
+    eq(ev.unread_important(), True)                 # one important event still unread
+    third = frame_of(up.next_frame(2))
+    eq(third.units[0][2]["pm"], 1)
+    up.on_answer(2, True)
+    eq(ev.unread_important(), False)
+    eq(log.backlog(CURSOR), 0)
+    q = ev.query(True, 0, 2)
+    eq([r["erc"] for r in q["records"]], [31, 31])
+
+
+def test_long_replies_are_split_into_frames_with_fir_fin():
+    log, term, ev, s, clock = setup(events=[31] * 40)
+    term.max_user_data = 200
+    request = gw376.Frame(0x0E, [(0, 1, {"pm": 0, "pn": 40})], area=4101, terminal=7, seq=3)
+    value = ev.query(True, 0, 40, room=10000)
+    replies = gw376.responses(request, [(0, 1, value)], 2000)
+    eq(len(replies), 1)
+    req2 = gw376.Frame(0x0A, [(0, 1, None), (0, 3, None), (0, 8, None)], area=4101,
+                       terminal=7, seq=5)
+    term.max_user_data = 60
+    out = term._query(req2)
+    eq(len(out) > 1, True)
+    eq((out[0].fir, out[0].fin, out[-1].fir, out[-1].fin), (True, False, False, True))
+    eq([f.seq for f in out], [(5 + i) & 15 for i in range(len(out))])
+
+
+def test_wrong_or_missing_pw_is_denied_and_recorded_without_the_pw():
+    log, term, ev, s, clock = setup()
+    import firmware.kernel
+    k = firmware.kernel.Kernel(clock)
+    out = []
+
+    async def go():
+        for pw in (b"pw" + bytes(14), b"px" + bytes(14), None):
+            f = gw376.Frame(0x05, [(0, 31, (2026, 1, 2, 3, 4, 5, 5))], area=4101, terminal=7,
+                            master=2, pw=pw)
+            raw = gw376.build(f)
+            out.append(gw376.parse((await term.handle(gw376.parse(raw), raw))[0]).units[0][1])
+        k.stop()
+
+    k.task_create(go, 5)
+    k.run(1000)
+    eq(out, [1, 2, 2])
+    events = [r for r in log.records(rtype=2)]
+    eq([r[4][0] for r in events], [20, 20])
+    eq(bytes(events[0][4][6:22]), bytes(16))        # the PW field is zeroed
+    eq(events[0][4][22], 2)                         # the master's address
+
+
+def test_backoff_doubles_to_its_cap_with_jitter():
+    log, term, ev, s, clock = setup()
+    s["comm.redial_s"] = 30
+    s["comm.redial_max_s"] = 1800
+    draws = []
+
+    def rand(n):
+        draws.append(n)
+        return n - 1                                # the top of the jitter range
+
+    link = Link(None, None, term, s, clock=clock, rand=rand)
+    eq([link.backoff_ms(f) for f in (1, 2, 3, 7, 20)],
+       [30000, 60000, 120000, 1800000, 1800000])
+    link.rand = lambda n: 0                         # the bottom: half the delay
+    eq(link.backoff_ms(2), 30000)
