@@ -38,6 +38,7 @@ from protocol.gw376_deframer import Deframer
 log = logging.getLogger(__name__)
 
 TARIFFS = 4
+BACKLOG_STEP_S = 900        # a backlog holds one reading round per 15 minutes
 ERC_RELAY = 60
 
 
@@ -55,8 +56,10 @@ class SimTerminal(asyncio.Protocol):
 
     def __init__(self, swarm, area, address, meters=8, heartbeat_s=60.0, upload_every_s=None,
                  password=bytes(16), clock_offset_s=0.0, zone=None, max_user_data=16383,
-                 relay_delay_s=0.2, relay_outcome=0):
+                 relay_delay_s=0.2, relay_outcome=0, backlog_s=None):
         self.swarm = swarm
+        # uploads start with readings stored this long ago (an outage's backlog)
+        self.backlog_from = None if not backlog_s else self.now_from(clock_offset_s) - backlog_s
         self.area = area
         self.address = address
         self.meters = meters
@@ -84,12 +87,18 @@ class SimTerminal(asyncio.Protocol):
         self._last_request = None    # (seq, bytes, [reply bytes])
         self._timers = []
         self.requests = []           # (afn, [(pn, fn)]) of every request carried out
+        self.heartbeats_sent = 0
+        self.heartbeats_confirmed = 0
         self.connected = asyncio.Event()
         self.closed = asyncio.Event()
 
     # ------------------------------------------------------------------ clock
     def now(self):
         return time.time() + self.clock_offset_s
+
+    @staticmethod
+    def now_from(offset):
+        return (time.time() + offset) // BACKLOG_STEP_S * BACKLOG_STEP_S
 
     def local(self, seconds=None):
         seconds = self.now() if seconds is None else seconds
@@ -122,6 +131,12 @@ class SimTerminal(asyncio.Protocol):
     def close(self):
         if self.transport is not None:
             self.transport.close()
+
+    def quiet(self):
+        """Stop starting heartbeats and uploads (answers still go out)."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers = []
 
     def _write(self, data):
         if self.transport is not None and not self.transport.is_closing():
@@ -161,11 +176,18 @@ class SimTerminal(asyncio.Protocol):
 
     def heartbeat(self):
         self.swarm.stats["heartbeats_sent"] += 1
+        self.heartbeats_sent += 1
         self._send_initiated(gw376.link_frame(3, self.area, self.address, 0), "heartbeat")
 
     def upload(self):
-        """Upload the current readings of every meter (AFN0C F129, CON set)."""
+        """Upload the current readings of every meter (AFN0C F129, CON set); with a backlog,
+        the next 15-minute round of it instead, until the backlog has caught up with now."""
         seconds = self.now()
+        if self.backlog_from is not None:
+            if self.backlog_from < seconds:
+                seconds, self.backlog_from = self.backlog_from, self.backlog_from + BACKLOG_STEP_S
+            else:
+                self.backlog_from = None
         moment = self.local(seconds)
         units = [(pn, 129, self._energy_unit(pn, seconds, moment)) for pn in
                  range(1, self.meters + 1)]
@@ -219,6 +241,7 @@ class SimTerminal(asyncio.Protocol):
         elif kind == "heartbeat":
             if confirmed:
                 stats["heartbeats_confirmed"] += 1
+                self.heartbeats_confirmed += 1
                 self.swarm.heartbeat_latencies.append(time.monotonic() - sent)
         elif kind == "upload" and confirmed:
             stats["uploads_confirmed"] += 1
@@ -422,16 +445,29 @@ class Swarm:
             asyncio.get_running_loop().call_later(
                 self.reconnect_s, lambda: asyncio.ensure_future(self.connect(terminal)))
 
-    async def close(self):
+    async def close(self, drain_s=2.0):
+        """Stop sending, wait up to `drain_s` for the confirmations still on their way, close;
+        the report() taken just before closing."""
         self._closing = True
+        for terminal in self.terminals:
+            terminal.quiet()
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline and any(
+                kind == "heartbeat" for t in self.terminals for kind, _, _ in t.waiting.values()):
+            await asyncio.sleep(0.05)
+        final = self.report()
         for terminal in self.terminals:
             terminal.close()
         await asyncio.sleep(0)
+        return final
 
     def report(self):
         """Counts and latency percentiles (milliseconds)."""
         out = dict(self.stats)
         out["online"] = sum(1 for t in self.terminals if t.logged_in)
+        # held: logged in, heard back on every heartbeat it sent, and it sent at least one
+        out["held"] = sum(1 for t in self.terminals if t.logged_in and t.heartbeats_sent and
+                          t.heartbeats_confirmed == t.heartbeats_sent)
         out["heartbeats_unconfirmed"] = out["heartbeats_sent"] - out["heartbeats_confirmed"]
         for name, values in (("heartbeat", self.heartbeat_latencies),
                              ("login", self.login_latencies)):

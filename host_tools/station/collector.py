@@ -41,7 +41,7 @@ class CollectorConfig:
     CollectorConfig(None, clock_check_s=None, daily_after=None))."""
 
     def __init__(self, realtime_interval_s=900.0, realtime_fn=129, daily_after=(0, 30),
-                 backfill_days=3, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=5.0,
+                 backfill_days=3, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=30.0,
                  clock=time.time, read_events=True):
         self.realtime_interval_s = realtime_interval_s
         self.realtime_fn = realtime_fn

@@ -60,6 +60,8 @@ MAX_USER_DATA = 16383
 class FrontEnd:
     """The asyncio server and the registry of connected terminals (see the module docstring)."""
 
+    link_class = None       # the connection class (Link); tests substitute a subclass
+
     def __init__(self, station, clock=time.time, master=0, response_timeout=10.0, retries=2,
                  idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
                  command_poll_s=1.0):
@@ -102,7 +104,7 @@ class FrontEnd:
             log.info("ended %d sessions left open by an earlier run", closed)
         loop = asyncio.get_running_loop()
         self._login_wake = asyncio.Event()
-        self._server = await loop.create_server(lambda: Link(self), host, port, backlog=backlog,
+        self._server = await loop.create_server(lambda: (self.link_class or Link)(self), host, port, backlog=backlog,
                                                 reuse_address=True)
         self._tasks = [loop.create_task(self._session_writer()),
                        loop.create_task(self._idle_sweeper())]

@@ -28,6 +28,9 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
 @click.option("--upload-every", "upload_every", type=click.FloatRange(0.1), default=None,
               metavar="SECONDS", help="Actively upload every meter's energy (AFN0C F129, CON "
               "set) this often; unconfirmed uploads are re-sent after a reconnect.")
+@click.option("--backlog-days", type=click.FloatRange(0), default=None, metavar="DAYS",
+              help="With --upload-every: each upload is the next 15-minute reading round of a "
+              "backlog starting this many days ago (an outage being caught up), until now.")
 @click.option("--clock-offset-s", type=float, default=0.0, show_default=True,
               help="Terminal clocks run this far off (the station sets them when > 5 s).")
 @click.option("--ramp", type=click.FloatRange(1), default=1000, show_default=True,
@@ -40,7 +43,7 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
               metavar="SECONDS", help="Print a status line this often; 0: only at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Status lines and the summary as JSON.")
 def cli(count, connect, area, first_address, password, meters, heartbeat_s, upload_every,
-        clock_offset_s, ramp, duration, reconnect_s, stats_every, as_json):
+        backlog_days, clock_offset_s, ramp, duration, reconnect_s, stats_every, as_json):
     """Simulate many Q/GDW 1376.1 concentrators against a station, for load tests.
 
     Each terminal logs in (AFN02 F1), sends heartbeats, answers the station's reads (AFN0C F2
@@ -85,7 +88,8 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
         swarm = Swarm(host, port, count, area=area, first_address=first_address, meters=meters,
                       heartbeat_s=heartbeat_s, upload_every_s=upload_every, password=pw,
                       zone=station_zone(), reconnect_s=reconnect_s,
-                      clock_offset_s=clock_offset_s)
+                      clock_offset_s=clock_offset_s,
+                      backlog_s=backlog_days * 86400 if backlog_days else None)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,7 +109,6 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
             except asyncio.TimeoutError:
                 if stats_every:
                     emit(swarm.report())
-        await swarm.close()
-        return swarm.report()
+        return await swarm.close()
 
     emit(asyncio.run(main()))

@@ -1,0 +1,38 @@
+"""Fixtures for the front end's tests: a station database on SQLite, or on PostgreSQL for the
+tests marked to run on both engines (the throwaway server of host_tools/station/pgtest.py, or
+CONC_TEST_POSTGRES_URL's; CONC_SKIP_POSTGRES=1 skips those on purpose)."""
+import uuid
+
+import pytest
+
+from host_tools.station import pgtest
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    if pgtest.skip_requested():
+        pytest.skip("PostgreSQL tests skipped: %s is set" % pgtest.ENV_SKIP)
+    try:
+        server = pgtest.server_for_tests()
+    except pgtest.PostgresUnavailable as exc:
+        pytest.fail("PostgreSQL could not be started for the front end tests: %s" % exc,
+                    pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return "sqlite:///%s" % (tmp_path / "station.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request, tmp_path):
+    """A fresh database on each engine."""
+    if request.param == "sqlite":
+        yield "sqlite:///%s" % (tmp_path / "station.db")
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = "frontend_%s" % uuid.uuid4().hex[:12]
+    yield server.create_database(name)
+    server.drop_database(name)
