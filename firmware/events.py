@@ -148,35 +148,3 @@ class Events:
         b[at + 3] = s >> 8
         return self._append(point, now, ERC_RELAY, at + 4)
 
-
-def decode(erc, data):
-    """A dict of an event's data (tests and tools; the uplink sends the bytes as they are)."""
-    def t15(at):
-        if data[at] == 0xEE:
-            return None
-        v = [(x >> 4) * 10 + (x & 15) for x in data[at:at + 5]]
-        return (2000 + v[4], v[3], v[2], v[1], v[0])
-
-    def bcd_le(at, size):
-        if data[at] == 0xEE:
-            return None
-        value = 0
-        for i in range(size - 1, -1, -1):
-            x = data[at + i]
-            value = value * 100 + (x >> 4) * 10 + (x & 15)
-        return value
-
-    out = {"erc": erc, "time": t15(0), "point": data[5] | (data[6] & 0x0F) << 8,
-           "start": bool(data[6] & 0x80)}
-    if erc == ERC31:
-        out["last_read_time"] = t15(7)
-        out["forward_active"] = bcd_le(12, 5)
-    elif erc == ERC27:
-        out["before"] = bcd_le(7, 5)
-        out["after"] = bcd_le(12, 5)
-    elif erc == ERC_RELAY:
-        out["command"] = data[7]
-        out["outcome"] = RELAY_OUTCOMES[data[8]] if data[8] < 4 else data[8]
-        s = data[9] | data[10] << 8
-        out["status3"] = None if s == 0xFFFF else s
-    return out

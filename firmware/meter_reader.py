@@ -21,7 +21,6 @@ Results land in `items` / `values` / `count` (item ids of firmware/quantities.py
 firmware.records.append_readings.
 """
 from firmware import meter_state as ms
-from firmware import quantities as qs
 from firmware.kernel import OS_IO_READ
 from protocol.compat import const
 from protocol.dlt645_deframer import Deframer
@@ -34,6 +33,7 @@ P1997 = const(1)
 PMODBUS = const(200)
 
 MAX_VALUES = const(40)
+_ENERGY_FWD_TOTAL = const(1)    # firmware/quantities.py ENERGY_FWD_TOTAL
 
 
 class BusLink:
@@ -52,7 +52,7 @@ class BusLink:
         self.addr = bytearray(6)        # the current meter's address, wire order
         self.rx = bytearray(64)
         self.df = Deframer(256)
-        self.mb = bytearray(256)        # Modbus reply
+        self.mb = None                  # Modbus reply buffer, made for the first Modbus read
         self.mb_len = 0
         self.start = 0                  # reply frame in df.buf[start:...]
         self.length = 0                 # its payload length (payload_at)
@@ -240,6 +240,8 @@ class BusLink:
         expect = 5 + 2 * count
         timeout = self.timeout_ms(len(request), expect)
         mb = self.mb
+        if mb is None:
+            mb = self.mb = bytearray(256)
         rx = self.rx
         clock = self.clock
         for attempt in range(self.retries + 1):
@@ -318,18 +320,37 @@ def compile_items(names):
     loaded = "protocol.dlt645_items" in sys.modules
     from protocol import dlt645_items as cat
     try:
-        return _compile(cat, names)
+        return _compile(cat, _quantities(), names)
     finally:
         if not loaded:
-            sys.modules.pop("protocol.dlt645_items", None)
-            import protocol
-            try:
-                del protocol.dlt645_items
-            except (AttributeError, KeyError, TypeError):
-                pass
+            _unload("protocol.dlt645_items")
 
 
-def _compile(cat, names):
+def _quantities():
+    # firmware/quantities.py (its name table, ~4 KB) is needed only while compiling a plan or
+    # a Modbus map: loaded for that and unloaded again by _forget_quantities()
+    from firmware import quantities
+    return quantities
+
+
+def _unload(name):
+    import sys
+    sys.modules.pop(name, None)
+    package, _, attr = name.rpartition(".")
+    parent = sys.modules.get(package)
+    if parent is not None:
+        try:
+            delattr(parent, attr)
+        except (AttributeError, KeyError, TypeError):
+            pass
+
+
+def forget_tables():
+    """Unload the tables only plan compilation needs (call once every plan is compiled)."""
+    _unload("firmware.quantities")
+
+
+def _compile(cat, qs, names):
     e07 = []
     e97 = []
     flat = []
@@ -379,7 +400,7 @@ class MeterReader:
             self.items[c] = kind * 64 + q
             self.values[c] = value
             self.count = c + 1
-        if q == qs.ENERGY_FWD_TOTAL and value is not None:
+        if q == _ENERGY_FWD_TOTAL and value is not None:
             self.energy = value
 
     async def read(self, point, protocol, slot, plan, kind):
@@ -392,6 +413,8 @@ class MeterReader:
         self.link.set_meter(slot)
         version = 2007 if protocol == P2007 else 1997
         entries = plan[0] if version == 2007 else plan[1]
+        if not entries:
+            return OK               # nothing of the plan exists in this protocol
         flags = self.state.flags
         for entry in entries:
             singles = entry[5]
@@ -473,20 +496,27 @@ class MeterReader:
         name = bytes(slot[26:34]).rstrip(b"\0").decode() or "sdm120"
         cached = self._maps.get(name)
         if cached is None:
+            qs = _quantities()
             regmap = modbus_map.load_map(name)
             wanted = [n for n in names if n in regmap.names()]
-            blocks = regmap.read_plan(wanted)
-            cached = self._maps[name] = blocks
+            cached = []
+            for block in regmap.read_plan(wanted):
+                cached.append((block, tuple(qs.quantity(item.name) for item in block.items)))
+            self._maps[name] = cached
+            forget_tables()
         unit = slot[6]
-        for block in cached:
+        if not cached:
+            return OK               # the meter's map holds none of the plan's quantities
+        for block, quantities in cached:
             err = await link.modbus(block.request(unit), unit, block.function, block.count)
             if err != OK:
                 break
             self.answered += 1
             if link.abnormal:
                 continue
-            for item in block.items:
-                q = qs.quantity(item.name)
+            for i in range(len(quantities)):
+                item = block.items[i]
+                q = quantities[i]
                 if q:
                     self._put(kind, q, item.scaled(link.mb, 3 + 2 * (item.register - block.start)))
         return OK if self.answered else NO_REPLY

@@ -22,10 +22,10 @@ RAM: nothing per point but firmware/meter_state.py (11 bytes) and the archive's 
 """
 from firmware import meter_state as ms
 from firmware import plans as pl
-from firmware import quantities as qs
 from firmware.events import Events
 from firmware.kernel import OS_ERR_NONE
-from firmware.meter_reader import NO_REPLY, OK, P2007, PMODBUS, BusLink, MeterReader
+from firmware.meter_reader import (NO_REPLY, OK, P2007, PMODBUS, BusLink, MeterReader,
+                                   forget_tables)
 from firmware.meter_state import MeterState
 from firmware.records import append_readings
 from protocol import clock_math
@@ -34,6 +34,13 @@ from protocol.errors import ProtocolError
 from protocol.meter_record import MAX_POINT, SLOT_SIZE
 
 RELAY_QUEUE = const(8)
+# collection kinds and the forward energy quantity (firmware/quantities.py, which is unloaded
+# once the plans are compiled)
+_REALTIME = const(0)
+_CURVE = const(1)
+_FROZEN = const(2)
+_MIDNIGHT = const(3)
+_ENERGY_FWD_TOTAL = const(1)
 _DAY = const(86400)
 
 
@@ -148,7 +155,7 @@ class BusPoller:
     async def read_realtime(self, point, proto, slot, due):
         p = self.poller
         reader = self.reader
-        kind = qs.REALTIME if due & pl.DUE_REALTIME else qs.CURVE
+        kind = _REALTIME if due & pl.DUE_REALTIME else _CURVE
         err = await reader.read(point, proto, slot, p.plans.realtime, kind)
         now = p.wall.now()
         if err != OK:
@@ -160,10 +167,10 @@ class BusPoller:
         if count:
             append_readings(p.log, point, now, reader.items, reader.values, count)
             self.batches += 1
-            if kind == qs.REALTIME and due & pl.DUE_CURVE:
+            if kind == _REALTIME and due & pl.DUE_CURVE:
                 items = reader.items
                 for i in range(count):
-                    items[i] = (items[i] & 63) | (qs.CURVE << 6)
+                    items[i] = (items[i] & 63) | (_CURVE << 6)
                 append_readings(p.log, point, self.schedule.curve_stamp(now), items,
                                 reader.values, count)
                 self.batches += 1
@@ -173,7 +180,7 @@ class BusPoller:
         """A meter without a daily freeze: its energy now (just after 00:00) is the frozen value."""
         p = self.poller
         reader = self.reader
-        if await reader.read(point, proto, slot, p.plans.midnight, qs.MIDNIGHT) != OK:
+        if await reader.read(point, proto, slot, p.plans.midnight, _MIDNIGHT) != OK:
             return
         if reader.count:
             append_readings(p.log, point, now - now % _DAY, reader.items, reader.values,
@@ -220,8 +227,8 @@ class BusPoller:
                 break
             ago = (today - (at - at % _DAY)) // _DAY
             if 0 <= ago < p.plans.backfill and not have & (1 << ago):
-                entry = (0x05060100 | n, 4, 5, 0, qs.ENERGY_FWD_TOTAL)
-                if await reader.read_entry(proto, slot, entry, qs.FROZEN) != OK:
+                entry = (0x05060100 | n, 4, 5, 0, _ENERGY_FWD_TOTAL)
+                if await reader.read_entry(proto, slot, entry, _FROZEN) != OK:
                     state.frozen[point] = have
                     return True
                 if reader.count:
@@ -277,7 +284,6 @@ class Poller:
     """Every bus task, the shared meter state, plans and events."""
 
     def __init__(self, kernel, clock, wall, archive, log, cfg, ports, state=None):
-        from firmware.relay import RelayControl
         self.kernel = kernel
         self.clock = clock
         self.wall = wall
@@ -291,7 +297,16 @@ class Poller:
         self.buses = {}
         for bus in ports:
             self.buses[bus] = BusPoller(self, bus, ports[bus])
-        self.relay = RelayControl(self)
+        self._relay = None
+        forget_tables()
+
+    @property
+    def relay(self):
+        """The RelayControl (firmware/relay.py), loaded on first use: relay commands are rare."""
+        if self._relay is None:
+            from firmware.relay import RelayControl
+            self._relay = RelayControl(self)
+        return self._relay
 
     def start(self, prio=20):
         """Create one task per bus at prio, prio + 1, ...; returns the kernel's error codes."""

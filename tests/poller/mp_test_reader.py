@@ -6,6 +6,7 @@ import micropython
 
 from mp_support import eq, unhex
 from firmware import events as ev
+from event_decode import decode
 from firmware import meter_state as ms
 from firmware import plans as pl
 from firmware.hal.norflash import NorFlash
@@ -163,10 +164,10 @@ def test_erc31_is_raised_after_k_failures_once_and_restored_by_a_success():
     events.read_ok(3, 123500, t + 240)
     got = _logged(log)
     eq([(erc, len(data), point) for erc, data, point in got], [(31, 21, 3), (31, 21, 3)])
-    start = ev.decode(31, got[0][1])
+    start = decode(31, got[0][1])
     eq((start["start"], start["time"], start["last_read_time"], start["forward_active"]),
        (True, (2026, 3, 5, 10, 17), (2026, 3, 5, 10, 15), 12345600))
-    restore = ev.decode(31, got[1][1])
+    restore = decode(31, got[1][1])
     eq((restore["start"], restore["forward_active"]), (False, 12350000))
 
 
@@ -182,9 +183,9 @@ def test_erc27_on_a_decreasing_energy_and_erc12_on_a_clock_off_by_more_than_the_
     got = _logged(log)
     eq([(erc, len(data), point) for erc, data, point in got],
        [(27, 17, 4), (12, 7, 5), (12, 7, 5)])
-    d = ev.decode(27, got[0][1])
+    d = decode(27, got[0][1])
     eq((d["before"], d["after"]), (500000, 499900))
-    eq([ev.decode(12, g[1])["start"] for g in got[1:]], [True, False])
+    eq([decode(12, g[1])["start"] for g in got[1:]], [True, False])
 
 
 def test_plan_boundaries_and_due_slots():

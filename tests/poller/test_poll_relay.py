@@ -11,6 +11,7 @@ from firmware import events as ev
 from host_tools.simulators.clock import ManualClock
 from host_tools.simulators.meter_bus import MeterSimulator
 from protocol import dlt645
+from tests.poller.event_decode import decode
 from tests.poller.poll_support import run_poller, wall
 
 
@@ -41,7 +42,7 @@ def test_trip_and_close_are_confirmed_through_status_word_3(tmp_path):
         relay_open_at_end = sim.meter("000000000001").model.relay_open
     assert seen["open_after_trip"] == (True, False)
     assert relay_open_at_end is False
-    events = [(e["point"], ev.decode(e["erc"], bytes(e["data"])))
+    events = [(e["point"], decode(e["erc"], bytes(e["data"])))
               for e in result.events(ev.ERC_RELAY)]
     assert [(p, d["command"], d["outcome"]) for p, d in events] == [
         (1, dlt645.RELAY_TRIP, "confirmed"),
