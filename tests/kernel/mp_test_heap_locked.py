@@ -7,7 +7,8 @@ import micropython
 from mp_support import eq
 from kernel_support import make_kernel, run
 from firmware.kernel import (
-    Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_FLAG_SET, OS_FLAG_WAIT_SET_ALL, OS_FLAG_CONSUME)
+    Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_FLAG_SET, OS_FLAG_WAIT_SET_ALL, OS_FLAG_CONSUME,
+    OS_IO_READ)
 
 # counters live in a preallocated list: storing a small int into it allocates nothing
 PINGS, TIMEOUTS, TICKS, QMSGS, MBOX, FLAGS, LOCKS, ERRORS = range(8)
@@ -116,15 +117,40 @@ def test_virtual_clock_steady_state_allocates_nothing():
         raise AssertionError("only %d switches" % st["switches"])
 
 
-def test_real_clock_steady_state_runs_heap_locked():
-    k = Kernel()                            # the board clock: real sleeps in poll
+def test_real_clock_steady_state_with_io_runs_heap_locked():
+    # The board clock (real sleeps in poll) and a stream: a byte every 2 ms over a loopback
+    # socket, read into a preallocated buffer by a task waiting in io_wait.
+    from mp_test_io import socket_pair
+    a, b = socket_pair()
+    a.setblocking(False)                    # readinto returns what is there
+    k = Kernel()
     counts = build(k)
+    received = [0]
+    byte, buf = b"\x68", bytearray(16)
+
+    async def sender():
+        while True:
+            b.send(byte)
+            await k.time_dly(2)
+
+    async def receiver():
+        while True:
+            if await k.io_wait(a, OS_IO_READ, 100) == OS_ERR_NONE:
+                received[0] += a.readinto(buf)
+
+    eq(k.task_create(receiver, 0), OS_ERR_NONE)
+    eq(k.task_create(sender, 9), OS_ERR_NONE)   # above the ping-pong, which is always ready
     k.run(100)
     gc.collect()
     before = list(counts)
+    got = received[0]
     micropython.heap_lock()
     try:
         k.run(400)
     finally:
         micropython.heap_unlock()
     check_progress(counts, before, "real clock, heap locked")
+    if received[0] - got < 50:
+        raise AssertionError("only %d bytes arrived" % (received[0] - got))
+    a.close()
+    b.close()
