@@ -375,3 +375,67 @@ class Link:
             return
         if self.uploader is not None and self.uploader.on_answer(seq, confirmed):
             self.missed = 0
+
+    def status(self):
+        """What `conc status` shows of the uplink (never a secret)."""
+        ch = self.ch
+        out = {"state": self.state, "last_error": self.last_error, "missed": self.missed,
+               "login_ms": self.login_ms, "stats": self.stats,
+               "signal_csq": getattr(ch, "csq", None), "registration": getattr(ch, "reg", None),
+               "modem": getattr(ch, "stats", None)}
+        if self.uploader is not None:
+            out["backlog"] = self.uploader.backlog()
+            out["uploads"] = self.uploader.stats
+        return out
+
+
+def open_channel(kernel, cfg):
+    """The channel a board config's "modem" entry describes: {"family": "sim800" | "quectel"
+    | "socket", "device": PATH or "uart": n, "tx", "rx", "baud", "power_key", ...}."""
+    family = cfg.get("family", "sim800")
+    if family == "socket":
+        from firmware.hal.net import SocketLink
+        return SocketLink(kernel)
+    if not cfg.get("device") and cfg.get("uart") is None:
+        return None
+    from firmware.hal.serial import open_port
+    from firmware.modem import Modem
+    port = open_port(cfg, cfg.get("baud", 115200), "N")
+    power = None
+    if cfg.get("power_key") is not None:
+        from firmware.hal.modem_power import PowerKey
+        power = PowerKey(cfg["power_key"], not cfg.get("power_key_active_high", False))
+    return Modem(kernel, port, family, power=power)
+
+
+def start(c, prio):
+    """Start the uplink of a booted concentrator (firmware/startup.py calls this); returns the
+    Link (its status() is in `conc status`), or None when there is no modem or master."""
+    from firmware.terminal import LogLatest, SettingsFile, Terminal
+    from firmware.uplink import EventIndex, Uploader
+    channel = open_channel(c.kernel, c.board.get("modem") or {})
+    if channel is None or not c.settings.get("master.host"):
+        return None
+    poller = c.poller
+    events = EventIndex(c.log) if c.log is not None else None
+
+    def clock_set(old, new):
+        # the meters get the new time from the poller's broadcast (at once where the poller
+        # offers it, else at its daily time-sync slot)
+        sync = getattr(poller, "request_time_sync", None)
+        if sync is not None:
+            sync()
+
+    def reset():
+        import machine
+        machine.reset()
+
+    term = Terminal(c.settings, c.wall, c.log, c.archive,
+                    latest=LogLatest(c.log, c.wall) if c.log is not None else None,
+                    relay=poller.relay if poller is not None else None,
+                    store=SettingsFile("config.json"), on_clock_set=clock_set,
+                    events=events, kernel=c.kernel)
+    uploader = Uploader(c.log, term, events) if c.log is not None else None
+    link = Link(c.kernel, channel, term, c.settings, uploader, on_reset=reset)
+    c.kernel.task_create(link.run, prio, name="uplink")
+    return link

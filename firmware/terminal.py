@@ -516,8 +516,9 @@ class Terminal:
         while waited < limit:
             for rec in self.log.records(first_seq=start, rtype=EVENT, point=point):
                 payload = rec[4]
-                if payload[0] == ERC_RELAY and len(payload) >= 9:
-                    return payload[8]
+                # ERC60: ERC, time (5), pn + D15 (2), command, outcome, status word 3 (2)
+                if payload[0] == ERC_RELAY and len(payload) >= 10:
+                    return payload[9]
             await self.kernel.time_dly(200)
             waited += 200
         return None
@@ -534,6 +535,29 @@ class Terminal:
         data = await self.forwarder.forward(value["port"], value["data"], timeout_ms,
                                             value["byte_timeout_10ms"] * 10 or 100)
         return self._reply(frame, [(0, 1, {"port": value["port"], "data": bytes(data or b"")})])
+
+
+class LogLatest:
+    """The latest real-time readings of a point, found in the ring log (the last hours only:
+    AFN0C asks for current data)."""
+
+    def __init__(self, log, wall, window_s=7200):
+        self.log = log
+        self.wall = wall
+        self.window_s = window_s
+
+    def reading(self, point):
+        from firmware.records import unpack_readings
+        found = None
+        for rec in self.log.records(rtype=READINGS, point=point,
+                                    since=self.wall.now() - self.window_s):
+            values = {}
+            for item, value in unpack_readings(rec[4]):
+                if item >> 6 == 0:              # REALTIME kind
+                    values[item & 63] = value
+            if values:
+                found = (rec[3], values)
+        return found
 
 
 def _energy(values, base):

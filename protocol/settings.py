@@ -53,6 +53,15 @@ SCHEMA = {
     "poll.turnaround_ms": (INT, 20, 2000, 500,
                            "longest a meter may take to start its reply (DL/T 645: 500 ms)"),
     "poll.retries": (INT, 0, 3, 1, "resends of a meter request that got no usable reply"),
+    "comm.rts_delay_20ms": (INT, 0, 255, 0, "data-carrier RTS delay in 20 ms steps (AFN04 F1)"),
+    "comm.send_delay_min": (INT, 0, 255, 0, "allowed transmission delay in minutes (AFN04 F1)"),
+    "comm.confirm_flags": (INT, 0, 7, 0, "active reports of class 1/2/3 data wait for a "
+                           "confirm: D0 class 1, D1 class 2, D2 class 3 (AFN04 F1)"),
+    "comm.passive_redials": (INT, 0, 255, 3, "redials in passive activation mode (AFN04 F8)"),
+    "comm.idle_min": (INT, 0, 255, 10, "passive activation: go offline after this many idle "
+                      "minutes (AFN04 F8)"),
+    "comm.online_hours": (INT, 0, 0xFFFFFF, 0xFFFFFF, "time-window mode: bit h set = online "
+                          "from h:00 to h:59 (AFN04 F8)"),
 }
 
 

@@ -170,3 +170,144 @@ def test_backoff_doubles_to_its_cap_with_jitter():
        [30000, 60000, 120000, 1800000, 1800000])
     link.rand = lambda n: 0                         # the bottom: half the delay
     eq(link.backoff_ms(2), 30000)
+
+
+def test_online_modes_always_time_windows_and_passive_activation():
+    log, term, ev, s, clock = setup()
+    link = Link(None, None, term, s, clock=clock)
+    eq(link.want_online(), True)                    # mode 1: always
+    s["comm.online_mode"] = 3
+    hour = term.wall.calendar()[3]
+    s["comm.online_hours"] = 0xFFFFFF & ~(1 << hour)
+    eq(link.want_online(), False)                   # outside its window
+    s["comm.online_hours"] = 1 << hour
+    eq(link.want_online(), True)
+    s["comm.online_mode"] = 2
+    eq(link.want_online(), False)                   # passive: nothing asks for it
+    link.activate()
+    eq(link.want_online(), True)
+    link.activated = False
+    records.append_event(log, 0, 5000, 31, bytes(16))
+    eq(link.want_online(), True)                    # an important event waits: go online
+
+
+def test_start_builds_the_uplink_from_a_booted_concentrator():
+    from firmware import link as link_module
+    from firmware.kernel import Kernel
+    log, term, ev, s, clock = setup(readings=2)
+    s["master.host"] = "127.0.0.1"
+
+    class C:
+        pass
+
+    c = C()
+    c.kernel = Kernel(clock)
+    c.board = {"modem": {"family": "socket"}}
+    c.settings = s
+    c.wall = term.wall
+    c.log = log
+    c.archive = None
+    c.poller = None
+    up = link_module.start(c, 10)
+    st = up.status()
+    eq((st["state"], st["backlog"]), ("down", 2))
+    c.board = {"modem": {"family": "sim800", "device": None}}
+    eq(link_module.start(c, 11), None)              # a board without a modem device
+
+
+def _ask(term, clock, frame):
+    import firmware.kernel
+    k = firmware.kernel.Kernel(clock)
+    out = []
+
+    async def go():
+        raw = gw376.build(frame)
+        for reply in await term.handle(gw376.parse(raw), raw):
+            out.append(gw376.parse(reply))
+        k.stop()
+
+    k.task_create(go, 5)
+    term.kernel = k
+    k.run(60000)
+    return out
+
+
+def _down(afn, units, pw=None):
+    if gw376.needs_pw(afn, gw376.DOWN) and pw is None:
+        pw = b"pw" + bytes(14)
+    return gw376.Frame(afn, units, area=4101, terminal=7, master=1, pw=pw)
+
+
+def test_frozen_energy_by_day_and_month_from_the_ring_log():
+    from protocol import clock_math
+    log, term, ev, s, clock = setup()
+    frozen = [qs.item_id(qs.FROZEN, q) for q in (1, 2, 3, 4, 5)]
+    day = clock_math.to_seconds(2026, 11, 1) + 300           # 00:05 on the 1st
+    records.append_readings(log, 2, day, frozen, [500000, 100000, 200000, 150000, 50000])
+    out = _ask(term, clock, _down(0x0D, [(2, 161, (2026, 11, 1))]))
+    value = out[0].units[0][2]
+    eq((out[0].units[0][0], value["td"], value["forward_active"]),
+       (2, (2026, 11, 1), [50000000, 10000000, 20000000, 15000000, 5000000]))
+    month = _ask(term, clock, _down(0x0D, [(2, 177, (2026, 10))]))[0].units[0][2]
+    eq((month["td"], month["forward_active"][0]), ((2026, 10), 50000000))
+    none = _ask(term, clock, _down(0x0D, [(2, 161, (2026, 11, 2))]))[0]
+    eq((none.afn, none.units[0][1]), (0, 2))                # no data: denied
+
+
+def test_relay_control_is_queued_and_answered_with_the_outcome():
+    log, term, ev, s, clock = setup()
+    s["comm.response_timeout_s"] = 5
+    submitted = []
+
+    class Relay:
+        def __init__(self, outcome):
+            self.outcome = outcome
+
+        def submit(self, point, command):
+            submitted.append((point, command))
+            body = bytes([0, 0, 0, 0, 0, point, 0x80, 0x1A, self.outcome, 0xFF, 0xFF])
+            records.append_event(log, point, 5000, 60, body)
+            return 0
+
+    term.relay = Relay(0)
+    out = _ask(term, clock, _down(0x05, [(3, 1, {"warn_delay_min": 0,
+                                                  "limit_half_hours": 0})]))
+    eq((submitted, out[0].units[0][1]), ([(3, "trip")], 1))
+    term.relay = Relay(1)                                    # the meter refused
+    out = _ask(term, clock, _down(0x05, [(3, 2, None)]))
+    eq((submitted[-1], out[0].units[0][1]), ((3, "permit_close"), 2))
+
+
+def test_transparent_forwarding_and_the_archive_over_afn04_f10():
+    import os
+    from firmware.archive import Archive
+    log, term, ev, s, clock = setup()
+
+    class Bus:
+        async def forward(self, port, data, timeout_ms, byte_timeout_ms):
+            return b"\x68" + bytes(data) + b"\x16"
+
+    term.forwarder = Bus()
+    out = _ask(term, clock, _down(0x10, [(0, 1, {"port": 2, "control": 0x6B,
+                                                  "frame_timeout": 5, "frame_timeout_in_s": 1,
+                                                  "byte_timeout_10ms": 10,
+                                                  "data": b"\x01\x02"})]))
+    eq(out[0].units[0][2], {"port": 2, "data": b"\x68\x01\x02\x16"})
+    path = "/tmp/mp_uplink_meters.dat"
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    term.archive = Archive(path)
+    meter = {"serial": 1, "point": 4, "baud": 2400, "port": 1, "protocol": 30,
+             "address": "000000000042", "password": bytes(6), "tariffs": 4,
+             "integer_digits": 6, "decimal_digits": 2, "collector": "000000000000",
+             "user_class": 0, "user_subclass": 0}
+    ok = _ask(term, clock, _down(0x04, [(0, 10, {"meters": [meter]})]))[0]
+    eq(ok.units[0][1], 1)
+    eq(term.archive.get(4)["address"], "000000000042")
+    back = _ask(term, clock, _down(0x0A, [(0, 10, {"serials": [1]})]))[0].units[0][2]
+    eq((back["meters"][0]["point"], back["meters"][0]["address"]), (4, "000000000042"))
+    erc3 = [r for r in log.records(rtype=2) if r[4][0] == 3]
+    eq(len(erc3), 1)
+    os.remove(path)
