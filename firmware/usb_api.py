@@ -10,7 +10,7 @@ whole contract, and a failure the user can fix prints {"error": "what was wrong"
     config_set(changes)           validate every value, then replace /config.json atomically
     meters_list(after, limit)     {"meters": [entry...], "next": point or None, "count": n}
     meters_apply(changes)         {"point": entry or None}: validated, applied atomically
-    test_read(point)              read one meter once now: value, latency, error
+    test_read(point)              read one meter once now: values, latency, problem
     pull_begin()                  {"cursor", "oldest", "next", "items": {id: [kind, name]}}
     pull_chunk(first, limit, since)   a header line {"first", "next", "count", "crc"} then the
                                   records as one JSON line whose CRC-32 the header carries
@@ -197,16 +197,16 @@ class _Tester:
         from firmware.meter_reader import OK
         entry = self.archive.get(point)
         if entry is None:
-            return {"point": point, "ok": False, "error": "no meter at point %d" % point}
+            return {"point": point, "ok": False, "problem": "no meter at point %d" % point}
         out = {"point": point, "bus": entry["bus"], "address": entry["address"],
                "protocol": entry["protocol"], "ok": False, "latency_ms": None, "values": {}}
         try:
             reader = self._reader(entry["bus"], entry["baud"], entry["parity"])
         except Exception as exc:  # noqa: BLE001
-            out["error"] = "bus %d did not open: %r" % (entry["bus"], exc)
+            out["problem"] = "bus %d did not open: %r" % (entry["bus"], exc)
             return out
         if reader is None:
-            out["error"] = "bus %d has no device attached" % entry["bus"]
+            out["problem"] = "bus %d has no device attached" % entry["bus"]
             return out
         self.archive.read_slot(point, self.slot)
         link = reader.link
@@ -234,16 +234,16 @@ class _Tester:
         if err == OK and not link.abnormal:
             out["ok"] = True
         elif err == OK:
-            out["error"] = "the meter refused the request (error bits 0x%02x)" % link.error
+            out["problem"] = "the meter refused the request (error bits 0x%02x)" % link.error
         else:
             garbled = after["garbled"] - before["garbled"]
             stray = after["stray"] - before["stray"]
             if garbled:
-                out["error"] = "garbled replies (%d): check baud, parity and wiring" % garbled
+                out["problem"] = "garbled replies (%d): check baud, parity and wiring" % garbled
             elif stray:
-                out["error"] = "replies from another address (%d): check the address" % stray
+                out["problem"] = "replies from another address (%d): check the address" % stray
             else:
-                out["error"] = "no reply: check the address, wiring (A/B) and baud rate"
+                out["problem"] = "no reply: check the address, wiring (A/B) and baud rate"
         return out
 
 

@@ -225,7 +225,7 @@ def test(points, port, as_json):
                 click.echo("point %4d bus %s %-12s FAIL %5s ms  %s" % (
                     r["point"], r.get("bus", "-"), r.get("address", "-"),
                     r.get("latency_ms") if r.get("latency_ms") is not None else "-",
-                    r.get("error")))
+                    r.get("problem")))
         click.echo("%d of %d meter(s) answered" % (len(results) - len(failed), len(results)))
     if failed:
         raise CliError("%d meter(s) failed the test" % len(failed), EXIT_FAILED)

@@ -1,0 +1,106 @@
+"""`conc config`, `conc meters`, `conc status` against the virtual board, as a user runs them
+(real CLI, real mpremote transport, the real firmware polling simulated meters)."""
+import json
+
+import pytest
+
+from tests.usb.usb_support import conc, conc_json, simulators, start_board
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    bus1, bus2 = simulators()
+    with bus1, bus2:
+        vb = start_board(tmp_path_factory.mktemp("usb"), bus1, bus2)
+        try:
+            yield vb
+        finally:
+            vb.stop()
+
+
+def test_config_rejects_bad_values_before_sending_and_sets_good_ones(board, tmp_path):
+    bad = conc("config", "set", "master.port", "70000", port=board.port)
+    assert bad.returncode == 4 and "master.port must be 1..65535" in bad.stderr
+    unknown = conc("config", "set", "master.hots", "1.2.3.4", port=board.port)
+    assert unknown.returncode == 4 and "known: " in unknown.stderr and "master.host" in \
+        unknown.stderr
+    assert conc("config", "set", "master.host", "10.1.2.3", port=board.port).returncode == 0
+    secret = conc("config", "set", "comm.password", "hunter2", port=board.port)
+    assert secret.returncode == 0 and "hunter2" not in secret.stdout + secret.stderr
+
+    # an import with one bad value changes nothing at all
+    settings = tmp_path / "site.json"
+    settings.write_text(json.dumps({"terminal.address": 77, "comm.heartbeat_min": 0}))
+    refused = conc("config", "import", settings, port=board.port)
+    assert refused.returncode == 4 and "comm.heartbeat_min" in refused.stderr
+    toml = tmp_path / "site.toml"
+    toml.write_text('[terminal]\naddress = 77\n[plan]\nfrozen_at = 10\n')
+    assert conc("config", "import", toml, port=board.port).returncode == 0
+
+    shown = conc_json("config", "show", port=board.port)
+    values = shown["settings"]
+    assert values["master.host"] == "10.1.2.3" and values["terminal.address"] == 77
+    assert values["plan.frozen_at"] == 10 and values["comm.heartbeat_min"] == 5
+    assert values["comm.password"] == "(set)"
+    table = conc("config", "show", port=board.port).stdout
+    assert "hunter2" not in table and "plan.frozen_at           00:10" in table
+
+
+def test_meters_add_list_remove_import_with_clear_refusals(board, tmp_path):
+    port = board.port
+    ok = conc("meters", "add", "--point", "1", "--address", "1", "--bus", "1", "--baud",
+              "9600", port=port)
+    assert ok.returncode == 0, ok.stderr
+    dup = conc("meters", "add", "--point", "5", "--address", "000000000001", "--bus", "1",
+               port=port)
+    assert dup.returncode == 4 and "already has a meter at address 000000000001" in dup.stderr
+    taken = conc("meters", "add", "--point", "1", "--address", "9", port=port)
+    assert taken.returncode == 4 and "--replace" in taken.stderr
+    bad = conc("meters", "add", "--point", "6", "--address", "12AB", port=port)
+    assert bad.returncode == 4 and "decimal digits" in bad.stderr
+
+    csv = tmp_path / "meters.csv"
+    csv.write_text("point,address,protocol,bus,baud,parity,map\n"
+                   "2,2,dlt645-1997,1,9600,E,\n3,1,modbus,2,9600,N,sdm120\n"
+                   "4,1,modbus,2,9600,N,sdm120\n")
+    twice = conc("meters", "import", csv, port=port)
+    assert twice.returncode == 4 and "bus 2 already has a meter at address 1" in twice.stderr
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("point,address,protocol\n7,1234567890123,dlt645\n")
+    refused = conc("meters", "import", wrong, port=port)
+    assert refused.returncode == 4 and "wrong.csv line 2" in refused.stderr
+
+    csv.write_text("point,address,protocol,bus,baud,parity,map\n"
+                   "2,2,dlt645-1997,1,9600,E,\n3,1,modbus,2,9600,N,sdm120\n"
+                   "4,7,modbus,2,9600,N,sdm120\n")
+    assert conc("meters", "import", csv, port=port).returncode == 0
+    assert conc("meters", "remove", "4", port=port).returncode == 0
+    listed = conc_json("meters", "list", port=port)
+    assert [(m["point"], m["bus"], m["protocol"]) for m in listed] == [
+        (1, 1, "dlt645"), (2, 1, "dlt645-1997"), (3, 2, "modbus")]
+    assert listed[0]["address"] == "000000000001" and listed[0]["baud"] == 9600
+
+
+def test_meters_test_reads_each_meter_through_the_board(board):
+    results = conc_json("meters", "test", port=board.port)
+    by_point = {r["point"]: r for r in results}
+    assert sorted(by_point) == [1, 2, 3]
+    for r in results:
+        assert r["ok"], r
+        assert r["values"]["energy_fwd_total"] > 0 and r["latency_ms"] > 0
+    assert by_point[1]["values"]["energy_fwd_total"] >= 120000      # 1200 kWh in 0.01 kWh
+    one = conc("meters", "test", "--point", "9", port=board.port)
+    assert one.returncode == 1 and "no meter at point 9" in one.stdout
+
+
+def test_status_shows_tasks_buses_ring_and_events(board):
+    doc = conc_json("status", port=board.port)
+    assert doc["running"] and doc["board"] == "virtual_wrover" and doc["meters"] == 3
+    names = {t["name"] for t in doc["tasks"]}
+    assert {"bus1", "bus2", "housekeeping"} <= names
+    assert [b["bus"] for b in doc["buses"]] == [1, 2]
+    assert doc["heap_peak"] >= doc["heap_used"] > 0 and doc["heap_free"] > 0
+    assert doc["ring"]["next_seq"] > doc["ring"]["oldest_seq"]
+    assert "uplink" in doc["skipped"] or "uplink" in doc
+    table = conc("status", port=board.port).stdout
+    assert "housekeeping" in table and "ring log:" in table
