@@ -282,6 +282,14 @@ class Task:
         self.send = coro.send       # bound once: the scheduler calls it at every switch
 
 
+def _not_awaited(t):
+    # The task called a service that blocks (or yields) and went on without awaiting it: it
+    # is registered as waiting while it runs. Fail it loudly; the fault handling cleans up.
+    t.aw.wait = False
+    raise RuntimeError("task %s called a kernel service without awaiting the previous one"
+                       % t.name)
+
+
 def _format_exception(exc):
     try:
         import io
@@ -416,8 +424,10 @@ class Kernel:
     def _ret(self, t, err):
         # A service completed without blocking. The await still yields if a higher-priority
         # task became ready or a timer fell due: preemption at await points.
-        t.err = err
         aw = t.aw
+        if aw.wait:
+            _not_awaited(t)
+        t.err = err
         if t.stat:
             aw.wait = True
         elif self._lock:
@@ -432,6 +442,9 @@ class Kernel:
 
     def _block(self, t, ev, stat, timeout):
         # inline _PrioSet.remove/add: this runs at every blocking pend
+        aw = t.aw
+        if aw.wait:
+            _not_awaited(t)
         y = t.y
         tbl = self._ready.tbl
         row = tbl[y] & ~t.bitx
@@ -447,7 +460,6 @@ class Kernel:
             ev.grp |= t.bity
         if timeout > 0:
             self._arm(t, timeout)
-        aw = t.aw
         aw.wait = True
         return aw
 
@@ -796,8 +808,10 @@ class Kernel:
     def sched(self):
         """await: let higher-priority tasks whose time came run (a scheduling point)."""
         t = self._cur
-        t.err = OS_ERR_NONE
         aw = t.aw
+        if aw.wait:
+            _not_awaited(t)
+        t.err = OS_ERR_NONE
         aw.wait = not self._lock
         return aw
 

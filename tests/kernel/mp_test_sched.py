@@ -7,7 +7,7 @@ from firmware.kernel import (
     OS_ERR_TASK_RESUME_PRIO, OS_ERR_TASK_NOT_SUSPENDED, OS_ERR_TIME_NOT_DLY, OS_ERR_TIMEOUT,
     OS_ERR_TIME_ZERO_DLY, OS_ERR_TIME_INVALID_MINUTES, OS_ERR_TIME_INVALID_SECONDS,
     OS_ERR_TIME_INVALID_MS, OS_ERR_PEND_LOCKED, OS_LOWEST_PRIO, OS_PRIO_SELF,
-    OS_PRIO_MUTEX_CEIL_DIS)
+    OS_PRIO_MUTEX_CEIL_DIS, ON_FAULT_REMOVE)
 
 
 def test_highest_priority_ready_task_runs_first():
@@ -341,3 +341,19 @@ def test_a_deleted_task_that_still_pends_leaves_nothing_behind():
     spawn(k, other, 4)
     run(k, 10)
     eq(got, ["ok"])
+
+
+def test_a_pend_without_await_fails_the_task_with_a_clear_error():
+    k, _ = make_kernel()
+    sem = k.sem_create(0)
+
+    async def forgetful():
+        k.sem_pend(sem, 10)                 # missing await: the task is now "waiting"...
+        await k.time_dly(5)                 # ...and runs on into another service
+
+    spawn(k, forgetful, 3, on_fault=ON_FAULT_REMOVE)
+    k.run(20)
+    eq(len(k.fault_log), 1)
+    if "without awaiting" not in k.fault_log[0][1]:
+        raise AssertionError(k.fault_log[0][1])
+    eq(k.sem_query(sem)["waiting"], [], "the fault cleaned up the wait")
