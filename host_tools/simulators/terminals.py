@@ -20,8 +20,9 @@ heartbeat (AFN02 F3) every `heartbeat_s` and times each confirmation, and answer
 It keeps the link rules a real terminal keeps: a repeated request (same PSEQ and bytes) gets the
 cached answer without being carried out again; replies longer than `max_user_data` go as several
 frames; uplink frames carry ACD + EC while events are unread. With `upload_every_s` it uploads
-its readings actively (AFN0C F129, CON set) and keeps each upload until the station confirms
-it, re-sending the unconfirmed ones after a reconnect. Fault knobs for tests: `ignore_requests`
+its readings actively (AFN0C F129, CON set; or with upload_format="f241" as the firmware does:
+AFN0D with the vendor unit F241 of numbered ring-log records) and keeps each upload until the
+station confirms it, re-sending the unconfirmed ones after a reconnect. Fault knobs for tests: `ignore_requests`
 (answer nothing to the next N requests: response timeouts), `deny_afns`, `relay_outcome`
 (0 confirmed, 1 refused, ... None = never report).
 """
@@ -47,6 +48,15 @@ def energy_value(address, pn, seconds):
     return (address % 1000) * 10_000_000 + pn * 100_000 + int(seconds // 60) % 100_000
 
 
+def _varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return out
+
+
 def _bcd(value):
     return ((value // 10) << 4) | (value % 10)
 
@@ -56,8 +66,10 @@ class SimTerminal(asyncio.Protocol):
 
     def __init__(self, swarm, area, address, meters=8, heartbeat_s=60.0, upload_every_s=None,
                  password=bytes(16), clock_offset_s=0.0, zone=None, max_user_data=16383,
-                 relay_delay_s=0.2, relay_outcome=0, backlog_s=None):
+                 relay_delay_s=0.2, relay_outcome=0, backlog_s=None, upload_format="units"):
         self.swarm = swarm
+        self.upload_format = upload_format       # "units" AFN0C F129, "f241" ring-log records
+        self.ring_seq = 0
         # uploads start with readings stored this long ago (an outage's backlog)
         self.backlog_from = None if not backlog_s else self.now_from(clock_offset_s) - backlog_s
         self.area = area
@@ -194,9 +206,35 @@ class SimTerminal(asyncio.Protocol):
         key = (self._t15(moment), self.meters)
         if key in self.unconfirmed:
             return
-        frame = gw376.Frame(0x0C, units, gw376.UP, 1, None, self.area, self.address, con=True)
+        if self.upload_format == "f241":
+            frame = self.ring_upload(seconds, moment)
+            key = ("seq", self.ring_seq)
+        else:
+            frame = gw376.Frame(0x0C, units, gw376.UP, 1, None, self.area, self.address,
+                                con=True)
         self.swarm.stats["uploads_sent"] += 1
         self._send_initiated(frame, "upload", key)
+
+    def ring_upload(self, seconds, moment):
+        """An AFN0D upload as the firmware's store-and-forward sends it (protocol/gw376_upload):
+        the vendor unit F241 with one reading record per meter (forward active energy total and
+        t1..t4 in 0.01 kWh, ring-log item ids 1..5), numbered on from ring_seq."""
+        first = self.ring_seq + 1
+        stamp = int((moment.replace(tzinfo=None) - datetime.datetime(2000, 1, 1))
+                    .total_seconds()) // 60 * 60
+        body = bytearray()
+        for pn in range(1, self.meters + 1):
+            total = energy_value(self.address, pn, seconds) // 100
+            payload = bytearray()
+            for item, value in zip(range(1, 6), [total] + [total // TARIFFS] * TARIFFS,
+                                   strict=True):
+                payload += _varint(item << 1) + _varint(value << 1)
+            body += bytes((1, pn & 0xFF, pn >> 8)) + stamp.to_bytes(4, "little") + \
+                bytes((len(payload),)) + payload
+        self.ring_seq += self.meters
+        raw = first.to_bytes(4, "little") + bytes((self.meters,)) + bytes(body)
+        return gw376.Frame(0x0D, [(0, 241, raw)], gw376.UP, 1, None, self.area, self.address,
+                           con=True)
 
     def resend_unconfirmed(self):
         for key, frame in list(self.unconfirmed.items()):

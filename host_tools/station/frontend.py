@@ -19,7 +19,8 @@ costs a parse, a confirm and a dict update. What the front end does with each te
 - Any other frame must carry the logged-in A1/A2: one with another address is denied and logged.
 - Replies (PRM 0) go to the session's outstanding request (session.py: PSEQ/RSEQ matching,
   timeouts, retries, multi-frame reassembly, deny handling).
-- Active uploads (PRM 1 AFN0C/0D energy units, usually with CON): stored, then confirmed
+- Active uploads (PRM 1 AFN0D with the vendor unit F241 of ring-log records, see uploads.py;
+  or AFN0C/0D energy units, usually with CON): stored, then confirmed
   (AFN00 F1) only once committed, so a station that dies mid-upload never confirms what it did not
   keep; the terminal re-sends it and the database keeps every reading once (readings are unique
   on terminal, point, item and time; frozen values on their period).
@@ -36,12 +37,13 @@ import asyncio
 import logging
 import time
 
-from protocol import gw376
+from protocol import gw376, gw376_upload
 from protocol.errors import ProtocolError
 from protocol.gw376_deframer import Deframer
 
 from host_tools.station import erc as ercmod
 from host_tools.station import items as itemsmod
+from host_tools.station import uploads as uploadsmod
 from host_tools.station.errors import StationError
 from host_tools.station.records import terminal_label
 from host_tools.station.session import TerminalSession
@@ -291,6 +293,8 @@ class Link(asyncio.Protocol):
         self.ec = None                  # (important, normal) from the latest frame with ACD
         self.events_due = asyncio.Event()
         self._tasks = set()
+        self._protocols = None
+        self.last_upload_seq = None     # ring-log sequence of the last record uploaded
 
     @property
     def name(self):
@@ -390,8 +394,8 @@ class Link(asyncio.Protocol):
                 frame.area, frame.terminal, self.peer,
                 "address %s on the session of %s" % (frame.address_text, self.label)))
             return
-        if frame.acd and frame.ec is not None:
-            self._note_ec(frame.ec)
+        if frame.acd and frame.ec is not None and not (frame.prm and frame.afn == 0x0E):
+            self._note_ec(frame.ec)       # an event report's own ACD is settled by storing it
         if not frame.prm:
             self.session.on_reply(frame)
             return
@@ -478,8 +482,23 @@ class Link(asyncio.Protocol):
 
     # ------------------------------------------------------------------ active reports
     async def _upload(self, frame):
-        """Store an active upload of energy units, then confirm it (if CON) once committed."""
-        readings, frozen = [], []
+        """Store an active upload, then confirm it (if CON) once committed.
+
+        Store-and-forward uploads carry ring-log records in the vendor unit F241 (uploads.py);
+        plain AFN0C/AFN0D energy units (other terminals, the swarm simulator) are stored too.
+        """
+        readings, frozen, events = [], [], []
+        try:
+            identity = gw376_upload.upload_identity(frame)
+        except ProtocolError as exc:
+            log.warning("%s: unreadable upload (%s): denied", self.name, exc)
+            self.front.stats["upload_errors"] += 1
+            if frame.con:
+                self.send_frame(gw376.deny(frame))
+            return
+        if identity is not None and identity["records"]:
+            readings, frozen, events = uploadsmod.records_to_data(
+                self.terminal_id, identity["records"], await self.protocols())
         for pn, fn, data in frame.units:
             if not isinstance(data, dict):
                 continue
@@ -493,14 +512,28 @@ class Link(asyncio.Protocol):
                 stats["readings_stored"] += await self.front.writer.store_readings(readings)
             if frozen:
                 stats["frozen_stored"] += await asyncio.to_thread(self._store_frozen, frozen)
+            if events:
+                stored = await asyncio.to_thread(self.front.station.store_events, events)
+                stats["events_stored"] += stored
+                self.front.events_stored(self.terminal_id, events)
         except StationError as exc:
             # not confirmed: the terminal keeps the data and sends it again
             stats["upload_errors"] += 1
             log.warning("%s: upload not stored (%s); not confirmed", self.name, exc)
             return
         stats["uploads"] += 1
+        if identity is not None:
+            self.last_upload_seq = identity["first"] + identity["count"] - 1
         if frame.con:
             self.confirm_upload(frame)
+
+    async def protocols(self):
+        """{pn: protocol} of the terminal's archive (loaded once per session)."""
+        if self._protocols is None:
+            points = await asyncio.to_thread(self.front.station.measuring_points,
+                                             self.terminal_id)
+            self._protocols = {p.pn: p.protocol for p in points}
+        return self._protocols
 
     def confirm_upload(self, frame):
         """Confirm a stored upload (a seam for tests that simulate a crash before the confirm)."""
@@ -526,3 +559,7 @@ class Link(asyncio.Protocol):
             return
         if frame.con:
             self.send_frame(gw376.confirm(frame))
+        if frame.acd and frame.ec is not None:
+            read = await asyncio.to_thread(self.front.station.event_counters, self.terminal_id)
+            if (read[0] or 0) != frame.ec[0] or (read[1] is not None and read[1] != frame.ec[1]):
+                self._note_ec(frame.ec)   # more events than this report carried

@@ -1,0 +1,105 @@
+"""The concentrator's store-and-forward uploads (vendor unit F241) turned into records to store.
+
+An upload (protocol/gw376_upload.py, docs/uplink.md) carries ring-log records with their
+sequence numbers: reading batches of one measuring point at one time, events, markers. Each
+batch item is `kind * 64 + quantity` (firmware/quantities.py: kind 0 real time, 1 curve,
+2 daily freeze, 3 midnight reading standing in for a freeze) with the exact integer the meter
+sent in the DL/T 645 catalogue's smallest unit.
+
+    readings, daily, events = records_to_data(terminal_id, identity["records"], protocols)
+
+Mapping (the station's item names, docs/station.md):
+- forward active energy total/t1..t4 -> `F129.0..4` (real time and curve) or daily frozen
+  `F161.0..4` for the day of the record's time (what AFN0D F161 of that day answers); reverse
+  active -> `F131.x` / `F163.x`; 0.01 kWh, scale 2.
+- other quantities -> their catalogue names (`voltage_a`, `current_b`, `power_active_total`,
+  `power_factor_a`, `frequency`, `balance_remaining`, `status_word_3` ...) at the catalogue's
+  decimals for the meter's protocol (a DL/T 645-1997 voltage has none).
+- event records -> Events (ERC, data bytes, time, Pn; not important: important events come as
+  AFN0E reports), identified like events read with AFN0E, so either path stores them once.
+- markers (boot, clock set, format) are not stored.
+
+A re-sent upload maps to the same readings, frozen values and events, which the database keeps
+once (unique keys), so an upload repeated after a lost confirmation or a station restart adds
+nothing.
+"""
+import datetime
+
+from protocol import dlt645_items, gw376_upload
+
+from host_tools.station.records import Event, FrozenValue, Reading
+
+# firmware/quantities.py NAMES (append-only there: ids are on flash)
+QUANTITY_NAMES = (
+    "",
+    "energy_fwd_total", "energy_fwd_t1", "energy_fwd_t2", "energy_fwd_t3", "energy_fwd_t4",
+    "energy_rev_total", "energy_rev_t1", "energy_rev_t2", "energy_rev_t3", "energy_rev_t4",
+    "voltage_a", "voltage_b", "voltage_c",
+    "current_a", "current_b", "current_c",
+    "power_active_total", "power_active_a", "power_active_b", "power_active_c",
+    "power_factor_total", "power_factor_a", "power_factor_b", "power_factor_c",
+    "frequency",
+    "energy_combined_total",
+    "balance_remaining",
+    "status_word_3",
+)
+REALTIME, CURVE, FROZEN, MIDNIGHT = 0, 1, 2, 3
+EPOCH_2000 = datetime.datetime(2000, 1, 1)
+PROTOCOL_1997 = 1
+
+
+def record_time(seconds):
+    """The terminal's local time (naive: read in the station's zone) of a record timestamp."""
+    return EPOCH_2000 + datetime.timedelta(seconds=seconds)
+
+
+def _decimals(name, protocol):
+    try:
+        _, row = dlt645_items.find(name)
+    except Exception:  # noqa: BLE001 - a quantity the catalogue does not know: keep it whole
+        return 0
+    if protocol == PROTOCOL_1997 and row[6] is not None:
+        return dlt645_items.decimals(row, 1997)
+    return dlt645_items.decimals(row)
+
+
+def item_for(kind, quantity):
+    """(item name, frozen?) for a ring-log item, or (None, False) when it is not stored."""
+    if quantity >= len(QUANTITY_NAMES) or not QUANTITY_NAMES[quantity]:
+        return None, False
+    frozen = kind in (FROZEN, MIDNIGHT)
+    if 1 <= quantity <= 10:
+        base = (161 if frozen else 129) + (0 if quantity <= 5 else 2)
+        return "F%d.%d" % (base, (quantity - 1) % 5), frozen
+    if frozen:
+        return None, False
+    return QUANTITY_NAMES[quantity], False
+
+
+def records_to_data(terminal_id, records, protocols=None):
+    """([Reading], [FrozenValue] daily, [Event]) for decoded F241 records
+    [(seq, type, point, time, payload)]. protocols: {pn: 1376.1 protocol number} from the
+    archive (1 = DL/T 645-1997 changes some decimals); default 2007."""
+    protocols = protocols or {}
+    readings, frozen, events = [], [], []
+    for _, rtype, point, seconds, payload in records:
+        at = record_time(seconds)
+        if rtype == gw376_upload.READINGS:
+            protocol = protocols.get(point, 30)
+            for item_id, value in gw376_upload.unpack_readings(payload):
+                if value is None:
+                    continue
+                name, is_frozen = item_for(item_id >> 6, item_id & 63)
+                if name is None:
+                    continue
+                scale = 2 if name.startswith("F") else \
+                    _decimals(QUANTITY_NAMES[item_id & 63], protocol)
+                if is_frozen:
+                    frozen.append(FrozenValue(terminal_id, point, name, at.date().isoformat(),
+                                              value, scale, at))
+                else:
+                    readings.append(Reading(terminal_id, point, name, at, value, scale))
+        elif rtype == gw376_upload.EVENT and payload:
+            events.append(Event(terminal_id, payload[0], bytes(payload[1:]), occurred_at=at,
+                                important=False, pn=point or None))
+    return readings, frozen, events

@@ -1,0 +1,152 @@
+"""Active uploads and events: acknowledged once stored, stored exactly once, across a restart."""
+import asyncio
+import datetime
+
+import pytest
+
+from protocol import gw376
+
+from host_tools.station.frontend import Link
+from host_tools.station.uploads import records_to_data
+from tests.station_frontend.frontend_support import Harness, eventually, run
+
+FAR_PAST = 0.0
+FAR_FUTURE = 4102444800        # 2100-01-01
+
+
+def all_readings(h, address, pns):
+    return [r for pn in pns for r in h.station.readings(h.ids[address], pn, FAR_PAST, FAR_FUTURE)]
+
+
+@pytest.mark.parametrize("upload_format", ["units", "f241"])
+def test_upload_is_confirmed_after_storing_and_a_resend_adds_nothing(any_db_url, upload_format):
+    async def scenario():
+        async with Harness(any_db_url, terminals=1, meters=3) as h:
+            sim = await h.sim(1, upload_format=upload_format)
+            sim.upload()
+            await eventually(lambda: not sim.unconfirmed, what="upload confirmed")
+            stored = all_readings(h, 1, (1, 2, 3))
+            assert len(stored) == 3 * 5                           # total + 4 tariffs, 3 meters
+            assert {r.item for r in stored} == {"F129.0", "F129.1", "F129.2", "F129.3",
+                                                "F129.4"}
+            # the confirmation got lost: the terminal sends the same upload again
+            if upload_format == "f241":
+                sim.ring_seq -= 3                             # the same records, same seqs
+                again = sim.ring_upload(sim.now(), sim.local())
+            else:
+                moment = sim.local()
+                again = gw376.Frame(0x0C, [(pn, 129, sim._energy_unit(pn, sim.now(), moment))
+                                           for pn in (1, 2, 3)], gw376.UP, 1, None, 4101, 1,
+                                    con=True)
+            sim._send_initiated(again, "upload", "again")
+            await eventually(lambda: not sim.unconfirmed, what="re-send confirmed")
+            assert len(all_readings(h, 1, (1, 2, 3))) == 15
+            assert h.front.stats["uploads"] == 2
+    run(scenario())
+
+
+class CrashAfterStoring(Link):
+    """A station that dies after committing an upload, before confirming it."""
+
+    def confirm_upload(self, frame):
+        self.front.crashed_after_store = True
+        self.transport.abort()
+
+
+class CrashBeforeStoring(Link):
+    """A station that dies while an upload is arriving (nothing stored, nothing confirmed)."""
+
+    async def _upload(self, frame):
+        self.front.crashed_before_store = True
+        self.transport.abort()
+
+
+@pytest.mark.parametrize("crash", [CrashAfterStoring, CrashBeforeStoring])
+def test_station_restart_mid_upload_loses_and_duplicates_nothing(any_db_url, crash):
+    async def scenario():
+        async with Harness(any_db_url, terminals=1, meters=4) as h:
+            await h.restart(link_class=crash)
+            sim = await h.sim(1, upload_format="f241")
+            sim.upload()
+            await eventually(lambda: sim.transport is None, what="station crash")
+            assert len(sim.unconfirmed) == 1                     # the terminal keeps it
+            await h.restart(link_class=None)                     # the station comes back
+            await h.reconnect(sim)                               # and the terminal re-sends
+            await eventually(lambda: not sim.unconfirmed, what="upload confirmed")
+            sim.upload()                                         # later uploads go on as usual
+            await eventually(lambda: not sim.unconfirmed, what="next upload confirmed")
+            readings = all_readings(h, 1, (1, 2, 3, 4))
+            keys = [(r.pn, r.item, r.read_at) for r in readings]
+            assert len(keys) == len(set(keys))
+            times = {r.read_at for r in readings}
+            assert len(readings) == 4 * 5 * len(times)           # every meter, every item
+    run(scenario())
+
+
+def test_acd_makes_the_station_read_the_events_once(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, collector=None) as h:
+            h.front.collector_config.clock_check_s = None
+            h.front.collector_config.realtime_interval_s = None
+            h.front.collector_config.daily_after = None
+            sim = await h.sim(1)
+            for minute in range(3):
+                sim.raise_event({"erc": 14, "power_off": (2026, 11, 24, 3, minute),
+                                 "power_on": (2026, 11, 24, 3, minute + 1)})
+            sim.heartbeat()                                      # carries ACD and EC = (3, 0)
+            await eventually(lambda: len(h.station.events(h.ids[1])) == 3, what="events")
+            assert sim.requests[-1] == (0x0E, [(0, 1)])
+            assert h.station.event_counters(h.ids[1])[0] == 3
+            requests = len(sim.requests)
+            sim.heartbeat()                                      # nothing new: no ACD
+            await asyncio.sleep(0.2)
+            assert len(sim.requests) == requests
+            sim.raise_event({"erc": 14, "power_off": (2026, 11, 24, 4, 0),
+                             "power_on": (2026, 11, 24, 4, 1)})
+            sim.heartbeat()
+            await eventually(lambda: len(h.station.events(h.ids[1])) == 4, what="4th event")
+            assert [e.erc for e in h.station.events(h.ids[1])] == [14] * 4
+    run(scenario())
+
+
+def test_an_event_report_is_stored_and_confirmed(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1) as h:
+            raw = await h.raw(1)
+            await raw.login()
+            event = {"ec_important": 1, "ec_normal": 0, "pm": 0, "pn": 1,
+                     "records": [{"erc": 14, "power_off": (2026, 11, 24, 3, 0),
+                                  "power_on": (2026, 11, 24, 3, 5)}]}
+            report = gw376.Frame(0x0E, [(0, 1, event), (0, 241, bytes([9, 0, 0, 0, 1]))],
+                                 gw376.UP, 1, None, 4101, 1, con=True, seq=3, acd=1, ec=(1, 0))
+            for _ in range(2):                                   # sent twice: stored once
+                raw.send(report)
+                answer = await raw.receive()
+                assert answer.afn == 0 and answer.units[0][1] == 1 and answer.seq == 3
+            events = h.station.events(h.ids[1])
+            assert len(events) == 1 and events[0].erc == 14
+    run(scenario())
+
+
+def test_ring_log_records_map_to_station_items():
+    # readings: forward energy total (item 1) 1234.56 kWh, voltage A (item 11) 220.1 V,
+    # frozen (kind 2) forward total 1000.00 kWh; an ERC31 event; a marker
+    def varint(v):
+        out = bytearray()
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        return bytes(out + bytes((v,)))
+    readings = varint(1 << 1) + varint(123456 << 1) + varint(11 << 1) + varint(2201 << 1)
+    frozen = varint((2 * 64 + 1) << 1) + varint(100000 << 1)
+    stamp = 24 * 3600 * 9460            # 2025-11-25 00:00 (seconds since 2000)
+    records = [(1, 1, 3, stamp + 900, readings), (2, 1, 3, stamp + 60, frozen),
+               (3, 2, 3, stamp + 120, bytes([31]) + bytes(6)), (4, 3, 0, stamp, b"\x01v1")]
+    got_readings, got_frozen, events = records_to_data(7, records, {3: 30})
+    assert [(r.item, r.value, r.scale, r.read_at) for r in got_readings] == [
+        ("F129.0", 123456, 2, datetime.datetime(2025, 11, 25, 0, 15)),
+        ("voltage_a", 2201, 1, datetime.datetime(2025, 11, 25, 0, 15))]
+    assert [(v.item, v.period, v.value) for v in got_frozen] == [("F161.0", "2025-11-25", 100000)]
+    assert [(e.erc, e.pn, e.important) for e in events] == [(31, 3, False)]
+    # a DL/T 645-1997 meter's voltage has no decimals
+    assert records_to_data(7, records[:1], {3: 1})[0][1].scale == 0
