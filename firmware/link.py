@@ -427,8 +427,8 @@ def start(c, prio):
             sync()
 
     def reset():
-        import machine
-        machine.reset()
+        from firmware.hal.reset import reset as board_reset
+        board_reset()
 
     term = Terminal(c.settings, c.wall, c.log, c.archive,
                     latest=LogLatest(c.log, c.wall) if c.log is not None else None,

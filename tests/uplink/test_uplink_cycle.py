@@ -1,8 +1,6 @@
 """Full cycles under the real MicroPython: the board's uplink through the modem simulator (both
 AT dialects, on a pty) to the test master station: login, heartbeats, active event reports with
 ACD and EC, every request the terminal answers, PW and Tp checks, repeats, reset."""
-import time
-
 import pytest
 
 from uplink_support import Board, TestMaster, micropython, modem_for

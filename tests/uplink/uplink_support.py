@@ -45,7 +45,8 @@ class Board:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate()
-            raise AssertionError("board did not finish:\n%s\n%s" % (out[-3000:], err[-3000:]))
+            raise AssertionError("board did not finish:\n%s\n%s" % (
+                out[-3000:], err[-3000:])) from None
         finally:
             self.tmp.cleanup()
         for line in out.splitlines():
