@@ -267,6 +267,8 @@ class Task:
         self.last_fault = None
         self.restarts = 0
         self.late = 0
+        self.release = None         # time_dly_periodic's last release
+        self.overruns = 0
 
     def set_bits(self, prio):
         # uC/OS-II's OSTCBY, OSTCBBitY, OSTCBBitX: where the task sits in a priority bitmap
@@ -469,7 +471,9 @@ class Kernel:
             ms = _MAX_SPAN
         else:
             t.left = 0
-        due = self._ticks_add(self._ticks_ms(), ms)
+        self._arm_at(t, self._ticks_add(self._ticks_ms(), ms))
+
+    def _arm_at(self, t, due):
         t.deadline = due
         t.timed = True
         if self._ticks_diff(due, self._next_due) < 0:
@@ -784,6 +788,7 @@ class Kernel:
             self._remove(t)
             return
         t.restarts += 1
+        t.release = None
         t.aw.wait = False
         t.stat = OS_STAT_DLY
         t.err = OS_ERR_NONE
@@ -845,6 +850,29 @@ class Kernel:
         if not 0 <= ms <= 999:
             return self._ret(t, OS_ERR_TIME_INVALID_MS)
         return self.time_dly(((hours * 60 + minutes) * 60 + seconds) * 1000 + ms)
+
+    def time_dly_periodic(self, period_ms):
+        """await the task's next release, `period_ms` after the previous one (uC/OS-III's
+        OS_OPT_TIME_PERIODIC): a periodic task does not drift by the time its work takes. The
+        first call starts the schedule. Releases already missed are skipped and counted in
+        the task's `overruns`. OS_ERR_NONE, OS_ERR_TIME_ZERO_DLY, OS_ERR_PEND_LOCKED."""
+        t = self._cur
+        if period_ms <= 0:
+            return self._ret(t, OS_ERR_TIME_ZERO_DLY)
+        if self._lock:
+            return self._ret(t, OS_ERR_PEND_LOCKED)
+        now = self._ticks_ms()
+        release = self._ticks_add(now if t.release is None else t.release, period_ms)
+        late = self._ticks_diff(now, release)
+        if late >= 0:
+            missed = late // period_ms + 1
+            t.overruns += missed
+            release = self._ticks_add(release, missed * period_ms)
+        t.release = release
+        aw = self._block(t, None, OS_STAT_DLY, 0)
+        t.left = 0
+        self._arm_at(t, release)
+        return aw
 
     def time_dly_resume(self, prio):
         """OSTimeDlyResume: end a delay early; a pend with a timeout ends with OS_ERR_TIMEOUT."""

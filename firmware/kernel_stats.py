@@ -33,6 +33,7 @@ def task_report(kernel, t, now):
         "max_slice_ms": t.max_slice_us // 1000, "max_slice_us": t.max_slice_us,
         "last_run_ms_ago": None if t.last_run is None else diff(now, t.last_run),
         "faults": t.faults, "restarts": t.restarts, "last_fault": t.last_fault,
+        "overruns": t.overruns,
         "checkin_ms": t.checkin_ms, "late": t.late,
         "checkin_ms_ago": diff(now, t.checkin_at) if t.checkin_ms else None,
     }

@@ -357,3 +357,31 @@ def test_a_pend_without_await_fails_the_task_with_a_clear_error():
     if "without awaiting" not in k.fault_log[0][1]:
         raise AssertionError(k.fault_log[0][1])
     eq(k.sem_query(sem)["waiting"], [], "the fault cleaned up the wait")
+
+
+def test_a_periodic_task_does_not_drift_and_counts_missed_releases():
+    k, clock = make_kernel()
+    starts = []
+
+    async def sampler():
+        n = 0
+        while True:
+            starts.append(clock.ticks_diff(clock.ticks_ms(), t0))
+            clock.burn(30 if n != 3 else 250)   # the 4th round overruns two releases
+            n += 1
+            eq(await k.time_dly_periodic(100), OS_ERR_NONE)
+
+    t0 = clock.ticks_ms()
+    spawn(k, sampler, 3)
+    run(k, 800)
+    # the first call starts the schedule (at 30, after the first round's work)
+    eq(starts, [0, 130, 230, 330, 630, 730])
+    eq(k.task_query(3)["overruns"], 2)
+    got = []
+
+    async def checker():
+        got.append(await k.time_dly_periodic(0))
+
+    spawn(k, checker, 4)
+    run(k, 10)
+    eq(got, [OS_ERR_TIME_ZERO_DLY])
