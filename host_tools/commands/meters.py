@@ -1,6 +1,7 @@
 """`conc meters`: the board's meter archive (Q/GDW 1376.1 AFN04 F10 measuring points) over USB."""
 import csv
 import json
+import sys
 
 import click
 
@@ -61,7 +62,7 @@ def apply_batches(board, changes, label="meters"):
     """Send {point: entry or None} in batches of BATCH, with a progress bar."""
     points = sorted(changes)
     total = 0
-    with click.progressbar(length=len(points), label=label, file=click.get_text_stream("stderr"),
+    with click.progressbar(length=len(points), label=label, file=sys.stderr,
                            show_pos=True) as bar:
         for i in range(0, len(points), BATCH):
             part = {str(p): changes[p] for p in points[i:i + BATCH]}
@@ -208,7 +209,7 @@ def test(points, port, as_json):
         if not wanted:
             raise CliError("no meters configured: add some with `conc meters add` first",
                            EXIT_BAD_INPUT)
-        with click.progressbar(wanted, label="reading", file=click.get_text_stream("stderr"),
+        with click.progressbar(wanted, label="reading", file=sys.stderr,
                                show_pos=True) as bar:
             for point in bar:
                 results.append(board_api.call(board, "test_read(%d)" % point, timeout=60))

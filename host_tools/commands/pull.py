@@ -218,7 +218,7 @@ def pull(port, output_path, fmt, since=None, quiet=False):
             first = begin["cursor"]
             summary["lost"] = begin.get("lost", 0)
             total = max(0, begin["next"] - first)
-            stream = click.get_text_stream("stderr")
+            stream = sys.stderr
             with click.progressbar(length=total, label="pulling", file=stream, show_pos=True,
                                    hidden=quiet) as bar:
                 while True:
