@@ -66,7 +66,7 @@ class FrontEnd:
 
     def __init__(self, station, clock=time.time, master=0, response_timeout=10.0, retries=2,
                  idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
-                 command_poll_s=1.0):
+                 command_poll_s=1.0, control_options=None):
         self.station = station
         self.clock = clock
         self.master = master
@@ -78,6 +78,7 @@ class FrontEnd:
             collector_config = CollectorConfig(clock=clock)
         self.collector_config = collector_config
         self.command_poll_s = command_poll_s
+        self.control_options = dict(control_options or {})   # CommandRunner follow_s, ...
         self.writer = StationWriter(station)
         self.links = {}                 # terminal_id -> Link (logged in)
         self.connections = set()        # every open Link
@@ -112,7 +113,8 @@ class FrontEnd:
                        loop.create_task(self._idle_sweeper())]
         if self._commands_enabled:
             from host_tools.station.remote_control import CommandRunner
-            self.commands = CommandRunner(self, poll_s=self.command_poll_s)
+            self.commands = CommandRunner(self, poll_s=self.command_poll_s,
+                                          **self.control_options)
             self._tasks.append(loop.create_task(self.commands.run()))
         return self._server.sockets[0].getsockname()[:2]
 
