@@ -1,0 +1,29 @@
+"""`make demo` end to end: it must succeed, read all 16 meters, and leave no process behind."""
+import os
+import subprocess
+import sys
+
+from tests.vboard.vboard_support import ROOT
+
+
+def _processes_using(path):
+    """Processes whose command line names `path` (the demo's simulators and board do)."""
+    out = subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
+    env = dict(os.environ)
+    env.pop("CONC_PORT", None)
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools.demo", "--seconds", "20",
+                             "--keep", str(tmp_path)], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=170)
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert "$ conc flash --board virtual_wrover" in out      # the commands a user types
+    assert "16 of 16 meter(s) answered" in out
+    assert "pulled " in out and "demo finished" in out
+    summary = out.split("== summary", 1)[1]
+    assert all(("\n%5d " % point) in summary for point in range(1, 17))
+    assert _processes_using(tmp_path) == []
+    assert (tmp_path / "demo.db").exists()
