@@ -388,3 +388,26 @@ def test_mutex_and_flag_pends_can_be_aborted():
     run(k, 50)
     eq(got, [("mutex", OS_ERR_PEND_ABORT), ("flag", OS_ERR_PEND_ABORT)])
     eq(k.mutex_query(m)["owner"], 5, "the abort did not hand the mutex over")
+
+
+def test_changing_a_waiting_task_priority_reorders_the_wait_list():
+    k, _ = make_kernel()
+    sem = k.sem_create(0)
+    order = []
+
+    async def waiter(name):
+        await k.sem_pend(sem, 0)
+        order.append(name)
+
+    async def controller():
+        await k.time_dly(1)
+        eq(k.task_change_prio(20, 5), 0)    # "late" now outranks "early" in the wait list
+        eq(k.sem_query(sem)["waiting"], [5, 10])
+        k.sem_post(sem)
+        k.sem_post(sem)
+
+    spawn(k, waiter, 10, "early")
+    spawn(k, waiter, 20, "late")
+    spawn(k, controller, 30)
+    run(k, 10)
+    eq(order, ["late", "early"])
