@@ -5,6 +5,9 @@
     await collector.run()           # tick every config.tick_s, and at once when events are due
 
 Per terminal (all times on `config.clock`, read in the station's zone):
+- Meter archive at login: archive points not yet downloaded go out with AFN04 F10 (20 per
+  frame, with the PW); then every point not yet verified is read back with AFN0A F10 and marked
+  verified when the terminal holds exactly what was sent (Station.mark_archive_sent/verified).
 - Clock check at login and every `clock_check_s`: AFN0C F2 reads the terminal's clock; off by
   more than `clock_tolerance_s` (5 s, the State Grid limit) -> AFN05 F31 sets it to the station's
   time. Each sync is a `time_sync` command by operator `station` with its audit trail.
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 
 POINTS_PER_REQUEST = 8
 EVENTS_PER_REQUEST = 32
+ARCHIVE_PER_FRAME = 20           # 27 bytes each: a frame a small board buffer takes
 
 
 class CollectorConfig:
@@ -42,7 +46,7 @@ class CollectorConfig:
 
     def __init__(self, realtime_interval_s=900.0, realtime_fn=129, daily_after=(0, 30),
                  backfill_days=3, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=30.0,
-                 clock=time.time, read_events=True):
+                 clock=time.time, read_events=True, sync_archive=True):
         self.realtime_interval_s = realtime_interval_s
         self.realtime_fn = realtime_fn
         self.daily_after = daily_after
@@ -52,6 +56,7 @@ class CollectorConfig:
         self.tick_s = tick_s
         self.clock = clock
         self.read_events = read_events
+        self.sync_archive = sync_archive
 
 
 class Collector:
@@ -65,6 +70,7 @@ class Collector:
         self.next_realtime = None        # Unix seconds; None = at the first tick
         self.next_clock_check = None
         self.daily_done_for = None       # the day (date) whose 00:30 round is done
+        self.archive_checked = False
         self._points = None
         self._stopped = False
         self.stats = {"realtime_reads": 0, "daily_reads": 0, "clock_syncs": 0,
@@ -87,6 +93,9 @@ class Collector:
         if self.config.read_events and self.link.events_due.is_set():
             self.link.events_due.clear()
             await self._guard("events", self.read_events())
+        if self.config.sync_archive and not self.archive_checked:
+            self.archive_checked = True
+            await self._guard("meter archive download", self.sync_archive())
         if self.config.clock_check_s and (self.next_clock_check is None
                                           or now >= self.next_clock_check):
             self.next_clock_check = now + self.config.clock_check_s
@@ -115,6 +124,41 @@ class Collector:
             points = await asyncio.to_thread(self.station.measuring_points, self.link.terminal_id)
             self._points = [p.pn for p in points]
         return self._points
+
+    # ------------------------------------------------------------------ meter archive
+    async def sync_archive(self):
+        """Download the archive points the terminal has not been sent (AFN04 F10), then read
+        them back (AFN0A F10) and mark those that match verified; returns (sent, verified)."""
+        station, tid = self.station, self.link.terminal_id
+        points = await asyncio.to_thread(station.measuring_points, tid)
+        todo = [p for p in points if p.archive_sent_at is None or p.archive_verified_at is None]
+        sent = verified = 0
+        for start in range(0, len(todo), ARCHIVE_PER_FRAME):
+            chunk = todo[start:start + ARCHIVE_PER_FRAME]
+            unsent = [p for p in chunk if p.archive_sent_at is None]
+            if unsent:
+                await self.link.request(0x04, [(0, 10, {"meters": [p.to_f10() for p in unsent]})])
+                await asyncio.to_thread(station.mark_archive_sent, tid, [p.pn for p in unsent])
+                sent += len(unsent)
+            units = await self.link.request(0x0A, [(0, 10, {"serials": [p.serial_no
+                                                                         for p in chunk]})])
+            found = {}
+            for _, fn, data in units:
+                if fn == 10 and isinstance(data, dict):
+                    found.update((m["point"], m) for m in data.get("meters", ()))
+            good = []
+            for point in chunk:
+                got = found.get(point.pn)
+                if got is not None and _same_meter(point.to_f10(), got):
+                    good.append(point.pn)
+                else:
+                    log.warning("%s: p%d read back %s, not the archive entry sent",
+                                self.link.name, point.pn, "nothing" if got is None else
+                                {k: v for k, v in got.items() if k != "password"})
+            if good:
+                await asyncio.to_thread(station.mark_archive_verified, tid, good)
+                verified += len(good)
+        return sent, verified
 
     # ------------------------------------------------------------------ clock
     async def check_clock(self):
@@ -220,6 +264,11 @@ class Collector:
                 pointer = end & 0xFF
         self.stats["event_reads"] += 1
         return count
+
+
+def _same_meter(sent, got):
+    """True when an archive entry read back (AFN0A F10) says what was sent (AFN04 F10)."""
+    return all(got.get(key) == value for key, value in sent.items())
 
 
 def _epoch(clock, zone):

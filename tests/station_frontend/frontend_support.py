@@ -20,7 +20,8 @@ from host_tools.station.repository import open_station
 ZONE_NAME = "Asia/Shanghai"
 ZONE = zoneinfo.ZoneInfo(ZONE_NAME)
 AREA = 4101
-QUIET = CollectorConfig(None, clock_check_s=None, daily_after=None, tick_s=3600)
+QUIET = CollectorConfig(None, clock_check_s=None, daily_after=None, tick_s=3600,
+                        sync_archive=False)
 
 
 def run(coro, timeout=40):

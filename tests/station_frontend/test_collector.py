@@ -110,3 +110,44 @@ def test_clock_off_by_more_than_5_s_is_set_with_afn05_f31(sqlite_url):
             steps = [s.step for s in h.station.command_steps(commands[0].id)]
             assert steps == ["created", "sent", "answer"]
     run(scenario())
+
+
+def test_meter_archive_is_downloaded_and_verified_at_login(sqlite_url):
+    config = CollectorConfig(realtime_interval_s=None, clock_check_s=None, daily_after=None,
+                             tick_s=3600)
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=25, collector=config) as h:
+            tid = h.ids[1]
+            h.station.set_measuring_point(tid, 3, "123456789012", baud=9600, port=3)
+            sim = await h.sim(1, meters=0)                 # the terminal knows no meter yet
+            await eventually(lambda: all(p.archive_verified_at for p in
+                                         h.station.measuring_points(tid)),
+                             what="archive verified")
+            sets = requests_of(sim, 0x04)
+            assert [len(units) for units in sets] == [1, 1]   # 25 points: 20 + 5 per frame
+            assert sorted(m["point"] for m in sim.archive) == list(range(1, 26))
+            p3 = next(m for m in sim.archive if m["point"] == 3)
+            assert (p3["address"], p3["baud"], p3["port"]) == ("123456789012", 9600, 3)
+            # a point changed at the station is sent again at the next login; the terminal
+            # keeps a wrong copy of p5: it is not marked verified
+            h.station.set_measuring_point(tid, 5, "000000000555")
+            sim.close()
+            await eventually(lambda: h.link(1) is None, what="logged out")
+            original = sim._set
+
+            def keeps_old(frame):
+                result = original(frame)
+                for meter in sim.archive:
+                    if meter["point"] == 5:
+                        meter["address"] = "999999999999"
+                return result
+            sim._set = keeps_old
+            await h.reconnect(sim)
+            await eventually(lambda: h.station.measuring_point(tid, 5).archive_sent_at,
+                             what="p5 sent again")
+            await eventually(lambda: len(requests_of(sim, 0x0A)) == 3, what="read back")
+            await h.front.writer.flush()
+            assert h.station.measuring_point(tid, 5).archive_verified_at is None
+            assert h.station.measuring_point(tid, 3).archive_verified_at is not None
+    run(scenario())
