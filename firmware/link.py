@@ -157,7 +157,9 @@ class Link:
                     continue
                 self.stats["reconnects"] += 1
                 self.last_error = reason
-                await self.ch.close()
+                # drop the PDP context too: a link that went silent usually means a context
+                # the network killed without telling the modem
+                await self.ch.shutdown()
                 failures = 1
             else:
                 failures += 1

@@ -318,6 +318,8 @@ class Modem:
                 return "PDP context failed"
             self.ip = await self.command("AT+CIFSR", (), 3000)    # the bare IP, no OK
         else:
+            if await self.command("AT+QIACT?") == _OK and self._info_with(b"+QIACT: 1,1"):
+                return None                 # the context survived (a reconnect): keep it
             if not await self._ok('AT+QICSGP=1,1,"%s","","",1' % apn):
                 return "APN not accepted"
             if not await self._ok("AT+QIACT=1", 150000, 1):
