@@ -429,7 +429,12 @@ class Link(asyncio.Protocol):
             self.send_frame(gw376.deny(frame))
 
     async def _login(self, frame):
-        found = await self.front.lookup(frame.area, frame.terminal)
+        try:
+            found = await self.front.lookup(frame.area, frame.terminal)
+        except StationError as exc:
+            log.warning("%s: registry unavailable at login (%s)", self.peer, exc)
+            self.drop("database unavailable at login")     # the terminal will log in again
+            return
         if self.state == "closed":
             return
         if found is None:
