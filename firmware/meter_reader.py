@@ -59,6 +59,10 @@ class BusLink:
         self.abnormal = False
         self.error = 0
         self.bad = False
+        self._tx = self.tx              # the prepared request (prepare645 / command645)
+        self._func = 0x11
+        self._dsize = 4
+        self._timeout = 0
         # statistics
         self.requests = 0
         self.replies = 0
@@ -103,38 +107,89 @@ class BusLink:
         tx[end + 1] = 0x16
 
     # --- DL/T 645 --------------------------------------------------------------------------
-    async def read645(self, di, reply_data_len, version=2007):
-        """Read one DI; OK with the frame at self.start (payload from start + 10 + DI size),
-        or NO_REPLY. `reply_data_len`: expected payload bytes after the DI (for the timeout)."""
+    # One coroutine per transaction: every `await` of an `async def` allocates its generator,
+    # so the request is prepared synchronously and transact645() holds the whole wait.
+    def prepare645(self, di, reply_data_len, version=2007):
+        """Build the read of one DI in place; `reply_data_len`: expected payload bytes after
+        the DI (for the timeout). Then `await transact645()`."""
         if version == 2007:
             tx = self.tx
             self._build(tx, 0x11, di, 4)
-            func = 0x11
-            dsize = 4
+            self._func = 0x11
+            self._dsize = 4
         else:
             tx = self.tx97
             self._build(tx, 0x01, di, 2)
-            func = 0x01
-            dsize = 2
-        timeout = self.timeout_ms(len(tx), 12 + dsize + reply_data_len)
-        return await self._transact645(tx, func, dsize, timeout)
+            self._func = 0x01
+            self._dsize = 2
+        self._tx = tx
+        self._timeout = self.timeout_ms(len(tx), 12 + self._dsize + reply_data_len)
+
+    async def read645(self, di, reply_data_len, version=2007):
+        """Read one DI: OK with the frame at self.start (payload_at()), or NO_REPLY."""
+        self.prepare645(di, reply_data_len, version)
+        return await self.transact645()
 
     async def command645(self, frame, func, reply_len):
         """Send a prepared frame (relay, write) and wait for the answer to function `func`."""
-        return await self._transact645(frame, func, 0, self.timeout_ms(len(frame), reply_len))
+        self._tx = frame
+        self._func = func
+        self._dsize = 0
+        self._timeout = self.timeout_ms(len(frame), reply_len)
+        return await self.transact645()
 
-    async def _transact645(self, tx, func, dsize, timeout):
-        for attempt in range(self.retries + 1):
+    async def transact645(self):
+        """Send the prepared request, wait for its reply; retry. OK or NO_REPLY."""
+        tx = self._tx
+        func = self._func
+        dsize = self._dsize
+        timeout = self._timeout
+        clock = self.clock
+        port = self.port
+        df = self.df
+        rx = self.rx
+        k = self.k
+        attempt = 0
+        while attempt <= self.retries:
             if attempt:
                 self.retried += 1
+            attempt += 1
             self.drain()
             self.requests += 1
-            self.port.write(tx)
-            size = await self._wait645(tx, func, dsize, timeout)
-            if size:
-                self.replies += 1
-                self.wire_bytes += len(tx) + size
-                return OK
+            port.write(tx)
+            t0 = clock.ticks_ms()
+            last = t0
+            got = False
+            while True:
+                n = port.readinto(rx)
+                if n:
+                    taken = df.feed(rx, n)
+                    size = df.next_frame()
+                    while size:
+                        if self._matches(tx, func, dsize):
+                            self.replies += 1
+                            self.wire_bytes += len(tx) + size
+                            return OK
+                        self.stray += 1
+                        size = df.next_frame()
+                    if taken < n:
+                        df.reset()
+                    got = True
+                    last = clock.ticks_ms()
+                    continue
+                now = clock.ticks_ms()
+                left = timeout - clock.ticks_diff(now, t0)
+                if got:
+                    quiet = self.gap_ms - clock.ticks_diff(now, last)
+                    if quiet <= 0:
+                        self.garbled += 1       # bytes came, no valid answer: try again now
+                        break
+                    if quiet < left:
+                        left = quiet
+                if left <= 0:
+                    self.timeouts += 1
+                    break
+                await k.io_wait(port.pollable, OS_IO_READ, left)
         return NO_REPLY
 
     def _matches(self, tx, func, dsize):
@@ -157,45 +212,6 @@ class BusLink:
             if b[s + 10 + i] != tx[10 + i]:
                 return False
         return b[s + 9] >= dsize
-
-    async def _wait645(self, tx, func, dsize, timeout):
-        clock = self.clock
-        port = self.port
-        df = self.df
-        rx = self.rx
-        k = self.k
-        t0 = clock.ticks_ms()
-        last = t0
-        got = False
-        while True:
-            n = port.readinto(rx)
-            if n:
-                taken = df.feed(rx, n)
-                while True:
-                    size = df.next_frame()
-                    if not size:
-                        break
-                    if self._matches(tx, func, dsize):
-                        return size
-                    self.stray += 1
-                if taken < n:
-                    df.reset()
-                got = True
-                last = clock.ticks_ms()
-                continue
-            now = clock.ticks_ms()
-            left = timeout - clock.ticks_diff(now, t0)
-            if got:
-                quiet = self.gap_ms - clock.ticks_diff(now, last)
-                if quiet <= 0:
-                    self.garbled += 1
-                    return 0
-                if quiet < left:
-                    left = quiet
-            if left <= 0:
-                self.timeouts += 1
-                return 0
-            await k.io_wait(port.pollable, OS_IO_READ, left)
 
     def payload_at(self, dsize):
         """Offset of the last good frame's payload (after the DI) in df.buf; its length goes
@@ -410,7 +426,8 @@ class MeterReader:
         self.answered = 0
         if protocol == PMODBUS:
             return await self._read_modbus(slot, plan[2], kind)
-        self.link.set_meter(slot)
+        link = self.link
+        link.set_meter(slot)
         version = 2007 if protocol == P2007 else 1997
         entries = plan[0] if version == 2007 else plan[1]
         if not entries:
@@ -420,28 +437,36 @@ class MeterReader:
             singles = entry[5]
             if singles is not None and flags[point] & ms.NO_BLOCKS and version == 2007:
                 for single in singles:
-                    if await self._read_entry(single, version, kind) == NO_REPLY:
+                    self._prepare(single, version)
+                    if await link.transact645() != OK:
                         break
+                    self._take(single, version, kind)
             else:
-                err = await self._read_entry(entry, version, kind)
+                self._prepare(entry, version)
+                err = await link.transact645()
+                if err == OK:
+                    self._take(entry, version, kind)
                 if (err == OK and singles is not None and self.link.abnormal
                         and self.link.error & 0x02 and version == 2007):
                     # "no requested data" to a block: read its elements one by one from now on
                     flags[point] |= ms.NO_BLOCKS
                     for single in singles:
-                        if await self._read_entry(single, version, kind) == NO_REPLY:
+                        self._prepare(single, version)
+                        if await link.transact645() != OK:
                             break
+                        self._take(single, version, kind)
             if not self.answered:
                 break               # a silent meter: do not spend the bus on its other items
         return OK if self.answered else NO_REPLY
 
-    async def _read_entry(self, entry, version, kind):
+    def _prepare(self, entry, version):
+        self.link.prepare645(entry[0], entry[1] * entry[2], version)
+
+    def _take(self, entry, version, kind):
+        """Store the values of the reply to `entry` (a link.transact645() that returned OK)."""
         link = self.link
-        di, size, count, signed, q = entry[0], entry[1], entry[2], entry[3], entry[4]
+        size, count, signed, q = entry[1], entry[2], entry[3], entry[4]
         dsize = 4 if version == 2007 else 2
-        err = await link.read645(di, size * count, version)
-        if err != OK:
-            return err
         self.answered += 1
         if link.abnormal:
             return OK
@@ -467,7 +492,12 @@ class MeterReader:
         self.energy = None
         self.answered = 0
         self.link.set_meter(slot)
-        return await self._read_entry(entry, 2007 if protocol == P2007 else 1997, kind)
+        version = 2007 if protocol == P2007 else 1997
+        self._prepare(entry, version)
+        err = await self.link.transact645()
+        if err == OK:
+            self._take(entry, version, kind)
+        return err
 
     async def read_value(self, protocol, slot, di, size, signed):
         """One element (clock, status word): its value, or None: no data (all EE), no reply

@@ -148,6 +148,16 @@ def bench_ram(bench):
                    preallocated="meter_state 11 B (fails, flags, frozen bits, last good time, "
                                 "last energy) + archive bus index 1 B, for all 2040 points "
                                 "at boot", reads_in_window=full["stats"][0]["requests"])
+        alloc = _run_harness(dict(common, generate={"count": 64, "baud": 115200}, cycles=1,
+                                  max_ms=60000, count_alloc=1))
+        requests = alloc["stats"][0]["requests"]
+        bench.emit("poll.alloc_bytes_per_request", round(alloc["allocated"] / requests, 1),
+                   "bytes", goal=None, requests=requests,
+                   note="heap allocated (gc off) during one cycle of 64 meters x 6 items at "
+                        "115200 baud, divided by the requests, including the first cycle's "
+                        "daily reads and the harness's 100 ms kernel.run loop: mostly the "
+                        "coroutine objects of each transaction (one generator per await of "
+                        "an async def)")
         heap = _firmware_heap(sim.device_path, 256)
         bench.emit("firmware.heap_peak_kb", round(heap["heap_peak"] / 1024.0, 1), "KB",
                    goal="<= 128", points=256, answering=64,

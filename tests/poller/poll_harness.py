@@ -129,13 +129,27 @@ class Concentrator:
             due = clock.ticks_add(due, period)
 
     def run_cycles(self, cycles, max_ms):
-        """Run until every bus finished `cycles` cycles (or max_ms passed)."""
+        """Run until every bus finished `cycles` cycles (or max_ms passed). With the spec's
+        "count_alloc", the heap allocated meanwhile is counted (gc off: nothing is freed)."""
         clock = self.clock
         t0 = clock.ticks_ms()
+        count = self.spec.get("count_alloc")
+        if count:
+            gc.collect()
+            gc.disable()
+            before = gc.mem_alloc()
+        buses = list(self.poller.buses.values())
         while clock.ticks_diff(clock.ticks_ms(), t0) < max_ms:
             self.kernel.run(100)
-            if all(b["cycles"] >= cycles for b in self.poller.stats()):
+            done = True
+            for bus in buses:
+                if bus.cycles < cycles:
+                    done = False
+            if done:
                 break
+        if count:
+            self.allocated = gc.mem_alloc() - before
+            gc.enable()
 
     def run(self, ms):
         self.kernel.run(ms)
@@ -154,7 +168,7 @@ class Concentrator:
             print("@@" + json.dumps(rec))
         out = {"stats": self.poller.stats(), "faults": self.faults, "now": self.wall.now(),
                "heap_peak": self.heap_peak, "ticks": getattr(self, "ticks", None),
-               "relay": self.poller.relay.last}
+               "relay": self.poller.relay.last, "allocated": getattr(self, "allocated", None)}
         if extra:
             out.update(extra)
         print("@@" + json.dumps({"type": "summary", "summary": out}))
