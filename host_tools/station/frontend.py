@@ -47,6 +47,7 @@ from host_tools.station import uploads as uploadsmod
 from host_tools.station.errors import StationError
 from host_tools.station.records import terminal_label
 from host_tools.station.session import TerminalSession
+from host_tools.station.times import to_epoch
 from host_tools.station.writer import StationWriter
 
 log = logging.getLogger(__name__)
@@ -259,9 +260,23 @@ class FrontEnd:
         except asyncio.TimeoutError:
             return []
 
+    def checked_event(self, event):
+        """The event, without its time when the terminal sent an impossible one (an all-zero
+        record): the record is kept, and a bad time never blocks the terminal's backlog."""
+        if event.occurred_at is None:
+            return event
+        try:
+            to_epoch(event.occurred_at, self.station.zone)
+        except StationError:
+            log.info("ERC%d with an impossible time %r: stored without it", event.erc,
+                     event.occurred_at)
+            return event._replace(occurred_at=None)   # detail keeps the fields as sent
+        return event
+
     async def store_events(self, terminal_id, unit, important):
         """Store a decoded AFN0E reply/report; the Events built (stored once each)."""
-        events = ercmod.events_from_unit(terminal_id, unit, important)
+        events = [self.checked_event(e) for e in
+                  ercmod.events_from_unit(terminal_id, unit, important)]
         if events:
             new = await asyncio.to_thread(self.station.store_events, events)
             self.stats["events_stored"] += new
@@ -520,6 +535,7 @@ class Link(asyncio.Protocol):
             if frozen:
                 stats["frozen_stored"] += await asyncio.to_thread(self._store_frozen, frozen)
             if events:
+                events = [self.front.checked_event(e) for e in events]
                 stored = await asyncio.to_thread(self.front.station.store_events, events)
                 stats["events_stored"] += stored
                 self.front.events_stored(self.terminal_id, events)

@@ -1,0 +1,89 @@
+"""The real concentrator uplink (firmware under MicroPython, tests/uplink/uplink_board.py, plain
+socket) against this front end: login, heartbeats, the backlog of an outage delivered through
+F241 uploads and stored once, the ERC31 event reported actively (its all-zero time
+stored as unknown), the terminal clock set."""
+import asyncio
+import sys
+import threading
+from pathlib import Path
+
+from host_tools.station.collector import CollectorConfig
+from host_tools.station.frontend import FrontEnd
+from host_tools.station.repository import open_station
+
+UPLINK_TESTS = Path(__file__).resolve().parent.parent / "uplink"
+FAR_FUTURE = 4102444800
+PASSWORD = b"secret".hex()          # the board's comm.password, NUL-padded to 16 bytes
+
+
+class StationThread:
+    """A FrontEnd serving on 127.0.0.1 from its own thread and event loop."""
+
+    def __init__(self, url):
+        self.url = url
+        self.ready = threading.Event()
+        self.port = None
+        self.front = None
+        self._stop = None
+        self._loop = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self):
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        station = open_station(self.url, zone="UTC")
+        self.front = FrontEnd(station, response_timeout=2.0, retries=1, command_poll_s=0.2,
+                              collector_config=CollectorConfig(realtime_interval_s=3600,
+                                                               clock_check_s=3600,
+                                                               daily_after=None, tick_s=0.5))
+        self.port = (await self.front.start("127.0.0.1", 0))[1]
+        self.ready.set()
+        await self._stop.wait()
+        await self.front.close()
+        station.close()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(20)
+
+
+def test_firmware_uplink_delivers_its_outage_backlog_and_events_once(sqlite_url):
+    if str(UPLINK_TESTS) not in sys.path:
+        sys.path.insert(0, str(UPLINK_TESTS))
+    from uplink_support import Board
+    with open_station(sqlite_url, zone="UTC") as station:
+        terminal = station.add_terminal("4101", 1, PASSWORD)
+        station.set_measuring_points(terminal.id, [
+            {"pn": pn, "meter_address": "%012d" % pn} for pn in range(1, 5)])
+    with StationThread(sqlite_url) as served:
+        board = Board({"port": served.port, "run_ms": 9000, "heartbeat_ms": 1000,
+                       "events": [31], "redial_ms": 300,
+                       "outage": {"meters": 4, "hours": 1, "curve_min": 15,
+                                  "redial_max_s": 2}})
+        result = board.result(120)
+        stats = dict(served.front.stats)
+    assert result["backlog"] == 0, result["output"][-2000:]
+    assert stats["logins"] >= 1 and stats["heartbeats"] >= 1 and stats["upload_errors"] == 0
+    with open_station(sqlite_url, zone="UTC") as station:
+        tid = station.terminal("4101-1").id
+        # the outage: 4 slots of 15 minutes x 4 meters, each a curve record of 6 quantities
+        curve = [r for pn in range(1, 5)
+                 for r in station.readings(tid, pn, 0, FAR_FUTURE, items=["F129.0"])
+                 if r.read_at.minute != 46 or r.read_at.hour != 23]
+        assert len(curve) >= 16
+        voltages = station.readings(tid, 2, 0, FAR_FUTURE, items=["voltage_a"])
+        assert voltages and all(str(v.value).count(".") == 1 for v in voltages)
+        keys = [(r.pn, r.item, r.read_at) for pn in range(1, 5)
+                for r in station.readings(tid, pn, 0, FAR_FUTURE)]
+        assert len(keys) == len(set(keys))
+        events = station.events(tid)
+        assert [e.erc for e in events].count(31) == 1
+        # the board script's terminal keeps no meter archive: AFN04 F10 is denied, not verified
+        assert not any(p.archive_verified_at for p in station.measuring_points(tid))
+        syncs = [c for c in station.commands(tid) if c.kind == "time_sync"]
+        assert syncs and syncs[0].state == "confirmed"
