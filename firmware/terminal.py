@@ -40,7 +40,6 @@ Rules kept for every request:
 - Replies longer than the link's frame limit go as several frames (FIR/FIN, RSEQ counting up).
 """
 from protocol import clock_math, gw376
-from protocol import settings as settings_schema
 from protocol.compat import const
 from protocol.errors import ProtocolError
 
@@ -56,14 +55,24 @@ _Q_VOLTAGE = const(11)
 _Q_CURRENT = const(14)
 _Q_POWER = const(17)
 _Q_PF = const(21)
-_KIND_FROZEN = const(2)
-_KIND_MIDNIGHT = const(3)
 
 VERSION = {"vendor": "CONC", "device": "CONC0001", "software_version": "0100",
            "software_date": (2026, 11, 1), "capacity": "2040PTS", "protocol_version": "1376",
            "hardware_version": "V100", "hardware_date": (2026, 1, 1)}
 
 _RELAY_COMMANDS = {1: "trip", 2: "permit_close"}
+_RARE_AFNS = (0x04, 0x05, 0x0A, 0x0D, 0x10)
+
+
+def _unload(name):
+    """Forget a module so its code leaves the heap once nothing uses it."""
+    import sys
+    if name in sys.modules:
+        del sys.modules[name]
+    package, _, leaf = name.rpartition(".")
+    parent = sys.modules.get(package)
+    if parent is not None and leaf in parent.__dict__:
+        delattr(parent, leaf)
 
 
 def pw_bytes(text):
@@ -238,14 +247,6 @@ class Terminal:
         afn = frame.afn
         if afn == gw376.AFN_CLASS1:
             return self._class1(frame)
-        if afn == gw376.AFN_QUERY:
-            return self._query(frame)
-        if afn == gw376.AFN_SET:
-            return self._set(frame)
-        if afn == gw376.AFN_CONTROL:
-            return await self._control(frame)
-        if afn == gw376.AFN_CLASS2:
-            return self._class2(frame)
         if afn == gw376.AFN_CLASS3:
             return self._class3(frame)
         if afn == gw376.AFN_CONFIG:
@@ -257,9 +258,22 @@ class Terminal:
                 self.reset_pending = True
                 return [gw376.confirm(frame)]
             return None
-        if afn == gw376.AFN_FORWARD:
-            return await self._forward(frame)
-        return None
+        if afn not in _RARE_AFNS:
+            return None
+        # parameters, history, control, forwarding: loaded for this request only
+        from firmware import terminal_rare as rare
+        try:
+            if afn == gw376.AFN_QUERY:
+                return rare.query(self, frame)
+            if afn == gw376.AFN_SET:
+                return rare.set_params(self, frame)
+            if afn == gw376.AFN_CLASS2:
+                return rare.class2(self, frame)
+            if afn == gw376.AFN_CONTROL:
+                return await rare.control(self, frame)
+            return await rare.forward(self, frame)
+        finally:
+            _unload("firmware.terminal_rare")
 
     def _reply(self, frame, units):
         return gw376.responses(frame, units, self.max_user_data)
@@ -316,47 +330,6 @@ class Terminal:
                 "forward_reactive": [None] * 5, "q1_reactive": [None] * 5,
                 "q4_reactive": [None] * 5}
 
-    # --- AFN0D: frozen data from the ring log ---------------------------------------------------
-    def _class2(self, frame):
-        if self.log is None:
-            return None
-        units = []
-        for pn, fn, td in frame.units:
-            if fn not in (161, 177) or pn == 0 or td is None:
-                return None
-            for point in self._points(pn):
-                value = self._frozen(point, fn, td)
-                if value is not None:
-                    units.append((point, fn, value))
-        return self._reply(frame, units) if units else None
-
-    def _frozen(self, point, fn, td):
-        if fn == 161:
-            day = clock_math.to_seconds(td[0], td[1], td[2])
-        else:       # monthly: the freeze at 00:00 of the next month's first day
-            year, month = td[0], td[1] + 1
-            if month > 12:
-                year, month = year + 1, 1
-            day = clock_math.to_seconds(year, month, 1)
-        found = None
-        from firmware.records import unpack_readings
-        for rec in self.log.records(rtype=READINGS, point=point, since=day,
-                                    until=day + 86399):
-            values = {}
-            for item, value in unpack_readings(rec[4]):
-                kind = item >> 6
-                if kind == _KIND_FROZEN or kind == _KIND_MIDNIGHT:
-                    values[item & 63] = value
-            energy = _energy(values, 0)
-            if energy is not None:
-                found = (rec[3], energy)
-        if found is None:
-            return None
-        return {"td": td, "read_time": time15(found[0]), "tariffs": 4,
-                "forward_active": found[1], "forward_reactive": [None] * 5,
-                "q1_reactive": [None] * 5, "q4_reactive": [None] * 5} if fn == 1 else \
-            {"td": td, "read_time": time15(found[0]), "tariffs": 4, "forward_active": found[1]}
-
     # --- AFN0E: events by pointer ------------------------------------------------------------
     def _class3(self, frame):
         if self.events is None or len(frame.units) != 1:
@@ -368,174 +341,6 @@ class Terminal:
         if value is None:
             return None
         return self._reply(frame, [(0, fn, value)])
-
-    # --- AFN0A / AFN04: parameters -----------------------------------------------------------
-    def _query(self, frame):
-        units = []
-        for pn, fn, data in frame.units:
-            if fn == 10:
-                value = self._archive_query(data)
-            elif fn in (1, 3, 8) and pn == 0:
-                value = self._param(fn)
-            else:
-                return None
-            if value is None:
-                return None
-            units.append((0, fn, value))
-        return self._reply(frame, units)
-
-    def _param(self, fn):
-        s = self.settings
-        if fn == 1:
-            return {"rts_delay_20ms": s.get("comm.rts_delay_20ms", 0),
-                    "send_delay_min": s.get("comm.send_delay_min", 0),
-                    "response_timeout_s": s["comm.response_timeout_s"],
-                    "retries": s["comm.retries"],
-                    "confirm_flags": s.get("comm.confirm_flags", 3),
-                    "heartbeat_min": s["comm.heartbeat_min"]}
-        if fn == 3:
-            return {"primary_ip": _ip(s["master.host"]), "primary_port": s["master.port"],
-                    "backup_ip": _ip(s["master.backup_host"]),
-                    "backup_port": s["master.backup_port"], "apn": s["master.apn"]}
-        return {"udp": 0, "work_mode": 1, "online_mode": s["comm.online_mode"],
-                "redial_interval_s": min(s["comm.redial_s"], 65535),
-                "passive_redials": s.get("comm.passive_redials", 3),
-                "idle_disconnect_min": s.get("comm.idle_min", 10),
-                "online_hours": s.get("comm.online_hours", 0xFFFFFF)}
-
-    def _archive_query(self, data):
-        if self.archive is None:
-            return None
-        meters = []
-        wanted = None if data is None else data.get("serials")
-        for point in self.archive.points():
-            entry = self.archive.get(point)
-            if entry is None:
-                continue
-            if wanted and entry.get("serial", 0) not in wanted and point not in wanted:
-                continue
-            meters.append(_f10_from_entry(entry))
-        return {"meters": meters}
-
-    def _set(self, frame):
-        changes = {}
-        archive_changes = None
-        for pn, fn, value in frame.units:
-            if pn != 0 or value is None:
-                return None
-            if fn == 1:
-                changes["comm.response_timeout_s"] = value["response_timeout_s"]
-                changes["comm.retries"] = value["retries"]
-                changes["comm.heartbeat_min"] = value["heartbeat_min"]
-                changes["comm.rts_delay_20ms"] = value["rts_delay_20ms"]
-                changes["comm.send_delay_min"] = value["send_delay_min"]
-                changes["comm.confirm_flags"] = value["confirm_flags"]
-            elif fn == 3:
-                changes["master.host"] = value["primary_ip"]
-                changes["master.port"] = value["primary_port"]
-                backup = value["backup_ip"]
-                changes["master.backup_host"] = "" if backup == "0.0.0.0" else backup
-                changes["master.backup_port"] = value["backup_port"]
-                changes["master.apn"] = value["apn"]
-            elif fn == 8:
-                changes["comm.online_mode"] = value["online_mode"]
-                changes["comm.redial_s"] = max(1, value["redial_interval_s"])
-                changes["comm.passive_redials"] = value["passive_redials"]
-                changes["comm.idle_min"] = value["idle_disconnect_min"]
-                changes["comm.online_hours"] = value["online_hours"]
-            elif fn == 10:
-                if self.archive is None:
-                    return None
-                archive_changes = {}
-                for meter in value["meters"]:
-                    archive_changes[meter["point"]] = _entry_from_f10(meter)
-            else:
-                return None
-        checked = {}
-        for key, value in changes.items():
-            if key in settings_schema.SCHEMA:
-                checked[key] = settings_schema.check(key, value)   # ProtocolError -> deny
-            else:
-                checked[key] = value
-        if archive_changes:
-            self.archive.apply(archive_changes)          # validates all before writing
-        if checked:
-            updated = dict(self.settings)
-            updated.update(checked)
-            if self.store is not None:
-                self.store.save(updated)                 # atomic: temp file + rename
-            self.settings.update(checked)
-        if self.log is not None:
-            body = bytearray()
-            self._put_time15(body, self.wall.now())
-            body.append(frame.master & 0xFF)
-            for pn, fn, _ in frame.units:
-                da1, da2 = gw376.da_bytes(pn)
-                dt1, dt2 = gw376.dt_bytes(fn)
-                body.extend(bytes((da1, da2, dt1, dt2)))
-            self._event(ERC3, body)
-        return [gw376.confirm(frame)]
-
-    # --- AFN05: control ------------------------------------------------------------------------
-    async def _control(self, frame):
-        if len(frame.units) != 1:
-            return None
-        pn, fn, value = frame.units[0]
-        if fn == 31:
-            if value is None:
-                return None
-            new = clock_math.to_seconds(value[0], value[1], value[2], value[3], value[4],
-                                        value[5])
-            old = self.wall.set(new)
-            if self.log is not None:
-                from firmware.records import MARK_CLOCK_SET, append_marker
-                append_marker(self.log, new, MARK_CLOCK_SET,
-                              bytes((old & 0xFF, (old >> 8) & 0xFF, (old >> 16) & 0xFF,
-                                     (old >> 24) & 0xFF)))
-            if self.on_clock_set is not None:
-                self.on_clock_set(old, new)
-            return [gw376.confirm(frame)]
-        command = _RELAY_COMMANDS.get(fn)
-        if command is None or self.relay is None or pn == 0:
-            return None
-        start = self.log.next_seq if self.log is not None else 0
-        err = self.relay.submit(pn, command)
-        if err:
-            return None
-        outcome = await self._relay_outcome(pn, start)
-        if outcome is None or outcome == 0:
-            return [gw376.confirm(frame)]      # confirmed, or queued: the event will tell
-        return None
-
-    async def _relay_outcome(self, point, start):
-        """Wait (within the master's response timeout) for the poller's ERC60 event."""
-        if self.log is None or self.kernel is None:
-            return None
-        waited = 0
-        limit = max(1000, self.settings["comm.response_timeout_s"] * 1000 - 2000)
-        while waited < limit:
-            for rec in self.log.records(first_seq=start, rtype=EVENT, point=point):
-                payload = rec[4]
-                # ERC60: ERC, time (5), pn + D15 (2), command, outcome, status word 3 (2)
-                if payload[0] == ERC_RELAY and len(payload) >= 10:
-                    return payload[9]
-            await self.kernel.time_dly(200)
-            waited += 200
-        return None
-
-    # --- AFN10: transparent forwarding -------------------------------------------------------
-    async def _forward(self, frame):
-        if self.forwarder is None or len(frame.units) != 1:
-            return None
-        _, fn, value = frame.units[0]
-        if fn != 1 or value is None:
-            return None
-        unit = 1000 if value["frame_timeout_in_s"] else 10
-        timeout_ms = value["frame_timeout"] * unit or 1000
-        data = await self.forwarder.forward(value["port"], value["data"], timeout_ms,
-                                            value["byte_timeout_10ms"] * 10 or 100)
-        return self._reply(frame, [(0, 1, {"port": value["port"], "data": bytes(data or b"")})])
-
 
 class LogLatest:
     """The latest real-time readings of a point, found in the ring log (the last hours only:
@@ -570,52 +375,3 @@ def _energy(values, base):
         v = values.get(q)
         out.append(None if v is None else v * 100)
     return out
-
-
-def _ip(host):
-    parts = host.split(".")
-    if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts):
-        return host
-    return "0.0.0.0"
-
-
-_F10_BAUDS = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)
-
-
-def _f10_from_entry(entry):
-    protocol = {"dlt645-1997": 1, "dlt645": 30, "modbus": 200}[entry["protocol"]]
-    address = entry["address"]
-    if isinstance(address, int):
-        address = "%012d" % address
-    baud = entry.get("baud", 0)
-    password = entry.get("password", "00000000")
-    from binascii import unhexlify
-    return {"serial": entry.get("serial", 0), "point": entry["point"],
-            "baud": baud if baud in _F10_BAUDS else 0, "port": entry.get("bus", 1),
-            "protocol": protocol, "address": address,
-            "password": unhexlify(password) + b"\x00\x00",
-            "tariffs": entry.get("tariffs", 4), "integer_digits": 6, "decimal_digits": 2,
-            "collector": entry.get("collector") or "000000000000",
-            "user_class": entry.get("user_class", 0) >> 4 & 15,
-            "user_subclass": entry.get("user_class", 0) & 15}
-
-
-def _entry_from_f10(meter):
-    from binascii import hexlify
-    names = {1: "dlt645-1997", 30: "dlt645", 200: "modbus"}
-    protocol = names.get(meter["protocol"])
-    if protocol is None:
-        raise ProtocolError("meter protocol %r is not supported" % (meter["protocol"],))
-    address = meter["address"]
-    entry = {"point": meter["point"], "protocol": protocol, "bus": meter["port"] or 1,
-             "address": int(address) if protocol == "modbus" else address,
-             "password": hexlify(meter["password"][:4]).decode(),
-             "tariffs": meter["tariffs"],
-             "user_class": (meter["user_class"] << 4) | meter["user_subclass"],
-             "serial": meter["serial"]}
-    if meter["baud"]:
-        entry["baud"] = meter["baud"]
-    collector = meter.get("collector", "")
-    if collector and collector.strip("0"):
-        entry["collector"] = collector
-    return entry

@@ -126,7 +126,8 @@ def test_long_replies_are_split_into_frames_with_fir_fin():
     req2 = gw376.Frame(0x0A, [(0, 1, None), (0, 3, None), (0, 8, None)], area=4101,
                        terminal=7, seq=5)
     term.max_user_data = 60
-    out = term._query(req2)
+    from firmware import terminal_rare
+    out = terminal_rare.query(term, req2)
     eq(len(out) > 1, True)
     eq((out[0].fir, out[0].fin, out[-1].fir, out[-1].fin), (True, False, False, True))
     eq([f.seq for f in out], [(5 + i) & 15 for i in range(len(out))])

@@ -1,0 +1,275 @@
+"""The terminal's less frequent requests, loaded only while one is answered (firmware/terminal.py
+unloads this module again): parameters and the meter archive (AFN04 / AFN0A F1, F3, F8, F10),
+frozen energy from the ring log (AFN0D F161, F177), control (AFN05 F1, F2, F31) and
+transparent forwarding (AFN10 F1). Every function takes the Terminal as `term` and returns
+the reply frames, or None for a denial.
+"""
+from protocol import clock_math, gw376
+from protocol import settings as settings_schema
+from protocol.errors import ProtocolError
+from protocol.compat import const
+from firmware.terminal import READINGS, EVENT, ERC3, ERC_RELAY, _RELAY_COMMANDS, _energy, time15
+
+_KIND_FROZEN = const(2)         # firmware/quantities.py FROZEN, MIDNIGHT
+_KIND_MIDNIGHT = const(3)
+
+# --- AFN0D: frozen data from the ring log ---------------------------------------------------
+def class2(term, frame):
+    if term.log is None:
+        return None
+    units = []
+    for pn, fn, td in frame.units:
+        if fn not in (161, 177) or pn == 0 or td is None:
+            return None
+        for point in term._points(pn):
+            value = frozen(term, point, fn, td)
+            if value is not None:
+                units.append((point, fn, value))
+    return term._reply(frame, units) if units else None
+
+def frozen(term, point, fn, td):
+    if fn == 161:
+        day = clock_math.to_seconds(td[0], td[1], td[2])
+    else:       # monthly: the freeze at 00:00 of the next month's first day
+        year, month = td[0], td[1] + 1
+        if month > 12:
+            year, month = year + 1, 1
+        day = clock_math.to_seconds(year, month, 1)
+    found = None
+    from firmware.records import unpack_readings
+    for rec in term.log.records(rtype=READINGS, point=point, since=day,
+                                until=day + 86399):
+        values = {}
+        for item, value in unpack_readings(rec[4]):
+            kind = item >> 6
+            if kind == _KIND_FROZEN or kind == _KIND_MIDNIGHT:
+                values[item & 63] = value
+        energy = _energy(values, 0)
+        if energy is not None:
+            found = (rec[3], energy)
+    if found is None:
+        return None
+    return {"td": td, "read_time": time15(found[0]), "tariffs": 4,
+            "forward_active": found[1], "forward_reactive": [None] * 5,
+            "q1_reactive": [None] * 5, "q4_reactive": [None] * 5} if fn == 1 else \
+        {"td": td, "read_time": time15(found[0]), "tariffs": 4, "forward_active": found[1]}
+
+
+# --- AFN0A / AFN04: parameters -----------------------------------------------------------
+def query(term, frame):
+    units = []
+    for pn, fn, data in frame.units:
+        if fn == 10:
+            value = archive_query(term, data)
+        elif fn in (1, 3, 8) and pn == 0:
+            value = param(term, fn)
+        else:
+            return None
+        if value is None:
+            return None
+        units.append((0, fn, value))
+    return term._reply(frame, units)
+
+def param(term, fn):
+    s = term.settings
+    if fn == 1:
+        return {"rts_delay_20ms": s.get("comm.rts_delay_20ms", 0),
+                "send_delay_min": s.get("comm.send_delay_min", 0),
+                "response_timeout_s": s["comm.response_timeout_s"],
+                "retries": s["comm.retries"],
+                "confirm_flags": s.get("comm.confirm_flags", 3),
+                "heartbeat_min": s["comm.heartbeat_min"]}
+    if fn == 3:
+        return {"primary_ip": _ip(s["master.host"]), "primary_port": s["master.port"],
+                "backup_ip": _ip(s["master.backup_host"]),
+                "backup_port": s["master.backup_port"], "apn": s["master.apn"]}
+    return {"udp": 0, "work_mode": 1, "online_mode": s["comm.online_mode"],
+            "redial_interval_s": min(s["comm.redial_s"], 65535),
+            "passive_redials": s.get("comm.passive_redials", 3),
+            "idle_disconnect_min": s.get("comm.idle_min", 10),
+            "online_hours": s.get("comm.online_hours", 0xFFFFFF)}
+
+def archive_query(term, data):
+    if term.archive is None:
+        return None
+    meters = []
+    wanted = None if data is None else data.get("serials")
+    for point in term.archive.points():
+        entry = term.archive.get(point)
+        if entry is None:
+            continue
+        if wanted and entry.get("serial", 0) not in wanted and point not in wanted:
+            continue
+        meters.append(_f10_from_entry(entry))
+    return {"meters": meters}
+
+def set_params(term, frame):
+    changes = {}
+    archive_changes = None
+    for pn, fn, value in frame.units:
+        if pn != 0 or value is None:
+            return None
+        if fn == 1:
+            changes["comm.response_timeout_s"] = value["response_timeout_s"]
+            changes["comm.retries"] = value["retries"]
+            changes["comm.heartbeat_min"] = value["heartbeat_min"]
+            changes["comm.rts_delay_20ms"] = value["rts_delay_20ms"]
+            changes["comm.send_delay_min"] = value["send_delay_min"]
+            changes["comm.confirm_flags"] = value["confirm_flags"]
+        elif fn == 3:
+            changes["master.host"] = value["primary_ip"]
+            changes["master.port"] = value["primary_port"]
+            backup = value["backup_ip"]
+            changes["master.backup_host"] = "" if backup == "0.0.0.0" else backup
+            changes["master.backup_port"] = value["backup_port"]
+            changes["master.apn"] = value["apn"]
+        elif fn == 8:
+            changes["comm.online_mode"] = value["online_mode"]
+            changes["comm.redial_s"] = max(1, value["redial_interval_s"])
+            changes["comm.passive_redials"] = value["passive_redials"]
+            changes["comm.idle_min"] = value["idle_disconnect_min"]
+            changes["comm.online_hours"] = value["online_hours"]
+        elif fn == 10:
+            if term.archive is None:
+                return None
+            archive_changes = {}
+            for meter in value["meters"]:
+                archive_changes[meter["point"]] = _entry_from_f10(meter)
+        else:
+            return None
+    checked = {}
+    for key, value in changes.items():
+        if key in settings_schema.SCHEMA:
+            checked[key] = settings_schema.check(key, value)   # ProtocolError -> deny
+        else:
+            checked[key] = value
+    if archive_changes:
+        term.archive.apply(archive_changes)          # validates all before writing
+    if checked:
+        updated = dict(term.settings)
+        updated.update(checked)
+        if term.store is not None:
+            term.store.save(updated)                 # atomic: temp file + rename
+        term.settings.update(checked)
+    if term.log is not None:
+        body = bytearray()
+        term._put_time15(body, term.wall.now())
+        body.append(frame.master & 0xFF)
+        for pn, fn, _ in frame.units:
+            da1, da2 = gw376.da_bytes(pn)
+            dt1, dt2 = gw376.dt_bytes(fn)
+            body.extend(bytes((da1, da2, dt1, dt2)))
+        term._event(ERC3, body)
+    return [gw376.confirm(frame)]
+
+
+# --- AFN05: control ------------------------------------------------------------------------
+async def control(term, frame):
+    if len(frame.units) != 1:
+        return None
+    pn, fn, value = frame.units[0]
+    if fn == 31:
+        if value is None:
+            return None
+        new = clock_math.to_seconds(value[0], value[1], value[2], value[3], value[4],
+                                    value[5])
+        old = term.wall.set(new)
+        if term.log is not None:
+            from firmware.records import MARK_CLOCK_SET, append_marker
+            append_marker(term.log, new, MARK_CLOCK_SET,
+                          bytes((old & 0xFF, (old >> 8) & 0xFF, (old >> 16) & 0xFF,
+                                 (old >> 24) & 0xFF)))
+        if term.on_clock_set is not None:
+            term.on_clock_set(old, new)
+        return [gw376.confirm(frame)]
+    command = _RELAY_COMMANDS.get(fn)
+    if command is None or term.relay is None or pn == 0:
+        return None
+    start = term.log.next_seq if term.log is not None else 0
+    err = term.relay.submit(pn, command)
+    if err:
+        return None
+    outcome = await relay_outcome(term, pn, start)
+    if outcome is None or outcome == 0:
+        return [gw376.confirm(frame)]      # confirmed, or queued: the event will tell
+    return None
+
+async def relay_outcome(term, point, start):
+    """Wait (within the master's response timeout) for the poller's ERC60 event."""
+    if term.log is None or term.kernel is None:
+        return None
+    waited = 0
+    limit = max(1000, term.settings["comm.response_timeout_s"] * 1000 - 2000)
+    while waited < limit:
+        for rec in term.log.records(first_seq=start, rtype=EVENT, point=point):
+            payload = rec[4]
+            # ERC60: ERC, time (5), pn + D15 (2), command, outcome, status word 3 (2)
+            if payload[0] == ERC_RELAY and len(payload) >= 10:
+                return payload[9]
+        await term.kernel.time_dly(200)
+        waited += 200
+    return None
+
+
+# --- AFN10: transparent forwarding -------------------------------------------------------
+async def forward(term, frame):
+    if term.forwarder is None or len(frame.units) != 1:
+        return None
+    _, fn, value = frame.units[0]
+    if fn != 1 or value is None:
+        return None
+    unit = 1000 if value["frame_timeout_in_s"] else 10
+    timeout_ms = value["frame_timeout"] * unit or 1000
+    data = await term.forwarder.forward(value["port"], value["data"], timeout_ms,
+                                        value["byte_timeout_10ms"] * 10 or 100)
+    return term._reply(frame, [(0, 1, {"port": value["port"], "data": bytes(data or b"")})])
+
+
+
+def _ip(host):
+    parts = host.split(".")
+    if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts):
+        return host
+    return "0.0.0.0"
+
+
+_F10_BAUDS = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)
+
+
+def _f10_from_entry(entry):
+    protocol = {"dlt645-1997": 1, "dlt645": 30, "modbus": 200}[entry["protocol"]]
+    address = entry["address"]
+    if isinstance(address, int):
+        address = "%012d" % address
+    baud = entry.get("baud", 0)
+    password = entry.get("password", "00000000")
+    from binascii import unhexlify
+    return {"serial": entry.get("serial", 0), "point": entry["point"],
+            "baud": baud if baud in _F10_BAUDS else 0, "port": entry.get("bus", 1),
+            "protocol": protocol, "address": address,
+            "password": unhexlify(password) + b"\x00\x00",
+            "tariffs": entry.get("tariffs", 4), "integer_digits": 6, "decimal_digits": 2,
+            "collector": entry.get("collector") or "000000000000",
+            "user_class": entry.get("user_class", 0) >> 4 & 15,
+            "user_subclass": entry.get("user_class", 0) & 15}
+
+
+def _entry_from_f10(meter):
+    from binascii import hexlify
+    names = {1: "dlt645-1997", 30: "dlt645", 200: "modbus"}
+    protocol = names.get(meter["protocol"])
+    if protocol is None:
+        raise ProtocolError("meter protocol %r is not supported" % (meter["protocol"],))
+    address = meter["address"]
+    entry = {"point": meter["point"], "protocol": protocol, "bus": meter["port"] or 1,
+             "address": int(address) if protocol == "modbus" else address,
+             "password": hexlify(meter["password"][:4]).decode(),
+             "tariffs": meter["tariffs"],
+             "user_class": (meter["user_class"] << 4) | meter["user_subclass"],
+             "serial": meter["serial"]}
+    if meter["baud"]:
+        entry["baud"] = meter["baud"]
+    collector = meter.get("collector", "")
+    if collector and collector.strip("0"):
+        entry["collector"] = collector
+    return entry
