@@ -1,5 +1,8 @@
 # I/O waits on real streams (a TCP loopback pair) with the board clock: readable, writable,
 # timeout, forget, hang-up, and the idle kernel sleeping in poll rather than spinning.
+# The host may pause the process for a while (CI runs the suite 2-way parallel on a loaded
+# machine): a timeout that must NOT expire is far longer than the wait it covers, every run
+# ends with k.stop() once the test saw what it needs, and its duration is only a cap.
 import random
 import socket
 from mp_support import eq
@@ -32,23 +35,23 @@ def test_a_task_wakes_when_its_stream_becomes_readable():
     got = []
 
     async def reader():
-        err = await k.io_wait(a, OS_IO_READ, 2000)
+        err = await k.io_wait(a, OS_IO_READ, 20000)
         got.append((err, a.recv(16)))
         got.append(await k.io_wait(a, OS_IO_READ, 30))          # nothing more: timeout
         k.stop()
 
     async def second_reader():
-        got.append(await k.io_wait(a, OS_IO_READ, 1000))        # reader already waits
+        got.append(await k.io_wait(a, OS_IO_READ, 20000))       # reader already waits
 
     async def writer():
-        eq(await k.io_wait(b, OS_IO_WRITE, 100), OS_ERR_NONE)   # a fresh socket is writable
+        eq(await k.io_wait(b, OS_IO_WRITE, 10000), OS_ERR_NONE)  # a fresh socket is writable
         await k.time_dly(50)
         b.send(b"frame")
 
     k.task_create(reader, 5)
     k.task_create(second_reader, 6)
     k.task_create(writer, 7)
-    k.run(3000)
+    k.run(30000)
     eq(got, [OS_ERR_TASK_WAITING, (OS_ERR_NONE, b"frame"), OS_ERR_TIMEOUT])
     a.close()
     b.close()
@@ -70,7 +73,7 @@ def test_an_idle_kernel_sleeps_in_poll_until_the_byte_arrives():
 
     k.task_create(reader, 5)
     k.task_create(writer, 6)
-    k.run(2000)
+    k.run(30000)
     eq(got, [(OS_ERR_NONE, b"\x68")])
     st = k.stats()
     # 200 ms of waiting took a handful of passes, not a busy loop
@@ -86,8 +89,8 @@ def test_forget_aborts_the_waiter_and_a_hang_up_wakes_the_reader():
     got = []
 
     async def reader():
-        got.append(await k.io_wait(a, OS_IO_READ, 1000))
-        got.append(await k.io_wait(a, OS_IO_READ, 1000))
+        got.append(await k.io_wait(a, OS_IO_READ, 20000))
+        got.append(await k.io_wait(a, OS_IO_READ, 20000))
         got.append(a.recv(4))                                   # EOF after the hang-up
         k.stop()
 
@@ -99,7 +102,7 @@ def test_forget_aborts_the_waiter_and_a_hang_up_wakes_the_reader():
 
     k.task_create(reader, 5)
     k.task_create(closer, 6)
-    k.run(2000)
+    k.run(30000)
     eq(got, [OS_ERR_PEND_ABORT, OS_ERR_NONE, b""])
     a.close()
 
@@ -108,22 +111,26 @@ def test_a_stream_closed_under_a_waiting_task_wakes_it_and_is_forgotten():
     a, b = socket_pair()
     k = Kernel()
     got = []
+    woken = k.sem_create(0)
 
     async def reader():
-        got.append(await k.io_wait(a, OS_IO_READ, 1000))
+        got.append(await k.io_wait(a, OS_IO_READ, 20000))
+        k.sem_post(woken)
 
     async def closer():
         await k.time_dly(20)
         a.close()                           # without io_forget: poll reports an invalid fd
 
     async def bystander():
+        # 300 ms after the reader woke: a kernel spinning on the closed stream would show
+        await k.sem_pend(woken, 20000)
         await k.time_dly(300)
         k.stop()
 
     k.task_create(reader, 5)
     k.task_create(closer, 6)
     k.task_create(bystander, 7)
-    k.run(2000)
+    k.run(30000)
     eq(got, [OS_ERR_NONE])
     eq(len(k._io), 0, "the closed stream was dropped")
     if k.stats()["switches"] > 20:
