@@ -36,6 +36,7 @@ HOUSEKEEPING_PRIO = const(50)
 UPLINK_PRIO = const(10)
 POLLER_PRIO = const(20)
 HOUSEKEEPING_CHECKIN_MS = const(20000)
+USB_RESERVE = const(16384)  # heap held back for the USB commands (see run())
 
 BOARD_FILE = "board.json"
 CONFIG_FILE = "config.json"
@@ -133,6 +134,7 @@ class Concentrator:
         self.boot_at = 0            # wall seconds at boot
         self.power_off_at = None    # from the log: when the previous run ended unexpectedly
         self.faults = []            # last task faults: (task name, last line)
+        self.reserve = None         # USB_RESERVE bytes, released when Ctrl-C stops the kernel
 
     def problem(self, text):
         self.problems.append(text)
@@ -171,6 +173,10 @@ class Concentrator:
         try:
             self.kernel.run()
         except KeyboardInterrupt as exc:
+            # A long-running heap ends up in pieces; the block held back since boot is what
+            # lets `conc status` load and run inside it.
+            self.reserve = None
+            gc.collect()
             self.stopped(_while_idle(exc))
             raise
 

@@ -10,21 +10,21 @@ import sys
 
 from firmware.concentrator import (
     BOARD_FILE, ERC14, ERC21, FAULT_STORAGE, HOUSEKEEPING_CHECKIN_MS, HOUSEKEEPING_PRIO,
-    MARK_STOPPED, METERS_FILE, POLLER_PRIO, UPLINK_PRIO, VERSION, default_board, load_settings,
-    read_json, time15, unload, unload_new)
+    MARK_STOPPED, METERS_FILE, POLLER_PRIO, UPLINK_PRIO, USB_RESERVE, VERSION, default_board,
+    load_settings, read_json, time15, unload, unload_new)
+
+# Heap the uplink's modules need to load (modem driver, 1376.1 codec and terminal, uploader:
+# about 45 KB of .mpy), with room left for the USB commands to run beside the firmware.
+UPLINK_MIN_FREE = 88 * 1024
+# Heap the running firmware still loads on first use: a Modbus register map (protocol/
+# modbus_map.py, about 22 KB), the DL/T 645 codec for the daily time broadcast.
+RUNTIME_HEADROOM = 40 * 1024
 
 
 def boot(c):
     """Every boot step, in order; each failure is recorded in c.problems / c.skipped."""
     from firmware.hal import clock
     from firmware.wallclock import from_rtc
-    # The DL/T 645 catalogue is needed only to compile the poller's plans, and importing it
-    # takes twice its resident size for a moment: import it first, on an empty heap, and
-    # let it go once the plans are compiled.
-    try:
-        import protocol.dlt645_items  # noqa: F401
-    except MemoryError:
-        pass
     board, problem = read_json(BOARD_FILE)
     if problem or not isinstance(board, dict):
         c.problem((problem or "board.json is not a table") +
@@ -35,6 +35,7 @@ def boot(c):
     for p in c.settings_problems:
         c.problem(p)
     unload("protocol.settings")     # 10 KB of schema text; the values are a plain dict
+    plans = _compile_plans(c)
     c.wall = from_rtc(clock)
     c.boot_at = c.wall.now()
     _mount_log(c)
@@ -43,12 +44,21 @@ def boot(c):
     _make_kernel(c)
     gc.collect()
     _start_housekeeping(c)
-    _start_poller(c)
-    for name in ("protocol.dlt645_items", "firmware.hal.flash", "firmware.hal.board_ports"):
+    _start_poller(c, plans)
+    plans = None
+    for name in ("firmware.hal.flash", "firmware.hal.board_ports"):
         unload(name)
     gc.collect()
     _start_uplink(c)
     gc.collect()
+    # Hold back a block for the USB commands, but never the heap that lazy imports need
+    # while the firmware runs (a Modbus register map, the DL/T 645 codec for time sync).
+    size = min(USB_RESERVE, gc.mem_free() - RUNTIME_HEADROOM)
+    while size >= 2048 and c.reserve is None:   # the largest block the heap still has
+        try:
+            c.reserve = bytearray(size)
+        except MemoryError:
+            size //= 2
 
 
 def _mount_log(c):
@@ -117,7 +127,27 @@ def bus_line(c, bus):
     return 2400, "E"
 
 
-def _start_poller(c):
+def _compile_plans(c):
+    """The poller's plans, compiled before anything else is in the heap.
+
+    Compiling needs the DL/T 645 catalogue (protocol/dlt645_items.py), 20 KB resident and
+    more while it is imported. Done first, the catalogue sits at the bottom of an empty heap
+    and leaves one large hole when it is unloaded, which the ring log and the kernel then
+    fill; done later, it would have to fit beside everything else (the 192 KB boards run out
+    there)."""
+    try:
+        import protocol.dlt645_items  # noqa: F401 - kept loaded across Plans(): no transient
+        from firmware.plans import Plans
+        return Plans(c.settings)
+    except Exception as exc:  # noqa: BLE001 - the poller then reports it
+        c.problem("the reading plans did not compile: %r" % (exc,))
+        return None
+    finally:
+        unload("protocol.dlt645_items")
+        gc.collect()
+
+
+def _start_poller(c, plans):
     if c.log is None or c.archive is None:
         c.skipped["poller"] = "no ring log" if c.log is None else "no meter archive"
         return
@@ -145,14 +175,28 @@ def _start_poller(c):
         last = 0
         for point in c.archive.points():
             last = point
-        c.poller = Poller(c.kernel, c.kernel._clock, c.wall, c.archive,
-                             c.log, c.settings, c.ports, MeterState(max(last, 1)))
+        c.poller = _make_poller(Poller, plans, c, MeterState(max(last, 1)))
         c.poller.start(POLLER_PRIO)
     except Exception as exc:  # noqa: BLE001 - e.g. the module is missing or too big
         c.poller = None
         unload_new(before)          # half-loaded modules would only take heap
         c.skipped["poller"] = repr(exc)
         c.problem("the poller did not start: %r" % (exc,))
+
+
+def _make_poller(poller_class, plans, c, state):
+    """Poller(...) with the plans compiled at the start of the boot: its constructor compiles
+    them itself (firmware.plans.Plans), so that name is pointed at the compiled object while
+    it runs."""
+    from firmware import plans as plans_module
+    compile_plans = plans_module.Plans
+    if plans is not None:
+        plans_module.Plans = lambda cfg: plans
+    try:
+        return poller_class(c.kernel, c.kernel._clock, c.wall, c.archive, c.log, c.settings,
+                            c.ports, state)
+    finally:
+        plans_module.Plans = compile_plans
 
 
 def _start_uplink(c):
@@ -162,6 +206,15 @@ def _start_uplink(c):
     cfg = c.board.get("modem") or {}
     if not cfg:
         c.skipped["uplink"] = "the board has no modem"
+        return
+    gc.collect()
+    free = gc.mem_free()
+    if free < UPLINK_MIN_FREE:
+        # A load that fails half-way leaves the heap in pieces too small for anything,
+        # `conc status` included: better not to try.
+        c.skipped["uplink"] = "not enough heap: %d KB free, it needs about %d KB" % (
+            free // 1024, UPLINK_MIN_FREE // 1024)
+        c.problem("the uplink did not start: " + c.skipped["uplink"])
         return
     before = set(sys.modules)
     try:

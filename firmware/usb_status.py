@@ -83,6 +83,7 @@ def _status():
 
 def status():
     try:
-        print(json.dumps(_status()))
+        json.dump(_status(), sys.stdout)    # streamed: no one large string in the heap
+        print()
     except Exception as exc:  # noqa: BLE001 - the host shows it; the firmware resumes anyway
         print(json.dumps({"error": "%s: %s" % (type(exc).__name__, exc)}))
