@@ -4,6 +4,7 @@ import json
 import click
 
 from host_tools import board_api
+from host_tools.usb import BoardError
 from protocol import clock_math
 
 ERC_NAMES = {3: "parameters changed", 12: "meter clock deviation", 14: "power off/on",
@@ -29,13 +30,26 @@ def duration(seconds):
 def read_status(port):
     """The board's status document: the firmware is interrupted (not reset) so its statistics
     are still in the heap, then resumed."""
-    with board_api.open_board(port, soft_reset=False) as board:
-        return board_api.call(board, "status()", module="usb_status")
+    try:
+        with board_api.open_board(port, soft_reset=False) as board:
+            return board_api.call(board, "status()", module="usb_status")
+    except BoardError as exc:
+        if "MemoryError" not in exc.message:
+            raise
+    # The firmware's heap is too full to run the status inside it: say so, and show what a
+    # fresh interpreter sees (the board, its ring log).
+    with board_api.open_board(port, soft_reset=True) as board:
+        doc = board_api.call(board, "status()", module="usb_status")
+    doc["note"] = ("the running firmware's heap was too full for a live status (MemoryError); "
+                   "shown: the board after a reset, without task statistics")
+    return doc
 
 
 def render(doc):
     out = []
     add = out.append
+    if doc.get("note"):
+        add("note: " + doc["note"])
     add("firmware %s on %s (%s, MicroPython %s)%s" % (
         doc.get("version"), doc.get("board"), doc.get("platform"), doc.get("micropython"),
         "" if doc.get("running") else "  -- NOT RUNNING"))
