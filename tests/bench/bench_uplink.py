@@ -62,3 +62,55 @@ def run(bench):
         master.stop()
     bench.emit("uplink.login_s", round(login_s, 3) if login_s else None, "s",
                note="the simulator activates a PDP context in 50 ms; a field CIICR takes 2-10 s")
+
+    heap = _uplink_heap()
+    bench.emit("uplink.heap_kb", heap["uplink_kb"], "KB", goal=None,
+               firmware_without_uplink_kb=heap["boot_kb"],
+               scope="resident heap the uplink adds to the booted firmware (1376.1 codec, "
+                     "terminal, link, uploader, buffers; socket channel), 64-bit unix port")
+
+
+_HEAP_SCRIPT = """
+import gc
+gc.collect()
+BASE = gc.mem_alloc()
+import json
+from firmware import concentrator
+c = concentrator.Concentrator()
+from firmware import startup
+start_uplink = startup._start_uplink
+startup._start_uplink = lambda c: None
+startup.boot(c)
+gc.collect()
+boot = gc.mem_alloc() - BASE
+start_uplink(c)
+gc.collect()
+print("@@" + json.dumps({"boot_kb": boot // 1024,
+                         "uplink_kb": (gc.mem_alloc() - BASE - boot) // 1024,
+                         "skipped": c.skipped}))
+"""
+
+
+def _uplink_heap():
+    import json
+    import os
+    import subprocess
+    import tempfile
+    from tests import micropython
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "board.json"), "w") as f:
+            json.dump({"name": "bench", "platform": "linux", "buses": [],
+                       "modem": {"family": "socket"},
+                       "data_partition": {"label": "data.img", "block_size": 4096,
+                                          "block_count": 16}}, f)
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump({"master.host": "127.0.0.1", "master.port": 1}, f)
+        env = dict(os.environ)
+        env["MICROPYPATH"] = os.pathsep.join([str(micropython.BUILD), ".frozen"])
+        proc = subprocess.run([micropython.micropython_path(), "-X", "heapsize=1M", "-c",
+                               _HEAP_SCRIPT], capture_output=True, text=True, timeout=60,
+                              env=env, cwd=tmp)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise RuntimeError("firmware boot failed:\n" + (proc.stdout + proc.stderr)[-3000:])
