@@ -9,8 +9,9 @@ least one). Held = logged in at the end with every heartbeat it sent confirmed.
 worse of the two swarm processes).
 
 `station.frontend_ingest_per_s.sqlite`: readings stored per second when UPLOADERS terminals of
-METERS meters each upload their F129 energy (total + 4 tariffs) every second through the TCP
-front end, each upload the next 15-minute round of a 30-day backlog (distinct read times: nothing
+METERS meters each upload their forward active energy (total + 4 tariffs) every second through
+the TCP front end as the concentrator firmware does (AFN0D, vendor unit F241 of numbered
+ring-log records), each upload the next 15-minute round of a 30-day backlog (distinct read times: nothing
 is a duplicate) (AFN0C with CON, confirmed once committed by the group commit): new rows counted in the
 database over the upload window.
 """

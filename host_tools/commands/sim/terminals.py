@@ -26,8 +26,11 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
 @click.option("--heartbeat-s", type=click.FloatRange(0.1), default=60, show_default=True,
               help="Heartbeat period (AFN02 F3).")
 @click.option("--upload-every", "upload_every", type=click.FloatRange(0.1), default=None,
-              metavar="SECONDS", help="Actively upload every meter's energy (AFN0C F129, CON "
-              "set) this often; unconfirmed uploads are re-sent after a reconnect.")
+              metavar="SECONDS", help="Actively upload every meter's energy (CON set) this "
+              "often; unconfirmed uploads are re-sent after a reconnect.")
+@click.option("--upload-format", type=click.Choice(["f241", "units"]), default="f241",
+              show_default=True, help="f241: numbered ring-log records (AFN0D vendor unit F241) "
+              "as the concentrator firmware uploads; units: AFN0C F129 energy units.")
 @click.option("--backlog-days", type=click.FloatRange(0), default=None, metavar="DAYS",
               help="With --upload-every: each upload is the next 15-minute reading round of a "
               "backlog starting this many days ago (an outage being caught up), until now.")
@@ -43,7 +46,7 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
               metavar="SECONDS", help="Print a status line this often; 0: only at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Status lines and the summary as JSON.")
 def cli(count, connect, area, first_address, password, meters, heartbeat_s, upload_every,
-        backlog_days, clock_offset_s, ramp, duration, reconnect_s, stats_every, as_json):
+        upload_format, backlog_days, clock_offset_s, ramp, duration, reconnect_s, stats_every, as_json):
     """Simulate many Q/GDW 1376.1 concentrators against a station, for load tests.
 
     Each terminal logs in (AFN02 F1), sends heartbeats, answers the station's reads (AFN0C F2
@@ -71,6 +74,9 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
         pw = bytes.fromhex(normalise_password(password))
     except StationError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    if upload_every and upload_format == "f241" and meters > 255:
+        raise CliError("--upload-format f241 carries up to 255 records per upload: use --meters "
+                       "255 or fewer, or --upload-format units", EXIT_BAD_INPUT)
     if first_address + count - 1 > 65534:
         raise CliError("--first-address + --count goes past A2 65534", EXIT_BAD_INPUT)
     if host == "0.0.0.0":
@@ -89,7 +95,8 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
                       heartbeat_s=heartbeat_s, upload_every_s=upload_every, password=pw,
                       zone=station_zone(), reconnect_s=reconnect_s,
                       clock_offset_s=clock_offset_s,
-                      backlog_s=backlog_days * 86400 if backlog_days else None)
+                      backlog_s=backlog_days * 86400 if backlog_days else None,
+                      upload_format=upload_format)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
