@@ -108,8 +108,9 @@ class FrontEnd:
             log.info("ended %d sessions left open by an earlier run", closed)
         loop = asyncio.get_running_loop()
         self._login_wake = asyncio.Event()
-        self._server = await loop.create_server(lambda: (self.link_class or Link)(self), host, port, backlog=backlog,
-                                                reuse_address=True)
+        link_class = self.link_class or Link
+        self._server = await loop.create_server(lambda: link_class(self), host, port,
+                                                backlog=backlog, reuse_address=True)
         self._tasks = [loop.create_task(self._session_writer()),
                        loop.create_task(self._idle_sweeper())]
         if self._commands_enabled:
@@ -128,6 +129,8 @@ class FrontEnd:
             self._server.close()
         for link in list(self.connections):
             link.drop("station shut down")
+        if self.commands is not None:     # a command cut short stays `sent`: failed at restart
+            self._tasks.extend(self.commands.running.values())
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -194,6 +197,7 @@ class FrontEnd:
                 ids = await asyncio.to_thread(self._write_sessions, logins, closes)
             except StationError as exc:
                 log.warning("recording sessions failed: %s", exc)
+                self._closes[:0] = closes            # written with the next batch
                 for _, future in logins:
                     if not future.done():
                         future.set_exception(exc)
@@ -224,7 +228,7 @@ class FrontEnd:
         old = self.links.get(link.terminal_id)
         self.links[link.terminal_id] = link
         if old is not None and old is not link:
-            old.drop("replaced by a new login", forget=False)
+            old.drop("replaced by a new login")
 
     def detach(self, link):
         if self.links.get(link.terminal_id) is link:
@@ -353,7 +357,7 @@ class Link(asyncio.Protocol):
     def send_frame(self, frame):
         self.send(gw376.build(frame))
 
-    def drop(self, reason, forget=True):
+    def drop(self, reason):
         """End the connection and its session (recorded with `reason`)."""
         if self.state == "closed":
             return
