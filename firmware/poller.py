@@ -1,6 +1,7 @@
 """Meter polling: one kernel task per RS-485 bus, walking the bus's measuring points.
 
-    poller = Poller(kernel, clock, wall, archive, log, settings, {1: port1, 2: port2})
+    poller = Poller(kernel, clock, wall, archive, log, settings, {1: port1, 2: port2},
+                    state=MeterState(last_point), plans=Plans(settings))   # both optional
     poller.start(prio=20)               # bus tasks at priorities 20, 21, ... (below the uplink)
     poller.relay.submit(point, "trip")  # relay control (firmware/relay.py)
     poller.stats()
@@ -283,14 +284,16 @@ class BusPoller:
 class Poller:
     """Every bus task, the shared meter state, plans and events."""
 
-    def __init__(self, kernel, clock, wall, archive, log, cfg, ports, state=None):
+    def __init__(self, kernel, clock, wall, archive, log, cfg, ports, state=None, plans=None):
+        """`plans`: a firmware.plans.Plans compiled beforehand (boot compiles it first, on an
+        empty heap); by default compiled here from `cfg`."""
         self.kernel = kernel
         self.clock = clock
         self.wall = wall
         self.archive = archive
         self.log = log
         self.cfg = cfg
-        self.plans = pl.Plans(cfg)
+        self.plans = plans if plans is not None else pl.Plans(cfg)
         self.state = state if state is not None else MeterState()
         self.events = Events(log, wall, self.state, cfg.get("events.fail_count", 3),
                              cfg.get("events.clock_error_s", 300))

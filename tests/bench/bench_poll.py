@@ -149,7 +149,7 @@ def bench_ram(bench):
                                 "last energy) + archive bus index 1 B, for all 2040 points "
                                 "at boot", reads_in_window=full["stats"][0]["requests"])
         alloc = _run_harness(dict(common, generate={"count": 64, "baud": 115200}, cycles=1,
-                                  max_ms=60000, count_alloc=1))
+                                  max_ms=60000, count_alloc=1, heap_sample_ms=0))
         requests = alloc["stats"][0]["requests"]
         bench.emit("poll.alloc_bytes_per_request", round(alloc["allocated"] / requests, 1),
                    "bytes", goal=None, requests=requests,
@@ -165,7 +165,9 @@ def bench_ram(bench):
                          "configured), .mpy code included, 64-bit unix port",
                    heap_after_boot_kb=round(heap["after_boot"] / 1024.0, 1),
                    poller_cycles=heap["cycles"], requests=heap["requests"],
-                   problems=heap["problems"], skipped=heap["skipped"])
+                   problems=heap["problems"], skipped=heap["skipped"],
+                   usb_reserve_kb=round(heap["usb_reserve"] / 1024.0, 1),
+                   modules=heap["modules"])
 
 
 _FIRMWARE_SCRIPT = """
@@ -197,7 +199,10 @@ async def sampler():
 c.kernel.task_create(sampler, 5, name="heap")
 c.kernel.run(MAX_MS)
 st = c.poller.stats()[0] if c.poller else {}
+import sys
 print("@@" + json.dumps({"heap_peak": peak[0], "after_boot": after_boot,
+                         "modules": sorted(sys.modules),
+                         "usb_reserve": len(getattr(c, "reserve", None) or b""),
                          "cycles": st.get("cycles"), "requests": st.get("requests"),
                          "problems": c.problems, "skipped": c.skipped}))
 """
