@@ -6,6 +6,7 @@ import pytest
 
 from protocol import gw376
 
+from host_tools.station.errors import DatabaseUnavailable
 from host_tools.station.frontend import Link
 from host_tools.station.uploads import records_to_data
 from tests.station_frontend.frontend_support import Harness, eventually, run
@@ -151,3 +152,38 @@ def test_ring_log_records_map_to_station_items():
     assert [(e.erc, e.pn, e.important) for e in events] == [(31, 3, False)]
     # a DL/T 645-1997 meter's voltage has no decimals
     assert records_to_data(7, records[:1], {3: 1})[0][1].scale == 0
+
+
+def test_upload_not_stored_is_not_confirmed_and_arrives_later(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=2) as h:
+            sim = await h.sim(1, upload_format="f241")
+            writer = h.front.writer
+            original = writer.store_readings
+
+            async def database_down(readings):
+                raise DatabaseUnavailable("the database is down (test)")
+            writer.store_readings = database_down
+            sim.upload()
+            await eventually(lambda: h.front.stats["upload_errors"] == 1, what="failed store")
+            await asyncio.sleep(0.1)
+            assert len(sim.unconfirmed) == 1                     # kept by the terminal
+            writer.store_readings = original
+            sim.resend_unconfirmed()                             # its next attempt
+            await eventually(lambda: not sim.unconfirmed, what="confirmed after recovery")
+            assert len(all_readings(h, 1, (1, 2))) == 2 * 5
+    run(scenario())
+
+
+def test_malformed_f241_upload_is_denied(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1) as h:
+            raw = await h.raw(1)
+            await raw.login()
+            bad = gw376.Frame(0x0D, [(0, 241, bytes([1, 0, 0, 0, 2, 1]))], gw376.UP, 1, None,
+                              4101, 1, con=True, seq=5)
+            raw.send(bad)
+            answer = await raw.receive()
+            assert (answer.afn, answer.units[0][1], answer.seq) == (0, 2, 5)
+            assert h.front.stats["upload_errors"] == 1
+    run(scenario())
