@@ -27,7 +27,6 @@ The rules (Q/GDW 1376.1 link layer, AFN04 F1 and F8 settings in protocol/setting
   h:59).
 - Uploads (firmware/uplink.py) go out whenever the window has room, between the rest.
 """
-from protocol import gw376
 from protocol.compat import const
 from protocol.errors import ProtocolError
 from protocol.gw376_deframer import Deframer
@@ -298,6 +297,7 @@ class Link:
                 return "silent link"
             if not self.want_online():
                 return "offline"
+            self.terminal.idle()
             if self.settings["comm.online_mode"] == 2 and self.activated and \
                     diff(now, self._last_traffic) >= self.settings.get("comm.idle_min", 10) * 60000:
                 self.activated = False
@@ -337,19 +337,26 @@ class Link:
         return n
 
     async def _on_frame(self, buf, length):
+        """One whole, checksum-checked frame in buf[0:length] (the deframer's buffer)."""
+        t = self.terminal
+        control = buf[6]
+        area = (buf[8] >> 4) * 1000 + (buf[8] & 15) * 100 + (buf[7] >> 4) * 10 + (buf[7] & 15)
+        address = buf[9] | buf[10] << 8
+        if control & 0x80 or area != t.area or \
+                address != t.address and not (buf[11] & 1 and address == 0xFFFF):
+            return 0                            # not a downlink frame for this terminal
+        if not control & 0x40:
+            self._on_answer(buf, length)
+            return 0
+        self.stats["requests"] += 1
+        self._last_traffic = self.clock.ticks_ms()
+        from firmware.terminal import codec
+        gw376 = codec()                         # loaded for requests only
         try:
             frame = gw376.parse(buf, length)
         except ProtocolError:
             self.stats["bad_frames"] += 1
             return 0
-        t = self.terminal
-        if not t.addressed_to_me(frame):
-            return 0
-        if not frame.prm:
-            self._on_answer(frame)
-            return 0
-        self.stats["requests"] += 1
-        self._last_traffic = self.clock.ticks_ms()
         raw = bytes(buf[0:length])
         for reply in await t.handle(frame, raw):
             if not await self.ch.send(reply):
@@ -360,16 +367,27 @@ class Link:
                 self.on_reset()
         return 0
 
-    def _on_answer(self, frame):
-        if frame.afn != gw376.AFN_CONFIRM or not frame.units:
+    def _on_answer(self, buf, length):
+        """The master's AFN00 answer to one of our frames, read from the bytes: F1 confirmed,
+        F2 denied, F3 per unit (confirmed when every unit is). RSEQ says which frame."""
+        if buf[12] != 0x00 or length < 20:
             return
-        fn = frame.units[0][1]
-        if fn == 3:
-            items = frame.units[0][2]["items"]
-            confirmed = all(err == 0 for _, _, err in items)
+        dt1 = buf[16]
+        if dt1 == 1:
+            confirmed = True
+        elif dt1 == 2:
+            confirmed = False
+        elif dt1 == 4 or dt1 == 3:              # F3 (some masters write DT 03 00)
+            end = length - 2 - (6 if buf[13] & 0x80 else 0)
+            confirmed = True
+            pos = 19                            # after DA DT and the AFN being answered
+            while pos + 5 <= end:
+                if buf[pos + 4]:
+                    confirmed = False
+                pos += 5
         else:
-            confirmed = fn == 1
-        seq = frame.seq
+            return
+        seq = buf[13] & 0x0F
         p = self.pending
         if p.seq == seq and p.result is None:
             p.result = confirmed

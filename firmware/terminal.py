@@ -39,7 +39,7 @@ Rules kept for every request:
   the meter twice).
 - Replies longer than the link's frame limit go as several frames (FIR/FIN, RSEQ counting up).
 """
-from protocol import clock_math, gw376
+from protocol import clock_math
 from protocol.compat import const
 from protocol.errors import ProtocolError
 
@@ -62,6 +62,31 @@ VERSION = {"vendor": "CONC", "device": "CONC0001", "software_version": "0100",
 
 _RELAY_COMMANDS = {1: "trip", 2: "permit_close"}
 _RARE_AFNS = (0x04, 0x05, 0x0A, 0x0D, 0x10)
+
+
+_codec = None
+CODEC_IDLE_S = const(60)
+
+
+def codec():
+    """protocol.gw376, loaded when a request comes: the full 1376.1 codec is the biggest piece
+    of the uplink (57 KB of heap on the unix port), and logins, heartbeats, confirms and uploads
+    are built and read without it."""
+    global _codec
+    if _codec is None:
+        from protocol import gw376
+        _codec = gw376
+    return _codec
+
+
+def release_codec():
+    """Drop the codec again (after CODEC_IDLE_S without requests)."""
+    global _codec
+    if _codec is not None:
+        _codec = None
+        for name in ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
+                     "protocol.gw376_formats"):
+            _unload(name)
 
 
 def _unload(name):
@@ -137,6 +162,7 @@ class Terminal:
         self._last_request = None         # bytes of the last request answered
         self._last_replies = None
         self.reset_pending = False
+        self.codec_at = 0
         self.stats = {"requests": 0, "denied": 0, "pw_denied": 0, "expired": 0, "repeats": 0}
 
     # --- frames the terminal starts -------------------------------------------------------
@@ -154,15 +180,51 @@ class Terminal:
         return seq
 
     def link_frame(self, fn, seq=None):
-        """AFN02 login (F1), logout (F2) or heartbeat (F3 with the clock) as bytes."""
+        """AFN02 login (F1), logout (F2) or heartbeat (F3 with the clock) as bytes, built by
+        hand (no codec needed): C9 A AFN02 SEQ(FIR FIN CON) p0 Fn [clock] [EC] CS 16."""
         if seq is None:
             seq = self.next_pseq()
-        clock = None
-        if fn == 3:
-            clock = self.wall.calendar()
-        frame = gw376.link_frame(fn, self.area, self.address, seq, clock)
-        self._ack_bits(frame)
-        return gw376.build(frame)
+        out = bytearray(b"\x68\x00\x00\x00\x00\x68")
+        ev = self.events
+        acd = ev is not None and ev.unread_important()
+        area = self.area
+        out.append(0xE9 if acd else 0xC9)
+        out.append(_bcd(area % 100))
+        out.append(_bcd(area // 100 % 100))
+        out.append(self.address & 0xFF)
+        out.append(self.address >> 8)
+        out.append(0)
+        out.append(0x02)
+        out.append(0x70 | (seq & 0x0F))
+        out.extend(b"\x00\x00")
+        out.append(1 << (fn - 1))
+        out.append(0)
+        if fn == 3:                     # format 01: ss mm hh DD (week << 5 | MM) YY
+            t = self.wall.calendar()
+            out.append(_bcd(t[5]))
+            out.append(_bcd(t[4]))
+            out.append(_bcd(t[3]))
+            out.append(_bcd(t[2]))
+            out.append(t[6] << 5 | _bcd(t[1]))
+            out.append(_bcd(t[0] % 100))
+        if acd:
+            ec = ev.counters()
+            out.append(ec[0])
+            out.append(ec[1])
+        length = len(out) - 6
+        out[1] = out[3] = (length << 2 | 2) & 0xFF
+        out[2] = out[4] = length >> 6
+        total = 0
+        for i in range(6, len(out)):
+            total += out[i]
+        out.append(total & 0xFF)
+        out.append(0x16)
+        return bytes(out)
+
+    def idle(self):
+        """Called by the link between frames: drop the codec when requests stopped."""
+        if _codec is not None and self.wall.now() - self.codec_at >= CODEC_IDLE_S:
+            release_codec()
 
     def _ack_bits(self, frame):
         """ACD and EC on uplink frames while important events wait for the master."""
@@ -173,7 +235,7 @@ class Terminal:
 
     # --- requests ----------------------------------------------------------------------------
     def addressed_to_me(self, frame):
-        if frame.direction != gw376.DOWN:
+        if frame.direction != codec().DOWN:
             return False
         if frame.area != self.area:
             return False
@@ -182,6 +244,7 @@ class Terminal:
     async def handle(self, frame, raw=None):
         """Answer one downlink request (PRM = 1); returns the reply frames as bytes."""
         self.stats["requests"] += 1
+        self.codec_at = self.wall.now()
         if raw is not None and self._last_request is not None and frame.fcv and \
                 raw == self._last_request:
             self.stats["repeats"] += 1
@@ -190,10 +253,10 @@ class Terminal:
             self.stats["expired"] += 1
             return []
         afn = frame.afn
-        if gw376.needs_pw(afn, gw376.DOWN) and not self._pw_ok(frame):
+        if codec().needs_pw(afn, codec().DOWN) and not self._pw_ok(frame):
             self.stats["pw_denied"] += 1
             self._record_pw_failure(frame)
-            return self._out(frame, [gw376.deny(frame)], raw)
+            return self._out(frame, [codec().deny(frame)], raw)
         try:
             replies = await self._dispatch(frame)
         except (ProtocolError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -202,14 +265,14 @@ class Terminal:
             replies = None
         if replies is None:
             self.stats["denied"] += 1
-            replies = [gw376.deny(frame)]
+            replies = [codec().deny(frame)]
         return self._out(frame, replies, raw)
 
     def _out(self, frame, replies, raw):
         out = []
         for reply in replies:
             self._ack_bits(reply)
-            out.append(gw376.build(reply))
+            out.append(codec().build(reply))
         if raw is not None and frame.fcv:
             self._last_request = bytes(raw)
             self._last_replies = out
@@ -217,7 +280,7 @@ class Terminal:
 
     def _tp_expired(self, tp):
         t = self.wall.calendar()
-        return gw376.tp_expired(tp, t[2], t[3], t[4], t[5])
+        return codec().tp_expired(tp, t[2], t[3], t[4], t[5])
 
     def _pw_ok(self, frame):
         return _same(frame.pw, pw_bytes(self.settings.get("comm.password", "")))
@@ -245,38 +308,38 @@ class Terminal:
 
     async def _dispatch(self, frame):
         afn = frame.afn
-        if afn == gw376.AFN_CLASS1:
+        if afn == codec().AFN_CLASS1:
             return self._class1(frame)
-        if afn == gw376.AFN_CLASS3:
+        if afn == codec().AFN_CLASS3:
             return self._class3(frame)
-        if afn == gw376.AFN_CONFIG:
+        if afn == codec().AFN_CONFIG:
             if all(fn == 1 for _, fn, _ in frame.units):
                 return self._reply(frame, [(0, 1, self.version)])
             return None
-        if afn == gw376.AFN_RESET:
+        if afn == codec().AFN_RESET:
             if [u[1] for u in frame.units] == [1]:
                 self.reset_pending = True
-                return [gw376.confirm(frame)]
+                return [codec().confirm(frame)]
             return None
         if afn not in _RARE_AFNS:
             return None
         # parameters, history, control, forwarding: loaded for this request only
         from firmware import terminal_rare as rare
         try:
-            if afn == gw376.AFN_QUERY:
+            if afn == codec().AFN_QUERY:
                 return rare.query(self, frame)
-            if afn == gw376.AFN_SET:
+            if afn == codec().AFN_SET:
                 return rare.set_params(self, frame)
-            if afn == gw376.AFN_CLASS2:
+            if afn == codec().AFN_CLASS2:
                 return rare.class2(self, frame)
-            if afn == gw376.AFN_CONTROL:
+            if afn == codec().AFN_CONTROL:
                 return await rare.control(self, frame)
             return await rare.forward(self, frame)
         finally:
             _unload("firmware.terminal_rare")
 
     def _reply(self, frame, units):
-        return gw376.responses(frame, units, self.max_user_data)
+        return codec().responses(frame, units, self.max_user_data)
 
     # --- AFN0C: class 1 data -------------------------------------------------------------------
     def _class1(self, frame):
@@ -294,7 +357,7 @@ class Terminal:
         return self._reply(frame, units) if units else None
 
     def _points(self, pn):
-        if pn != gw376.PN_ALL:
+        if pn != codec().PN_ALL:
             return (pn,)
         if self.archive is None:
             return ()

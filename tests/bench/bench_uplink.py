@@ -66,8 +66,9 @@ def run(bench):
     heap = _uplink_heap()
     bench.emit("uplink.heap_kb", heap["uplink_kb"], "KB", goal=None,
                firmware_without_uplink_kb=heap["boot_kb"],
-               scope="resident heap the uplink adds to the booted firmware (1376.1 codec, "
-                     "terminal, link, uploader, buffers; socket channel), 64-bit unix port")
+               scope="resident heap the uplink adds to the booted firmware (terminal, link, "
+                     "uploader, buffers; socket channel; the 1376.1 codec loads per request), "
+                     "64-bit unix port")
 
 
 _HEAP_SCRIPT = """

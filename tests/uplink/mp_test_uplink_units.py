@@ -312,3 +312,28 @@ def test_transparent_forwarding_and_the_archive_over_afn04_f10():
     erc3 = [r for r in log.records(rtype=2) if r[4][0] == 3]
     eq(len(erc3), 1)
     os.remove(path)
+
+
+def test_link_frames_are_built_without_the_codec_exactly_as_the_codec_builds_them():
+    log, term, ev, s, clock = setup()
+    for fn in (1, 2, 3):
+        clock_value = term.wall.calendar() if fn == 3 else None
+        want = gw376.build(gw376.link_frame(fn, 4101, 7, 5, clock_value))
+        eq(term.link_frame(fn, 5), want)
+    records.append_event(log, 0, 5000, 31, bytes(16))      # an unread important event
+    got = gw376.parse(term.link_frame(3, 6))
+    eq((got.acd, got.ec), (1, (1, 0)))
+
+
+def test_the_codec_is_dropped_after_a_minute_without_requests():
+    import sys
+    from firmware import terminal
+    log, term, ev, s, clock = setup()
+    terminal.codec()
+    term.codec_at = term.wall.now()
+    term.idle()
+    eq("protocol.gw376" in sys.modules, True)
+    clock.advance(61000)
+    term.idle()
+    eq("protocol.gw376" in sys.modules, False)
+    eq(terminal.codec().AFN_CLASS1, 0x0C)                  # and back on demand
