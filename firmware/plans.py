@@ -11,7 +11,9 @@
                stored; retried on every later realtime cycle of the day until the meter has
                answered; the meter clock is checked on the same visit (ERC12)
     time sync  one broadcast 0x08 per bus a day at plan.time_sync_at (settings refuse times
-               near midnight or the hour, so a meter never steps over a freeze or a slot)
+               near midnight or the hour, so a meter never steps over a freeze or a slot),
+               and soon after the master sets the concentrator's clock
+               (Poller.request_time_sync), outside the minute either side of the hour
 
 A `BusSchedule` per bus remembers the slots it has done, so a cycle that overruns a boundary
 (32 meters x 6 items at 2400 baud take about a minute) catches up once, never twice.
@@ -27,6 +29,7 @@ DUE_NEW_DAY = const(4)
 DUE_FROZEN = const(8)
 DUE_TIME_SYNC = const(16)
 MIDNIGHT_WINDOW_S = const(3600)     # a midnight reading retried within the first hour only
+SYNC_GUARD_S = const(60)            # a requested time sync keeps this far from the hour
 
 MIDNIGHT_ITEMS = ("energy_fwd_block",)
 CLOCK_ITEMS = ("date", "time")
@@ -79,6 +82,7 @@ class BusSchedule:
         self.synced_day = self.day if now % DAY > plans.sync_at_s + 3600 else -1
         self.frozen_pending = True      # some meter may still lack frozen data today
         self.frozen_day = -1            # the day the frozen job first ran
+        self.sync_requested = False     # the master set the clock: broadcast it soon
         self.days_passed = 0
 
     def due(self, now):
@@ -109,6 +113,11 @@ class BusSchedule:
             due |= DUE_FROZEN
         if tod >= p.sync_at_s and self.synced_day != day:
             self.synced_day = day
+            due |= DUE_TIME_SYNC
+        if self.sync_requested and SYNC_GUARD_S <= now % 3600 <= 3600 - SYNC_GUARD_S:
+            # on request too, never within a minute of the hour (or midnight): a meter clock
+            # stepped over a boundary would freeze or close its interval twice
+            self.sync_requested = False
             due |= DUE_TIME_SYNC
         return due
 

@@ -4,6 +4,7 @@
                     state=MeterState(last_point), plans=Plans(settings))   # both optional
     poller.start(prio=20)               # bus tasks at priorities 20, 21, ... (below the uplink)
     poller.relay.submit(point, "trip")  # relay control (firmware/relay.py)
+    poller.request_time_sync()          # broadcast the time soon (after a clock set)
     poller.stats()
 
 Each bus task sleeps (in the kernel, pending on its relay queue) until the next plan boundary
@@ -84,7 +85,9 @@ class BusPoller:
             ms_left = wall.ms_until(p.plans.next_wake(wall.now()))
             err = await k.q_pend(self.queue, ms_left if ms_left > 0 else 1)
             if err == OS_ERR_NONE:
-                await self._relay(k.msg())
+                msg = k.msg()
+                if msg:                     # 0 only wakes the task (a time sync request)
+                    await self._relay(msg)
 
     async def _relay(self, msg):
         await self.poller.relay.execute(self, msg >> 8, msg & 0xFF)
@@ -129,7 +132,8 @@ class BusPoller:
                     frozen_left = True
                 msg = p.kernel.q_accept(self.queue)
                 while msg is not None:
-                    await self._relay(msg)
+                    if msg:
+                        await self._relay(msg)
                     msg = p.kernel.q_accept(self.queue)
         finally:
             f.close()
@@ -318,6 +322,14 @@ class Poller:
             errs.append(self.kernel.task_create(self.buses[bus].run, prio + i,
                                                 name="bus%d" % bus))
         return errs
+
+    def request_time_sync(self):
+        """Broadcast the time to every bus soon (the master just set the concentrator's clock):
+        at the next point where the bus is idle, outside the minute either side of the hour."""
+        for bus in self.buses:
+            bp = self.buses[bus]
+            bp.schedule.sync_requested = True
+            self.kernel.q_post(bp.queue, 0)         # wakes an idle bus task
 
     def stats(self):
         return [self.buses[bus].stats() for bus in sorted(self.buses)]

@@ -208,3 +208,9 @@ def test_plan_boundaries_and_due_slots():
     eq(sched.due(day + 3 * 3600 + 900), pl.DUE_REALTIME | pl.DUE_CURVE)
     eq(sched.due(day + 197 * 60), pl.DUE_TIME_SYNC)
     eq(sched.due(day + 198 * 60), 0)                        # once a day
+    eq(sched.due(day + 3 * 3600 + 45 * 60), pl.DUE_REALTIME | pl.DUE_CURVE)
+    sched.sync_requested = True                             # the master set the clock:
+    eq(sched.due(day + 4 * 3600 - 30), 0)                   # not within a minute of the hour
+    eq(sched.due(day + 4 * 3600 + 30), pl.DUE_REALTIME | pl.DUE_CURVE)
+    eq(sched.due(day + 4 * 3600 + 61), pl.DUE_TIME_SYNC)
+    eq(sched.due(day + 4 * 3600 + 62), 0)

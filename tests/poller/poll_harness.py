@@ -187,7 +187,10 @@ def main():
         if not line:
             break
         if line.startswith("{"):
-            for point, command in json.loads(line).get("relay", []):
+            order = json.loads(line)
+            for point, command in order.get("relay", []):
                 conc.poller.relay.submit(point, command)
+            if order.get("time_sync"):
+                conc.poller.request_time_sync()
     gc.collect()
     conc.report()

@@ -3,7 +3,7 @@
 `run_poller(spec, tmp_path, on_pause)` starts MicroPython with tests/poller/poll_harness.py,
 hands it the spec (JSON on stdin), calls `on_pause(i, now)` at each pause between the spec's
 "steps" (the test changes the simulator there: faults, registers; it may return
-{"relay": [[point, command]]} for the poller), and returns a `Result` with the log's records
+{"relay": [[point, command]], "time_sync": true} for the poller), and returns a `Result` with the log's records
 (readings and events, decoded) and the poller's statistics.
 """
 import json

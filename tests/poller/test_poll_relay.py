@@ -1,4 +1,5 @@
-"""Relay control through the bus task's command queue, confirmed by status word 3.
+"""Relay control through the bus task's command queue, confirmed by status word 3; a time
+sync the master asks for.
 
 Meter 1 has password 02123456 and the archive knows it; meter 2's archive entry has the wrong
 password. After the boot cycle the test queues a trip for both (as the uplink would), then a
@@ -18,7 +19,7 @@ from tests.poller.poll_support import run_poller, wall
 def test_trip_and_close_are_confirmed_through_status_word_3(tmp_path):
     config = {"bus": {"baud": 9600, "parity": "E", "turnaround_ms": 5},
               "meters": [{"address": "1", "password": "02123456"}, {"address": "2"}]}
-    clock = ManualClock(datetime(2026, 3, 5, 10, 0))
+    clock = ManualClock(datetime(2026, 3, 5, 10, 20))
     seen = {}
     with MeterSimulator.from_dict(config, clock=clock) as sim:
         spec = {"meters": {"1": {"protocol": "dlt645", "address": "1", "baud": 9600,
@@ -26,7 +27,7 @@ def test_trip_and_close_are_confirmed_through_status_word_3(tmp_path):
                            "2": {"protocol": "dlt645", "address": "2", "baud": 9600,
                                  "password": "02999999"}},
                 "buses": {"1": [sim.device_path, 9600, "E"]}, "clock": "bus",
-                "start": wall(2026, 3, 5, 10, 0), "steps": [2000, 2000, 2000],
+                "start": wall(2026, 3, 5, 10, 20), "steps": [2000, 2000, 2000],
                 "settings": {"plan.realtime_min": 60, "plan.curve_min": 0}}
 
         def pause(i, now):
@@ -35,11 +36,14 @@ def test_trip_and_close_are_confirmed_through_status_word_3(tmp_path):
             if i == 1:
                 seen["open_after_trip"] = (sim.meter("000000000001").model.relay_open,
                                            sim.meter("000000000002").model.relay_open)
-                return {"relay": [[1, "permit_close"]]}
+                seen["broadcasts"] = sim.meter("000000000001").model.broadcast_times
+                # the master set the clock: the meters get it without waiting for 03:17
+                return {"relay": [[1, "permit_close"]], "time_sync": True}
             return None
 
         result = run_poller(spec, tmp_path, on_pause=pause, heapsize="512K")
         relay_open_at_end = sim.meter("000000000001").model.relay_open
+        broadcasts_at_end = sim.meter("000000000001").model.broadcast_times
     assert seen["open_after_trip"] == (True, False)
     assert relay_open_at_end is False
     events = [(e["point"], decode(e["erc"], bytes(e["data"])))
@@ -53,3 +57,5 @@ def test_trip_and_close_are_confirmed_through_status_word_3(tmp_path):
     assert refused["status3"] == dlt645.ERR_UNAUTHORIZED and not refused["start"]
     assert not close["status3"] & 0x10
     assert result.stats[0]["relay_commands"] == 3
+    assert (seen["broadcasts"], broadcasts_at_end) == (0, 1)
+    assert result.stats[0]["time_syncs"] == 1
