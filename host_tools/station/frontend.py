@@ -27,8 +27,9 @@ costs a parse, a confirm and a dict update. What the front end does with each te
 - Active event reports (PRM 1 AFN0E): stored (unique on the record) and confirmed.
 - ACD with EC in any uplink frame: the terminal has events the station has not read; the
   collector reads them with AFN0E (collector.py).
-- A connection silent for `idle_timeout` seconds (default 3 heartbeat periods of 60 s + slack)
-  is closed and its session ended.
+- A connection silent for 3 of its heartbeat periods + 30 s (the period is measured between its
+  heartbeats; until two have arrived, `idle_timeout`, default 46 min: 3 periods of 15 min, the
+  longest usual setting) is closed and its session ended.
 
 Collection (collector.py) runs per logged-in terminal; operator commands (remote_control.py) are
 picked up from the database and executed on the terminal's session.
@@ -56,7 +57,8 @@ AFN_LINK = 0x02
 LOGIN, LOGOUT, HEARTBEAT = 1, 2, 3
 REALTIME_ENERGY = frozenset([33, 34] + list(range(129, 137)))
 FROZEN_ENERGY = frozenset([1, 2, 17, 18] + list(range(161, 169)) + list(range(177, 185)))
-DEFAULT_IDLE_TIMEOUT_S = 200.0       # 3 missed 60 s heartbeats + slack
+DEFAULT_IDLE_TIMEOUT_S = 2760.0      # 3 missed heartbeats of the longest usual period (15 min)
+MISSED_HEARTBEATS = 3
 MAX_USER_DATA = 16383
 
 
@@ -64,6 +66,7 @@ class FrontEnd:
     """The asyncio server and the registry of connected terminals (see the module docstring)."""
 
     link_class = None       # the connection class (Link); tests substitute a subclass
+    heartbeat_slack_s = 30.0    # beyond 3 heartbeat periods before a silent link is closed
 
     def __init__(self, station, clock=time.time, master=0, response_timeout=10.0, retries=2,
                  idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
@@ -216,11 +219,14 @@ class FrontEnd:
 
     async def _idle_sweeper(self):
         while True:
-            await asyncio.sleep(min(30.0, max(0.2, self.idle_timeout / 4)))
-            limit = time.monotonic() - self.idle_timeout
+            await asyncio.sleep(max(0.1, min(10.0, self.idle_timeout / 4,
+                                             self.heartbeat_slack_s)))
+            now = time.monotonic()
             for link in list(self.connections):
-                if link.last_heard < limit:
-                    log.info("%s: nothing heard for %.0f s, closing", link.name, self.idle_timeout)
+                allowed = self.idle_timeout if link.heartbeat_period is None else \
+                    MISSED_HEARTBEATS * link.heartbeat_period + self.heartbeat_slack_s
+                if now - link.last_heard > allowed:
+                    log.info("%s: nothing heard for %.0f s, closing", link.name, allowed)
                     link.drop("heartbeat timeout")
 
     # ------------------------------------------------------------------ terminals logged in
@@ -309,6 +315,8 @@ class Link(asyncio.Protocol):
         self.session = None
         self.session_id = None
         self.last_heard = time.monotonic()
+        self.heartbeat_period = None    # seconds between its last two heartbeats (>= 1 s)
+        self._last_beat = None
         self._held = []                 # frames that arrived while the login was recorded
         self.collector = None
         self.ec = None                  # (important, normal) from the latest frame with ACD
@@ -437,6 +445,10 @@ class Link(asyncio.Protocol):
         fn = frame.units[0][1] if frame.units else 0
         if fn == HEARTBEAT:
             self.send_frame(gw376.confirm(frame))
+            now = time.monotonic()
+            if self._last_beat is not None and now - self._last_beat >= 1.0:
+                self.heartbeat_period = now - self._last_beat
+            self._last_beat = now
             self.front.stats["heartbeats"] += 1
             self.front.writer.note_heartbeat(self.session_id, int(self.front.clock()))
         elif fn == LOGIN:               # logged in again on the same connection

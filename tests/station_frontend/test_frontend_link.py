@@ -150,6 +150,23 @@ def test_silent_connection_is_closed_after_the_idle_timeout(sqlite_url):
     run(scenario())
 
 
+def test_silence_limit_follows_the_terminals_heartbeat_period(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, idle_timeout=60) as h:
+            h.front.heartbeat_slack_s = 0.1
+            raw = await h.raw(1)
+            await raw.login()
+            for _ in range(2):                         # heartbeats 1.1 s apart
+                raw.send_link(3)
+                await raw.receive()
+                await asyncio.sleep(1.1)
+            assert 1.0 <= h.link(1).heartbeat_period < 2.0
+            started = asyncio.get_running_loop().time()
+            assert await raw.receive_raw(timeout=15) is None     # closed long before 60 s
+            assert asyncio.get_running_loop().time() - started < 10
+    run(scenario())
+
+
 def test_garbage_between_frames_is_skipped(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1) as h:

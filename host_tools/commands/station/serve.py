@@ -26,9 +26,10 @@ from host_tools.station.errors import StationError
               metavar="SECONDS", help="Wait for a terminal's answer before a retry.")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
               help="Retries of a request that got no answer (the same frame again).")
-@click.option("--idle-timeout", type=click.FloatRange(1), default=200.0, show_default=True,
-              metavar="SECONDS", help="Close a connection silent this long (3 missed 1-minute "
-              "heartbeats + slack).")
+@click.option("--idle-timeout", type=click.FloatRange(1), default=2760.0, show_default=True,
+              metavar="SECONDS", help="Close a connection silent this long while its heartbeat "
+              "period is unknown (3 missed 15-minute heartbeats + slack); once two heartbeats "
+              "have come, the limit is 3 of its periods + 30 s.")
 @click.option("--master", type=click.IntRange(0, 127), default=0, show_default=True,
               help="This station's master address (A3).")
 @click.option("--stats-every", type=click.FloatRange(0), default=60, show_default=True,
