@@ -22,6 +22,10 @@ from host_tools.station.errors import StationError
 @click.option("--backfill-days", type=click.IntRange(0, 62), default=3, show_default=True,
               help="Days before yesterday whose missing daily frozen values (AFN0D F161) are "
               "asked for again after 00:30.")
+@click.option("--archive-sync/--no-archive-sync", default=True, show_default=True,
+              help="At login, download archive meters the terminal has not been sent (AFN04 "
+              "F10: it REPLACES those points in the terminal's own archive) and verify them "
+              "(AFN0A F10). Off: the terminals keep the archive they were configured with.")
 @click.option("--response-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="Wait for a terminal's answer before a retry.")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
@@ -39,7 +43,7 @@ from host_tools.station.errors import StationError
 @click.option("-v", "--verbose", count=True, help="Log sessions (-v) and frames (-vv) to stderr.")
 @db_option
 @tz_option
-def cli(listen, read_every, clock_check_every, backfill_days, response_timeout, retries,
+def cli(listen, read_every, clock_check_every, backfill_days, archive_sync, response_timeout, retries,
         idle_timeout, master, stats_every, as_json, verbose, db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
@@ -76,7 +80,7 @@ def cli(listen, read_every, clock_check_every, backfill_days, response_timeout, 
                          collector_config=CollectorConfig(
                              realtime_interval_s=read_every or None,
                              clock_check_s=clock_check_every or None,
-                             backfill_days=backfill_days))
+                             backfill_days=backfill_days, sync_archive=archive_sync))
 
         def started(bound):
             if as_json:
