@@ -32,6 +32,7 @@ from protocol.errors import ProtocolError
 from protocol.gw376_deframer import Deframer
 
 MISSED_LIMIT = const(3)
+DENY_PAUSE_MS = const(10000)     # after the station refused an upload
 _RX = const(1536)
 
 DOWN = "down"
@@ -78,6 +79,7 @@ class Link:
         self.login_ms = None              # ms from run() to the first login
         self._last_rx = 0
         self._last_traffic = 0
+        self._paused_at = None
         self._stop = False
         self.stats = {"connects": 0, "logins": 0, "login_failures": 0, "heartbeats": 0,
                       "missed": 0, "reconnects": 0, "power_cycles": 0, "silent": 0,
@@ -244,8 +246,14 @@ class Link:
             now = clock.ticks_ms()
             timeout = self._timeout_ms()
             retries = self.settings["comm.retries"]
-            # uploads, as many as the window takes
-            while up is not None and up.has_work():
+            # uploads, as many as the window takes (after a denial, not for a while)
+            if up is not None and up.paused:
+                if self._paused_at is None:
+                    self._paused_at = now
+                elif diff(now, self._paused_at) >= DENY_PAUSE_MS:
+                    up.paused = False
+                    self._paused_at = None
+            while up is not None and not up.paused and up.has_work():
                 got = up.next_frame(self.terminal.next_pseq(), clock.ticks_ms())
                 if got is None:
                     break

@@ -37,7 +37,9 @@ CURSOR = "uplink"
 FN_RECORDS = const(241)          # vendor unit: ring-log records with their identity
 EVENT = const(0x02)              # firmware.ringlog.EVENT
 ERC_LOST = const(250)            # firmware.ringlog.ERC_RECORDS_LOST
-IMPORTANT = (1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60, 250)
+ERC_REFUSED = const(251)         # records the station refused DENY_LIMIT times, stepped over
+IMPORTANT = (1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60, 250, 251)
+DENY_LIMIT = const(3)
 RECORD_HEAD = const(8)           # type 1, point 2, timestamp 4, length 1
 
 _HEAD = const(14)                # 68 L L L L 68 C A(5) AFN SEQ
@@ -151,7 +153,10 @@ class Uploader:
         self.slots = [_Slot(max_frame) for _ in range(window)]
         self.next_seq = log.cursor(CURSOR)
         self.stats = {"frames": 0, "records": 0, "resent": 0, "confirmed_records": 0,
-                      "denied": 0, "payload_bytes": 0}
+                      "denied": 0, "payload_bytes": 0, "refused_records": 0}
+        self.paused = False            # after a denial: the link waits before sending more
+        self._denied_first = -1
+        self._denials = 0
 
     # --- what is due -------------------------------------------------------------------------
     def backlog(self):
@@ -327,10 +332,32 @@ class Uploader:
                         self.events.seen(s.event_index)
                     self._advance()
                 else:
-                    self.stats["denied"] += 1
-                    self.restart()
+                    self._denied(s)
                 return True
         return False
+
+    def _denied(self, slot):
+        """The station refused an upload (it could not read or store it). Send it again after
+        a pause (link.py waits DENY_PAUSE_MS); a frame refused DENY_LIMIT times in a row would
+        block the backlog for ever, so it is stepped over, and that is reported: an ERC251
+        event (first sequence u32, count) goes to the station like any important event."""
+        self.stats["denied"] += 1
+        self.paused = True
+        if slot.first == self._denied_first and slot.first == self.log.cursor(CURSOR):
+            self._denials += 1
+        else:
+            self._denied_first = slot.first
+            self._denials = 1
+        if self._denials >= DENY_LIMIT and slot.first == self.log.cursor(CURSOR):
+            self.stats["refused_records"] += slot.end - slot.first
+            body = bytes((slot.first & 0xFF, (slot.first >> 8) & 0xFF,
+                          (slot.first >> 16) & 0xFF, (slot.first >> 24) & 0xFF,
+                          min(255, slot.end - slot.first)))
+            self.log.advance(CURSOR, slot.end)
+            from firmware.records import append_event
+            append_event(self.log, 0, self.terminal.wall.now(), ERC_REFUSED, body)
+            self._denials = 0
+        self.restart()
 
     def _advance(self):
         """Move the cursor over the confirmed frames that follow it without a gap."""

@@ -337,3 +337,22 @@ def test_the_codec_is_dropped_after_a_minute_without_requests():
     term.idle()
     eq("protocol.gw376" in sys.modules, False)
     eq(terminal.codec().AFN_CLASS1, 0x0C)                  # and back on demand
+
+
+def test_a_frame_the_station_keeps_refusing_is_stepped_over_and_reported():
+    log, term, ev, s, clock = setup(readings=30)
+    up = Uploader(log, term, ev, window=1, max_frame=200)
+    first = None
+    for i in range(3):
+        got = upload_identity(frame_of(up.next_frame(i)))
+        if first is None:
+            first = got
+        eq(got["first"], first["first"])         # the same frame again after each denial
+        up.on_answer(i, False)
+        eq(up.paused, True)
+        up.paused = False                        # the link's pause is over
+    end = first["first"] + first["count"]
+    eq((log.cursor(CURSOR), up.stats["refused_records"]), (end, first["count"]))
+    rec = [r for r in log.records(rtype=2)][-1]
+    eq((rec[4][0], rec[4][1], rec[4][5]), (251, first["first"], first["count"]))
+    eq(ev.unread_important(), True)              # reported like any important event
