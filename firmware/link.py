@@ -306,8 +306,9 @@ class Link:
             if not self.want_online():
                 return "offline"
             self.terminal.idle()
-            if self.settings["comm.online_mode"] == 2 and self.activated and \
-                    diff(now, self._last_traffic) >= self.settings.get("comm.idle_min", 10) * 60000:
+            idle_min = self.settings.get("comm.idle_min", 10)     # 0: never idles out
+            if self.settings["comm.online_mode"] == 2 and self.activated and idle_min and \
+                    diff(now, self._last_traffic) >= idle_min * 60000:
                 self.activated = False
             # wait for bytes until the next thing is due
             wait = diff(hb_due, now)
