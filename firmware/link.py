@@ -246,6 +246,7 @@ class Link:
             now = clock.ticks_ms()
             timeout = self._timeout_ms()
             retries = self.settings["comm.retries"]
+            hb_ms = self._heartbeat_ms()          # AFN04 F1 may change it mid-session
             # uploads, as many as the window takes (after a denial, not for a while)
             if up is not None and up.paused:
                 if self._paused_at is None:
