@@ -173,14 +173,10 @@ class Concentrator:
         try:
             self.kernel.run()
         except KeyboardInterrupt as exc:
-            # A long-running heap ends up in pieces; the block held back since boot is what
-            # lets `conc status` load and run inside it.
-            self.reserve = None
-            gc.collect()
-            self.stopped(_while_idle(exc))
+            self.stopped(exc)
             raise
 
-    def stopped(self, idle=False):
+    def stopped(self, interrupt=None):
         """Record an orderly stop (a `conc` command took over the board).
 
         Ctrl-C nearly always finds the kernel asleep in its idle wait. Anywhere else it may have
@@ -188,8 +184,15 @@ class Concentrator:
         mount finds the true append point (and repairs a torn record)."""
         if self.dev is None or self.log is None:
             return
-        for _ in range(3):      # a second Ctrl-C may arrive while the marker is written
-            try:
+        idle = None
+        for _ in range(4):      # the USB transport sends Ctrl-C twice: the second one may
+            try:                # arrive while the marker is being written
+                # A long-running heap ends up in pieces; the block held back since boot is
+                # what lets `conc status` load and run inside it.
+                self.reserve = None
+                gc.collect()
+                if idle is None:
+                    idle = interrupt is not None and _while_idle(interrupt)
                 from firmware import records
                 if not idle:
                     from firmware.ringlog import RingLog
@@ -199,7 +202,7 @@ class Concentrator:
                 records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
                 return
             except KeyboardInterrupt:
-                pass
+                idle = False        # it may have landed inside the append: remount
             except Exception as exc:  # noqa: BLE001 - stopping must never fail
                 print("conc: stop marker not written: %r" % (exc,))
                 return

@@ -11,7 +11,11 @@ def main():
     c = concentrator.Concentrator()
     concentrator.current = c
     from firmware import startup
-    startup.boot(c)
+    try:
+        startup.boot(c)
+    except KeyboardInterrupt:
+        c.stopped()             # a `conc` command took over during the boot: not a power cut
+        raise
     startup = None
     concentrator.unload("firmware.startup")
     c.run()

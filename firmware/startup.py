@@ -19,6 +19,7 @@ UPLINK_MIN_FREE = 88 * 1024
 # Heap the running firmware still loads on first use: a Modbus register map (protocol/
 # modbus_map.py, about 22 KB), the DL/T 645 codec for the daily time broadcast.
 RUNTIME_HEADROOM = 40 * 1024
+LAST_RECORDS = 32           # records looked at for the power-off time
 
 
 def boot(c):
@@ -86,8 +87,14 @@ def _record_boot(c):
     last = log.latest()
     if last is not None and not (last[1] == records.MARKER and last[4] and
                                  last[4][0] == MARK_STOPPED):
-        c.power_off_at = last[3]
-        records.append_event(log, 0, now, ERC14, time15(last[3]) + time15(now))
+        # The last record is not always the latest time (a curve point carries its slot's
+        # start): the power went off after the newest timestamp among the last records.
+        off = last[3]
+        for record in log.records(max(log.oldest_seq, log.next_seq - LAST_RECORDS)):
+            if off < record[3] <= now:
+                off = record[3]
+        c.power_off_at = off
+        records.append_event(log, 0, now, ERC14, time15(off) + time15(now))
     if c.settings_problems:
         records.append_event(log, 0, now, ERC21, time15(now) + bytes((FAULT_STORAGE,)))
     records.append_marker(log, now, records.MARK_BOOT, VERSION.encode())

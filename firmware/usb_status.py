@@ -46,6 +46,8 @@ def recent_events(log, count=RECENT_EVENTS):
 
 def _status():
     c = conc.current
+    if c is not None and c.kernel is None:
+        c = None                # interrupted while it booted: nothing runs yet
     doc = {"version": conc.VERSION, "platform": sys.platform, "running": c is not None,
            "micropython": ".".join(str(v) for v in sys.implementation.version[:3])}
     if c is None:

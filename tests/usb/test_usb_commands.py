@@ -101,6 +101,8 @@ def test_status_shows_tasks_buses_ring_and_events(board):
     assert [b["bus"] for b in doc["buses"]] == [1, 2]
     assert doc["heap_peak"] >= doc["heap_used"] > 0 and doc["heap_free"] > 0
     assert doc["ring"]["next_seq"] > doc["ring"]["oldest_seq"]
+    # every command above stopped the firmware in order (a marker), none was a power cut
+    assert doc["power_off_at"] is None and 14 not in [e[3] for e in doc["events"]]
     assert "uplink" in doc["skipped"] or "uplink" in doc
     table = conc("status", port=board.port).stdout
     assert "housekeeping" in table and "ring log:" in table

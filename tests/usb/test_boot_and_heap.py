@@ -1,0 +1,51 @@
+"""Booting on a heap-limited board (the 192 KB `virtual` board: an ESP32 without PSRAM) and
+with a corrupt settings file: the firmware never bricks the board, and says what it skipped."""
+import time
+
+import pytest
+
+from host_tools.usb import Board
+from tests.usb.usb_support import conc, conc_json, simulators, start_board
+
+
+@pytest.fixture(scope="module")
+def small_board(tmp_path_factory):
+    bus1, bus2 = simulators()
+    with bus1, bus2:
+        vb = start_board(tmp_path_factory.mktemp("heap"), bus1, bus2, board="virtual")
+        try:
+            yield vb
+        finally:
+            vb.stop()
+
+
+def test_a_192k_board_polls_skips_what_does_not_fit_and_still_answers_status(small_board):
+    port = small_board.port
+    for point, address, protocol in ((1, "1", "dlt645"), (2, "2", "dlt645-1997")):
+        assert conc("meters", "add", "--point", point, "--address", address, "--protocol",
+                    protocol, "--bus", "1", "--baud", "9600", port=port).returncode == 0
+    time.sleep(2.5)
+    doc = conc_json("status", port=port)
+    assert doc["running"] and doc["board"] == "virtual"
+    assert doc["heap_used"] + doc["heap_free"] <= 210 * 1024          # the budget holds
+    assert {"bus1", "bus2", "housekeeping"} <= {t["name"] for t in doc["tasks"]}
+    assert doc["buses"][0]["reads_ok"] >= 2 and doc["faults"] == []
+    assert "heap" in doc["skipped"]["uplink"]        # why the uplink does not run
+    assert conc_json("config", "show", port=port)["settings"]["terminal.area"] == 4101
+
+
+def test_a_corrupt_settings_file_boots_with_defaults_and_raises_erc21(small_board):
+    port = small_board.port
+    assert conc("config", "set", "terminal.address", "99", port=port).returncode == 0
+    with Board.open(port, soft_reset=True) as board:
+        board.write_file("/config.json", b'{"terminal.address": 99, "master.port": 0, ')
+    time.sleep(1.5)
+    doc = conc_json("status", port=port)
+    assert doc["running"]
+    assert any("config.json is not valid JSON" in p for p in doc["problems"])
+    assert 21 in [e[3] for e in doc["events"]]        # ERC21 terminal fault
+    shown = conc("config", "show", port=port)
+    assert shown.returncode == 0 and "not valid JSON" in shown.stderr
+    # the user repairs it with one set: the file is rewritten whole
+    assert conc("config", "set", "terminal.address", "7", port=port).returncode == 0
+    assert conc_json("config", "show", port=port)["problems"] == []
