@@ -39,9 +39,9 @@ def test_bring_up_faults_each_fail_with_their_reason_then_the_link_recovers():
     board = Board({"modem": modem.line.device_path, "port": master.port, "run_ms": 12000,
                    "redial_ms": 200, "registration_s": 1, "power_cycle_after": 3,
                    "settings": {"comm.redial_max_s": 1}, "append_every_ms": 300})
-    steps = [("AT+CPIN?", "registration", "denied"), ("AT+CREG?", "csq99", True),
-             ("AT+CSQ", "activate_fail", True), ("AT+CIICR", "connect_fail", True),
-             ("AT+CIPSTART", None, None)]
+    steps = [("AT+CPIN?", "registration", "denied"), ("AT+CREG?", "registration", "searching"),
+             ("AT+CREG?", "csq99", True), ("AT+CSQ", "activate_fail", True),
+             ("AT+CIICR", "connect_fail", True), ("AT+CIPSTART", None, None)]
     try:
         state = modem.faults
         for command, next_fault, value in steps:
@@ -54,7 +54,8 @@ def test_bring_up_faults_each_fail_with_their_reason_then_the_link_recovers():
         assert master.wait_login(15), "no login once the faults cleared"
     finally:
         result = finish(board, modem, master)
-    assert result["errors"][:5] == ["SIM not ready", "registration denied", "no signal",
+    assert result["errors"][:6] == ["SIM not ready", "registration denied",
+                                    "not registered (stat 2)", "no signal",
                                     "PDP context failed", "connect failed"]
     assert result["stats"]["power_cycles"] >= 1 and result["modem"]["resets"] >= 1
     assert result["stats"]["logins"] == 1
@@ -98,7 +99,9 @@ def test_link_losses_reconnect_and_lose_nothing(dialect, fault, value):
 
 def test_a_noisy_line_garbled_late_and_unsolicited_codes_still_delivers_everything():
     master = TestMaster().start()
-    modem = modem_for(master, "quectel", Faults(garble=3, urc_noise=30, late_ms=15))
+    # roaming (CREG stat 5) is registered too
+    modem = modem_for(master, "quectel", Faults(garble=3, urc_noise=30, late_ms=15,
+                                                registration="roaming"))
     board = Board({"modem": modem.line.device_path, "dialect": "quectel", "port": master.port,
                    "run_ms": 6000, "append_every_ms": 100, "append_until_ms": 4500,
                    "heartbeat_ms": 1000,
