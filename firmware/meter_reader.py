@@ -1,10 +1,11 @@
 """One RS-485 bus's transactions: send a request, wait for the reply, decode it in place.
 
 `BusLink` owns a bus's port and its only buffers (one request buffer per protocol, one reply
-deframer, one read chunk): the steady state of a read - build the request in place, write it,
-sleep in the kernel's I/O wait, cut the frame out with the allocation-free deframer, check
-address/function/DI, decode BCD straight from the wire bytes into `values` - allocates nothing
-for DL/T 645 (tests/poller/mp_test_reader.py proves it under heap_lock).
+deframer, one read chunk). A DL/T 645 read builds the request in place, writes it, sleeps in
+the kernel's I/O wait, cuts the frame out with the allocation-free deframer, checks
+address/function/DI and decodes BCD straight from the wire bytes into `values`: none of that
+allocates (tests/poller/mp_test_reader.py runs it under heap_lock); the one allocation of a
+transaction is the generator of its coroutine, transact645().
 
 Reply timeout (per attempt): the request's and the expected reply's wire time plus a turnaround
 allowance (`turnaround_ms`, 500 ms by default: DL/T 645 allows a meter up to 500 ms), plus 20 ms.
@@ -16,7 +17,8 @@ deadline. A failed attempt is retried `retries` times.
 - DL/T 645-2007: block DIs; a meter answering a block with "no requested data" is remembered in
   MeterState.flags (NO_BLOCKS) and read through the block's single DIs from then on;
 - DL/T 645-1997: the 2-byte DIs of the same quantities;
-- Modbus RTU: the meter's register map (protocol/maps), grouped into as few reads as it allows.
+- Modbus RTU: the meter's register map (protocol/maps), grouped into as few reads as it allows
+  (firmware/modbus_reader.py, loaded when the first Modbus meter is polled).
 Results land in `items` / `values` / `count` (item ids of firmware/quantities.py) ready for
 firmware.records.append_readings.
 """
@@ -249,107 +251,14 @@ class BusLink:
             i -= 1
         return -value if neg else value
 
-    # --- Modbus ----------------------------------------------------------------------------
-    async def modbus(self, request, unit, function, count):
-        """Send a read request; OK with the reply in self.mb[:self.mb_len] (exception: abnormal)."""
-        from protocol.modbus import crc16
-        expect = 5 + 2 * count
-        timeout = self.timeout_ms(len(request), expect)
-        mb = self.mb
-        if mb is None:
-            mb = self.mb = bytearray(256)
-        rx = self.rx
-        clock = self.clock
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.retried += 1
-            self.drain()
-            self.requests += 1
-            self.port.write(request)
-            t0 = clock.ticks_ms()
-            last = t0
-            fill = 0
-            while True:
-                n = self.port.readinto(rx)
-                if n:
-                    for i in range(n):
-                        if fill < len(mb):
-                            mb[fill] = rx[i]
-                            fill += 1
-                    last = clock.ticks_ms()
-                    # skip bytes until our unit id starts the reply (line noise, garbage)
-                    while fill and mb[0] != unit:
-                        for i in range(fill - 1):
-                            mb[i] = mb[i + 1]
-                        fill -= 1
-                    want = 5 if fill >= 2 and mb[1] & 0x80 else expect
-                    if fill >= want:
-                        if crc16(mb, 0, want) == 0 and mb[1] & 0x7F == function:
-                            self.abnormal = bool(mb[1] & 0x80)
-                            self.error = mb[2] if self.abnormal else 0
-                            if self.abnormal or mb[2] == 2 * count:
-                                self.mb_len = want
-                                self.replies += 1
-                                self.wire_bytes += len(request) + want
-                                return OK
-                        self.garbled += 1
-                        break
-                    continue
-                now = clock.ticks_ms()
-                left = timeout - clock.ticks_diff(now, t0)
-                if fill:
-                    quiet = self.gap_ms - clock.ticks_diff(now, last)
-                    if quiet <= 0:
-                        self.garbled += 1
-                        break
-                    left = min(left, quiet)
-                if left <= 0:
-                    self.timeouts += 1
-                    break
-                await self.k.io_wait(self.port.pollable, OS_IO_READ, left)
-        return NO_REPLY
-
     def stats(self):
         return {"requests": self.requests, "replies": self.replies, "timeouts": self.timeouts,
                 "retries": self.retried, "garbled": self.garbled, "stray": self.stray,
                 "wire_bytes": self.wire_bytes}
 
 
-# --- what to read: plan items compiled once --------------------------------------------------
-def _entry(cat, row, version, q):
-    size = cat.element_size(row, version)
-    fmt = row[cat.FMT97] if version == 1997 and row[cat.FMT97] else row[cat.FMT]
-    signed = 2 if fmt == "bits16" else row[cat.SIGNED]
-    di = row[cat.DI] if version == 2007 else row[cat.DI97]
-    return (di, size, row[cat.COUNT], signed, q)
-
-
-def compile_items(names):
-    """Plan item names -> (entries 2007, entries 1997, names for Modbus maps).
-
-    A 2007 entry is (di, element size, count, signed, first quantity, singles) where singles
-    are the entries of the block's single DIs (fallback), or None for a single item.
-
-    The catalogue (protocol/dlt645_items.py, about 24 KB of heap) is needed only here: when
-    nothing else had loaded it, it is unloaded again afterwards."""
-    import sys
-    loaded = "protocol.dlt645_items" in sys.modules
-    from protocol import dlt645_items as cat
-    try:
-        return _compile(cat, _quantities(), names)
-    finally:
-        if not loaded:
-            _unload("protocol.dlt645_items")
-
-
-def _quantities():
-    # firmware/quantities.py (its name table, ~4 KB) is needed only while compiling a plan or
-    # a Modbus map: loaded for that and unloaded again by _forget_quantities()
-    from firmware import quantities
-    return quantities
-
-
-def _unload(name):
+def unload_module(name):
+    """Forget a module so its code leaves the heap (tables only compiling needs)."""
     import sys
     sys.modules.pop(name, None)
     package, _, attr = name.rpartition(".")
@@ -363,38 +272,7 @@ def _unload(name):
 
 def forget_tables():
     """Unload the tables only plan compilation needs (call once every plan is compiled)."""
-    _unload("firmware.quantities")
-
-
-def _compile(cat, qs, names):
-    e07 = []
-    e97 = []
-    flat = []
-    for name in names:
-        name = qs.ALIASES.get(name, name)
-        di, row = cat.find(name)
-        if row is None:
-            continue
-        first = qs.BLOCK_FIRST.get(name)
-        if first is not None:
-            n = qs.BLOCK_SIZE[name]
-            singles = []
-            for q in range(first, first + n):
-                sdi, srow = cat.find(qs.NAMES[q])
-                singles.append(_entry(cat, srow, 2007, q))
-                flat.append(qs.NAMES[q])
-            e07.append(_entry(cat, row, 2007, first) + (tuple(singles),))
-            if row[cat.DI97] is not None:
-                e97.append(_entry(cat, row, 1997, first) + (None,))
-            continue
-        q = qs.quantity(name)
-        if not q:
-            continue
-        flat.append(qs.NAMES[q])
-        e07.append(_entry(cat, row, 2007, q) + (None,))
-        if row[cat.DI97] is not None:
-            e97.append(_entry(cat, row, 1997, q) + (None,))
-    return tuple(e07), tuple(e97), tuple(flat)
+    unload_module("firmware.quantities")
 
 
 class MeterReader:
@@ -420,12 +298,14 @@ class MeterReader:
             self.energy = value
 
     async def read(self, point, protocol, slot, plan, kind):
-        """Read `plan` (compile_items result) from the meter of `slot`; OK or NO_REPLY."""
+        """Read `plan` (firmware/plan_compile.compile_items) from the meter of `slot`; OK or
+        NO_REPLY."""
         self.count = 0
         self.energy = None
         self.answered = 0
         if protocol == PMODBUS:
-            return await self._read_modbus(slot, plan[2], kind)
+            from firmware import modbus_reader     # loaded once a Modbus meter is polled
+            return await modbus_reader.read(self, slot, plan[2], kind)
         link = self.link
         link.set_meter(slot)
         version = 2007 if protocol == P2007 else 1997
@@ -519,34 +399,3 @@ class MeterReader:
     def raw(self, offset):
         """Byte `offset` of the last payload, unscrambled (date/time fields)."""
         return (self.link.df.buf[offset] - 0x33) & 0xFF
-
-    async def _read_modbus(self, slot, names, kind):
-        from protocol import modbus_map
-        link = self.link
-        name = bytes(slot[26:34]).rstrip(b"\0").decode() or "sdm120"
-        cached = self._maps.get(name)
-        if cached is None:
-            qs = _quantities()
-            regmap = modbus_map.load_map(name)
-            wanted = [n for n in names if n in regmap.names()]
-            cached = []
-            for block in regmap.read_plan(wanted):
-                cached.append((block, tuple(qs.quantity(item.name) for item in block.items)))
-            self._maps[name] = cached
-            forget_tables()
-        unit = slot[6]
-        if not cached:
-            return OK               # the meter's map holds none of the plan's quantities
-        for block, quantities in cached:
-            err = await link.modbus(block.request(unit), unit, block.function, block.count)
-            if err != OK:
-                break
-            self.answered += 1
-            if link.abnormal:
-                continue
-            for i in range(len(quantities)):
-                item = block.items[i]
-                q = quantities[i]
-                if q:
-                    self._put(kind, q, item.scaled(link.mb, 3 + 2 * (item.register - block.start)))
-        return OK if self.answered else NO_REPLY

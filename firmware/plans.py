@@ -18,7 +18,7 @@
 A `BusSchedule` per bus remembers the slots it has done, so a cycle that overruns a boundary
 (32 meters x 6 items at 2400 baud take about a minute) catches up once, never twice.
 """
-from firmware.meter_reader import compile_items
+from firmware.meter_reader import unload_module
 from protocol.compat import const
 
 DAY = const(86400)
@@ -50,9 +50,16 @@ class Plans:
         self.frozen_at_s = cfg.get("plan.frozen_at", 5) * 60
         self.backfill = max(0, min(7, cfg.get("plan.backfill_days", 3)))
         self.sync_at_s = cfg.get("plan.time_sync_at", 3 * 60 + 17) * 60
-        self.realtime = compile_items(_items(cfg.get(
-            "plan.realtime_items", "energy_fwd_block,voltage_block,current_a,power_total")))
-        self.midnight = compile_items(MIDNIGHT_ITEMS)
+        import sys
+        loaded = "firmware.plan_compile" in sys.modules
+        from firmware.plan_compile import compile_items
+        try:
+            self.realtime = compile_items(_items(cfg.get(
+                "plan.realtime_items", "energy_fwd_block,voltage_block,current_a,power_total")))
+            self.midnight = compile_items(MIDNIGHT_ITEMS)
+        finally:
+            if not loaded:
+                unload_module("firmware.plan_compile")
         self.backfill_mask = (1 << self.backfill) - 1
 
     def next_wake(self, now):
