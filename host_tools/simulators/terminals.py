@@ -272,7 +272,6 @@ class SimTerminal(asyncio.Protocol):
                 if self.upload_every_s:
                     self._every(self.upload_every_s, self.upload)
                 self.resend_unconfirmed()
-                self.swarm.logged_in(self)
             else:
                 self.login_denied = True
                 stats["logins_denied"] += 1
@@ -442,7 +441,6 @@ class Swarm:
         self.heartbeat_latencies = []
         self.login_latencies = []
         self._closing = False
-        self._all_logged_in = asyncio.Event()
 
     async def connect(self, terminal):
         loop = asyncio.get_running_loop()
@@ -473,9 +471,6 @@ class Swarm:
                 return True
             await asyncio.sleep(0.05)
         return False
-
-    def logged_in(self, terminal):
-        pass
 
     def lost(self, terminal):
         self.stats["disconnects"] += 1

@@ -75,11 +75,7 @@ class Harness:
         return self
 
     async def start(self):
-        options = dict(self.front_options)
-        if self.clock is not None:
-            options["clock"] = self.clock
-        self.front = FrontEnd(self.station, collector_config=self.collector, **options)
-        self.port = (await self.front.start("127.0.0.1", 0))[1]
+        await self.start_with(None)
 
     async def restart(self, link_class=None):
         """Stop the front end and start a new one on the same database (a station restart)."""
@@ -87,6 +83,7 @@ class Harness:
         await self.start_with(link_class)
 
     async def start_with(self, link_class):
+        """Start a new FrontEnd on the database (link_class: a Link subclass, or None)."""
         options = dict(self.front_options)
         if self.clock is not None:
             options["clock"] = self.clock
@@ -107,7 +104,6 @@ class Harness:
         options.setdefault("heartbeat_s", 3600)
         terminal = SimTerminal(swarm, AREA, address, zone=ZONE, **options)
         swarm.terminals.append(terminal)
-        terminal.swarm_ref = swarm
         await swarm.connect(terminal)
         self._clients.append(terminal)
         if login:
@@ -120,8 +116,8 @@ class Harness:
 
     async def reconnect(self, terminal):
         """Connect a SimTerminal again (after its connection was closed) and wait for login."""
-        terminal.swarm_ref.port = self.port
-        await terminal.swarm_ref.connect(terminal)
+        terminal.swarm.port = self.port
+        await terminal.swarm.connect(terminal)
         await eventually(lambda: terminal.logged_in, what="login again")
 
     async def raw(self, address=None):
