@@ -36,8 +36,8 @@ def finish(board, modem, master, timeout=60):
 def test_bring_up_faults_each_fail_with_their_reason_then_the_link_recovers():
     master = TestMaster().start()
     modem = modem_for(master, "sim800", Faults(sim_missing=True))
-    board = Board({"modem": modem.line.device_path, "port": master.port, "run_ms": 12000,
-                   "redial_ms": 200, "registration_s": 1, "power_cycle_after": 3,
+    board = Board({"modem": modem.line.device_path, "port": master.port, "run_ms": 40000,
+                   "until_drained": True, "append_until_ms": 3000, "redial_ms": 200, "registration_s": 1, "power_cycle_after": 3,
                    "settings": {"comm.redial_max_s": 1}, "append_every_ms": 300})
     steps = [("AT+CPIN?", "registration", "denied"), ("AT+CREG?", "registration", "searching"),
              ("AT+CREG?", "csq99", True), ("AT+CSQ", "activate_fail", True),
@@ -73,9 +73,9 @@ def test_link_losses_reconnect_and_lose_nothing(dialect, fault, value):
     master = TestMaster().start()
     modem = modem_for(master, dialect, Faults(**{fault: value}))
     board = Board({"modem": modem.line.device_path, "dialect": dialect, "port": master.port,
-                   "run_ms": 9000, "heartbeat_ms": 400, "redial_ms": 200,
-                   "registration_s": 1, "power_cycle_after": 2, "append_every_ms": 100,
-                   "append_until_ms": 7000,
+                   "run_ms": 40000, "until_drained": True, "heartbeat_ms": 400,
+                   "redial_ms": 200, "registration_s": 1, "power_cycle_after": 2,
+                   "append_every_ms": 100, "append_until_ms": 5000,
                    "settings": {"comm.response_timeout_s": 1, "comm.retries": 0,
                                 "comm.redial_max_s": 1}})
     try:
@@ -103,7 +103,8 @@ def test_a_noisy_line_garbled_late_and_unsolicited_codes_still_delivers_everythi
     modem = modem_for(master, "quectel", Faults(garble=3, urc_noise=30, late_ms=15,
                                                 registration="roaming"))
     board = Board({"modem": modem.line.device_path, "dialect": "quectel", "port": master.port,
-                   "run_ms": 6000, "append_every_ms": 100, "append_until_ms": 4500,
+                   "run_ms": 40000, "until_drained": True, "append_every_ms": 100,
+                   "append_until_ms": 4500,
                    "heartbeat_ms": 1000,
                    "redial_ms": 200, "settings": {"comm.redial_max_s": 1}})
     result = finish(board, modem, master)

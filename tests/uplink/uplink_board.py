@@ -9,7 +9,7 @@
 #   closed port) and the link backs off; then the real link delivers the backlog,
 # events [erc, ...]: events appended before the link starts,
 # append_every_ms: append a reading batch this often while the link runs (live traffic),
-#   until append_until_ms.
+#   until append_until_ms; until_drained: stop once that is over and everything is confirmed.
 # Prints one line "@@RESULT {json}" at the end.
 import json
 import sys
@@ -168,6 +168,9 @@ def main():
                 result["delivered_ms"] = el
                 if cfg.get("until_backlog_empty"):
                     break
+            if cfg.get("until_drained") and el >= cfg.get("append_until_ms", 0) and \
+                    link.state == "online" and up.backlog() == 0 and not up.in_flight():
+                break
             if el >= cfg.get("run_ms", 10000):
                 break
         link.stop()
