@@ -52,3 +52,18 @@ def test_six_hour_outage_then_the_backlog_arrives_whole_in_order_once():
     assert values == [1000000 + 64 * 5000 + 23 * 25, 2200 + 64 % 7, 2210, 2190, 5000 + 23 % 11,
                       11064]
     assert master.errors == []
+
+
+def test_a_board_on_a_plain_network_link_delivers_the_same_way():
+    """Wi-Fi / Ethernet boards and the virtual board: firmware/hal/net.py instead of a modem."""
+    master = TestMaster().start()
+    board = Board({"port": master.port, "run_ms": 40000, "until_drained": True,
+                   "append_every_ms": 50, "append_until_ms": 1500,
+                   "outage": {"meters": 8, "hours": 1, "curve_min": 15}})
+    try:
+        result = board.result(90)
+    finally:
+        master.stop()
+    assert result["stats"]["logins"] == 1 and result["backlog"] == 0
+    assert master.missing(result["start_seq"], result["cursor"]) == []
+    assert master.duplicates() == 0
