@@ -13,8 +13,8 @@ from firmware.concentrator import (
     MARK_STOPPED, METERS_FILE, POLLER_PRIO, UPLINK_PRIO, USB_RESERVE, VERSION, default_board,
     load_settings, read_json, time15, unload, unload_new)
 
-# Heap the uplink's modules need to load (modem driver, 1376.1 codec and terminal, uploader:
-# about 45 KB of .mpy), with room left for the USB commands to run beside the firmware.
+# Heap the uplink needs: about 45 KB resident (modem driver, link, terminal, uploader) plus the
+# 1376.1 codec it loads while it answers a request, with room left for the USB commands.
 UPLINK_MIN_FREE = 88 * 1024
 # Heap the running firmware still loads on first use: a Modbus register map (protocol/
 # modbus_map.py, about 22 KB), the DL/T 645 codec for the daily time broadcast.
@@ -182,28 +182,14 @@ def _start_poller(c, plans):
         last = 0
         for point in c.archive.points():
             last = point
-        c.poller = _make_poller(Poller, plans, c, MeterState(max(last, 1)))
+        c.poller = Poller(c.kernel, c.kernel._clock, c.wall, c.archive, c.log, c.settings,
+                          c.ports, MeterState(max(last, 1)), plans=plans)
         c.poller.start(POLLER_PRIO)
     except Exception as exc:  # noqa: BLE001 - e.g. the module is missing or too big
         c.poller = None
         unload_new(before)          # half-loaded modules would only take heap
         c.skipped["poller"] = repr(exc)
         c.problem("the poller did not start: %r" % (exc,))
-
-
-def _make_poller(poller_class, plans, c, state):
-    """Poller(...) with the plans compiled at the start of the boot: its constructor compiles
-    them itself (firmware.plans.Plans), so that name is pointed at the compiled object while
-    it runs."""
-    from firmware import plans as plans_module
-    compile_plans = plans_module.Plans
-    if plans is not None:
-        plans_module.Plans = lambda cfg: plans
-    try:
-        return poller_class(c.kernel, c.kernel._clock, c.wall, c.archive, c.log, c.settings,
-                            c.ports, state)
-    finally:
-        plans_module.Plans = compile_plans
 
 
 def _start_uplink(c):

@@ -12,6 +12,7 @@ import selectors
 import signal
 import sys
 import termios
+import time
 import tty
 
 from host_tools.vboard import agent_process
@@ -19,6 +20,9 @@ from host_tools.vboard.agent_process import AgentProcess
 from host_tools.vboard.repl import ReplMachine
 
 OUTPUT_LIMIT = 4 * 1024 * 1024
+# The unix port exits at once when a second SIGINT arrives before it has raised the
+# KeyboardInterrupt of the first; so Ctrl-Cs for one command are spaced at least this far apart.
+INTERRUPT_GAP = 0.05
 
 
 class AgentStartError(Exception):
@@ -50,6 +54,10 @@ class VirtualBoardServer:
         self.selector.register(self._wake_read, selectors.EVENT_READ, "wake")
         self.stopping = False
         self.restarts = 0
+        self._last_interrupt = 0.0
+        self._deferred_interrupt = None
+        self._commands = 0          # commands the agent has started ('B'), to tell them apart
+        self._deferred_for = None   # the command a deferred Ctrl-C was meant for
 
     # ----- the board interface used by ReplMachine
 
@@ -69,7 +77,15 @@ class VirtualBoardServer:
         self.agent.send(kind, source)
 
     def interrupt(self):
-        return self.agent is not None and self.agent.interrupt()
+        if self.agent is None or not self.agent.ready:
+            return False
+        now = time.monotonic()
+        if now - self._last_interrupt < INTERRUPT_GAP:
+            self._deferred_interrupt = self._last_interrupt + INTERRUPT_GAP
+            self._deferred_for = self._commands
+            return True
+        self._last_interrupt = now
+        return self.agent.interrupt()
 
     def soft_reset(self):
         self._stop_agent(graceful=True)
@@ -120,7 +136,10 @@ class VirtualBoardServer:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop())
         while not self.stopping:
-            for key, mask in self.selector.select(timeout=1.0):
+            timeout = 1.0
+            if self._deferred_interrupt is not None:
+                timeout = max(0.0, self._deferred_interrupt - time.monotonic())
+            for key, mask in self.selector.select(timeout=timeout):
                 if key.data == "pty":
                     if mask & selectors.EVENT_WRITE:
                         self._flush_out()
@@ -137,6 +156,12 @@ class VirtualBoardServer:
                         pass
             if self.agent and not self.stopping and self.agent.process.poll() is not None:
                 self._agent_events()
+            if self._deferred_interrupt is not None and time.monotonic() >= self._deferred_interrupt:
+                self._deferred_interrupt = None
+                # only for the command it was meant for: that one may have ended since, and a
+                # Ctrl-C must not stop the next command (or the next interpreter's)
+                if self.repl.running and self._deferred_for == self._commands:
+                    self.interrupt()
 
     # ----- internals
 
@@ -188,6 +213,7 @@ class VirtualBoardServer:
                 self.repl.agent_output(info.get("note", "").encode())
                 self.repl.agent_ready(info["banner"])
             elif kind == agent_process.BUSY:
+                self._commands += 1
                 self.repl.agent_running()
             elif kind == agent_process.DONE:
                 self.repl.agent_done(payload[:1], payload[1:])
