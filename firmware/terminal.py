@@ -7,7 +7,10 @@
     term.next_pseq()                          # PSEQ of the next frame the terminal starts
 
 It knows nothing of modems or sockets: firmware/link.py feeds it frames and sends what it
-returns. Requests answered (anything else: AFN00 F2 deny):
+returns. RAM: the 1376.1 codec (protocol.gw376) is imported only when a request comes
+(`codec()`) and dropped after CODEC_IDLE_S without one (`idle()`); link frames are built by
+hand; the rarer handlers live in firmware/terminal_rare.py, imported for one request.
+Requests answered (anything else: AFN00 F2 deny):
 
     AFN01 F1            hardware reset: confirmed, then on_reset() once the answer is out
     AFN04 / AFN0A       F1 comm parameters, F3 master address + APN, F8 online mode, F10 meter
