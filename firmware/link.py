@@ -3,7 +3,9 @@
     link = Link(kernel, channel, terminal, settings, uploader=None, clock=None)
     kernel.task_create(link.run, prio=10)
     link.activate()                 # passive-activation mode: go online now (SMS, ring, button)
-    link.state, link.stats, link.login_ms
+    link.state, link.stats, link.login_ms, link.status()
+    link = start(concentrator, prio)   # what firmware/startup.py calls: channel from the board
+                                       # config's "modem" entry, terminal, uploader, the task
 
 `channel` is the modem driver (firmware/modem.py) or a plain socket (firmware/hal/net.py):
 start() brings the network up, open() connects, send()/recv() carry bytes. One task does
