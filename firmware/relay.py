@@ -1,8 +1,8 @@
 """Remote relay control of DL/T 645-2007 meters: a command queue per bus, confirmation, event.
 
     err = poller.relay.submit(point, "trip")        # or "permit_close", "direct_close", an N1 code
-    # OS_ERR_NONE queued; OS_ERR_Q_FULL (8 waiting on that bus); ValueError for a bad command
-    # or a point with no meter
+    # OS_ERR_NONE queued; OS_ERR_Q_FULL (8 waiting on that bus); ProtocolError for an unknown
+    # command (it names the known ones), ValueError for a point with no meter on a polled bus
 
 The uplink (AFN05) and USB commands feed `submit`; the point's bus task carries the command out
 between two meters (or at once when idle): 0x1C with the meter's password from the archive and
