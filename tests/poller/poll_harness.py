@@ -31,16 +31,46 @@ from firmware.wallclock import WallClock  # noqa: E402
 from protocol import settings  # noqa: E402
 
 
+class _TrackedPoll:
+    """select.poll that knows whether any stream is being waited on (a non-zero mask)."""
+
+    def __init__(self):
+        import select
+        self.poll = select.poll()
+        self.masks = {}
+
+    def register(self, stream, mask=1):
+        self.poll.register(stream, mask)
+        self.masks[stream] = mask
+
+    def modify(self, stream, mask):
+        self.poll.modify(stream, mask)
+        self.masks[stream] = mask
+
+    def unregister(self, stream):
+        self.poll.unregister(stream)
+        self.masks.pop(stream, None)
+
+    def ipoll(self, timeout=-1):
+        return self.poll.ipoll(timeout)
+
+    def waiting(self):
+        for mask in self.masks.values():
+            if mask:
+                return True
+        return False
+
+
 class BusClock(VirtualClock):
     """Virtual time for plan tests against a real simulator: while a task waits on a stream
     (a reply on the wire) time runs at real speed; when every task only sleeps, it jumps to the
     next deadline, so a day of plans takes seconds and every reply still has its real time."""
 
-    kernel = None
+    def poller(self):
+        return _TrackedPoll()
 
     def wait_io(self, poll, timeout_ms):
-        k = self.kernel
-        if k is not None and k._io_waiting:
+        if poll.waiting():
             t0 = time.ticks_ms()
             events = [(s, e) for s, e in poll.ipoll(timeout_ms)]
             self.advance(max(1, time.ticks_diff(time.ticks_ms(), t0)))
@@ -58,8 +88,6 @@ class Concentrator:
             from firmware.hal import clock
             self.clock = clock
         self.kernel = Kernel(self.clock)
-        if spec.get("clock") == "bus":
-            self.clock.kernel = self.kernel
         self.faults = []
         self.kernel.on_fault = lambda task, exc, text: self.faults.append(text)
         self.archive = Archive(d + "/meters.dat")
