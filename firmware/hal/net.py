@@ -14,11 +14,15 @@ one it drives:
 The socket is non-blocking after the connect; waits are kernel I/O waits, so an idle link
 costs nothing but its poll registration.
 """
+import errno
 import socket
 
 from firmware.kernel import OS_IO_READ, OS_IO_WRITE
 
-_EAGAIN = (11, 115, 119)     # EAGAIN, EINPROGRESS, EALREADY (Linux numbering, the unix port)
+# errno numbers differ between ports (Linux on the unix port, lwIP/newlib on ESP32): by name
+_EAGAIN = (errno.EAGAIN, errno.EINPROGRESS, getattr(errno, "EALREADY", errno.EAGAIN))
+_FAILED = (errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ECONNRESET,
+           errno.ECONNABORTED) + _EAGAIN
 
 
 class SocketLink:
@@ -35,14 +39,28 @@ class SocketLink:
 
     async def open(self, host, port):
         await self.close()
+        # A non-blocking connect and a kernel wait: an unreachable station (SYN timeout) must
+        # not stop the meter pollers for the connect timeout.
         try:
             addr = socket.getaddrinfo(host, port)[0][-1]
             sock = socket.socket()
-            sock.settimeout(self.connect_timeout_s)
-            sock.connect(addr)
             sock.setblocking(False)
         except OSError:
             return False
+        try:
+            sock.connect(addr)
+        except OSError as exc:
+            if not (exc.args and exc.args[0] in _EAGAIN):
+                sock.close()
+                return False
+            await self.k.io_wait(sock, OS_IO_WRITE, self.connect_timeout_s * 1000)
+            self.k.io_forget(sock)
+            try:
+                sock.connect(addr)          # a second call says how it went (EISCONN: up)
+            except OSError as exc2:
+                if not exc2.args or exc2.args[0] in _FAILED:
+                    sock.close()
+                    return False
         self.sock = sock
         self.connected = True
         self.stats["connects"] += 1
