@@ -196,10 +196,13 @@ def _start_uplink(c):
     """The uplink (modem or network link to the master station), when its module exists:
     `firmware.link.start(concentrator, prio)` returns the object whose status() the status
     command shows."""
-    cfg = c.board.get("modem") or {}
+    from firmware.hal.board_ports import modem_config
+    cfg = modem_config(c.board)
+    unload("firmware.hal.board_ports")
     if not cfg:
         c.skipped["uplink"] = "the board has no modem"
         return
+    c.board["modem"] = cfg
     gc.collect()
     free = gc.mem_free()
     if free < UPLINK_MIN_FREE:

@@ -46,6 +46,17 @@ def open_bus(board, bus, baud=2400, parity="E"):
                            echo=cfg.get("echo", False))
 
 
+def modem_config(board):
+    """The board config's "modem" entry with the device the virtual board attached (`conc board
+    run --modem PATH`) filled in, for firmware/link.py's open_channel."""
+    cfg = dict(board.get("modem") or {})
+    if board.get("platform") == "linux":
+        path = _linux_device("modem", 0, cfg.get("device"))
+        if path:
+            cfg["device"] = path
+    return cfg
+
+
 def open_modem(board):
     from firmware.hal import serial
     cfg = board.get("modem") or {}
