@@ -16,10 +16,11 @@ is real time.
   timeout and Linux ptys refuse that (EINVAL), so the re-apply is skipped; the read path and
   its timing are the package's own.
 - poll.ram_bytes_per_point: live heap peak (gc.collect() then mem_alloc, sampled every 50 ms
-  while the bus task, the sampler and the kernel run) with 2040 points on the bus, minus the
-  same with no point, / 2040. Per-point state is preallocated for all 2040 points at boot
-  (firmware/meter_state.py, 11 bytes, plus the archive's 1-byte bus index), so this measures
-  what configuring and polling points adds; the static cost is reported beside it.
+  while every task runs) of the whole firmware booted with 2040 points on the bus and polling
+  for 6 s, minus the same with no point, / 2040. Boot sizes the per-point state to the highest
+  point (firmware/meter_state.py, 11 bytes a point); the archive's 1-byte bus index exists for
+  all 2040 points either way. Beside it: the same difference for the poller alone, whose state
+  is preallocated for 2040 points in both runs.
 - firmware.heap_peak_kb: live heap peak of the whole firmware as firmware/main.py boots it
   (firmware/concentrator.py + startup.py: settings, ring log on a data.img partition, archive,
   kernel, housekeeping, poller, uplink when configured - here none) with 256 points on one bus
@@ -138,16 +139,21 @@ def bench_ram(bench):
         common = {"buses": {"1": [sim.device_path, 115200, "E"]}, "start": START,
                   "settings": _settings(**{"poll.turnaround_ms": 20, "poll.retries": 0}),
                   "heap_sample_ms": 50, "steps": [], "cycles": 1, "max_ms": 20000}
-        empty = _run_harness(dict(common, meters={}, cycles=0, steps=[6000]))
-        full = _run_harness(dict(common, generate={"count": 2040, "baud": 115200}, cycles=0,
-                                 steps=[6000]))
+        # the firmware as it boots: MeterState is sized to the highest configured point
+        empty = _firmware_heap(sim.device_path, 0, stop_ms=6000)
+        full = _firmware_heap(sim.device_path, 2040, stop_ms=6000)
         per_point = (full["heap_peak"] - empty["heap_peak"]) / 2040.0
+        # the poller alone (MeterState preallocated for 2040 points in both runs)
+        h_empty = _run_harness(dict(common, meters={}, cycles=0, steps=[6000]))
+        h_full = _run_harness(dict(common, generate={"count": 2040, "baud": 115200}, cycles=0,
+                                   steps=[6000]))
         bench.emit("poll.ram_bytes_per_point", round(per_point, 2), "bytes", goal="<= 12",
-                   heap_peak_empty=empty["heap_peak"], heap_peak_2040=full["heap_peak"],
-                   preallocated_bytes_per_point=12,
-                   preallocated="meter_state 11 B (fails, flags, frozen bits, last good time, "
-                                "last energy) + archive bus index 1 B, for all 2040 points "
-                                "at boot", reads_in_window=full["stats"][0]["requests"])
+                   heap_peak_none=empty["heap_peak"], heap_peak_2040=full["heap_peak"],
+                   requests_in_window=full["requests"],
+                   state="meter_state 11 B (fails, flags, frozen bits, last good time, last "
+                         "energy) + archive bus index 1 B (allocated for 2040 points always)",
+                   poller_only_bytes_per_point=round(
+                       (h_full["heap_peak"] - h_empty["heap_peak"]) / 2040.0, 2))
         alloc = _run_harness(dict(common, generate={"count": 64, "baud": 115200}, cycles=1,
                                   max_ms=60000, count_alloc=1, heap_sample_ms=0))
         requests = alloc["stats"][0]["requests"]
@@ -192,10 +198,13 @@ async def sampler():
         used = gc.mem_alloc() - BASE
         if used > peak[0]:
             peak[0] = used
-        if c.poller is None or c.poller.stats()[0]["cycles"] >= 1:
+        if c.poller is None or c.poller.stats()[0]["cycles"] >= 1 or (
+                STOP_MS and time.ticks_diff(time.ticks_ms(), t0) > STOP_MS):
             c.kernel.stop()
         await c.kernel.time_dly(50)
 
+import time
+t0 = time.ticks_ms()
 c.kernel.task_create(sampler, 5, name="heap")
 c.kernel.run(MAX_MS)
 st = c.poller.stats()[0] if c.poller else {}
@@ -208,9 +217,9 @@ print("@@" + json.dumps({"heap_peak": peak[0], "after_boot": after_boot,
 """
 
 
-def _firmware_heap(device, points, heapsize="512K", max_ms=90000):
+def _firmware_heap(device, points, heapsize="512K", max_ms=90000, stop_ms=0):
     """Boot the firmware like firmware/main.py in a scratch directory; sample its live heap
-    until the poller finished one cycle."""
+    until the poller finished one cycle (or stop_ms of running)."""
     from firmware.archive import Archive
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "board.json"), "w") as f:
@@ -230,7 +239,7 @@ def _firmware_heap(device, points, heapsize="512K", max_ms=90000):
         env["MICROPYPATH"] = os.pathsep.join([str(micropython.BUILD), ".frozen"])
         proc = subprocess.run(
             [micropython.micropython_path(), "-X", "heapsize=%s" % heapsize, "-c",
-             _FIRMWARE_SCRIPT.replace("MAX_MS", str(max_ms))],
+             _FIRMWARE_SCRIPT.replace("MAX_MS", str(max_ms)).replace("STOP_MS", str(stop_ms))],
             capture_output=True, text=True, timeout=max_ms / 1000 + 60, env=env, cwd=tmp)
     for line in proc.stdout.splitlines():
         if line.startswith("@@"):
