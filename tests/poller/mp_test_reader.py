@@ -125,7 +125,13 @@ def test_a_non_bcd_element_marks_the_reply_bad():
 
 
 def test_per_point_state_is_preallocated_at_eleven_bytes_a_point():
+    import gc
+    gc.collect()
+    before = gc.mem_alloc()
     state = MeterState(2040)
+    gc.collect()
+    # the arrays and their headers: 2041 x 11 bytes plus a few hundred of object overhead
+    eq(gc.mem_alloc() - before <= 2041 * ms.BYTES_PER_POINT + 512, True, "heap of MeterState")
     size = (len(state.fails) + len(state.flags) + len(state.frozen) +
             len(state.last_good) * 4 + len(state.last_energy) * 4)
     eq(size, 2041 * ms.BYTES_PER_POINT)
