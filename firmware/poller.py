@@ -101,7 +101,8 @@ class BusPoller:
     def _points(self):
         bus_of = self.poller.archive.bus_of
         bus = self.bus
-        for point in range(1, MAX_POINT + 1):
+        state = self.poller.state
+        for point in range(1, min(state.points, MAX_POINT) + 1):
             if bus_of[point] == bus:
                 yield point
 
@@ -117,12 +118,15 @@ class BusPoller:
         slot = self.slot
         bus_of = p.archive.bus_of
         bus = self.bus
+        # points beyond the state's arrays (a meter added without a restart) wait for the
+        # next boot, which sizes the state to the highest point
+        last = p.state.points if p.state.points < MAX_POINT else MAX_POINT
         try:
             f = open(p.archive.path, "rb")
         except OSError:
             return
         try:
-            for point in range(1, MAX_POINT + 1):
+            for point in range(1, last + 1):
                 if bus_of[point] != bus:
                     continue
                 f.seek((point - 1) * SLOT_SIZE)
