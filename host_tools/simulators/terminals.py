@@ -11,7 +11,8 @@ Each SimTerminal is an asyncio.Protocol (no task per terminal): it logs in (AFN0
 heartbeat (AFN02 F3) every `heartbeat_s` and times each confirmation, and answers the master:
 
     AFN0C F2 (its clock, `clock_offset_s` off), F33/F129 (forward active energy of points
-          1..meters, total + 4 tariffs, growing with time), AFN0D F161 (the day asked for),
+          1..meters, total + 4 tariffs, growing with time), AFN0D F161 / F177 (the day / month
+          asked for),
     AFN0A F10 / AFN04 F10 (its meter archive), AFN05 F1/F2 (trip/close: PW checked, confirmed,
           then after `relay_delay_s` an ERC 60 relay-outcome event raised with ACD), AFN05 F31
           (clock set), AFN09 F1 (version), AFN0E F1/F2 (its events by pointer);
@@ -339,9 +340,12 @@ class SimTerminal(asyncio.Protocol):
     def _class2(self, frame):
         out = []
         for pn, fn, td in frame.units:
-            if fn != 161 or not 1 <= pn <= self.meters or not td:
+            if fn not in (161, 177) or not 1 <= pn <= self.meters or not td:
                 return None
-            day = datetime.datetime(td[0], td[1], td[2], tzinfo=self.zone)
+            if fn == 161:
+                day = datetime.datetime(td[0], td[1], td[2], tzinfo=self.zone)
+            else:         # monthly: the freeze at 00:00 of the next month's first day
+                day = datetime.datetime(td[0] + td[1] // 12, td[1] % 12 + 1, 1, tzinfo=self.zone)
             if day.timestamp() > self.now():
                 return None
             out.append((pn, fn, self._energy_unit(pn, day.timestamp(), day, td=tuple(td))))

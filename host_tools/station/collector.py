@@ -16,6 +16,8 @@ Per terminal (all times on `config.clock`, read in the station's zone):
 - Daily frozen after 00:30 (`daily_after`): AFN0D F161 for yesterday, and for each of the
   `backfill_days` days before it that the database has no F161 value for (gap backfill:
   Station.missing_daily_frozen), one request per day for the points missing it.
+- Monthly frozen in the same round: AFN0D F177 for each of the `backfill_months` (2) months
+  before this one that points have no F177 value for.
 - Events when the terminal raised ACD with EC counters ahead of what the station has read:
   AFN0E F1 (important) / F2 (normal) from the stored read pointer to the terminal's counter.
 
@@ -45,12 +47,13 @@ class CollectorConfig:
     CollectorConfig(None, clock_check_s=None, daily_after=None))."""
 
     def __init__(self, realtime_interval_s=900.0, realtime_fn=129, daily_after=(0, 30),
-                 backfill_days=3, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=30.0,
+                 backfill_days=3, backfill_months=2, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=30.0,
                  clock=time.time, read_events=True, sync_archive=True):
         self.realtime_interval_s = realtime_interval_s
         self.realtime_fn = realtime_fn
         self.daily_after = daily_after
         self.backfill_days = backfill_days
+        self.backfill_months = backfill_months
         self.clock_check_s = clock_check_s
         self.clock_tolerance_s = clock_tolerance_s
         self.tick_s = tick_s
@@ -73,7 +76,7 @@ class Collector:
         self.archive_checked = False
         self._points = None
         self._stopped = False
-        self.stats = {"realtime_reads": 0, "daily_reads": 0, "clock_syncs": 0,
+        self.stats = {"realtime_reads": 0, "daily_reads": 0, "monthly_reads": 0, "clock_syncs": 0,
                       "event_reads": 0, "failures": 0}
 
     def stop(self):
@@ -111,6 +114,8 @@ class Collector:
         if local.time() >= after and self.daily_done_for != local.date():
             self.daily_done_for = local.date()
             await self._guard("daily frozen read", self.read_daily(local.date()))
+            if self.config.backfill_months:
+                await self._guard("monthly frozen read", self.read_monthly(local.date()))
 
     async def _guard(self, what, coro):
         try:
@@ -238,6 +243,39 @@ class Collector:
                 if values:
                     stored += await asyncio.to_thread(self.station.store_daily_frozen, values)
             self.stats["daily_reads"] += 1
+        self.front.stats["frozen_stored"] += stored
+        return stored
+
+    async def read_monthly(self, today):
+        """AFN0D F177 for the `backfill_months` months before this one that points miss."""
+        pns = await self.points()
+        if not pns:
+            return 0
+        months = []
+        year, month = today.year, today.month
+        for _ in range(self.config.backfill_months):
+            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+            months.append((year, month))
+        months.reverse()
+        have = await asyncio.to_thread(
+            self.station.frozen_periods, "monthly", self.link.terminal_id, "F177.0",
+            "%04d-%02d" % months[0], "%04d-%02d" % months[-1])
+        stored = 0
+        for y, m in months:
+            label = "%04d-%02d" % (y, m)
+            missing = [pn for pn in pns if label not in have.get(pn, ())]
+            for start in range(0, len(missing), POINTS_PER_REQUEST):
+                chunk = missing[start:start + POINTS_PER_REQUEST]
+                units = await self.link.request(0x0D, [(pn, 177, (y, m)) for pn in chunk])
+                values = []
+                for pn, fn, data in units:
+                    if fn == 177 and isinstance(data, dict) and data.get("td"):
+                        values.extend(itemsmod.frozen_from_energy(self.link.terminal_id, pn,
+                                                                  data))
+                if values:
+                    stored += await asyncio.to_thread(self.station.store_monthly_frozen, values)
+            if missing:
+                self.stats["monthly_reads"] += 1
         self.front.stats["frozen_stored"] += stored
         return stored
 

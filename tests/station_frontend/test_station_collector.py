@@ -56,7 +56,7 @@ def test_real_time_reads_follow_the_interval(sqlite_url):
 def test_daily_frozen_after_0030_with_gap_backfill(sqlite_url):
     clock = FakeClock(shanghai(2026, 11, 20, 0, 20))
     config = CollectorConfig(realtime_interval_s=None, clock_check_s=None, daily_after=(0, 30),
-                             backfill_days=3, tick_s=3600, clock=clock)
+                             backfill_days=3, backfill_months=0, tick_s=3600, clock=clock)
 
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=2, collector=config, clock=clock) as h:
@@ -85,6 +85,26 @@ def test_daily_frozen_after_0030_with_gap_backfill(sqlite_url):
             clock.set(shanghai(2026, 11, 21, 0, 45))
             await collector.tick()                              # next day: only 11-20
             assert requests_of(sim, 0x0D)[3:] == [[(1, 161), (2, 161)]]
+    run(scenario())
+
+
+def test_monthly_frozen_of_the_months_missing_in_the_daily_round(sqlite_url):
+    clock = FakeClock(shanghai(2026, 11, 2, 1, 0))
+    config = CollectorConfig(realtime_interval_s=None, clock_check_s=None, daily_after=(0, 30),
+                             backfill_days=0, backfill_months=2, tick_s=3600, clock=clock)
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=2, collector=config, clock=clock) as h:
+            tid = h.ids[1]
+            h.station.store_monthly_frozen([FrozenValue(tid, 1, "F177.0", "2026-09",
+                                                        Decimal("1.00"))])
+            sim = await h.sim(1)
+            await eventually(lambda: h.link(1).collector.stats["monthly_reads"] == 2,
+                             what="monthly round")
+            monthly = [units for units in requests_of(sim, 0x0D) if units[0][1] == 177]
+            assert monthly == [[(2, 177)], [(1, 177), (2, 177)]]      # 2026-09 p2, 2026-10
+            stored = h.station.frozen("monthly", tid, 2, "2026-01", "2026-12")
+            assert sorted({f.period for f in stored}) == ["2026-09", "2026-10"]
     run(scenario())
 
 

@@ -22,6 +22,9 @@ from host_tools.station.errors import StationError
 @click.option("--backfill-days", type=click.IntRange(0, 62), default=3, show_default=True,
               help="Days before yesterday whose missing daily frozen values (AFN0D F161) are "
               "asked for again after 00:30.")
+@click.option("--backfill-months", type=click.IntRange(0, 24), default=2, show_default=True,
+              help="Months before this one whose missing monthly frozen values (AFN0D F177) "
+              "are asked for in the daily round; 0: none.")
 @click.option("--archive-sync/--no-archive-sync", default=True, show_default=True,
               help="At login, download archive meters the terminal has not been sent (AFN04 "
               "F10: it REPLACES those points in the terminal's own archive) and verify them "
@@ -43,7 +46,7 @@ from host_tools.station.errors import StationError
 @click.option("-v", "--verbose", count=True, help="Log sessions (-v) and frames (-vv) to stderr.")
 @db_option
 @tz_option
-def cli(listen, read_every, clock_check_every, backfill_days, archive_sync, response_timeout, retries,
+def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync, response_timeout, retries,
         idle_timeout, master, stats_every, as_json, verbose, db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
@@ -80,7 +83,8 @@ def cli(listen, read_every, clock_check_every, backfill_days, archive_sync, resp
                          collector_config=CollectorConfig(
                              realtime_interval_s=read_every or None,
                              clock_check_s=clock_check_every or None,
-                             backfill_days=backfill_days, sync_archive=archive_sync))
+                             backfill_days=backfill_days, backfill_months=backfill_months,
+                             sync_archive=archive_sync))
 
         def started(bound):
             if as_json:
