@@ -262,7 +262,9 @@ class Link:
                     break
                 if not await self.ch.send(got[0], got[1]):
                     return "send failed"
-                self._last_traffic = clock.ticks_ms()
+                # the confirm timeout runs from when the modem took the frame (SEND OK), not
+                # from before its link time
+                up.last_slot.sent_ms = self._last_traffic = clock.ticks_ms()
                 if await self._receive(0) < 0:
                     return "closed"
             now = clock.ticks_ms()
@@ -298,6 +300,7 @@ class Link:
                         up.resent(slot, now)
                         if not await self.ch.send(slot.buf, slot.size):
                             return "send failed"
+                        slot.sent_ms = clock.ticks_ms()
                     else:
                         up.restart()
                         if self._missed():

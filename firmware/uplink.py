@@ -155,6 +155,7 @@ class Uploader:
         self.stats = {"frames": 0, "records": 0, "resent": 0, "confirmed_records": 0,
                       "denied": 0, "payload_bytes": 0, "refused_records": 0}
         self.paused = False            # after a denial: the link waits before sending more
+        self.last_slot = None          # the slot next_frame() filled last
         self._denied_first = -1
         self._denials = 0
 
@@ -193,6 +194,7 @@ class Uploader:
         if not size:
             return None
         slot.size = size
+        self.last_slot = slot
         slot.pseq = pseq & 0x0F
         slot.sent_ms = now_ms
         slot.tries = 1
