@@ -234,7 +234,7 @@ class Uploader:
                 if count:
                     break
                 first = seq
-            if rtype == EVENT and payload[0] in IMPORTANT:
+            if rtype == EVENT and ev is not None and payload[0] in IMPORTANT:
                 if count:
                     break                            # the event goes in a frame of its own
                 return self._event_frame(slot, pseq, rec)
