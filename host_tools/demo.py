@@ -1,11 +1,14 @@
-"""`make demo`: the whole USB workflow on a virtual board reading 16 simulated meters.
+"""`make demo`: the whole system on one machine: a virtual board reading 16 simulated meters
+and reporting to a master station over a simulated GPRS modem.
 
 Starts two meter simulators (8 DL/T 645-2007/-1997 meters on bus 1, 8 Modbus meters on bus 2),
-a virtual board attached to both, then does what an installer types - flash, configure, import
-the meter list, test the wiring - shows each `conc` command as it runs it, lets the board poll
-for about a minute (one reading cycle per minute), shows its status, pulls the data into SQLite
-and prints a summary per meter. Every child process is stopped at the end, whatever happens;
-the exit status is non-zero when a step failed.
+the master station (`conc station serve`, SQLite) with the terminal registered, a modem
+simulator connected to it, and a virtual board attached to the buses and the modem. Then does
+what an installer types - flash, configure, import the meter list, test the wiring - showing
+each `conc` command as it runs it, lets the board poll for about a minute (one reading cycle per
+minute) while it uploads to the station, shows its status, pulls the data over USB into SQLite,
+prints a summary per meter, and ends with the readings the station received. Every child
+process is stopped at the end, whatever happens; the exit status is non-zero when a step failed.
 
     python -m host_tools.demo [--seconds 60] [--keep DIR]
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD = "virtual_wrover"
+AREA, ADDRESS = 4101, 42        # the terminal's A1 / A2
 BUS1_METERS = [("dlt645" if i % 2 else "dlt645-1997", "%012d" % (100 + i)) for i in range(1, 9)]
 BUS2_METERS = [("modbus", i, "sdm630" if i % 4 == 0 else "sdm120") for i in range(1, 9)]
 
@@ -37,6 +41,7 @@ class Demo:
         self.seconds = seconds
         self.children = []
         self.port = None
+        self.station_db = "sqlite:///%s" % (self.dir / "station.db")
         self.env = dict(os.environ)
         self.env.pop("CONC_PORT", None)
 
@@ -102,8 +107,34 @@ class Demo:
             rows.append("%d,%d,%s,2,9600,N,%s" % (i, a, p, m))
         (self.dir / "meters.csv").write_text("\n".join(rows) + "\n")
 
+    def start_station(self):
+        print("== the master station: register the terminal and its meters, serve")
+        db = ("--db", self.station_db)
+        self.conc("station", "terminals", "add", "--area", AREA, "--address", ADDRESS,
+                  "--password", "00", "--name", "demo", *db)
+        terminal = "%d-%d" % (AREA, ADDRESS)
+        meters = [(i, a, "dlt645-2007" if p == "dlt645" else p, 1)
+                  for i, (p, a) in enumerate(BUS1_METERS, start=1)]
+        # Modbus meters have no 1376.1 protocol number: the vendor code the board uses (200)
+        meters += [(i, "%012d" % (900 + a), "200", 2)
+                   for i, (p, a, m) in enumerate(BUS2_METERS, start=9)]
+        for pn, address, protocol, bus in meters:
+            self.conc("station", "terminals", "add-meter", terminal, "--pn", pn, "--meter",
+                      address, "--protocol", protocol, "--port", bus, "--baud", 9600, *db,
+                      show=pn == 1)
+        print("(and %d more meters the same way)" % (len(meters) - 1))
+        # The board keeps the archive it is configured with over USB (--no-archive-sync).
+        served = self.spawn(["station", "serve", "--listen", "127.0.0.1:0", "--json",
+                             "--no-archive-sync", "--stats-every", "0", *db], "the station")
+        self.station = served["listening"]
+        modem = self.spawn(["sim", "modem", "--connect", self.station, "--json"],
+                           "the modem simulator")
+        self.modem = modem["device"]
+        print("station listening on %s; modem simulator on %s" % (self.station, self.modem))
+
     def start(self):
-        print("== starting two meter simulators and a virtual board (%s)" % BOARD)
+        self.start_station()
+        print("\n== starting two meter simulators and a virtual board (%s)" % BOARD)
         sim1 = self.spawn(["sim", "meters", "--config", self.dir / "bus1.json", "--json"],
                           "the bus 1 meter simulator")
         sim2 = self.spawn(["sim", "meters", "--config", self.dir / "bus2.json", "--json"],
@@ -112,7 +143,7 @@ class Demo:
             len(sim1["meters"]), sim1["device"], len(sim2["meters"]), sim2["device"]))
         board = self.spawn(["board", "run", "--board", BOARD, "--image", self.dir / "board",
                             "--bus", "1=" + sim1["device"], "--bus", "2=" + sim2["device"],
-                            "--json"], "the virtual board")
+                            "--modem", self.modem, "--json"], "the virtual board")
         self.port = board["port"]
         print("virtual board on %s" % self.port)
 
@@ -120,7 +151,12 @@ class Demo:
         print("\n== flash and configure, as an installer does (CONC_PORT=%s)" % self.port)
         self.conc("flash", "--board", BOARD)
         self.conc("config", "set", "plan.realtime_min", "1")
-        self.conc("config", "set", "terminal.address", "42")
+        host, port = self.station.rsplit(":", 1)
+        self.conc("config", "set", "terminal.area", str(AREA))
+        self.conc("config", "set", "terminal.address", str(ADDRESS))
+        self.conc("config", "set", "master.host", host)
+        self.conc("config", "set", "master.port", port)
+        self.conc("config", "set", "comm.heartbeat_min", "1")
         self.conc("meters", "import", self.dir / "meters.csv")
         self.conc("meters", "list")
         self.conc("meters", "test")
@@ -137,8 +173,10 @@ class Demo:
                 status = json.loads(self.conc("status", "--json", show=False))
                 buses = ", ".join("bus %d: %d ok / %d failed" % (
                     b["bus"], b["reads_ok"], b["reads_failed"]) for b in status["buses"])
-                print("  %3.0f s left: %s; ring %d records" % (
-                    max(0, end - time.monotonic()), buses, status["ring"]["records"]),
+                uplink = status.get("uplink") or {}
+                print("  %3.0f s left: %s; ring %d records; uplink %s, backlog %s" % (
+                    max(0, end - time.monotonic()), buses, status["ring"]["records"],
+                    uplink.get("state", "not running"), uplink.get("backlog", "-")),
                     flush=True)
         self.conc("status")
 
@@ -160,13 +198,25 @@ class Demo:
         print("\n== summary (%s)" % db)
         print("%5s %8s %-20s %14s %9s" % ("point", "batches", "last reading", "energy kWh",
                                           "voltage"))
+        whole_volts = {i for i, (p, _) in enumerate(BUS1_METERS, start=1) if p == "dlt645-1997"}
         for point, batches, last, energy, volts in rows:
+            # values come in the meter's own unit: 0.01 kWh; 0.1 V (DL/T 645-1997: 1 V)
+            if volts is not None:
+                volts = "%.1f V" % (volts if point in whole_volts else volts / 10.0)
             print("%5d %8d %-20s %14s %9s" % (
                 point, batches, last, "-" if energy is None else "%.2f" % (energy / 100.0),
-                "-" if volts is None else volts))
+                volts or "-"))
         print("records by kind: " + ", ".join("%s %d" % e for e in events))
         if len(rows) < 16:
             raise DemoError("only %d of 16 meters have readings" % len(rows))
+
+    def station_view(self):
+        print("\n== what the master station received over the (simulated) GPRS link")
+        db = ("--db", self.station_db)
+        self.conc("station", "status", *db)
+        out = self.conc("station", "readings", "--meter", "%d-%d:1" % (AREA, ADDRESS), *db)
+        if "F129.0" not in out:
+            raise DemoError("the station has no energy readings of meter 1")
 
     def run(self):
         self.write_files()
@@ -174,8 +224,7 @@ class Demo:
         self.configure()
         self.poll()
         self.summary(self.pull())
-        print("\n(the station part of the demo runs once the firmware's uplink is in: "
-              "`conc status` lists it under 'not running' until then)")
+        self.station_view()
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
-"""`make demo` end to end: it must succeed, read all 16 meters, and leave no process behind."""
+"""`make demo` end to end: it must succeed, read all 16 meters, get their readings to the master
+station over the simulated modem, and leave no process behind."""
 import os
 import subprocess
 import sys
@@ -27,3 +28,6 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     assert all(("\n%5d " % point) in summary for point in range(1, 17))
     assert _processes_using(tmp_path) == []
     assert (tmp_path / "demo.db").exists()
+    # the board reported to the master station over the simulated GPRS modem
+    station = out.split("== what the master station received", 1)[1]
+    assert "F129.0" in station and "16/16" in station
