@@ -27,6 +27,45 @@ def duration(seconds):
     return ("%dd " % d if d else "") + "%02d:%02d:%02d" % (h, m, s)
 
 
+def uplink_text(up):
+    """The uplink's state in two lines: link and modem, then uploads."""
+    csq = up.get("signal_csq")
+    signal = "-" if csq is None else ("unknown (99)" if csq == 99 else
+                                      "CSQ %d (%d dBm)" % (csq, -113 + 2 * csq))
+    stats = up.get("stats") or {}
+    line = "uplink %s: signal %s, registration %s, logins %s, heartbeats %s, reconnects %s" % (
+        up.get("state"), signal, up.get("registration"), stats.get("logins", 0),
+        stats.get("heartbeats", 0), stats.get("reconnects", 0))
+    if up.get("last_error"):
+        line += ", last error: %s" % up["last_error"]
+    uploads = up.get("uploads")
+    if uploads is not None:
+        line += "\n  uploads: %s records in %s frames confirmed, %s resent, backlog %s" % (
+            uploads.get("records", 0), uploads.get("frames", 0), uploads.get("resent", 0),
+            up.get("backlog"))
+    return line
+
+
+def event_text(erc, hexdata):
+    """An event's fields in words (protocol.gw376_units decodes the AFN0E layout)."""
+    try:
+        from protocol import gw376_units
+        fields = gw376_units._decode_record(erc, bytes.fromhex(hexdata), 0, len(hexdata) // 2)
+    except Exception:  # noqa: BLE001 - an event that does not decode is shown as bytes
+        return hexdata
+    fields.pop("erc", None)
+    if "raw" in fields:
+        return hexdata
+    parts = []
+    for key, value in fields.items():
+        if isinstance(value, (list, tuple)) and len(value) == 5 and key != "units":
+            value = "%04d-%02d-%02d %02d:%02d" % tuple(value)
+        elif isinstance(value, (bytes, bytearray)):
+            value = value.hex()
+        parts.append("%s %s" % (key, value))
+    return ", ".join(parts)
+
+
 def read_status(port):
     """The board's status document: the firmware is interrupted (not reset) so its statistics
     are still in the heap, then resumed."""
@@ -88,7 +127,7 @@ def render(doc):
         uplink = doc.get("uplink")
         add("")
         if uplink:
-            add("uplink: " + ", ".join("%s %s" % (k, v) for k, v in sorted(uplink.items())))
+            add(uplink_text(uplink))
         for name, why in sorted((doc.get("skipped") or {}).items()):
             add("not running: %s (%s)" % (name, why))
         for problem in doc.get("problems", []):
@@ -109,9 +148,9 @@ def render(doc):
     events = doc.get("events") or []
     if events:
         add("recent events:")
-        for seq, ts, point, erc, data in events:
-            add("  #%-6d %s  ERC%-3d %-22s point %d  %s" % (
-                seq, wall_text(ts), erc, ERC_NAMES.get(erc, ""), point, data))
+        for seq, ts, _point, erc, data in events:
+            add("  #%-6d %s  ERC%-3d %-22s %s" % (
+                seq, wall_text(ts), erc, ERC_NAMES.get(erc, ""), event_text(erc, data)))
     return "\n".join(out)
 
 
