@@ -10,10 +10,11 @@ worse of the two swarm processes).
 
 `station.frontend_ingest_per_s.sqlite`: readings stored per second when UPLOADERS terminals of
 METERS meters each upload their forward active energy (total + 4 tariffs) every second through
-the TCP front end as the concentrator firmware does (AFN0D, vendor unit F241 of numbered
-ring-log records), each upload the next 15-minute round of a 30-day backlog (distinct read times: nothing
-is a duplicate) (AFN0C with CON, confirmed once committed by the group commit): new rows counted in the
-database over the upload window.
+the TCP front end as the concentrator firmware does (AFN0D with CON, vendor unit F241 of
+numbered ring-log records), each upload the next 15-minute round of a 30-day backlog (distinct
+read times: nothing is a duplicate), each confirmed once committed by the group commit: new rows
+counted in the database over the upload window. `.postgresql`: the same against a throwaway
+PostgreSQL server with fsync on (or CONC_TEST_POSTGRES_URL's server).
 """
 import json
 import os
@@ -21,8 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
+from host_tools.station import pgtest
 from host_tools.station.repository import open_station
 
 TERMINALS = 10_000
@@ -92,8 +95,8 @@ def measure_held(folder):
     return reports
 
 
-def measure_ingest(folder):
-    url = "sqlite:///%s" % (Path(folder) / "ingest.db")
+def measure_ingest(folder, url=None):
+    url = url or "sqlite:///%s" % (Path(folder) / "ingest.db")
     with open_station(url, zone="UTC") as station:
         station.add_terminals([("4101", a, "00", "") for a in range(1, UPLOADERS + 1)])
     station_process, port = _station(url, folder)
@@ -131,3 +134,18 @@ def run(bench):
                terminals=UPLOADERS, meters=METERS, readings_per_upload=METERS * 5,
                uploads_confirmed=report["uploads_confirmed"], uploads_sent=report["uploads_sent"],
                stored=stored, window_s=seconds, wall_s=round(time.monotonic() - started))
+    if pgtest.skip_requested():
+        print("# station.frontend_ingest_per_s.postgresql skipped: %s is set" % pgtest.ENV_SKIP)
+        return
+    server = pgtest.server_for_tests(durable=True)
+    try:
+        name = "frontend_%s" % uuid.uuid4().hex[:8]
+        url = server.create_database(name)
+        with tempfile.TemporaryDirectory() as folder:
+            stored, seconds, report = measure_ingest(folder, url)
+        server.drop_database(name)
+    finally:
+        server.stop()
+    bench.emit("station.frontend_ingest_per_s.postgresql", round(stored / seconds),
+               "readings/s", terminals=UPLOADERS, meters=METERS,
+               uploads_confirmed=report["uploads_confirmed"], stored=stored, window_s=seconds)
