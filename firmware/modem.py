@@ -290,8 +290,13 @@ class Modem:
         """Sync, echo off, SIM, signal, registration, attach, PDP context with `apn`.
         Returns None when ready for open(), else a short reason."""
         self.connected = False
-        if not await self.sync():
-            return "no answer to AT"
+        if not await self.sync(3):
+            # a board powers up with its modem off: one press of the power key turns it on
+            if self.power is not None:
+                await self.power.press(self.k)
+                await self._wait(self._is_rdy, self.power.boot_ms)
+            if not await self.sync():
+                return "no answer to AT"
         await self._ok("ATE0")
         if not await self._sim_ready():
             return "SIM not ready"
@@ -497,7 +502,11 @@ class Modem:
         self.connected = False
         self._rdy = False
         if self.power is not None:
-            await self.power.cycle(self.k)
+            # the key toggles: press it to switch off only if the modem is on
+            if await self.sync(2):
+                await self.power.press(self.k)
+                await self.k.time_dly(2000)
+            await self.power.press(self.k)
         else:
             await self.command("AT+CFUN=1,1", _FINALS, 15000)
         await self._wait(self._is_rdy, 15000)
