@@ -10,6 +10,7 @@ The board answers {"error": "..."} for anything the user can fix (a value out of
 duplicate address): that becomes a CliError with exit code 4 (bad input).
 """
 import json
+import time
 
 import click
 
@@ -33,8 +34,19 @@ def json_option(f):
 
 
 def open_board(port, soft_reset=True):
-    """Board.open; soft_reset gives a clean heap with the firmware stopped (writes need it)."""
-    return Board.open(port, soft_reset=soft_reset)
+    """Board.open; soft_reset gives a clean heap with the firmware stopped (writes need it).
+
+    A pty whose previous user has just closed it can answer the first tcflush with EIO for a
+    moment (seen with the virtual board right after `conc flash`): that is retried."""
+    import termios
+    for attempt in range(4):
+        try:
+            return Board.open(port, soft_reset=soft_reset)
+        except termios.error as exc:
+            if attempt == 3:
+                raise CliError("the port %s failed while opening it (%s): run the command "
+                               "again" % (port, exc), EXIT_FAILED) from None
+            time.sleep(0.3)
 
 
 def parse(text, port="the board"):

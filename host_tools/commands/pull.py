@@ -189,10 +189,10 @@ def open_output(path, fmt):
 
 
 # --- the transfer ----------------------------------------------------------------------------
-def read_chunk(board, first, since):
+def read_chunk(board, first, since, chunk=None):
     """(header, records) of one chunk, its CRC checked; one retry on a corrupted transfer."""
     for _attempt in range(2):
-        text = board_api.run(board, "u.pull_chunk(%d, %d, %s)" % (first, CHUNK, since))
+        text = board_api.run(board, "u.pull_chunk(%d, %d, %s)" % (first, chunk or CHUNK, since))
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) == 1:
             board_api.parse(lines[0], board.port)       # an {"error": ...}
@@ -206,7 +206,7 @@ def read_chunk(board, first, since):
                    "pull again (nothing was lost)", EXIT_FAILED)
 
 
-def pull(port, output_path, fmt, since=None, quiet=False):
+def pull(port, output_path, fmt, since=None, quiet=False, chunk=None):
     """Pull everything after the board's usb cursor into output_path. Returns a summary."""
     out = open_output(output_path, fmt)
     summary = {"records": 0, "readings": 0, "events": 0, "markers": 0, "first_seq": None,
@@ -223,7 +223,7 @@ def pull(port, output_path, fmt, since=None, quiet=False):
                                    hidden=quiet) as bar:
                 while True:
                     header, records = read_chunk(board, first, "None" if since is None
-                                                 else int(since))
+                                                 else int(since), chunk)
                     if header["next"] <= first:
                         break
                     rows = []
@@ -265,8 +265,10 @@ def pull(port, output_path, fmt, since=None, quiet=False):
               "to the readings and events tables of FILE.")
 @click.option("-o", "--output", "output_path", required=True,
               help="Output file, or - for standard output (csv, json).")
+@click.option("--chunk", type=click.IntRange(1, 200), default=CHUNK, show_default=True,
+              help="Records per transfer (smaller: less board heap, more round trips).")
 @board_api.json_option
-def cli(port, since, fmt, output_path, as_json):
+def cli(port, since, fmt, output_path, chunk, as_json):
     """Download the readings and events the board has logged since the last pull.
 
     Resumable: the board's "usb" cursor moves only after the data is safely on disk, so an
@@ -281,7 +283,8 @@ def cli(port, since, fmt, output_path, as_json):
       conc pull --format sqlite -o site.db
       conc pull --format json -o - --since 2026-03-01 | jq .
     """
-    summary = pull(port, output_path, fmt, parse_since(since), quiet=output_path == "-")
+    summary = pull(port, output_path, fmt, parse_since(since), quiet=output_path == "-",
+                   chunk=chunk)
     if as_json:
         click.echo(json.dumps(summary), err=output_path == "-")
     else:

@@ -8,6 +8,7 @@ import pytest
 
 from host_tools.commands import pull as pull_cmd
 from host_tools.errors import CliError
+from host_tools.usb import Board
 from tests.usb.usb_support import conc, conc_json, simulators, start_board
 
 
@@ -129,3 +130,51 @@ def test_power_cut_while_polling_keeps_the_data_and_records_erc14(rig, tmp_path)
     assert conc("pull", "-o", out, port=vb.port).returncode == 0
     seqs = sorted(set(seqs_of_csv(out)))
     assert seqs == list(range(seqs[0], seqs[-1] + 1))
+
+
+def test_pull_killed_mid_way_then_rerun_stores_every_record_once(rig, tmp_path):
+    """kill -9 of `conc pull` itself while it transfers (small chunks: many round trips)."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.vboard.vboard_support import ROOT
+    port = rig["board"].port
+    for _ in range(3):                       # something to pull: the reading cycles of 3 boots
+        time.sleep(1.2)
+        conc("status", port=port)
+    start = conc_json("status", port=port)["ring"]["cursors"]["usb"]["position"]
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "pull", "--port", port,
+                             "--format", "sqlite", "-o", str(db), "--chunk", "2"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                con = sqlite3.connect(db)
+                stored = con.execute("SELECT COUNT(*) FROM events").fetchone()[0] + \
+                    con.execute("SELECT COUNT(DISTINCT seq) FROM readings").fetchone()[0]
+                con.close()
+            except sqlite3.Error:
+                stored = 0
+            if stored >= 4:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the pull ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)                          # the board's REPL notices the closed port
+    rerun = conc_json("pull", "--format", "sqlite", "-o", db, port=port)
+    con = sqlite3.connect(db)
+    stored_seqs = sorted(s for (s,) in con.execute(
+        "SELECT DISTINCT seq FROM readings UNION ALL SELECT seq FROM events"))
+    con.close()
+    assert stored >= 4 and rerun["cursor"] > start
+    # exactly the ring's records between the two cursor positions, each once
+    with Board.open(port, soft_reset=True) as board:
+        held = board.exec("import firmware.usb_api as u\nprint([r[0] for r in "
+                          "u._ring().records(%d) if r[0] < %d])"
+                          % (start, rerun["cursor"]))
+    assert stored_seqs == json.loads(held)
