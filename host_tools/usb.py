@@ -72,6 +72,9 @@ class Board:
         self.port = port
         self.transport = transport
         self.action = "talking to it"
+        # Whether the raw REPL's '>' prompt has been read already (bulk reads of an answer
+        # take it along with the answer's end).
+        self._prompt_read = False
 
     # ----- connecting
 
@@ -119,7 +122,7 @@ class Board:
                 time.sleep(0.05 * attempt)
                 serial.reset_input_buffer()
                 serial.write(b"\r\x01")
-                # The '>' prompt after the banner is left for exec_raw_no_follow to read.
+                # The '>' prompt after the banner is left for the first exec to read.
                 data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)
                 if data.endswith(RAW_BANNER):
                     break
@@ -128,6 +131,7 @@ class Board:
                                "MicroPython board, and does its program let KeyboardInterrupt "
                                "through?" % self.port, EXIT_DEVICE)
             self.transport.in_raw_repl = True
+            self._prompt_read = False
             if soft_reset:
                 self.soft_reset()
 
@@ -139,6 +143,7 @@ class Board:
             data = self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
             if not data.endswith(b"soft reboot\r\n"):
                 raise CliError("the board on %s did not soft-reset" % self.port, EXIT_DEVICE)
+            self._prompt_read = False
             data = self.transport.read_until(1, RAW_BANNER, timeout=10, timeout_overall=30)
             if not data.endswith(RAW_BANNER):
                 raise CliError("the board on %s did not come back after a soft reset (its "
@@ -180,13 +185,65 @@ class Board:
         """Run `code` on the board; return what it printed (str). A board-side exception
         raises BoardError with the exception's last line as the message."""
         with self._guard("running a command"):
-            self.transport.exec_raw_no_follow(code)
-            out, err = self.transport.follow(timeout, data_consumer)
+            out, err = self._exec_raw(code, timeout, data_consumer)
         if err:
             text = err.decode("utf-8", "replace").replace("\r\n", "\n").strip()
             last = text.splitlines()[-1] if text else "error"
             raise BoardError("the board reported %s" % last, text)
         return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def _exec_raw(self, code, timeout, data_consumer):
+        """mpremote's exec_raw, reading the answer in bulk rather than byte by byte (10x faster
+        for long output)."""
+        from mpremote.transport import TransportError
+        transport, serial = self.transport, self.transport.serial
+        if not self._prompt_read:
+            if not transport.read_until(1, b">", timeout=timeout).endswith(b">"):
+                raise TransportError("no raw REPL prompt")
+        self._prompt_read = False
+        source = code.encode() if isinstance(code, str) else code
+        serial.write(b"\x05A\x01")
+        reply = serial.read(2)
+        if reply == b"R\x01":
+            transport.raw_paste_write(source)
+        else:   # a board without raw-paste: the plain raw REPL
+            if reply != b"R\x00":
+                transport.read_until(1, RAW_BANNER + b">", timeout=timeout)
+            for i in range(0, len(source), 256):
+                serial.write(source[i:i + 256])
+                time.sleep(0.01)
+            serial.write(b"\x04")
+            if serial.read(2) != b"OK":
+                raise TransportError("the board did not accept the command")
+        return self._follow(timeout, data_consumer)
+
+    def _follow(self, timeout, data_consumer):
+        """(output, error) of a command: output up to \\x04, error up to the next \\x04."""
+        from mpremote.transport import TransportError
+        serial = self.transport.serial
+        buf = bytearray()
+        streamed = 0
+        last = time.monotonic()
+        while True:
+            first = buf.find(b"\x04")
+            if data_consumer is not None:
+                end = len(buf) if first < 0 else first
+                if end > streamed:
+                    data_consumer(bytes(buf[streamed:end]))
+                    streamed = end
+            if first >= 0:
+                second = buf.find(b"\x04", first + 1)
+                if second >= 0:
+                    break
+            chunk = serial.read(serial.in_waiting or 1)
+            if chunk:
+                buf += chunk
+                last = time.monotonic()
+            elif time.monotonic() - last > timeout:
+                raise TransportError("timeout waiting for the board's answer")
+        # After its answer the board sends only the '>' prompt; it may have come along.
+        self._prompt_read = buf[second + 1:second + 2] == b">"
+        return bytes(buf[:first]), bytes(buf[first + 1:second])
 
     def eval(self, expression, timeout=DEFAULT_EXEC_TIMEOUT):
         """The value of a Python literal expression computed on the board."""
@@ -296,7 +353,9 @@ class _LinkGuard:
         if exc_type is None:
             return False
         from mpremote.transport import TransportError
-        if isinstance(exc, (OSError, TransportError)) or type(exc).__name__ == "SerialException":
+        import termios
+        if isinstance(exc, (OSError, TransportError, termios.error)) or \
+                type(exc).__name__ == "SerialException":
             port, action = self.board.port, self.board.action
             self.board._close_quietly()
             raise CliError("lost the connection to the board on %s while %s (%s): check the cable, "

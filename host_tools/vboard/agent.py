@@ -26,6 +26,7 @@ import gc
 import io
 import json
 import os
+import select
 import struct
 import sys
 import vfs
@@ -33,6 +34,8 @@ import vfs
 _config = json.loads(os.getenv("CONC_VBOARD"))
 _cmd = open("/dev/fd/%d" % _config["cmd_fd"], "rb")
 _evt = open("/dev/fd/%d" % _config["evt_fd"], "wb")
+_cmd_poll = select.poll()
+_cmd_poll.register(_cmd, select.POLLIN)
 # The host filesystem, unmounted: after the root is swapped for littlefs, plain open() sees only
 # the board's flash, as on a real board; the HAL reaches serial devices through vboard.open().
 _host = vfs.VfsPosix("/")
@@ -78,20 +81,63 @@ class FileBlockDevice:
         return 0
 
 
+# A Ctrl-C (SIGINT) meant for a command can land in the agent's own code just after the
+# command ended: the KeyboardInterrupt is raised at the next bytecode jump, or in a system call
+# that the signal interrupted. The helpers below absorb it without losing or duplicating a byte,
+# so the protocol never loses its frame. Measured: a blocking read(2) interrupted this way loses
+# the bytes it had read, so reads only start once poll() says the data is there, and waiting
+# happens in poll(), which consumes nothing.
+
+_interrupted = [False]   # a KeyboardInterrupt landed in the agent's own code since the last check
+
+
 def _send(kind, payload=b""):
-    # One write(2) per message: a pipe write of <= 4096 bytes is atomic, so a Ctrl-C (SIGINT)
-    # landing here cannot leave half a message behind.
     if len(payload) > 4000:
         payload = payload[:4000]
-    _evt.write(kind + struct.pack("<I", len(payload)) + payload)
+    message = kind + struct.pack("<I", len(payload)) + payload
+    try:
+        # One write(2) of <= 4096 bytes to a pipe the server keeps draining: it neither blocks
+        # nor splits. A KeyboardInterrupt raised here comes after the write (measured: the unix
+        # port raises it even after a successful call), so it is noted, never retried, which
+        # would send the message twice.
+        _evt.write(message)
+    except KeyboardInterrupt:
+        _interrupted[0] = True
+
+
+def _read_exactly(n):
+    # The KeyboardInterrupt is raised at a jump or in an interrupted read(2) (which consumed
+    # nothing). The bytes a read returns are appended in the same statement, before any jump,
+    # so an interrupt never loses them; the loop then carries on where it was.
+    data = b""
+    while True:
+        try:
+            while len(data) < n:
+                _cmd_poll.poll()   # wait here, where an interrupt costs nothing
+                before = len(data)
+                data += _cmd.read(n - before)
+                if len(data) == before:
+                    sys.exit(0)   # the server is gone: power off
+            return data
+        except KeyboardInterrupt:
+            pass
+
+
+def _absorb_interrupt():
+    # A KeyboardInterrupt still pending from the last command is raised at this loop's jumps,
+    # here, rather than inside the next command.
+    try:
+        for _ in range(2):
+            pass
+    except KeyboardInterrupt:
+        pass
 
 
 def _recv():
-    header = _cmd.read(5)
-    if len(header) < 5:
-        sys.exit(0)   # the server is gone: power off
+    header = _read_exactly(5)
     length = struct.unpack("<I", header[1:])[0]
-    payload = _cmd.read(length) if length else b""
+    payload = _read_exactly(length)
+    _absorb_interrupt()
     return header[:1], payload
 
 
@@ -210,6 +256,37 @@ def _boot(globals_, run_main):
     return b"0", b""
 
 
+def _serve(globals_):
+    while True:
+        kind, payload = _recv()
+        if kind == b"q":
+            # As a board's soft reset (gc_sweep_all): files left open are closed by their
+            # finalisers, which writes their data out, before the filesystem goes away.
+            globals_.clear()
+            for name in list(sys.modules):
+                if name != "vboard":
+                    del sys.modules[name]
+            gc.collect()
+            vfs.umount("/")
+            sys.exit(0)
+        status, error = b"0", b""
+        _interrupted[0] = False   # any interrupt so far was meant for the previous command
+        try:
+            _send(b"B")   # from here on a Ctrl-C interrupts this command
+            if _interrupted[0]:
+                raise KeyboardInterrupt
+            if kind == b"b":
+                status, error = _boot(globals_, payload == b"1")
+            elif kind == b"x":
+                status, error = _run(payload, globals_, "exec")
+            elif kind == b"s":
+                status, error = _run(payload, globals_, "single")
+            payload = None
+        except KeyboardInterrupt as exc:   # Ctrl-C between the command's end and this report
+            status, error = b"E", _error_text(exc)
+        _send(b"D", status + error)
+
+
 def main():
     note = _mount_root()
     _install_vboard_module()
@@ -223,32 +300,11 @@ def main():
     _send(b"R", json.dumps({"banner": banner, "note": note}).encode())
     while True:
         try:
-            kind, payload = _recv()
-        except KeyboardInterrupt:   # a Ctrl-C that arrived just after the last chunk ended
-            continue
-        if kind == b"q":
-            # As a board's soft reset (gc_sweep_all): files left open are closed by their
-            # finalisers, which writes their data out, before the filesystem goes away.
-            globals_.clear()
-            for name in list(sys.modules):
-                if name != "vboard":
-                    del sys.modules[name]
-            gc.collect()
-            vfs.umount("/")
-            return
-        status, error = b"0", b""
-        try:
-            _send(b"B")   # from here on a Ctrl-C interrupts this command
-            if kind == b"b":
-                status, error = _boot(globals_, payload == b"1")
-            elif kind == b"x":
-                status, error = _run(payload, globals_, "exec")
-            elif kind == b"s":
-                status, error = _run(payload, globals_, "single")
-            payload = None
-        except KeyboardInterrupt as exc:   # Ctrl-C between the chunk's end and this report
-            status, error = b"E", _error_text(exc)
-        _send(b"D", status + error)
+            _serve(globals_)
+        except KeyboardInterrupt:
+            # A Ctrl-C meant for the command that just ended, landing between its report and
+            # the next command: nothing was lost, carry on.
+            pass
 
 
 main()

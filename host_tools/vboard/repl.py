@@ -109,6 +109,7 @@ class ReplMachine:
 
     def agent_done(self, status, error):
         job, self.busy, self.running = self.busy, None, False
+        self.held_interrupt = False
         if status == b"S":   # sys.exit() / machine.soft_reset()
             if job == "raw":
                 self.board.out(b"\x04\x04")

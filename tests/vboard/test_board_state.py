@@ -83,12 +83,14 @@ def test_bad_options_get_one_line_errors(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_one_image_folder_serves_one_board_and_auto_finds_it(tmp_path):
-    with VirtualBoard(tmp_path) as board:
-        assert board.port in [b["port"] for b in registry.running_boards()]
-        proc = run_cli("board", "run", "--image", str(tmp_path))
+def test_one_image_folder_serves_one_board_and_is_registered_while_it_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))   # this test's registry only
+    images = tmp_path / "images"
+    with VirtualBoard(images, env={"XDG_RUNTIME_DIR": str(tmp_path)}) as board:
+        assert [b["port"] for b in registry.running_boards()] == [board.port]
+        proc = run_cli("board", "run", "--image", str(images))
         assert proc.returncode == 3 and "in use by another virtual board" in proc.stderr
-    assert board.port not in [b["port"] for b in registry.running_boards()]
+    assert registry.running_boards() == []
 
 
 def test_a_crashed_interpreter_resets_the_board(tmp_path):
