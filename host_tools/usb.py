@@ -17,6 +17,7 @@ import base64
 import hashlib
 import os
 import struct
+import termios
 import time
 
 from host_tools.errors import EXIT_DEVICE, EXIT_FAILED, CliError
@@ -120,7 +121,12 @@ class Board:
                 # Ctrl-C twice: one may be eaten by a program that catches KeyboardInterrupt once.
                 serial.write(b"\r\x03\x03")
                 time.sleep(0.05 * attempt)
-                serial.reset_input_buffer()
+                try:
+                    serial.reset_input_buffer()
+                except (OSError, termios.error):
+                    # A pty can refuse tcflush for a moment right after its previous user
+                    # closed it; the flush only saves reading stale bytes, which read_until skips.
+                    pass
                 serial.write(b"\r\x01")
                 # The '>' prompt after the banner is left for the first exec to read.
                 data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)
@@ -353,7 +359,6 @@ class _LinkGuard:
         if exc_type is None:
             return False
         from mpremote.transport import TransportError
-        import termios
         if isinstance(exc, (OSError, TransportError, termios.error)) or \
                 type(exc).__name__ == "SerialException":
             port, action = self.board.port, self.board.action
