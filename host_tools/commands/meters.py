@@ -17,7 +17,13 @@ CSV_FIELDS = ("point", "address", "protocol", "bus", "baud", "parity", "map", "p
               "tariffs", "user_class", "collector", "serial")
 
 
+ALIASES = {"dlt645-2007": "dlt645", "645": "dlt645", "645-2007": "dlt645", "645-1997": "dlt645-1997"}
+
+
 def validate(entry, where=""):
+    entry = dict(entry)
+    if isinstance(entry.get("protocol"), str):
+        entry["protocol"] = ALIASES.get(entry["protocol"].lower(), entry["protocol"].lower())
     try:
         return meter_record.validate(entry)
     except ProtocolError as exc:
@@ -110,7 +116,8 @@ def list_(port, as_json):
 @click.option("--point", type=int, required=True, help="Measuring point 1..2040.")
 @click.option("--address", required=True,
               help="DL/T 645: up to 12 digits (zero-padded); Modbus: unit id 1..247.")
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default="dlt645", show_default=True)
+@click.option("--protocol", type=click.Choice(PROTOCOLS + ("dlt645-2007",)), default="dlt645",
+              show_default=True, help="dlt645 is DL/T 645-2007.")
 @click.option("--bus", type=int, default=1, show_default=True, help="RS-485 bus (port) number.")
 @click.option("--baud", type=int, help="Default: 2400 (dlt645), 1200 (1997), 9600 (modbus).")
 @click.option("--parity", type=click.Choice(["N", "E", "O"]),
