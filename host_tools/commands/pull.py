@@ -92,6 +92,8 @@ class _TextOutput:
         self.last_seq = 0 if path == "-" else self._last_seq()
         if path == "-":
             self.file = sys.stdout
+            if fmt == "csv":
+                self.file.write(CSV_HEADER)
         else:
             new = not os.path.exists(path) or os.path.getsize(path) == 0
             self.file = open(path, "a", encoding="utf-8", newline="")
@@ -294,3 +296,6 @@ def cli(port, since, fmt, output_path, chunk, as_json):
                            " (%d already stored)" % summary["skipped_duplicates"]
                            if summary["skipped_duplicates"] else "", summary["cursor"]),
                    err=output_path == "-")
+        if summary.get("lost"):
+            click.echo("warning: the ring log overwrote %d record(s) before a pull could take "
+                       "them (pull more often)" % summary["lost"], err=True)
