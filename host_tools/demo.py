@@ -152,11 +152,12 @@ class Demo:
         self.conc("flash", "--board", BOARD)
         self.conc("config", "set", "plan.realtime_min", "1")
         host, port = self.station.rsplit(":", 1)
-        self.conc("config", "set", "terminal.area", str(AREA))
-        self.conc("config", "set", "terminal.address", str(ADDRESS))
-        self.conc("config", "set", "master.host", host)
-        self.conc("config", "set", "master.port", port)
-        self.conc("config", "set", "comm.heartbeat_min", "1")
+        site = self.dir / "site.toml"
+        site.write_text('[terminal]\narea = %d\naddress = %d\n\n[master]\nhost = "%s"\n'
+                        'port = %s\napn = "cmiot"\n\n[comm]\nheartbeat_min = 1\n'
+                        % (AREA, ADDRESS, host, port))
+        print("\n# %s:\n%s" % (site.name, site.read_text().rstrip()))
+        self.conc("config", "import", site)
         self.conc("meters", "import", self.dir / "meters.csv")
         self.conc("meters", "list")
         self.conc("meters", "test")
@@ -214,7 +215,8 @@ class Demo:
         print("\n== what the master station received over the (simulated) GPRS link")
         db = ("--db", self.station_db)
         self.conc("station", "status", *db)
-        out = self.conc("station", "readings", "--meter", "%d-%d:1" % (AREA, ADDRESS), *db)
+        out = self.conc("station", "readings", "--meter", "%d-%d:1" % (AREA, ADDRESS),
+                        "--item", "F129.0", "--item", "voltage_a", "--item", "current_a", *db)
         if "F129.0" not in out:
             raise DemoError("the station has no energy readings of meter 1")
 

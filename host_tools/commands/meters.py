@@ -79,10 +79,10 @@ def apply_batches(board, changes, label="meters"):
 
 
 def _table(entries):
-    lines = ["%5s %3s %-12s %-13s %6s %s %-8s" % ("point", "bus", "address", "protocol", "baud",
-                                                 "P", "map")]
+    lines = ["%5s %3s %-12s %-13s %6s %s %s" % ("point", "bus", "address", "protocol", "baud",
+                                               "P", "map")]
     for e in entries:
-        lines.append("%5d %3d %-12s %-13s %6d %s %-8s" % (
+        lines.append("%5d %3d %-12s %-13s %6d %s %s" % (
             e["point"], e["bus"], e["address"], e["protocol"], e["baud"], e["parity"],
             e["map"] or "-"))
     return "\n".join(lines)
