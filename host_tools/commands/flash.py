@@ -120,7 +120,8 @@ def check_board(info, config, files):
                        "right --board" % (info["platform"], config["name"], expected),
                        EXIT_BAD_INPUT)
     built = mpy_version(files)
-    if built is not None and info["mpy"] != built:
+    # info["mpy"] is 0 on a MicroPython too old to say: its import will tell.
+    if built is not None and info["mpy"] and info["mpy"] != built:
         raise CliError("the board's MicroPython %s loads .mpy version %d but the firmware is built "
                        "as version %d: update the board's MicroPython (--base-image)" % (
                            ".".join(map(str, info["version"])), info["mpy"], built),

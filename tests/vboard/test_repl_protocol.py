@@ -104,6 +104,21 @@ def test_ctrl_c_interrupts_code_sent_in_raw_paste(board, console):
     assert out == b"still alive\r\n"
 
 
+def test_two_quick_ctrl_c_reach_a_program_that_catches_the_first(console):
+    # mpremote-style tools send Ctrl-C twice; the unix port would exit on a second SIGINT that
+    # arrives before the first is raised, so the board must space them, not drop or crash.
+    console.raw()
+    console.write(b"try:\n while True: pass\nexcept KeyboardInterrupt:\n print('caught once')\n"
+                  b" while True: pass\n\x04")
+    console.read_until(b"OK")
+    console.drain(0.2)
+    console.write(b"\x03\x03")
+    out = console.read_until(b"\x04>")
+    assert out.startswith(b"caught once\r\n\x04") and b"KeyboardInterrupt" in out
+    assert b"hard reset" not in out
+    assert console.raw_exec("print('alive')") == (b"alive\r\n", b"")
+
+
 def test_soft_reset_runs_boot_then_main_in_the_friendly_repl(board, console):
     mpremote(board.port, "exec",
              "open('boot.py','w').write('print(\"boot ran\")\\nBOOTED=1\\n')\n"
