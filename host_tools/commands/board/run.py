@@ -92,6 +92,8 @@ def cli(image_dir, board_name, bus_options, modem_path, as_json):
         server.serve()
     except AgentStartError as exc:
         raise CliError("%s: check `.venv/bin/micropython` works (make install)" % exc) from None
+    except FileNotFoundError as exc:   # no micropython command
+        raise CliError(str(exc)) from None
     finally:
         if entry:
             registry.unregister(entry)
