@@ -62,6 +62,17 @@ def resolve_port(port):
     return ports[0]
 
 
+def _is_tty(path):
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return True   # cannot tell: let the caller's message stand
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
+
+
 def _quote(text):
     return repr(text)
 
@@ -92,6 +103,9 @@ class Board:
             if not os.path.exists(path):
                 raise CliError("no board on %s: check the cable and the port name (or use "
                                "--port auto)" % path, EXIT_DEVICE) from None
+            if not _is_tty(path):
+                raise CliError("%s is not a serial port: give the board's port, e.g. /dev/ttyUSB0"
+                               % path, EXIT_DEVICE) from None
             raise CliError("%s is busy: another program (mpremote, a terminal, another conc) has "
                            "it open; close it and retry" % path, EXIT_DEVICE) from None
         transport.serial.timeout = SERIAL_TIMEOUT

@@ -81,6 +81,9 @@ def test_missing_and_busy_ports_are_device_errors(board, tmp_path):
     with pytest.raises(CliError) as err:
         Board.open(str(tmp_path / "ttyNOPE"))
     assert err.value.exit_code == 3 and "no board on" in err.value.message
+    with pytest.raises(CliError) as err:
+        Board.open("/dev/null")
+    assert err.value.exit_code == 3 and "not a serial port" in err.value.message
     with Board.open(board.port):
         with pytest.raises(CliError) as err:
             Board.open(board.port)
