@@ -92,8 +92,6 @@ _interrupted = [False]   # a KeyboardInterrupt landed in the agent's own code si
 
 
 def _send(kind, payload=b""):
-    if len(payload) > 4000:
-        payload = payload[:4000]
     message = kind + struct.pack("<I", len(payload)) + payload
     try:
         # One write(2) of <= 4096 bytes to a pipe the server keeps draining: it neither blocks
@@ -282,9 +280,11 @@ def _serve(globals_):
             elif kind == b"s":
                 status, error = _run(payload, globals_, "single")
             payload = None
-        except KeyboardInterrupt as exc:   # Ctrl-C between the command's end and this report
+        except KeyboardInterrupt as exc:   # a Ctrl-C just before the command or just after it
             status, error = b"E", _error_text(exc)
-        _send(b"D", status + error)
+        # The end of a long traceback is the part that says what happened; the whole message
+        # must stay within one atomic pipe write.
+        _send(b"D", status + error[-4000:])
 
 
 def main():
