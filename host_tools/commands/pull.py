@@ -3,7 +3,8 @@
 How nothing is lost or doubled: the board keeps a "usb" cursor in its ring log (the first
 record not yet pulled). The host reads chunks of records from the cursor, each with a CRC-32 of
 its bytes; writes them to the output and makes them durable (flush + fsync for csv/json, COMMIT
-for sqlite); only then tells the board to advance the cursor past them. A pull interrupted
+for sqlite); only then tells the board to advance the cursor past them (every COMMIT_EVERY
+records or COMMIT_CHUNKS chunks, and at the end: each step is a record in the board's flash). A pull interrupted
 anywhere therefore leaves the cursor at or before the first record not safely stored, and the
 next run starts there. Records a rerun sends again (stored, but the cursor did not move yet)
 are recognised by their sequence number, the ring log's identity of a record: csv and json
@@ -24,6 +25,8 @@ from protocol import clock_math
 from protocol.errors import ProtocolError
 
 CHUNK = 48            # records per chunk: a few KB of JSON on the board's heap
+COMMIT_EVERY = 384    # records per durable commit + cursor step (each step is a flash write)
+COMMIT_CHUNKS = 8     # ... or chunks, whichever comes first
 READINGS, EVENT, MARKER = 1, 2, 3
 RECORD_NAMES = {READINGS: "readings", EVENT: "event", MARKER: "marker"}
 # firmware/records.py MARK_* and firmware/concentrator.py MARK_ALIVE / MARK_STOPPED
@@ -167,15 +170,14 @@ class _SqliteOutput:
         self.last_seq = 0
 
     def write(self, rows):
-        for r in rows:
-            if r["record"] == "readings":
-                self.db.execute("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
-                                (r["seq"], r["time"], r["point"], r["kind"], r["quantity"],
-                                 r["value"]))
-            else:
-                self.db.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                                (r["seq"], r["time"], r["point"], r["record"], r["quantity"],
-                                 r["detail"]))
+        self.db.executemany(
+            "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
+            [(r["seq"], r["time"], r["point"], r["kind"], r["quantity"], r["value"])
+             for r in rows if r["record"] == "readings"])
+        self.db.executemany(
+            "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)",
+            [(r["seq"], r["time"], r["point"], r["record"], r["quantity"], r["detail"])
+             for r in rows if r["record"] != "readings"])
 
     def commit(self):
         self.db.commit()
@@ -217,7 +219,9 @@ def pull(port, output_path, fmt, since=None, quiet=False, chunk=None):
         with board_api.open_board(port) as board:
             begin = board_api.call(board, "pull_begin()")
             items = begin["items"]
-            first = begin["cursor"]
+            first = confirmed = begin["cursor"]
+            pending = 0             # records written since the last durable commit
+            chunks = 0
             summary["lost"] = begin.get("lost", 0)
             total = max(0, begin["next"] - first)
             stream = sys.stderr
@@ -247,13 +251,23 @@ def pull(port, output_path, fmt, since=None, quiet=False, chunk=None):
                             summary["first_seq"] = record[0]
                         summary["last_seq"] = record[0]
                     out.write(rows)
-                    out.commit()                 # durable first ...
-                    board_api.call(board, "pull_commit(%d)" % header["next"])   # ... then
+                    pending += len(records)
                     bar.update(header["next"] - first)
                     first = header["next"]
-                    if first >= header["head"]:
+                    done = first >= header["head"]
+                    chunks += 1
+                    if done or pending >= COMMIT_EVERY or chunks % COMMIT_CHUNKS == 0:
+                        out.commit()                 # durable first ...
+                        board_api.call(board, "pull_commit(%d)" % first)   # ... then the cursor
+                        confirmed = first
+                        pending = 0
+                    if done:
                         break
-            summary["cursor"] = first
+                if pending:
+                    out.commit()
+                    board_api.call(board, "pull_commit(%d)" % first)
+                    confirmed = first
+            summary["cursor"] = confirmed
     finally:
         out.close()
     return summary

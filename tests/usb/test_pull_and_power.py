@@ -66,6 +66,7 @@ def test_pull_csv_then_an_interrupted_pull_resumes_without_loss_or_duplicates(ri
         if calls["n"] == 1:
             raise CliError("simulated crash", 1)
     monkeypatch.setattr(pull_cmd, "CHUNK", 8)
+    monkeypatch.setattr(pull_cmd, "COMMIT_CHUNKS", 1)
     monkeypatch.setattr(pull_cmd._TextOutput, "commit", crash_after_first_chunk)
     with pytest.raises(CliError):
         pull_cmd.pull(port, str(out), "csv", quiet=True)
