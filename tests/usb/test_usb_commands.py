@@ -91,6 +91,13 @@ def test_meters_test_reads_each_meter_through_the_board(board):
     assert by_point[1]["values"]["energy_fwd_total"] >= 120000      # 1200 kWh in 0.01 kWh
     one = conc("meters", "test", "--point", "9", port=board.port)
     assert one.returncode == 1 and "no meter at point 9" in one.stdout
+    # a meter that is not on the wire: the installer is told what to check
+    assert conc("meters", "add", "--point", "4", "--address", "77", "--bus", "1", "--baud",
+                "9600", port=board.port).returncode == 0
+    silent = conc("meters", "test", "--point", "4", "--point", "1", port=board.port)
+    assert silent.returncode == 1 and "1 of 2 meter(s) answered" in silent.stdout
+    assert "no reply: check the address, wiring" in silent.stdout
+    assert conc("meters", "remove", "4", port=board.port).returncode == 0
 
 
 def test_status_shows_tasks_buses_ring_and_events(board):
