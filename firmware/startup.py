@@ -20,6 +20,7 @@ UPLINK_MIN_FREE = 88 * 1024
 # modbus_map.py, about 22 KB), the DL/T 645 codec for the daily time broadcast.
 RUNTIME_HEADROOM = 40 * 1024
 LAST_RECORDS = 32           # records looked at for the power-off time
+FAULT_FILE = "settings.fault"   # the settings problems the last ERC21 was raised for
 
 
 def boot(c):
@@ -95,9 +96,35 @@ def _record_boot(c):
                 off = record[3]
         c.power_off_at = off
         records.append_event(log, 0, now, ERC14, time15(off) + time15(now))
-    if c.settings_problems:
+    if _settings_fault_changed(c.settings_problems):
         records.append_event(log, 0, now, ERC21, time15(now) + bytes((FAULT_STORAGE,)))
     records.append_marker(log, now, records.MARK_BOOT, VERSION.encode())
+
+
+def _settings_fault_changed(problems):
+    """True when the settings have a problem they did not have at the last boot.
+
+    The board reboots after every USB command: an event per boot would bury the station in
+    copies of one fault. The problems are kept in FAULT_FILE so the event is raised when a
+    fault appears (or changes) and the file is removed once the settings are good again."""
+    import os
+    text = "\n".join(problems)
+    try:
+        with open(FAULT_FILE) as f:
+            before = f.read()
+    except OSError:
+        before = ""
+    if text == before:
+        return False
+    try:
+        if text:
+            with open(FAULT_FILE, "w") as f:
+                f.write(text)
+        else:
+            os.remove(FAULT_FILE)
+    except OSError:
+        pass
+    return bool(text)
 
 
 def _load_archive(c):

@@ -46,6 +46,11 @@ def test_a_corrupt_settings_file_boots_with_defaults_and_raises_erc21(small_boar
     assert 21 in [e[3] for e in doc["events"]]        # ERC21 terminal fault
     shown = conc("config", "show", port=port)
     assert shown.returncode == 0 and "not valid JSON" in shown.stderr
+    # raised once for this fault, not again at every restart
+    conc("status", port=port)
+    again = conc_json("status", port=port)
+    assert [e[0] for e in again["events"] if e[3] == 21] == \
+        [e[0] for e in doc["events"] if e[3] == 21]
     # the user repairs it with one set: the file is rewritten whole
     assert conc("config", "set", "terminal.address", "7", port=port).returncode == 0
     assert conc_json("config", "show", port=port)["problems"] == []
