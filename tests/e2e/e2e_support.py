@@ -1,0 +1,309 @@
+"""The whole chain on one machine, started exactly as a utility deploys it, for the end-to-end test.
+
+    meters (`conc sim meters`, two RS-485 buses on ptys)
+      -> virtual board (`conc board run --board virtual_wrover`, the real firmware)
+      -> its modem UART on the pty of `conc sim modem --connect HOST:PORT` (SIM800)
+      -> master station (`conc station serve`, SQLite) -> `conc station readings`
+
+`Chain` owns every long-running process (each in its own process group, so a kill reaches the
+MicroPython agent under `conc board run` too) and stops them all in `stop()`, whatever state the
+test left them in. Configuration goes through the commands a technician types (`conc station
+terminals add`, `conc flash`, `conc config set`, `conc meters add`), never through files on the
+board.
+"""
+import datetime
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+BOARD = "virtual_wrover"          # 384K heap: the 64-bit unix port needs about twice an ESP32's
+AREA, ADDRESS = 4101, 42          # the terminal's A1 / A2
+TERMINAL = "%d-%d" % (AREA, ADDRESS)
+BAUD = 9600
+
+# Constant meters (no load, no noise) hold exactly these registers for the whole test, so the
+# station's values can be checked against the simulator's configuration digit for digit.
+# point: (bus, protocol on the board, address, simulator config, station protocol)
+METERS = {
+    1: (1, "dlt645", "000000000101",
+        {"protocol": "dlt645", "address": "000000000101", "energy_kwh": 1234.56,
+         "base_load_kw": 0, "noise": False}, "dlt645-2007"),
+    2: (1, "dlt645-1997", "000000000102",
+        {"protocol": "dlt645-1997", "address": "000000000102", "energy_kwh": 987.65,
+         "base_load_kw": 0, "noise": False}, "dlt645-1997"),
+    3: (1, "dlt645", "000000000103",       # a loaded meter: energy and currents move
+        {"protocol": "dlt645", "address": "000000000103", "energy_kwh": 5000,
+         "base_load_kw": 40, "shape": "flat"}, "dlt645-2007"),
+    4: (2, "modbus", "1",
+        {"protocol": "modbus", "address": 1, "map": "sdm120", "energy_kwh": 321.09,
+         "base_load_kw": 0, "noise": False}, "200"),
+}
+BUS_FORMAT = {1: {"baud": BAUD, "parity": "E", "turnaround_ms": 5},
+              2: {"baud": BAUD, "parity": "N", "turnaround_ms": 5}}
+
+# What the constant meters' readings must be in the station, as `conc station readings --json`
+# prints them (exact decimal strings at the catalogue's decimals for the meter's protocol).
+# Tariff registers default to 10/30/35/25 % of the total (docs/meter-simulator.md); nominal
+# 220 V; no load: no current, no power.
+EXPECTED_CONSTANT = {
+    1: {"F129.0": "1234.56", "F129.1": "123.45", "F129.2": "370.36", "F129.3": "432.09",
+        "F129.4": "308.64", "voltage_a": "220.0", "current_a": "0.000",
+        "power_active_total": "0.0000"},
+    2: {"F129.0": "987.65", "voltage_a": "220"},          # DL/T 645-1997: whole volts
+    4: {"F129.0": "321.09", "voltage_a": "220.0"},
+}
+
+
+def child_env(tmp):
+    env = dict(os.environ)
+    env.pop("CONC_PORT", None)
+    env.pop("CONC_STATION_DB", None)
+    env["TZ"] = "UTC"                     # the board's local time and the station's zone agree
+    env["CONC_STATION_TZ"] = "UTC"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Child:
+    """One long-running `conc` process in its own process group; its first stdout line is JSON."""
+
+    def __init__(self, args, env, what, log_dir):
+        self.what = what
+        self.args = args
+        self.log = open(Path(log_dir) / ("%s.log" % what.replace(" ", "_")), "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli"] + args,
+                                     cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=self.log, start_new_session=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            self.log.flush()
+            raise AssertionError("%s did not start (exit %s): %s" % (
+                what, self.proc.returncode, self.log_text()[-2000:]))
+        self.first = json.loads(line)
+
+    def log_text(self):
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def signal(self, sig):
+        """Signal the whole group (conc board run's MicroPython agent dies with it)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        """SIGKILL: a power cut for the board, a crash for the station."""
+        self.signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.close()
+
+    def stop(self, grace=10):
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(10)
+        # anything left in the group (a child that outlived its parent)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.close()
+
+    def close(self):
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.log.close()
+
+
+class Chain:
+    """Meters, modem, station and virtual board, wired together; `stop()` ends them all."""
+
+    def __init__(self, tmp):
+        self.dir = Path(tmp)
+        self.env = child_env(tmp)
+        self.db_path = self.dir / "station.db"
+        self.db = "sqlite:///%s" % self.db_path
+        self.children = {}
+        self.station_address = None
+        self.port = None
+
+    # --- running commands ----------------------------------------------------------------------
+    def conc(self, *args, timeout=120, check=True):
+        """Run a `conc` command as a technician types it (the board through CONC_PORT)."""
+        env = dict(self.env)
+        if self.port:
+            env["CONC_PORT"] = self.port
+        proc = subprocess.run([sys.executable, "-m", "host_tools.cli"] + [str(a) for a in args],
+                              cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        if check and proc.returncode:
+            raise AssertionError("`conc %s` failed (exit %d): %s %s" % (
+                " ".join(str(a) for a in args), proc.returncode, proc.stdout[-1500:],
+                proc.stderr[-1500:]))
+        return proc.stdout
+
+    def conc_json(self, *args, **kw):
+        return json.loads(self.conc(*args, "--json", **kw))
+
+    def spawn(self, name, args):
+        child = Child(args, self.env, name, self.dir)
+        self.children[name] = child
+        return child.first
+
+    def stop(self):
+        """Every process ends, whatever happened (the fixture's finalizer)."""
+        for name in ("board", "modem", "station", "bus 1", "bus 2"):
+            child = self.children.pop(name, None)
+            if child is not None:
+                child.stop()
+        for child in self.children.values():
+            child.stop()
+        self.children = {}
+
+    # --- the master station --------------------------------------------------------------------
+    def register(self):
+        self.conc("station", "terminals", "add", "--area", AREA, "--address", ADDRESS,
+                  "--password", "00", "--name", "e2e", "--db", self.db)
+        for pn, (bus, _, address, _, protocol) in METERS.items():
+            if protocol == "200":                   # Modbus: the board reports a unit id
+                address = "%012d" % (900 + int(address))
+            self.conc("station", "terminals", "add-meter", TERMINAL, "--pn", pn, "--meter",
+                      address, "--protocol", protocol, "--port", bus, "--baud", BAUD,
+                      "--db", self.db)
+
+    def start_station(self, listen="127.0.0.1:0"):
+        # --read-every 0: every reading in the database comes from the board's uploads, so
+        # they can be matched one to one with its ring log. --no-archive-sync: the board keeps
+        # the archive its technician gave it.
+        first = self.spawn("station", ["station", "serve", "--listen", listen, "--json",
+                                       "--read-every", "0", "--no-archive-sync",
+                                       "--stats-every", "0", "--db", self.db])
+        self.station_address = first["listening"]
+        return self.station_address
+
+    def station_child(self):
+        return self.children["station"]
+
+    # --- meters, modem, board ------------------------------------------------------------------
+    def start_meters(self):
+        for bus in (1, 2):
+            config = {"bus": BUS_FORMAT[bus],
+                      "meters": [m[3] for m in METERS.values() if m[0] == bus]}
+            path = self.dir / ("bus%d.json" % bus)
+            path.write_text(json.dumps(config))
+            self.spawn("bus %d" % bus, ["sim", "meters", "--config", path, "--json"])
+
+    def start_modem(self):
+        self.modem = self.spawn("modem", ["sim", "modem", "--connect", self.station_address,
+                                          "--dialect", "sim800", "--json"])["device"]
+
+    def start_board(self):
+        self.port = self.spawn("board", [
+            "board", "run", "--board", BOARD, "--image", self.dir / "board",
+            "--bus", "1=" + self.children["bus 1"].first["device"],
+            "--bus", "2=" + self.children["bus 2"].first["device"],
+            "--modem", self.modem, "--json"])["port"]
+        return self.port
+
+    def install(self):
+        """What the technician types at the cabinet: flash, configure, the meter list."""
+        host, port = self.station_address.rsplit(":", 1)
+        self.conc("flash", "--board", BOARD)
+        for key, value in (("terminal.area", AREA), ("terminal.address", ADDRESS),
+                           ("master.host", host), ("master.port", port),
+                           ("comm.heartbeat_min", 1), ("comm.redial_s", 1),
+                           ("comm.redial_max_s", 4), ("plan.realtime_min", 1),
+                           ("plan.curve_min", 0)):
+            self.conc("config", "set", key, value)
+        for pn, (bus, protocol, address, sim, _) in METERS.items():
+            args = ["--point", pn, "--address", address, "--protocol", protocol, "--bus", bus,
+                    "--baud", BAUD]
+            if protocol == "modbus":
+                args += ["--map", sim["map"]]
+            self.conc("meters", "add", *args)
+
+    # --- looking at the board and the station --------------------------------------------------
+    def status(self):
+        return self.conc_json("status")
+
+    def pull(self):
+        """`conc pull --format json -o -`: the ring log's records after the usb cursor."""
+        out = self.conc("pull", "--format", "json", "-o", "-")
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def station_rows(self):
+        """(pn, item, read_at, value) of every reading the station stored, read-only."""
+        con = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
+        try:
+            return con.execute("SELECT pn, item, read_at, value FROM readings "
+                               "ORDER BY pn, read_at, item").fetchall()
+        finally:
+            con.close()
+
+    def station_count(self, since=0):
+        """Readings the station holds read at `since` (unix seconds) or later."""
+        try:
+            con = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
+            try:
+                return con.execute("SELECT COUNT(*) FROM readings WHERE read_at >= ?",
+                                   (since,)).fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return 0
+
+    def station_events(self):
+        """The ERC codes of every event the station stored, sorted."""
+        con = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
+        try:
+            return sorted(r[0] for r in con.execute("SELECT erc FROM events"))
+        finally:
+            con.close()
+
+    def readings(self, pn, start, end):
+        """`conc station readings --meter TERMINAL:PN --json` between two datetimes (UTC)."""
+        out = self.conc("station", "readings", "--meter", "%s:%d" % (TERMINAL, pn),
+                        "--from", start.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "--to", end.strftime("%Y-%m-%dT%H:%M:%S"), "--json", "--db", self.db)
+        data = json.loads(out)
+        return data if isinstance(data, list) else data["readings"]
+
+
+def wait_for(what, predicate, timeout, every=0.5):
+    """Poll `predicate()` until it returns something true; its value, or an AssertionError."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s (last: %r)" % (
+                timeout, what, last))
+        time.sleep(every)
+
+
+def uplink_backlog(status):
+    """The uplink cursor's backlog from `conc status --json` (None while the uplink is down)."""
+    return (status.get("uplink") or {}).get("backlog")
+
+
+def utc(text):
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=None)
+
+
+def decimal_text(value):
+    return str(Decimal(value))
+

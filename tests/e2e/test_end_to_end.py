@@ -1,0 +1,204 @@
+"""End to end, as a utility deploys it: simulated meters -> virtual board running the real
+firmware -> simulated SIM800 modem -> `conc station serve` on SQLite -> `conc station readings`.
+
+The board is flashed and configured with the technician's commands (`conc flash`, `conc config
+set`, `conc meters add`); the station knows the terminal and its meters (`conc station terminals
+add` / `add-meter`). Then:
+
+1. the readings the meters served reach the station's database with their exact values, and
+   `conc station readings` shows them at the right decimals;
+2. the station is killed (SIGKILL) while the board uploads a reading cycle, the board is power
+   cut (kill -9) while the station is down and comes back on the same flash images with a
+   backlog, the station restarts on the same database and port: every reading record the
+   board's ring log holds is in the station exactly once, and the uplink's backlog drains to 0.
+
+The two tests share one chain (module fixture; `--dist loadfile` keeps them on one worker) and
+run in order. Every process is in its own process group and is killed by the finalizer.
+"""
+import datetime
+import os
+import time
+
+import pytest
+
+from tests.e2e.e2e_support import (EXPECTED_CONSTANT, METERS, Chain, utc,
+                                   wait_for)
+
+EPOCH = datetime.datetime(1970, 1, 1)
+ENERGY_ITEMS = {"energy_fwd_total": "F129.0", "energy_rev_total": "F131.0"}
+for _t in range(1, 5):
+    ENERGY_ITEMS["energy_fwd_t%d" % _t] = "F129.%d" % _t
+    ENERGY_ITEMS["energy_rev_t%d" % _t] = "F131.%d" % _t
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    chain = Chain(tmp_path_factory.mktemp("e2e"))
+    chain.pulled = []                 # every record `conc pull` took off the board, in order
+    try:
+        chain.register()
+        chain.start_station()
+        chain.start_meters()
+        chain.start_modem()
+        chain.start_board()
+        chain.install()
+        yield chain
+    finally:
+        chain.stop()
+
+
+def board_readings(records):
+    """{(pn, station item, unix time): {values}} of the pulled reading records (board time UTC).
+
+    Real-time batches only (the plan has no curve). The firmware polls its meters at every
+    start, and every USB command restarts it, so two batches of one point can carry the same
+    second; the station keeps one reading per point, item and second, which must then be one
+    of the values the board logged for it."""
+    out = {}
+    for rec in records:
+        if rec["record"] != "readings":
+            continue
+        assert rec["kind"] == "realtime", rec
+        item = ENERGY_ITEMS.get(rec["quantity"], rec["quantity"])
+        key = (rec["point"], item, int((utc(rec["time"]) - EPOCH).total_seconds()))
+        out.setdefault(key, set()).add(rec["value"])
+    return out
+
+
+def assert_station_holds(station, board):
+    """Every reading the board logged is in the station, once, and nothing else is."""
+    missing = sorted(set(board) - set(station))
+    extra = sorted(set(station) - set(board))
+    assert not missing, "readings lost: %r" % missing[:10]
+    assert not extra, "readings in the station the board never logged: %r" % extra[:10]
+    wrong = [(key, station[key], board[key]) for key in board if station[key] not in board[key]]
+    assert not wrong, "values changed on the way: %r" % wrong[:10]
+
+
+def station_readings(chain):
+    rows = chain.station_rows()
+    out = {(pn, item, read_at): value for pn, item, read_at, value in rows}
+    assert len(out) == len(rows)
+    return out
+
+
+def pull_everything(chain):
+    chain.pulled += chain.pull()
+    seqs = [r["seq"] for r in chain.pulled]
+    assert seqs == sorted(seqs), "conc pull returned records out of order"
+    return board_readings(chain.pulled)
+
+
+def drained(chain):
+    """`conc status` once the uplink has nothing but its own marker left to send.
+
+    Every USB command stops the firmware for as long as it runs, and the firmware logs a
+    "stopped" marker when it does; that record cannot be uploaded before the status is read,
+    so a drained uplink shows a backlog of 1. `assert_all_confirmed` checks what it was."""
+    status = chain.status()
+    cursor = status["ring"]["cursors"].get("uplink", {})
+    if status.get("uplink", {}).get("state") == "online" and cursor.get("backlog", 9) <= 1:
+        return status
+    time.sleep(1.5)                  # each status interrupts the firmware: let it work
+    return None
+
+
+def assert_all_confirmed(status, records):
+    """No reading or event record after the uplink cursor: the station confirmed them all."""
+    position = status["ring"]["cursors"]["uplink"]["position"]
+    pending = [r for r in records if r["seq"] >= position and r["record"] != "marker"]
+    assert not pending, "records the station never confirmed: %r" % pending[:5]
+
+
+def test_readings_reach_the_station_with_the_meters_values(chain):
+    # The board polls at boot: one real-time batch per meter, uploaded through the modem.
+    wait_for("a reading of every meter in the station",
+             lambda: {pn for pn, _, _, _ in chain.station_rows()} >= set(METERS), 60)
+    status = wait_for("the uplink backlog to drain", lambda: drained(chain), 30)
+
+    board = pull_everything(chain)
+    assert_all_confirmed(status, chain.pulled)
+    assert {pn for pn, _, _ in board} == set(METERS)
+    # Exactly the ring log's readings, value for value (the integers the meters sent).
+    assert_station_holds(station_readings(chain), board)
+
+    # What the technician's colleague at the utility sees, at the catalogue's decimals.
+    times = [datetime.datetime.utcfromtimestamp(t) for _, _, t in board]
+    start, end = min(times), max(times)
+    for pn, expected in EXPECTED_CONSTANT.items():
+        shown = chain.readings(pn, start, end)
+        assert shown, "conc station readings shows nothing for point %d" % pn
+        for row in shown:
+            assert row["terminal"] == "4101-42" and row["pn"] == pn
+            if row["item"] in expected:
+                assert row["value"] == expected[row["item"]], (pn, row)
+        assert set(expected) <= {row["item"] for row in shown}, (pn, shown)
+    # The loaded meter: the station shows the meter's register at 0.01 kWh, as served.
+    shown = {(r["item"], r["read_at"]): r["value"] for r in chain.readings(3, start, end)}
+    for (pn, item, t), values in board.items():
+        if pn == 3 and item == "F129.0":
+            when = datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
+            assert shown[(item, when)] in {"%d.%02d" % divmod(v, 100) for v in values}
+
+
+def next_minute_boundary():
+    """Sleep until the next minute boundary (the plan's real-time slot); its unix time."""
+    boundary = (int(time.time()) // 60 + 1) * 60
+    time.sleep(max(0.0, boundary - time.time()))
+    return boundary
+
+
+def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothing(chain):
+    address = chain.station_address
+    # Wait for the board's next reading cycle and kill the station as its first upload lands.
+    cycle_start = next_minute_boundary()
+    deadline = time.monotonic() + 10
+    while not chain.station_count(since=cycle_start) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    chain.station_child().kill()
+    at_kill = set(station_readings(chain))
+    assert chain.station_count(since=cycle_start), "the reading cycle did not reach the station"
+
+    # The station is down; the board keeps polling and notices the link is gone.
+    time.sleep(3)
+    status = chain.status()
+    assert status["uplink"]["state"] != "online", status["uplink"]
+    # A power cut of the board while the station is down: it reboots on the same flash images
+    # with its backlog.
+    cut_at = status["ring"]["next_seq"]
+    # (not while `conc status` has the firmware stopped: a board stopped over USB has logged
+    # that it stopped, and does not count the cut as a power loss)
+    time.sleep(2)
+    chain.children["board"].kill()
+    chain.start_board()
+    time.sleep(4)                        # the boot, the modem bring-up, dialling a dead station
+    status = chain.status()
+    assert status["ring"]["next_seq"] > cut_at
+    assert status["ring"]["cursors"]["uplink"]["backlog"] > 1
+    assert status["power_off_at"] is not None          # the board knows it lost power
+
+    # The station comes back on the same database and port; the backlog drains.
+    assert chain.start_station(listen=address) == address
+    status = wait_for("the backlog to drain after the station restart",
+                      lambda: drained(chain), 60)
+
+    board = pull_everything(chain)
+    assert_all_confirmed(status, chain.pulled)
+    station = station_readings(chain)
+    assert_station_holds(station, board)
+    # The kill did cut that reading cycle's upload: part of it arrived only after the restart.
+    cycle = {key for key in board if cycle_start <= key[2] < cycle_start + 10}
+    assert cycle & at_kill and cycle - at_kill, (len(cycle), len(cycle & at_kill))
+    # The events the board logged (the power-on ERC14 among them) arrived once each.
+    events = [r for r in chain.pulled if r["record"] == "event"]
+    assert any(r["quantity"] == "ERC14" for r in events)
+    assert chain.station_events() == sorted(int(r["quantity"][3:]) for r in events)
+
+
+def test_no_process_is_left_after_the_chain_stops(chain):
+    groups = [child.proc.pid for child in chain.children.values()]
+    assert len(groups) == 5              # 2 meter buses, modem, station, board
+    chain.stop()
+    for group in groups:                 # whole groups: the board's MicroPython agent too
+        with pytest.raises(ProcessLookupError):
+            os.killpg(group, 0)
