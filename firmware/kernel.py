@@ -118,7 +118,15 @@ def _unmap_table():
 
 _UNMAP = _unmap_table()
 _RESERVED = "reserved"              # OS_TCB_RESERVED: a mutex ceiling or the idle priority
-_STOPS = {}                         # error code -> its StopIteration, built once per code
+# error code -> its StopIteration, built at its first use and shared; a list, not a dict: the
+# lookup runs at the end of every await
+_STOPS = [None] * (OS_ERR_PCP_LOWER + 1)
+_GATE_MAX_MS = const(100000)        # the scheduler's fast-path gate is at most this far ahead
+
+
+def _new_stop(err):
+    stop = _STOPS[err] = StopIteration(err)
+    return stop
 
 
 class KernelError(Exception):
@@ -221,9 +229,9 @@ class _Await:
             self.wait = False
             return None
         err = self.task.err
-        stop = _STOPS.get(err)
+        stop = _STOPS[err]
         if stop is None:
-            stop = _STOPS[err] = StopIteration(err)
+            stop = _new_stop(err)
         stop.__traceback__ = None   # keeps the shared exception's traceback from growing
         raise stop
 
@@ -261,7 +269,8 @@ class Task:
         self.run_us = 0
         self.run_ms = 0
         self.max_slice_us = 0
-        self.last_run = None
+        self.last_us = 0            # ticks_us at the end of its last slice (this period)
+        self.last_run = None        # ticks_ms of its last slice, as of the last statistics tick
         self.cpu = 0
         self.faults = 0
         self.last_fault = None
@@ -340,6 +349,7 @@ class Kernel:
         self._stat_at = now
         self._tick_due = self._ticks_add(now, tick_ms)
         self._next_due = self._tick_due
+        self._gate = 0              # ticks_us before which the scheduler needs no slow pass
         self._stop_at = None
         self._running = False
         self._idle_us = 0
@@ -366,9 +376,13 @@ class Kernel:
         called, or when no task is left."""
         if duration_ms is not None and not 0 <= duration_ms <= _MAX_SPAN:
             raise ValueError("run() lasts 0..%d ms, not %r" % (_MAX_SPAN, duration_ms))
-        # the hot loop: everything it touches is a local
+        # The hot loop: everything it touches is a local. A switch costs one ticks_us read (the
+        # end of a slice is the start of the next) and one comparison with the gate: the
+        # microsecond before which nothing but picking the highest ready task can be due (no
+        # deadline, statistics tick, stream poll, stop or dead task). Whatever moves one of
+        # those earlier pulls the gate to now (_kick); the slow pass (_pass) then does the work
+        # and sets the gate again.
         diff = self._ticks_diff
-        ticks_ms = self._ticks_ms
         ticks_us = self._ticks_us
         ready = self._ready
         rtbl = ready.tbl
@@ -376,52 +390,96 @@ class Kernel:
         unmap = _UNMAP
         self._running = bool(self._tasks)
         if duration_ms is not None:
-            self._stop_at = self._ticks_add(ticks_ms(), duration_ms)
+            self._stop_at = self._ticks_add(self._ticks_ms(), duration_ms)
             if diff(self._stop_at, self._next_due) < 0:
                 self._next_due = self._stop_at
         start = ticks_us()
+        self._gate = start
+        t = None
         while self._running:
-            now = ticks_ms()
-            if diff(now, self._next_due) >= 0:
-                self._tick(now)
-                if not self._running:
-                    break
-            if self._io_waiting and now != self._io_at:
-                # busy: look at the streams at most once per millisecond, without blocking
-                self._io_at = now
-                self._io_events(self._poll.ipoll(0))
-            grp = ready.grp
-            if not grp:
-                self._idle(now)
-                start = ticks_us()
+            # the slow pass, then at least one task, then as many as the gate lets through
+            start = self._pass(start)
+            if not ready.grp or not self._running:
                 continue
-            y = unmap[grp]
-            t = tcb[(y << 3) | unmap[rtbl[y]]]
-            self._cur = t
             try:
-                t.send(None)
+                while True:
+                    y = unmap[ready.grp]
+                    t = tcb[(y << 3) | unmap[rtbl[y]]]
+                    self._cur = t
+                    t.send(None)
+                    # the slice includes this pass of the scheduler
+                    end = ticks_us()
+                    spent = diff(end, start)
+                    start = end
+                    t.runs += 1
+                    t.run_us += spent
+                    t.last_us = end
+                    if spent > t.max_slice_us:
+                        t.max_slice_us = spent
+                    if not ready.grp or diff(end, self._gate) >= 0:
+                        break
             except StopIteration:
+                start = self._end_slice(t, start)
                 self._remove(t)
             except Exception as exc:  # noqa: BLE001 - a task's error never stops the kernel
+                start = self._end_slice(t, start)
                 self._fault(t, exc)
-            # the slice includes this pass of the scheduler: one clock read per switch
-            end = ticks_us()
-            spent = diff(end, start)
-            start = end
-            t.runs += 1
-            t.run_us += spent
-            if spent > t.max_slice_us:
-                t.max_slice_us = spent
-            t.last_run = now
-            if self._dead is not None:
-                self._bury()
+        if self._dead is not None:
+            self._bury()
         self._cur = None
         self._stop_at = None
         self._running = False
 
+    def _end_slice(self, t, start):
+        # the statistics of a slice that ended in an exception (the task returned or raised)
+        end = self._ticks_us()
+        spent = self._ticks_diff(end, start)
+        t.runs += 1
+        t.run_us += spent
+        t.last_us = end
+        if spent > t.max_slice_us:
+            t.max_slice_us = spent
+        return end
+
+    def _kick(self):
+        # something is due before the gate: the next scheduling pass takes the slow path
+        self._gate = self._ticks_us()
+
+    def _pass(self, start):
+        """The scheduler's slow pass: bury, timers and statistics tick, stream poll, idle
+        sleep; then the next gate. Returns the start of the next slice."""
+        if self._dead is not None:
+            self._bury()
+        diff = self._ticks_diff
+        us = self._ticks_us()       # read before the ms: the gate can only come early
+        now = self._ticks_ms()
+        if diff(now, self._next_due) >= 0:
+            self._tick(now)
+            if not self._running:
+                return start
+        if self._io_waiting and now != self._io_at:
+            # busy: look at the streams at most once per millisecond, without blocking
+            self._io_at = now
+            self._io_events(self._poll.ipoll(0))
+        if not self._ready.grp:
+            self._idle(now)
+            start = self._ticks_us()
+            self._gate = start      # time passed: the next pass looks at the timers again
+            return start
+        # ms ticks and us ticks advance together, but this ms began up to 1 ms ago: the gate
+        # may open up to 1 ms early (a slow pass with nothing to do), never late
+        wait = diff(self._next_due, now) - 1
+        if wait > _GATE_MAX_MS:
+            wait = _GATE_MAX_MS
+        if self._io_waiting and wait > 1:
+            wait = 1
+        self._gate = self._ticks_add(us, wait * 1000) if wait > 0 else us
+        return start
+
     def stop(self):
         """Make run() return at the next scheduling point."""
         self._running = False
+        self._kick()
 
     def _ret(self, t, err):
         # A service completed without blocking. The await still yields if a higher-priority
@@ -478,6 +536,7 @@ class Kernel:
         t.timed = True
         if self._ticks_diff(due, self._next_due) < 0:
             self._next_due = due
+            self._kick()
 
     def _wake(self, t, err, msg):
         """End t's pend with `err`, handing it `msg`."""
@@ -554,7 +613,12 @@ class Kernel:
             self._uptime_ms = ms % 1000
         self._idle_ms_total += self._idle_us // 1000
         self._idle_us = 0
+        now_us = self._ticks_us()
         for t in self._tasks:
+            if t.runs:
+                # the slices record ticks_us (one clock read per switch); keep the last run in
+                # ms, which does not wrap within a period (ticks_us wraps in minutes)
+                t.last_run = self._last_run_ms(t, now, now_us)
             us = t.run_us
             t.cpu = us // 10 // period_ms if period_ms > 0 else 0
             t.run_ms += us // 1000
@@ -571,6 +635,10 @@ class Kernel:
         self.heap_used = used
         if used > self.heap_peak:
             self.heap_peak = used
+
+    def _last_run_ms(self, t, now, now_us):
+        # ticks_ms of the end of t's last slice, from its ticks_us stamp (t ran this period)
+        return self._ticks_add(now, -(self._ticks_diff(now_us, t.last_us) // 1000))
 
     def _supervise(self, now):
         # The idle hook's watchdog duty: feed only while every supervised task is on time.
@@ -733,6 +801,7 @@ class Kernel:
         self._tasks.remove(t)
         if not self._tasks:
             self._running = False
+        self._kick()
         if t is self._cur:
             # A running coroutine cannot be closed: it is buried once it yields. It keeps its
             # priority until then, so whatever it still registers only touches its own bits.
@@ -914,7 +983,27 @@ class Kernel:
             return self._ret(t, OS_ERR_NONE)
         if self._lock:
             return self._ret(t, OS_ERR_PEND_LOCKED)
-        return self._block(t, sem, OS_STAT_SEM, timeout)
+        # _block inlined: the ping-pong of two tasks through semaphores is the kernel's most
+        # common switch (a driver's task and its user), so this path is kept short
+        aw = t.aw
+        if aw.wait:
+            _not_awaited(t)
+        y = t.y
+        bitx = t.bitx
+        ready = self._ready
+        tbl = ready.tbl
+        row = tbl[y] & ~bitx
+        tbl[y] = row
+        if not row:
+            ready.grp &= ~t.bity
+        t.stat |= OS_STAT_SEM
+        t.event = sem
+        sem.tbl[y] |= bitx
+        sem.grp |= t.bity
+        if timeout > 0:
+            self._arm(t, timeout)
+        aw.wait = True
+        return aw
 
     def sem_accept(self, sem):
         """OSSemAccept: the count before taking one (0: nothing taken)."""
@@ -929,8 +1018,27 @@ class Kernel:
             return OS_ERR_EVENT_TYPE
         g = sem.grp
         if g:
+            # _wake inlined for a semaphore waiter (it waits on no stream): the highest waiter
+            # leaves the wait list and, unless suspended too, joins the ready list
             y = _UNMAP[g]
-            self._wake(self._tcb[(y << 3) | _UNMAP[sem.tbl[y]]], OS_ERR_NONE, None)
+            tbl = sem.tbl
+            row = tbl[y]
+            t = self._tcb[(y << 3) | _UNMAP[row]]
+            bitx = t.bitx
+            row &= ~bitx
+            tbl[y] = row
+            if not row:
+                sem.grp = g & ~t.bity
+            t.event = None
+            t.err = OS_ERR_NONE
+            t.msg = None
+            t.timed = False
+            st = t.stat & ~(_PEND_ANY | OS_STAT_DLY)
+            t.stat = st
+            if not st:
+                ready = self._ready
+                ready.tbl[y] |= bitx
+                ready.grp |= t.bity
             return OS_ERR_NONE
         if sem.count >= _SEM_MAX:
             return OS_ERR_SEM_OVF
@@ -1282,6 +1390,7 @@ class Kernel:
         entry[1] |= mode
         self._poll.modify(stream, entry[1])
         self._io_waiting += 1
+        self._kick()                # busy passes must now poll the stream
         t.io = entry
         t.io_slot = slot
         return self._block(t, None, OS_STAT_IO, timeout)

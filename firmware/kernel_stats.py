@@ -27,11 +27,13 @@ def task_state(stat):
 
 def task_report(kernel, t, now):
     diff = kernel._ticks_diff
+    # a task that ran since the last statistics tick has only its ticks_us stamp
+    last_run = kernel._last_run_ms(t, now, kernel._ticks_us()) if t.runs else t.last_run
     return {
         "prio": t.base_prio, "name": t.name, "state": task_state(t.stat), "cur_prio": t.prio,
         "runs": t.runs_total + t.runs, "run_ms": t.run_ms + t.run_us // 1000, "cpu": t.cpu,
         "max_slice_ms": t.max_slice_us // 1000, "max_slice_us": t.max_slice_us,
-        "last_run_ms_ago": None if t.last_run is None else diff(now, t.last_run),
+        "last_run_ms_ago": None if last_run is None else diff(now, last_run),
         "faults": t.faults, "restarts": t.restarts, "last_fault": t.last_fault,
         "overruns": t.overruns,
         "checkin_ms": t.checkin_ms, "late": t.late,
