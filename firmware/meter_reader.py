@@ -9,9 +9,12 @@ transaction is the generator of its coroutine, transact645().
 
 Reply timeout (per attempt): the request's and the expected reply's wire time plus a turnaround
 allowance (`turnaround_ms`, 500 ms by default: DL/T 645 allows a meter up to 500 ms), plus 20 ms.
-Once bytes arrive, `gap_ms` of silence without a valid frame ends the attempt (garbage, bad
-checksum, a reply from another address): the next try starts at once rather than at the
-deadline. A failed attempt is retried `retries` times.
+Once garbage or a cut-short frame has arrived, `gap_ms` of silence ends the attempt (noise, a
+bad checksum): the next try starts at once rather than at the deadline. A whole valid frame
+that does not answer the request (another meter's late reply, a wrong address) is counted in
+`stray` and skipped: the meter may still answer within the deadline. A late reply to an
+earlier attempt of the same request is the answer. A failed attempt is retried `retries`
+times.
 
 `MeterReader` reads one meter's plan items by protocol:
 - DL/T 645-2007: block DIs; a meter answering a block with "no requested data" is remembered in
@@ -162,6 +165,7 @@ class BusLink:
             t0 = clock.ticks_ms()
             last = t0
             got = False
+            junk = df.noise + df.rejected
             while True:
                 n = port.readinto(rx)
                 if n:
@@ -172,15 +176,20 @@ class BusLink:
                             self.replies += 1
                             self.wire_bytes += len(tx) + size
                             return OK
+                        # a whole frame, not ours: another meter's late reply. Our meter may
+                        # still answer after it, so it does not start the silence rule.
                         self.stray += 1
                         size = df.next_frame()
                     if taken < n:
                         df.reset()
-                    got = True
-                    last = clock.ticks_ms()
-                    continue
+                    if df.buffered() or df.noise + df.rejected != junk:
+                        got = True          # garbage or a frame cut short: silence ends it
+                        last = clock.ticks_ms()
                 now = clock.ticks_ms()
                 left = timeout - clock.ticks_diff(now, t0)
+                if n and left > 0:
+                    continue                # more may be waiting (a babbling line still ends
+                                            # at the deadline)
                 if got:
                     quiet = self.gap_ms - clock.ticks_diff(now, last)
                     if quiet <= 0:

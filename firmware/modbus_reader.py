@@ -56,9 +56,11 @@ async def transact(link, request, unit, function, count):
                             return OK
                     link.garbled += 1
                     break
-                continue
             now = clock.ticks_ms()
             left = timeout - clock.ticks_diff(now, t0)
+            if n and left > 0:
+                continue                    # more may be waiting; a babbling line ends at the
+                                            # deadline
             if fill:
                 quiet = link.gap_ms - clock.ticks_diff(now, last)
                 if quiet <= 0:
