@@ -135,6 +135,7 @@ class Concentrator:
         self.power_off_at = None    # from the log: when the previous run ended unexpectedly
         self.faults = []            # last task faults: (task name, last line)
         self.reserve = None         # USB_RESERVE bytes, released when Ctrl-C stops the kernel
+        self.booted = False         # every boot step done (a Ctrl-C can come in the middle)
 
     def problem(self, text):
         self.problems.append(text)

@@ -61,6 +61,7 @@ def boot(c):
             c.reserve = bytearray(size)
         except MemoryError:
             size //= 2
+    c.booted = True
 
 
 def _mount_log(c):

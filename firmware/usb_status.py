@@ -46,10 +46,14 @@ def recent_events(log, count=RECENT_EVENTS):
 
 def _status():
     c = conc.current
-    if c is not None and c.kernel is None:
-        c = None                # interrupted while it booted: nothing runs yet
+    booting = c is not None and not c.booted
+    if booting:
+        c = None                # interrupted while it booted: ask again once it runs
     doc = {"version": conc.VERSION, "platform": sys.platform, "running": c is not None,
+           "booting": booting,
            "micropython": ".".join(str(v) for v in sys.implementation.version[:3])}
+    if booting:
+        return doc
     if c is None:
         gc.collect()
         doc.update({"heap_free": gc.mem_free(),

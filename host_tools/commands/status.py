@@ -1,5 +1,6 @@
 """`conc status`: what a running concentrator is doing, read over USB."""
 import json
+import time
 
 import click
 
@@ -7,6 +8,8 @@ from host_tools import board_api
 from host_tools.usb import BoardError
 from protocol import clock_math
 
+BOOT_RETRIES = 2
+BOOT_WAIT_S = 1.5
 ERC_NAMES = {3: "parameters changed", 12: "meter clock deviation", 14: "power off/on",
              20: "wrong password", 21: "terminal fault", 27: "energy decreased",
              31: "meter reading failed", 60: "relay command", 250: "records lost"}
@@ -70,8 +73,18 @@ def read_status(port):
     """The board's status document: the firmware is interrupted (not reset) so its statistics
     are still in the heap, then resumed."""
     try:
-        with board_api.open_board(port, soft_reset=False) as board:
-            return board_api.call(board, "status()", module="usb_status")
+        for attempt in range(BOOT_RETRIES + 1):
+            with board_api.open_board(port, soft_reset=False) as board:
+                doc = board_api.call(board, "status()", module="usb_status")
+            if not doc.get("booting") or attempt == BOOT_RETRIES:
+                break
+            # Caught in the middle of its boot (a command just before restarted it): let it
+            # finish, then ask again.
+            time.sleep(BOOT_WAIT_S)
+        if doc.get("booting"):
+            doc["note"] = "the firmware had not finished booting when asked %d times" % (
+                BOOT_RETRIES + 1)
+        return doc
     except BoardError as exc:
         if "MemoryError" not in exc.message:
             raise

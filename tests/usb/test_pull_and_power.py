@@ -116,7 +116,7 @@ def test_pull_json_and_sqlite_with_since(rig, tmp_path):
 def test_power_cut_while_polling_keeps_the_data_and_records_erc14(rig, tmp_path):
     vb = rig["board"]
     before = conc_json("status", port=vb.port)["ring"]["next_seq"]
-    time.sleep(1)
+    time.sleep(3)                                    # rebooted (after the status) and polling
     vb.power_cut()                                   # kill -9 while the firmware polls
     bus1, bus2 = rig["buses"]
     from tests.vboard.vboard_support import VirtualBoard

@@ -1,10 +1,13 @@
 """`conc config`, `conc meters`, `conc status` against the virtual board, as a user runs them
 (real CLI, real mpremote transport, the real firmware polling simulated meters)."""
 import json
+import time
 
 import pytest
 
+from host_tools.usb import Board
 from tests.usb.usb_support import conc, conc_json, simulators, start_board
+from tests.vboard.vboard_support import mpremote
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +116,24 @@ def test_status_shows_tasks_buses_ring_and_events(board):
     assert "uplink" in doc["skipped"] or "uplink" in doc
     table = conc("status", port=board.port).stdout
     assert "housekeeping" in table and "ring log:" in table
+
+
+def test_the_board_api_works_through_stock_mpremote_too(board):
+    """The board side is plain MicroPython: `mpremote exec` reaches it like conc does."""
+    proc = mpremote(board.port, "exec", "import firmware.usb_api as u; u.config_show()")
+    doc = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert doc["settings"]["master.host"] == "10.1.2.3"
+
+
+def test_a_missing_module_is_skipped_and_named_then_flash_restores_it(board):
+    port = board.port
+    with Board.open(port, soft_reset=True) as b:
+        b.remove("/firmware/poller.mpy")
+    doc = conc_json("status", port=port)
+    assert doc["running"] and "poller" in doc["skipped"]
+    assert "poller" in doc["skipped"]["poller"] and doc["buses"] == []
+    assert "housekeeping" in {t["name"] for t in doc["tasks"]}
+    flashed = conc_json("flash", "--board", "virtual_wrover", port=port)
+    assert "/firmware/poller.mpy" in flashed["copied"]
+    time.sleep(1)
+    assert "poller" not in conc_json("status", port=port)["skipped"]
