@@ -40,7 +40,17 @@ def open_bus(board, bus, baud=2400, parity="E"):
         path = _linux_device("bus", bus, cfg.get("device"))
         if not path:
             return None
-        return serial.TtyPort(path, baud=baud, parity=parity, echo=cfg.get("echo", False))
+        for attempt in range(3):
+            try:
+                return serial.TtyPort(path, baud=baud, parity=parity,
+                                      echo=cfg.get("echo", False))
+            except OSError:
+                # seen under load: EINVAL from a pty whose other end is being set up; a
+                # moment later it opens
+                if attempt == 2:
+                    raise
+                import time
+                time.sleep_ms(200)
     return serial.UartPort(cfg["uart"], cfg["tx"], cfg["rx"], cfg.get("de"),
                            cfg.get("de_active_high", True), baud=baud, parity=parity,
                            echo=cfg.get("echo", False))
