@@ -1,9 +1,13 @@
-"""The running concentrator: boot steps, its tasks, and what the USB commands may look at.
+"""The running concentrator: its state, its housekeeping task, and what the USB commands may
+look at (firmware/usb_status.py reads it in the interrupted firmware's heap).
 
-    c = Concentrator()      # nothing happens yet
-    c.boot()                # configs, data partition, ring log, ERC14, kernel, tasks
-    current = c             # firmware/main.py keeps it here for firmware/usb_api.py
-    c.run()                 # the kernel until Ctrl-C (KeyboardInterrupt) or stop()
+    c = Concentrator()          # nothing happens yet
+    concentrator.current = c    # firmware/main.py keeps it here
+    startup.boot(c)             # firmware/startup.py: configs, ring log, ERC14, kernel, tasks
+    c.run()                     # the kernel until Ctrl-C (KeyboardInterrupt) or stop()
+
+The boot steps live in firmware/startup.py, unloaded once the board runs; this module keeps
+only what the running firmware needs, plus small helpers both sides share.
 
 Boot never bricks a board: every step that fails is recorded in `problems` and the board goes on
 with what it has (defaults for a bad /config.json, no ring log when the data partition does not
@@ -36,7 +40,7 @@ HOUSEKEEPING_PRIO = const(50)
 UPLINK_PRIO = const(10)
 POLLER_PRIO = const(20)
 HOUSEKEEPING_CHECKIN_MS = const(20000)
-USB_RESERVE = const(16384)  # heap held back for the USB commands (see run())
+USB_RESERVE = const(16384)  # heap held back for the USB commands (see stopped())
 
 BOARD_FILE = "board.json"
 CONFIG_FILE = "config.json"
