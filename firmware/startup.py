@@ -30,7 +30,7 @@ def boot(c):
     board, problem = read_json(BOARD_FILE)
     if problem or not isinstance(board, dict):
         c.problem((problem or "board.json is not a table") +
-                     ": no buses or data partition (run conc flash --board NAME)")
+                  ": no buses or data partition (run conc flash --board NAME)")
         board = default_board()
     c.board = board
     c.settings, c.settings_problems = load_settings()
@@ -148,7 +148,7 @@ def _make_kernel(c):
 
 def _start_housekeeping(c):
     c.kernel.task_create(c.housekeeping, HOUSEKEEPING_PRIO, name="housekeeping",
-                            checkin_ms=HOUSEKEEPING_CHECKIN_MS)
+                         checkin_ms=HOUSEKEEPING_CHECKIN_MS)
 
 
 def bus_line(c, bus):
