@@ -34,7 +34,28 @@ def check_changes(changes):
         except ProtocolError as exc:
             hint = "; allowed: %s" % _allowed(key) if key in schema.SCHEMA else ""
             raise CliError("%s%s" % (exc.reason, hint), EXIT_BAD_INPUT) from None
+        if schema.SCHEMA[key][0] == schema.ITEMS:
+            _check_items(key, checked[key])
     return checked
+
+
+# names the firmware reads under another catalogue name (firmware/quantities.py ALIASES)
+ITEM_ALIASES = {"power_total": "power_active_total"}
+
+
+def _check_items(key, names):
+    """Every plan item must be in the DL/T 645 catalogue: the board compiles its plans from
+    it at boot, and an unknown name there would leave it without a poller."""
+    from protocol import dlt645_items
+    for name in names.split(","):
+        try:
+            _, row = dlt645_items.find(ITEM_ALIASES.get(name, name))
+        except ProtocolError:
+            row = None
+        if row is None:
+            raise CliError("%s: %r is not a data item of the DL/T 645 catalogue (see `conc "
+                           "probe --help` for names, e.g. energy_fwd_block, voltage_block)"
+                           % (key, name), EXIT_BAD_INPUT)
 
 
 def apply(port, changes):

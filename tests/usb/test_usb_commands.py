@@ -27,6 +27,9 @@ def test_config_rejects_bad_values_before_sending_and_sets_good_ones(board, tmp_
     unknown = conc("config", "set", "master.hots", "1.2.3.4", port=board.port)
     assert unknown.returncode == 4 and "known: " in unknown.stderr and "master.host" in \
         unknown.stderr
+    items = conc("config", "set", "plan.realtime_items", "energy_fwd_block,volts",
+                 port=board.port)
+    assert items.returncode == 4 and "'volts' is not a data item" in items.stderr
     assert conc("config", "set", "master.host", "10.1.2.3", port=board.port).returncode == 0
     secret = conc("config", "set", "comm.password", "hunter2", port=board.port)
     assert secret.returncode == 0 and "hunter2" not in secret.stdout + secret.stderr
