@@ -121,7 +121,7 @@ _RESERVED = "reserved"              # OS_TCB_RESERVED: a mutex ceiling or the id
 # error code -> its StopIteration, built at its first use and shared; a list, not a dict: the
 # lookup runs at the end of every await
 _STOPS = [None] * (OS_ERR_PCP_LOWER + 1)
-_GATE_MAX_MS = const(100000)        # the scheduler's fast-path gate is at most this far ahead
+_GATE_MAX_US = const(100000000)     # the scheduler's gate is at most 100 s ahead...
 
 
 def _new_stop(err):
@@ -350,6 +350,8 @@ class Kernel:
         self._tick_due = self._ticks_add(now, tick_ms)
         self._next_due = self._tick_due
         self._gate = 0              # ticks_us before which the scheduler needs no slow pass
+        # ...and at most a quarter of the clock's period, so ticks_diff orders it
+        self._gate_max_us = min(_GATE_MAX_US, getattr(clock, "ticks_period", 1 << 30) >> 2)
         self._stop_at = None
         self._running = False
         self._idle_us = 0
@@ -469,11 +471,14 @@ class Kernel:
         # ms ticks and us ticks advance together, but this ms began up to 1 ms ago: the gate
         # may open up to 1 ms early (a slow pass with nothing to do), never late
         wait = diff(self._next_due, now) - 1
-        if wait > _GATE_MAX_MS:
-            wait = _GATE_MAX_MS
         if self._io_waiting and wait > 1:
             wait = 1
-        self._gate = self._ticks_add(us, wait * 1000) if wait > 0 else us
+        if wait <= 0:
+            self._gate = us
+        else:
+            wait *= 1000
+            self._gate = self._ticks_add(us, wait if wait < self._gate_max_us
+                                         else self._gate_max_us)
         return start
 
     def stop(self):

@@ -20,6 +20,7 @@ class VirtualClock:
         if period & (period - 1):
             raise ValueError("the tick period must be a power of two")
         self._mask = period - 1
+        self.ticks_period = period
         self._half = period >> 1
         self._us = 0            # virtual microseconds since creation (monotonic)
         self._start = start_ms

@@ -10,11 +10,13 @@ The kernel never reads time or sleeps by itself; it asks a clock object with thi
     wait_io(poll, timeout_ms)   sleep in ONE poll call until a registered stream is ready or the
                                 timeout passes; returns an iterable of (stream, event mask)
     virtual                     False: time passes by itself
+    ticks_period                the counters' period (2**30 on boards, 2**62 on 64-bit unix)
 """
 import select
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401 - re-exported
 
 virtual = False
+ticks_period = ticks_add(0, -1) + 1
 
 
 def poller():

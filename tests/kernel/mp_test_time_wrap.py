@@ -81,3 +81,33 @@ def test_a_delay_longer_than_one_timer_arm():
     spawn(k, sleeper, 1)
     run(k)
     eq(done, [(1 << 28) + 5000])
+
+
+def test_busy_tasks_on_a_short_period_clock_still_wake_sleepers_on_time():
+    # While tasks are busy the scheduler looks at its timers only once ticks_us passes a "gate"
+    # set from the next deadline; with a 2**16 period ticks_us wraps every 65.5 ms of virtual
+    # time, many times per 500 ms delay. A sleeper must still wake within a busy slice (1 ms)
+    # of its deadline.
+    clock = VirtualClock(0, period=1 << 16)
+    k = Kernel(clock)
+    lateness = []
+
+    async def sleeper():
+        for _ in range(8):
+            due = clock.ticks_add(clock.ticks_ms(), 500)
+            await k.time_dly(500)
+            lateness.append(clock.ticks_diff(clock.ticks_ms(), due))
+        k.stop()
+
+    async def busy():
+        while True:
+            clock.burn(1)                   # always ready: the kernel never idles
+            await k.sched()
+
+    k.task_create(sleeper, 1)
+    k.task_create(busy, 10)
+    k.run(20000)
+    eq(len(lateness), 8)
+    for late in lateness:
+        if not 0 <= late <= 1:
+            raise AssertionError("a sleeper woke %d ms late: %r" % (late, lateness))
