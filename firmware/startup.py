@@ -173,7 +173,17 @@ def _compile_plans(c):
     try:
         import protocol.dlt645_items  # noqa: F401 - kept loaded across Plans(): no transient
         from firmware.plans import Plans
-        return Plans(c.settings)
+        try:
+            return Plans(c.settings)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unknown item set by the station
+            # Read the default items rather than nothing at all.
+            from protocol import settings as schema
+            cfg = dict(c.settings)
+            cfg["plan.realtime_items"] = schema.SCHEMA["plan.realtime_items"][3]
+            unload("protocol.settings")
+            c.problem("plan.realtime_items did not compile (%s): the default items are read"
+                      % (getattr(exc, "reason", None) or repr(exc)))
+            return Plans(cfg)
     except Exception as exc:  # noqa: BLE001 - the poller then reports it
         c.problem("the reading plans did not compile: %r" % (exc,))
         return None

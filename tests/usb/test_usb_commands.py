@@ -140,3 +140,19 @@ def test_a_missing_module_is_skipped_and_named_then_flash_restores_it(board):
     assert "/firmware/poller.mpy" in flashed["copied"]
     time.sleep(1)
     assert "poller" not in conc_json("status", port=port)["skipped"]
+
+
+def test_plan_items_the_catalogue_lacks_fall_back_to_the_default_items(board):
+    """A settings file written by someone else (the station's AFN04, an old tool) with an item
+    the firmware cannot read: the board still polls, with the default items, and says so."""
+    port = board.port
+    with Board.open(port, soft_reset=True) as b:
+        b.write_file("/config.json", json.dumps(
+            {"plan.realtime_items": "energy_fwd_block,volts"}).encode())
+    time.sleep(1.5)
+    doc = conc_json("status", port=port)
+    assert any("plan.realtime_items did not compile" in p for p in doc["problems"])
+    assert "poller" not in doc["skipped"] and len(doc["buses"]) == 2
+    assert conc("config", "set", "plan.realtime_items", "energy_fwd_block",
+                port=port).returncode == 0
+    assert conc_json("config", "show", port=port)["problems"] == []
