@@ -45,7 +45,9 @@ METERS = {
         {"protocol": "modbus", "address": 1, "map": "sdm120", "energy_kwh": 321.09,
          "base_load_kw": 0, "noise": False}, "200"),
 }
-BUS_FORMAT = {1: {"baud": BAUD, "parity": "E", "turnaround_ms": 5},
+# Bus 1's meters answer slowly (40 ms turnaround): its cycle takes about 2 s, long after bus 2's
+# meter has been read and uploaded, so the test can stop the station in the middle of a cycle.
+BUS_FORMAT = {1: {"baud": BAUD, "parity": "E", "turnaround_ms": 40},
               2: {"baud": BAUD, "parity": "N", "turnaround_ms": 5}}
 
 # What the constant meters' readings must be in the station, as `conc station readings --json`
@@ -192,6 +194,24 @@ class Chain:
                                        "--stats-every", "0", "--db", self.db])
         self.station_address = first["listening"]
         return self.station_address
+
+    def logs(self, tail=1500):
+        """The end of every process's stderr, for a failure message."""
+        out = []
+        for name, child in self.children.items():
+            try:
+                text = Path(child.log.name).read_text(errors="replace")
+            except OSError:
+                continue
+            out.append("--- %s (exit %s):\n%s" % (name, child.proc.poll(), text[-tail:]))
+        return "\n".join(out)
+
+    def wait_for(self, what, predicate, timeout, every=0.5):
+        """`wait_for` whose failure message ends with the processes' logs."""
+        try:
+            return wait_for(what, predicate, timeout, every)
+        except AssertionError as exc:
+            raise AssertionError("%s\n%s" % (exc, self.logs())) from None
 
     def station_child(self):
         return self.children["station"]

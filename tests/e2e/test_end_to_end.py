@@ -21,8 +21,7 @@ import time
 
 import pytest
 
-from tests.e2e.e2e_support import (EXPECTED_CONSTANT, METERS, Chain, utc,
-                                   wait_for)
+from tests.e2e.e2e_support import EXPECTED_CONSTANT, METERS, Chain, utc
 
 EPOCH = datetime.datetime(1970, 1, 1)
 ENERGY_ITEMS = {"energy_fwd_total": "F129.0", "energy_rev_total": "F131.0"}
@@ -82,45 +81,74 @@ def station_readings(chain):
     return out
 
 
-def pull_everything(chain):
+def compare_with_the_board(chain, timeout=30):
+    """Pull the board's ring log (`conc pull --format json`) and check the station against it.
+
+    The pull stops the firmware and logs a "stopped" marker first, so every record before that
+    marker is in the pull, and readings the board takes after it carry its time or later. The
+    station must hold exactly the pulled readings older than the marker (it gets `timeout`
+    seconds to receive the last uploads); returns them."""
     chain.pulled += chain.pull()
     seqs = [r["seq"] for r in chain.pulled]
-    assert seqs == sorted(seqs), "conc pull returned records out of order"
-    return board_readings(chain.pulled)
+    assert seqs == sorted(seqs) and len(set(seqs)) <= len(seqs), "records out of order"
+    marker = chain.pulled[-1]
+    assert (marker["record"], marker["quantity"]) == ("marker", "stopped"), marker
+    barrier = epoch_s(marker["time"])
+    board = {k: v for k, v in board_readings(chain.pulled).items() if k[2] < barrier}
+
+    def received():
+        return {k: v for k, v in station_readings(chain).items() if k[2] < barrier}
+    try:
+        chain.wait_for("the station to hold what the board logged",
+                 lambda: set(board) <= set(received()), timeout)
+    except AssertionError:
+        pass                                 # assert_station_holds says what is missing
+    assert_station_holds(received(), board)
+    return board
+
+
+def epoch_s(board_time):
+    return int((utc(board_time) - EPOCH).total_seconds())
 
 
 def drained(chain):
-    """`conc status` once the uplink has nothing but its own marker left to send.
+    """`conc status` once the uplink is online with nothing but the status's own marker to send.
 
-    Every USB command stops the firmware for as long as it runs, and the firmware logs a
-    "stopped" marker when it does; that record cannot be uploaded before the status is read,
-    so a drained uplink shows a backlog of 1. `assert_all_confirmed` checks what it was."""
+    Every USB command stops the firmware while it runs, and the firmware logs a "stopped"
+    marker when it does; that record cannot be uploaded before the status is read, so a
+    drained uplink shows a backlog of 1. `assert_all_confirmed` checks what it was. Each status
+    also restarts the firmware's tasks (a new modem bring-up and login), so it is asked rarely."""
     status = chain.status()
+    chain.last_status = status
     cursor = status["ring"]["cursors"].get("uplink", {})
     if status.get("uplink", {}).get("state") == "online" and cursor.get("backlog", 9) <= 1:
         return status
-    time.sleep(1.5)                  # each status interrupts the firmware: let it work
+    time.sleep(5)
     return None
 
 
 def assert_all_confirmed(status, records):
-    """No reading or event record after the uplink cursor: the station confirmed them all."""
+    """No reading or event the board held at `status` is after the uplink cursor."""
     position = status["ring"]["cursors"]["uplink"]["position"]
-    pending = [r for r in records if r["seq"] >= position and r["record"] != "marker"]
+    pending = [r for r in records if position <= r["seq"] < status["ring"]["next_seq"]
+               and r["record"] != "marker"]
     assert not pending, "records the station never confirmed: %r" % pending[:5]
+
+
+def readings_of_every_meter_since(chain, since):
+    return {pn for pn, _, read_at, _ in chain.station_rows() if read_at >= since} >= set(METERS)
 
 
 def test_readings_reach_the_station_with_the_meters_values(chain):
     # The board polls at boot: one real-time batch per meter, uploaded through the modem.
-    wait_for("a reading of every meter in the station",
-             lambda: {pn for pn, _, _, _ in chain.station_rows()} >= set(METERS), 60)
-    status = wait_for("the uplink backlog to drain", lambda: drained(chain), 30)
+    chain.wait_for("a reading of every meter in the station",
+             lambda: readings_of_every_meter_since(chain, 0), 60)
+    status = chain.wait_for("the uplink backlog to drain", lambda: drained(chain), 45)
 
-    board = pull_everything(chain)
+    # Exactly the ring log's readings, value for value (the integers the meters sent).
+    board = compare_with_the_board(chain)
     assert_all_confirmed(status, chain.pulled)
     assert {pn for pn, _, _ in board} == set(METERS)
-    # Exactly the ring log's readings, value for value (the integers the meters sent).
-    assert_station_holds(station_readings(chain), board)
 
     # What the technician's colleague at the utility sees, at the catalogue's decimals.
     times = [datetime.datetime.utcfromtimestamp(t) for _, _, t in board]
@@ -160,7 +188,7 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
     assert chain.station_count(since=cycle_start), "the reading cycle did not reach the station"
 
     # The station is down; the board keeps polling and notices the link is gone.
-    time.sleep(3)
+    time.sleep(4)
     status = chain.status()
     assert status["uplink"]["state"] != "online", status["uplink"]
     # A power cut of the board while the station is down: it reboots on the same flash images
@@ -170,6 +198,7 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
     # that it stopped, and does not count the cut as a power loss)
     time.sleep(2)
     chain.children["board"].kill()
+    rebooted = int(time.time())
     chain.start_board()
     time.sleep(4)                        # the boot, the modem bring-up, dialling a dead station
     status = chain.status()
@@ -179,15 +208,16 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
 
     # The station comes back on the same database and port; the backlog drains.
     assert chain.start_station(listen=address) == address
-    status = wait_for("the backlog to drain after the station restart",
-                      lambda: drained(chain), 60)
+    chain.wait_for("the readings logged while the station was down, in the station",
+             lambda: readings_of_every_meter_since(chain, rebooted), 60)
+    status = chain.wait_for("the backlog to drain after the station restart",
+                      lambda: drained(chain), 45)
 
-    board = pull_everything(chain)
+    board = compare_with_the_board(chain)
     assert_all_confirmed(status, chain.pulled)
-    station = station_readings(chain)
-    assert_station_holds(station, board)
     # The kill did cut that reading cycle's upload: part of it arrived only after the restart.
-    cycle = {key for key in board if cycle_start <= key[2] < cycle_start + 10}
+    # (The cycle takes about 2 s; the status 4 s after the kill starts another.)
+    cycle = {key for key in board if cycle_start <= key[2] < cycle_start + 4}
     assert cycle & at_kill and cycle - at_kill, (len(cycle), len(cycle & at_kill))
     # The events the board logged (the power-on ERC14 among them) arrived once each.
     events = [r for r in chain.pulled if r["record"] == "event"]
