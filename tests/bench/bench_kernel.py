@@ -15,6 +15,9 @@ from tests import micropython
 # asyncio gets its fastest primitive: two pre-created Events (ThreadSafeFlag, the other
 # candidate, goes through the I/O poll on the unix port: under 1000 switches/s), and its clock
 # starts once both tasks are created, as the kernel's does.
+# Each measurement starts from a collected heap, as a board's kernel starts from boot: the
+# previous round's garbage otherwise scatters the kernel's new objects and slows its switches by
+# up to 40% (asyncio, which makes its own garbage, is not slowed by starting clean).
 # The floor is the same ping-pong with no scheduler at all: two coroutines resumed in turn,
 # each switch one post call, one pend call and the await protocol the kernel's services use
 # (__iter__, __next__ yielding, __next__ raising a shared StopIteration). No pure-Python kernel
@@ -31,6 +34,7 @@ gc.collect()
 
 
 def kernel_rate():
+    gc.collect()
     k = Kernel()
     ping, pong = k.sem_create(0), k.sem_create(0)
 
@@ -52,6 +56,7 @@ def kernel_rate():
 
 
 def asyncio_rate():
+    gc.collect()
     async def pinger(e_ping, e_pong):
         for _ in range(N):
             e_pong.set()
@@ -107,6 +112,7 @@ class _Floor:
 
 
 def floor_rate():
+    gc.collect()
     f = _Floor()
 
     async def pinger():
