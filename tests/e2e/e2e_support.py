@@ -19,7 +19,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -315,15 +314,6 @@ def wait_for(what, predicate, timeout, every=0.5):
         time.sleep(every)
 
 
-def uplink_backlog(status):
-    """The uplink cursor's backlog from `conc status --json` (None while the uplink is down)."""
-    return (status.get("uplink") or {}).get("backlog")
-
-
 def utc(text):
     return datetime.datetime.fromisoformat(text).replace(tzinfo=None)
-
-
-def decimal_text(value):
-    return str(Decimal(value))
 
