@@ -100,3 +100,30 @@ def control_options(command):
     ]):
         command = option(command)
     return command
+
+
+_HELP = """{summary}: AFN05 {fn} with the terminal's PW.
+
+The command is written to the station database with your name and carried out by the
+running `conc station serve` (which must use the same --db): it sends AFN05 {fn} for the
+meter's measuring point, then follows the concentrator's report of the meter's relay state
+(ERC 60) until it confirms or the station gives up. Every step is printed as it lands in
+the audit trail (`conc station commands --steps` shows it later). Exit status 0 only when
+the relay state was confirmed.
+
+\b
+Example:
+  conc station {kind} --meter 000000000001 --operator alice --reason "ticket 4711"
+  conc station {kind} --meter 4101-1:3
+"""
+
+
+def control_command(kind, fn, summary):
+    """The click command `conc station KIND` (trip: AFN05 F1, close: AFN05 F2)."""
+    from host_tools.commands.station._common import db_option, tz_option
+
+    def command(meter, operator, reason, wait_s, pickup_timeout_s, as_json, db_url, zone):
+        give_and_follow(kind, meter, operator, reason, wait_s, pickup_timeout_s, as_json,
+                        db_url, zone)
+    command.__doc__ = _HELP.format(summary=summary, fn=fn, kind=kind)
+    return click.command(name=kind)(control_options(db_option(tz_option(command))))
