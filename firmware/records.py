@@ -111,32 +111,14 @@ def _pack_tail(buf, at, items, values, first, count):
     return at
 
 
-def _varint(payload, at):
-    value = 0
-    shift = 0
-    while True:
-        if at >= len(payload):
-            raise ValueError("reading batch truncated at byte %d" % at)
-        b = payload[at]
-        value |= (b & 0x7F) << shift
-        at += 1
-        if b < 0x80:
-            return value, at
-        shift += 7
-
-
 def unpack_readings(payload):
-    """[(item_id, value or None), ...] from a READINGS payload."""
-    out = []
-    at = 0
-    while at < len(payload):
-        key, at = _varint(payload, at)
-        if key & 1:
-            out.append((key >> 1, None))
-            continue
-        z, at = _varint(payload, at)
-        out.append((key >> 1, -((z + 1) >> 1) if z & 1 else z >> 1))
-    return out
+    """[(item_id, value or None), ...] from a READINGS payload; ProtocolError if truncated.
+
+    The decoder lives with the upload format the station reads (protocol/gw376_upload.py), so
+    board and station can never disagree; it is imported only when a batch is unpacked.
+    """
+    from protocol.gw376_upload import unpack_readings as unpack
+    return unpack(payload)
 
 
 def append_readings(log, point, timestamp, items, values, count=None):

@@ -1,6 +1,8 @@
 """Reading-batch encoding (firmware/records.py) on CPython: exact round trips for any integer,
 the fast and the careful encoder paths agree, and a batch that does not fit is refused."""
 import pytest
+
+from protocol.errors import ProtocolError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,5 +69,5 @@ def test_bad_item_ids_are_refused():
 
 
 def test_truncated_payload_is_reported():
-    with pytest.raises(ValueError, match="truncated"):
+    with pytest.raises(ProtocolError, match="truncated"):
         records.unpack_readings(b"\x00\x9c")
