@@ -17,7 +17,8 @@ next deadline or stream event, measures CPU usage by counting idle time, and fee
 from idle only while every supervised task has checked in on time.
 
 The services the firmware's own tasks never call (mutexes, mailboxes, event flags, pend_abort,
-the rarer queue and delay calls) are in firmware/kernel_sync.py, loaded on first use.
+task delete/suspend/resume/change priority/query, the scheduler lock, the rarer queue and
+delay calls) are in firmware/kernel_sync.py, loaded on first use.
 """
 import gc
 import sys
@@ -694,95 +695,9 @@ class Kernel:
         t = self._task(prio)
         return t if isinstance(t, Task) else None
 
-    def task_del(self, prio):
-        """OSTaskDel. A task deleting itself stops at its next await (its finally blocks run)."""
-        if prio == OS_LOWEST_PRIO:
-            return OS_ERR_TASK_DEL_IDLE
-        if prio > OS_LOWEST_PRIO and prio != OS_PRIO_SELF:
-            return OS_ERR_PRIO_INVALID
-        t = self._task(prio)
-        if t is None:
-            return OS_ERR_TASK_NOT_EXIST
-        if t is _RESERVED:
-            return OS_ERR_TASK_DEL
-        self._remove(t)
-        return OS_ERR_NONE
-
-    def task_suspend(self, prio):
-        """OSTaskSuspend. Suspending itself takes effect at the task's next await."""
-        if prio == OS_LOWEST_PRIO:
-            return OS_ERR_TASK_SUSPEND_IDLE
-        if prio > OS_LOWEST_PRIO and prio != OS_PRIO_SELF:
-            return OS_ERR_PRIO_INVALID
-        t = self._task(prio)
-        if t is None:
-            return OS_ERR_TASK_SUSPEND_PRIO
-        if t is _RESERVED:
-            return OS_ERR_TASK_NOT_EXIST
-        self._ready.remove(t.prio)
-        t.stat |= OS_STAT_SUSPEND
-        return OS_ERR_NONE
-
-    def task_resume(self, prio):
-        """OSTaskResume."""
-        if not 0 <= prio < OS_LOWEST_PRIO:
-            return OS_ERR_PRIO_INVALID
-        t = self._tcb[prio]
-        if t is None:
-            return OS_ERR_TASK_RESUME_PRIO
-        if t is _RESERVED:
-            return OS_ERR_TASK_NOT_EXIST
-        if not t.stat & OS_STAT_SUSPEND:
-            return OS_ERR_TASK_NOT_SUSPENDED
-        t.stat &= ~OS_STAT_SUSPEND
-        if not t.stat:
-            self._ready.add(t.prio)
-        return OS_ERR_NONE
-
-    def task_change_prio(self, old, new):
-        """OSTaskChangePrio."""
-        if (old >= OS_LOWEST_PRIO and old != OS_PRIO_SELF) or not 0 <= new < OS_LOWEST_PRIO:
-            return OS_ERR_PRIO_INVALID
-        if self._tcb[new] is not None:
-            return OS_ERR_PRIO_EXIST
-        t = self._task(old)
-        if t is None:
-            return OS_ERR_PRIO
-        if t is _RESERVED:
-            return OS_ERR_TASK_NOT_EXIST
-        if t.prio != t.base_prio:
-            return OS_ERR_TASK_WAITING      # it holds a mutex at the ceiling priority
-        self._tcb[t.base_prio] = None
-        self._tcb[new] = t
-        self._reprio(t, new)
-        t.base_prio = new
-        self._tasks.sort(key=lambda task: task.base_prio)
-        return OS_ERR_NONE
-
-    def task_query(self, prio=OS_PRIO_SELF):
-        """OSTaskQuery: a dict describing the task, or None when there is none at `prio`."""
-        t = self.task(prio)
-        if t is None:
-            return None
-        from firmware.kernel_stats import task_report
-        return task_report(self, t, self._ticks_ms())
-
     def task_checkin(self):
         """A supervised task proves it is alive (resets its check-in period)."""
         self._cur.checkin_at = self._ticks_ms()
-
-    def _reprio(self, t, new):
-        old = t.prio
-        if old == new:
-            return
-        if not t.stat:
-            self._ready.remove(old)
-            self._ready.add(new)
-        ev = t.event
-        if ev is not None:
-            ev.remove(old)
-            ev.add(new)
-        t.set_bits(new)
 
     def _detach(self, t):
         """Take t out of every list and wait, releasing the mutexes it owns."""
@@ -874,36 +789,9 @@ class Kernel:
         self._arm(t, self._restart_ms)
 
     # --- scheduler lock and yield -----------------------------------------------------------------
-    def sched_lock(self):
-        """OSSchedLock: the running task keeps the CPU across awaits until sched_unlock()."""
-        if self._lock < 255:
-            self._lock += 1
-            self._lock_owner = self._cur
-
-    def sched_unlock(self):
-        """OSSchedUnlock."""
-        if self._lock:
-            self._lock -= 1
-            if not self._lock:
-                self._lock_owner = None
-
-    def sched(self):
-        """await: let higher-priority tasks whose time came run (a scheduling point)."""
-        t = self._cur
-        aw = t.aw
-        if aw.wait:
-            _not_awaited(t)
-        t.err = OS_ERR_NONE
-        aw.wait = not self._lock
-        return aw
-
     def msg(self):
         """The message the running task's last pend received (None after a timeout or abort)."""
         return self._cur.msg
-
-    def flags_rdy(self):
-        """OSFlagPendGetFlagsRdy: the flags that made the running task's last flag pend ready."""
-        return self._cur.flags_rdy
 
     # --- time -----------------------------------------------------------------------------------
     def time_dly(self, ms):
@@ -919,10 +807,6 @@ class Kernel:
         """OSTimeGet: milliseconds since the kernel started, plus what time_set() added."""
         part = self._ticks_diff(self._ticks_ms(), self._stat_at) + self._uptime_ms
         return self._uptime_s * 1000 + part + self._time_offset
-
-    def time_set(self, ms):
-        """OSTimeSet."""
-        self._time_offset += ms - self.time_get()
 
     # --- semaphores (the switch the kernel bench measures: kept here, constants inlined) --
     def sem_create(self, count=0):
@@ -1006,10 +890,11 @@ class Kernel:
 
     # --- services in firmware/kernel_sync.py -----------------------------------------------------
     def __getattr__(self, name):
-        # Semaphores, mutexes, mailboxes, event flags, pend_abort, q_post_front / q_flush /
-        # q_query and the HMSM / periodic / resume delays live in firmware/kernel_sync.py: the
-        # firmware's own tasks never call them, so their code stays out of a running board's
-        # heap until something (a test, a future task) asks for one; it then becomes a method.
+        # Mutexes, mailboxes, event flags, pend_abort, the task_* calls other than create and
+        # checkin, the scheduler lock, the rarer queue and delay calls live in
+        # firmware/kernel_sync.py (kernel_sync.METHODS): the firmware's own tasks never call
+        # them, so their code stays out of a running board's heap until something (a test, a
+        # future task) asks for one; they then become methods of the class.
         if name[:2] == "__":
             raise AttributeError(name)
         from firmware import kernel_sync

@@ -1,25 +1,27 @@
-"""The kernel services the firmware itself does not use: semaphores, mutexes, mailboxes,
-event flags, pend_abort, the queue's rarer calls and the HMSM / periodic / resume delays.
+"""The kernel services the firmware itself does not use: mutexes, mailboxes, event flags,
+pend_abort, task delete / suspend / resume / change priority / query, the scheduler lock,
+time_set, the queue's rarer calls and the HMSM / periodic / resume delays.
 
 Kept apart from firmware/kernel.py so their code is not in the heap of a running board (about
-10 KB on a 64-bit build): the firmware's tasks only delay, wait on streams and use one queue.
+7 KB on a 64-bit build): the firmware's tasks only delay, wait on streams and use one queue.
 Kernel.__getattr__ installs these functions as Kernel methods the first time one of them is
-asked for, so `kernel.sem_pend(...)` works as if they were defined in the class; semantics and
+asked for, so `kernel.mutex_pend(...)` works as if they were defined in the class; semantics and
 error codes are those documented in firmware/kernel.py and docs/kernel.md.
 """
 from protocol.compat import const
 
-from firmware.kernel import (OS_ERR_EVENT_TYPE, OS_ERR_FLAG_INVALID_OPT,
-    OS_ERR_FLAG_WAIT_TYPE, OS_ERR_MBOX_FULL, OS_ERR_NONE, OS_ERR_NOT_MUTEX_OWNER,
-    OS_ERR_PCP_LOWER, OS_ERR_PEND_ABORT, OS_ERR_PEND_LOCKED, OS_ERR_POST_NULL_PTR,
-    OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID, OS_ERR_TASK_NOT_EXIST, OS_ERR_TIMEOUT,
-    OS_ERR_TIME_INVALID_MINUTES, OS_ERR_TIME_INVALID_MS, OS_ERR_TIME_INVALID_SECONDS,
-    OS_ERR_TIME_NOT_DLY, OS_ERR_TIME_ZERO_DLY, OS_FLAG_CLR, OS_FLAG_CONSUME, OS_FLAG_SET,
-    OS_FLAG_WAIT_CLR_ALL, OS_FLAG_WAIT_CLR_ANY, OS_FLAG_WAIT_SET_ALL, OS_FLAG_WAIT_SET_ANY,
-    OS_LOWEST_PRIO, OS_PEND_OPT_BROADCAST, OS_PEND_OPT_NONE, OS_POST_OPT_BROADCAST,
-    OS_POST_OPT_FRONT, OS_POST_OPT_NONE, OS_PRIO_MUTEX_CEIL_DIS, OS_STAT_DLY, OS_STAT_FLAG,
-    OS_STAT_MBOX, OS_STAT_MUTEX, KernelError, Mutex, Mailbox, FlagGroup,
-    _RESERVED)
+from firmware.kernel import (OS_ERR_EVENT_TYPE, OS_ERR_FLAG_INVALID_OPT, OS_ERR_FLAG_WAIT_TYPE,
+    OS_ERR_MBOX_FULL, OS_ERR_NONE, OS_ERR_NOT_MUTEX_OWNER, OS_ERR_PCP_LOWER, OS_ERR_PEND_ABORT,
+    OS_ERR_PEND_LOCKED, OS_ERR_POST_NULL_PTR, OS_ERR_PRIO, OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID,
+    OS_ERR_TASK_DEL, OS_ERR_TASK_DEL_IDLE, OS_ERR_TASK_NOT_EXIST, OS_ERR_TASK_NOT_SUSPENDED,
+    OS_ERR_TASK_RESUME_PRIO, OS_ERR_TASK_SUSPEND_IDLE, OS_ERR_TASK_SUSPEND_PRIO,
+    OS_ERR_TASK_WAITING, OS_ERR_TIMEOUT, OS_ERR_TIME_INVALID_MINUTES, OS_ERR_TIME_INVALID_MS,
+    OS_ERR_TIME_INVALID_SECONDS, OS_ERR_TIME_NOT_DLY, OS_ERR_TIME_ZERO_DLY, OS_FLAG_CLR,
+    OS_FLAG_CONSUME, OS_FLAG_SET, OS_FLAG_WAIT_CLR_ALL, OS_FLAG_WAIT_CLR_ANY,
+    OS_FLAG_WAIT_SET_ALL, OS_FLAG_WAIT_SET_ANY, OS_LOWEST_PRIO, OS_PEND_OPT_BROADCAST,
+    OS_PEND_OPT_NONE, OS_POST_OPT_BROADCAST, OS_POST_OPT_FRONT, OS_POST_OPT_NONE,
+    OS_PRIO_MUTEX_CEIL_DIS, OS_PRIO_SELF, OS_STAT_DLY, OS_STAT_FLAG, OS_STAT_MBOX, OS_STAT_MUTEX,
+    OS_STAT_SUSPEND, KernelError, Mutex, Mailbox, FlagGroup, _RESERVED, _not_awaited)
 
 # the kernel's private constants (const names starting with _ are not module attributes)
 _PEND_ANY = const(0x77)             # SEM | MBOX | Q | MUTEX | FLAG | IO
@@ -33,7 +35,9 @@ METHODS = ("time_dly_hmsm", "time_dly_periodic", "time_dly_resume", "sem_query",
            "mutex_query", "mbox_create", "mbox_pend", "mbox_accept", "mbox_post", "mbox_post_opt",
            "mbox_query", "q_post_front", "q_flush", "q_query", "flag_create", "_flags_met",
            "_flags_take", "flag_pend", "flag_accept", "flag_post", "flag_query", "sem_pend_abort",
-           "mbox_pend_abort", "q_pend_abort", "flag_pend_abort")
+           "mbox_pend_abort", "q_pend_abort", "flag_pend_abort", "task_del", "task_suspend",
+           "task_resume", "task_change_prio", "task_query", "_reprio", "sched_lock",
+           "sched_unlock", "sched", "flags_rdy", "time_set")
 
 
 def install(cls):
@@ -341,3 +345,121 @@ def flag_post(self, grp, flags, opt):
 def flag_query(self, grp):
     """OSFlagQuery: the current flags."""
     return grp.flags
+
+
+def task_del(self, prio):
+    """OSTaskDel. A task deleting itself stops at its next await (its finally blocks run)."""
+    if prio == OS_LOWEST_PRIO:
+        return OS_ERR_TASK_DEL_IDLE
+    if prio > OS_LOWEST_PRIO and prio != OS_PRIO_SELF:
+        return OS_ERR_PRIO_INVALID
+    t = self._task(prio)
+    if t is None:
+        return OS_ERR_TASK_NOT_EXIST
+    if t is _RESERVED:
+        return OS_ERR_TASK_DEL
+    self._remove(t)
+    return OS_ERR_NONE
+
+def task_suspend(self, prio):
+    """OSTaskSuspend. Suspending itself takes effect at the task's next await."""
+    if prio == OS_LOWEST_PRIO:
+        return OS_ERR_TASK_SUSPEND_IDLE
+    if prio > OS_LOWEST_PRIO and prio != OS_PRIO_SELF:
+        return OS_ERR_PRIO_INVALID
+    t = self._task(prio)
+    if t is None:
+        return OS_ERR_TASK_SUSPEND_PRIO
+    if t is _RESERVED:
+        return OS_ERR_TASK_NOT_EXIST
+    self._ready.remove(t.prio)
+    t.stat |= OS_STAT_SUSPEND
+    return OS_ERR_NONE
+
+def task_resume(self, prio):
+    """OSTaskResume."""
+    if not 0 <= prio < OS_LOWEST_PRIO:
+        return OS_ERR_PRIO_INVALID
+    t = self._tcb[prio]
+    if t is None:
+        return OS_ERR_TASK_RESUME_PRIO
+    if t is _RESERVED:
+        return OS_ERR_TASK_NOT_EXIST
+    if not t.stat & OS_STAT_SUSPEND:
+        return OS_ERR_TASK_NOT_SUSPENDED
+    t.stat &= ~OS_STAT_SUSPEND
+    if not t.stat:
+        self._ready.add(t.prio)
+    return OS_ERR_NONE
+
+def task_change_prio(self, old, new):
+    """OSTaskChangePrio."""
+    if (old >= OS_LOWEST_PRIO and old != OS_PRIO_SELF) or not 0 <= new < OS_LOWEST_PRIO:
+        return OS_ERR_PRIO_INVALID
+    if self._tcb[new] is not None:
+        return OS_ERR_PRIO_EXIST
+    t = self._task(old)
+    if t is None:
+        return OS_ERR_PRIO
+    if t is _RESERVED:
+        return OS_ERR_TASK_NOT_EXIST
+    if t.prio != t.base_prio:
+        return OS_ERR_TASK_WAITING      # it holds a mutex at the ceiling priority
+    self._tcb[t.base_prio] = None
+    self._tcb[new] = t
+    self._reprio(t, new)
+    t.base_prio = new
+    self._tasks.sort(key=lambda task: task.base_prio)
+    return OS_ERR_NONE
+
+def task_query(self, prio=OS_PRIO_SELF):
+    """OSTaskQuery: a dict describing the task, or None when there is none at `prio`."""
+    t = self.task(prio)
+    if t is None:
+        return None
+    from firmware.kernel_stats import task_report
+    return task_report(self, t, self._ticks_ms())
+
+def _reprio(self, t, new):
+    old = t.prio
+    if old == new:
+        return
+    if not t.stat:
+        self._ready.remove(old)
+        self._ready.add(new)
+    ev = t.event
+    if ev is not None:
+        ev.remove(old)
+        ev.add(new)
+    t.set_bits(new)
+
+def sched_lock(self):
+    """OSSchedLock: the running task keeps the CPU across awaits until sched_unlock()."""
+    if self._lock < 255:
+        self._lock += 1
+        self._lock_owner = self._cur
+
+def sched_unlock(self):
+    """OSSchedUnlock."""
+    if self._lock:
+        self._lock -= 1
+        if not self._lock:
+            self._lock_owner = None
+
+def sched(self):
+    """await: let higher-priority tasks whose time came run (a scheduling point)."""
+    t = self._cur
+    aw = t.aw
+    if aw.wait:
+        _not_awaited(t)
+    t.err = OS_ERR_NONE
+    aw.wait = not self._lock
+    return aw
+
+def flags_rdy(self):
+    """OSFlagPendGetFlagsRdy: the flags that made the running task's last flag pend ready."""
+    return self._cur.flags_rdy
+
+def time_set(self, ms):
+    """OSTimeSet."""
+    self._time_offset += ms - self.time_get()
