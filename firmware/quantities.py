@@ -15,27 +15,8 @@ the same name. Values are in the catalogue's smallest unit (0.01 kWh, 0.1 V, 0.0
 Tariffs beyond 4 are not stored (a meter with 8 tariffs sends 9 elements; the ids stop at t4).
 """
 from protocol.compat import const
+from protocol.reading_items import CURVE, FROZEN, KIND_NAMES, MIDNIGHT, NAMES, REALTIME  # noqa: F401
 
-REALTIME = const(0)
-CURVE = const(1)
-FROZEN = const(2)
-MIDNIGHT = const(3)
-KIND_NAMES = ("realtime", "curve", "frozen", "midnight")
-
-# Index = quantity number; "" marks an unused number. Append only: ids are on flash.
-NAMES = (
-    "",
-    "energy_fwd_total", "energy_fwd_t1", "energy_fwd_t2", "energy_fwd_t3", "energy_fwd_t4",
-    "energy_rev_total", "energy_rev_t1", "energy_rev_t2", "energy_rev_t3", "energy_rev_t4",
-    "voltage_a", "voltage_b", "voltage_c",
-    "current_a", "current_b", "current_c",
-    "power_active_total", "power_active_a", "power_active_b", "power_active_c",
-    "power_factor_total", "power_factor_a", "power_factor_b", "power_factor_c",
-    "frequency",
-    "energy_combined_total",
-    "balance_remaining",
-    "status_word_3",
-)
 ENERGY_FWD_TOTAL = const(1)
 
 # Block items: catalogue name -> quantity of their first element (the rest follow in order).

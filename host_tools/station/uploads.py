@@ -2,7 +2,7 @@
 
 An upload (protocol/gw376_upload.py, docs/uplink.md) carries ring-log records with their
 sequence numbers: reading batches of one measuring point at one time, events, markers. Each
-batch item is `kind * 64 + quantity` (firmware/quantities.py: kind 0 real time, 1 curve,
+batch item is `kind * 64 + quantity` (protocol/reading_items.py: kind 0 real time, 1 curve,
 2 daily freeze, 3 midnight reading standing in for a freeze) with the exact integer the meter
 sent in the DL/T 645 catalogue's smallest unit.
 
@@ -26,24 +26,11 @@ nothing.
 import datetime
 
 from protocol import dlt645_items, gw376_upload
+from protocol.reading_items import CURVE, FROZEN, MIDNIGHT, REALTIME  # noqa: F401
+from protocol.reading_items import NAMES as QUANTITY_NAMES
 
 from host_tools.station.records import Event, FrozenValue, Reading
 
-# firmware/quantities.py NAMES (append-only there: ids are on flash)
-QUANTITY_NAMES = (
-    "",
-    "energy_fwd_total", "energy_fwd_t1", "energy_fwd_t2", "energy_fwd_t3", "energy_fwd_t4",
-    "energy_rev_total", "energy_rev_t1", "energy_rev_t2", "energy_rev_t3", "energy_rev_t4",
-    "voltage_a", "voltage_b", "voltage_c",
-    "current_a", "current_b", "current_c",
-    "power_active_total", "power_active_a", "power_active_b", "power_active_c",
-    "power_factor_total", "power_factor_a", "power_factor_b", "power_factor_c",
-    "frequency",
-    "energy_combined_total",
-    "balance_remaining",
-    "status_word_3",
-)
-REALTIME, CURVE, FROZEN, MIDNIGHT = 0, 1, 2, 3
 EPOCH_2000 = datetime.datetime(2000, 1, 1)
 PROTOCOL_1997 = 1
 
