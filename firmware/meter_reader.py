@@ -282,6 +282,7 @@ def unload_module(name):
 def forget_tables():
     """Unload the tables only plan compilation needs (call once every plan is compiled)."""
     unload_module("firmware.quantities")
+    unload_module("protocol.reading_items")     # its name table, imported by quantities only
 
 
 class MeterReader:
