@@ -144,6 +144,7 @@ class Concentrator:
         self.faults = []            # last task faults: (task name, last line)
         self.reserve = None         # USB_RESERVE bytes, released when Ctrl-C stops the kernel
         self.booted = False         # every boot step done (a Ctrl-C can come in the middle)
+        self.boot_recorded = False  # this boot has logged what ended the previous run (ERC14)
 
     def problem(self, text):
         self.problems.append(text)

@@ -14,7 +14,11 @@ def main():
     try:
         startup.boot(c)
     except KeyboardInterrupt:
-        c.stopped()             # a `conc` command took over during the boot: not a power cut
+        # A `conc` command took over during the boot: an orderly stop, but only once this
+        # boot has logged what ended the previous run; before that, a stop marker would hide
+        # a power cut from the next boot (which now sees the same newest records we saw).
+        if c.boot_recorded:
+            c.stopped()
         raise
     startup = None
     concentrator.unload("firmware.startup")

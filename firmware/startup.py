@@ -97,6 +97,7 @@ def _record_boot(c):
                 off = record[3]
         c.power_off_at = off
         records.append_event(log, 0, now, ERC14, time15(off) + time15(now))
+    c.boot_recorded = True
     if _settings_fault_changed(c.settings_problems):
         records.append_event(log, 0, now, ERC21, time15(now) + bytes((FAULT_STORAGE,)))
     records.append_marker(log, now, records.MARK_BOOT, VERSION.encode())
