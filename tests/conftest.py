@@ -23,6 +23,22 @@ def pytest_sessionstart(session):
     micropython.ensure_build()
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The throwaway PostgreSQL server of host_tools/station/pgtest.py (or the one named by
+    CONC_TEST_POSTGRES_URL). If it cannot be started, PostgreSQL tests FAIL with the reason;
+    a developer may opt out with CONC_SKIP_POSTGRES=1."""
+    from host_tools.station import pgtest
+    if pgtest.skip_requested():
+        pytest.skip("PostgreSQL tests skipped: %s is set" % pgtest.ENV_SKIP)
+    try:
+        server = pgtest.server_for_tests()
+    except pgtest.PostgresUnavailable as exc:
+        pytest.fail("PostgreSQL could not be started for the tests: %s" % exc, pytrace=False)
+    yield server
+    server.stop()
+
+
 def is_micropython_test(path):
     return path.suffix == ".py" and path.name.startswith("mp_test_")
 

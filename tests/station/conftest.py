@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from host_tools.station import pgtest
 from host_tools.station.repository import open_station
 
 ENGINES = ["sqlite", "postgresql"]
@@ -28,19 +27,6 @@ class FakeClock:
 
     def advance(self, seconds):
         self.now += seconds
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    if pgtest.skip_requested():
-        pytest.skip("PostgreSQL tests skipped: %s is set" % pgtest.ENV_SKIP)
-    try:
-        server = pgtest.server_for_tests()
-    except pgtest.PostgresUnavailable as exc:
-        pytest.fail("PostgreSQL could not be started for the station tests: %s" % exc,
-                    pytrace=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=ENGINES)

@@ -5,20 +5,6 @@ import uuid
 
 import pytest
 
-from host_tools.station import pgtest
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    if pgtest.skip_requested():
-        pytest.skip("PostgreSQL tests skipped: %s is set" % pgtest.ENV_SKIP)
-    try:
-        server = pgtest.server_for_tests()
-    except pgtest.PostgresUnavailable as exc:
-        pytest.fail("PostgreSQL could not be started for the front end tests: %s" % exc,
-                    pytrace=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
