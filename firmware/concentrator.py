@@ -87,14 +87,9 @@ def load_settings():
 
 def unload(name):
     """Forget a module imported only for boot, so its code leaves the heap."""
-    sys.modules.pop(name, None)
-    package, _, attr = name.rpartition(".")
-    parent = sys.modules.get(package)
-    if parent is not None:
-        try:
-            delattr(parent, attr)
-        except (AttributeError, KeyError, TypeError):
-            pass
+    # One implementation, in the module every boot has resident anyway (plans import it).
+    from firmware.meter_reader import unload_module
+    unload_module(name)
 
 
 def unload_new(before):
