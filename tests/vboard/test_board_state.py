@@ -98,8 +98,10 @@ def test_a_crashed_interpreter_resets_the_board(tmp_path):
         # With Ctrl-C disabled the unix port dies of SIGINT: the board must come back.
         console = Console(board.port)
         console.raw()
-        console.write(b"import micropython\nmicropython.kbd_intr(-1)\nwhile True: pass\n\x04")
-        console.read_until(b"OK")
+        console.write(b"import micropython\nmicropython.kbd_intr(-1)\nprint('deaf')\nwhile True: pass\n\x04")
+        # Wait for the code to run, not just to be accepted ("OK"): a Ctrl-C that lands before
+        # kbd_intr(-1) interrupts the command as it should, and the board never crashes.
+        console.read_until(b"deaf\r\n")
         console.write(b"\x03")
         console.read_until(b"hard reset\r\n")
         console.close()
