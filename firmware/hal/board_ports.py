@@ -4,7 +4,7 @@
     port = open_modem(board)                            # None when no modem is attached
 
 `board` is the parsed /board.json. On ESP32 and STM32 a bus is a UART with the pins the board
-config names (firmware/hal/serial.py UartPort). On the virtual board (platform "linux") a bus
+config names (firmware/hal/serial_uart.py). On the virtual board (platform "linux") a bus
 is the device path `conc board run --bus N=PATH` attached, which the `vboard` module says,
 or the board config's "device" when it runs on a Linux host without the virtual board.
 """
@@ -32,7 +32,6 @@ def bus_numbers(board):
 
 
 def open_bus(board, bus, baud=2400, parity="E"):
-    from firmware.hal import serial
     cfg = _bus_config(board, bus)
     if cfg is None:
         raise ValueError("the board has no RS-485 bus %r" % (bus,))
@@ -40,10 +39,10 @@ def open_bus(board, bus, baud=2400, parity="E"):
         path = _linux_device("bus", bus, cfg.get("device"))
         if not path:
             return None
+        from firmware.hal.serial_tty import TtyPort
         for attempt in range(3):
             try:
-                return serial.TtyPort(path, baud=baud, parity=parity,
-                                      echo=cfg.get("echo", False))
+                return TtyPort(path, baud=baud, parity=parity, echo=cfg.get("echo", False))
             except OSError:
                 # seen under load: EINVAL from a pty whose other end is being set up; a
                 # moment later it opens
@@ -51,9 +50,10 @@ def open_bus(board, bus, baud=2400, parity="E"):
                     raise
                 import time
                 time.sleep_ms(200)
-    return serial.UartPort(cfg["uart"], cfg["tx"], cfg["rx"], cfg.get("de"),
-                           cfg.get("de_active_high", True), baud=baud, parity=parity,
-                           echo=cfg.get("echo", False))
+    from firmware.hal.serial_uart import UartPort
+    return UartPort(cfg["uart"], cfg["tx"], cfg["rx"], cfg.get("de"),
+                    cfg.get("de_active_high", True), baud=baud, parity=parity,
+                    echo=cfg.get("echo", False))
 
 
 def modem_config(board):
@@ -68,14 +68,15 @@ def modem_config(board):
 
 
 def open_modem(board):
-    from firmware.hal import serial
     cfg = board.get("modem") or {}
     baud = cfg.get("baud", 115200)
     if board.get("platform") == "linux":
         path = _linux_device("modem", 0, cfg.get("device"))
         if not path:
             return None
-        return serial.TtyPort(path, baud=baud, parity="N")
+        from firmware.hal.serial_tty import TtyPort
+        return TtyPort(path, baud=baud, parity="N")
     if "uart" not in cfg:
         return None
-    return serial.UartPort(cfg["uart"], cfg["tx"], cfg["rx"], None, baud=baud, parity="N")
+    from firmware.hal.serial_uart import UartPort
+    return UartPort(cfg["uart"], cfg["tx"], cfg["rx"], None, baud=baud, parity="N")

@@ -9,7 +9,7 @@ from tests import micropython
 
 SCRIPT = r"""
 import select, time
-from firmware.hal.serial import TtyPort
+from firmware.hal.serial_tty import TtyPort
 port = TtyPort(%(path)r, 2400, "E", echo=%(echo)r)
 buf = bytearray(64)
 print("empty", port.readinto(buf))

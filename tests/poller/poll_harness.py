@@ -22,7 +22,7 @@ BASE_HEAP = gc.mem_alloc()      # the interpreter and the harness-only modules a
 
 from firmware.archive import Archive  # noqa: E402
 from firmware.hal.norflash import NorFlash  # noqa: E402
-from firmware.hal.serial import TtyPort  # noqa: E402
+from firmware.hal.serial_tty import TtyPort  # noqa: E402
 from firmware.kernel import Kernel  # noqa: E402
 from firmware.poller import Poller  # noqa: E402
 from firmware.records import unpack_readings  # noqa: E402

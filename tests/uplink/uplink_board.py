@@ -124,7 +124,7 @@ def main():
 
     term = Terminal(s, wall, log, latest=latest, store=Store(), events=events, kernel=k)
     if cfg.get("modem"):
-        from firmware.hal.serial import TtyPort
+        from firmware.hal.serial_tty import TtyPort
         from firmware.modem import Modem
         channel = Modem(k, TtyPort(cfg["modem"], 115200, "N"), cfg.get("dialect", "sim800"),
                         clock, registration_s=cfg.get("registration_s", 60))
