@@ -28,6 +28,9 @@ from protocol.compat import const
 VERSION = const(100)
 
 # --- uC/OS-II error codes (ucos_ii.h V2.93.01) ------------------------------------------------
+# Those only the services in firmware/kernel_sync.py return (task delete/suspend/resume, time,
+# mutex, mailbox and flag errors) and their options are defined there; `firmware.kernel` serves
+# every name all the same (module __getattr__ below), so both lists read as one.
 OS_ERR_NONE = const(0)
 OS_ERR_EVENT_TYPE = const(1)
 OS_ERR_POST_NULL_PTR = const(3)
@@ -35,49 +38,20 @@ OS_ERR_INVALID_OPT = const(7)
 OS_ERR_TIMEOUT = const(10)
 OS_ERR_PEND_LOCKED = const(13)
 OS_ERR_PEND_ABORT = const(14)
-OS_ERR_MBOX_FULL = const(20)
 OS_ERR_Q_FULL = const(30)
 OS_ERR_Q_EMPTY = const(31)
 OS_ERR_PRIO_EXIST = const(40)
-OS_ERR_PRIO = const(41)
 OS_ERR_PRIO_INVALID = const(42)
-OS_ERR_SCHED_LOCKED = const(50)
 OS_ERR_SEM_OVF = const(51)
-OS_ERR_TASK_DEL = const(61)
-OS_ERR_TASK_DEL_IDLE = const(62)
-OS_ERR_TASK_NOT_EXIST = const(67)
-OS_ERR_TASK_NOT_SUSPENDED = const(68)
-OS_ERR_TASK_RESUME_PRIO = const(70)
-OS_ERR_TASK_SUSPEND_IDLE = const(71)
-OS_ERR_TASK_SUSPEND_PRIO = const(72)
 OS_ERR_TASK_WAITING = const(73)
-OS_ERR_TIME_NOT_DLY = const(80)
-OS_ERR_TIME_INVALID_MINUTES = const(81)
-OS_ERR_TIME_INVALID_SECONDS = const(82)
-OS_ERR_TIME_INVALID_MS = const(83)
-OS_ERR_TIME_ZERO_DLY = const(84)
-OS_ERR_NOT_MUTEX_OWNER = const(100)
-OS_ERR_FLAG_WAIT_TYPE = const(111)
-OS_ERR_FLAG_NOT_RDY = const(112)
-OS_ERR_FLAG_INVALID_OPT = const(113)
 OS_ERR_PCP_LOWER = const(120)
 
 # --- options ------------------------------------------------------------------------------------
 OS_LOWEST_PRIO = const(63)          # the idle priority; tasks use 0..62
 OS_PRIO_SELF = const(0xFF)
-OS_PRIO_MUTEX_CEIL_DIS = const(0xFF)
-OS_PEND_OPT_NONE = const(0)
-OS_PEND_OPT_BROADCAST = const(1)
 OS_POST_OPT_NONE = const(0)
 OS_POST_OPT_BROADCAST = const(1)
 OS_POST_OPT_FRONT = const(2)
-OS_FLAG_WAIT_CLR_ALL = const(0)
-OS_FLAG_WAIT_CLR_ANY = const(1)
-OS_FLAG_WAIT_SET_ALL = const(2)
-OS_FLAG_WAIT_SET_ANY = const(3)
-OS_FLAG_CONSUME = const(0x80)
-OS_FLAG_CLR = const(0)
-OS_FLAG_SET = const(1)
 OS_IO_READ = const(1)               # select.POLLIN
 OS_IO_WRITE = const(4)              # select.POLLOUT
 ON_FAULT_RESTART = const(0)
@@ -99,14 +73,20 @@ _POLLERR = const(8)
 _POLLHUP = const(16)
 _POLLNVAL = const(32)               # a closed descriptor (unix): must not make the kernel spin
 _SEM_MAX = const(65535)             # OS_EVENT.OSEventCnt is an INT16U
-_FLAGS_MASK = const(0xFFFF)         # OS_FLAGS_NBITS = 16
 _MAX_SPAN = const(1 << 28)          # longest single timer arm; ticks_diff is valid to 2**29
 
 _K_SEM = const(1)
-_K_MUTEX = const(2)
-_K_MBOX = const(3)
 _K_Q = const(4)
-_K_FLAG = const(5)
+
+
+def __getattr__(name):
+    # The codes and options defined in firmware/kernel_sync.py: names cost heap (a global and
+    # its interned string each), so a board that never calls those services never holds them.
+    if name[:3] == "OS_":
+        from firmware import kernel_sync
+        if hasattr(kernel_sync, name):
+            return getattr(kernel_sync, name)
+    raise AttributeError("module 'firmware.kernel' has no attribute %r" % (name,))
 
 
 def _unmap_table():
@@ -176,25 +156,6 @@ class Semaphore(_PrioSet):
         self.count = count
 
 
-class Mutex(_PrioSet):
-    kind = _K_MUTEX
-
-    def __init__(self, pcp):
-        super().__init__()
-        self.pcp = pcp
-        self.owner = None
-        self.owner_prio = 0
-        self.next_owned = None      # chains the mutexes one task owns, to free them on a fault
-
-
-class Mailbox(_PrioSet):
-    kind = _K_MBOX
-
-    def __init__(self, msg):
-        super().__init__()
-        self.msg = msg
-
-
 class Queue(_PrioSet):
     kind = _K_Q
 
@@ -205,14 +166,6 @@ class Queue(_PrioSet):
         self.out = 0
         self.n = 0
         self.peak = 0
-
-
-class FlagGroup(_PrioSet):
-    kind = _K_FLAG
-
-    def __init__(self, flags):
-        super().__init__()
-        self.flags = flags
 
 
 class _Await:

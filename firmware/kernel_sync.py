@@ -10,18 +10,43 @@ error codes are those documented in firmware/kernel.py and docs/kernel.md.
 """
 from protocol.compat import const
 
-from firmware.kernel import (OS_ERR_EVENT_TYPE, OS_ERR_FLAG_INVALID_OPT, OS_ERR_FLAG_WAIT_TYPE,
-    OS_ERR_MBOX_FULL, OS_ERR_NONE, OS_ERR_NOT_MUTEX_OWNER, OS_ERR_PCP_LOWER, OS_ERR_PEND_ABORT,
-    OS_ERR_PEND_LOCKED, OS_ERR_POST_NULL_PTR, OS_ERR_PRIO, OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID,
-    OS_ERR_TASK_DEL, OS_ERR_TASK_DEL_IDLE, OS_ERR_TASK_NOT_EXIST, OS_ERR_TASK_NOT_SUSPENDED,
-    OS_ERR_TASK_RESUME_PRIO, OS_ERR_TASK_SUSPEND_IDLE, OS_ERR_TASK_SUSPEND_PRIO,
-    OS_ERR_TASK_WAITING, OS_ERR_TIMEOUT, OS_ERR_TIME_INVALID_MINUTES, OS_ERR_TIME_INVALID_MS,
-    OS_ERR_TIME_INVALID_SECONDS, OS_ERR_TIME_NOT_DLY, OS_ERR_TIME_ZERO_DLY, OS_FLAG_CLR,
-    OS_FLAG_CONSUME, OS_FLAG_SET, OS_FLAG_WAIT_CLR_ALL, OS_FLAG_WAIT_CLR_ANY,
-    OS_FLAG_WAIT_SET_ALL, OS_FLAG_WAIT_SET_ANY, OS_LOWEST_PRIO, OS_PEND_OPT_BROADCAST,
-    OS_PEND_OPT_NONE, OS_POST_OPT_BROADCAST, OS_POST_OPT_FRONT, OS_POST_OPT_NONE,
-    OS_PRIO_MUTEX_CEIL_DIS, OS_PRIO_SELF, OS_STAT_DLY, OS_STAT_FLAG, OS_STAT_MBOX, OS_STAT_MUTEX,
-    OS_STAT_SUSPEND, KernelError, Mutex, Mailbox, FlagGroup, _RESERVED, _not_awaited)
+from firmware.kernel import (OS_ERR_EVENT_TYPE, OS_ERR_NONE, OS_ERR_PCP_LOWER, OS_ERR_PEND_ABORT,
+    OS_ERR_PEND_LOCKED, OS_ERR_POST_NULL_PTR, OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID,
+    OS_ERR_TASK_WAITING, OS_ERR_TIMEOUT, OS_LOWEST_PRIO, OS_POST_OPT_BROADCAST, OS_POST_OPT_FRONT,
+    OS_POST_OPT_NONE, OS_PRIO_SELF, OS_STAT_DLY, OS_STAT_FLAG, OS_STAT_MBOX, OS_STAT_MUTEX,
+    OS_STAT_SUSPEND, KernelError, _PrioSet, _RESERVED, _not_awaited)
+
+# The uC/OS-II error codes and options (ucos_ii.h V2.93.01) that only these services return or
+# take. firmware.kernel serves them too (its module __getattr__), loading this module then.
+OS_ERR_MBOX_FULL = const(20)
+OS_ERR_PRIO = const(41)
+OS_ERR_SCHED_LOCKED = const(50)
+OS_ERR_TASK_DEL = const(61)
+OS_ERR_TASK_DEL_IDLE = const(62)
+OS_ERR_TASK_NOT_EXIST = const(67)
+OS_ERR_TASK_NOT_SUSPENDED = const(68)
+OS_ERR_TASK_RESUME_PRIO = const(70)
+OS_ERR_TASK_SUSPEND_IDLE = const(71)
+OS_ERR_TASK_SUSPEND_PRIO = const(72)
+OS_ERR_TIME_NOT_DLY = const(80)
+OS_ERR_TIME_INVALID_MINUTES = const(81)
+OS_ERR_TIME_INVALID_SECONDS = const(82)
+OS_ERR_TIME_INVALID_MS = const(83)
+OS_ERR_TIME_ZERO_DLY = const(84)
+OS_ERR_NOT_MUTEX_OWNER = const(100)
+OS_ERR_FLAG_WAIT_TYPE = const(111)
+OS_ERR_FLAG_NOT_RDY = const(112)
+OS_ERR_FLAG_INVALID_OPT = const(113)
+OS_PRIO_MUTEX_CEIL_DIS = const(0xFF)
+OS_PEND_OPT_NONE = const(0)
+OS_PEND_OPT_BROADCAST = const(1)
+OS_FLAG_WAIT_CLR_ALL = const(0)
+OS_FLAG_WAIT_CLR_ANY = const(1)
+OS_FLAG_WAIT_SET_ALL = const(2)
+OS_FLAG_WAIT_SET_ANY = const(3)
+OS_FLAG_CONSUME = const(0x80)
+OS_FLAG_CLR = const(0)
+OS_FLAG_SET = const(1)
 
 # the kernel's private constants (const names starting with _ are not module attributes)
 _PEND_ANY = const(0x77)             # SEM | MBOX | Q | MUTEX | FLAG | IO
@@ -29,6 +54,35 @@ _FLAGS_MASK = const(0xFFFF)         # OS_FLAGS_NBITS = 16
 _K_MUTEX = const(2)
 _K_MBOX = const(3)
 _K_FLAG = const(5)
+
+
+# The kernel objects only these services create (semaphores and queues are in kernel.py).
+class Mutex(_PrioSet):
+    kind = _K_MUTEX
+
+    def __init__(self, pcp):
+        super().__init__()
+        self.pcp = pcp
+        self.owner = None
+        self.owner_prio = 0
+        self.next_owned = None      # chains the mutexes one task owns, to free them on a fault
+
+
+class Mailbox(_PrioSet):
+    kind = _K_MBOX
+
+    def __init__(self, msg):
+        super().__init__()
+        self.msg = msg
+
+
+class FlagGroup(_PrioSet):
+    kind = _K_FLAG
+
+    def __init__(self, flags):
+        super().__init__()
+        self.flags = flags
+
 
 METHODS = ("time_dly_hmsm", "time_dly_periodic", "time_dly_resume", "sem_query", "pend_abort",
            "mutex_create", "_own", "mutex_pend", "mutex_accept", "mutex_post", "_release",
