@@ -8,7 +8,6 @@ and renames it over the old one, so a power cut leaves either the old archive or
 """
 import os
 
-from protocol import meter_record
 from protocol.errors import ProtocolError
 from protocol.meter_record import SLOT_SIZE, MAX_POINT
 
@@ -48,6 +47,7 @@ class Archive:
         """The entry of a point as a dict, or None."""
         if not self.read_slot(point, self._slot):
             return None
+        from protocol import meter_record   # not resident: see firmware/startup.py
         return meter_record.unpack(self._slot, point)
 
     def apply(self, changes):
@@ -57,6 +57,7 @@ class Archive:
         nothing is written unless all of it is good. Send large imports in batches (the
         host sends 64 at a time): the batch is held in RAM at 40 bytes a point.
         """
+        from protocol import meter_record
         points = sorted(changes)
         slots = bytearray(SLOT_SIZE * len(points))     # all-zero slot = remove
         mv = memoryview(slots)

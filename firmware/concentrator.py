@@ -40,11 +40,6 @@ HOUSEKEEPING_PRIO = const(50)
 UPLINK_PRIO = const(10)
 POLLER_PRIO = const(20)
 HOUSEKEEPING_CHECKIN_MS = const(20000)
-USB_RESERVE = const(16384)  # heap held back for the USB commands (see stopped())
-# Its size, measured on the 64-bit unix port after a 256-point cycle: `conc status` allocates
-# 17.5 KB in all (2.8 KB importing firmware/usb_status.py, 14.7 KB running it, gc off), and it
-# fails with 16.6 KB free when that free heap is all small holes. Smaller would not do there;
-# 32-bit ports need about half (objects are half the size), but one size keeps them alike.
 
 BOARD_FILE = "board.json"
 CONFIG_FILE = "config.json"
@@ -137,7 +132,6 @@ class Concentrator:
         self.boot_at = 0            # wall seconds at boot
         self.power_off_at = None    # from the log: when the previous run ended unexpectedly
         self.faults = []            # last task faults: (task name, last line)
-        self.reserve = None         # USB_RESERVE bytes, released when Ctrl-C stops the kernel
         self.booted = False         # every boot step done (a Ctrl-C can come in the middle)
         self.boot_recorded = False  # this boot has logged what ended the previous run (ERC14)
 
@@ -192,9 +186,6 @@ class Concentrator:
         idle = None
         for _ in range(4):      # the USB transport sends Ctrl-C twice: the second one may
             try:                # arrive while the marker is being written
-                # A long-running heap ends up in pieces; the block held back since boot is
-                # what lets `conc status` load and run inside it.
-                self.reserve = None
                 gc.collect()
                 if idle is None:
                     idle = interrupt is not None and _while_idle(interrupt)

@@ -10,15 +10,12 @@ import sys
 
 from firmware.concentrator import (
     BOARD_FILE, ERC14, ERC21, FAULT_STORAGE, HOUSEKEEPING_CHECKIN_MS, HOUSEKEEPING_PRIO,
-    MARK_STOPPED, METERS_FILE, POLLER_PRIO, UPLINK_PRIO, USB_RESERVE, VERSION, default_board,
+    MARK_STOPPED, METERS_FILE, POLLER_PRIO, UPLINK_PRIO, VERSION, default_board,
     load_settings, read_json, time15, unload, unload_new)
 
 # Heap the uplink needs: about 45 KB resident (modem driver, link, terminal, uploader) plus the
 # 1376.1 codec it loads while it answers a request, with room left for the USB commands.
 UPLINK_MIN_FREE = 88 * 1024
-# Heap the running firmware still loads on first use: a Modbus register map (protocol/
-# modbus_map.py, about 22 KB), the DL/T 645 codec for the daily time broadcast.
-RUNTIME_HEADROOM = 40 * 1024
 LAST_RECORDS = 32           # records looked at for the power-off time
 FAULT_FILE = "settings.fault"   # the settings problems the last ERC21 was raised for
 
@@ -48,20 +45,26 @@ def boot(c):
     _start_housekeeping(c)
     _start_poller(c, plans)
     plans = None
-    for name in ("firmware.hal.flash", "firmware.hal.board_ports"):
+    # The archive's entry codec is needed again only to show or edit a meter (a relay command,
+    # the uplink's AFN04 F10, USB), which import it on demand; the pollers read raw slots.
+    for name in ("firmware.hal.flash", "firmware.hal.board_ports", "protocol.meter_record"):
         unload(name)
     gc.collect()
+    _load_status()
     _start_uplink(c)
     gc.collect()
-    # Hold back a block for the USB commands, but never the heap that lazy imports need
-    # while the firmware runs (a Modbus register map, the DL/T 645 codec for time sync).
-    size = min(USB_RESERVE, gc.mem_free() - RUNTIME_HEADROOM)
-    while size >= 2048 and c.reserve is None:   # the largest block the heap still has
-        try:
-            c.reserve = bytearray(size)
-        except MemoryError:
-            size //= 2
     c.booted = True
+
+
+def _load_status():
+    # `conc status` runs in the heap of the firmware it interrupts, which after days of running
+    # may be all small holes: loading code needs larger blocks than running it does (measured
+    # on the 64-bit port: loaded here, status runs with the free heap in 256-byte holes; loaded
+    # on demand, it needs 384-byte ones), so its 4.5 KB of code is loaded now, on a clean heap.
+    try:
+        from firmware import kernel_stats, usb_status  # noqa: F401
+    except MemoryError:
+        pass                        # status still loads on demand when the heap allows
 
 
 def _mount_log(c):
@@ -189,7 +192,9 @@ def _compile_plans(c):
         c.problem("the reading plans did not compile: %r" % (exc,))
         return None
     finally:
+        # its BCD helpers go too: the pollers decode replies in place (firmware/meter_reader.py)
         unload("protocol.dlt645_items")
+        unload("protocol.bcd")
         gc.collect()
 
 
