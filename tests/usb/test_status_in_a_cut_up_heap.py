@@ -1,0 +1,95 @@
+"""`conc status` runs in the heap of the firmware it interrupts. After days of running that heap
+may be all small holes: the status must still answer there, with no block held back for it.
+
+The firmware boots as firmware/main.py boots it, on the 192 KB heap of the `virtual` board,
+polls simulated meters for one cycle, and is then interrupted; the test cuts every free block
+of the heap into 256-byte holes (no allocation of 512 bytes fits any more) and asks for the
+status document in that heap, under the real MicroPython.
+"""
+import json
+import os
+import subprocess
+
+from firmware.archive import Archive
+from host_tools.simulators.meter_bus import MeterSimulator
+from tests import micropython
+
+HOLE = 256
+
+SCRIPT = r"""
+import gc, json, time
+from firmware import concentrator
+c = concentrator.Concentrator()
+concentrator.current = c
+from firmware import startup
+startup.boot(c)
+startup = None
+concentrator.unload("firmware.startup")
+
+
+def until_one_cycle():
+    if c.poller.stats()[0]["cycles"] >= 1:
+        c.kernel.stop()
+
+
+c.kernel.idle_hook = until_one_cycle
+c.kernel.run(60000)
+
+# Every name this script binds from here on exists before the heap is cut: a new global
+# would grow the module's dict, which needs a block the holes no longer have.
+cells = [None] * 2000
+n = i = 0
+big_fits = True
+doc = err = None
+gc.collect()
+try:
+    while n < len(cells):
+        cells[n] = bytearray(%(hole)d - 16)
+        n += 1
+except MemoryError:
+    pass
+while i < n:
+    cells[i] = None     # every other block free again: holes between live ones
+    i += 2
+gc.collect()
+try:
+    bytearray(2 * %(hole)d)
+except MemoryError:
+    big_fits = False
+try:
+    import firmware.usb_status as status
+    doc = status._status()
+except MemoryError as exc:
+    err = exc
+cells = None
+gc.collect()
+print("@@" + json.dumps({"big_fits": big_fits, "cut": n, "error": repr(err) if err else None,
+                         "tasks": [t["name"] for t in doc["tasks"]] if doc else None,
+                         "buses": [b["bus"] for b in doc["buses"]] if doc else None}))
+"""
+
+
+def test_status_answers_in_a_heap_cut_into_small_holes(tmp_path):
+    micropython.ensure_build()
+    config = {"bus": {"baud": 115200, "parity": "E", "turnaround_ms": 2, "seed": 1},
+              "meters": [{"protocol": "dlt645", "address": "1", "count": 8}]}
+    with MeterSimulator.from_dict(config) as sim:
+        (tmp_path / "board.json").write_text(json.dumps({
+            "name": "virtual", "platform": "linux", "heap_budget_kb": 192,
+            "buses": [{"bus": 1, "device": sim.device_path}], "modem": {},
+            "data_partition": {"label": "data.img", "block_size": 4096, "block_count": 16},
+            "watchdog_ms": 30000}))
+        Archive(str(tmp_path / "meters.dat")).apply(
+            {p: {"protocol": "dlt645", "address": str(p), "bus": 1, "baud": 115200,
+                 "parity": "E"} for p in range(1, 9)})
+        env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(micropython.BUILD), ".frozen"]))
+        proc = subprocess.run(
+            [micropython.micropython_path(), "-X", "heapsize=" + micropython.DEFAULT_HEAP, "-c",
+             SCRIPT % {"hole": HOLE}],
+            capture_output=True, text=True, timeout=120, env=env, cwd=str(tmp_path))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("@@")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-2000:]
+    got = json.loads(lines[-1][2:])
+    assert got["cut"] > 100 and not got["big_fits"], got      # the heap really is cut up
+    assert got["error"] is None, got
+    assert {"bus1", "housekeeping"} <= set(got["tasks"]) and got["buses"] == [1]
