@@ -467,7 +467,7 @@ def start(c, prio):
 
     term = Terminal(c.settings, c.wall, c.log, c.archive,
                     latest=LogLatest(c.log, c.wall) if c.log is not None else None,
-                    relay=poller.relay if poller is not None else None,
+                    relay=poller.relay if poller is not None else None, forwarder=poller,
                     store=SettingsFile("config.json"), on_clock_set=clock_set,
                     events=events, kernel=c.kernel)
     uploader = Uploader(c.log, term, events) if c.log is not None else None

@@ -4,14 +4,15 @@
                     state=MeterState(last_point), plans=Plans(settings))   # both optional
     poller.start(prio=20)               # bus tasks at priorities 20, 21, ... (below the uplink)
     poller.relay.submit(point, "trip")  # relay control (firmware/relay.py)
+    await poller.forward(bus, data, timeout_ms, byte_timeout_ms)   # AFN10 (firmware/forwarding.py)
     poller.request_time_sync()          # broadcast the time soon (after a clock set)
     poller.stats()
 
 Each bus task sleeps (in the kernel, pending on its relay queue) until the next plan boundary
 (firmware/plans.py), then runs one cycle over its points in point order: real-time/curve items,
 the midnight reading of meters without a freeze, the daily frozen data with backfill and the
-clock check, and the broadcast time once a day. A relay command waiting in the queue is carried
-out between two meters, so it never waits for a whole cycle.
+clock check, and the broadcast time once a day. A relay command or a forward waiting in the
+queue is carried out between two meters, so it never waits for a whole cycle.
 
 Every wait on the wire is a kernel I/O wait with a timeout (firmware/meter_reader.py), so a
 meter that never answers costs its own bus time only: the other buses and every other task keep
@@ -36,6 +37,9 @@ from protocol.errors import ProtocolError
 from protocol.meter_record import MAX_POINT, SLOT_SIZE
 
 RELAY_QUEUE = const(8)
+# a bus queue's messages: 0 wakes the task (a time sync request), FORWARD_MSG says a forward is
+# waiting (firmware/forwarding.py), anything else is a relay command (point << 8 | N1 code)
+FORWARD_MSG = const(1)
 # collection kinds and the forward energy quantity (firmware/quantities.py, which is unloaded
 # once the plans are compiled)
 _REALTIME = const(0)
@@ -87,9 +91,12 @@ class BusPoller:
             if err == OS_ERR_NONE:
                 msg = k.msg()
                 if msg:                     # 0 only wakes the task (a time sync request)
-                    await self._relay(msg)
+                    await self._command(msg)
 
-    async def _relay(self, msg):
+    async def _command(self, msg):
+        if msg == FORWARD_MSG:
+            await self.poller.forwarder.execute(self)
+            return
         await self.poller.relay.execute(self, msg >> 8, msg & 0xFF)
         self.relay_done += 1
 
@@ -137,7 +144,7 @@ class BusPoller:
                 msg = p.kernel.q_accept(self.queue)
                 while msg is not None:
                     if msg:
-                        await self._relay(msg)
+                        await self._command(msg)
                     msg = p.kernel.q_accept(self.queue)
         finally:
             f.close()
@@ -309,6 +316,7 @@ class Poller:
         for bus in ports:
             self.buses[bus] = BusPoller(self, bus, ports[bus])
         self._relay = None
+        self._forwarder = None
         forget_tables()
 
     @property
@@ -318,6 +326,19 @@ class Poller:
             from firmware.relay import RelayControl
             self._relay = RelayControl(self)
         return self._relay
+
+    @property
+    def forwarder(self):
+        """The Forwarder (firmware/forwarding.py), loaded on first use."""
+        if self._forwarder is None:
+            from firmware.forwarding import Forwarder
+            self._forwarder = Forwarder(self)
+        return self._forwarder
+
+    async def forward(self, bus, data, timeout_ms, byte_timeout_ms):
+        """AFN10 F1: send `data` on `bus` as it is; the reply's bytes (b"" for none), or None
+        when there is no such bus or another forward is waiting (firmware/forwarding.py)."""
+        return await self.forwarder.forward(bus, data, timeout_ms, byte_timeout_ms)
 
     def start(self, prio=20):
         """Create one task per bus at prio, prio + 1, ...; returns the kernel's error codes."""

@@ -28,7 +28,8 @@ Requests answered (anything else: AFN00 F2 deny):
     AFN0E F1 F2         important / normal events by pointer pm..pn (firmware/uplink.py keeps
                         the event index)
     AFN10 F1            transparent forwarding to a local bus (forwarder.forward(port, data,
-                        frame_timeout_ms, byte_timeout_ms) -> reply bytes)
+                        frame_timeout_ms, byte_timeout_ms) -> reply bytes, or None: denied;
+                        on the board the forwarder is the poller, firmware/forwarding.py)
 
 Rules kept for every request:
 - PW: AFN01/04/05/0F/10 carry 16 bytes of PW, compared in constant time with comm.password

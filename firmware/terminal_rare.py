@@ -222,7 +222,9 @@ async def forward(term, frame):
     timeout_ms = value["frame_timeout"] * unit or 1000
     data = await term.forwarder.forward(value["port"], value["data"], timeout_ms,
                                         value["byte_timeout_10ms"] * 10 or 100)
-    return term._reply(frame, [(0, 1, {"port": value["port"], "data": bytes(data or b"")})])
+    if data is None:                # no such bus, or it is busy with another forward: deny
+        return None
+    return term._reply(frame, [(0, 1, {"port": value["port"], "data": bytes(data)})])
 
 
 

@@ -9,6 +9,7 @@ parity]}, "settings" (overrides), "start" (wall seconds since 2000), "clock": "r
 (virtual time that jumps while nobody waits on the wire, see BusClock), "state" (point ->
 flags/last_energy presets).
 """
+import binascii
 import gc
 import json
 import sys
@@ -182,6 +183,20 @@ class Concentrator:
     def run(self, ms):
         self.kernel.run(ms)
 
+    def forward(self, bus, hex_data, timeout_ms, byte_timeout_ms):
+        """A task that forwards as the uplink would (AFN10 F1); [n, reply as hex (None:
+        refused), milliseconds it took] lands in self.forwarded, n counting the requests."""
+        self.forwarded = getattr(self, "forwarded", [])
+        self.forwards = n = getattr(self, "forwards", 0) + 1
+        data = binascii.unhexlify(hex_data)
+
+        async def task():
+            t0 = self.clock.ticks_ms()
+            reply = await self.poller.forward(bus, data, timeout_ms, byte_timeout_ms)
+            self.forwarded.append([n, None if reply is None else binascii.hexlify(reply).decode(),
+                                   self.clock.ticks_diff(self.clock.ticks_ms(), t0)])
+        self.kernel.task_create(task, 7 + n, name="forward%d" % n, on_fault=1)
+
     def records(self, first_seq=0):
         for seq, rtype, point, ts, payload in self.log.records(first_seq):
             if rtype == READINGS:
@@ -196,7 +211,8 @@ class Concentrator:
             print("@@" + json.dumps(rec))
         out = {"stats": self.poller.stats(), "faults": self.faults, "now": self.wall.now(),
                "heap_peak": self.heap_peak, "ticks": getattr(self, "ticks", None),
-               "relay": self.poller.relay.last, "allocated": getattr(self, "allocated", None)}
+               "relay": self.poller.relay.last, "allocated": getattr(self, "allocated", None),
+               "forwarded": getattr(self, "forwarded", None)}
         if extra:
             out.update(extra)
         print("@@" + json.dumps({"type": "summary", "summary": out}))
@@ -218,6 +234,8 @@ def main():
             order = json.loads(line)
             for point, command in order.get("relay", []):
                 conc.poller.relay.submit(point, command)
+            for request in order.get("forward", []):
+                conc.forward(*request)
             if order.get("time_sync"):
                 conc.poller.request_time_sync()
     gc.collect()
