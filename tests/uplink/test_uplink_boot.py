@@ -129,13 +129,14 @@ def test_the_master_reads_a_meter_through_afn10_forwarding():
     asker.start()
     try:
         with sim:
-            result = boot_firmware(modem.line.device_path, master.port, run_ms=8000,
+            result = boot_firmware(modem.line.device_path, master.port, run_ms=12000,
                                    bus=sim.device_path)
     finally:
         asker.join(30)
         modem.stop()
         master.stop()
     assert "uplink" not in result["skipped"] and "poller" not in result["skipped"]
+    assert sorted(answers) == [1, 5], "the master got no answer in time: %r" % (answers,)
     forwarded = answers[1][0]
     assert (forwarded.afn, forwarded.units[0][1]) == (0x10, 1)
     reply = dlt645.parse_frame(forwarded.units[0][2]["data"])
