@@ -21,8 +21,14 @@ from host_tools.vboard.repl import ReplMachine
 
 OUTPUT_LIMIT = 4 * 1024 * 1024
 # The unix port exits at once when a second SIGINT arrives before it has raised the
-# KeyboardInterrupt of the first; so Ctrl-Cs for one command are spaced at least this far apart.
-INTERRUPT_GAP = 0.05
+# KeyboardInterrupt of the first: a crash where a board would just stop its program (and the
+# firmware would log a power cut for it). So a Ctrl-C that follows another for the same command
+# waits INTERRUPT_GAP, and is dropped when that command has ended meanwhile: 50 ms was not
+# enough on a loaded machine (the interpreter not scheduled between the signal and its next
+# bytecode), and the second Ctrl-C is only for a program that swallowed the first, which can
+# wait. Ctrl-Cs for different commands are only kept COMMAND_GAP apart.
+INTERRUPT_GAP = 0.5
+COMMAND_GAP = 0.05
 
 
 class AgentStartError(Exception):
@@ -55,6 +61,7 @@ class VirtualBoardServer:
         self.stopping = False
         self.restarts = 0
         self._last_interrupt = 0.0
+        self._last_for = -1         # the command (self._commands) the last Ctrl-C went to
         self._deferred_interrupt = None
         self._commands = 0          # commands the agent has started ('B'), to tell them apart
         self._deferred_for = None   # the command a deferred Ctrl-C was meant for
@@ -80,11 +87,13 @@ class VirtualBoardServer:
         if self.agent is None or not self.agent.ready:
             return False
         now = time.monotonic()
-        if now - self._last_interrupt < INTERRUPT_GAP:
-            self._deferred_interrupt = self._last_interrupt + INTERRUPT_GAP
+        gap = INTERRUPT_GAP if self._last_for == self._commands else COMMAND_GAP
+        if now - self._last_interrupt < gap:
+            self._deferred_interrupt = self._last_interrupt + gap
             self._deferred_for = self._commands
             return True
         self._last_interrupt = now
+        self._last_for = self._commands
         return self.agent.interrupt()
 
     def soft_reset(self):
