@@ -3,7 +3,7 @@ bus as they are, and whatever comes back.
 
     data = await poller.forward(bus, data, timeout_ms, byte_timeout_ms)
     # the reply's bytes (b"" when nothing came back), or None: no polled bus of that number,
-    # or another forward still waiting
+    # another forward still waiting, or the bus task did not get to it in time
 
 The bus belongs to its task (firmware/poller.py), so a forward waits for it as a relay command
 does: the caller's task (the uplink) posts FORWARD_MSG to the bus task's queue and pends on a

@@ -50,21 +50,21 @@ def boot(c):
     for name in ("firmware.hal.flash", "firmware.hal.board_ports", "protocol.meter_record"):
         unload(name)
     gc.collect()
-    _load_status()
+    _load_status(c)
     _start_uplink(c)
     gc.collect()
     c.booted = True
 
 
-def _load_status():
+def _load_status(c):
     # `conc status` runs in the heap of the firmware it interrupts, which after days of running
     # may be all small holes: loading code needs larger blocks than running it does (measured
     # on the 64-bit port: loaded here, status runs with the free heap in 256-byte holes; loaded
     # on demand, it needs 384-byte ones), so its 4.5 KB of code is loaded now, on a clean heap.
     try:
         from firmware import kernel_stats, usb_status  # noqa: F401
-    except MemoryError:
-        pass                        # status still loads on demand when the heap allows
+    except Exception as exc:  # noqa: BLE001 - status then loads on demand, if it can
+        c.problem("the status command's code did not load at boot: %r" % (exc,))
 
 
 def _mount_log(c):
