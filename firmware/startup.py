@@ -57,10 +57,10 @@ def boot(c):
 
 
 def _load_status(c):
-    # `conc status` runs in the heap of the firmware it interrupts, which after days of running
-    # may be all small holes: loading code needs larger blocks than running it does (measured
-    # on the 64-bit port: loaded here, status runs with the free heap in 256-byte holes; loaded
-    # on demand, it needs 384-byte ones), so its 4.5 KB of code is loaded now, on a clean heap.
+    # `conc status` runs in the heap of the firmware it interrupts, which may be in pieces by
+    # then; loading its code there would also intern its names, and growing that table takes
+    # one block of several KB. So its 4.5 KB of code is loaded now, on a clean heap; running,
+    # it needs only blocks of a few hundred bytes (tests/usb/test_status_in_a_cut_up_heap.py).
     try:
         from firmware import kernel_stats, usb_status  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - status then loads on demand, if it can
