@@ -4,7 +4,7 @@ look at (firmware/usb_status.py reads it in the interrupted firmware's heap).
     c = Concentrator()          # nothing happens yet
     concentrator.current = c    # firmware/main.py keeps it here
     startup.boot(c)             # firmware/startup.py: configs, ring log, ERC14, kernel, tasks
-    c.run()                     # the kernel until Ctrl-C (KeyboardInterrupt) or stop()
+    c.kernel.run()              # until Ctrl-C (KeyboardInterrupt): then c.stopped(interrupt)
 
 The boot steps live in firmware/startup.py, unloaded once the board runs; this module keeps
 only what the running firmware needs, plus small helpers both sides share.
@@ -168,13 +168,6 @@ class Concentrator:
                 quiet_since = now
 
     # --- running ----------------------------------------------------------------------------
-    def run(self):
-        try:
-            self.kernel.run()
-        except KeyboardInterrupt as exc:
-            self.stopped(exc)
-            raise
-
     def stopped(self, interrupt=None):
         """Record an orderly stop (a `conc` command took over the board).
 

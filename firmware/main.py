@@ -11,18 +11,21 @@ def main():
     c = concentrator.Concentrator()
     concentrator.current = c
     from firmware import startup
+    # One handler from the boot to the end of the kernel's run: a Ctrl-C that lands anywhere in
+    # between (unloading startup collects the heap, which takes a while on a loaded host) must
+    # still end in an orderly stop, or the next boot logs a power cut that never happened.
     try:
         startup.boot(c)
-    except KeyboardInterrupt:
-        # A `conc` command took over during the boot: an orderly stop, but only once this
-        # boot has logged what ended the previous run; before that, a stop marker would hide
-        # a power cut from the next boot (which now sees the same newest records we saw).
+        startup = None
+        concentrator.unload("firmware.startup")
+        c.kernel.run()
+    except KeyboardInterrupt as exc:
+        # A `conc` command took over. A stop marker, but only once this boot has logged what
+        # ended the previous run; before that, a marker would hide a power cut from the next
+        # boot (which then sees the same newest records we saw).
         if c.boot_recorded:
-            c.stopped()
+            c.stopped(exc)
         raise
-    startup = None
-    concentrator.unload("firmware.startup")
-    c.run()
 
 
 main()
