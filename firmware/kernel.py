@@ -7,10 +7,19 @@ maps each uC/OS-II call to ours and lists every code a service returns.
 
 How a pend returns without allocating: awaiting a service evaluates to its error code (a small
 int); the message a pend received is `kernel.msg()` and the flags that readied a flag pend are
-`kernel.flags_rdy()` (uC/OS-II's OSFlagPendGetFlagsRdy). Each task owns one pre-built awaitable
-that every service re-arms, the ready list and every wait list are uC/OS-II's two-level priority
+`kernel.flags_rdy()` (uC/OS-II's OSFlagPendGetFlagsRdy). Every service returns the kernel's one
+pre-built awaitable, the ready list and every wait list are uC/OS-II's two-level priority
 bitmaps, and timeouts are deadlines in the task records: the steady state allocates nothing
 (tests/kernel/mp_test_heap_locked.py proves it under micropython.heap_lock()).
+
+Where the time goes: the semaphore services and the loop that resumes tasks are viper
+functions, compiled to machine code as uC/OS-II's context switch is port assembly. They reach
+what they touch through two buffers, as uC/OS-II keeps OSRdyTbl and OSTCBPrioTbl in arrays: the
+kernel block `_m` (bytes: the ready list, the running task, the scheduler lock, OSUnMapTbl,
+priority -> task slot, and per slot its priority, error code, armed await and timer flag) and
+`_w` (32-bit words per slot: status and the slice statistics). A Task object reads its fields
+from there. Without a native emitter (CPython, or a CPU MicroPython cannot compile for) the same
+functions run as Python (protocol/compat.py), only slower.
 
 The kernel sleeps in one select.poll wait (through the clock, firmware/hal/clock.py) until the
 next deadline or stream event, measures CPU usage by counting idle time, and feeds the watchdog
@@ -22,10 +31,11 @@ delay calls) are in firmware/kernel_sync.py, loaded on first use.
 """
 import gc
 import sys
+from array import array
 
-from protocol.compat import const
+from protocol.compat import const, micropython, ptr8, ptr32
 
-VERSION = const(100)
+VERSION = const(101)
 
 # --- uC/OS-II error codes (ucos_ii.h V2.93.01) ------------------------------------------------
 # Those only the services in firmware/kernel_sync.py return (task delete/suspend/resume, time,
@@ -42,12 +52,14 @@ OS_ERR_Q_FULL = const(30)
 OS_ERR_Q_EMPTY = const(31)
 OS_ERR_PRIO_EXIST = const(40)
 OS_ERR_PRIO_INVALID = const(42)
+OS_ERR_TASK_NO_MORE_TCB = const(66)
 OS_ERR_SEM_OVF = const(51)
 OS_ERR_TASK_WAITING = const(73)
 OS_ERR_PCP_LOWER = const(120)
 
 # --- options ------------------------------------------------------------------------------------
 OS_LOWEST_PRIO = const(63)          # the idle priority; tasks use 0..62
+OS_MAX_TASKS = const(16)            # task slots (uC/OS-II's OS_MAX_TASKS)
 OS_PRIO_SELF = const(0xFF)
 OS_POST_OPT_NONE = const(0)
 OS_POST_OPT_BROADCAST = const(1)
@@ -68,6 +80,8 @@ OS_STAT_IO = const(0x40)
 OS_STAT_DLY = const(0x100)
 OS_STAT_DEAD = const(0x200)
 _PEND_ANY = const(0x77)             # SEM | MBOX | Q | MUTEX | FLAG | IO
+_PEND_OR_DLY = const(0x177)
+_PEND_EVENT = const(0x37)           # pends on a kernel object: SEM | MBOX | Q | MUTEX | FLAG
 
 _POLLERR = const(8)
 _POLLHUP = const(16)
@@ -75,8 +89,35 @@ _POLLNVAL = const(32)               # a closed descriptor (unix): must not make 
 _SEM_MAX = const(65535)             # OS_EVENT.OSEventCnt is an INT16U
 _MAX_SPAN = const(1 << 28)          # longest single timer arm; ticks_diff is valid to 2**29
 
+# --- a priority set's bytes (_PrioSet): OSEventTbl[8], OSEventGrp, its kind, a semaphore's count
+_GRP = const(8)
+_KIND = const(9)
+_COUNT_LO = const(10)
+_COUNT_HI = const(11)
 _K_SEM = const(1)
 _K_Q = const(4)
+
+# --- the kernel block `_m` (bytes); it starts with the ready list, a _PrioSet -----------------
+_CUR = const(10)                    # slot of the running task (_NO_SLOT: none)
+_LOCK = const(11)                   # OSLockNesting
+_UNMAP = const(16)                  # OSUnMapTbl, 256 bytes
+_P2S = const(272)                   # priority -> slot (OSTCBPrioTbl), 64 bytes
+_PRIO = const(336)                  # per slot (OS_MAX_TASKS bytes each): its current priority
+_ERR = const(352)                   # the error code its await evaluates to
+_WAIT = const(368)                  # 1 while its await is armed to yield once
+_TIMED = const(384)                 # 1 while a deadline is armed
+_STAT_LO = const(400)               # OSTCBStat, low byte (the pend bits)...
+_STAT_HI = const(416)               # ...and high byte (OS_STAT_DLY, OS_STAT_DEAD)
+_M_SIZE = const(432)
+_NO_SLOT = const(255)
+# --- the kernel words `_w` (array('I')): per slot, then the scheduler's own -------------------
+_RUNS = const(0)                    # slices this statistics period
+_RUN_US = const(16)                 # their microseconds
+_LAST_US = const(32)                # when its last slice ended (masked ticks_us)
+_MAX_US = const(48)                 # its longest slice
+_GATE = const(64)                   # masked ticks_us before which no slow pass is due
+_START = const(65)                  # when the running slice began
+_W_SIZE = const(66)
 
 
 def __getattr__(name):
@@ -89,27 +130,30 @@ def __getattr__(name):
     raise AttributeError("module 'firmware.kernel' has no attribute %r" % (name,))
 
 
-def _unmap_table():
-    # OSUnMapTbl: index of the lowest set bit of a byte (the highest priority in a group)
-    table = bytearray(256)
+def _unmap_table(m):
+    # OSUnMapTbl, into the kernel block: index of the lowest set bit of a byte (the highest
+    # priority in a group)
     for i in range(1, 256):
         b = 0
         while not (i >> b) & 1:
             b += 1
-        table[i] = b
-    return bytes(table)
+        m[_UNMAP + i] = b
 
 
-_UNMAP = _unmap_table()
+_BOUND = ("sem_pend", "sem_post", "q_pend", "q_post", "time_dly", "io_wait")
 _RESERVED = "reserved"              # OS_TCB_RESERVED: a mutex ceiling or the idle priority
-# error code -> its StopIteration, built at its first use and shared; a list, not a dict: the
-# lookup runs at the end of every await
-_STOPS = [None] * (OS_ERR_PCP_LOWER + 1)
+# How an await evaluates to an error code: a shared StopIteration per code, the one for
+# OS_ERR_NONE ready (the end of nearly every await), the others built at their first use
+_STOP_NONE = StopIteration(OS_ERR_NONE)
+_STOPS = {}
 _GATE_MAX_US = const(100000000)     # the scheduler's gate is at most 100 s ahead...
+_US_WRAP = const(1 << 30)           # slice stamps are kept modulo this (or the clock's period)
 
 
-def _new_stop(err):
-    stop = _STOPS[err] = StopIteration(err)
+def _stop(err):
+    stop = _STOPS.get(err)
+    if stop is None:
+        stop = _STOPS[err] = StopIteration(err)
     return stop
 
 
@@ -121,46 +165,44 @@ class KernelError(Exception):
         self.err = err
 
 
-class _PrioSet:
-    """A set of priorities as uC/OS-II's OSRdyGrp/OSRdyTbl pair: O(1) add, remove, highest."""
-
-    def __init__(self):
-        self.grp = 0
-        self.tbl = bytearray(8)
-
-    def add(self, prio):
-        y = prio >> 3
-        self.tbl[y] |= 1 << (prio & 7)
-        self.grp |= 1 << y
-
-    def remove(self, prio):
-        y = prio >> 3
-        row = self.tbl[y] & ~(1 << (prio & 7))
-        self.tbl[y] = row
-        if not row:
-            self.grp &= ~(1 << y)
-
-    def highest(self):
-        y = _UNMAP[self.grp]
-        return (y << 3) | _UNMAP[self.tbl[y]]
-
-    def prios(self):
-        return [p for p in range(64) if self.tbl[p >> 3] & (1 << (p & 7))]
+# A set of priorities is uC/OS-II's OSEventTbl/OSEventGrp pair: bytes 0..7 and 8 of a buffer,
+# with O(1) add, remove and highest (Kernel._waiter). The ready list is the head of the kernel block; every
+# kernel object a task pends on starts with its wait list, then its kind (byte 9): one buffer,
+# so the viper services reach all three through one pointer.
+def _add(bits, prio):
+    y = prio >> 3
+    bits[y] |= 1 << (prio & 7)
+    bits[_GRP] |= 1 << y
 
 
-class Semaphore(_PrioSet):
-    kind = _K_SEM
+def _remove(bits, prio):
+    y = prio >> 3
+    row = bits[y] & ~(1 << (prio & 7))
+    bits[y] = row
+    if not row:
+        bits[_GRP] &= ~(1 << y)
 
-    def __init__(self, count):
-        super().__init__()
-        self.count = count
+
+def _prios(bits):
+    return [p for p in range(64) if bits[p >> 3] & (1 << (p & 7))]
+
+
+def _sem_count(sem):
+    return sem[_COUNT_LO] | sem[_COUNT_HI] << 8
+
+
+class _PrioSet(bytearray):
+    """A kernel object with fields of its own (queue, mailbox, mutex, flag group): its wait
+    list (bytes 0..8) and kind (byte 9) are its bytes, as a semaphore's are (sem_create)."""
+
+    def __init__(self, kind):
+        super().__init__(10)
+        self[_KIND] = kind
 
 
 class Queue(_PrioSet):
-    kind = _K_Q
-
     def __init__(self, size):
-        super().__init__()
+        super().__init__(_K_Q)
         self.buf = [None] * size    # a ring: the queue never allocates after creation
         self.size = size
         self.out = 0
@@ -169,91 +211,138 @@ class Queue(_PrioSet):
 
 
 class _Await:
-    """A task's one awaitable. A service arms it: `wait` says whether the await yields to the
-    scheduler; when the task resumes, the await evaluates to the task's error code."""
+    """The kernel's one awaitable. A service arms it for the running task (_WAIT): armed, the
+    await yields to the scheduler once; when the task resumes, it evaluates to the task's
+    error code. Both are read for the task the scheduler is resuming (_CUR)."""
 
-    def __init__(self, task):
-        self.task = task
-        self.wait = False
+    def __init__(self, m):
+        self.m = m
+        # None and the OS_ERR_NONE stop as attributes: viper code takes a None literal for a
+        # null pointer when it stores one into an attribute
+        self.none = None
+        self.stop_none = _STOP_NONE
 
     def __iter__(self):
         return self
 
     __await__ = __iter__            # CPython's await protocol; MicroPython uses __iter__
 
+    @micropython.viper
     def __next__(self):
-        if self.wait:
-            self.wait = False
+        m = ptr8(self.m)
+        slot = m[_CUR]
+        if slot == _NO_SLOT:        # viper indexes without bounds checks: refuse, do not guess
+            _outside_a_task()
+        if m[_WAIT + slot]:
+            m[_WAIT + slot] = 0
             return None
-        err = self.task.err
-        stop = _STOPS[err]
-        if stop is None:
-            stop = _new_stop(err)
-        stop.__traceback__ = None   # keeps the shared exception's traceback from growing
+        err = m[_ERR + slot]
+        stop = _stop(err) if err else self.stop_none
+        stop.__traceback__ = self.none  # keeps the shared exception's traceback from growing
         raise stop
 
 
-class Task:
-    """A task control block (OS_TCB). Read its fields; change it only through the kernel."""
+def _slot_field(base):
+    # a Task attribute kept in the kernel block, per slot
+    def get(t):
+        return t.k._m[base + t.slot]
 
-    def __init__(self, fn, args, prio, name, on_fault, checkin_ms, now):
+    def put(t, value):
+        t.k._m[base + t.slot] = value
+    return property(get, put)
+
+
+class Task:
+    """A task control block (OS_TCB). Read its fields; change it only through the kernel.
+
+    The fields the scheduler and the semaphore services touch at every switch live in the
+    kernel's buffers at the task's slot: its status, error code, armed await and timer flag
+    (properties below) and its slice statistics (Kernel.slices); the rest are attributes."""
+
+    def __init__(self, k, slot, fn, args, prio, name, on_fault, checkin_ms, now):
+        self.k = k
+        self.slot = slot
         self.fn = fn
         self.args = args
-        self.prio = prio            # effective priority (raised while it owns a contended mutex)
         self.base_prio = prio
-        self.set_bits(prio)
+        self.set_bits(prio)         # prio: effective (raised while it owns a contended mutex)
         self.name = name
         self.on_fault = on_fault
         self.checkin_ms = checkin_ms
         self.checkin_at = now
         self.set_coro(fn(*args))
-        self.aw = _Await(self)
-        self.stat = 0
-        self.err = OS_ERR_NONE
-        self.msg = None
-        self.flags_rdy = 0
-        self.event = None
-        self.timed = False
+        for base in (_ERR, _WAIT, _TIMED, _STAT_LO, _STAT_HI):
+            k._m[base + slot] = 0
+        for base in (_RUNS, _RUN_US, _LAST_US, _MAX_US):
+            k._w[base + slot] = 0
+        k._events[slot] = None
+        self.msg = None             # what its last queue or mailbox pend received
         self.deadline = 0
         self.left = 0               # what remains of a timeout longer than _MAX_SPAN
-        self.flag_want = 0
-        self.flag_type = 0
         self.io = None
         self.io_slot = 0
         self.owned = None
-        self.runs = 0               # this statistics period; folded into runs_total
-        self.runs_total = 0
-        self.run_us = 0
+        self.runs_total = 0         # runs of past periods; this period's are in _w
         self.run_ms = 0
-        self.max_slice_us = 0
-        self.last_us = 0            # ticks_us at the end of its last slice (this period)
         self.last_run = None        # ticks_ms of its last slice, as of the last statistics tick
         self.cpu = 0
-        self.faults = 0
-        self.last_fault = None
-        self.restarts = 0
-        self.late = 0
-        self.release = None         # time_dly_periodic's last release
-        self.overruns = 0
+
+    # Defaults until a task needs its own value: most tasks never fault, run late, run
+    # periodically or pend on flags, and a smaller attribute table is a smaller TCB.
+    faults = 0
+    last_fault = None
+    restarts = 0
+    late = 0
+    release = None                  # time_dly_periodic's last release
+    overruns = 0
+    flags_rdy = 0                   # the flags that readied its last flag pend (kernel_sync)
+    err = _slot_field(_ERR)
+    wait = _slot_field(_WAIT)       # its await is armed (a service it called blocks or yields)
+    timed = _slot_field(_TIMED)
+
+    @property
+    def stat(self):
+        m = self.k._m
+        return m[_STAT_LO + self.slot] | m[_STAT_HI + self.slot] << 8
+
+    @stat.setter
+    def stat(self, stat):
+        m = self.k._m
+        m[_STAT_LO + self.slot] = stat & 0xFF
+        m[_STAT_HI + self.slot] = stat >> 8
+
+    @property
+    def event(self):
+        # what its pend waits on; sem_post leaves the entry behind, the status bit tells
+        return self.k._events[self.slot] if self.stat & _PEND_EVENT else None
+
+    @event.setter
+    def event(self, ev):
+        self.k._events[self.slot] = ev
 
     def set_bits(self, prio):
-        # uC/OS-II's OSTCBY, OSTCBBitY, OSTCBBitX: where the task sits in a priority bitmap
+        # its priority, also in the kernel block with OSTCBPrioTbl[prio], which the viper
+        # services read as the priority -> slot map
         self.prio = prio
-        self.y = prio >> 3
-        self.bity = 1 << self.y
-        self.bitx = 1 << (prio & 7)
+        m = self.k._m
+        m[_PRIO + self.slot] = prio
+        m[_P2S + prio] = self.slot
 
     def set_coro(self, coro):
         if not hasattr(coro, "send"):
             raise TypeError("a task must be an async def function, got %r" % (coro,))
         self.coro = coro
-        self.send = coro.send       # bound once: the scheduler calls it at every switch
+        self.k._sends[self.slot] = coro.send    # bound once: the scheduler calls it at every switch
+
+
+def _outside_a_task():
+    raise RuntimeError("kernel services are called and awaited from the kernel's tasks")
 
 
 def _not_awaited(t):
     # The task called a service that blocks (or yields) and went on without awaiting it: it
     # is registered as waiting while it runs. Fail it loudly; the fault handling cleans up.
-    t.aw.wait = False
+    t.wait = 0
     raise RuntimeError("task %s called a kernel service without awaiting the previous one"
                        % t.name)
 
@@ -284,10 +373,20 @@ class Kernel:
         self._tcb = [None] * (OS_LOWEST_PRIO + 1)
         self._tcb[OS_LOWEST_PRIO] = _RESERVED
         self._tasks = []            # existing tasks by priority, for the periodic walks
-        self._ready = _PrioSet()
-        self._cur = None
+        m = self._m = bytearray(_M_SIZE)    # the kernel block, the ready list at its head
+        _unmap_table(m)
+        m[_CUR] = _NO_SLOT
+        self._w = array("I", bytes(4 * _W_SIZE))
+        self._slots = [None] * OS_MAX_TASKS     # slot -> Task (OSTCBTbl)
+        self._events = [None] * OS_MAX_TASKS    # slot -> the kernel object it pends on
+        self._sends = [None] * OS_MAX_TASKS     # slot -> its coroutine's send
+        self._aw = _Await(m)
+        # The services tasks call in their loops, bound in the instance: MicroPython checks a
+        # method found on a class with properties or __getattr__ (this one) for a __get__, and
+        # that check cost more than a whole semaphore post.
+        for name in _BOUND:
+            setattr(self, name, getattr(self, name))
         self._dead = None
-        self._lock = 0
         self._lock_owner = None
         self._io = {}               # stream -> [stream, event mask, reader task, writer task]
         self._io_waiting = 0
@@ -306,9 +405,12 @@ class Kernel:
         self._stat_at = now
         self._tick_due = self._ticks_add(now, tick_ms)
         self._next_due = self._tick_due
-        self._gate = 0              # ticks_us before which the scheduler needs no slow pass
-        # ...and at most a quarter of the clock's period, so ticks_diff orders it
-        self._gate_max_us = min(_GATE_MAX_US, getattr(clock, "ticks_period", 1 << 30) >> 2)
+        period = getattr(clock, "ticks_period", 1 << 30)
+        # slice stamps in _w are ticks_us modulo this power of two: a 32-bit word on any
+        # board, and differences valid up to half of it (9 minutes), whatever the clock's period
+        self._us_mask = min(period, _US_WRAP) - 1
+        # the scheduler's gate is at most a quarter of that ahead, so the compare orders it
+        self._gate_max_us = min(_GATE_MAX_US, (self._us_mask + 1) >> 2)
         self._stop_at = None
         self._running = False
         self._idle_us = 0
@@ -329,59 +431,61 @@ class Kernel:
         self.idle_hook = None
         self.on_fault = None
 
+    # --- the running task and the scheduler lock, kept in the kernel block --------------------
+    @property
+    def _cur(self):
+        slot = self._m[_CUR]
+        return None if slot == _NO_SLOT else self._slots[slot]
+
+    @_cur.setter
+    def _cur(self, t):
+        self._m[_CUR] = _NO_SLOT if t is None else t.slot
+
+    @property
+    def _lock(self):
+        return self._m[_LOCK]
+
+    @_lock.setter
+    def _lock(self, nesting):
+        self._m[_LOCK] = nesting
+
+    def _us(self):
+        # ticks_us as the slice statistics and the gate keep it (modulo _us_mask + 1)
+        return self._ticks_us() & self._us_mask
+
     # --- scheduling -----------------------------------------------------------------------------
     def run(self, duration_ms=None):
         """Run the tasks (OSStart). Returns after `duration_ms` if given, when `stop()` is
         called, or when no task is left."""
         if duration_ms is not None and not 0 <= duration_ms <= _MAX_SPAN:
             raise ValueError("run() lasts 0..%d ms, not %r" % (_MAX_SPAN, duration_ms))
-        # The hot loop: everything it touches is a local. A switch costs one ticks_us read (the
-        # end of a slice is the start of the next) and one comparison with the gate: the
-        # microsecond before which nothing but picking the highest ready task can be due (no
-        # deadline, statistics tick, stream poll, stop or dead task). Whatever moves one of
-        # those earlier pulls the gate to now (_kick); the slow pass (_pass) then does the work
-        # and sets the gate again.
-        diff = self._ticks_diff
-        ticks_us = self._ticks_us
-        ready = self._ready
-        rtbl = ready.tbl
-        tcb = self._tcb
-        unmap = _UNMAP
+        # The hot loop is _slices: it resumes the highest ready task as long as the gate lets
+        # it, the microsecond before which nothing but picking the highest ready task can be
+        # due (no deadline, statistics tick, stream poll, stop or dead task). Whatever moves one
+        # of those earlier pulls the gate to now (_kick); the slow pass (_pass) then does the
+        # work and sets the gate again.
+        m = self._m
         self._running = bool(self._tasks)
         if duration_ms is not None:
             self._stop_at = self._ticks_add(self._ticks_ms(), duration_ms)
-            if diff(self._stop_at, self._next_due) < 0:
+            if self._ticks_diff(self._stop_at, self._next_due) < 0:
                 self._next_due = self._stop_at
-        start = ticks_us()
-        self._gate = start
-        t = None
+        start = self._us()
+        self._w[_GATE] = start
         while self._running:
             # the slow pass, then at least one task, then as many as the gate lets through
             start = self._pass(start)
-            if not ready.grp or not self._running:
+            if not m[_GRP] or not self._running:
                 continue
             try:
-                while True:
-                    y = unmap[ready.grp]
-                    t = tcb[(y << 3) | unmap[rtbl[y]]]
-                    self._cur = t
-                    t.send(None)
-                    # the slice includes this pass of the scheduler
-                    end = ticks_us()
-                    spent = diff(end, start)
-                    start = end
-                    t.runs += 1
-                    t.run_us += spent
-                    t.last_us = end
-                    if spent > t.max_slice_us:
-                        t.max_slice_us = spent
-                    if not ready.grp or diff(end, self._gate) >= 0:
-                        break
+                start = self._slices(start)
             except StopIteration:
-                start = self._end_slice(t, start)
+                t = self._cur
+                start = self._end_slice(t)
                 self._remove(t)
             except Exception as exc:  # noqa: BLE001 - a task's error never stops the kernel
-                start = self._end_slice(t, start)
+                t = self._cur
+                start = self._end_slice(t)
                 self._fault(t, exc)
         if self._dead is not None:
             self._bury()
@@ -389,20 +493,57 @@ class Kernel:
         self._stop_at = None
         self._running = False
 
-    def _end_slice(self, t, start):
+    @micropython.viper
+    def _slices(self, start: int) -> int:
+        # OSSched + OSCtxSw: resume the highest ready task; account its slice (it includes this
+        # pass of the scheduler: the end of a slice is the start of the next, one clock read
+        # per switch); go on while tasks are ready and the gate is ahead. A task that returns
+        # or raises leaves through the exception, its slot in _CUR and its start in _START.
+        m = ptr8(self._m)
+        w = ptr32(self._w)
+        sends = self._sends
+        ticks_us = self._ticks_us
+        mask = int(self._us_mask)
+        half = (mask + 1) >> 1
+        while True:
+            y = m[_UNMAP + m[_GRP]]
+            slot = m[_P2S + ((y << 3) | m[_UNMAP + m[y]])]
+            m[_CUR] = slot
+            w[_START] = start
+            sends[slot](None)
+            end = int(ticks_us()) & mask
+            spent = (end - start) & mask
+            start = end
+            w[_RUNS + slot] += 1
+            w[_RUN_US + slot] += spent
+            w[_LAST_US + slot] = end
+            if spent > int(w[_MAX_US + slot]):
+                w[_MAX_US + slot] = spent
+            if not m[_GRP] or ((end - int(w[_GATE])) & mask) < half:
+                return start
+
+    def _end_slice(self, t):
         # the statistics of a slice that ended in an exception (the task returned or raised)
-        end = self._ticks_us()
-        spent = self._ticks_diff(end, start)
-        t.runs += 1
-        t.run_us += spent
-        t.last_us = end
-        if spent > t.max_slice_us:
-            t.max_slice_us = spent
+        w = self._w
+        end = self._us()
+        spent = (end - w[_START]) & self._us_mask
+        w[_RUNS + t.slot] += 1
+        w[_RUN_US + t.slot] += spent
+        w[_LAST_US + t.slot] = end
+        if spent > w[_MAX_US + t.slot]:
+            w[_MAX_US + t.slot] = spent
         return end
+
+    def slices(self, t):
+        """(slices, their microseconds, the longest, when the last ended (masked ticks_us))
+        of task t in this statistics period; the longest is since the task began."""
+        w = self._w
+        s = t.slot
+        return w[_RUNS + s], w[_RUN_US + s], w[_MAX_US + s], w[_LAST_US + s]
 
     def _kick(self):
         # something is due before the gate: the next scheduling pass takes the slow path
-        self._gate = self._ticks_us()
+        self._w[_GATE] = self._us()
 
     def _pass(self, start):
         """The scheduler's slow pass: bury, timers and statistics tick, stream poll, idle
@@ -410,7 +551,7 @@ class Kernel:
         if self._dead is not None:
             self._bury()
         diff = self._ticks_diff
-        us = self._ticks_us()       # read before the ms: the gate can only come early
+        us = self._us()             # read before the ms: the gate can only come early
         now = self._ticks_ms()
         if diff(now, self._next_due) >= 0:
             self._tick(now)
@@ -420,10 +561,10 @@ class Kernel:
             # busy: look at the streams at most once per millisecond, without blocking
             self._io_at = now
             self._io_events(self._poll.ipoll(0))
-        if not self._ready.grp:
+        if not self._m[_GRP]:
             self._idle(now)
-            start = self._ticks_us()
-            self._gate = start      # time passed: the next pass looks at the timers again
+            start = self._us()
+            self._w[_GATE] = start  # time passed: the next pass looks at the timers again
             return start
         # ms ticks and us ticks advance together, but this ms began up to 1 ms ago: the gate
         # may open up to 1 ms early (a slow pass with nothing to do), never late
@@ -431,11 +572,11 @@ class Kernel:
         if self._io_waiting and wait > 1:
             wait = 1
         if wait <= 0:
-            self._gate = us
+            self._w[_GATE] = us
         else:
             wait *= 1000
-            self._gate = self._ticks_add(us, wait if wait < self._gate_max_us
-                                         else self._gate_max_us)
+            self._w[_GATE] = (us + (wait if wait < self._gate_max_us
+                                    else self._gate_max_us)) & self._us_mask
         return start
 
     def stop(self):
@@ -446,44 +587,38 @@ class Kernel:
     def _ret(self, t, err):
         # A service completed without blocking. The await still yields if a higher-priority
         # task became ready or a timer fell due: preemption at await points.
-        aw = t.aw
-        if aw.wait:
+        m = self._m
+        armed = _WAIT + t.slot
+        if m[armed]:
             _not_awaited(t)
-        t.err = err
+        m[_ERR + t.slot] = err
         if t.stat:
-            aw.wait = True
-        elif self._lock:
-            aw.wait = False
+            m[armed] = 1
+        elif m[_LOCK]:
+            m[armed] = 0
         else:
             # a higher task is ready iff a lower-numbered group or, in t's group, a lower bit
-            # is set: compare t's own bits against the ready table
-            r = self._ready
-            aw.wait = ((r.grp & (t.bity - 1)) or (r.tbl[t.y] & (t.bitx - 1))
-                       or self._ticks_diff(self._ticks_ms(), self._next_due) >= 0)
-        return aw
+            # is set: compare t's own bits (uC/OS-II's OSTCBBitY, OSTCBBitX) with the ready list
+            y = t.prio >> 3
+            m[armed] = 1 if ((m[_GRP] & ((1 << y) - 1)) or (m[y] & ((1 << (t.prio & 7)) - 1))
+                             or self._ticks_diff(self._ticks_ms(), self._next_due) >= 0) else 0
+        return self._aw
 
     def _block(self, t, ev, stat, timeout):
-        # inline _PrioSet.remove/add: this runs at every blocking pend
-        aw = t.aw
-        if aw.wait:
+        m = self._m
+        if m[_WAIT + t.slot]:
             _not_awaited(t)
-        y = t.y
-        tbl = self._ready.tbl
-        row = tbl[y] & ~t.bitx
-        tbl[y] = row
-        if not row:
-            self._ready.grp &= ~t.bity
+        _remove(m, t.prio)
         t.stat |= stat
-        t.err = OS_ERR_NONE
+        m[_ERR + t.slot] = OS_ERR_NONE
         t.msg = None
         if ev is not None:
             t.event = ev
-            ev.tbl[y] |= t.bitx
-            ev.grp |= t.bity
+            _add(ev, t.prio)
         if timeout > 0:
             self._arm(t, timeout)
-        aw.wait = True
-        return aw
+        m[_WAIT + t.slot] = 1
+        return self._aw
 
     def _arm(self, t, ms):
         if ms > _MAX_SPAN:
@@ -500,27 +635,27 @@ class Kernel:
             self._next_due = due
             self._kick()
 
+    def _waiter(self, ev):
+        """The highest-priority task waiting on `ev` (it has one)."""
+        m = self._m
+        y = m[_UNMAP + ev[_GRP]]
+        return self._tcb[(y << 3) | m[_UNMAP + ev[y]]]
+
     def _wake(self, t, err, msg):
         """End t's pend with `err`, handing it `msg`."""
         ev = t.event
-        y = t.y
         if ev is not None:
-            row = ev.tbl[y] & ~t.bitx
-            ev.tbl[y] = row
-            if not row:
-                ev.grp &= ~t.bity
+            _remove(ev, t.prio)
             t.event = None
         if t.io is not None:
             self._io_drop(t)
         t.err = err
         t.msg = msg
-        t.timed = False
-        st = t.stat & ~(_PEND_ANY | OS_STAT_DLY)
+        t.timed = 0
+        st = t.stat & ~_PEND_OR_DLY
         t.stat = st
         if not st:
-            r = self._ready
-            r.tbl[y] |= t.bitx
-            r.grp |= t.bity
+            _add(self._m, t.prio)
 
     def _tick(self, now):
         diff = self._ticks_diff
@@ -575,19 +710,22 @@ class Kernel:
             self._uptime_ms = ms % 1000
         self._idle_ms_total += self._idle_us // 1000
         self._idle_us = 0
-        now_us = self._ticks_us()
+        now_us = self._us()
+        w = self._w
         for t in self._tasks:
-            if t.runs:
+            s = t.slot
+            runs = w[_RUNS + s]
+            if runs:
                 # the slices record ticks_us (one clock read per switch); keep the last run in
                 # ms, which does not wrap within a period (ticks_us wraps in minutes)
                 t.last_run = self._last_run_ms(t, now, now_us)
-            us = t.run_us
+            us = w[_RUN_US + s]
             t.cpu = us // 10 // period_ms if period_ms > 0 else 0
             t.run_ms += us // 1000
-            t.run_us = us % 1000
-            t.runs_total += t.runs
-            self._switches_total += t.runs
-            t.runs = 0
+            w[_RUN_US + s] = us % 1000
+            t.runs_total += runs
+            self._switches_total += runs
+            w[_RUNS + s] = 0
         self._stat_at = now
         due = self._ticks_add(self._tick_due, self._tick_ms)
         if diff(now, due) >= 0:     # fell behind (a long slice): restart the cadence from now
@@ -599,8 +737,10 @@ class Kernel:
             self.heap_peak = used
 
     def _last_run_ms(self, t, now, now_us):
-        # ticks_ms of the end of t's last slice, from its ticks_us stamp (t ran this period)
-        return self._ticks_add(now, -(self._ticks_diff(now_us, t.last_us) // 1000))
+        # ticks_ms of the end of t's last slice, from its masked ticks_us stamp (t ran this
+        # period; now_us is masked too)
+        ago = (now_us - self._w[_LAST_US + t.slot]) & self._us_mask
+        return self._ticks_add(now, -(ago // 1000))
 
     def _supervise(self, now):
         # The idle hook's watchdog duty: feed only while every supervised task is on time.
@@ -630,12 +770,16 @@ class Kernel:
             return OS_ERR_PRIO_INVALID
         if self._tcb[prio] is not None:
             return OS_ERR_PRIO_EXIST
-        t = Task(fn, args, prio, name or getattr(fn, "__name__", "task"), on_fault, checkin_ms,
-                 self._ticks_ms())
+        if None not in self._slots:
+            return OS_ERR_TASK_NO_MORE_TCB
+        slot = self._slots.index(None)
+        t = Task(self, slot, fn, args, prio, name or getattr(fn, "__name__", "task"), on_fault,
+                 checkin_ms, self._ticks_ms())
+        self._slots[slot] = t
         self._tcb[prio] = t
         self._tasks.append(t)
         self._tasks.sort(key=lambda task: task.base_prio)
-        self._ready.add(prio)
+        _add(self._m, prio)
         return OS_ERR_NONE
 
     def _task(self, prio):
@@ -654,10 +798,10 @@ class Kernel:
 
     def _detach(self, t):
         """Take t out of every list and wait, releasing the mutexes it owns."""
-        self._ready.remove(t.prio)
+        _remove(self._m, t.prio)
         ev = t.event
         if ev is not None:
-            ev.remove(t.prio)
+            _remove(ev, t.prio)
             t.event = None
         if t.io is not None:
             self._io_drop(t)
@@ -687,8 +831,8 @@ class Kernel:
             self._close(t)
 
     def _free(self, t):
-        self._switches_total += t.runs
-        t.runs = 0
+        self._switches_total += self._w[_RUNS + t.slot]
+        self._w[_RUNS + t.slot] = 0
         if self._tcb[t.base_prio] is t:
             self._tcb[t.base_prio] = None
 
@@ -708,6 +852,9 @@ class Kernel:
         except Exception as exc:  # noqa: BLE001
             t.last_fault = _format_exception(exc)
         self._cur = cur
+        # the slot is free for the next task; the references go, so the garbage can
+        slot = t.slot
+        self._slots[slot] = self._sends[slot] = self._events[slot] = None
 
     def _fault(self, t, exc):
         text = _format_exception(exc)
@@ -734,7 +881,7 @@ class Kernel:
             return
         t.restarts += 1
         t.release = None
-        t.aw.wait = False
+        t.wait = 0
         t.stat = OS_STAT_DLY
         t.err = OS_ERR_NONE
         t.msg = None
@@ -766,79 +913,99 @@ class Kernel:
         """OSSemCreate."""
         if not 0 <= count <= _SEM_MAX:
             raise KernelError(OS_ERR_SEM_OVF, "semaphore count %r outside 0..65535" % (count,))
-        return Semaphore(count)
+        # OS_EVENT: the wait list, the kind and the 16-bit count, in 12 bytes
+        sem = bytearray(12)
+        sem[_KIND] = _K_SEM
+        sem[_COUNT_LO] = count & 0xFF
+        sem[_COUNT_HI] = count >> 8
+        return sem
 
-    def sem_pend(self, sem, timeout=0):
+    @micropython.viper
+    def sem_pend(self, sem, timeout: int):
         """await OSSemPend: OS_ERR_NONE, OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT, OS_ERR_EVENT_TYPE,
-        OS_ERR_PEND_LOCKED. timeout in ms, 0 waits forever."""
-        t = self._cur
-        if sem.kind != _K_SEM:
-            return self._ret(t, OS_ERR_EVENT_TYPE)
-        if sem.count:
-            sem.count -= 1
-            return self._ret(t, OS_ERR_NONE)
-        if self._lock:
-            return self._ret(t, OS_ERR_PEND_LOCKED)
-        # _block inlined: the ping-pong of two tasks through semaphores is the kernel's most
-        # common switch (a driver's task and its user), so this path is kept short
-        aw = t.aw
-        if aw.wait:
-            _not_awaited(t)
-        y = t.y
-        bitx = t.bitx
-        ready = self._ready
-        tbl = ready.tbl
-        row = tbl[y] & ~bitx
-        tbl[y] = row
+        OS_ERR_PEND_LOCKED. timeout in ms, 0 waits forever (required, as in uC/OS-II: a
+        viper function takes no default arguments)."""
+        s = ptr8(sem)
+        if s[_KIND] != _K_SEM:
+            return self._ret(self._cur, OS_ERR_EVENT_TYPE)
+        count = s[_COUNT_LO] | (s[_COUNT_HI] << 8)
+        if count:
+            count -= 1
+            s[_COUNT_LO] = count & 0xFF
+            s[_COUNT_HI] = count >> 8
+            return self._ret(self._cur, OS_ERR_NONE)
+        m = ptr8(self._m)
+        if m[_LOCK]:
+            return self._ret(self._cur, OS_ERR_PEND_LOCKED)
+        # the blocking path, _block for a semaphore: the ping-pong of two tasks through
+        # semaphores is the kernel's most common switch (a driver's task and its user)
+        slot = m[_CUR]
+        if slot == _NO_SLOT:
+            _outside_a_task()
+        if m[_WAIT + slot]:
+            _not_awaited(self._cur)
+        prio = m[_PRIO + slot]
+        y = prio >> 3
+        bitx = 1 << (prio & 7)
+        row = m[y] & (0xFF ^ bitx)
+        m[y] = row
         if not row:
-            ready.grp &= ~t.bity
-        t.stat |= OS_STAT_SEM
-        t.event = sem
-        sem.tbl[y] |= bitx
-        sem.grp |= t.bity
+            m[_GRP] &= 0xFF ^ (1 << y)
+        m[_STAT_LO + slot] |= OS_STAT_SEM
+        m[_ERR + slot] = OS_ERR_NONE
+        self._events[slot] = sem
+        s[y] |= bitx
+        s[_GRP] |= 1 << y
         if timeout > 0:
-            self._arm(t, timeout)
-        aw.wait = True
-        return aw
+            self._arm(self._cur, timeout)
+        m[_WAIT + slot] = 1
+        return self._aw
 
     def sem_accept(self, sem):
         """OSSemAccept: the count before taking one (0: nothing taken)."""
-        count = sem.count
+        count = _sem_count(sem)
         if count:
-            sem.count = count - 1
+            sem[_COUNT_LO] = (count - 1) & 0xFF
+            sem[_COUNT_HI] = (count - 1) >> 8
         return count
 
-    def sem_post(self, sem):
+    @micropython.viper
+    def sem_post(self, sem) -> int:
         """OSSemPost: OS_ERR_NONE, OS_ERR_SEM_OVF, OS_ERR_EVENT_TYPE."""
-        if sem.kind != _K_SEM:
+        s = ptr8(sem)
+        if s[_KIND] != _K_SEM:
             return OS_ERR_EVENT_TYPE
-        g = sem.grp
+        g = s[_GRP]
         if g:
-            # _wake inlined for a semaphore waiter (it waits on no stream): the highest waiter
-            # leaves the wait list and, unless suspended too, joins the ready list
-            y = _UNMAP[g]
-            tbl = sem.tbl
-            row = tbl[y]
-            t = self._tcb[(y << 3) | _UNMAP[row]]
-            bitx = t.bitx
-            row &= ~bitx
-            tbl[y] = row
+            # _wake for a semaphore waiter (it waits on no stream): the highest waiter leaves
+            # the wait list and, unless suspended too, joins the ready list
+            m = ptr8(self._m)
+            y = m[_UNMAP + g]
+            row = s[y]
+            x = m[_UNMAP + row]
+            row &= 0xFF ^ (1 << x)
+            s[y] = row
             if not row:
-                sem.grp = g & ~t.bity
-            t.event = None
-            t.err = OS_ERR_NONE
-            t.msg = None
-            t.timed = False
-            st = t.stat & ~(_PEND_ANY | OS_STAT_DLY)
-            t.stat = st
-            if not st:
-                ready = self._ready
-                ready.tbl[y] |= bitx
-                ready.grp |= t.bity
+                s[_GRP] = g & (0xFF ^ (1 << y))
+            slot = m[_P2S + ((y << 3) | x)]
+            m[_ERR + slot] = OS_ERR_NONE
+            m[_TIMED + slot] = 0
+            # its event entry stays behind (Task.event reads the status); msg() is a queue's
+            # or a mailbox's
+            lo = m[_STAT_LO + slot] & (0xFF ^ _PEND_ANY)
+            hi = m[_STAT_HI + slot] & (0xFF ^ (OS_STAT_DLY >> 8))
+            m[_STAT_LO + slot] = lo
+            m[_STAT_HI + slot] = hi
+            if not (lo | hi):
+                m[y] |= 1 << x
+                m[_GRP] |= 1 << y
             return OS_ERR_NONE
-        if sem.count >= _SEM_MAX:
+        count = s[_COUNT_LO] | (s[_COUNT_HI] << 8)
+        if count >= _SEM_MAX:
             return OS_ERR_SEM_OVF
-        sem.count += 1
+        count += 1
+        s[_COUNT_LO] = count & 0xFF
+        s[_COUNT_HI] = count >> 8
         return OS_ERR_NONE
 
     # --- services in firmware/kernel_sync.py -----------------------------------------------------
@@ -867,7 +1034,7 @@ class Kernel:
         """await OSQPend; the message is kernel.msg(). OS_ERR_NONE, OS_ERR_TIMEOUT,
         OS_ERR_PEND_ABORT, OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
         t = self._cur
-        if q.kind != _K_Q:
+        if q[_KIND] != _K_Q:
             return self._ret(t, OS_ERR_EVENT_TYPE)
         if q.n:
             out = q.out
@@ -897,13 +1064,13 @@ class Kernel:
 
     def q_post_opt(self, q, msg, opt):
         """OSQPostOpt: OS_POST_OPT_FRONT and/or OS_POST_OPT_BROADCAST (every waiting task)."""
-        if q.kind != _K_Q:
+        if q[_KIND] != _K_Q:
             return OS_ERR_EVENT_TYPE
         if msg is None:
             return OS_ERR_POST_NULL_PTR
-        if q.grp:
-            while q.grp:
-                self._wake(self._tcb[q.highest()], OS_ERR_NONE, msg)
+        if q[_GRP]:
+            while q[_GRP]:
+                self._wake(self._waiter(q), OS_ERR_NONE, msg)
                 if not opt & OS_POST_OPT_BROADCAST:
                     break
             return OS_ERR_NONE

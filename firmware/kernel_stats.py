@@ -27,12 +27,13 @@ def task_state(stat):
 
 def task_report(kernel, t, now):
     diff = kernel._ticks_diff
+    runs, run_us, max_slice_us, _ = kernel.slices(t)
     # a task that ran since the last statistics tick has only its ticks_us stamp
-    last_run = kernel._last_run_ms(t, now, kernel._ticks_us()) if t.runs else t.last_run
+    last_run = kernel._last_run_ms(t, now, kernel._us()) if runs else t.last_run
     return {
         "prio": t.base_prio, "name": t.name, "state": task_state(t.stat), "cur_prio": t.prio,
-        "runs": t.runs_total + t.runs, "run_ms": t.run_ms + t.run_us // 1000, "cpu": t.cpu,
-        "max_slice_ms": t.max_slice_us // 1000, "max_slice_us": t.max_slice_us,
+        "runs": t.runs_total + runs, "run_ms": t.run_ms + run_us // 1000, "cpu": t.cpu,
+        "max_slice_ms": max_slice_us // 1000, "max_slice_us": max_slice_us,
         "last_run_ms_ago": None if last_run is None else diff(now, last_run),
         "faults": t.faults, "restarts": t.restarts, "last_fault": t.last_fault,
         "overruns": t.overruns,
@@ -54,7 +55,7 @@ def report(kernel):
         "uptime_ms": kernel.time_get() - kernel._time_offset,
         "cpu": kernel.cpu,
         "idle_ms": kernel._idle_ms_total + kernel._idle_us // 1000,
-        "switches": kernel._switches_total + sum(t.runs for t in tasks),
+        "switches": kernel._switches_total + sum(kernel.slices(t)[0] for t in tasks),
         "heap_used": used, "heap_peak": kernel.heap_peak, "heap_free": free,
         "faults": kernel.faults,
         "feeds": kernel.feeds, "feeds_withheld": kernel.feeds_withheld,

@@ -14,7 +14,8 @@ from firmware.kernel import (OS_ERR_EVENT_TYPE, OS_ERR_NONE, OS_ERR_PCP_LOWER, O
     OS_ERR_PEND_LOCKED, OS_ERR_POST_NULL_PTR, OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID,
     OS_ERR_TASK_WAITING, OS_ERR_TIMEOUT, OS_LOWEST_PRIO, OS_POST_OPT_BROADCAST, OS_POST_OPT_FRONT,
     OS_POST_OPT_NONE, OS_PRIO_SELF, OS_STAT_DLY, OS_STAT_FLAG, OS_STAT_MBOX, OS_STAT_MUTEX,
-    OS_STAT_SUSPEND, KernelError, _PrioSet, _RESERVED, _not_awaited)
+    OS_STAT_SUSPEND, KernelError, _PrioSet, _RESERVED, _add, _not_awaited, _prios,
+    _remove, _sem_count)
 
 # The uC/OS-II error codes and options (ucos_ii.h V2.93.01) that only these services return or
 # take. firmware.kernel serves them too (its module __getattr__), loading this module then.
@@ -51,6 +52,8 @@ OS_FLAG_SET = const(1)
 # the kernel's private constants (const names starting with _ are not module attributes)
 _PEND_ANY = const(0x77)             # SEM | MBOX | Q | MUTEX | FLAG | IO
 _FLAGS_MASK = const(0xFFFF)         # OS_FLAGS_NBITS = 16
+_GRP = const(8)                     # a kernel object's bytes, as in firmware/kernel.py
+_KIND = const(9)
 _K_MUTEX = const(2)
 _K_MBOX = const(3)
 _K_FLAG = const(5)
@@ -58,10 +61,8 @@ _K_FLAG = const(5)
 
 # The kernel objects only these services create (semaphores and queues are in kernel.py).
 class Mutex(_PrioSet):
-    kind = _K_MUTEX
-
     def __init__(self, pcp):
-        super().__init__()
+        super().__init__(_K_MUTEX)
         self.pcp = pcp
         self.owner = None
         self.owner_prio = 0
@@ -69,18 +70,14 @@ class Mutex(_PrioSet):
 
 
 class Mailbox(_PrioSet):
-    kind = _K_MBOX
-
     def __init__(self, msg):
-        super().__init__()
+        super().__init__(_K_MBOX)
         self.msg = msg
 
 
 class FlagGroup(_PrioSet):
-    kind = _K_FLAG
-
     def __init__(self, flags):
-        super().__init__()
+        super().__init__(_K_FLAG)
         self.flags = flags
 
 
@@ -152,14 +149,14 @@ def time_dly_resume(self, prio):
 
 def sem_query(self, sem):
     """OSSemQuery."""
-    return {"count": sem.count, "waiting": sem.prios()}
+    return {"count": _sem_count(sem), "waiting": _prios(sem)}
 
 def pend_abort(self, ev, opt=OS_PEND_OPT_NONE):
     """OSSemPendAbort / OSMboxPendAbort / OSQPendAbort / OSMutex: wake the highest waiter
     (or all, OS_PEND_OPT_BROADCAST) with OS_ERR_PEND_ABORT. Returns how many were woken."""
     n = 0
-    while ev.grp:
-        self._wake(self._tcb[ev.highest()], OS_ERR_PEND_ABORT, None)
+    while ev[_GRP]:
+        self._wake(self._waiter(ev), OS_ERR_PEND_ABORT, None)
         n += 1
         if opt != OS_PEND_OPT_BROADCAST:
             break
@@ -193,7 +190,7 @@ def mutex_pend(self, m, timeout=0):
     """await OSMutexPend: OS_ERR_NONE, OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT, OS_ERR_PCP_LOWER
     (acquired, but the ceiling is not above the task), OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
     t = self._cur
-    if m.kind != _K_MUTEX:
+    if m[_KIND] != _K_MUTEX:
         return self._ret(t, OS_ERR_EVENT_TYPE)
     owner = m.owner
     if owner is None:
@@ -215,7 +212,7 @@ def mutex_accept(self, m):
 
 def mutex_post(self, m):
     """OSMutexPost: OS_ERR_NONE, OS_ERR_NOT_MUTEX_OWNER, OS_ERR_PCP_LOWER, OS_ERR_EVENT_TYPE."""
-    if m.kind != _K_MUTEX:
+    if m[_KIND] != _K_MUTEX:
         return OS_ERR_EVENT_TYPE
     if m.owner is not self._cur:
         return OS_ERR_NOT_MUTEX_OWNER
@@ -236,8 +233,8 @@ def _release(self, m):
         if t.prio == pcp:
             self._reprio(t, m.owner_prio)
         self._tcb[pcp] = _RESERVED
-    if m.grp:
-        w = self._tcb[m.highest()]
+    if m[_GRP]:
+        w = self._waiter(m)
         self._wake(w, OS_ERR_NONE, None)
         err = self._own(m, w)
         w.err = err
@@ -250,7 +247,7 @@ def mutex_query(self, m):
     owner = m.owner
     return {"owner": None if owner is None else owner.base_prio,
             "owner_prio": None if owner is None else owner.prio,
-            "pcp": m.pcp, "waiting": m.prios()}
+            "pcp": m.pcp, "waiting": _prios(m)}
 
 def mbox_create(self, msg=None):
     """OSMboxCreate."""
@@ -260,7 +257,7 @@ def mbox_pend(self, mbox, timeout=0):
     """await OSMboxPend; the message is kernel.msg(). OS_ERR_NONE, OS_ERR_TIMEOUT,
     OS_ERR_PEND_ABORT, OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
     t = self._cur
-    if mbox.kind != _K_MBOX:
+    if mbox[_KIND] != _K_MBOX:
         return self._ret(t, OS_ERR_EVENT_TYPE)
     msg = mbox.msg
     if msg is not None:
@@ -283,13 +280,13 @@ def mbox_post(self, mbox, msg):
 
 def mbox_post_opt(self, mbox, msg, opt):
     """OSMboxPostOpt: OS_POST_OPT_BROADCAST hands `msg` to every waiting task."""
-    if mbox.kind != _K_MBOX:
+    if mbox[_KIND] != _K_MBOX:
         return OS_ERR_EVENT_TYPE
     if msg is None:
         return OS_ERR_POST_NULL_PTR
-    if mbox.grp:
-        while mbox.grp:
-            self._wake(self._tcb[mbox.highest()], OS_ERR_NONE, msg)
+    if mbox[_GRP]:
+        while mbox[_GRP]:
+            self._wake(self._waiter(mbox), OS_ERR_NONE, msg)
             if not opt & OS_POST_OPT_BROADCAST:
                 break
         return OS_ERR_NONE
@@ -300,7 +297,7 @@ def mbox_post_opt(self, mbox, msg, opt):
 
 def mbox_query(self, mbox):
     """OSMboxQuery."""
-    return {"msg": mbox.msg, "waiting": mbox.prios()}
+    return {"msg": mbox.msg, "waiting": _prios(mbox)}
 
 def q_post_front(self, q, msg):
     """OSQPostFront (LIFO: the next pend gets this message first)."""
@@ -317,7 +314,7 @@ def q_flush(self, q):
 def q_query(self, q):
     """OSQQuery: the next message (not removed), entries, size, peak and waiting tasks."""
     return {"msg": q.buf[q.out] if q.n else None, "entries": q.n, "size": q.size,
-            "peak": q.peak, "waiting": q.prios()}
+            "peak": q.peak, "waiting": _prios(q)}
 
 def flag_create(self, flags=0):
     """OSFlagCreate: a group of 16 event flags."""
@@ -350,7 +347,7 @@ def flag_pend(self, grp, flags, wait_type, timeout=0):
     OS_FLAG_CONSUME. Ready flags: kernel.flags_rdy(). OS_ERR_NONE, OS_ERR_TIMEOUT,
     OS_ERR_PEND_ABORT, OS_ERR_FLAG_WAIT_TYPE, OS_ERR_EVENT_TYPE, OS_ERR_PEND_LOCKED."""
     t = self._cur
-    if grp.kind != _K_FLAG:
+    if grp[_KIND] != _K_FLAG:
         return self._ret(t, OS_ERR_EVENT_TYPE)
     rdy = self._flags_met(grp, flags, wait_type)
     if rdy < 0:
@@ -378,7 +375,7 @@ def flag_post(self, grp, flags, opt):
     """OSFlagPost: opt OS_FLAG_SET or OS_FLAG_CLR. Readies every waiter whose condition now
     holds, highest priority first; a consuming waiter's flags are gone for those after it.
     OS_ERR_NONE, OS_ERR_FLAG_INVALID_OPT, OS_ERR_EVENT_TYPE."""
-    if grp.kind != _K_FLAG:
+    if grp[_KIND] != _K_FLAG:
         return OS_ERR_EVENT_TYPE
     if opt == OS_FLAG_SET:
         grp.flags |= flags & _FLAGS_MASK
@@ -386,7 +383,7 @@ def flag_post(self, grp, flags, opt):
         grp.flags &= ~flags
     else:
         return OS_ERR_FLAG_INVALID_OPT
-    if grp.grp:
+    if grp[_GRP]:
         for t in self._tasks:
             if t.event is grp:
                 rdy = self._flags_met(grp, t.flag_want, t.flag_type)
@@ -426,7 +423,7 @@ def task_suspend(self, prio):
         return OS_ERR_TASK_SUSPEND_PRIO
     if t is _RESERVED:
         return OS_ERR_TASK_NOT_EXIST
-    self._ready.remove(t.prio)
+    _remove(self._m, t.prio)
     t.stat |= OS_STAT_SUSPEND
     return OS_ERR_NONE
 
@@ -443,7 +440,7 @@ def task_resume(self, prio):
         return OS_ERR_TASK_NOT_SUSPENDED
     t.stat &= ~OS_STAT_SUSPEND
     if not t.stat:
-        self._ready.add(t.prio)
+        _add(self._m, t.prio)
     return OS_ERR_NONE
 
 def task_change_prio(self, old, new):
@@ -479,12 +476,12 @@ def _reprio(self, t, new):
     if old == new:
         return
     if not t.stat:
-        self._ready.remove(old)
-        self._ready.add(new)
+        _remove(self._m, old)
+        _add(self._m, new)
     ev = t.event
     if ev is not None:
-        ev.remove(old)
-        ev.add(new)
+        _remove(ev, old)
+        _add(ev, new)
     t.set_bits(new)
 
 def sched_lock(self):
@@ -503,12 +500,11 @@ def sched_unlock(self):
 def sched(self):
     """await: let higher-priority tasks whose time came run (a scheduling point)."""
     t = self._cur
-    aw = t.aw
-    if aw.wait:
+    if t.wait:
         _not_awaited(t)
     t.err = OS_ERR_NONE
-    aw.wait = not self._lock
-    return aw
+    t.wait = 0 if self._lock else 1
+    return self._aw
 
 def flags_rdy(self):
     """OSFlagPendGetFlagsRdy: the flags that made the running task's last flag pend ready."""

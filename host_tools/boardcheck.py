@@ -687,27 +687,47 @@ def _mpy_cross():
     return shutil.which("mpy-cross")
 
 
+# The native code of the kernel's hot path, compiled for each board's CPU (board_configs/
+# platforms) and, with the viper decorators left out, as bytecode for any other.
+COMPILE_TARGETS = (("esp32", "xtensawin"), ("stm32", "armv7emsp"), ("no native emitter", None))
+
+
 def compile_problems(root, files):
-    """[mpy-cross] problems: files MicroPython's own compiler rejects."""
+    """[mpy-cross] problems: files MicroPython's own compiler rejects, for any target."""
+    from host_tools.build import NATIVE_DECORATOR, without_native
     mpy_cross = _mpy_cross()
     if not mpy_cross:
         return []
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.mpy"
         for rel, path in files:
-            out = Path(tmp) / "out.mpy"
-            proc = subprocess.run([mpy_cross, "-o", str(out), "-s", str(rel), str(path)],
-                                  capture_output=True, text=True)
-            if proc.returncode:
-                text = proc.stderr.strip().splitlines()
-                line = 1
-                for entry in text:
-                    m = re.search(r"line (\d+)", entry)
-                    if m:
-                        line = int(m.group(1))
-                problems.append(Problem(str(rel), line, "compile", "mpy-cross: %s" % (
-                    text[-1] if text else "failed")))
+            text = path.read_text(encoding="utf-8")
+            targets = COMPILE_TARGETS if NATIVE_DECORATOR in text else COMPILE_TARGETS[-1:]
+            for target, march in targets:
+                cmd = [mpy_cross, "-o", str(out), "-s", str(rel)]
+                if march:
+                    cmd += ["-march=" + march, str(path)]
+                    source = None
+                else:
+                    cmd.append("-")
+                    source = without_native(text)
+                proc = subprocess.run(cmd, capture_output=True, text=True, input=source)
+                if proc.returncode:
+                    problems.append(_compile_problem(rel, proc.stderr, target, len(targets) > 1))
+                    break
     return problems
+
+
+def _compile_problem(rel, stderr, target, per_target):
+    text = stderr.strip().splitlines()
+    line = 1
+    for entry in text:
+        m = re.search(r"line (\d+)", entry)
+        if m:
+            line = int(m.group(1))
+    return Problem(str(rel), line, "compile", "mpy-cross%s: %s" % (
+        " (%s)" % target if per_target else "", text[-1] if text else "failed"))
 
 
 def check_tree(root=ROOT, stubs_dir=DEFAULT_STUBS, compile_check=True):

@@ -3,8 +3,14 @@
 Used by `make firmware`, by the test suite (board tests import the compiled package, as a board
 does) and by `conc flash`. Incremental: a module is recompiled only when its source is newer.
 Data files (.json) next to the code are copied as they are.
+
+The kernel's hot path is `@micropython.viper` code (firmware/kernel.py): machine code for one
+CPU, so a build is for one architecture (mpy-cross -march), in its own folder. For a CPU
+MicroPython has no native emitter for, the decorator lines are left out and the same functions
+compile to bytecode (they are written to run as plain Python too; protocol/compat.py).
 """
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -13,6 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_PACKAGES = ("protocol", "firmware")
 DATA_SUFFIXES = (".json",)
+NATIVE_DECORATOR = "@micropython.viper"
+# MicroPython's native architectures in the order of sys.implementation._mpy's arch field
+# (py/persistentcode.h MP_NATIVE_ARCH_*), named as mpy-cross -march spells them; None: no
+# native emitter (bytecode only)
+ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+         "xtensa", "xtensawin", "rv32imc", "rv64imc")
+# the unix port's architecture per host CPU (platform.machine()); others build bytecode
+HOST_ARCHS = {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}
 
 
 class BuildError(Exception):
@@ -42,12 +56,37 @@ def sources(root=ROOT):
                     yield path.relative_to(root), path
 
 
+def host_march():
+    """The -march of the MicroPython unix port on this machine (None: bytecode only)."""
+    return HOST_ARCHS.get(platform.machine().lower())
+
+
+def march_of(mpy_flags):
+    """The -march a board needs, from its sys.implementation._mpy (None: bytecode only)."""
+    arch = (mpy_flags >> 10) & 0x3F
+    return ARCHS[arch] if arch < len(ARCHS) else None
+
+
+def out_dir_for(march, base=ROOT / "build"):
+    """Where a build for `march` goes: build/mpy for this host's unix port, else its own."""
+    if march == host_march():
+        return base / "mpy"
+    return base / ("mpy-" + (march or "bytecode"))
+
+
+def without_native(text):
+    """The source with its viper decorators left out (blank lines keep the line numbers)."""
+    return "".join("\n" if line.strip() == NATIVE_DECORATOR else line
+                   for line in text.splitlines(True))
+
+
 def target_name(rel):
     return rel.with_suffix(".mpy") if rel.suffix == ".py" else rel
 
 
 def build(out_dir, root=ROOT, march=None):
-    """Bring `out_dir` up to date; return the list of files (re)built.
+    """Bring `out_dir` up to date for `march` (None: bytecode only); return the list of files
+    (re)built.
 
     Each output is written to a temporary name and renamed, so concurrent builds (pytest
     workers) and interrupted builds never leave a truncated module behind.
@@ -63,10 +102,15 @@ def build(out_dir, root=ROOT, march=None):
         tmp = dst.with_name("%s.%d.tmp" % (dst.name, os.getpid()))
         if src.suffix == ".py":
             cmd = [mpy_cross, "-o", str(tmp), "-s", str(rel)]
+            source = None
             if march:
                 cmd.append("-march=" + march)
-            cmd.append(str(src))
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            else:
+                text = src.read_text()
+                if NATIVE_DECORATOR in text:
+                    source = without_native(text)
+            cmd.append("-" if source is not None else str(src))
+            proc = subprocess.run(cmd, capture_output=True, text=True, input=source)
             if proc.returncode:
                 raise BuildError("%s does not compile for MicroPython:\n%s" % (rel, proc.stderr.strip()))
         else:
@@ -90,7 +134,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     out = argv[0] if argv else "build/mpy"
     try:
-        built = build(out)
+        built = build(out, march=host_march())
     except BuildError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -271,10 +271,16 @@ class Board:
         return ast.literal_eval(text.strip())
 
     def info(self):
-        """{"platform", "version", "mpy", "machine"} of the board's MicroPython."""
-        return self.eval("(lambda s: {'platform': s.platform, 'version': s.implementation.version[:3],"
-                         " 'mpy': getattr(s.implementation, '_mpy', 0) & 0xff,"
+        """{"platform", "version", "mpy", "march", "machine"} of the board's MicroPython: "mpy"
+        the .mpy version it loads (0: too old to say), "march" the mpy-cross -march of its
+        native code (None: bytecode only)."""
+        from host_tools.build import march_of
+        info = self.eval("(lambda s: {'platform': s.platform, 'version': s.implementation.version[:3],"
+                         " 'mpy': getattr(s.implementation, '_mpy', 0),"
                          " 'machine': getattr(s.implementation, '_machine', '')})(__import__('sys'))")
+        info["march"] = march_of(info["mpy"])
+        info["mpy"] &= 0xFF
+        return info
 
     # ----- files
 

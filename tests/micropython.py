@@ -26,14 +26,16 @@ def micropython_path():
 
 
 def ensure_build():
-    from host_tools.build import build
-    build(BUILD)
+    from host_tools.build import build, host_march
+    build(BUILD, march=host_march())
 
 
-def run(args, heapsize=DEFAULT_HEAP, timeout=300, extra_path=(), cwd=None, input=None):
-    """Run `micropython -X heapsize=H ARGS...`; return the CompletedProcess (text mode)."""
+def run(args, heapsize=DEFAULT_HEAP, timeout=300, extra_path=(), cwd=None, input=None,
+        build=BUILD):
+    """Run `micropython -X heapsize=H ARGS...` with the board packages of `build`; return the
+    CompletedProcess (text mode)."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(BUILD)] + [str(p) for p in extra_path] +
+    env["MICROPYPATH"] = os.pathsep.join([str(build)] + [str(p) for p in extra_path] +
                                          [str(TESTS), ".frozen"])
     cmd = [micropython_path(), "-X", "heapsize=%s" % heapsize] + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,

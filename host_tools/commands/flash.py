@@ -15,7 +15,6 @@ import click
 from host_tools import boards
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_FAILED, EXIT_USAGE, CliError
 
-BUILD_DIR = Path(__file__).resolve().parent.parent.parent / "build" / "mpy"
 # Paths relative to the board's filesystem root: / on an ESP32 and the virtual board, /flash on
 # an STM32 (its working directory at boot, where main.py and sys.path's '' point).
 MARKER = ".conc-flashing"
@@ -52,11 +51,13 @@ else:
 """
 
 
-def firmware_files(build_dir=BUILD_DIR):
-    """{board path: bytes} of everything `conc flash` installs, compiled fresh."""
-    from host_tools.build import BuildError, build, sources, target_name
+def firmware_files(march):
+    """{board path: bytes} of everything `conc flash` installs, compiled fresh for a board
+    whose native code is `march` (None: bytecode only)."""
+    from host_tools.build import BuildError, build, out_dir_for, sources, target_name
+    build_dir = out_dir_for(march)
     try:
-        build(build_dir)
+        build(build_dir, march=march)
     except BuildError as exc:
         raise CliError(str(exc), EXIT_FAILED) from None
     files = {}
@@ -66,8 +67,8 @@ def firmware_files(build_dir=BUILD_DIR):
     return files
 
 
-def board_files(config, build_dir=BUILD_DIR):
-    files = firmware_files(build_dir)
+def board_files(config, march):
+    files = firmware_files(march)
     files[BOARD_CONFIG_PATH] = (json.dumps(config, indent=1, sort_keys=True) + "\n").encode()
     files[MAIN_PATH] = MAIN_PY.encode()
     return files
@@ -231,7 +232,6 @@ def cli(port, board_name, base_image, chip, as_json):
         raise CliError("--base-image is for ESP32 boards; board %r is %s (install MicroPython on "
                        "it with its own tool)" % (board_name, config["platform"]), EXIT_USAGE)
     port = resolve_port(port)
-    files = board_files(config)
     started = time.monotonic()
     if base_image:
         write_base_image(port, base_image, chip)
@@ -239,7 +239,10 @@ def cli(port, board_name, base_image, chip, as_json):
     else:
         board = Board.open(port, soft_reset=True)
     with board:
-        check_board(board.info(), config, files)
+        info = board.info()
+        # the kernel's hot path is machine code: built for the CPU the board says it runs
+        files = board_files(config, info["march"])
+        check_board(info, config, files)
         result = flash(board, files, progress_enabled=not as_json)
         board.resume()
     summary = dict(port=port, board=board_name, base_image=bool(base_image),

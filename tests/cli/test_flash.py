@@ -9,6 +9,7 @@ import time
 import pytest
 
 from host_tools import boards
+from host_tools.build import host_march
 from host_tools.commands import flash as flash_cmd
 from host_tools.usb import TEMP_SUFFIX, Board
 from tests.vboard.vboard_support import ROOT, Console, VirtualBoard
@@ -28,7 +29,7 @@ def flash_json(port):
 def expected_files():
     config = boards.load("virtual")
     return {"/" + rel: hashlib.sha256(data).hexdigest()
-            for rel, data in flash_cmd.board_files(config).items()}
+            for rel, data in flash_cmd.board_files(config, host_march()).items()}
 
 
 def board_state(port):

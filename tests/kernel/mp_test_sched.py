@@ -7,7 +7,7 @@ from firmware.kernel import (
     OS_ERR_TASK_RESUME_PRIO, OS_ERR_TASK_NOT_SUSPENDED, OS_ERR_TIME_NOT_DLY, OS_ERR_TIMEOUT,
     OS_ERR_TIME_ZERO_DLY, OS_ERR_TIME_INVALID_MINUTES, OS_ERR_TIME_INVALID_SECONDS,
     OS_ERR_TIME_INVALID_MS, OS_ERR_PEND_LOCKED, OS_LOWEST_PRIO, OS_PRIO_SELF,
-    OS_PRIO_MUTEX_CEIL_DIS, ON_FAULT_REMOVE)
+    OS_PRIO_MUTEX_CEIL_DIS, ON_FAULT_REMOVE, OS_MAX_TASKS, OS_ERR_TASK_NO_MORE_TCB)
 
 
 def test_highest_priority_ready_task_runs_first():
@@ -385,3 +385,37 @@ def test_a_periodic_task_does_not_drift_and_counts_missed_releases():
     spawn(k, checker, 4)
     run(k, 10)
     eq(got, [OS_ERR_TIME_ZERO_DLY])
+
+
+def test_a_service_awaited_outside_the_kernel_is_refused_not_guessed():
+    # the semaphore services and the awaitable are machine code without bounds checks: with no
+    # task running they must refuse before indexing a task slot
+    k, clock = make_kernel()
+    sem = k.sem_create(0)
+    for attempt in ("call", "await"):
+        try:
+            if attempt == "call":
+                k.sem_pend(sem, 0)
+            else:
+                async def outside():
+                    await k.sem_pend(sem, 0)
+                outside().send(None)
+            raise AssertionError("%s outside a task was accepted" % attempt)
+        except RuntimeError as exc:
+            eq("kernel's tasks" in str(exc), True, attempt)
+    eq(k.sem_query(sem), {"count": 0, "waiting": []}, "nothing registered")
+
+
+def test_more_tasks_than_task_slots_fail_with_no_more_tcb():
+    k, clock = make_kernel()
+
+    async def idle():
+        while True:
+            await k.time_dly(1000)
+
+    for prio in range(OS_MAX_TASKS):
+        eq(k.task_create(idle, prio), OS_ERR_NONE)
+    eq(k.task_create(idle, OS_MAX_TASKS), OS_ERR_TASK_NO_MORE_TCB)
+    eq(k.task_del(3), OS_ERR_NONE)
+    run(k, 10)                              # the deleted task is buried, its slot freed
+    eq(k.task_create(idle, OS_MAX_TASKS), OS_ERR_NONE)
