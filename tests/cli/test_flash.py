@@ -9,8 +9,9 @@ import time
 import pytest
 
 from host_tools import boards
-from host_tools.build import host_march
+from host_tools.build import host_march, march_of
 from host_tools.commands import flash as flash_cmd
+from host_tools.errors import EXIT_DEVICE, CliError
 from host_tools.usb import TEMP_SUFFIX, Board
 from tests.vboard.vboard_support import ROOT, Console, VirtualBoard
 
@@ -124,6 +125,28 @@ def test_a_board_of_another_platform_is_refused_before_writing(board):
     proc = conc("flash", "--port", board.port, "--board", "esp32_devkitc")
     assert proc.returncode == 4
     assert "pick the right --board" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_each_board_gets_the_kernel_built_for_its_cpu():
+    # conc flash builds for the CPU the board reports; only the kernel carries machine code
+    config = boards.load("esp32_devkitc")
+    for march in ("xtensawin", "armv7emsp", None):
+        files = flash_cmd.board_files(config, march)
+        assert march_of(files["firmware/kernel.mpy"][2] << 8) == march
+        assert march_of(files["firmware/poller.mpy"][2] << 8) is None
+
+
+def test_a_board_whose_micropython_cannot_load_the_machine_code_is_refused():
+    config = boards.load("esp32_devkitc")
+    files = flash_cmd.board_files(config, "xtensawin")
+    built = files["firmware/kernel.mpy"]
+    info = {"platform": "esp32", "version": (1, 29, 0), "mpy": built[1],
+            "mpy_sub": (built[2] & 3) ^ 1, "march": "xtensawin"}
+    with pytest.raises(CliError) as err:
+        flash_cmd.check_board(info, config, files)
+    assert err.value.exit_code == EXIT_DEVICE and "native .mpy code of ABI" in str(err.value)
+    info["mpy_sub"] = built[2] & 3
+    flash_cmd.check_board(info, config, files)           # the same release: accepted
 
 
 def test_base_image_options():
