@@ -12,14 +12,15 @@ pre-built awaitable, the ready list and every wait list are uC/OS-II's two-level
 bitmaps, and timeouts are deadlines in the task records: the steady state allocates nothing
 (tests/kernel/mp_test_heap_locked.py proves it under micropython.heap_lock()).
 
-Where the time goes: the semaphore services and the loop that resumes tasks are viper
-functions, compiled to machine code as uC/OS-II's context switch is port assembly. They reach
-what they touch through two buffers, as uC/OS-II keeps OSRdyTbl and OSTCBPrioTbl in arrays: the
-kernel block `_m` (bytes: the ready list, the running task, the scheduler lock, OSUnMapTbl,
-priority -> task slot, and per slot its priority, error code, armed await and timer flag) and
-`_w` (32-bit words per slot: status and the slice statistics). A Task object reads its fields
-from there. Without a native emitter (CPython, or a CPU MicroPython cannot compile for) the same
-functions run as Python (protocol/compat.py), only slower.
+Where the time goes: the loop that resumes tasks, the semaphore services and the awaitable's
+__next__ are viper functions, compiled to machine code as uC/OS-II's context switch is port
+assembly. They reach what they touch through two buffers, as uC/OS-II keeps OSRdyTbl and
+OSTCBPrioTbl in arrays: the kernel block `_m` (bytes: the ready list, the running task, the
+scheduler lock, OSUnMapTbl, priority -> task slot, and per slot its priority, error code, armed
+await, timer flag and status) and `_w` (32-bit words: per slot the slice statistics, then the
+scheduler's gate). A Task object reads those fields from there. Without a native emitter
+(CPython, or a CPU MicroPython cannot compile for) the same functions run as Python
+(protocol/compat.py), only slower.
 
 The kernel sleeps in one select.poll wait (through the clock, firmware/hal/clock.py) until the
 next deadline or stream event, measures CPU usage by counting idle time, and feeds the watchdog
@@ -265,7 +266,7 @@ class Task:
         self.fn = fn
         self.args = args
         self.base_prio = prio
-        self.set_bits(prio)         # prio: effective (raised while it owns a contended mutex)
+        self.set_prio(prio)         # prio: effective (raised while it owns a contended mutex)
         self.name = name
         self.on_fault = on_fault
         self.checkin_ms = checkin_ms
@@ -296,6 +297,7 @@ class Task:
     release = None                  # time_dly_periodic's last release
     overruns = 0
     flags_rdy = 0                   # the flags that readied its last flag pend (kernel_sync)
+
     err = _slot_field(_ERR)
     wait = _slot_field(_WAIT)       # its await is armed (a service it called blocks or yields)
     timed = _slot_field(_TIMED)
@@ -320,9 +322,9 @@ class Task:
     def event(self, ev):
         self.k._events[self.slot] = ev
 
-    def set_bits(self, prio):
-        # its priority, also in the kernel block with OSTCBPrioTbl[prio], which the viper
-        # services read as the priority -> slot map
+    def set_prio(self, prio):
+        # its effective priority, also in the kernel block, and OSTCBPrioTbl[prio] as the viper
+        # services read it (priority -> slot)
         self.prio = prio
         m = self.k._m
         m[_PRIO + self.slot] = prio
@@ -872,7 +874,7 @@ class Kernel:
             return
         self._detach(t)
         if t.prio != t.base_prio:
-            t.set_bits(t.base_prio)
+            t.set_prio(t.base_prio)
         try:
             t.set_coro(t.fn(*t.args))
         except Exception as exc2:  # noqa: BLE001

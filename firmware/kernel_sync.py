@@ -482,7 +482,7 @@ def _reprio(self, t, new):
     if ev is not None:
         _remove(ev, old)
         _add(ev, new)
-    t.set_bits(new)
+    t.set_prio(new)
 
 def sched_lock(self):
     """OSSchedLock: the running task keeps the CPU across awaits until sched_unlock()."""
