@@ -13,13 +13,14 @@ bitmaps, and timeouts are deadlines in the task records: the steady state alloca
 (tests/kernel/mp_test_heap_locked.py proves it under micropython.heap_lock()).
 
 Where the time goes: the loop that resumes tasks, the semaphore services and the awaitable's
-__next__ are viper functions, compiled to machine code as uC/OS-II's context switch is port
+__next__ are marked @viper: for a board CPU the build compiles them to machine code with
+MicroPython's viper emitter (host_tools/build.py), as uC/OS-II's context switch is port
 assembly. They reach what they touch through two buffers, as uC/OS-II keeps OSRdyTbl and
 OSTCBPrioTbl in arrays: the kernel block `_m` (bytes: the ready list, the running task, the
 scheduler lock, OSUnMapTbl, priority -> task slot, and per slot its priority, error code, armed
 await, timer flag and status) and `_w` (32-bit words: per slot the slice statistics, then the
-scheduler's gate). A Task object reads those fields from there. Without a native emitter
-(CPython, or a CPU MicroPython cannot compile for) the same functions run as Python
+scheduler's gate). A Task object reads those fields from there. Elsewhere (CPython, the source
+run as it is, a CPU MicroPython has no native emitter for) the same functions run as Python
 (protocol/compat.py), only slower.
 
 The kernel sleeps in one select.poll wait (through the clock, firmware/hal/clock.py) until the
@@ -34,7 +35,7 @@ import gc
 import sys
 from array import array
 
-from protocol.compat import const, micropython, ptr8, ptr32
+from protocol.compat import const, ptr8, ptr32, viper
 
 VERSION = const(101)
 
@@ -219,7 +220,7 @@ class _Await:
     def __init__(self, m):
         self.m = m
         # None and the OS_ERR_NONE stop as attributes: viper code takes a None literal for a
-        # null pointer when it stores one into an attribute
+        # null pointer when it stores one into an attribute, and tests "is None" natively
         self.none = None
         self.stop_none = _STOP_NONE
 
@@ -228,7 +229,7 @@ class _Await:
 
     __await__ = __iter__            # CPython's await protocol; MicroPython uses __iter__
 
-    @micropython.viper
+    @viper
     def __next__(self):
         m = ptr8(self.m)
         slot = m[_CUR]
@@ -495,7 +496,7 @@ class Kernel:
         self._stop_at = None
         self._running = False
 
-    @micropython.viper
+    @viper
     def _slices(self, start: int) -> int:
         # OSSched + OSCtxSw: resume the highest ready task; account its slice (it includes this
         # pass of the scheduler: the end of a slice is the start of the next, one clock read
@@ -922,7 +923,7 @@ class Kernel:
         sem[_COUNT_HI] = count >> 8
         return sem
 
-    @micropython.viper
+    @viper
     def sem_pend(self, sem, timeout: int):
         """await OSSemPend: OS_ERR_NONE, OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT, OS_ERR_EVENT_TYPE,
         OS_ERR_PEND_LOCKED. timeout in ms, 0 waits forever (required, as in uC/OS-II: a
@@ -971,7 +972,7 @@ class Kernel:
             sem[_COUNT_HI] = (count - 1) >> 8
         return count
 
-    @micropython.viper
+    @viper
     def sem_post(self, sem) -> int:
         """OSSemPost: OS_ERR_NONE, OS_ERR_SEM_OVF, OS_ERR_EVENT_TYPE."""
         s = ptr8(sem)

@@ -687,14 +687,14 @@ def _mpy_cross():
     return shutil.which("mpy-cross")
 
 
-# The native code of the kernel's hot path, compiled for each board's CPU (board_configs/
-# platforms) and, with the viper decorators left out, as bytecode for any other.
-COMPILE_TARGETS = (("esp32", "xtensawin"), ("stm32", "armv7emsp"), ("no native emitter", None))
+# The kernel's hot path compiled to machine code for each board's CPU (board_configs/
+# platforms), and every file as it is (bytecode, as for a CPU without a native emitter).
+COMPILE_TARGETS = (("esp32", "xtensawin"), ("stm32", "armv7emsp"), ("bytecode", None))
 
 
 def compile_problems(root, files):
     """[mpy-cross] problems: files MicroPython's own compiler rejects, for any target."""
-    from host_tools.build import NATIVE_DECORATOR, without_native
+    from host_tools.build import NATIVE_MARK, with_native
     mpy_cross = _mpy_cross()
     if not mpy_cross:
         return []
@@ -703,15 +703,15 @@ def compile_problems(root, files):
         out = Path(tmp) / "out.mpy"
         for rel, path in files:
             text = path.read_text(encoding="utf-8")
-            targets = COMPILE_TARGETS if NATIVE_DECORATOR in text else COMPILE_TARGETS[-1:]
+            targets = COMPILE_TARGETS if NATIVE_MARK in text else COMPILE_TARGETS[-1:]
             for target, march in targets:
                 cmd = [mpy_cross, "-o", str(out), "-s", str(rel)]
                 if march:
-                    cmd += ["-march=" + march, str(path)]
-                    source = None
+                    cmd += ["-march=" + march, "-"]
+                    source = with_native(text)
                 else:
-                    cmd.append("-")
-                    source = without_native(text)
+                    cmd.append(str(path))
+                    source = None
                 proc = subprocess.run(cmd, capture_output=True, text=True, input=source)
                 if proc.returncode:
                     problems.append(_compile_problem(rel, proc.stderr, target, len(targets) > 1))

@@ -4,10 +4,11 @@ Used by `make firmware`, by the test suite (board tests import the compiled pack
 does) and by `conc flash`. Incremental: a module is recompiled only when its source is newer.
 Data files (.json) next to the code are copied as they are.
 
-The kernel's hot path is `@micropython.viper` code (firmware/kernel.py): machine code for one
-CPU, so a build is for one architecture (mpy-cross -march), in its own folder. For a CPU
-MicroPython has no native emitter for, the decorator lines are left out and the same functions
-compile to bytecode (they are written to run as plain Python too; protocol/compat.py).
+The kernel's hot path is marked `@viper` (firmware/kernel.py): plain Python in the source, so
+every file compiles and runs anywhere as it is. A build for a CPU with a native emitter
+(mpy-cross -march) compiles the mark as `@micropython.viper`, machine code for that CPU only, so
+each architecture builds into its own folder; without one (-march not given) the source is
+compiled as it is, to bytecode.
 """
 import os
 import platform
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_PACKAGES = ("protocol", "firmware")
 DATA_SUFFIXES = (".json",)
+NATIVE_MARK = "@viper"
 NATIVE_DECORATOR = "@micropython.viper"
 # MicroPython's native architectures in the order of sys.implementation._mpy's arch field
 # (py/persistentcode.h MP_NATIVE_ARCH_*), named as mpy-cross -march spells them; None: no
@@ -74,9 +76,10 @@ def out_dir_for(march, base=ROOT / "build"):
     return base / ("mpy-" + (march or "bytecode"))
 
 
-def without_native(text):
-    """The source with its viper decorators left out (blank lines keep the line numbers)."""
-    return "".join("\n" if line.strip() == NATIVE_DECORATOR else line
+def with_native(text):
+    """The source with each `@viper` mark made MicroPython's viper decorator."""
+    return "".join(line.replace(NATIVE_MARK, NATIVE_DECORATOR, 1)
+                   if line.strip() == NATIVE_MARK else line
                    for line in text.splitlines(True))
 
 
@@ -105,10 +108,9 @@ def build(out_dir, root=ROOT, march=None):
             source = None
             if march:
                 cmd.append("-march=" + march)
-            else:
                 text = src.read_text()
-                if NATIVE_DECORATOR in text:
-                    source = without_native(text)
+                if NATIVE_MARK in text:
+                    source = with_native(text)
             cmd.append("-" if source is not None else str(src))
             proc = subprocess.run(cmd, capture_output=True, text=True, input=source)
             if proc.returncode:

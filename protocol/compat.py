@@ -3,27 +3,25 @@
 Board code imports `const` from here so CPython can import protocol/ too; on MicroPython the
 real `micropython.const` lets the compiler fold the constants away.
 
-`micropython` and the viper pointer casts serve the kernel's hot path (firmware/kernel.py):
-MicroPython compiles `@micropython.viper` functions to machine code, where `ptr8(buf)` and
-`ptr32(buf)` are casts the compiler resolves (these globals are never looked up there). Run as
-plain Python - on CPython, or from a build for a CPU MicroPython has no native emitter for
-(host_tools/build.py drops the decorator) - the same functions index the buffers themselves,
-so a viper function only ever casts a bytearray to ptr8 and an array('I') to ptr32.
+`viper`, `ptr8` and `ptr32` serve the kernel's hot path (firmware/kernel.py). In the source, a
+function marked `@viper` is plain Python that indexes a bytearray (`ptr8(buf)`) and an
+array('I') (`ptr32(buf)`): that is how CPython, and MicroPython from the source or from a
+bytecode build, run it. For a board CPU with a native emitter, host_tools/build.py compiles the
+mark as `@micropython.viper`: machine code, where `ptr8` and `ptr32` are the compiler's pointer
+casts (these globals are then never looked up).
 """
 import sys
 
 try:
-    import micropython
     from micropython import const
 except ImportError:  # CPython
 
     def const(value):
         return value
 
-    class micropython:  # noqa: N801 - stands in for the module
-        @staticmethod
-        def viper(fn):
-            return fn
+
+def viper(fn):
+    return fn
 
 
 def ptr8(buf):

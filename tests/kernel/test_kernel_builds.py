@@ -1,6 +1,6 @@
-"""The kernel's hot path is viper code: on this host it is built as x64 machine code, and for a
-CPU MicroPython has no native emitter for (host_tools/build.py leaves the decorators out) the
-same source built as bytecode passes the same MicroPython tests."""
+"""The kernel's hot path is marked @viper: on this host the build makes it x64 machine code, and
+for a CPU MicroPython has no native emitter for the same source built as it is (bytecode) passes
+the same MicroPython tests."""
 import pytest
 
 from host_tools.build import build, host_march, march_of
