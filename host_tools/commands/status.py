@@ -76,14 +76,19 @@ def read_status(port):
         for attempt in range(BOOT_RETRIES + 1):
             with board_api.open_board(port, soft_reset=False) as board:
                 doc = board_api.call(board, "status()", module="usb_status")
-            if not doc.get("booting") or attempt == BOOT_RETRIES:
+            starting = doc.get("booting") or (not doc["running"] and doc.get("starts_at_boot"))
+            if not starting or attempt == BOOT_RETRIES:
                 break
-            # Caught in the middle of its boot (a command just before restarted it): let it
-            # finish, then ask again.
+            # Caught in the middle of its boot, or before it (a command just before restarted
+            # the board): let it get going, then ask again.
             time.sleep(BOOT_WAIT_S)
         if doc.get("booting"):
             doc["note"] = "the firmware had not finished booting when asked %d times" % (
                 BOOT_RETRIES + 1)
+        elif not doc["running"] and doc.get("starts_at_boot"):
+            doc["note"] = ("the firmware is installed but was not running when asked %d times: "
+                           "see what it prints at boot in the REPL (mpremote connect PORT repl, then "
+                           "Ctrl-D)" % (BOOT_RETRIES + 1))
         return doc
     except BoardError as exc:
         if "MemoryError" not in exc.message:

@@ -142,6 +142,24 @@ def test_a_missing_module_is_skipped_and_named_then_flash_restores_it(board):
     assert "poller" not in conc_json("status", port=port)["skipped"]
 
 
+def test_status_of_an_installed_firmware_that_does_not_start_says_so_after_retrying(board):
+    # not running although conc flash's main.py and the firmware are there: status asks again
+    # (it may have caught the board before the firmware got going), then says what it saw
+    port = board.port
+    with Board.open(port, soft_reset=True) as b:
+        main_py = b.read_file("/main.py")
+        b.write_file("/main.py", b"print('firmware not started')\n")
+    started = time.monotonic()
+    doc = conc_json("status", port=port)
+    assert not doc["running"] and doc["starts_at_boot"]
+    assert "not running when asked 3 times" in doc["note"]
+    assert time.monotonic() - started >= 2 * 1.5          # two waits before the last answer
+    with Board.open(port, soft_reset=True) as b:
+        b.write_file("/main.py", main_py)
+    time.sleep(1)
+    assert conc_json("status", port=port)["running"]
+
+
 def test_plan_items_the_catalogue_lacks_fall_back_to_the_default_items(board):
     """A settings file written by someone else (the station's AFN04, an old tool) with an item
     the firmware cannot read: the board still polls, with the default items, and says so."""
