@@ -91,7 +91,7 @@ _POLLNVAL = const(32)               # a closed descriptor (unix): must not make 
 _SEM_MAX = const(65535)             # OS_EVENT.OSEventCnt is an INT16U
 _MAX_SPAN = const(1 << 28)          # longest single timer arm; ticks_diff is valid to 2**29
 
-# --- a priority set's bytes (_PrioSet): OSEventTbl[8], OSEventGrp, its kind, a semaphore's count
+# --- an event's bytes (OS_EVENT): OSEventTbl[8], OSEventGrp, its kind, a semaphore's count
 _GRP = const(8)
 _KIND = const(9)
 _COUNT_LO = const(10)
@@ -99,7 +99,7 @@ _COUNT_HI = const(11)
 _K_SEM = const(1)
 _K_Q = const(4)
 
-# --- the kernel block `_m` (bytes); it starts with the ready list, a _PrioSet -----------------
+# --- the kernel block `_m` (bytes); it starts with the ready list (OSRdyTbl, OSRdyGrp) ------
 _CUR = const(10)                    # slot of the running task (_NO_SLOT: none)
 _LOCK = const(11)                   # OSLockNesting
 _UNMAP = const(16)                  # OSUnMapTbl, 256 bytes
@@ -168,9 +168,9 @@ class KernelError(Exception):
 
 
 # A set of priorities is uC/OS-II's OSEventTbl/OSEventGrp pair: bytes 0..7 and 8 of a buffer,
-# with O(1) add, remove and highest (Kernel._waiter). The ready list is the head of the kernel block; every
-# kernel object a task pends on starts with its wait list, then its kind (byte 9): one buffer,
-# so the viper services reach all three through one pointer.
+# with O(1) add, remove and highest (Kernel._waiter). The ready list is the head of the kernel
+# block; every kernel object a task pends on starts with its wait list, then its kind (byte 9):
+# one buffer, so the viper services reach all three through one pointer.
 def _add(bits, prio):
     y = prio >> 3
     bits[y] |= 1 << (prio & 7)
@@ -193,16 +193,17 @@ def _sem_count(sem):
     return sem[_COUNT_LO] | sem[_COUNT_HI] << 8
 
 
-class _PrioSet(bytearray):
-    """A kernel object with fields of its own (queue, mailbox, mutex, flag group): its wait
-    list (bytes 0..8) and kind (byte 9) are its bytes, as a semaphore's are (sem_create)."""
+class _EventBlock(bytearray):
+    """An event control block (uC/OS-II's OS_EVENT) with fields of its own (queue, mailbox,
+    mutex, flag group): its wait list (bytes 0..8) and kind (byte 9) are its bytes, as a
+    semaphore's are (sem_create)."""
 
     def __init__(self, kind):
         super().__init__(10)
         self[_KIND] = kind
 
 
-class Queue(_PrioSet):
+class Queue(_EventBlock):
     def __init__(self, size):
         super().__init__(_K_Q)
         self.buf = [None] * size    # a ring: the queue never allocates after creation

@@ -14,7 +14,7 @@ from firmware.kernel import (OS_ERR_EVENT_TYPE, OS_ERR_NONE, OS_ERR_PCP_LOWER, O
     OS_ERR_PEND_LOCKED, OS_ERR_POST_NULL_PTR, OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID,
     OS_ERR_TASK_WAITING, OS_ERR_TIMEOUT, OS_LOWEST_PRIO, OS_POST_OPT_BROADCAST, OS_POST_OPT_FRONT,
     OS_POST_OPT_NONE, OS_PRIO_SELF, OS_STAT_DLY, OS_STAT_FLAG, OS_STAT_MBOX, OS_STAT_MUTEX,
-    OS_STAT_SUSPEND, KernelError, _PrioSet, _RESERVED, _add, _not_awaited, _prios,
+    OS_STAT_SUSPEND, KernelError, _EventBlock, _RESERVED, _add, _not_awaited, _prios,
     _remove, _sem_count)
 
 # The uC/OS-II error codes and options (ucos_ii.h V2.93.01) that only these services return or
@@ -60,7 +60,7 @@ _K_FLAG = const(5)
 
 
 # The kernel objects only these services create (semaphores and queues are in kernel.py).
-class Mutex(_PrioSet):
+class Mutex(_EventBlock):
     def __init__(self, pcp):
         super().__init__(_K_MUTEX)
         self.pcp = pcp
@@ -69,13 +69,13 @@ class Mutex(_PrioSet):
         self.next_owned = None      # chains the mutexes one task owns, to free them on a fault
 
 
-class Mailbox(_PrioSet):
+class Mailbox(_EventBlock):
     def __init__(self, msg):
         super().__init__(_K_MBOX)
         self.msg = msg
 
 
-class FlagGroup(_PrioSet):
+class FlagGroup(_EventBlock):
     def __init__(self, flags):
         super().__init__(_K_FLAG)
         self.flags = flags
