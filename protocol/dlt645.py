@@ -75,7 +75,7 @@ Public API (names are stable; other modules are written against them)
 import binascii
 
 from protocol import bcd
-from protocol.compat import const
+from protocol.compat import const, is_decimal
 from protocol.errors import ProtocolError
 
 BROADCAST = "999999999999"
@@ -243,7 +243,7 @@ def address_bytes(address):
         raise ProtocolError("meter address must be text like '000000123456', not %r"
                             % (address,))
     text = address.upper()
-    if len(text) < 12 and text.isdigit():
+    if len(text) < 12 and is_decimal(text):
         text = "0" * (12 - len(text)) + text
     if len(text) != 12:
         raise ProtocolError("meter address %r must be 12 digits" % address)
@@ -252,7 +252,7 @@ def address_bytes(address):
         pair = text[10 - 2 * i:12 - 2 * i]
         if pair == "AA":
             out[i] = 0xAA
-        elif pair.isdigit():
+        elif is_decimal(pair):
             out[i] = int(pair, 16)
         else:
             raise ProtocolError("meter address %r: %r is neither two digits nor AA"

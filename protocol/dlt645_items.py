@@ -43,6 +43,7 @@ Public API:
     history_di(row, n) -> DI of the n-th previous record
 """
 from protocol import bcd
+from protocol.compat import is_decimal
 from protocol.errors import ProtocolError
 
 DI = 0
@@ -165,7 +166,7 @@ def find(key):
         if row[NAME] == name:
             if not index:
                 return row[DI], row
-            if not index.isdigit():
+            if not is_decimal(index):
                 raise ProtocolError("record number in %r must be a number" % text)
             return history_di(row, int(index)), row
     raise ProtocolError("unknown data item %r: give a name such as energy_fwd_total or a "
@@ -304,7 +305,7 @@ def _encode_one(row, value, version):
             raise ProtocolError("%s takes 0..0xFFFF, not %r" % (row[NAME], value))
         return bytes((value & 0xFF, value >> 8))
     if kind == "number_text":
-        if not isinstance(value, str) or len(value) != 12 or not value.isdigit():
+        if not isinstance(value, str) or len(value) != 12 or not is_decimal(value):
             raise ProtocolError("%s takes 12 digits, not %r" % (row[NAME], value))
         return bcd.encode(int(value), size)
     if not isinstance(value, (tuple, list)) or len(value) != size:

@@ -66,6 +66,7 @@ None is "no data". Supported units and their values:
 import binascii
 
 from protocol import gw376_formats as formats
+from protocol.compat import is_decimal
 from protocol.errors import ProtocolError
 
 
@@ -197,7 +198,7 @@ def _encode_field(out, kind, value, name):
         if len(parts) != 4:
             raise ProtocolError("%s %r is not an IPv4 address a.b.c.d" % (name, value))
         for part in parts:
-            if not part.isdigit() or int(part) > 255:
+            if not is_decimal(part) or int(part) > 255:
                 raise ProtocolError("%s %r is not an IPv4 address a.b.c.d" % (name, value))
             out.append(int(part))
     elif kind == "addr":

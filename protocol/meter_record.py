@@ -14,6 +14,7 @@ Slot layout (little-endian):
   20..25 collector address (reversed BCD, zeros when none)  26..33 register map name (ASCII)
   34..35 serial number      36..39 reserved (zero)
 """
+from protocol.compat import is_decimal
 from protocol.errors import ProtocolError
 
 SLOT_SIZE = 40
@@ -134,7 +135,7 @@ def any_set(buf, start, length):
 
 def _int(entry, key, low, high, default):
     value = entry.get(key, default)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and is_decimal(value):
         value = int(value)
     if value is None:
         raise ProtocolError("%s is required" % key)
@@ -145,7 +146,7 @@ def _int(entry, key, low, high, default):
 
 def _digits(value, what, low, high):
     text = value if isinstance(value, str) else ("" if value is None else str(value))
-    if not low <= len(text) <= high or not text.isdigit():
+    if not low <= len(text) <= high or not is_decimal(text):
         raise ProtocolError("%s must be %d..%d decimal digits, not %r" % (what, low, high, value))
     return text
 

@@ -8,6 +8,7 @@ bricks a board: bad keys fall back to their defaults and are reported). Keys mir
 A value is validated by `check(key, value)`, which returns the normalised value or raises
 ProtocolError naming what is allowed. Text from a command line is parsed by `parse(key, text)`.
 """
+from protocol.compat import is_decimal
 from protocol.errors import ProtocolError
 
 # kinds
@@ -110,7 +111,7 @@ def parse(key, text):
         return check(key, value)
     if kind == HHMM:
         parts = text.split(":")
-        if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit() or \
+        if len(parts) != 2 or not is_decimal(parts[0]) or not is_decimal(parts[1]) or \
                 int(parts[1]) > 59:
             raise ProtocolError("%s must be a time of day like 03:17, not %r" % (key, text))
         return check(key, int(parts[0]) * 60 + int(parts[1]))

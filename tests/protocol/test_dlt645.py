@@ -403,3 +403,13 @@ def test_builders_given_junk_raise_only_protocol_error(build, arity, data):
     except ProtocolError:
         # Only the free-form builders can make a frame whose function needs other data.
         assert build in (dlt645.build_frame, dlt645.build_reply)
+
+
+@pytest.mark.parametrize("address", ["\u00b2", "12345678901\u00b2", "\u0661\u0662"])
+def test_unicode_digits_in_an_address_are_a_protocol_error_not_a_crash(address):
+    # CPython's str.isdigit() takes '²' and Arabic-Indic digits, which int() then refuses
+    # (test_builders_given_junk_raise_only_protocol_error found build_read_address_reply("²"))
+    with pytest.raises(ProtocolError):
+        dlt645.address_bytes(address)
+    with pytest.raises(ProtocolError):
+        dlt645.build_read_address_reply(address)
