@@ -7,6 +7,18 @@ byte. Values stay exact integers here: a decimal scale is applied by whoever kno
 from protocol.errors import ProtocolError
 
 
+def is_decimal(text):
+    """True for a non-empty run of ASCII 0-9: decimal digits as the protocols write them.
+    CPython's str.isdigit() also takes Unicode digits such as '\u00b2', which int() then
+    refuses: input checked with it could crash instead of getting its clear error."""
+    if not text:
+        return False
+    for ch in text:
+        if not "0" <= ch <= "9":
+            return False
+    return True
+
+
 def bcd_byte(value):
     """0..99 -> one BCD byte."""
     if not 0 <= value <= 99:

@@ -32,14 +32,3 @@ ptr32 = ptr8
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-
-def is_decimal(text):
-    """True for a non-empty run of ASCII 0-9. CPython's str.isdigit() also takes Unicode digits
-    such as '\u00b2', which int() then refuses: input checked with it could crash instead of
-    getting its clear error."""
-    if not text:
-        return False
-    for ch in text:
-        if not "0" <= ch <= "9":
-            return False
-    return True

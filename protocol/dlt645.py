@@ -75,7 +75,8 @@ Public API (names are stable; other modules are written against them)
 import binascii
 
 from protocol import bcd
-from protocol.compat import const, is_decimal
+from protocol.bcd import is_decimal
+from protocol.compat import const
 from protocol.errors import ProtocolError
 
 BROADCAST = "999999999999"

@@ -43,7 +43,7 @@ Public API:
     history_di(row, n) -> DI of the n-th previous record
 """
 from protocol import bcd
-from protocol.compat import is_decimal
+from protocol.bcd import is_decimal
 from protocol.errors import ProtocolError
 
 DI = 0

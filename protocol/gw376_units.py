@@ -66,7 +66,7 @@ None is "no data". Supported units and their values:
 import binascii
 
 from protocol import gw376_formats as formats
-from protocol.compat import is_decimal
+from protocol.bcd import is_decimal
 from protocol.errors import ProtocolError
 
 

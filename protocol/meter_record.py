@@ -14,7 +14,7 @@ Slot layout (little-endian):
   20..25 collector address (reversed BCD, zeros when none)  26..33 register map name (ASCII)
   34..35 serial number      36..39 reserved (zero)
 """
-from protocol.compat import is_decimal
+from protocol.bcd import is_decimal
 from protocol.errors import ProtocolError
 
 SLOT_SIZE = 40

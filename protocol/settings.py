@@ -8,7 +8,7 @@ bricks a board: bad keys fall back to their defaults and are reported). Keys mir
 A value is validated by `check(key, value)`, which returns the normalised value or raises
 ProtocolError naming what is allowed. Text from a command line is parsed by `parse(key, text)`.
 """
-from protocol.compat import is_decimal
+from protocol.bcd import is_decimal
 from protocol.errors import ProtocolError
 
 # kinds
