@@ -61,7 +61,7 @@ OS_ERR_PCP_LOWER = const(120)
 
 # --- options ------------------------------------------------------------------------------------
 OS_LOWEST_PRIO = const(63)          # the idle priority; tasks use 0..62
-OS_MAX_TASKS = const(16)            # task slots (uC/OS-II's OS_MAX_TASKS)
+OS_MAX_TASKS = const(12)            # task slots (uC/OS-II's OS_MAX_TASKS; the firmware runs 3-7)
 OS_PRIO_SELF = const(0xFF)
 OS_POST_OPT_NONE = const(0)
 OS_POST_OPT_BROADCAST = const(1)
@@ -102,24 +102,24 @@ _K_Q = const(4)
 # --- the kernel block `_m` (bytes); it starts with the ready list (OSRdyTbl, OSRdyGrp) ------
 _CUR = const(10)                    # slot of the running task (_NO_SLOT: none)
 _LOCK = const(11)                   # OSLockNesting
-_UNMAP = const(16)                  # OSUnMapTbl, 256 bytes
-_P2S = const(272)                   # priority -> slot (OSTCBPrioTbl), 64 bytes
-_PRIO = const(336)                  # per slot (OS_MAX_TASKS bytes each): its current priority
-_ERR = const(352)                   # the error code its await evaluates to
-_WAIT = const(368)                  # 1 while its await is armed to yield once
-_TIMED = const(384)                 # 1 while a deadline is armed
-_STAT_LO = const(400)               # OSTCBStat, low byte (the pend bits)...
-_STAT_HI = const(416)               # ...and high byte (OS_STAT_DLY, OS_STAT_DEAD)
-_M_SIZE = const(432)
+_UNMAP = const(16)                  # OSUnMapTbl for a nibble: its lowest set bit, 16 bytes
+_P2S = const(32)                    # priority -> slot (OSTCBPrioTbl), 64 bytes
+_PRIO = const(96)                   # per slot (OS_MAX_TASKS bytes each): its current priority
+_ERR = const(_PRIO + OS_MAX_TASKS)  # the error code its await evaluates to
+_WAIT = const(_ERR + OS_MAX_TASKS)  # 1 while its await is armed to yield once
+_TIMED = const(_WAIT + OS_MAX_TASKS)            # 1 while a deadline is armed
+_STAT_LO = const(_TIMED + OS_MAX_TASKS)         # OSTCBStat, low byte (the pend bits)...
+_STAT_HI = const(_STAT_LO + OS_MAX_TASKS)       # ...and high byte (OS_STAT_DLY, OS_STAT_DEAD)
+_M_SIZE = const(_STAT_HI + OS_MAX_TASKS)
 _NO_SLOT = const(255)
 # --- the kernel words `_w` (array('I')): per slot, then the scheduler's own -------------------
 _RUNS = const(0)                    # slices this statistics period
-_RUN_US = const(16)                 # their microseconds
-_LAST_US = const(32)                # when its last slice ended (masked ticks_us)
-_MAX_US = const(48)                 # its longest slice
-_GATE = const(64)                   # masked ticks_us before which no slow pass is due
-_START = const(65)                  # when the running slice began
-_W_SIZE = const(66)
+_RUN_US = const(OS_MAX_TASKS)       # their microseconds
+_LAST_US = const(2 * OS_MAX_TASKS)  # when its last slice ended (masked ticks_us)
+_MAX_US = const(3 * OS_MAX_TASKS)   # its longest slice
+_GATE = const(4 * OS_MAX_TASKS)     # masked ticks_us before which no slow pass is due
+_START = const(_GATE + 1)           # when the running slice began
+_W_SIZE = const(_START + 1)
 
 
 def __getattr__(name):
@@ -133,13 +133,20 @@ def __getattr__(name):
 
 
 def _unmap_table(m):
-    # OSUnMapTbl, into the kernel block: index of the lowest set bit of a byte (the highest
-    # priority in a group)
-    for i in range(1, 256):
+    # OSUnMapTbl, into the kernel block: the lowest set bit (the highest priority in a group),
+    # kept for a nibble (16 bytes, not uC/OS-II's 256): a byte's is its low nibble's, or 4 +
+    # its high nibble's when the low one is 0
+    for i in range(1, 16):
         b = 0
         while not (i >> b) & 1:
             b += 1
         m[_UNMAP + i] = b
+
+
+def _lowest(m, byte):
+    # OSUnMapTbl[byte] from the nibble table (the viper functions write the same out inline)
+    low = byte & 15
+    return m[_UNMAP + low] if low else 4 + m[_UNMAP + (byte >> 4)]
 
 
 _BOUND = ("sem_pend", "sem_post", "q_pend", "q_post", "time_dly", "io_wait")
@@ -365,6 +372,14 @@ def _format_exception(exc):
 class Kernel:
     """The scheduler and every service. One instance runs the board (`run()` is OSStart)."""
 
+    # Defaults until first set (a task deleted, run(duration), time_set, sched_lock, a fault):
+    # a running board writes none of them, and a smaller attribute table is less heap.
+    _dead = None
+    _stop_at = None
+    _lock_owner = None
+    _time_offset = 0
+    faults = 0
+
     def __init__(self, clock=None, watchdog=None, tick_ms=1000, restart_ms=1000):
         if clock is None:
             from firmware.hal import clock
@@ -390,8 +405,6 @@ class Kernel:
         # that check cost more than a whole semaphore post.
         for name in _BOUND:
             setattr(self, name, getattr(self, name))
-        self._dead = None
-        self._lock_owner = None
         self._io = {}               # stream -> [stream, event mask, reader task, writer task]
         self._io_waiting = 0
         self._wdt = watchdog
@@ -415,18 +428,15 @@ class Kernel:
         self._us_mask = min(period, _US_WRAP) - 1
         # the scheduler's gate is at most a quarter of that ahead, so the compare orders it
         self._gate_max_us = min(_GATE_MAX_US, (self._us_mask + 1) >> 2)
-        self._stop_at = None
         self._running = False
         self._idle_us = 0
         self._idle_ms_total = 0
         self._uptime_s = 0
         self._uptime_ms = 0
-        self._time_offset = 0
         self._switches_total = 0    # switches of past periods; this period's are in task.runs
         self.cpu = 0
         self.heap_used = 0
         self.heap_peak = 0
-        self.faults = 0
         self.feeds = 0
         self.feeds_withheld = 0
         self.late_task = None
@@ -510,8 +520,11 @@ class Kernel:
         mask = int(self._us_mask)
         half = (mask + 1) >> 1
         while True:
-            y = m[_UNMAP + m[_GRP]]
-            slot = m[_P2S + ((y << 3) | m[_UNMAP + m[y]])]
+            g = m[_GRP]
+            y = m[_UNMAP + (g & 15)] if g & 15 else 4 + m[_UNMAP + (g >> 4)]
+            row = m[y]
+            x = m[_UNMAP + (row & 15)] if row & 15 else 4 + m[_UNMAP + (row >> 4)]
+            slot = m[_P2S + ((y << 3) | x)]
             m[_CUR] = slot
             w[_START] = start
             sends[slot](None)
@@ -642,8 +655,8 @@ class Kernel:
     def _waiter(self, ev):
         """The highest-priority task waiting on `ev` (it has one)."""
         m = self._m
-        y = m[_UNMAP + ev[_GRP]]
-        return self._tcb[(y << 3) | m[_UNMAP + ev[y]]]
+        y = _lowest(m, ev[_GRP])
+        return self._tcb[(y << 3) | _lowest(m, ev[y])]
 
     def _wake(self, t, err, msg):
         """End t's pend with `err`, handing it `msg`."""
@@ -984,9 +997,9 @@ class Kernel:
             # _wake for a semaphore waiter (it waits on no stream): the highest waiter leaves
             # the wait list and, unless suspended too, joins the ready list
             m = ptr8(self._m)
-            y = m[_UNMAP + g]
+            y = m[_UNMAP + (g & 15)] if g & 15 else 4 + m[_UNMAP + (g >> 4)]
             row = s[y]
-            x = m[_UNMAP + row]
+            x = m[_UNMAP + (row & 15)] if row & 15 else 4 + m[_UNMAP + (row >> 4)]
             row &= 0xFF ^ (1 << x)
             s[y] = row
             if not row:

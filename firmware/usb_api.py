@@ -43,6 +43,18 @@ def _feed():
         c.watchdog.feed()
 
 
+def _starts_at_boot():
+    # conc flash's main.py with the firmware beside it: not running now means it was stopped
+    # before it got going (a command just before restarted the board), or it failed to start
+    import os
+    for path in ("main.py", "firmware/main.mpy"):
+        try:
+            os.stat(path)
+        except OSError:
+            return False
+    return True
+
+
 def _board():
     board, _ = conc.read_json(conc.BOARD_FILE)
     return board if isinstance(board, dict) else conc.default_board()

@@ -44,18 +44,6 @@ def recent_events(log, count=RECENT_EVENTS):
     return out
 
 
-def _starts_at_boot():
-    # conc flash's main.py with the firmware beside it: not running now means it was stopped
-    # before it got going (a command just before restarted the board), or it failed to start
-    import os
-    for path in ("main.py", "firmware/main.mpy"):
-        try:
-            os.stat(path)
-        except OSError:
-            return False
-    return True
-
-
 def _status():
     c = conc.current
     booting = c is not None and not c.booted
@@ -69,10 +57,10 @@ def _status():
     if c is None:
         gc.collect()
         doc.update({"heap_free": gc.mem_free(),
-                    "heap_used": gc.mem_alloc(),
-                    "starts_at_boot": _starts_at_boot()})
+                    "heap_used": gc.mem_alloc()})
         try:
-            from firmware.usb_api import _board, _ring
+            from firmware.usb_api import _board, _ring, _starts_at_boot
+            doc["starts_at_boot"] = _starts_at_boot()
             doc["board"] = _board().get("name")
             log = _ring()
         except Exception as exc:  # noqa: BLE001
