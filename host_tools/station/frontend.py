@@ -287,14 +287,11 @@ class FrontEnd:
         """Store a decoded AFN0E reply/report; the Events built (stored once each)."""
         events = [self.checked_event(e) for e in
                   ercmod.events_from_unit(terminal_id, unit, important)]
-        if events:
-            new = await asyncio.to_thread(self.station.store_events, events)
-            self.stats["events_stored"] += new
         pointer = unit.get("pn")
-        if pointer is not None:
-            await asyncio.to_thread(self.station.set_event_counters, terminal_id,
-                                    **({"important": pointer} if important else
-                                       {"normal": pointer}))
+        read_to = None if pointer is None else (terminal_id, important, pointer)
+        if events or read_to:
+            new = await asyncio.to_thread(self.station.store_events, events, read_to)
+            self.stats["events_stored"] += new
         self.events_stored(terminal_id, events)
         return events
 

@@ -201,11 +201,13 @@ class IngestMixin:
             day += datetime.timedelta(days=1)
         return gaps
 
-    def store_events(self, events):
+    def store_events(self, events, read_to=None):
         """Store terminal events (Event records); returns how many were new.
 
         An event's identity is its `source_key` when given, else a digest of its class, ERC and
         data bytes (which carry the event's time): reading the same record twice stores it once.
+        `read_to` = (terminal_id, important, pointer): the event counter the station has read up
+        to, saved in the same transaction, so it is never seen ahead of or behind the events.
         """
         now, zone = self._now(), self.zone
         rows = []
@@ -227,6 +229,9 @@ class IngestMixin:
                 "INSERT INTO events (terminal_id, erc, important, occurred_at, pn, data, detail, "
                 "source_pointer, source_key, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (terminal_id, source_key) DO NOTHING", rows) if rows else 0
+            if read_to is not None:
+                terminal_id, important, pointer = read_to
+                self._save_event_counter(terminal_id, important, pointer)
         return stored
 
     def event_counters(self, terminal_id):
@@ -242,11 +247,14 @@ class IngestMixin:
         """Remember how far the terminal's event lists were read (None leaves a counter as is)."""
         with self.db.transaction():
             if important is not None:
-                self.db.execute("UPDATE terminals SET important_events_read = ? WHERE id = ?",
-                                (important, terminal_id))
+                self._save_event_counter(terminal_id, True, important)
             if normal is not None:
-                self.db.execute("UPDATE terminals SET normal_events_read = ? WHERE id = ?",
-                                (normal, terminal_id))
+                self._save_event_counter(terminal_id, False, normal)
+
+    def _save_event_counter(self, terminal_id, important, pointer):
+        column = "important_events_read" if important else "normal_events_read"
+        self.db.execute("UPDATE terminals SET %s = ? WHERE id = ?" % column,
+                        (pointer, terminal_id))
 
 
 class _IngestTransaction:

@@ -254,6 +254,20 @@ def test_events_are_stored_once(station, terminal):
         station.store_events([Event(terminal.id, 300, b"")])
 
 
+def test_the_event_counter_is_saved_with_the_events_it_reads_to(station, terminal):
+    # One transaction: a reader never sees the events without the counter (or the reverse), and
+    # a batch that fails leaves the counter where it was, so the events are read again.
+    power = Event(terminal.id, 14, bytes.fromhex("00082411260508241126"))
+    assert station.store_events([power], read_to=(terminal.id, True, 1)) == 1
+    assert station.event_counters(terminal.id) == (1, None)
+    assert station.store_events([], read_to=(terminal.id, False, 4)) == 0
+    assert station.event_counters(terminal.id) == (1, 4)
+    bad = Event(terminal.id, 14, b"\x00", pn=-1)
+    with pytest.raises(InvalidValue):
+        station.store_events([power, bad], read_to=(terminal.id, True, 9))
+    assert station.event_counters(terminal.id) == (1, 4)
+
+
 # -- sessions and status -----------------------------------------------------------------------
 def test_sessions_heartbeats_and_status(station, terminal, clock):
     second = station.add_terminal("4101", 2, "00")
