@@ -20,16 +20,20 @@ from host_tools.vboard.agent_process import AgentProcess
 from host_tools.vboard.repl import ReplMachine
 
 OUTPUT_LIMIT = 4 * 1024 * 1024
-# The unix port exits at once when a second SIGINT arrives before it has raised the
-# KeyboardInterrupt of the first: a crash where a board would just stop its program (and the
-# firmware would log a power cut for it). So a Ctrl-C that follows another for the same command
-# waits INTERRUPT_GAP, and is dropped when that command has ended meanwhile: 50 ms was not
-# enough on a loaded machine (the interpreter not scheduled between the signal and its next
-# bytecode), and the second Ctrl-C is only for a program that swallowed the first, which can
-# wait. Ctrl-Cs for different commands are only kept COMMAND_GAP apart. (2 s was tried: the USB
-# tests then failed to reach the REPL in 3 runs of 10, against 0 of 7 at 0.5 s.)
+# A Ctrl-C that follows another for the same command waits INTERRUPT_GAP, and is dropped when
+# that command has ended meanwhile: the second Ctrl-C is only for a program that swallowed the
+# first, and one that lands while the firmware handles the first interrupts its orderly stop (it
+# writes a stop marker). Ctrl-Cs for different commands are only kept COMMAND_GAP apart. (2 s
+# was tried: the USB tests then failed to reach the REPL in 3 runs of 10, against 0 of 7 at
+# 0.5 s.)
 INTERRUPT_GAP = 0.5
 COMMAND_GAP = 0.05
+# A Ctrl-C waits for the interpreter to wait (AgentProcess.interrupt), looking every
+# SAFE_POINT_POLL; after SAFE_POINT_WAIT it is sent wherever the program is, so that a program
+# that never waits (`while True: pass`) can still be stopped. 2 s is longer than the firmware
+# takes to boot to its first wait on a loaded machine.
+SAFE_POINT_POLL = 0.002
+SAFE_POINT_WAIT = 2.0
 
 
 class AgentStartError(Exception):
@@ -61,11 +65,13 @@ class VirtualBoardServer:
         self.selector.register(self._wake_read, selectors.EVENT_READ, "wake")
         self.stopping = False
         self.restarts = 0
-        self._last_interrupt = 0.0
-        self._last_for = -1         # the command (self._commands) the last Ctrl-C went to
-        self._deferred_interrupt = None
         self._commands = 0          # commands the agent has started ('B'), to tell them apart
-        self._deferred_for = None   # the command a deferred Ctrl-C was meant for
+        self._last_interrupt = 0.0
+        self._last_for = -1         # the command the last Ctrl-C went to
+        self._owed = 0              # Ctrl-Cs asked for and not sent yet, all for one command:
+        self._owed_for = None       # this one
+        self._owed_since = None     # when the next one started waiting for a safe point
+        self._next_attempt = None   # when to try to send it again (monotonic)
 
     # ----- the board interface used by ReplMachine
 
@@ -85,17 +91,43 @@ class VirtualBoardServer:
         self.agent.send(kind, source)
 
     def interrupt(self):
+        """A Ctrl-C for the running command: sent now, or as soon as the rules above allow."""
         if self.agent is None or not self.agent.ready:
             return False
+        if self._owed_for != self._commands:
+            self._owed, self._owed_for, self._owed_since = 0, self._commands, None
+        self._owed += 1
+        self._send_owed_interrupt()
+        return True
+
+    def _send_owed_interrupt(self):
+        self._next_attempt = None
+        # only for the command it was meant for: that one may have ended since, and a Ctrl-C
+        # must not stop the next command (or the next interpreter's)
+        if (not self._owed or self._owed_for != self._commands or self.agent is None
+                or not self.repl.running):
+            self._owed = 0
+            return
         now = time.monotonic()
         gap = INTERRUPT_GAP if self._last_for == self._commands else COMMAND_GAP
         if now - self._last_interrupt < gap:
-            self._deferred_interrupt = self._last_interrupt + gap
-            self._deferred_for = self._commands
-            return True
+            self._next_attempt = self._last_interrupt + gap
+            return
+        if self._owed_since is None:
+            self._owed_since = now
+        sent = self.agent.interrupt(anywhere=now - self._owed_since >= SAFE_POINT_WAIT)
+        if sent is None:   # busy where an interrupt is not safe
+            self._next_attempt = now + SAFE_POINT_POLL
+            return
+        if not sent:   # the interpreter has exited: there is nothing left to stop
+            self._owed = 0
+            return
+        self._owed -= 1
+        self._owed_since = None
         self._last_interrupt = now
         self._last_for = self._commands
-        return self.agent.interrupt()
+        if self._owed:
+            self._next_attempt = now + gap
 
     def soft_reset(self):
         self._stop_agent(graceful=True)
@@ -147,8 +179,8 @@ class VirtualBoardServer:
                 signal.signal(sig, lambda *_: self.stop())
         while not self.stopping:
             timeout = 1.0
-            if self._deferred_interrupt is not None:
-                timeout = max(0.0, self._deferred_interrupt - time.monotonic())
+            if self._next_attempt is not None:
+                timeout = max(0.0, self._next_attempt - time.monotonic())
             for key, mask in self.selector.select(timeout=timeout):
                 if key.data == "pty":
                     if mask & selectors.EVENT_WRITE:
@@ -166,12 +198,8 @@ class VirtualBoardServer:
                         pass
             if self.agent and not self.stopping and self.agent.process.poll() is not None:
                 self._agent_events()
-            if self._deferred_interrupt is not None and time.monotonic() >= self._deferred_interrupt:
-                self._deferred_interrupt = None
-                # only for the command it was meant for: that one may have ended since, and a
-                # Ctrl-C must not stop the next command (or the next interpreter's)
-                if self.repl.running and self._deferred_for == self._commands:
-                    self.interrupt()
+            if self._next_attempt is not None and time.monotonic() >= self._next_attempt:
+                self._send_owed_interrupt()
 
     # ----- internals
 
