@@ -30,8 +30,8 @@ INTERRUPT_GAP = 0.5
 COMMAND_GAP = 0.05
 # A Ctrl-C waits for the interpreter to wait (AgentProcess.interrupt), looking every
 # SAFE_POINT_POLL; after SAFE_POINT_WAIT it is sent wherever the program is, so that a program
-# that never waits (`while True: pass`) can still be stopped. 2 s is longer than the firmware
-# takes to boot to its first wait on a loaded machine.
+# that never waits (`while True: pass`) can still be stopped. The firmware reaches a wait in
+# well under that: 0.14 s at most over 12 runs of the USB tests (Ctrl-Cs while it boots).
 SAFE_POINT_POLL = 0.002
 SAFE_POINT_WAIT = 2.0
 
