@@ -5,12 +5,27 @@ STAMP   := $(VENV)/.installed
 STUBS   := $(VENV)/stubs
 # Board stubs go in separate folders: the ESP32 and STM32 packages ship the same module names.
 STUB_PKGS := esp32=micropython-esp32-stubs==1.29.0.post1 stm32=micropython-stm32-stubs==1.29.0.post1
+# Debian packages the tests and demo use: chromium (the console's browser tests), a CJK TrueType
+# font (Chinese text in statement PDFs), poppler-utils (pdftotext/pdftoppm to check PDFs), qemu and
+# the ARM toolchain (the emulated Cortex-M4 board). Installed with apt-get when missing.
+DEBS    := chromium fonts-wqy-zenhei poppler-utils qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi
+DEB_STAMP := $(VENV)/.debs
 ONLY    ?=
 PYTEST_ARGS ?=
 
 .PHONY: install test bench lint firmware demo clean
 
-install: $(STAMP)
+install: $(STAMP) $(DEB_STAMP)
+
+$(DEB_STAMP): Makefile
+	@mkdir -p $(VENV)
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+	@touch $@
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (>= 3.11) is required"; exit 1; }
