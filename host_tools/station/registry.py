@@ -97,6 +97,10 @@ def _point_row(terminal_id, pn, meter_address, protocol=30, port=2, baud=2400, s
 
 def _check_terminal_name(name):
     name = (name or "").strip()
+    if not name.isprintable():
+        # Control characters (an escape sequence) would rewrite the operator's terminal when a
+        # list is printed.
+        raise InvalidValue("bad terminal name %r: control characters are not allowed" % name)
     if name and (":" in name or re.fullmatch(r"\d{1,4}-\d+", name) or len(name) > 64):
         raise InvalidValue("bad terminal name %r: up to 64 characters, no ':' and not shaped "
                            "like AREA-ADDRESS" % name)
