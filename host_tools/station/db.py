@@ -195,6 +195,8 @@ class Database:
     def execute(self, statement, params=None):
         """Run a Core statement (or SQL text with :named binds) in the open transaction.
         params: a dict, or a list of dicts to run it for each (executemany)."""
+        if self._conn is None:
+            raise RuntimeError("Database.execute outside `with db.transaction():`")
         return self._conn.execute(self._statement(statement), params)
 
     def rows(self, statement, params=None):

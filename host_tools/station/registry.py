@@ -6,10 +6,11 @@ front end downloads and verifies. Part of the Station (repository.py).
 """
 import re
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from host_tools.station.errors import (DuplicateTerminal, InvalidValue, TerminalHasData,
                                        UnknownMeter, UnknownTerminal)
+from host_tools.station.secrets import is_sealed
 from host_tools.station.records import MAX_PN, MeasuringPoint, Terminal, terminal_label
 from host_tools.station.tables import (commands, daily_frozen, events, measuring_points,
                                        monthly_frozen, point_collection, readings, sessions,
@@ -22,6 +23,11 @@ TERMINAL_COLUMNS = tuple(terminals.c[name] for name in (
     "created_at"))
 _POINT_COLUMNS = tuple(measuring_points.c)      # in the order of MeasuringPoint's fields
 _SELECT_TERMINALS = select(*TERMINAL_COLUMNS)
+# Built once: the front end runs these at every login.
+_BY_ADDRESS = _SELECT_TERMINALS.where(terminals.c.area_code == bindparam("area_code"),
+                                      terminals.c.address == bindparam("address"))
+_BY_ID = _SELECT_TERMINALS.where(terminals.c.id == bindparam("id"))
+_PASSWORD = select(terminals.c.password).where(terminals.c.id == bindparam("id"))
 
 
 def normalise_password(text):
@@ -161,12 +167,23 @@ class RegistryMixin:
             if name and name in names:
                 raise DuplicateTerminal("the name %r is already taken by another terminal" % name)
 
-    # Terminal passwords as stored (secrets.py seals them; until then they are kept as given).
+    # Terminal passwords are stored sealed with the station's key file (secrets.py).
     def _seal_password(self, hexed):
-        return hexed
+        return self.passwords.seal(hexed)
 
-    def _unseal_password(self, stored):
-        return stored
+    def _unseal_password(self, stored, label=""):
+        return self.passwords.open(stored, label)
+
+    def seal_clear_passwords(self):
+        """Seal the PWs an older station stored in clear; returns how many."""
+        with self.db.transaction():
+            clear = [(tid, pw) for tid, pw in self.db.rows(
+                select(terminals.c.id, terminals.c.password)) if not is_sealed(pw)]
+            if clear:
+                self.db.execute(update(terminals).where(terminals.c.id == bindparam("tid"))
+                                .values(password=bindparam("pw")),
+                                [{"tid": tid, "pw": self._seal_password(pw)} for tid, pw in clear])
+        return len(clear)
 
     def _sealed_rows(self, rows):
         return [dict(row, password=self._seal_password(row["password"])) for row in rows]
@@ -185,8 +202,7 @@ class RegistryMixin:
         except InvalidValue:
             return None
         with self.db.transaction(write=False):
-            row = self.db.row(_SELECT_TERMINALS.where(terminals.c.area_code == area_code,
-                                                      terminals.c.address == address))
+            row = self.db.row(_BY_ADDRESS, {"area_code": area_code, "address": address})
         return None if row is None else self._terminal(row)
 
     def terminal(self, ref):
@@ -195,14 +211,13 @@ class RegistryMixin:
             ref = ref.id
         with self.db.transaction(write=False):
             if isinstance(ref, int) and not isinstance(ref, bool):
-                row = self.db.row(_SELECT_TERMINALS.where(terminals.c.id == ref))
+                row = self.db.row(_BY_ID, {"id": ref})
             else:
                 text = str(ref).strip()
                 match = re.fullmatch(r"(\d{1,4})-(\d+|0x[0-9a-fA-F]+)", text)
                 if match:
-                    row = self.db.row(_SELECT_TERMINALS.where(
-                        terminals.c.area_code == match.group(1).zfill(4),
-                        terminals.c.address == int(match.group(2), 0)))
+                    row = self.db.row(_BY_ADDRESS, {"area_code": match.group(1).zfill(4),
+                                                    "address": int(match.group(2), 0)})
                 else:
                     row = self.db.row(_SELECT_TERMINALS.where(terminals.c.name == text,
                                                               terminals.c.name != ""))
@@ -214,11 +229,10 @@ class RegistryMixin:
     def terminal_password(self, terminal_id):
         """The terminal's 16-byte PW for downlink AUX fields."""
         with self.db.transaction(write=False):
-            stored = self.db.scalar(select(terminals.c.password)
-                                    .where(terminals.c.id == terminal_id))
+            stored = self.db.scalar(_PASSWORD, {"id": terminal_id})
         if stored is None:
             raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
-        return bytes.fromhex(self._unseal_password(stored))
+        return bytes.fromhex(self._unseal_password(stored, "id %s" % terminal_id))
 
     def set_terminal_password(self, terminal_id, password):
         password = normalise_password(password)

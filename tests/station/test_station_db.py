@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from host_tools.station import db as dbmod
 from host_tools.station import schema, tables
-from host_tools.station.errors import BadDatabaseUrl, DatabaseUnavailable, SchemaMismatch
+from host_tools.station.errors import (BadDatabaseUrl, DatabaseUnavailable, SchemaMismatch,
+                                       StationError)
 from host_tools.station.repository import open_station
 
 DATA = Path(__file__).parent / "data"
@@ -210,7 +211,8 @@ def test_a_v1_file_made_by_the_old_station_upgrades(tmp_path):
         assert station.denied_logins()[0][4] == "unknown terminal"
 
 
-def test_a_broken_postgres_connection_is_replaced(postgres_server):
+def test_a_broken_postgres_connection_is_replaced(postgres_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONC_STATION_KEY", str(tmp_path / "station.key"))
     db_url = postgres_server.create_database("reopen")
     with open_station(db_url) as station:
         station.add_terminal("4101", 1, "00")
@@ -266,3 +268,43 @@ def test_a_failed_commit_leaves_the_connection_usable(tmp_path):
         assert station.add_terminal("4101", 1, "00").label == "4101-1"
         with db.transaction(write=False):
             assert db.scalar("SELECT COUNT(*) FROM sessions") == 0
+
+
+def test_terminal_passwords_are_sealed_with_the_key_file(db_url, tmp_path, monkeypatch):
+    key = tmp_path / "keys" / "station.key"
+    monkeypatch.setenv("CONC_STATION_KEY", str(key))
+    secret = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+    with open_station(db_url) as station:
+        t = station.add_terminal("4101", 1, secret)
+        assert station.terminal_password(t.id) == bytes.fromhex(secret)
+        with station.db.transaction(write=False):
+            stored = station.db.scalar("SELECT password FROM terminals")
+    assert stored.startswith("fernet:") and secret not in stored
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    # another key file does not open it, and says what to do
+    monkeypatch.setenv("CONC_STATION_KEY", str(tmp_path / "other.key"))
+    with open_station(db_url) as station:
+        with pytest.raises(StationError, match="set-password"):
+            station.terminal_password(t.id)
+        station.set_terminal_password(t.id, "00")        # the way out: set it again
+        assert station.terminal_password(t.id) == bytes(16)
+
+
+def test_the_key_file_sits_beside_a_sqlite_database(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONC_STATION_KEY", raising=False)
+    with open_station("sqlite:///%s" % (tmp_path / "station.db")) as station:
+        station.add_terminal("4101", 1, "00")
+    assert stat.S_IMODE(os.stat(tmp_path / "station.db.key").st_mode) == 0o600
+
+
+def test_clear_passwords_of_an_older_station_are_sealed(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONC_STATION_KEY", str(tmp_path / "station.key"))
+    path = tmp_path / "station.db"
+    shutil.copy(DATA / "v1_station.db", path)
+    with open_station("sqlite:///%s" % path, create=False) as reader:     # reads them as they are
+        assert reader.terminal_password(1) == bytes.fromhex("1234" + "00" * 14)
+    with open_station("sqlite:///%s" % path) as station:
+        with station.db.transaction(write=False):
+            stored = [p for (p,) in station.db.rows("SELECT password FROM terminals")]
+        assert len(stored) == 2 and all(p.startswith("fernet:") for p in stored)
+        assert station.terminal_password(1) == bytes.fromhex("1234" + "00" * 14)
