@@ -58,8 +58,15 @@ async def run_until_signalled(front, host, port, on_started=None, report_every_s
     """Start `front` on host:port, call on_started(bound), run until SIGINT/SIGTERM, close."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+    # Not loop.add_signal_handler: asyncio learns of those signals from a byte in its self-pipe,
+    # and when an overloaded loop lets that pipe fill up the byte, and the signal, are lost
+    # ("signal wakeup fd: BlockingIOError") and the station runs on. A Python-level handler
+    # runs in the main thread whatever the pipe holds.
+    # call_soon_threadsafe queues stop.set even when its wake-up byte finds the pipe full.
+    def on_signal(_signum, _frame):
+        loop.call_soon_threadsafe(stop.set)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     bound = await front.start(host, port)
     if on_started is not None:
         on_started(bound)
@@ -71,8 +78,8 @@ async def run_until_signalled(front, host, port, on_started=None, report_every_s
                 if report is not None:
                     report()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         await front.close()
     return bound
 
