@@ -13,6 +13,7 @@ schema). Such a database is stamped "0001_v1" and upgraded in place; `schema_ver
 with a row 2 saying that Alembic keeps the version now, so an older station refuses the
 database ("newer than this station") instead of misreading it.
 """
+import functools
 import os
 
 import sqlalchemy
@@ -42,15 +43,22 @@ def _config(connection=None, now=None, location=MIGRATIONS):
     return config
 
 
+@functools.lru_cache(maxsize=8)
+def _scripts(location):
+    """(revision ids oldest first, head) of the revision files at `location` (read once)."""
+    script = ScriptDirectory.from_config(_config(location=location))
+    return tuple(r.revision for r in reversed(list(script.walk_revisions()))), \
+        script.get_current_head()
+
+
 def head(location=MIGRATIONS):
     """The newest revision this station knows."""
-    return ScriptDirectory.from_config(_config(location=location)).get_current_head()
+    return _scripts(location)[1]
 
 
 def revisions(location=MIGRATIONS):
     """Every revision id this station knows, oldest first."""
-    script = ScriptDirectory.from_config(_config(location=location))
-    return [r.revision for r in reversed(list(script.walk_revisions()))]
+    return list(_scripts(location)[0])
 
 
 def _tables(db):
