@@ -21,6 +21,7 @@ is replaced when the next transaction starts (the pool tests it first).
 """
 import contextlib
 import re
+import sqlite3
 import threading
 import urllib.parse
 
@@ -85,7 +86,9 @@ class Database:
         self.dialect = dialect
         self.path = parse_url(url)[1] if dialect == SQLITE else None
         self._lock = threading.RLock()
-        self._conn = None
+        self._conn = None               # the Connection of the open transaction
+        self._kept = None               # SQLite: the Connection kept between transactions
+        self._begin_mode = None
         # Fail now, with a clear message, if the database cannot be opened at all.
         with self.transaction(write=False):
             pass
@@ -103,13 +106,19 @@ class Database:
             if self._conn is not None:
                 yield self
                 return
-            with self._translated():
-                conn = self.engine.connect()
+            conn = self._connection()
             try:
                 if self.dialect == SQLITE:
-                    conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
-                with self._translated():
-                    transaction = conn.begin()
+                    mode = "IMMEDIATE" if write else "DEFERRED"
+                    if mode != self._begin_mode:
+                        conn.execution_options(sqlite_begin=mode)
+                        self._begin_mode = mode
+                try:
+                    with self._translated():
+                        transaction = conn.begin()
+                except BaseException:
+                    self._release(conn)         # a fresh connection for the next try
+                    raise
                 self._conn = conn
                 try:
                     with self._translated():
@@ -118,6 +127,8 @@ class Database:
                     self._conn = None
                     with contextlib.suppress(Exception):
                         transaction.rollback()
+                    if conn.in_transaction():
+                        self._release(conn)     # the rollback failed: start afresh
                     raise
                 self._conn = None
                 try:
@@ -125,11 +136,35 @@ class Database:
                         transaction.commit()
                 except BaseException:
                     self._end_failed_commit(conn)
+                    self._release(conn)         # its Transaction never ended: start afresh
                     raise
             finally:
                 self._conn = None
-                with contextlib.suppress(Exception):
-                    conn.close()
+                if conn is not self._kept or conn.invalidated:
+                    self._release(conn)
+
+    def _connection(self):
+        """A Connection for the next transaction.
+
+        SQLite keeps one for the life of the Database (under the lock, one transaction at a
+        time): a pool checkout per transaction cost several times the work of a small query.
+        PostgreSQL takes one from the pool each time, which tests it first (pool_pre_ping), so
+        a connection the server dropped is replaced before it is used.
+        """
+        if self._kept is not None:
+            return self._kept
+        with self._translated():
+            conn = self.engine.connect()
+        if self.dialect == SQLITE:
+            self._kept = conn
+            self._begin_mode = None
+        return conn
+
+    def _release(self, conn):
+        if conn is self._kept:
+            self._kept = None
+        with contextlib.suppress(Exception):
+            conn.close()
 
     def _end_failed_commit(self, conn):
         """A failed COMMIT (a deferred constraint, busy, disk full) stored nothing, but SQLite
@@ -147,6 +182,11 @@ class Database:
             yield
         except sa_exc.DBAPIError as exc:
             mapped = self._translate(exc)
+            if mapped is None:
+                raise
+            raise mapped from None
+        except sqlite3.Error as exc:        # from the driver directly (engine.py's BEGIN)
+            mapped = self._translate(sa_exc.DBAPIError.instance(None, None, exc, sqlite3.Error))
             if mapped is None:
                 raise
             raise mapped from None
@@ -231,6 +271,8 @@ class Database:
 
     def close(self):
         with self._lock:
+            if self._kept is not None:
+                self._release(self._kept)
             self.engine.dispose()
 
     def __enter__(self):

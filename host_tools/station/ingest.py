@@ -7,7 +7,7 @@ identity) and returns how many records were new. Part of the Station (repository
 import datetime
 import hashlib
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from host_tools.station.errors import InvalidValue, StationError, UnknownTerminal
 from host_tools.station.records import MAX_ITEM_LENGTH, MAX_PN, exact_value
@@ -30,6 +30,8 @@ _NOTE_FROZEN_DAY = text(
     "last_frozen_day = CASE WHEN point_collection.last_frozen_day IS NULL "
     "OR excluded.last_frozen_day > point_collection.last_frozen_day "
     "THEN excluded.last_frozen_day ELSE point_collection.last_frozen_day END")
+_EVENT_COUNTERS = select(terminals.c.important_events_read, terminals.c.normal_events_read
+                         ).where(terminals.c.id == bindparam("tid"))
 _INSERT_EVENT = text(
     "INSERT INTO events (terminal_id, erc, important, occurred_at, pn, data, detail, "
     "source_pointer, source_key, received_at) VALUES (:terminal_id, :erc, :important, "
@@ -244,9 +246,7 @@ class IngestMixin:
     def event_counters(self, terminal_id):
         """(important, normal): the EC1/EC2 event counters the station has read up to (or None)."""
         with self.db.transaction(write=False):
-            row = self.db.row(select(terminals.c.important_events_read,
-                                     terminals.c.normal_events_read)
-                              .where(terminals.c.id == terminal_id))
+            row = self.db.row(_EVENT_COUNTERS, {"tid": terminal_id})
         if row is None:
             raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
         return row[0], row[1]

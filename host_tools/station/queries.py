@@ -2,7 +2,7 @@
 
 Part of the Station (repository.py).
 """
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from host_tools.station.ingest import frozen_table
 from host_tools.station.records import (StoredEvent, StoredFrozen, StoredReading,
@@ -12,6 +12,10 @@ from host_tools.station.tables import (events, measuring_points, point_collectio
                                        sessions, terminals)
 
 SILENT_AFTER_S = 30 * 60    # twice the longest usual heartbeat period (15 min)
+
+_pc = point_collection.c
+_COLLECTION_STATE = (select(_pc.pn, _pc.last_read_at, _pc.last_received_at, _pc.last_frozen_day)
+                     .where(_pc.terminal_id == bindparam("tid")).order_by(_pc.pn))
 
 
 class QueriesMixin:
@@ -79,10 +83,7 @@ class QueriesMixin:
         """{pn: (last read time, last received time, last frozen day)} for a terminal's points:
         what the front end's schedule starts from (e.g. after a restart)."""
         with self.db.transaction(write=False):
-            pc = point_collection.c
-            rows = self.db.rows(select(pc.pn, pc.last_read_at, pc.last_received_at,
-                                       pc.last_frozen_day)
-                                .where(pc.terminal_id == terminal_id).order_by(pc.pn))
+            rows = self.db.rows(_COLLECTION_STATE, {"tid": terminal_id})
         return {r[0]: (self._time(r[1]), self._time(r[2]), r[3]) for r in rows}
 
     def status(self, since=None, silent_after=SILENT_AFTER_S):

@@ -28,6 +28,10 @@ _BY_ADDRESS = _SELECT_TERMINALS.where(terminals.c.area_code == bindparam("area_c
                                       terminals.c.address == bindparam("address"))
 _BY_ID = _SELECT_TERMINALS.where(terminals.c.id == bindparam("id"))
 _PASSWORD = select(terminals.c.password).where(terminals.c.id == bindparam("id"))
+_ALL_POINTS = select(*_POINT_COLUMNS).order_by(measuring_points.c.terminal_id,
+                                               measuring_points.c.pn)
+_POINTS_OF = _ALL_POINTS.where(measuring_points.c.terminal_id == bindparam("tid"))
+_POINT = _POINTS_OF.where(measuring_points.c.pn == bindparam("pn"))
 
 
 def normalise_password(text):
@@ -309,20 +313,18 @@ class RegistryMixin:
 
     def measuring_point(self, terminal_id, pn):
         with self.db.transaction(write=False):
-            row = self.db.row(select(*_POINT_COLUMNS).where(
-                measuring_points.c.terminal_id == terminal_id, measuring_points.c.pn == pn))
+            row = self.db.row(_POINT, {"tid": terminal_id, "pn": pn})
         if row is None:
             raise UnknownMeter("no measuring point p%s on terminal id %s" % (pn, terminal_id))
         return self._point(row)
 
     def measuring_points(self, terminal_id=None):
         """The archive of one terminal (or of all), by terminal and Pn."""
-        mp = measuring_points.c
-        query = select(*_POINT_COLUMNS).order_by(mp.terminal_id, mp.pn)
-        if terminal_id is not None:
-            query = query.where(mp.terminal_id == terminal_id)
         with self.db.transaction(write=False):
-            rows = self.db.rows(query)
+            if terminal_id is None:
+                rows = self.db.rows(_ALL_POINTS)
+            else:
+                rows = self.db.rows(_POINTS_OF, {"tid": terminal_id})
         return [self._point(r) for r in rows]
 
     def meter_counts(self):

@@ -10,8 +10,7 @@ from host_tools.station.tables import denied_logins, sessions, terminals
 _END_OLDER = (update(sessions)
               .where(sessions.c.terminal_id == bindparam("tid"), sessions.c.ended_at.is_(None))
               .values(ended_at=bindparam("at"), end_reason="replaced by a new login"))
-_START = insert(sessions).values(terminal_id=bindparam("tid"), peer=bindparam("peer"),
-                                 started_at=bindparam("at")).returning(sessions.c.id)
+_START = insert(sessions).returning(sessions.c.id, sort_by_parameter_order=True)
 _ONLINE = (update(terminals).where(terminals.c.id == bindparam("tid"))
            .values(status="online", last_seen_at=bindparam("at"), last_login_at=bindparam("at")))
 _END = (update(sessions).where(sessions.c.id == bindparam("sid"), sessions.c.ended_at.is_(None))
@@ -41,10 +40,17 @@ class SessionsMixin:
                   for terminal_id, peer, at in logins]
         if not logins:
             return ids
+        # A terminal logging in twice in one batch: its later login ends the earlier one's
+        # session, so those go one by one.
+        rounds = [logins] if len({login["tid"] for login in logins}) == len(logins) else \
+            [[login] for login in logins]
         with self._ingest_transaction():
-            for login in logins:
-                self.db.execute(_END_OLDER, login)
-                ids.append(self.db.scalar(_START, login))
+            for batch in rounds:
+                self.db.execute(_END_OLDER, batch)
+                # One statement for the batch (SQLAlchemy's insertmanyvalues), ids in order.
+                ids += self.db.execute(_START, [
+                    {"terminal_id": login["tid"], "peer": login["peer"],
+                     "started_at": login["at"]} for login in batch]).scalars().all()
             self.db.execute(_ONLINE, logins)
         return ids
 
