@@ -89,6 +89,7 @@ class Database:
         self._conn = None               # the Connection of the open transaction
         self._kept = None               # SQLite: the Connection kept between transactions
         self._begin_mode = None
+        self._compiled = {}             # table name -> compiled bulk INSERT (SQLite)
         # Fail now, with a clear message, if the database cannot be opened at all.
         with self.transaction(write=False):
             pass
@@ -265,9 +266,26 @@ class Database:
             params = {name: list(values) for name, values in zip(names, zip(*rows, strict=True),
                                                                   strict=True)}
             return max(self.execute(sql, params).rowcount, 0)
-        statement = sqlalchemy.dialects.sqlite.insert(table).on_conflict_do_nothing()
-        return max(self.execute(statement, [dict(zip(names, row, strict=True))
-                                            for row in rows]).rowcount, 0)
+        sql, order = self._sqlite_insert(table)
+        if order is not None:
+            rows = [tuple(row[i] for i in order) for row in rows]
+        # SQLAlchemy turns each row of an executemany into a dict and back (most of the time
+        # of an upload); the statement compiled once for the driver takes the tuples as they are.
+        return max(self._conn.exec_driver_sql(sql, rows).rowcount, 0)
+
+    def _sqlite_insert(self, table):
+        """(SQL, column order or None) of the Core INSERT .. ON CONFLICT DO NOTHING of all of
+        `table`'s columns, compiled for the driver (positional binds)."""
+        found = self._compiled.get(table.name)
+        if found is None:
+            statement = sqlalchemy.dialects.sqlite.insert(table).on_conflict_do_nothing()
+            compiled = statement.values({c.name: sqlalchemy.bindparam(c.name)
+                                         for c in table.columns}).compile(dialect=self.engine.dialect)
+            names = [c.name for c in table.columns]
+            positions = [names.index(name) for name in compiled.positiontup]
+            found = (compiled.string, None if positions == list(range(len(names))) else positions)
+            self._compiled[table.name] = found
+        return found
 
     def close(self):
         with self._lock:
