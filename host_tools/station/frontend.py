@@ -207,7 +207,11 @@ class FrontEnd:
                 await asyncio.sleep(1)
                 continue
             for (_, future), session_id in zip(logins, ids, strict=True):
-                if not future.done():
+                if future.done():
+                    # The connection went (its login task was cancelled) while the login was
+                    # written: end the session just opened, or it stays "online" for ever.
+                    self._closes.append((session_id, "connection lost at login", None))
+                else:
                     future.set_result(session_id)
 
     def _write_sessions(self, logins, closes):

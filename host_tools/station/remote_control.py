@@ -5,6 +5,10 @@ How an operator's command reaches a terminal: `conc station trip --meter M` (or 
 trail. The serving station's CommandRunner polls for pending trip/close commands every
 `poll_s` and executes each on the terminal's session:
 
+  0. one command per meter at a time: a command for a meter that has one in progress gets the
+     step `queued` and starts when that one has finished (two trips of one meter sent together
+     would each take the other's answer or end in a false timeout). A point that is not in the
+     terminal's archive is refused (`failed`), never sent.
   1. terminal offline: step `waiting` once; still offline after `offline_wait_s` -> `failed`.
   2. AFN05 F1 (trip, Pn = the meter's measuring point, warning delay 0, no limit) or F2 (permit
      close), with the terminal's PW: step `sent`, state `sent`.
@@ -24,7 +28,7 @@ import asyncio
 import logging
 import time
 
-from host_tools.station.errors import StationError
+from host_tools.station.errors import StationError, UnknownMeter
 from host_tools.station.session import Denied, SessionError
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,8 @@ class CommandRunner:
         self.follow_s = follow_s
         self.probe_s = probe_s
         self.running = {}               # command id -> task
+        self.in_flight = {}             # (terminal id, pn) -> the command id running for it
+        self.queued = set()             # command ids told they wait for another on their meter
 
     async def run(self):
         await self._fail_interrupted()
@@ -72,13 +78,30 @@ class CommandRunner:
                                  state="failed")
 
     async def poll(self):
-        """Start every pending trip/close command not yet running."""
+        """Start every pending trip/close command not yet running, oldest first, one per meter."""
         for command in await asyncio.to_thread(self.station.commands, unfinished=True):
-            if command.kind in KINDS and command.state == "pending" and \
-                    command.id not in self.running:
-                task = asyncio.get_running_loop().create_task(self.execute(command))
-                self.running[command.id] = task
-                task.add_done_callback(lambda _, cid=command.id: self.running.pop(cid, None))
+            if command.kind not in KINDS or command.state != "pending" or \
+                    command.id in self.running:
+                continue
+            meter = (command.terminal_id, command.pn)
+            holder = self.in_flight.get(meter)
+            if holder is not None:
+                if command.id not in self.queued:
+                    self.queued.add(command.id)
+                    await self._step(command.id, "queued", "waiting", "command #%d on the same "
+                                     "meter is in progress; this one starts when it has finished"
+                                     % holder)
+                continue
+            self.queued.discard(command.id)
+            self.in_flight[meter] = command.id
+            task = asyncio.get_running_loop().create_task(self.execute(command))
+            self.running[command.id] = task
+            task.add_done_callback(lambda _, cid=command.id, key=meter: self._finished(cid, key))
+
+    def _finished(self, command_id, meter):
+        self.running.pop(command_id, None)
+        if self.in_flight.get(meter) == command_id:
+            del self.in_flight[meter]
 
     async def _step(self, command_id, step, outcome, detail="", state=None):
         await asyncio.to_thread(self.station.record_command_step, command_id, step, outcome,
@@ -95,6 +118,12 @@ class CommandRunner:
                              state="failed")
 
     async def _execute(self, command):
+        if not await self._in_archive(command):
+            await self._step(command.id, "check", "refused", "p%s is not in the archive of "
+                             "terminal %s: nothing sent (add the meter with `conc station "
+                             "terminals add-meter` first)" % (command.pn, command.terminal_label),
+                             state="failed")
+            return
         link = self.front.link(command.terminal_id)
         if link is None or link.session is None:
             await self._step(command.id, "waiting", "offline", "terminal %s is not connected; "
@@ -126,6 +155,15 @@ class CommandRunner:
         await self._step(command.id, "answer", "confirmed",
                          "terminal accepted the command; following the meter's relay")
         await self._follow(command, link, baseline)
+
+    async def _in_archive(self, command):
+        if command.terminal_id is None or command.pn is None:
+            return False
+        try:
+            await asyncio.to_thread(self.station.measuring_point, command.terminal_id, command.pn)
+        except UnknownMeter:
+            return False
+        return True
 
     async def _latest_relay_event_id(self, terminal_id):
         events = await asyncio.to_thread(self.station.events, terminal_id, None, None, ERC_RELAY)

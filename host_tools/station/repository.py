@@ -13,7 +13,9 @@ how many records were new). Errors are StationError subclasses (host_tools.stati
 
 The Station is assembled from one part per concern: registry.py (terminals, meter archives),
 ingest.py (readings, frozen values, events in), queries.py (data back out, status),
-sessions.py (logins, heartbeats), control.py (commands and their audit trail).
+sessions.py (logins, heartbeats), control.py (commands and their audit trail), on the database
+layer db.py (SQLAlchemy Core; `station.db.engine` is the Engine, for libraries that share the
+database) and the tables of tables.py.
 """
 import os
 import time
@@ -26,6 +28,7 @@ from host_tools.station.queries import QueriesMixin
 from host_tools.station.registry import (RegistryMixin, check_address,  # noqa: F401
                                          check_area_code, check_meter_address,
                                          normalise_password)
+from host_tools.station.secrets import PasswordBox, default_key_path
 from host_tools.station.sessions import SessionsMixin
 from host_tools.station.times import from_epoch, station_zone, to_epoch
 
@@ -36,31 +39,39 @@ def default_url():
     return os.environ.get(ENV_URL) or dbmod.DEFAULT_URL
 
 
-def open_station(url=None, create=True, zone=None, clock=time.time):
+def open_station(url=None, create=True, zone=None, clock=time.time, key_file=None):
     """Open (and with create=True, create or migrate) the station database at `url`.
 
     url: `sqlite:///PATH` or `postgresql://...`; default $CONC_STATION_DB, else sqlite:///station.db.
     create=False: for read-only tools: a missing SQLite file or an unmigrated database is an error.
     zone: the zone of naive datetimes (see times.station_zone); clock: returns Unix seconds.
+    key_file: the key file that seals terminal passwords (default: see secrets.py).
     """
-    database = dbmod.connect(url or default_url(), create=create)
+    url = url or default_url()
+    database = dbmod.connect(url, create=create)
     try:
         if create:
             schema.migrate(database, int(clock()))
         else:
             schema.check_version(database)
+        station = Station(database, zone=station_zone(zone) if zone is None or
+                          isinstance(zone, str) else zone, clock=clock,
+                          passwords=PasswordBox(key_file or default_key_path(*dbmod.parse_url(url))))
+        if create:
+            station.seal_clear_passwords()
     except BaseException:
         database.close()
         raise
-    return Station(database, zone=station_zone(zone) if zone is None or isinstance(zone, str)
-                   else zone, clock=clock)
+    return station
 
 
 class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMixin):
     """The master station's data: terminals and their meters, readings, events, control."""
 
-    def __init__(self, database, zone=None, clock=time.time):
+    def __init__(self, database, zone=None, clock=time.time, passwords=None):
         self.db = database
+        self.passwords = passwords
+        self.engine = database.engine
         self.zone = zone if zone is not None else station_zone()
         self.clock = clock
 

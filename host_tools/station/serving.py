@@ -1,13 +1,27 @@
-"""Running the front end as a process: listen address parsing, the fd limit, signals, a status line.
+"""Running the front end as a process: listen address parsing, the fd limit, signals, a status line,
+and the lock that makes it the only front end of its database.
 
 Used by `conc station serve` and by the benchmark's station process.
 """
 import asyncio
+import contextlib
+import fcntl
 import logging
+import os
 import resource
 import signal
 
-from host_tools.station.errors import InvalidValue
+from sqlalchemy import text
+
+from host_tools.station.db import SQLITE
+from host_tools.station.errors import DatabaseUnavailable, InvalidValue
+
+# Any constant: the PostgreSQL advisory lock a front end holds on its database.
+_PG_SERVE_LOCK = 1376_0002
+
+
+class AlreadyServed(DatabaseUnavailable):
+    """Another front end process serves this database."""
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +58,15 @@ async def run_until_signalled(front, host, port, on_started=None, report_every_s
     """Start `front` on host:port, call on_started(bound), run until SIGINT/SIGTERM, close."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+    # Not loop.add_signal_handler: asyncio learns of those signals from a byte in its self-pipe,
+    # and when an overloaded loop lets that pipe fill up the byte, and the signal, are lost
+    # ("signal wakeup fd: BlockingIOError") and the station runs on. A Python-level handler
+    # runs in the main thread whatever the pipe holds.
+    # call_soon_threadsafe queues stop.set even when its wake-up byte finds the pipe full.
+    def on_signal(_signum, _frame):
+        loop.call_soon_threadsafe(stop.set)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     bound = await front.start(host, port)
     if on_started is not None:
         on_started(bound)
@@ -57,7 +78,74 @@ async def run_until_signalled(front, host, port, on_started=None, report_every_s
                 if report is not None:
                     report()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         await front.close()
     return bound
+
+
+@contextlib.contextmanager
+def sole_front_end(station):
+    """Hold, while the block runs, the right to be the one front end of the station's database.
+
+    A front end starting up ends every session still marked open (the last one's, after a
+    crash) and executes pending commands, so two on one database would end each other's
+    sessions and both execute each command. On SQLite the right is an exclusive lock on
+    `DBFILE.serve-lock` (flock: the kernel drops it when the process dies, even by kill -9);
+    on PostgreSQL a session advisory lock on a connection kept for the purpose. Raises
+    AlreadyServed when another process holds it.
+    """
+    db = station.db
+    if db.dialect == SQLITE:
+        if db.path == ":memory:":
+            yield
+            return
+        with _file_lock(db.path + ".serve-lock", db.url):
+            yield
+        return
+    with _advisory_lock(db):
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(path, url):
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise DatabaseUnavailable("cannot create the lock file %s (%s): check that its folder "
+                                  "is writable" % (path, exc.strerror)) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            raise AlreadyServed(
+                "another `conc station serve` (pid %s) already serves %s: stop it first (one "
+                "front end per SQLite database; several need PostgreSQL)" % (holder, url)
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, b"%d\n" % os.getpid())
+        yield
+    finally:
+        os.close(fd)       # releases the lock
+
+
+@contextlib.contextmanager
+def _advisory_lock(db):
+    conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                           {"key": _PG_SERVE_LOCK}).scalar()
+        if not got:
+            holder = conn.execute(text(
+                "SELECT a.client_addr, a.pid FROM pg_locks l JOIN pg_stat_activity a "
+                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.objid = :key "
+                "AND l.granted"), {"key": _PG_SERVE_LOCK & 0xFFFFFFFF}).first()
+            where = "" if holder is None else " (server process %s, client %s)" % (
+                holder[1], holder[0] or "local")
+            raise AlreadyServed(
+                "another `conc station serve` already serves %s%s: stop it first (several "
+                "front ends on one PostgreSQL database are not supported yet)" % (db.url, where))
+        yield
+    finally:
+        conn.close()       # ends the server session, which releases the lock

@@ -106,7 +106,7 @@ def measure_ingest(folder, url=None):
         report = _report(swarm)
     finally:
         _stop(station_process)
-    with open_station(url, zone="UTC") as station:
+    with open_station(url, zone="UTC") as station, station.db.transaction(write=False):
         rows = station.db.rows("SELECT MIN(received_at), MAX(received_at), COUNT(*) "
                                "FROM readings")
     first, last, count = rows[0]

@@ -36,6 +36,9 @@ def db_url(request, tmp_path):
         yield "sqlite:///%s" % (tmp_path / "station.db")
         return
     server = request.getfixturevalue("postgres_server")
+    # The key file that seals terminal passwords: PostgreSQL's default is in the home folder.
+    request.getfixturevalue("monkeypatch").setenv("CONC_STATION_KEY",
+                                                  str(tmp_path / "station.key"))
     name = "station_%s" % uuid.uuid4().hex[:12]
     url = server.create_database(name)
     yield url

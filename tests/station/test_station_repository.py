@@ -369,3 +369,15 @@ def test_decoded_1376_values_map_straight_on(station, terminal):
             station.store_readings([Reading(terminal.id, 1, "F129.0", bad_time, 1, 4)])
     with pytest.raises(InvalidValue):
         station.store_daily_frozen([FrozenValue(terminal.id, 1, "F161.0", (2026, 2, 30), 1)])
+
+
+def test_logins_in_one_batch_open_one_session_per_terminal(station, clock):
+    a, b = (station.add_terminal("4101", n, "00") for n in (1, 2))
+    ids = station.open_sessions([(a.id, "p1", None), (b.id, "p2", None)])
+    assert len(set(ids)) == 2
+    assert [s.id for s in station.sessions(a.id)] == [ids[0]]
+    # the same terminal twice in a batch: the later login replaces the earlier one
+    again = station.open_sessions([(a.id, "p3", None), (a.id, "p4", None), (b.id, "p5", None)])
+    open_now = [s for t in (a, b) for s in station.sessions(t.id) if s.ended_at is None]
+    assert sorted(s.id for s in open_now) == sorted(again[1:])
+    assert {s.peer for s in open_now} == {"p4", "p5"}

@@ -19,6 +19,9 @@ def any_db_url(request, tmp_path):
         yield "sqlite:///%s" % (tmp_path / "station.db")
         return
     server = request.getfixturevalue("postgres_server")
+    # The key file that seals terminal passwords: PostgreSQL's default is in the home folder.
+    request.getfixturevalue("monkeypatch").setenv("CONC_STATION_KEY",
+                                                  str(tmp_path / "station.key"))
     name = "frontend_%s" % uuid.uuid4().hex[:12]
     yield server.create_database(name)
     server.drop_database(name)

@@ -1,5 +1,7 @@
 """Front end link layer: logins accepted and denied, heartbeats, logout, address checks."""
 import asyncio
+import threading
+import time
 
 from protocol import gw376
 
@@ -174,4 +176,29 @@ def test_garbage_between_frames_is_skipped(sqlite_url):
             raw.writer.write(b"\x00\x68\x12garbage")
             await raw.login()
             await asyncio.sleep(0)
+    run(scenario())
+
+
+def test_a_terminal_dropping_while_its_login_is_written_goes_offline(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1) as h:
+            write_sessions = h.front._write_sessions
+            writing = threading.Event()
+
+            def slow_write(logins, closes):
+                if logins:
+                    writing.set()
+                    time.sleep(0.5)          # the connection drops meanwhile
+                return write_sessions(logins, closes)
+            h.front._write_sessions = slow_write
+            raw = await h.raw(1)
+            raw.send_link(1)                 # login, not waiting for the confirmation
+            await eventually(writing.is_set, what="the login being written")
+            raw.close()
+            await eventually(lambda: h.station.sessions(h.ids[1])
+                             and h.station.sessions(h.ids[1])[0].ended_at is not None,
+                             what="the session end written")
+            assert h.station.sessions(h.ids[1])[0].end_reason == "connection lost at login"
+            assert h.station.terminal(h.ids[1]).status == "offline"
+            assert not [s for s in h.station.status() if s.online]
     run(scenario())

@@ -149,3 +149,43 @@ def test_cli_cancels_a_command_no_station_picks_up(sqlite_url):
             assert h.station.command(1).state == "cancelled"
             assert "no running station" in h.station.command_steps(1)[-1].detail
     run(scenario())
+
+
+def test_a_point_not_in_the_archive_is_refused_and_never_sent(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            sim = await h.sim(1)
+            # as anyone with the database could write it: the runner checks the archive itself
+            command_id = h.station.create_command(h.ids[1], "trip", "mallory", pn=7)
+            command = await finished(h, command_id)
+            assert command.state == "failed"
+            assert trail(h, command_id) == [("created", "ok"), ("check", "refused")]
+            assert "not in the archive" in h.station.command_steps(command_id)[-1].detail
+            assert not [r for r in sim.requests if r[0] == 0x05]
+            # and the CLI does not even write it
+            result = await asyncio.to_thread(
+                CliRunner().invoke, trip_cmd.cli, ["--meter", "4101-1:7", "--operator", "carol"],
+                env={"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME})
+            assert result.exit_code == 4 and "not in terminal 4101-1's archive" in result.output
+            assert len(h.station.commands()) == 1
+    run(scenario())
+
+
+def test_one_command_per_meter_in_flight(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=2, control_options=FAST) as h:
+            sim = await h.sim(1, relay_delay_s=0.3)
+            first = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            second = h.station.create_command(h.ids[1], "close", "bob", pn=1)
+            other = h.station.create_command(h.ids[1], "trip", "carol", pn=2)
+            done = [await finished(h, c) for c in (first, second, other)]
+            assert [c.state for c in done] == ["confirmed", "confirmed", "confirmed"]
+            assert trail(h, second) == [("created", "ok"), ("queued", "waiting"), ("sent", "ok"),
+                                        ("answer", "confirmed"), ("relay", "confirmed")]
+            # the second was sent only after the first had finished; another meter did not wait
+            steps = {c: h.station.command_steps(c) for c in (first, second, other)}
+            assert steps[second][2].at >= steps[first][-1].at
+            assert ("queued", "waiting") not in trail(h, other)
+            controls = [r[1][0] for r in sim.requests if r[0] == 0x05]
+            assert sorted(controls[:2]) == [(1, 1), (2, 1)] and controls[2:] == [(1, 2)]
+    run(scenario())

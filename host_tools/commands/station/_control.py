@@ -12,7 +12,7 @@ import time
 import click
 
 from host_tools.commands.station._common import echo_json, json_time, opened_station, show_time
-from host_tools.errors import EXIT_FAILED, CliError
+from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
 from host_tools.station.errors import InvalidValue
 
 FINAL = ("confirmed", "denied", "timeout", "failed", "cancelled")
@@ -34,7 +34,12 @@ def give_and_follow(kind, meter, operator, reason, wait_s, pickup_timeout_s, as_
     with opened_station(db_url, create=False, zone=zone) as station:
         terminal, pn = station.find_meter(meter)
         points = {p.pn: p for p in station.measuring_points(terminal.id)}
-        address = points[pn].meter_address if pn in points else None
+        if pn not in points:
+            raise CliError("%s:%d is not in terminal %s's archive: the station only controls "
+                           "archived meters (see `conc station terminals meters %s`)"
+                           % (terminal.label, pn, terminal.label, terminal.label),
+                           EXIT_BAD_INPUT)
+        address = points[pn].meter_address
         command_id = station.create_command(terminal.id, kind, operator, pn=pn,
                                             meter_address=address, reason=reason or "")
         if not as_json:

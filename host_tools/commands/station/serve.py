@@ -58,7 +58,8 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     backfill), and events whenever the terminal signals ACD. Operator commands given with
     `conc station trip` / `close` are picked up from the database and carried out here.
 
-    Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed.
+    Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed. One `serve`
+    per database: a second one is refused (exit 3) while the first runs.
 
     \b
     Example:
@@ -68,7 +69,8 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     from host_tools.station.collector import CollectorConfig
     from host_tools.station.db import redact
     from host_tools.station.frontend import FrontEnd
-    from host_tools.station.serving import parse_listen, raise_fd_limit, run_until_signalled
+    from host_tools.station.serving import (parse_listen, raise_fd_limit, run_until_signalled,
+                                            sole_front_end)
 
     logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,8 +101,9 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
                 "%s=%s" % item for item in line.items()))
 
         try:
-            asyncio.run(run_until_signalled(front, host, port, started, stats_every or None,
-                                            report))
+            with sole_front_end(station):
+                asyncio.run(run_until_signalled(front, host, port, started, stats_every or None,
+                                                report))
         except OSError as exc:
             raise CliError("cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc),
                            EXIT_DEVICE) from None

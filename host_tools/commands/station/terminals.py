@@ -1,8 +1,8 @@
 """`conc station terminals`: the registry of concentrators the station accepts, and their meters.
 
 A terminal is known by its A1 area code and A2 address (written AREA-ADDRESS, e.g. 4101-1) or by
-its name. Its password (the 16-byte PW the station sends in control frames) is stored as given
-and never printed. Its meter archive is what the front end downloads with AFN04 F10.
+its name. Its password (the 16-byte PW the station sends in control frames) is stored sealed
+with the station's key file (CONC_STATION_KEY; docs/station.md) and never printed. Its meter archive is what the front end downloads with AFN04 F10.
 """
 import json
 
