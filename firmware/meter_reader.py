@@ -48,6 +48,7 @@ class BusLink:
         self.port = port
         self.char_us = port.char_us
         self.turnaround_ms = turnaround_ms
+        self.max_retries = retries      # configured; a read may lower `retries` for its meter
         self.retries = retries
         # silence that ends an attempt once bytes came: 10 characters, at least 50 ms (a pty
         # and a loaded host add scheduling jitter between paced bytes)
@@ -182,8 +183,12 @@ class BusLink:
                         size = df.next_frame()
                     if taken < n:
                         df.reset()
-                    if df.buffered() or df.noise + df.rejected != junk:
-                        got = True          # garbage or a frame cut short: silence ends it
+                    if df.noise + df.rejected != junk:
+                        # garbage or a refused frame (bad checksum): silence ends the attempt.
+                        # The start of a plausible frame does not: its bytes may come with gaps
+                        # (a USB adapter's latency timer, a loaded host), and the deadline
+                        # already allows for the whole reply.
+                        got = True
                         last = clock.ticks_ms()
                 now = clock.ticks_ms()
                 left = timeout - clock.ticks_diff(now, t0)
@@ -313,10 +318,20 @@ class MeterReader:
         self.count = 0
         self.energy = None
         self.answered = 0
+        link = self.link
+        # A meter whose last read failed is most likely still dead: one attempt, no retry, so
+        # it costs the bus one timeout a cycle (its first item only, see below) until it
+        # answers again; retries are for the noise that garbles a live meter's reply.
+        link.retries = 0 if self.state.fails[point] else link.max_retries
+        err = await self._read(point, protocol, slot, plan, kind)
+        link.retries = link.max_retries
+        return err
+
+    async def _read(self, point, protocol, slot, plan, kind):
+        link = self.link
         if protocol == PMODBUS:
             from firmware import modbus_reader     # loaded once a Modbus meter is polled
             return await modbus_reader.read(self, slot, plan[2], kind)
-        link = self.link
         link.set_meter(slot)
         version = 2007 if protocol == P2007 else 1997
         entries = plan[0] if version == 2007 else plan[1]
