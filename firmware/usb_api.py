@@ -237,12 +237,19 @@ _tester = None
 TEST_TIMEOUT_MS = 20000         # a bus task finishes the meter it is reading first
 
 
-def bus_task_ready():
-    """{"ready": true} when the interrupted firmware can take meter tests through its bus tasks
-    (it was stopped where its state is whole); else the host soft-resets and tests without it."""
+def _bus_tasks():
+    """The interrupted firmware when meter tests can go through its bus tasks: it had booted,
+    it polls, and it was stopped where its state is whole; else None."""
     c = conc.current
-    _print({"ready": bool(c is not None and c.booted and c.poller is not None and
-                          c.stopped_idle)})
+    if c is not None and c.booted and c.poller is not None and c.stopped_idle:
+        return c
+    return None
+
+
+def bus_task_ready():
+    """{"ready": true} when meter tests can go through the interrupted firmware's bus tasks;
+    else the host soft-resets the board and tests without them."""
+    _print({"ready": _bus_tasks() is not None})
 
 
 def _through_bus_task(c, point):
@@ -274,8 +281,8 @@ def _through_bus_task(c, point):
 def test_read(point):
     global _tester
     try:
-        c = conc.current
-        if c is not None and c.booted and c.poller is not None and c.stopped_idle:
+        c = _bus_tasks()
+        if c is not None:
             _print(_through_bus_task(c, point))
             return
         if _tester is None:
