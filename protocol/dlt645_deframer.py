@@ -29,12 +29,7 @@ candidate costs the same whatever its length, and held bytes move to the front o
 feed does not fit (with the default capacity, over twice the longest frame, at most once per
 capacity minus one frame of bytes).
 """
-from protocol.compat import MICROPYTHON, const
-
-if not MICROPYTHON:
-    from itertools import accumulate
-
-    _LOW_BYTE = (0xFF).__and__
+from protocol.compat import const
 
 _START = const(0x68)
 _END = const(0x16)
@@ -89,18 +84,12 @@ class Deframer:
         if length > room:
             length = room
         fill = self.fill
-        if not MICROPYTHON:
-            piece = data[:length]
-            buf[fill:fill + length] = piece
-            sums[fill:fill + length + 1] = bytes(map(_LOW_BYTE,
-                                                     accumulate(piece, initial=sums[fill])))
-        else:
-            total = sums[fill]
-            for i in range(length):
-                byte = data[i]
-                buf[fill + i] = byte
-                total = (total + byte) & 0xFF
-                sums[fill + i + 1] = total
+        total = sums[fill]
+        for i in range(length):             # a byte loop: slices allocate on MicroPython
+            byte = data[i]
+            buf[fill + i] = byte
+            total = (total + byte) & 0xFF
+            sums[fill + i + 1] = total
         self.fill = fill + length
         return length
 
