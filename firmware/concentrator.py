@@ -134,6 +134,7 @@ class Concentrator:
         self.faults = []            # last task faults: (task name, last line)
         self.booted = False         # every boot step done (a Ctrl-C can come in the middle)
         self.boot_recorded = False  # this boot has logged what ended the previous run (ERC14)
+        self.stopped_idle = False   # stopped where its state is whole (see stopped())
 
     def problem(self, text):
         self.problems.append(text)
@@ -168,15 +169,18 @@ class Concentrator:
                 quiet_since = now
 
     # --- running ----------------------------------------------------------------------------
-    def stopped(self, interrupt=None):
+    def stopped(self, interrupt=None, clean=False):
         """Record an orderly stop (a `conc` command took over the board).
 
         Ctrl-C nearly always finds the kernel asleep in its idle wait. Anywhere else it may have
         landed inside a log write, and then the log's state in RAM cannot be trusted: a fresh
-        mount finds the true append point (and repairs a torn record)."""
+        mount finds the true append point (and repairs a torn record). `stopped_idle` tells
+        whether the firmware's state is whole, so that a command may run its kernel again
+        (firmware/usb_api.py test_read); `clean`: the kernel was stopped by kernel.stop()."""
+        self.stopped_idle = False
         if self.dev is None or self.log is None:
             return
-        idle = None
+        idle = True if clean else None
         for _ in range(4):      # the USB transport sends Ctrl-C twice: the second one may
             try:                # arrive while the marker is being written
                 gc.collect()
@@ -189,6 +193,7 @@ class Concentrator:
                     gc.collect()
                     self.log = RingLog(self.dev)
                 records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
+                self.stopped_idle = bool(idle)
                 return
             except KeyboardInterrupt:
                 idle = False        # it may have landed inside the append: remount

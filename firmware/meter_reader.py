@@ -48,6 +48,7 @@ class BusLink:
         self.port = port
         self.char_us = port.char_us
         self.turnaround_ms = turnaround_ms
+        self.max_retries = retries      # configured; `retries` is this meter's (set_meter)
         self.retries = retries
         # silence that ends an attempt once bytes came: 10 characters, at least 50 ms (a pty
         # and a loaded host add scheduling jitter between paced bytes)
@@ -82,7 +83,9 @@ class BusLink:
         return (request_len + reply_len) * self.char_us // 1000 + self.turnaround_ms + 20
 
     def set_meter(self, slot):
-        """Take the meter's address from its archive slot (bytes 6..11, wire order)."""
+        """Take the meter's address from its archive slot (bytes 6..11, wire order); a new
+        meter gets the configured retries (MeterReader.read may lower them)."""
+        self.retries = self.max_retries
         a = self.addr
         for i in range(6):
             a[i] = slot[6 + i]
@@ -182,8 +185,12 @@ class BusLink:
                         size = df.next_frame()
                     if taken < n:
                         df.reset()
-                    if df.buffered() or df.noise + df.rejected != junk:
-                        got = True          # garbage or a frame cut short: silence ends it
+                    if df.noise + df.rejected != junk:
+                        # garbage or a refused frame (bad checksum): silence ends the attempt.
+                        # The start of a plausible frame does not: its bytes may come with gaps
+                        # (a USB adapter's latency timer, a loaded host), and the deadline
+                        # already allows for the whole reply.
+                        got = True
                         last = clock.ticks_ms()
                 now = clock.ticks_ms()
                 left = timeout - clock.ticks_diff(now, t0)
@@ -313,11 +320,16 @@ class MeterReader:
         self.count = 0
         self.energy = None
         self.answered = 0
+        link = self.link
+        link.set_meter(slot)
+        if self.state.fails[point]:
+            # Most likely still dead: one attempt, no retry, so it costs the bus one timeout a
+            # cycle (its first item only, see below) until it answers again; retries are for
+            # the noise that garbles a live meter's reply.
+            link.retries = 0
         if protocol == PMODBUS:
             from firmware import modbus_reader     # loaded once a Modbus meter is polled
             return await modbus_reader.read(self, slot, plan[2], kind)
-        link = self.link
-        link.set_meter(slot)
         version = 2007 if protocol == P2007 else 1997
         entries = plan[0] if version == 2007 else plan[1]
         if not entries:

@@ -5,14 +5,15 @@
     poller.start(prio=20)               # bus tasks at priorities 20, 21, ... (below the uplink)
     poller.relay.submit(point, "trip")  # relay control (firmware/relay.py)
     await poller.forward(bus, data, timeout_ms, byte_timeout_ms)   # AFN10 (firmware/forwarding.py)
+    await poller.tester.test(point, timeout_ms)   # `conc meters test` (firmware/meter_test.py)
     poller.request_time_sync()          # broadcast the time soon (after a clock set)
     poller.stats()
 
 Each bus task sleeps (in the kernel, pending on its relay queue) until the next plan boundary
 (firmware/plans.py), then runs one cycle over its points in point order: real-time/curve items,
 the midnight reading of meters without a freeze, the daily frozen data with backfill and the
-clock check, and the broadcast time once a day. A relay command or a forward waiting in the
-queue is carried out between two meters, so it never waits for a whole cycle.
+clock check, and the broadcast time once a day. A relay command, a forward or a meter test
+waiting in the queue is carried out between two meters, so it never waits for a whole cycle.
 
 Every wait on the wire is a kernel I/O wait with a timeout (firmware/meter_reader.py), so a
 meter that never answers costs its own bus time only: the other buses and every other task keep
@@ -38,8 +39,10 @@ from protocol.meter_record import MAX_POINT, SLOT_SIZE
 
 RELAY_QUEUE = const(8)
 # a bus queue's messages: 0 wakes the task (a time sync request), FORWARD_MSG says a forward is
-# waiting (firmware/forwarding.py), anything else is a relay command (point << 8 | N1 code)
+# waiting (firmware/forwarding.py), TEST_MSG a meter test (firmware/meter_test.py), anything
+# else is a relay command (point << 8 | N1 code; points start at 1, so never 1 or 2)
 FORWARD_MSG = const(1)
+TEST_MSG = const(2)
 # collection kinds and the forward energy quantity (firmware/quantities.py, which is unloaded
 # once the plans are compiled)
 _REALTIME = const(0)
@@ -96,6 +99,9 @@ class BusPoller:
     async def _command(self, msg):
         if msg == FORWARD_MSG:
             await self.poller.forwarder.execute(self)
+            return
+        if msg == TEST_MSG:
+            await self.poller.tester.execute(self)
             return
         await self.poller.relay.execute(self, msg >> 8, msg & 0xFF)
         self.relay_done += 1
@@ -317,6 +323,7 @@ class Poller:
             self.buses[bus] = BusPoller(self, bus, ports[bus])
         self._relay = None
         self._forwarder = None
+        self._tester = None
         forget_tables()
 
     @property
@@ -334,6 +341,14 @@ class Poller:
             from firmware.forwarding import Forwarder
             self._forwarder = Forwarder(self)
         return self._forwarder
+
+    @property
+    def tester(self):
+        """The MeterTest (firmware/meter_test.py) of `conc meters test`, loaded on first use."""
+        if self._tester is None:
+            from firmware.meter_test import MeterTest
+            self._tester = MeterTest(self)
+        return self._tester
 
     async def forward(self, bus, data, timeout_ms, byte_timeout_ms):
         """AFN10 F1: send `data` on `bus` as it is; the reply's bytes (b"" for none), or None

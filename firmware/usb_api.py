@@ -10,7 +10,10 @@ whole contract, and a failure the user can fix prints {"error": "what was wrong"
     config_set(changes)           validate every value, then replace /config.json atomically
     meters_list(after, limit)     {"meters": [entry...], "next": point or None, "count": n}
     meters_apply(changes)         {"point": entry or None}: validated, applied atomically
-    test_read(point)              read one meter once now: values, latency, problem
+    bus_task_ready()              {"ready": bool}: meter tests can go through the bus tasks
+    test_read(point)              read one meter once now: values, latency, problem (through
+                                  the interrupted firmware's bus task when it is ready, else
+                                  after a soft reset with the buses opened here)
     pull_begin()                  {"cursor", "oldest", "next", "items": {id: [kind, name]}}
     pull_chunk(first, limit, since)   a header line {"first", "next", "count", "crc"} then the
                                   records as one JSON line whose CRC-32 the header carries
@@ -167,7 +170,8 @@ def meters_apply(changes):
 
 
 class _Tester:
-    """Reads one meter at a time with the poller's own read transaction (firmware/meter_reader)."""
+    """Reads meters with the poller's own read transaction when no firmware runs (after a soft
+    reset): its own kernel, and the buses opened here."""
 
     def __init__(self):
         from firmware.hal import clock
@@ -205,66 +209,82 @@ class _Tester:
         return reader
 
     def read(self, point):
-        from firmware import quantities as qs
-        from firmware.meter_reader import OK
+        from firmware.meter_test import read_once
         entry = self.archive.get(point)
         if entry is None:
             return {"point": point, "ok": False, "problem": "no meter at point %d" % point}
-        out = {"point": point, "bus": entry["bus"], "address": entry["address"],
-               "protocol": entry["protocol"], "ok": False, "latency_ms": None, "values": {}}
         try:
             reader = self._reader(entry["bus"], entry["baud"], entry["parity"])
         except Exception as exc:  # noqa: BLE001
-            out["problem"] = "bus %d did not open: %r" % (entry["bus"], exc)
-            return out
+            return {"point": point, "bus": entry["bus"], "address": entry["address"],
+                    "ok": False, "problem": "bus %d did not open: %r" % (entry["bus"], exc)}
         if reader is None:
-            out["problem"] = "bus %d has no device attached" % entry["bus"]
-            return out
+            return {"point": point, "bus": entry["bus"], "address": entry["address"],
+                    "ok": False, "problem": "bus %d has no device attached" % entry["bus"]}
         self.archive.read_slot(point, self.slot)
-        link = reader.link
-        before = link.stats()
         result = []
-        clock = self.clock
 
         async def once():
-            t0 = clock.ticks_ms()
-            err = await reader.read(point, self.slot[1], self.slot, self.plans.realtime,
-                                    qs.REALTIME)
-            result.append((err, clock.ticks_diff(clock.ticks_ms(), t0)))
+            result.append(await read_once(reader, point, entry, self.slot,
+                                          self.plans.realtime, self.clock))
 
         self.kernel.task_create(once, 10, name="test")
         self.kernel.run()
-        err, ms = result[0] if result else (-1, 0)
-        out["latency_ms"] = ms
-        values = {}
-        for i in range(reader.count):
-            values[qs.describe(reader.items[i])[1]] = reader.values[i]
-        out["values"] = values
-        after = link.stats()
-        out["requests"] = after["requests"] - before["requests"]
-        out["replies"] = after["replies"] - before["replies"]
-        if err == OK and not link.abnormal:
-            out["ok"] = True
-        elif err == OK:
-            out["problem"] = "the meter refused the request (error bits 0x%02x)" % link.error
-        else:
-            garbled = after["garbled"] - before["garbled"]
-            stray = after["stray"] - before["stray"]
-            if garbled:
-                out["problem"] = "garbled replies (%d): check baud, parity and wiring" % garbled
-            elif stray:
-                out["problem"] = "replies from another address (%d): check the address" % stray
-            else:
-                out["problem"] = "no reply: check the address, wiring (A/B) and baud rate"
-        return out
+        return result[0]
 
 
 _tester = None
+TEST_TIMEOUT_MS = 20000         # a bus task finishes the meter it is reading first
+
+
+def _bus_tasks():
+    """The interrupted firmware when meter tests can go through its bus tasks: it had booted,
+    it polls, and it was stopped where its state is whole; else None."""
+    c = conc.current
+    if c is not None and c.booted and c.poller is not None and c.stopped_idle:
+        return c
+    return None
+
+
+def bus_task_ready():
+    """{"ready": true} when meter tests can go through the interrupted firmware's bus tasks;
+    else the host soft-resets the board and tests without them."""
+    _print({"ready": _bus_tasks() is not None})
+
+
+def _through_bus_task(c, point):
+    """Run the interrupted firmware again until its bus task has read `point`: the bus stays
+    with the task that holds it, which reads the meter between two meters of its cycle."""
+    from firmware.kernel import OS_ERR_NONE, OS_LOWEST_PRIO, ON_FAULT_REMOVE
+    k = c.kernel
+    result = []
+
+    async def ask():
+        result.append(await c.poller.tester.test(point, TEST_TIMEOUT_MS))
+        k.stop()
+
+    for prio in range(OS_LOWEST_PRIO - 1, 0, -1):   # the lowest free priority
+        if k.task_create(ask, prio, name="usbtest", on_fault=ON_FAULT_REMOVE) == OS_ERR_NONE:
+            break
+    else:
+        return {"point": point, "ok": False, "problem": "no free task slot for the test"}
+    k.run(TEST_TIMEOUT_MS + 10000)
+    c.stopped(clean=True)       # it logged again while it ran: the stop marker comes last
+    doc = result[0] if result else None
+    if doc is None:
+        return {"point": point, "ok": False,
+                "problem": "the bus task did not take the test in time: try again"}
+    doc["via"] = "bus task"
+    return doc
 
 
 def test_read(point):
     global _tester
     try:
+        c = _bus_tasks()
+        if c is not None:
+            _print(_through_bus_task(c, point))
+            return
         if _tester is None:
             _tester = _Tester()
         _print(_tester.read(point))

@@ -224,9 +224,21 @@ def import_(csv_file, replace, port):
 def test(points, port, as_json):
     """Read each meter once through the board, now, with the poller's own read code: shows
     the values, the latency and what went wrong (the installer's wiring check). Exit 1 when
-    a meter did not answer properly."""
+    a meter did not answer properly.
+
+    A running firmware keeps its buses: each read goes through the bus task that holds the
+    meter's bus, between two meters of its cycle. A board whose firmware does not run is
+    tested after a soft reset, with the buses opened for the test.
+
+    \b
+    Examples:
+      conc meters test
+      conc meters test --point 3 --json
+    """
     results = []
-    with board_api.open_board(port) as board:
+    with board_api.open_board(port, soft_reset=False) as board:
+        if not board_api.call(board, "bus_task_ready()").get("ready"):
+            board.soft_reset()          # no firmware to go through: a clean heap instead
         wanted = list(points) or [e["point"] for e in list_meters(board)]
         if not wanted:
             raise CliError("no meters configured: add some with `conc meters add` first",

@@ -152,7 +152,10 @@ print(json.dumps({"kernel": best_k, "asyncio": best_a, "floor": best_f,
 # A high-priority task sleeps 5..19 ms at a time (random, so its deadlines do not line up with
 # slice ends) while two low-priority tasks compute in 5 ms slices between awaits (always
 # ready, so the kernel never idles): the high task can only run when a slice ends, so its
-# lateness is bounded by the slice, which is what we measure.
+# raw lateness is bounded by the slice - as long as the host runs the slice in 5 ms. A loaded
+# host stretches slices (the process is descheduled inside one), so beside the raw lateness we
+# measure what the kernel controls: the time from the later of the deadline and the end of
+# the slice that was running (the low task's last yield) to the high task running again.
 LATENCY_SCRIPT = """
 import json, random, time
 from firmware.kernel import Kernel
@@ -160,6 +163,8 @@ from firmware.kernel import Kernel
 SLICE_US = %(slice_ms)d * 1000
 k = Kernel()
 late = []
+beyond = []
+slice_end = [time.ticks_us()]
 
 
 async def high():
@@ -167,7 +172,11 @@ async def high():
         ms = 5 + random.getrandbits(4) %% 15
         t0 = time.ticks_us()
         await k.time_dly(ms)
-        late.append(max(0, time.ticks_diff(time.ticks_us(), t0) - ms * 1000))
+        now = time.ticks_us()
+        deadline = time.ticks_add(t0, ms * 1000)
+        late.append(max(0, time.ticks_diff(now, deadline)))
+        start = slice_end[0] if time.ticks_diff(slice_end[0], deadline) > 0 else deadline
+        beyond.append(max(0, time.ticks_diff(now, start)))
     k.stop()
 
 
@@ -176,6 +185,7 @@ async def low():
         t0 = time.ticks_us()
         while time.ticks_diff(time.ticks_us(), t0) < SLICE_US:
             pass
+        slice_end[0] = time.ticks_us()
         await k.sched()
 
 
@@ -184,9 +194,12 @@ k.task_create(low, 10)
 k.task_create(low, 11)
 k.run()
 late.sort()
+beyond.sort()
 n = len(late)
 st = k.stats()
 print(json.dumps({"p50_us": late[n // 2], "p99_us": late[(n * 99) // 100], "max_us": late[-1],
+                  "beyond_p50_us": beyond[n // 2], "beyond_p99_us": beyond[(n * 99) // 100],
+                  "beyond_max_us": beyond[-1],
                   "samples": n, "low_max_slice_us": max(t["max_slice_us"] for t in st["tasks"]
                                                         if t["prio"] >= 10)}))
 """
@@ -238,5 +251,10 @@ def run(bench):
                goal="<= %d" % slice_ms, slice_ms=slice_ms, p50_ms=round(lat["p50_us"] / 1000, 2),
                max_ms=round(lat["max_us"] / 1000, 2), samples=lat["samples"],
                low_max_slice_ms=round(lat["low_max_slice_us"] / 1000, 2))
+    bench.emit("kernel.wakeup_beyond_slice_ms_p99", round(lat["beyond_p99_us"] / 1000, 2), "ms",
+               goal="<= 1", p50_ms=round(lat["beyond_p50_us"] / 1000, 2),
+               max_ms=round(lat["beyond_max_us"] / 1000, 2), samples=lat["samples"],
+               note="from the later of the deadline and the running slice's end to the task "
+                    "running: the kernel's own share of kernel.wakeup_latency_ms_p99")
 
     bench.emit("kernel.heap_locked_ok", heap_locked_ok(), "bool", goal="== 1")

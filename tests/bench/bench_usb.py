@@ -11,7 +11,7 @@ from host_tools.commands import pull as pull_cmd
 from host_tools.commands import status as status_cmd
 from host_tools.simulators.meter_bus import MeterSimulator
 from host_tools.usb import Board
-from tests.usb.usb_support import conc
+from tests.usb.usb_support import ReadingCycle, conc
 from tests.vboard.vboard_support import VirtualBoard
 
 RECORDS = 3000
@@ -57,6 +57,7 @@ def run(bench):
             started = time.perf_counter()
             fetch_only(port)
             fetch = time.perf_counter() - started
+            cycle = ReadingCycle((sim, ["1"]))     # the pull restarts the firmware
             with tempfile.TemporaryDirectory() as out:
                 started = time.perf_counter()
                 summary = pull_cmd.pull(port, out + "/bench.db", "sqlite", quiet=True)
@@ -69,7 +70,8 @@ def run(bench):
                        "advancing the cursor, divided by the whole pull: the cost of safety")
             rounds = []
             for _ in range(3):
-                time.sleep(1)
+                cycle.wait()                        # booted and polling again, as in the field
+                cycle = ReadingCycle((sim, ["1"]))  # each status restarts the firmware too
                 started = time.perf_counter()
                 doc = status_cmd.read_status(port)
                 rounds.append(time.perf_counter() - started)
@@ -83,9 +85,10 @@ def run(bench):
     with sim, tempfile.TemporaryDirectory() as image:
         vb = _board(image, sim, "virtual")
         try:
+            cycle = ReadingCycle((sim, ["1"]))
             conc("meters", "add", "--point", "1", "--address", "1", "--baud", "9600",
                  port=vb.port)
-            time.sleep(2)
+            cycle.wait()                    # booted and polling: the heap as it runs
             with board_api.open_board(vb.port, soft_reset=False) as board:
                 doc = board_api.call(board, "status()", module="usb_status")
             bench.emit("usb.heap_free_192k", doc["heap_free"] // 1024, "KB", goal=">= 16",

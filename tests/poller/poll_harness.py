@@ -162,6 +162,7 @@ class Concentrator:
         "count_alloc", the heap allocated meanwhile is counted (gc off: nothing is freed)."""
         clock = self.clock
         t0 = clock.ticks_ms()
+        real0 = time.ticks_ms()         # with the bus clock, virtual time jumps between cycles
         count = self.spec.get("count_alloc")
         if count:
             gc.collect()
@@ -176,6 +177,7 @@ class Concentrator:
                     done = False
             if done:
                 break
+        self.real_ms = time.ticks_diff(time.ticks_ms(), real0)
         if count:
             self.allocated = gc.mem_alloc() - before
             gc.enable()
@@ -212,7 +214,8 @@ class Concentrator:
         out = {"stats": self.poller.stats(), "faults": self.faults, "now": self.wall.now(),
                "heap_peak": self.heap_peak, "ticks": getattr(self, "ticks", None),
                "relay": self.poller.relay.last, "allocated": getattr(self, "allocated", None),
-               "forwarded": getattr(self, "forwarded", None)}
+               "forwarded": getattr(self, "forwarded", None),
+               "real_ms": getattr(self, "real_ms", None)}
         if extra:
             out.update(extra)
         print("@@" + json.dumps({"type": "summary", "summary": out}))

@@ -7,6 +7,7 @@ import pytest
 import serial
 
 from host_tools.simulators.modem import Faults, start_modem
+from tests.waiting import wait_for
 
 
 class Peer:
@@ -100,9 +101,7 @@ def test_sim800_full_cycle_bridges_both_ways(peer):
         client.expect("> ")
         client.port.write(b"\x68\x01\x02\x03\x16")
         client.expect("SEND OK")
-        deadline = time.monotonic() + 3
-        while len(peer.received) < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for("5 bytes at the peer", lambda: len(peer.received) >= 5, 3, every=0.01)
         assert bytes(peer.received) == b"\x68\x01\x02\x03\x16"
         peer.conn.sendall(b"\x68\xAA\x16")
         client.expect(b"+IPD,3:\x68\xAA\x16")
@@ -187,7 +186,7 @@ def test_silent_pdp_loss_keeps_claiming_connected(peer):
     modem, client = make(peer, silent_after=0.1)
     try:
         connect_sim800(client)
-        time.sleep(0.3)
+        wait_for("the data link gone silent", lambda: modem.silent, 5, every=0.01)
         client.send("AT+CIPSEND=2")
         client.expect("> ")
         client.port.write(b"hi")

@@ -2,7 +2,6 @@
 
 Captured frames come from /work/shared/vectors/dlt645_examples.tsv (meter 151230011061).
 """
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from protocol import dlt645, dlt645_items, modbus
 from protocol.dlt645_deframer import Deframer
 from protocol.errors import ProtocolError
 from tests.sim.sim_support import BusClient
+from tests.waiting import wait_for
 
 BAUD = 115200
 VECTOR_READ_REQ = bytes.fromhex("68611001301215681104333334337b16")
@@ -107,8 +107,8 @@ def test_energy_accumulates_and_freezes_at_midnight_on_accelerated_time(bus):
                         "shape": "flat"}],
                       start="2026-03-01T23:58:00", speed=600)
     first = decoded(client.read_645("000000000001", 0x00010000))
-    while sim.clock.now() < datetime(2026, 3, 2, 0, 0, 30):    # 150 simulated s: 0.25 s
-        time.sleep(0.02)
+    wait_for("00:00:30 simulated (150 s: 0.25 s)",
+             lambda: sim.clock.now() >= datetime(2026, 3, 2, 0, 0, 30), 10, every=0.02)
     frame = client.read_645("000000000001", 0x05060001)
     assert decoded(frame) == (2026, 3, 2, 0, 0)
     model = sim.meter("1").model
@@ -116,9 +116,9 @@ def test_energy_accumulates_and_freezes_at_midnight_on_accelerated_time(bus):
     assert frozen == tuple(int(x * 100) for x in model.frozen_day(1).forward_kwh)
     assert 50000 <= frozen[0] <= 50000 + 12           # 2 min at 3.6 kW = 0.12 kWh
     assert client.read_645("000000000001", 0x05060102).error_names() == ["no_data"]
-    time.sleep(0.1)
-    later = decoded(client.read_645("000000000001", 0x00010000))
-    assert later > frozen[0] and later > first        # counting on after the freeze
+    later = wait_for("energy counting on after the freeze", lambda: above(
+        decoded(client.read_645("000000000001", 0x00010000)), frozen[0]), 10)
+    assert later > first
 
 
 def test_relay_trip_from_captured_frame_stops_energy(bus):
@@ -131,15 +131,15 @@ def test_relay_trip_from_captured_frame_stops_energy(bus):
     status = decoded(client.read_645("151230011061", 0x04000503))
     assert status & dlt645_items.STATUS3_RELAY_OPEN and status & dlt645_items.STATUS3_RELAY_COMMAND
     frozen_energy = decoded(client.read_645("151230011061", 0x00010000))
-    time.sleep(0.1)                                   # 100 simulated s at 36 kW would be 1 kWh
+    simulated_seconds_pass(sim, 100)                  # 100 s at 36 kW would be 1 kWh
     assert decoded(client.read_645("151230011061", 0x00010000)) == frozen_energy
     assert decoded(client.read_645("151230011061", 0x02020100)) == 0
 
     close = dlt645.build_relay("151230011061", "direct_close", (2099, 12, 30, 0, 0, 0),
                                password="02020637")
     assert dlt645.parse_frame(client.exchange(close)[0]).control == 0x9C
-    time.sleep(0.1)
-    assert decoded(client.read_645("151230011061", 0x00010000)) > frozen_energy
+    wait_for("energy counting again after the close", lambda: above(
+        decoded(client.read_645("151230011061", 0x00010000)), frozen_energy), 10)
 
 
 def test_relay_checks_password_and_expiry(bus):
@@ -230,7 +230,7 @@ def test_every_fault_kind_is_seen_by_a_client(bus):
     assert dlt645.parse_frame(deframer.buf, deframer.start, size).address == "000000000005"
     assert dlt645.parse_frame(fast).address == "000000000007"   # meter 6 answers as 7
     first = dlt645.parse_frame(read("7")[0]).payload
-    time.sleep(0.1)                                   # 100 s at 36 kW: 1 kWh if it counted
+    simulated_seconds_pass(sim, 100)                  # 100 s at 36 kW: 1 kWh if it counted
     assert dlt645.parse_frame(read("7")[0]).payload == first
 
     reply, _ = client.exchange(modbus.read_request(8, 4, 0x48, 2))
@@ -290,14 +290,31 @@ def test_models_are_exposed_for_comparison(bus):
         sim.meter("99")
 
 
-def test_clients_can_reopen_the_pty_at_8e1(bus):
-    """Linux ptys refuse a parity setting unless the speed changes too; the simulator re-arms."""
+def test_the_pty_keeps_the_speed_its_client_set(bus):
+    """The simulator no longer parks its pty at 50 baud while idle (which hid the pty's parity
+    quirk from clients): what a client sets stays, so clients meet the tty as it is
+    (firmware/hal/serial_tty.py copes; see docs/meter-simulator.md)."""
+    import termios
+
     import serial
     sim, client = bus([{"address": "1"}])
     client.close()
-    for _ in range(3):
-        time.sleep(0.08)                              # the bus thread re-arms when idle
-        reopened = serial.Serial(sim.device_path, BAUD, parity="E", timeout=0)
+    reopened = serial.Serial(sim.device_path, BAUD, parity="N", timeout=0)
+    try:
+        wanted = termios.tcgetattr(reopened.fileno())[4]
+        assert sim.line.read(0.01) == b""          # an idle read: where the re-arm used to be
+        assert termios.tcgetattr(reopened.fileno())[4] == wanted != termios.B50
+    finally:
         reopened.close()
     client.serial.open()
 
+
+
+def above(value, floor):
+    return value if value > floor else None
+
+
+def simulated_seconds_pass(sim, seconds):
+    """Wait until the simulator's clock has moved `seconds` on (its speed sets how long)."""
+    until = sim.clock.now() + timedelta(seconds=seconds)
+    wait_for("%d simulated seconds" % seconds, lambda: sim.clock.now() >= until, 10, every=0.01)

@@ -1,11 +1,15 @@
 """Booting on a heap-limited board (the 192 KB `virtual` board: an ESP32 without PSRAM) and
 with a corrupt settings file: the firmware never bricks the board, and says what it skipped."""
-import time
-
 import pytest
 
 from host_tools.usb import Board
-from tests.usb.usb_support import conc, conc_json, simulators, start_board
+from host_tools.vboard.agent_process import AGENT_HEAP_KB
+from tests.usb.usb_support import ReadingCycle, conc, conc_json, simulators, start_board
+from tests.waiting import wait_for
+
+# the `virtual` board's heap (board_configs/virtual.json) plus the REPL agent's share, which a
+# real board keeps in ROM (host_tools/vboard/agent_process.py)
+HEAP = (192 + AGENT_HEAP_KB) * 1024
 
 
 @pytest.fixture(scope="module")
@@ -13,6 +17,7 @@ def small_board(tmp_path_factory):
     bus1, bus2 = simulators()
     with bus1, bus2:
         vb = start_board(tmp_path_factory.mktemp("heap"), bus1, bus2, board="virtual")
+        vb.buses = (bus1, bus2)
         try:
             yield vb
         finally:
@@ -21,13 +26,20 @@ def small_board(tmp_path_factory):
 
 def test_a_192k_board_polls_skips_what_does_not_fit_and_still_answers_status(small_board):
     port = small_board.port
-    for point, address, protocol in ((1, "1", "dlt645"), (2, "2", "dlt645-1997")):
-        assert conc("meters", "add", "--point", point, "--address", address, "--protocol",
-                    protocol, "--bus", "1", "--baud", "9600", port=port).returncode == 0
-    time.sleep(3.5)                 # boot and one reading cycle of the two meters
+    bus1 = small_board.buses[0]
+    assert conc("meters", "add", "--point", 1, "--address", "1", "--bus", "1", "--baud",
+                "9600", port=port).returncode == 0
+    cycle = ReadingCycle((bus1, ["1", "2"]))             # the boot after the next add polls both
+    assert conc("meters", "add", "--point", 2, "--address", "2", "--protocol", "dlt645-1997",
+                "--bus", "1", "--baud", "9600", port=port).returncode == 0
+    cycle.wait()
     doc = conc_json("status", port=port)
     assert doc["running"] and doc["board"] == "virtual"
-    assert doc["heap_used"] + doc["heap_free"] <= 210 * 1024          # the budget holds
+    # the board really has the 192 KB heap, the firmware's peak stayed inside it, and room is
+    # left for what a USB command needs
+    assert HEAP - 8 * 1024 <= doc["heap_used"] + doc["heap_free"] <= HEAP
+    assert doc["heap_peak"] < doc["heap_used"] + doc["heap_free"]
+    assert doc["heap_free"] >= 16 * 1024
     assert {"bus1", "bus2", "housekeeping"} <= {t["name"] for t in doc["tasks"]}
     assert doc["buses"][0]["reads_ok"] >= 2 and doc["faults"] == []
     assert "heap" in doc["skipped"]["uplink"]        # why the uplink does not run
@@ -39,9 +51,8 @@ def test_a_corrupt_settings_file_boots_with_defaults_and_raises_erc21(small_boar
     assert conc("config", "set", "terminal.address", "99", port=port).returncode == 0
     with Board.open(port, soft_reset=True) as board:
         board.write_file("/config.json", b'{"terminal.address": 99, "master.port": 0, ')
-    time.sleep(1.5)
-    doc = conc_json("status", port=port)
-    assert doc["running"]
+    doc = wait_for("the firmware running on the broken settings",
+                   lambda: running(conc_json("status", port=port)), 30, every=0.5)
     assert any("config.json is not valid JSON" in p for p in doc["problems"])
     assert 21 in [e[3] for e in doc["events"]]        # ERC21 terminal fault
     shown = conc("config", "show", port=port)
@@ -54,3 +65,7 @@ def test_a_corrupt_settings_file_boots_with_defaults_and_raises_erc21(small_boar
     # the user repairs it with one set: the file is rewritten whole
     assert conc("config", "set", "terminal.address", "7", port=port).returncode == 0
     assert conc_json("config", "show", port=port)["problems"] == []
+
+
+def running(doc):
+    return doc if doc["running"] else None

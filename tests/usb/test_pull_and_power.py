@@ -9,7 +9,8 @@ import pytest
 from host_tools.commands import pull as pull_cmd
 from host_tools.errors import CliError
 from host_tools.usb import Board
-from tests.usb.usb_support import conc, conc_json, simulators, start_board
+from tests.usb.usb_support import ReadingCycle, conc, conc_json, simulators, start_board
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +22,30 @@ def rig(tmp_path_factory):
         port = vb.port
         for args in (("--point", "1", "--address", "1", "--bus", "1", "--baud", "9600"),
                      ("--point", "2", "--address", "2", "--protocol", "dlt645-1997", "--bus",
-                      "1", "--baud", "9600"),
-                     ("--point", "3", "--address", "1", "--protocol", "modbus", "--bus", "2",
-                      "--baud", "9600", "--parity", "N")):
+                      "1", "--baud", "9600")):
             assert conc("meters", "add", *args, port=port).returncode == 0
-        time.sleep(3)           # the firmware's first reading cycle (about 1 s a bus)
         state = {"board": vb, "image": image, "buses": (bus1, bus2)}
+        cycle = next_cycle(state)
+        assert conc("meters", "add", "--point", "3", "--address", "1", "--protocol", "modbus",
+                    "--bus", "2", "--baud", "9600", "--parity", "N", port=port).returncode == 0
+        cycle.wait()            # the firmware's first reading cycle of all three meters
         try:
             yield state
         finally:
             state["board"].stop()
+
+
+def next_cycle(rig):
+    """Start watching for the firmware's next reading cycle of the rig's three meters."""
+    bus1, bus2 = rig["buses"]
+    return ReadingCycle((bus1, ["1", "2"]), (bus2, [1]))
+
+
+def status_after_a_cycle(rig):
+    """`conc status` once the running firmware has read every meter (its records are logged);
+    the command then restarts the firmware, which reads them all again."""
+    next_cycle(rig).wait()
+    return conc("status", port=rig["board"].port)
 
 
 def seqs_of_csv(path):
@@ -43,8 +58,15 @@ def test_pull_csv_then_an_interrupted_pull_resumes_without_loss_or_duplicates(ri
     port = rig["board"].port
     out = tmp_path / "all.csv"
     first = conc_json("pull", "-o", out, port=port)
-    assert first["readings"] > 0 and first["events"] >= 0
+    assert first["readings"] > 0
     head = first["cursor"]
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    # the summary counts what the file holds: a row per reading, a record per event
+    batches = {r["seq"] for r in rows if r["record"] == "readings"}
+    assert first["readings"] == sum(r["record"] == "readings" for r in rows)
+    assert first["events"] == len({r["seq"] for r in rows if r["record"] == "event"})
+    assert first["records"] == len(batches) + first["events"] + first["markers"]
     got = sorted(set(seqs_of_csv(out)))
     assert got == list(range(got[0], head))         # dense: nothing skipped
     with open(out, newline="") as f:
@@ -54,8 +76,7 @@ def test_pull_csv_then_an_interrupted_pull_resumes_without_loss_or_duplicates(ri
 
     # more records: each conc command restarts the firmware, which reads every meter again
     for _ in range(3):
-        time.sleep(1.5)
-        conc("status", port=port)
+        status_after_a_cycle(rig)
     # interrupted the worst way: the chunk is on disk, the board's cursor not yet advanced
     calls = {"n": 0}
     real_commit = pull_cmd._TextOutput.commit
@@ -89,15 +110,14 @@ def test_pull_csv_then_an_interrupted_pull_resumes_without_loss_or_duplicates(ri
 
 def test_pull_json_and_sqlite_with_since(rig, tmp_path):
     port = rig["board"].port
-    time.sleep(1.5)
-    conc("status", port=port)
-    time.sleep(1.5)
+    status_after_a_cycle(rig)
+    next_cycle(rig).wait()
     lines = conc("pull", "--format", "json", "-o", "-", port=port)
     assert lines.returncode == 0, lines.stderr
     docs = [json.loads(line) for line in lines.stdout.splitlines()]
     assert docs and all({"seq", "time", "point", "kind", "quantity", "value"} <= set(d)
                         for d in docs)
-    time.sleep(1.5)
+    next_cycle(rig).wait()
     db = tmp_path / "site.db"
     result = conc_json("pull", "--format", "sqlite", "-o", db, "--since", "2001-01-01",
                        port=port)
@@ -115,24 +135,21 @@ def test_pull_json_and_sqlite_with_since(rig, tmp_path):
 
 def test_power_cut_while_polling_keeps_the_data_and_records_erc14(rig, tmp_path):
     vb = rig["board"]
+    cycle = next_cycle(rig)
     before = conc_json("status", port=vb.port)["ring"]["next_seq"]
-    time.sleep(3)                                    # rebooted (after the status) and polling
-    vb.power_cut()                                   # kill -9 while the firmware polls
+    cycle.wait()                                     # rebooted (after the status) and polled
+    vb.power_cut()                                   # kill -9 while the firmware runs
     bus1, bus2 = rig["buses"]
     from tests.vboard.vboard_support import VirtualBoard
+    cycle = next_cycle(rig)
     vb = VirtualBoard(rig["image"], "--board", "virtual_wrover", "--bus",
                       "1=" + bus1.device_path, "--bus", "2=" + bus2.device_path).start()
     rig["board"] = vb
-    # `conc status` may interrupt the boot before it has logged the cut; that boot then writes
-    # nothing and the next one (after the command) logs it. Which boot status then finds
-    # running is timing, so the proof is the ERC14 record itself, not `power_off_at` (which
-    # only describes the boot that is running).
-    for _ in range(4):
-        status = conc_json("status", port=vb.port)
-        erc14 = [e for e in status["events"] if e[3] == 14]    # [seq, ts, point, erc, data]
-        if erc14:
-            break
-        time.sleep(1.5)
+    # A boot logs what ended the previous run before it polls: once the meters are read, the
+    # cut is in the log (a `conc status` earlier could interrupt the boot before that).
+    cycle.wait()
+    status = conc_json("status", port=vb.port)
+    erc14 = [e for e in status["events"] if e[3] == 14]        # [seq, ts, point, erc, data]
     assert len(erc14) == 1, status["events"]         # one cut, recorded once
     data = bytes.fromhex(erc14[0][4])                # format 15 power-off, then power-on time
 
@@ -155,28 +172,31 @@ def test_pull_killed_mid_way_then_rerun_stores_every_record_once(rig, tmp_path):
     from tests.vboard.vboard_support import ROOT
     port = rig["board"].port
     for _ in range(3):                       # something to pull: the reading cycles of 3 boots
-        time.sleep(1.2)
-        conc("status", port=port)
+        status_after_a_cycle(rig)
     start = conc_json("status", port=port)["ring"]["cursors"]["usb"]["position"]
     db = tmp_path / "killed.db"
     proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "pull", "--port", port,
                              "--format", "sqlite", "-o", str(db), "--chunk", "2"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    stored = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
+
+    def records_stored():
+        if proc.poll() is not None:
+            return "ended"                   # too late to kill it mid-way: fails below
+        if not db.exists():
+            return 0
+        try:
+            con = sqlite3.connect(db)
             try:
-                con = sqlite3.connect(db)
-                stored = con.execute("SELECT COUNT(*) FROM events").fetchone()[0] + \
+                count = con.execute("SELECT COUNT(*) FROM events").fetchone()[0] + \
                     con.execute("SELECT COUNT(DISTINCT seq) FROM readings").fetchone()[0]
+            finally:
                 con.close()
-            except sqlite3.Error:
-                stored = 0
-            if stored >= 4:
-                break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the pull ended before it could be killed"
+        except sqlite3.Error:
+            return 0                         # the pull is creating its tables
+        return count if count >= 4 else 0
+
+    stored = wait_for("4 records stored by the pull", records_stored, 30, every=0.02)
+    assert stored != "ended", "the pull ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     time.sleep(0.5)                          # the board's REPL notices the closed port

@@ -2,9 +2,11 @@
 import json
 import subprocess
 import sys
+import time
 
 from host_tools.simulators.meter_bus import MeterSimulator
 from tests.vboard.vboard_support import ROOT, VirtualBoard
+from tests.waiting import wait_for
 
 BOARD = "virtual_wrover"
 
@@ -41,3 +43,38 @@ def start_board(image_dir, bus1, bus2, board=BOARD):
     proc = conc("flash", "--board", board, port=vb.port)
     assert proc.returncode == 0, proc.stderr
     return vb
+
+
+class ReadingCycle:
+    """Waits for the firmware's next reading cycle from the meters' side of the wire, without
+    touching the board (any `conc` command restarts its firmware).
+
+        cycle = ReadingCycle((bus1, ["1", "2"]), (bus2, [1]))    # before what starts it
+        conc("meters", "add", ...)                               # restarts the firmware
+        cycle.wait()          # each meter answered since, and the buses went quiet
+
+    "Quiet" is no byte on any bus for QUIET_S: the cycle's meters are all read (the next cycle
+    is a plan period away).
+    """
+    QUIET_S = 0.3
+
+    def __init__(self, *buses):
+        self.meters = [(sim, sim.meter(address)) for sim, addresses in buses
+                       for address in addresses]
+        self.before = [meter.replies for _, meter in self.meters]
+        self.busy = None
+        self.since = None
+
+    def _done(self):
+        for (_, meter), before in zip(self.meters, self.before, strict=True):
+            if meter.replies <= before:
+                return False
+        busy = sum(sim.bus_busy_s for sim, _ in self.meters)
+        now = time.monotonic()
+        if busy != self.busy:
+            self.busy, self.since = busy, now
+            return False
+        return now - self.since >= self.QUIET_S
+
+    def wait(self, timeout=60):
+        wait_for("a reading cycle of every meter", self._done, timeout, every=0.05)

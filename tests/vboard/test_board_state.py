@@ -3,7 +3,6 @@ heap budget, and hands its attached serial devices to the firmware."""
 import os
 import subprocess
 import sys
-import time
 
 
 from host_tools.vboard import registry
@@ -27,9 +26,10 @@ def test_power_cut_during_writes_leaves_a_mountable_filesystem(tmp_path):
     console = Console(board.port)
     console.raw()
     # keep rewriting a file, then pull the plug in the middle of it
-    console.write(b"i = 0\nwhile True:\n with open('churn.txt', 'w') as f:\n  f.write(str(i) * 500)\n i += 1\n\x04")
+    console.write(b"i = 0\nwhile True:\n with open('churn.txt', 'w') as f:\n  f.write(str(i) * 500)\n"
+                  b" i += 1\n if i == 20:\n  print('churning')\n\x04")
     console.read_until(b"OK")
-    time.sleep(0.5)
+    console.read_until(b"churning")          # 20 rewrites done, the loop goes on
     board.power_cut()
     console.close()
     with VirtualBoard(tmp_path) as board:
