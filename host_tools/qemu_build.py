@@ -89,6 +89,15 @@ def _tree_key():
     return h.hexdigest()
 
 
+def _board_key():
+    """What the firmware is built from: the tree's key and every board file."""
+    h = hashlib.sha256(_tree_key().encode())
+    for src in sorted(BOARD_SRC.iterdir()):
+        if src.is_file():
+            h.update(src.name.encode() + b"\0" + src.read_bytes())
+    return h.hexdigest()
+
+
 def _unpack(tarballs):
     """A fresh patched tree in TREE, when the one there is not from these tarballs and patches."""
     stamp = BUILD / "tree.stamp"
@@ -140,6 +149,10 @@ def build(quiet=False):
     if missing:
         raise QemuBuildError("%s not found: run `make install` (Debian packages gcc-arm-none-eabi "
                              "libnewlib-arm-none-eabi)" % ", ".join(missing))
+    stamp = BUILD / "firmware.stamp"
+    key = _board_key()
+    if firmware_path().exists() and stamp.exists() and stamp.read_text() == key:
+        return firmware_path()
     tarballs = _check_tarballs(deps_dir())
     _unpack(tarballs)
     _copy_board()
@@ -155,6 +168,7 @@ def build(quiet=False):
             shutil.copyfile(built, tmp)
             shutil.copymode(built, tmp)
             os.replace(tmp, out)
+    stamp.write_text(key)
     return firmware_path()
 
 
