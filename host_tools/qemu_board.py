@@ -23,7 +23,7 @@ QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"
 FLASH_IMAGE = "flash.img"
 FLASH_SIZE = 16 * 1024 * 1024     # the AN386's PSRAM (QEMU's machine RAM for this board)
-UARTS = 3                         # UART0 REPL, UART1, UART2 (board.c's BOARD_UART_COUNT)
+UARTS = 4                         # UART0 REPL, UART1..3 (board.h BOARD_UART_COUNT)
 PTY_LINE = re.compile(r"char device redirected to (\S+) \(label serial(\d+)\)")
 START_TIMEOUT = 10.0
 

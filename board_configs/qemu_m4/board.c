@@ -32,13 +32,16 @@ static void uart1_rx_handler(void) {
 static void uart2_rx_handler(void) {
     board_uart_rx_isr(2);
 }
+static void uart3_rx_handler(void) {
+    board_uart_rx_isr(3);
+}
 
 static void unused_handler(void) {
 }
 
 void board_vectors_init(void) {
     static void (*const rx_handlers[BOARD_UART_COUNT])(void) = {
-        uart0_rx_handler, uart1_rx_handler, uart2_rx_handler,
+        uart0_rx_handler, uart1_rx_handler, uart2_rx_handler, uart3_rx_handler,
     };
     memcpy(vectors, isr_vector, 16 * sizeof(uint32_t));
     for (int i = 16; i < 16 + 32; ++i) {

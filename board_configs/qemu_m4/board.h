@@ -7,7 +7,7 @@
 
 // CMSDK APB UARTs of the AN386 image (QEMU hw/arm/mps2.c): base addresses and RX interrupt
 // numbers (the TX interrupt is the next number). UART0 is the REPL.
-#define BOARD_UART_COUNT (3)
+#define BOARD_UART_COUNT (4)
 #define BOARD_UART_RXBUF (1024)
 
 void board_vectors_init(void);       // the vector table with the UART interrupts

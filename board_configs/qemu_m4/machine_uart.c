@@ -1,4 +1,4 @@
-// machine.UART for the CMSDK UARTs 1 and 2 of the QEMU_M4 board (UART0 is the REPL), on the
+// machine.UART for the CMSDK UARTs 1 to 3 of the QEMU_M4 board (UART0 is the REPL), on the
 // interrupt-driven ring buffers of uart_irq.c; pollable with select.poll. Included by
 // extmod/machine_uart.c through MICROPY_PY_MACHINE_UART_INCLUDEFILE.
 //

@@ -28,8 +28,9 @@ typedef struct {
 
 static cmsdk_uart_t *const uart_regs[BOARD_UART_COUNT] = {
     (cmsdk_uart_t *)0x40004000, (cmsdk_uart_t *)0x40005000, (cmsdk_uart_t *)0x40006000,
+    (cmsdk_uart_t *)0x40007000,
 };
-const uint8_t board_uart_rx_irq[BOARD_UART_COUNT] = {0, 2, 4};
+const uint8_t board_uart_rx_irq[BOARD_UART_COUNT] = {0, 2, 4, 18};
 
 typedef struct {
     uint8_t buf[BOARD_UART_RXBUF];
