@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "py/runtime.h"
+#include "py/gc.h"
 #include "py/mperrno.h"
 #include "py/objarray.h"
 #include "extmod/vfs.h"
@@ -235,9 +236,41 @@ static MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &partition_locals_dict
     );
 
+// ---- heap high-water mark ---------------------------------------------------------------
+// The live heap after every collection (what gc.mem_alloc() says once garbage is swept), its
+// highest value since the last reset, and how many collections it has seen. With
+// gc.threshold(T) a collection runs at least every T bytes allocated, so the true peak of live
+// objects lies between this figure and this figure + T. (micropython.mem_peak() cannot say
+// this: it counts what the collector frees as still allocated.)
+static size_t heap_peak_live;
+static size_t heap_collections;
+
+void board_gc_collected(void) {
+    gc_info_t info;
+    gc_info(&info);
+    heap_collections += 1;
+    if (info.used > heap_peak_live) {
+        heap_peak_live = info.used;
+    }
+}
+
+// mps2.heap_peak(reset=False) -> (peak live bytes after a collection, collections counted)
+static mp_obj_t mps2_heap_peak(size_t n_args, const mp_obj_t *args) {
+    mp_obj_t items[2] = {
+        mp_obj_new_int_from_uint(heap_peak_live), mp_obj_new_int_from_uint(heap_collections),
+    };
+    if (n_args > 0 && mp_obj_is_true(args[0])) {
+        heap_peak_live = 0;
+        heap_collections = 0;
+    }
+    return mp_obj_new_tuple(2, items);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mps2_heap_peak_obj, 0, 1, mps2_heap_peak);
+
 static const mp_rom_map_elem_t mps2_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_mps2) },
     { MP_ROM_QSTR(MP_QSTR_Partition), MP_ROM_PTR(&partition_type) },
+    { MP_ROM_QSTR(MP_QSTR_heap_peak), MP_ROM_PTR(&mps2_heap_peak_obj) },
 };
 static MP_DEFINE_CONST_DICT(mps2_module_globals, mps2_module_globals_table);
 

@@ -25,5 +25,7 @@ extern const struct _mp_obj_type_t machine_rtc_type;
 // The board's hooks in the patched ports/qemu/main.c (board.c).
 #define QEMU_BOARD_INIT board_init
 #define QEMU_BOARD_BOOT board_boot
+#define QEMU_BOARD_GC_HOOK board_gc_collected
 void board_init(void);
 int board_boot(void);
+void board_gc_collected(void);
