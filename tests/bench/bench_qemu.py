@@ -34,19 +34,43 @@ ANSWERING = 64
 POINTS = 256
 CLOCK_OFF_S = 150
 
-# boot.py of the measured board: a collection every GC_THRESHOLD bytes, and the heap peak reset
-# when the kernel starts (after boot); the firmware itself is unchanged.
+# boot.py of the measured board: a collection every GC_THRESHOLD bytes, and from the kernel's
+# start (after boot) two measurements: the board's own (mps2.heap_peak, where the board has it)
+# and, on every board, the live heap sampled from the kernel's idle hook (gc.collect(), then
+# gc.mem_alloc(), at most every 100 ms), kept in firmware.kernel.heap_sampled. The firmware
+# itself is unchanged.
 BOOT_PY = """\
 import gc
-import mps2
+import time
 gc.threshold(%d)
 import firmware.kernel as _k
 _run = _k.Kernel.run
+_k.heap_sampled = [0, 0]
+_last = [0]
+
+
+def _sample():
+    now = time.ticks_ms()
+    if time.ticks_diff(now, _last[0]) < 100:
+        return
+    _last[0] = now
+    gc.collect()
+    used = gc.mem_alloc()
+    s = _k.heap_sampled
+    s[1] += 1
+    if used > s[0]:
+        s[0] = used
 
 
 def _measured_run(self, *args):
     gc.collect()
-    mps2.heap_peak(True)
+    try:
+        import mps2
+        mps2.heap_peak(True)
+    except ImportError:
+        pass
+    _k.heap_sampled[0] = gc.mem_alloc()
+    self.idle_hook = _sample
     return _run(self, *args)
 
 
@@ -74,17 +98,17 @@ def _plan_minutes(now):
     return minute % 1440, (minute + 1) % 1440
 
 
-def bench_heap_day(bench, tmp):
+def bench_heap_day(bench, tmp, board_name):
     from tests.e2e.e2e_support import Chain
     tmp.mkdir(parents=True, exist_ok=True)
-    chain = Chain(tmp, board="qemu_m4")
+    chain = Chain(tmp, board=board_name)
     try:
-        _heap_day(bench, chain, tmp)
+        _heap_day(bench, chain, tmp, board_name)
     finally:
         chain.stop()
 
 
-def _heap_day(bench, chain, tmp):
+def _heap_day(bench, chain, tmp, board_name):
     from host_tools.usb import Board
     chain.conc("station", "terminals", "add", "--area", 4101, "--address", 42, "--password",
                "00", "--name", "heap", "--db", chain.db)
@@ -98,10 +122,10 @@ def _heap_day(bench, chain, tmp):
     bus = chain.spawn("bus 1", ["sim", "meters", "--config", path, "--json"])["device"]
     chain.station_address = address
     chain.start_modem()
-    chain.port = chain.spawn("board", ["board", "run", "--board", "qemu_m4", "--image",
+    chain.port = chain.spawn("board", ["board", "run", "--board", board_name, "--image",
                                        tmp / "board", "--bus", "1=" + bus, "--modem",
                                        chain.modem, "--json"])["port"]
-    chain.conc("flash", "--board", "qemu_m4")
+    chain.conc("flash", "--board", board_name)
     host, port = address.rsplit(":", 1)
     sync_at, frozen_at = _plan_minutes(datetime.datetime.utcnow())
     for key, value in (("terminal.area", 4101), ("terminal.address", 42), ("master.host", host),
@@ -118,12 +142,15 @@ def _heap_day(bench, chain, tmp):
         for p in range(1, POINTS + 1):
             w.writerow([p, "%012d" % p, "dlt645", 1, 115200, "E"])
     chain.conc("meters", "import", rows, timeout=300)
-    # the measured boot: boot.py, and the board's clock set CLOCK_OFF_S ahead
+    # the measured boot: boot.py, and the board's clock set CLOCK_OFF_S ahead (the virtual
+    # board's clock is the host's: there the station has nothing to correct)
     with Board.open(chain.port, soft_reset=True) as board:
-        board.write_file("/boot.py", BOOT_PY.encode())
-        off = datetime.datetime.utcnow() + datetime.timedelta(seconds=CLOCK_OFF_S)
-        board.exec("import machine\nmachine.RTC().datetime((%d, %d, %d, 0, %d, %d, %d, 0))" % (
-            off.year, off.month, off.day, off.hour, off.minute, off.second))
+        board.write_file(board.eval("__import__('os').getcwd()").rstrip("/") + "/boot.py",
+                         BOOT_PY.encode())
+        if board_name == "qemu_m4":
+            off = datetime.datetime.utcnow() + datetime.timedelta(seconds=CLOCK_OFF_S)
+            board.exec("import machine\nmachine.RTC().datetime((%d, %d, %d, 0, %d, %d, %d, 0))"
+                       % (off.year, off.month, off.day, off.hour, off.minute, off.second))
     started = time.monotonic()
     time.sleep(150)                                # backlog: readings while the station is down
     chain.start_station(listen=address)
@@ -134,8 +161,12 @@ def _heap_day(bench, chain, tmp):
             break
         time.sleep(5)
     with Board.open(chain.port, soft_reset=False) as board:
-        peak, collections = board.eval("__import__('mps2').heap_peak()")
-        board.exec("import os\nos.remove('/boot.py')")
+        if board_name == "qemu_m4":
+            peak, collections = board.eval("__import__('mps2').heap_peak()")
+        else:
+            peak = collections = None
+        sampled, samples = board.eval("__import__('firmware.kernel').kernel.heap_sampled")
+        board.exec("import os\nos.remove('boot.py')")
     status = chain.status()
     pulled = chain.pull()
     kinds = {}
@@ -143,16 +174,25 @@ def _heap_day(bench, chain, tmp):
         key = rec["record"] if rec["record"] != "readings" else "readings." + rec["kind"]
         kinds[key] = kinds.get(key, 0) + 1
     commands = chain.conc("station", "commands", "--json", "--db", chain.db, check=False)
-    bench.emit("firmware.heap_peak_kb.qemu_m4", round(peak / 1024.0, 1), "KB", goal="<= 96",
-               upper_bound_kb=round((peak + GC_THRESHOLD) / 1024.0, 1),
-               collections=collections, points=POINTS, answering=ANSWERING,
-               seconds=round(time.monotonic() - started),
-               uplink=status["uplink"].get("state"), skipped=status["skipped"],
-               backlog=status["ring"]["cursors"].get("uplink", {}).get("backlog"),
-               ring_records=kinds, station_time_sync="time_sync" in commands,
-               scope="whole firmware from ROMFS, from the kernel's start to the end of a "
-                     "compressed day (backlog, station clock set, meter time sync, frozen "
-                     "round), live heap after each collection, collections every 4 KB")
+    common = dict(points=POINTS, answering=ANSWERING, seconds=round(time.monotonic() - started),
+                  uplink=(status.get("uplink") or {}).get("state"), skipped=status["skipped"],
+                  backlog=status["ring"]["cursors"].get("uplink", {}).get("backlog"),
+                  ring_records=kinds, station_time_sync="time_sync" in commands,
+                  idle_sampled_kb=round(sampled / 1024.0, 1), idle_samples=samples)
+    if board_name == "qemu_m4":
+        bench.emit("firmware.heap_peak_kb.qemu_m4", round(peak / 1024.0, 1), "KB", goal="<= 96",
+                   upper_bound_kb=round((peak + GC_THRESHOLD) / 1024.0, 1),
+                   collections=collections,
+                   scope="whole firmware from ROMFS, from the kernel's start to the end of a "
+                         "compressed day (backlog, station clock set, meter time sync, frozen "
+                         "round), live heap after each collection, collections every 4 KB",
+                   **common)
+    else:
+        bench.emit("firmware.heap_peak_kb.%s" % board_name, round(sampled / 1024.0, 1), "KB",
+                   goal=None,
+                   scope="whole firmware as .mpy files, 64-bit unix port, the same compressed "
+                         "day; live heap sampled at the kernel's idle (the unix port has no "
+                         "collection hook)", **common)
 
 
 def run(bench):
@@ -161,4 +201,5 @@ def run(bench):
     built_firmware()
     with tempfile.TemporaryDirectory() as tmp:
         bench_switch(bench, Path(tmp) / "switch")
-        bench_heap_day(bench, Path(tmp) / "day")
+        bench_heap_day(bench, Path(tmp) / "day", "qemu_m4")
+        bench_heap_day(bench, Path(tmp) / "day-virtual", "virtual")
