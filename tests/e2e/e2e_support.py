@@ -131,7 +131,8 @@ class Child:
 class Chain:
     """Meters, modem, station and virtual board, wired together; `stop()` ends them all."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, board=BOARD):
+        self.board = board
         self.dir = Path(tmp)
         self.env = child_env(tmp)
         self.db_path = self.dir / "station.db"
@@ -230,7 +231,7 @@ class Chain:
 
     def start_board(self):
         self.port = self.spawn("board", [
-            "board", "run", "--board", BOARD, "--image", self.dir / "board",
+            "board", "run", "--board", self.board, "--image", self.dir / "board",
             "--bus", "1=" + self.children["bus 1"].first["device"],
             "--bus", "2=" + self.children["bus 2"].first["device"],
             "--modem", self.modem, "--json"])["port"]
@@ -239,7 +240,7 @@ class Chain:
     def install(self):
         """What the technician types at the cabinet: flash, configure, the meter list."""
         host, port = self.station_address.rsplit(":", 1)
-        self.conc("flash", "--board", BOARD)
+        self.conc("flash", "--board", self.board)
         for key, value in (("terminal.area", AREA), ("terminal.address", ADDRESS),
                            ("master.host", host), ("master.port", port),
                            ("comm.heartbeat_min", 1), ("comm.redial_s", 1),
