@@ -33,7 +33,7 @@ Requests answered (anything else: AFN00 F2 deny):
 
 Rules kept for every request:
 - PW: AFN01/04/05/0F/10 carry 16 bytes of PW, compared in constant time with comm.password
-  (text, NUL-padded to 16 bytes; empty = 16 zero bytes). A wrong or missing PW is denied and
+  (hex, the 16 bytes in wire order, as the station's terminal PW; empty = 16 zero bytes). A wrong or missing PW is denied and
   recorded as ERC20 with the PW field zeroed: the ring log and every log line stay free of
   secrets (settings.show hides the password too).
 - Tp: a request whose time label has expired (its send time plus allowed delay is before the
@@ -105,14 +105,23 @@ def _unload(name):
 
 
 def pw_bytes(text):
-    """The 16-byte PW the configured comm.password stands for."""
-    raw = text.encode() if isinstance(text, str) else bytes(text)
-    return (raw + bytes(16))[:16]
+    """The 16-byte PW the configured comm.password stands for: 32 hex digits in wire order
+    (protocol/settings.py pw_hex), or "" for none (16 zero bytes); None when it is neither,
+    so no PW matches it."""
+    if not text:
+        return bytes(16)
+    if len(text) != 32:
+        return None
+    from binascii import unhexlify
+    try:
+        return unhexlify(text)
+    except ValueError:
+        return None
 
 
 def _same(a, b):
     """Compare two PWs in time independent of where they differ."""
-    if a is None or len(a) != len(b):
+    if a is None or b is None or len(a) != len(b):
         return False
     diff = 0
     for i in range(len(b)):
