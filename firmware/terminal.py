@@ -193,8 +193,10 @@ class Terminal:
         return seq
 
     def link_frame(self, fn, seq=None):
-        """AFN02 login (F1), logout (F2) or heartbeat (F3 with the clock) as bytes, built by
-        hand (no codec needed): C9 A AFN02 SEQ(FIR FIN CON) p0 Fn [clock] [EC] CS 16."""
+        """AFN02 login (F1), logout (F2) or heartbeat (F3) as bytes, built by hand (no codec
+        needed): C9 A AFN02 SEQ(FIR FIN CON) p0 Fn [clock] [EC] CS 16. The heartbeat carries
+        the terminal's clock (format 01) as Q/GDW 1376.1-2013 has it, or nothing as the 2009
+        edition has it (comm.heartbeat_clock 0, for masters of that edition)."""
         if seq is None:
             seq = self.next_pseq()
         out = bytearray(b"\x68\x00\x00\x00\x00\x68")
@@ -212,7 +214,8 @@ class Terminal:
         out.extend(b"\x00\x00")
         out.append(1 << (fn - 1))
         out.append(0)
-        if fn == 3:                     # format 01: ss mm hh DD (week << 5 | MM) YY
+        if fn == 3 and self.settings.get("comm.heartbeat_clock", 1):
+            # format 01: ss mm hh DD (week << 5 | MM) YY
             t = self.wall.calendar()
             out.append(_bcd(t[5]))
             out.append(_bcd(t[4]))

@@ -32,6 +32,9 @@ SCHEMA = {
     "master.backup_port": (INT, 0, 65535, 0, "backup master station TCP port"),
     "master.apn": (TEXT, 0, 16, "cmnet", "GPRS access point name (16 characters at most)"),
     "comm.heartbeat_min": (INT, 1, 60, 5, "heartbeat period in minutes (AFN04 F1)"),
+    "comm.heartbeat_clock": (INT, 0, 1, 1, "heartbeat (AFN02 F3) form: 1 carries the "
+                             "terminal clock (Q/GDW 1376.1-2013), 0 no data (2009-edition "
+                             "masters)"),
     "comm.response_timeout_s": (INT, 1, 255, 30,
                                 "how long to wait for the master's answer (AFN04 F1)"),
     "comm.retries": (INT, 0, 3, 3, "resends before a frame counts as unanswered (AFN04 F1)"),

@@ -325,6 +325,16 @@ def test_link_frames_are_built_without_the_codec_exactly_as_the_codec_builds_the
     eq((got.acd, got.ec), (1, (1, 0)))
 
 
+def test_the_heartbeat_form_is_a_setting_2013_with_the_clock_2009_without():
+    log, term, ev, s, clock = setup()
+    eq(gw376.parse(term.link_frame(3, 1)).units, [(0, 3, term.wall.calendar())])
+    s["comm.heartbeat_clock"] = 0
+    bare = term.link_frame(3, 2)
+    eq(bare, gw376.build(gw376.link_frame(3, 4101, 7, 2)))
+    eq((len(bare), gw376.parse(bare).units), (20, [(0, 3, None)]))
+    eq(len(term.link_frame(1, 3)), 20)                       # the login never has data
+
+
 def test_the_codec_is_dropped_after_a_minute_without_requests():
     import sys
     from firmware import terminal
