@@ -16,9 +16,12 @@ Requests answered (anything else: AFN00 F2 deny):
     AFN04 / AFN0A       F1 comm parameters, F3 master address + APN, F8 online mode, F10 meter
                         archive: a set is validated whole, saved atomically (store.save), and
                         recorded as ERC3 (time, master, changed units) in the ring log
-    AFN05 F1 / F2       remote trip / permit close: queued on the meter's bus (relay.submit),
-                        answered with the outcome the poller records (ERC60 event), or confirmed
-                        as queued when the outcome takes longer than the answer may wait
+    AFN05 F1 / F2       remote trip / permit close of the meter at measuring point Pn (our
+                        mapping; the standard's Pn is a control round): queued on the meter's
+                        bus (relay.submit), answered with the poller's outcome (denied when the
+                        meter refused, did not answer or its status word disagrees), or
+                        confirmed as queued when the outcome takes longer than the answer may
+                        wait; the relay state follows as ERC33 (status word 3)
     AFN05 F31           time sync: the wall clock is set, then on_clock_set(old, new) (the
                         poller broadcasts the time to the meters)
     AFN09 F1            terminal version
@@ -49,7 +52,6 @@ from protocol.errors import ProtocolError
 
 ERC3 = const(3)
 ERC20 = const(20)
-ERC_RELAY = const(60)
 EVENT = const(0x02)         # firmware.ringlog.EVENT
 READINGS = const(0x01)
 

@@ -260,14 +260,18 @@ def test_relay_control_is_queued_and_answered_with_the_outcome():
     s["comm.response_timeout_s"] = 5
     submitted = []
 
-    class Relay:
+    class Relay:                    # firmware/relay.py as the poller's bus task runs it
         def __init__(self, outcome):
             self.outcome = outcome
+            self.count = 0
+            self.last = None
+            self.last_outcome = None
 
         def submit(self, point, command):
             submitted.append((point, command))
-            body = bytes([0, 0, 0, 0, 0, point, 0x80, 0x1A, self.outcome, 0xFF, 0xFF])
-            records.append_event(log, point, 5000, 60, body)
+            self.last = (point, 0x1A, "", None)
+            self.last_outcome = self.outcome
+            self.count += 1
             return 0
 
     term.relay = Relay(0)
