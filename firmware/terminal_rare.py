@@ -6,7 +6,7 @@ the standard's Pn is the terminal's own control round; docs/gw376.md) and
 transparent forwarding (AFN10 F1). Every function takes the Terminal as `term` and returns
 the reply frames, or None for a denial.
 """
-from protocol import clock_math, gw376
+from protocol import clock_math, gw376, gw376_units
 from protocol import settings as settings_schema
 from protocol.errors import ProtocolError
 from protocol.compat import const
@@ -65,12 +65,59 @@ def query(term, frame):
             value = archive_query(term, data)
         elif fn in (1, 3, 8) and pn == 0:
             value = param(term, fn)
+        elif 65 <= fn <= 68 and 1 <= pn <= 64:
+            value = report_task(term, fn, pn)
         else:
             return None
         if value is None:
             return None
-        units.append((0, fn, value))
+        units.append((pn if fn >= 65 else 0, fn, value))
     return term._reply(frame, units)
+
+
+# --- AFN04 / AFN0A F65..F68: timed report tasks (firmware/reports.py) ----------------------
+def _task(tasks, cls, number):
+    for t in tasks:
+        if t[0] == cls and t[1] == number:
+            return t
+    return None
+
+
+def report_task(term, fn, number):
+    """The AFN0A F65..F68 value of a task, or None (denied) when it was never set."""
+    t = _task(term.settings.get("report.tasks") or [], 1 if fn in (65, 67) else 2, number)
+    if t is None:
+        return None
+    if fn >= 67:
+        return {"action": gw376_units.REPORT_START if t[6] else gw376_units.REPORT_STOP}
+    b = clock_math.from_seconds(t[4])
+    return {"unit": t[2], "period": t[3], "ratio": t[5], "units": [tuple(u) for u in t[7]],
+            "base": (b[0], b[1], b[2], b[3], b[4], b[5], (t[4] // 86400 + 5) % 7 + 1)}
+
+
+def set_tasks(tasks, pn, fn, value):
+    """The task list with AFN04 F65..F68 for task `pn` applied (a new list: the settings
+    file is replaced whole)."""
+    cls = 1 if fn in (65, 67) else 2
+    if not 1 <= pn <= 64:
+        raise ProtocolError("report task number p%d is outside 1..64" % pn)
+    old = _task(tasks, cls, pn)
+    kept = [list(t) for t in tasks if t is not old]
+    if fn >= 67:
+        if old is None:
+            raise ProtocolError("report task %d of class %d was never set" % (pn, cls))
+        action = value["action"]
+        if action not in (gw376_units.REPORT_START, gw376_units.REPORT_STOP):
+            raise ProtocolError("F%d action must be 55H or AAH, not %02XH" % (fn, action))
+        task = list(old)
+        task[6] = 1 if action == gw376_units.REPORT_START else 0
+    else:
+        b = value["base"]
+        task = [cls, pn, value["unit"], value["period"],
+                clock_math.to_seconds(b[0], b[1], b[2], b[3], b[4], b[5]), value["ratio"],
+                old[6] if old is not None else 0, [list(u) for u in value["units"]]]
+    kept.append(task)
+    return kept
 
 def param(term, fn):
     s = term.settings
@@ -109,7 +156,7 @@ def set_params(term, frame):
     changes = {}
     archive_changes = None
     for pn, fn, value in frame.units:
-        if pn != 0 or value is None:
+        if value is None or pn != 0 and not 65 <= fn <= 68:
             return None
         if fn == 1:
             changes["comm.response_timeout_s"] = value["response_timeout_s"]
@@ -131,6 +178,10 @@ def set_params(term, frame):
             changes["comm.passive_redials"] = value["passive_redials"]
             changes["comm.idle_min"] = value["idle_disconnect_min"]
             changes["comm.online_hours"] = value["online_hours"]
+        elif 65 <= fn <= 68:
+            tasks = changes.get("report.tasks", term.settings.get("report.tasks") or [])
+            changes["report.tasks"] = set_tasks(tasks, pn, fn, value)
+            continue
         elif fn == 10:
             if term.archive is None:
                 return None

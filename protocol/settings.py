@@ -18,6 +18,7 @@ SECRET = "secret"        # text that is never echoed or logged
 HHMM = "hh:mm"           # time of day, minutes since midnight internally
 HOST = "host"
 ITEMS = "items"          # list of data item names
+TASKS = "tasks"          # AFN04 F65/F66 report tasks (firmware/reports.py)
 
 # key: (kind, low, high, default, meaning). low/high bound ints, or text length.
 SCHEMA = {
@@ -59,6 +60,10 @@ SCHEMA = {
     "poll.turnaround_ms": (INT, 20, 2000, 500,
                            "longest a meter may take to start its reply (DL/T 645: 500 ms)"),
     "poll.retries": (INT, 0, 3, 1, "resends of a meter request that got no usable reply"),
+    "report.compact": (INT, 0, 1, 0, "1: report the ring log in the vendor unit F241 (compact, "
+                       "our station only); 0: in standard units (AFN0C/0D/0E)"),
+    "report.tasks": (TASKS, 0, 64, [], "timed report tasks the master set (AFN04 F65..F68); "
+                     "none: the default standard reports"),
     "comm.rts_delay_20ms": (INT, 0, 255, 0, "data-carrier RTS delay in 20 ms steps (AFN04 F1)"),
     "comm.send_delay_min": (INT, 0, 255, 0, "allowed transmission delay in minutes (AFN04 F1)"),
     "comm.confirm_flags": (INT, 0, 7, 0, "active reports of class 1/2/3 data wait for a "
@@ -85,6 +90,8 @@ def check(key, value):
         if key == "plan.time_sync_at" and (value % 60 in (0, 59, 1) or value < 30 or value > 1410):
             raise ProtocolError("plan.time_sync_at must keep away from the hour and midnight")
         return value
+    if kind == TASKS:
+        return _check_tasks(key, value, high)
     if kind == ITEMS:
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, (list, tuple)) or not low <= len(names) <= high:
@@ -123,6 +130,40 @@ def parse(key, text):
             raise ProtocolError("%s must be a time of day like 03:17, not %r" % (key, text))
         return check(key, int(parts[0]) * 60 + int(parts[1]))
     return check(key, text)
+
+
+def _check_tasks(key, value, most):
+    """[[class, number, unit, period, base, ratio, running, [[pn, fn], ...]], ...]"""
+    if not isinstance(value, (list, tuple)) or len(value) > most:
+        raise ProtocolError("%s must be a list of at most %d tasks" % (key, most))
+    out = []
+    for task in value:
+        ok = isinstance(task, (list, tuple)) and len(task) == 8
+        if ok:
+            for i in range(7):
+                if isinstance(task[i], bool) or not isinstance(task[i], int):
+                    ok = False
+        if ok:
+            cls, number, unit, period, base, ratio, running, units = task
+            ok = cls in (1, 2) and 1 <= number <= 64 and 0 <= unit <= 3 and \
+                1 <= period <= 63 and 0 <= base and 0 <= ratio <= 255 and running in (0, 1) \
+                and isinstance(units, (list, tuple)) and len(units) <= 255
+        if ok:
+            pairs = []
+            for pair in units:
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2 or \
+                        not isinstance(pair[0], int) or not isinstance(pair[1], int) or \
+                        not (0 <= pair[0] <= 2040 or pair[0] == 0xFFFF) or \
+                        not 1 <= pair[1] <= 248:
+                    ok = False
+                    break
+                pairs.append([pair[0], pair[1]])
+        if not ok:
+            raise ProtocolError("%s: %r is not a report task [class 1|2, number 1..64, unit "
+                                "0..3, period 1..63, base, ratio, running 0|1, [[pn, fn]...]]"
+                                % (key, task))
+        out.append([cls, number, unit, period, base, ratio, running, pairs])
+    return out
 
 
 PW_KEY = "comm.password"
@@ -191,6 +232,11 @@ def show(key, value):
         return "(set)" if value else "(not set)"
     if kind == HHMM:
         return "%02d:%02d" % (value // 60, value % 60)
+    if kind == TASKS:
+        running = 0
+        for task in value:
+            running += task[6]
+        return "%d task(s), %d running" % (len(value), running) if value else "(default)"
     return str(value)
 
 

@@ -19,8 +19,9 @@ costs a parse, a confirm and a dict update. What the front end does with each te
 - Any other frame must carry the logged-in A1/A2: one with another address is denied and logged.
 - Replies (PRM 0) go to the session's outstanding request (session.py: PSEQ/RSEQ matching,
   timeouts, retries, multi-frame reassembly, deny handling).
-- Active uploads (PRM 1 AFN0D with the vendor unit F241 of ring-log records, see uploads.py;
-  or AFN0C/0D energy units, usually with CON): stored, then confirmed
+- Active uploads (PRM 1 AFN0C F25/F33/F34/F129..F136, AFN0D F1/F2/F17/F18/F161..F184 standard
+  units, or AFN0D with the vendor unit F241 of ring-log records, see uploads.py; usually with
+  CON): stored, then confirmed
   (AFN00 F1) only once committed, so a station that dies mid-upload never confirms what it did not
   keep; the terminal re-sends it and the database keeps every reading once (readings are unique
   on terminal, point, item and time; frozen values on their period).
@@ -546,6 +547,8 @@ class Link(asyncio.Protocol):
                 continue
             if frame.afn == 0x0C and fn in REALTIME_ENERGY:
                 readings.extend(itemsmod.readings_from_energy(self.terminal_id, pn, data))
+            elif frame.afn == 0x0C and fn == 25:
+                readings.extend(itemsmod.readings_from_power(self.terminal_id, pn, data))
             elif frame.afn == 0x0D and fn in FROZEN_ENERGY:
                 frozen.extend(itemsmod.frozen_from_energy(self.terminal_id, pn, data))
         stats = self.front.stats

@@ -246,7 +246,10 @@ class Chain:
                            ("master.host", host), ("master.port", port),
                            ("comm.heartbeat_min", 1), ("comm.redial_s", 1),
                            ("comm.redial_max_s", 4), ("plan.realtime_min", 1),
-                           ("plan.curve_min", 0), ("comm.password", PW)):
+                           ("plan.curve_min", 0), ("comm.password", PW),
+                           # compact F241 records: the test matches every ring-log record,
+                           # to the second and the catalogue's decimals, in the station
+                           ("report.compact", 1)):
             self.conc("config", "set", key, value)
         for pn, (bus, protocol, address, sim, _) in METERS.items():
             args = ["--point", pn, "--address", address, "--protocol", protocol, "--bus", bus,
