@@ -196,6 +196,13 @@ def set_params(term, frame):
             checked[key] = settings_schema.check(key, value)   # ProtocolError -> deny
         else:
             checked[key] = value
+    if not archive_changes:
+        same = True
+        for key in checked:
+            if term.settings.get(key) != checked[key]:
+                same = False
+        if same:            # a master setting what is set (each login, say): nothing to record
+            return [gw376.confirm(frame)]
     if archive_changes:
         term.archive.apply(archive_changes)          # validates all before writing
     if checked:

@@ -22,10 +22,12 @@ heartbeat (AFN02 F3) every `heartbeat_s` and times each confirmation, and answer
 
 It keeps the link rules a real terminal keeps: a repeated request (same PSEQ and bytes) gets the
 cached answer without being carried out again; replies longer than `max_user_data` go as several
-frames; uplink frames carry ACD + EC while events are unread. With `upload_every_s` it uploads
-its readings actively (AFN0C F129, CON set; or with upload_format="f241" as the firmware does:
-AFN0D with the vendor unit F241 of numbered ring-log records) and keeps each upload until the
-station confirms it, re-sending the unconfirmed ones after a reconnect. Fault knobs for tests: `ignore_requests`
+frames; uplink frames carry ACD + EC while events are unread. With `upload_every_s` (or once
+the station starts a class 1 report task asking for F129: AFN04 F65 + F67) it uploads its
+readings actively (upload_format="units", the standard-only mode: AFN0C F129, CON set; or
+"f241" as the firmware's compact mode: AFN0D with the vendor unit F241 of numbered ring-log
+records) and keeps each upload until the station confirms it, re-sending the unconfirmed ones
+after a reconnect. Fault knobs for tests: `ignore_requests`
 (answer nothing to the next N requests: response timeouts), `deny_afns`, `relay_outcome`
 (0 the meter switched, 1 it did not: status word 3 keeps the old state, None = never report).
 """
@@ -71,7 +73,7 @@ class SimTerminal(asyncio.Protocol):
     def __init__(self, swarm, area, address, meters=8, heartbeat_s=60.0, upload_every_s=None,
                  password=bytes(16), clock_offset_s=0.0, zone=None, max_user_data=16383,
                  relay_delay_s=0.2, relay_outcome=0, backlog_s=None, upload_format="units",
-                 relay_record="erc33"):
+                 relay_record="erc33", task_minute_s=60.0):
         self.swarm = swarm
         self.upload_format = upload_format       # "units" AFN0C F129, "f241" ring-log records
         self.ring_seq = 0
@@ -89,6 +91,8 @@ class SimTerminal(asyncio.Protocol):
         self.relay_delay_s = relay_delay_s
         self.relay_outcome = relay_outcome
         self.relay_record = relay_record
+        self.task_minute_s = task_minute_s
+        self.report_tasks = {}       # (class, task number) -> AFN04 F65/F66 value + running
         self.ignore_requests = 0
         self.deny_afns = set()
         self.transport = None
@@ -431,7 +435,11 @@ class SimTerminal(asyncio.Protocol):
         return out
 
     def _set(self, frame):
-        for _, fn, value in frame.units:
+        for pn, fn, value in frame.units:
+            if 65 <= fn <= 68:
+                if not self._report_task(pn, fn, value):
+                    return None
+                continue
             if fn != 10:
                 return None
             keep = {m["serial"]: m for m in self.archive}
@@ -439,6 +447,25 @@ class SimTerminal(asyncio.Protocol):
                 keep[meter["serial"]] = meter
             self.archive = [keep[k] for k in sorted(keep)]
         return "confirm"
+
+
+    def _report_task(self, pn, fn, value):
+        """AFN04 F65/F66 (a timed report task) and F67/F68 (start/stop). A started class 1
+        task that asks for F129 makes a terminal without --upload-every upload its energy every
+        period (`task_minute_s` seconds per minute, so tests can run a day quickly)."""
+        cls = 1 if fn in (65, 67) else 2
+        if fn <= 66:
+            self.report_tasks[(cls, pn)] = dict(value, running=False)
+            return True
+        task = self.report_tasks.get((cls, pn))
+        if task is None or value["action"] not in (0x55, 0xAA):
+            return False
+        task["running"] = value["action"] == 0x55
+        if cls == 1 and task["running"] and not self.upload_every_s and task["unit"] == 0 and \
+                any(f == 129 for _, f in task["units"]) and self.transport is not None:
+            self.upload_every_s = task["period"] * self.task_minute_s
+            self._every(self.upload_every_s, self.upload)
+        return True
 
 
 class Swarm:

@@ -18,6 +18,11 @@ Per terminal (all times on `config.clock`, read in the station's zone):
   Station.missing_daily_frozen), one request per day for the points missing it.
 - Monthly frozen in the same round: AFN0D F177 for each of the `backfill_months` (2) months
   before this one that points have no F177 value for.
+- Report tasks at login (`report_every_min`, 15; None: leave the terminal's own): AFN04 F65
+  class 1 task 1 = F129, F131, F25 of every point every `report_every_min` minutes and F66
+  class 2 task 1 = F161, F163 of every point daily, both from the terminal's local midnight,
+  then F67/F68 start them (55H). The terminal reports those standard units actively from then
+  on. A terminal that denies them keeps reporting as it did (logged at INFO).
 - Events when the terminal raised ACD with EC counters ahead of what the station has read:
   AFN0E F1 (important) / F2 (normal) from the stored read pointer to the terminal's counter.
 
@@ -30,6 +35,9 @@ import asyncio
 import datetime
 import logging
 import time
+
+from protocol.gw376 import PN_ALL
+from protocol.gw376_units import REPORT_START
 
 from host_tools.station import items as itemsmod
 from host_tools.station.errors import StationError
@@ -50,7 +58,7 @@ class CollectorConfig:
 
     def __init__(self, realtime_interval_s=900.0, realtime_fn=129, daily_after=(0, 30),
                  backfill_days=3, backfill_months=2, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=30.0,
-                 clock=time.time, read_events=True, sync_archive=True):
+                 clock=time.time, read_events=True, sync_archive=True, report_every_min=15):
         self.realtime_interval_s = realtime_interval_s
         self.realtime_fn = realtime_fn
         self.daily_after = daily_after
@@ -62,6 +70,7 @@ class CollectorConfig:
         self.clock = clock
         self.read_events = read_events
         self.sync_archive = sync_archive
+        self.report_every_min = report_every_min
 
 
 class Collector:
@@ -76,6 +85,7 @@ class Collector:
         self.next_clock_check = None
         self.daily_done_for = None       # the day (date) whose 00:30 round is done
         self.archive_checked = False
+        self.reports_configured = False
         self._points = None
         self._stopped = False
         self.stats = {"realtime_reads": 0, "daily_reads": 0, "monthly_reads": 0, "clock_syncs": 0,
@@ -101,6 +111,9 @@ class Collector:
         if self.config.sync_archive and not self.archive_checked:
             self.archive_checked = True
             await self._guard("meter archive download", self.sync_archive())
+        if self.config.report_every_min and not self.reports_configured:
+            self.reports_configured = True
+            await self._guard("report task setup", self.configure_reports())
         if self.config.clock_check_s and (self.next_clock_check is None
                                           or now >= self.next_clock_check):
             self.next_clock_check = now + self.config.clock_check_s
@@ -176,6 +189,29 @@ class Collector:
                 await asyncio.to_thread(station.mark_archive_verified, tid, good)
                 verified += len(good)
         return sent, verified
+
+    # ------------------------------------------------------------------ report tasks
+    def report_tasks(self):
+        """The AFN04 units that set up and start the station's two report tasks."""
+        local = from_epoch(int(self.config.clock()), self.station.zone)
+        base = (local.year, local.month, local.day, 0, 0, 0, local.isoweekday())
+        every = PN_ALL
+        class1 = {"unit": 0, "period": self.config.report_every_min, "base": base, "ratio": 1,
+                  "units": [(every, 129), (every, 131), (every, 25)]}
+        class2 = {"unit": 2, "period": 1, "base": base, "ratio": 1,
+                  "units": [(every, 161), (every, 163)]}
+        start = {"action": REPORT_START}
+        return [(1, 65, class1), (1, 66, class2), (1, 67, start), (1, 68, start)]
+
+    async def configure_reports(self):
+        """Send the report tasks; True when the terminal took them."""
+        try:
+            await self.link.request(0x04, self.report_tasks())
+        except Denied:
+            log.info("%s: report tasks (AFN04 F65..F68) denied: the terminal keeps reporting "
+                     "as it is configured", self.link.name)
+            return False
+        return True
 
     # ------------------------------------------------------------------ clock
     async def check_clock(self):

@@ -189,9 +189,11 @@ class Chain:
     def start_station(self, listen="127.0.0.1:0"):
         # --read-every 0: every reading in the database comes from the board's uploads, so
         # they can be matched one to one with its ring log. --no-archive-sync: the board keeps
-        # the archive its technician gave it.
+        # the archive its technician gave it. --report-every 0: the board's compact mode
+        # ignores report tasks, and setting them would only add ERC3 records.
         first = self.spawn("station", ["station", "serve", "--listen", listen, "--json",
                                        "--read-every", "0", "--no-archive-sync",
+                                       "--report-every", "0",
                                        "--stats-every", "0", "--db", self.db])
         self.station_address = first["listening"]
         return self.station_address

@@ -21,7 +21,7 @@ ZONE_NAME = "Asia/Shanghai"
 ZONE = zoneinfo.ZoneInfo(ZONE_NAME)
 AREA = 4101
 QUIET = CollectorConfig(None, clock_check_s=None, daily_after=None, tick_s=3600,
-                        sync_archive=False)
+                        sync_archive=False, report_every_min=None)
 
 
 def run(coro, timeout=40):

@@ -38,7 +38,8 @@ class StationThread:
         self.front = FrontEnd(station, response_timeout=2.0, retries=1, command_poll_s=0.2,
                               collector_config=CollectorConfig(realtime_interval_s=3600,
                                                                clock_check_s=3600,
-                                                               daily_after=None, tick_s=0.5))
+                                                               daily_after=None, tick_s=0.5,
+                                                               report_every_min=None))
         self.front.frame_tap = self
         self.port = (await self.front.start("127.0.0.1", 0))[1]
         self.ready.set()

@@ -134,7 +134,7 @@ def test_clock_off_by_more_than_5_s_is_set_with_afn05_f31(sqlite_url):
 
 def test_meter_archive_is_downloaded_and_verified_at_login(sqlite_url):
     config = CollectorConfig(realtime_interval_s=None, clock_check_s=None, daily_after=None,
-                             tick_s=3600)
+                             tick_s=3600, report_every_min=None)
 
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=25, collector=config) as h:

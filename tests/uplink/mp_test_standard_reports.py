@@ -163,3 +163,17 @@ def test_tasks_set_by_the_master_are_saved_and_decide_what_goes_when():
     frames = drain(up, log)
     eq([(f.afn, f.units[0][1]) for f in frames], [(0x0E, 2), (0x0E, 1)])    # ERC3, ERC31
     eq(log.cursor(CURSOR), log.next_seq)
+
+
+def test_the_same_tasks_set_again_change_nothing_and_record_nothing():
+    log, term, ev, s, wall = setup()
+    base = clock_math.from_seconds(START)
+    task = {"unit": 1, "period": 1, "ratio": 1, "units": [(0xFFFF, 129)],
+            "base": (base[0], base[1], base[2], base[3], base[4], base[5], 1)}
+    frame = gw376.Frame(0x04, [(2, 65, task), (2, 67, {"action": 0x55})], area=4101,
+                        terminal=7, master=1, pw=PW)
+    _ask(term, frame)
+    events = log.next_seq
+    term.store.saved = None
+    eq(_ask(term, frame)[0].units[0][1], 1)                  # confirmed again
+    eq((log.next_seq, term.store.saved), (events, None))      # no ERC3, no rewrite

@@ -29,6 +29,10 @@ from host_tools.station.errors import StationError
               help="At login, download archive meters the terminal has not been sent (AFN04 "
               "F10: it REPLACES those points in the terminal's own archive) and verify them "
               "(AFN0A F10). Off: the terminals keep the archive they were configured with.")
+@click.option("--report-every", type=click.IntRange(0, 63), default=15, show_default=True,
+              metavar="MINUTES", help="At login, set the terminal's timed report tasks (AFN04 "
+              "F65..F68): real-time energy, power, voltage, current of every point every "
+              "MINUTES, daily frozen energy daily; 0: leave the terminal's own tasks.")
 @click.option("--response-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="Wait for a terminal's answer before a retry.")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
@@ -52,7 +56,8 @@ from host_tools.station.errors import StationError
               "of downlink frames, as the link does: created 0600.")
 @db_option
 @tz_option
-def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync, response_timeout, retries,
+def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync,
+        report_every, response_timeout, retries,
         idle_timeout, master, stats_every, as_json, verbose, capture, db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
@@ -101,7 +106,8 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
                              realtime_interval_s=read_every or None,
                              clock_check_s=clock_check_every or None,
                              backfill_days=backfill_days, backfill_months=backfill_months,
-                             sync_archive=archive_sync),
+                             sync_archive=archive_sync,
+                             report_every_min=report_every or None),
                          frame_tap=tap if tap.active else None)
 
         def started(bound):
