@@ -73,7 +73,8 @@ class SimTerminal(asyncio.Protocol):
     def __init__(self, swarm, area, address, meters=8, heartbeat_s=60.0, upload_every_s=None,
                  password=bytes(16), clock_offset_s=0.0, zone=None, max_user_data=16383,
                  relay_delay_s=0.2, relay_outcome=0, backlog_s=None, upload_format="units",
-                 relay_record="erc33", task_minute_s=60.0):
+                 relay_record="erc33", task_minute_s=60.0, bus_meters=None,
+                 afn05_per_point=True):
         self.swarm = swarm
         self.upload_format = upload_format       # "units" AFN0C F129, "f241" ring-log records
         self.ring_seq = 0
@@ -92,6 +93,9 @@ class SimTerminal(asyncio.Protocol):
         self.relay_outcome = relay_outcome
         self.relay_record = relay_record
         self.task_minute_s = task_minute_s
+        # {port: [meter handler with .handle(dlt645 Frame) -> reply bytes]}: AFN10 F1 reaches them
+        self.bus_meters = bus_meters or {}
+        self.afn05_per_point = afn05_per_point  # False: a terminal without our AFN05 mapping
         self.report_tasks = {}       # (class, task number) -> AFN04 F65/F66 value + running
         self.ignore_requests = 0
         self.deny_afns = set()
@@ -316,6 +320,7 @@ class SimTerminal(asyncio.Protocol):
             return [gw376.deny(frame)]
         handler = {0x0C: self._class1, 0x0D: self._class2, 0x0E: self._events_reply,
                    0x05: self._control, 0x09: self._version, 0x0A: self._query,
+                   0x10: self._forward,
                    0x04: self._set}.get(frame.afn)
         units = handler(frame) if handler else None
         if units is None:
@@ -404,13 +409,33 @@ class SimTerminal(asyncio.Protocol):
             wanted = datetime.datetime(*value[:6], tzinfo=self.zone).timestamp()
             self.clock_offset_s = wanted - time.time()
             return "confirm"
-        if fn in (1, 2) and 1 <= pn <= self.meters:
+        if fn in (1, 2) and 1 <= pn <= self.meters and self.afn05_per_point:
             if self.relay_outcome is not None:
                 outcome, command = self.relay_outcome, (0x1A if fn == 1 else 0x1B)
                 asyncio.get_running_loop().call_later(
                     self.relay_delay_s, self.relay_event, pn, command, outcome)
             return "confirm"
         return None
+
+    def _forward(self, frame):
+        """AFN10 F1: the DL/T 645 frame to the meter on that port that it addresses."""
+        from protocol import dlt645
+        out = []
+        for pn, fn, value in frame.units:
+            if fn != 1 or not value:
+                return None
+            try:
+                request = dlt645.parse_frame(value["data"])
+            except ProtocolError:
+                return None
+            reply = None
+            for meter in self.bus_meters.get(value["port"], ()):
+                if meter.addressed(request):
+                    reply = meter.handle(request)
+            if reply is None:
+                return None
+            out.append((pn, 1, {"port": value["port"], "data": reply}))
+        return out
 
     def _version(self, frame):
         return [(0, 1, {"vendor": "SIMU", "device": "%08d" % self.address,

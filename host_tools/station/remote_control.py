@@ -21,6 +21,11 @@ trail. The serving station's CommandRunner polls for pending trip/close commands
      A meter that refused or did not answer is told by the AFN05 answer itself: our terminals
      deny the command when that outcome comes within the master's timeout.
 
+A terminal whose relay path is "forward" (`conc station terminals set-relay-path`, for terminals
+without our AFN05-per-measuring-point mapping) gets the standard's way instead: DL/T 645 0x1C to
+the meter through AFN10 F1, then status word 3 read the same way (relay_forward.py): steps
+`sent`, then `relay` confirmed / failed (or `answer` denied / timeout).
+
 Every step lands in `command_steps` (append-only), so the CLI prints each as it happens. Commands
 left `sent` by a station that stopped mid-way are failed at start-up (the relay state is unknown:
 the operator decides whether to send it again; nothing is sent twice behind their back).
@@ -29,7 +34,7 @@ import asyncio
 import logging
 import time
 
-from host_tools.station.errors import StationError
+from host_tools.station.errors import StationError, UnknownMeter
 from host_tools.station.session import Denied, SessionError
 
 log = logging.getLogger(__name__)
@@ -151,6 +156,9 @@ class CommandRunner:
                 await self._step(command.id, "waiting", "failed", "terminal %s did not connect"
                                  % command.terminal_label, state="failed")
                 return
+        if await asyncio.to_thread(self.station.relay_path, command.terminal_id) == "forward":
+            await self._execute_forwarded(command, link)
+            return
         fn = KINDS[command.kind]
         value = {"warn_delay_min": 0, "limit_half_hours": 0} if fn == 1 else None
         baseline = await self._latest_relay_event_id(command.terminal_id)
@@ -167,6 +175,36 @@ class CommandRunner:
         await self._step(command.id, "answer", "confirmed",
                          "terminal accepted the command; following the meter's relay")
         await self._follow(command, link, baseline)
+
+    async def _execute_forwarded(self, command, link):
+        """The terminal's relay path is "forward": DL/T 645 0x1C and the status word read
+        through AFN10 F1 (relay_forward.py)."""
+        from host_tools.station import relay_forward
+        from host_tools.station.times import from_epoch
+        try:
+            point = await asyncio.to_thread(self.station.measuring_point, command.terminal_id,
+                                            command.pn)
+        except UnknownMeter:
+            point = None
+        if point is None:
+            await self._step(command.id, "sent", "failed", "p%d has no meter in the station's "
+                             "archive of %s: forwarding needs its address and password"
+                             % (command.pn, command.terminal_label), state="failed")
+            return
+        await self._step(command.id, "sent", "ok", "DL/T 645 0x1C %s to meter %s through "
+                         "AFN10 F1 on port %d of %s" % (command.kind, point.meter_address,
+                                                         point.port, command.terminal_label),
+                         state="sent")
+        now = from_epoch(int(self.front.clock()), self.station.zone)
+        try:
+            state, detail = await relay_forward.switch(link, point, command.kind, now)
+        except Denied as exc:
+            await self._step(command.id, "answer", "denied", str(exc), state="denied")
+            return
+        except SessionError as exc:
+            await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
+            return
+        await self._step(command.id, "relay", state, detail, state=state)
 
     async def _relay_events(self, terminal_id):
         events = []

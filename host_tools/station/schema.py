@@ -178,9 +178,16 @@ CREATE TABLE denied_logins (                -- logins refused: unknown A1/A2, wr
 );
 """
 
+V2 = """
+-- how the station switches a terminal's meter relays: 'afn05' our AFN05 F1/F2 per measuring
+-- point, 'forward' DL/T 645 0x1C through AFN10 F1 (terminals without that mapping)
+ALTER TABLE terminals ADD COLUMN relay_path TEXT NOT NULL DEFAULT 'afn05';
+"""
+
 # (version, what it does, statements)
 MIGRATIONS = [
     (1, "terminals, measuring points, readings, frozen values, events, commands, sessions", V1),
+    (2, "terminals.relay_path: AFN05 or AFN10 forwarding for meter relays", V2),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -184,7 +184,7 @@ class Chain:
                 address = "%012d" % (900 + int(address))
             self.conc("station", "terminals", "add-meter", TERMINAL, "--pn", pn, "--meter",
                       address, "--protocol", protocol, "--port", bus, "--baud", BAUD,
-                      "--db", self.db)
+                      "--meter-password", METER_PASSWORD + "0000", "--db", self.db)
 
     def start_station(self, listen="127.0.0.1:0"):
         # --read-every 0: every reading in the database comes from the board's uploads, so

@@ -162,3 +162,56 @@ def test_cli_cancels_a_command_no_station_picks_up(sqlite_url):
             assert h.station.command(1).state == "cancelled"
             assert "no running station" in h.station.command_steps(1)[-1].detail
     run(scenario())
+
+
+def test_forwarding_path_switches_the_meter_of_a_terminal_without_our_afn05(sqlite_url):
+    """A terminal that does not map AFN05 to measuring points (it denies them): with its relay
+    path set to "forward" the station sends DL/T 645 0x1C through AFN10 F1 and confirms by
+    reading status word 3 the same way."""
+    from host_tools.simulators.clock import SimClock
+    from host_tools.simulators.meter_model import MeterModel
+    from host_tools.simulators.meter_protocols import Dlt645Handler
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            model = MeterModel("000001000001", SimClock(), password="00000000", noise=False)
+            sim = await h.sim(1, afn05_per_point=False,
+                              bus_meters={2: [Dlt645Handler(model)]})   # archive port 2
+            tid = h.ids[1]
+            denied = h.station.create_command(tid, "trip", "alice", pn=1)
+            assert (await finished(h, denied)).state == "denied"       # AFN05: not mapped
+            h.station.set_relay_path(tid, "forward")
+            assert h.station.relay_path(tid) == "forward"
+            trip = h.station.create_command(tid, "trip", "alice", pn=1)
+            assert (await finished(h, trip)).state == "confirmed"
+            assert model.relay_open
+            assert "AFN10 F1: status word 3 = 0050: relay open" in \
+                h.station.command_steps(trip)[-1].detail
+            close = h.station.create_command(tid, "close", "alice", pn=1)
+            assert (await finished(h, close)).state == "confirmed" and not model.relay_open
+            assert [afn for afn, _ in sim.requests].count(0x10) == 4   # 0x1C + read, twice
+    run(scenario())
+
+
+def test_a_version_1_database_gets_the_relay_path_with_afn05_for_every_terminal(tmp_path):
+    from host_tools.station import db as dbmod
+    from host_tools.station import schema
+    from host_tools.station.repository import open_station
+    url = "sqlite:///%s" % (tmp_path / "old.db")
+    database = dbmod.connect(url)
+    try:
+        version1 = [m for m in schema.MIGRATIONS if m[0] == 1]
+        original = schema.MIGRATIONS
+        schema.MIGRATIONS = version1
+        try:
+            schema.migrate(database, 1000)
+        finally:
+            schema.MIGRATIONS = original
+        with database.transaction():
+            database.execute("INSERT INTO terminals (area_code, address, name, password, "
+                             "created_at) VALUES ('4101', 9, '', ?, 0)", ("00" * 16,))
+    finally:
+        database.close()
+    with open_station(url) as station:             # migrates to the latest version
+        tid = station.find_terminal("4101", 9).id
+        assert station.relay_path(tid) == "afn05"
