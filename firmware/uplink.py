@@ -161,7 +161,6 @@ class Uploader:
         self.last_slot = None          # the slot next_frame() filled last
         self._denied_first = -1
         self._denials = 0
-        self.tasks = None              # firmware.reports.Tasks, loaded at the first report
 
     # --- what is due -------------------------------------------------------------------------
     def backlog(self):
@@ -293,15 +292,25 @@ class Uploader:
         batches as AFN0C / AFN0D units of one AFN per frame, events alone as AFN0E, markers
         and what no task asks for stepped over. Records newer than the running tasks' last
         boundary wait for the next one (unless an important event is waiting). Returns the
-        frame size, 0 for nothing due, -1 for records stepped over without a frame."""
+        frame size, 0 for nothing due, -1 for records stepped over without a frame.
+        RAM: firmware/reports.py and the data formats (13 KB on the unix port) are loaded for
+        the frame and dropped again, unless the codec holds the formats for a request."""
+        from firmware import terminal
+        try:
+            return self._fill_units(slot, pseq)
+        finally:
+            terminal._unload("firmware.reports")
+            if terminal._codec is None:
+                terminal._unload("protocol.gw376_formats")
+
+    def _fill_units(self, slot, pseq):
         from firmware import reports
-        if self.tasks is None:
-            self.tasks = reports.Tasks(self.terminal.settings)
+        tasks = reports.Tasks(self.terminal.settings)
         buf = slot.buf
         ev = self.events
         acd = ev is not None and ev.unread_important()
         limit = self.max_frame - 4                    # EC, CS, 16
-        due = None if acd else self.tasks.due_until(self.terminal.wall.now())
+        due = None if acd else tasks.due_until(self.terminal.wall.now())
         if due is not None and due < 0:
             due = None          # no task runs: nothing is asked for, records are stepped over
         first = self.next_seq
@@ -322,7 +331,7 @@ class Uploader:
                     break
                 return self._event_frame(slot, pseq, rec, False)
             if rtype == READINGS:
-                got, units = reports.encode(rec, self.tasks, self._is_1997(point))
+                got, units = reports.encode(rec, tasks, self._is_1997(point))
                 if units is not None:
                     if afn and got != afn or pos + len(units) > limit:
                         if count:
