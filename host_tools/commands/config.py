@@ -16,6 +16,10 @@ def _allowed(key):
         rng = "%s..%s" % (schema.show(key, low), schema.show(key, high))
     elif kind == schema.ITEMS:
         rng = "%d..%d item names, comma separated" % (low, high)
+    elif key == schema.PW_KEY:
+        rng = "2..32 hex digits, or empty"
+    elif kind == schema.TASKS:
+        rng = "up to %d tasks, set by the master station with AFN04 F65..F68" % high
     else:
         rng = "%d..%d characters" % (low, high)
     return "%s (%s)" % (meaning, rng)
