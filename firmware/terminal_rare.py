@@ -67,6 +67,8 @@ def query(term, frame):
             value = param(term, fn)
         elif 65 <= fn <= 68 and 1 <= pn <= 64:
             value = report_task(term, fn, pn)
+        elif fn == 241 and pn == 0:
+            value = {"compact": term.settings.get("report.compact", 0)}
         else:
             return None
         if value is None:
@@ -178,6 +180,8 @@ def set_params(term, frame):
             changes["comm.passive_redials"] = value["passive_redials"]
             changes["comm.idle_min"] = value["idle_disconnect_min"]
             changes["comm.online_hours"] = value["online_hours"]
+        elif fn == 241:         # vendor: the report form
+            changes["report.compact"] = value["compact"]
         elif 65 <= fn <= 68:
             tasks = changes.get("report.tasks", term.settings.get("report.tasks") or [])
             changes["report.tasks"] = set_tasks(tasks, pn, fn, value)

@@ -62,7 +62,7 @@ None is "no data". Supported units and their values:
         keeps {"erc", "raw"}.
     AFN04/0A F65, F66 (Pn = task number): {"unit" 0 min / 1 h / 2 day / 3 month, "period"
         1..63, "base" (format 01), "ratio", "units": [(pn, fn)]}; F67, F68: {"action"
-        REPORT_START 55H / REPORT_STOP AAH}
+        REPORT_START 55H / REPORT_STOP AAH}; vendor F241 p0 {"compact" 0 | 1}
     AFN10 F1: down {"port", "control", "frame_timeout", "frame_timeout_in_s",
         "byte_timeout_10ms", "data"}; up {"port", "data"}
 """
@@ -333,6 +333,9 @@ REPORT_TASK = (("cycle", ("bits", "u8", (("unit", 6, 2, 0), ("period", 0, 6, 0))
 # AFN04/0A F67, F68: that task started (55H) or stopped (AAH).
 REPORT_START, REPORT_STOP = 0x55, 0xAA
 REPORT_SWITCH = (("action", "u8"),)
+# Vendor: AFN04/0A F241 p0, our firmware's report form: 1 compact (ring-log records in the
+# vendor unit AFN0D F241), 0 standard units. Other terminals deny it.
+REPORT_FORM = (("compact", "u8"),)
 FORWARD_DOWN = (("port", "u8"), ("control", "u8"),
                 ("timeout", ("bits", "u8", (("frame_timeout_in_s", 7, 1, 0),
                                             ("frame_timeout", 0, 7, 0)))),
@@ -664,7 +667,9 @@ def _build_table():
     _add(0x0A, (65, 66), up, (CUSTOM, _decode_report_task, _encode_report_task))
     _add(0x04, (67, 68), down, (FIELDS, REPORT_SWITCH))
     _add(0x0A, (67, 68), up, (FIELDS, REPORT_SWITCH))
-    _add(0x0A, (1, 3, 8, 65, 66, 67, 68), down, _NONE)
+    _add(0x04, (241,), down, (FIELDS, REPORT_FORM))
+    _add(0x0A, (241,), up, (FIELDS, REPORT_FORM))
+    _add(0x0A, (1, 3, 8, 65, 66, 67, 68, 241), down, _NONE)
     _add(0x0A, (10,), down, (CUSTOM, _decode_serials, _encode_serials))
     _add(0x05, (1,), down, (FIELDS, TRIP))
     _add(0x05, (2,), down, _NONE)

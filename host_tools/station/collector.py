@@ -22,7 +22,9 @@ Per terminal (all times on `config.clock`, read in the station's zone):
   class 1 task 1 = F129, F131, F25 of every point every `report_every_min` minutes and F66
   class 2 task 1 = F161, F163 of every point daily, both from the terminal's local midnight,
   then F67/F68 start them (55H). The terminal reports those standard units actively from then
-  on. A terminal that denies them keeps reporting as it did (logged at INFO).
+  on. A terminal that denies them keeps reporting as it did (logged at INFO). With
+  `report_form` ("standard" / "compact") the same request carries our firmware's vendor AFN04
+  F241 choosing standard units or the compact ring-log records (other terminals deny it).
 - Events when the terminal raised ACD with EC counters ahead of what the station has read:
   AFN0E F1 (important) / F2 (normal) from the stored read pointer to the terminal's counter.
 
@@ -58,7 +60,8 @@ class CollectorConfig:
 
     def __init__(self, realtime_interval_s=900.0, realtime_fn=129, daily_after=(0, 30),
                  backfill_days=3, backfill_months=2, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=30.0,
-                 clock=time.time, read_events=True, sync_archive=True, report_every_min=15):
+                 clock=time.time, read_events=True, sync_archive=True, report_every_min=15,
+                 report_form=None):
         self.realtime_interval_s = realtime_interval_s
         self.realtime_fn = realtime_fn
         self.daily_after = daily_after
@@ -71,6 +74,7 @@ class CollectorConfig:
         self.read_events = read_events
         self.sync_archive = sync_archive
         self.report_every_min = report_every_min
+        self.report_form = report_form      # None keep, "standard", "compact" (vendor F241)
 
 
 class Collector:
@@ -111,7 +115,8 @@ class Collector:
         if self.config.sync_archive and not self.archive_checked:
             self.archive_checked = True
             await self._guard("meter archive download", self.sync_archive())
-        if self.config.report_every_min and not self.reports_configured:
+        if (self.config.report_every_min or self.config.report_form) and \
+                not self.reports_configured:
             self.reports_configured = True
             await self._guard("report task setup", self.configure_reports())
         if self.config.clock_check_s and (self.next_clock_check is None
@@ -204,9 +209,13 @@ class Collector:
         return [(1, 65, class1), (1, 66, class2), (1, 67, start), (1, 68, start)]
 
     async def configure_reports(self):
-        """Send the report tasks; True when the terminal took them."""
+        """Send the report tasks (and with `report_form`, our firmware's vendor AFN04 F241 that
+        chooses standard units or the compact F241 records); True when the terminal took them."""
+        units = self.report_tasks() if self.config.report_every_min else []
+        if self.config.report_form:
+            units.insert(0, (0, 241, {"compact": int(self.config.report_form == "compact")}))
         try:
-            await self.link.request(0x04, self.report_tasks())
+            await self.link.request(0x04, units)
         except Denied:
             log.info("%s: report tasks (AFN04 F65..F68) denied: the terminal keeps reporting "
                      "as it is configured", self.link.name)

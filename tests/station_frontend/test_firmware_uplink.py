@@ -22,8 +22,9 @@ PASSWORD = b"secret".hex()          # the board's comm.password, NUL-padded to 1
 class StationThread:
     """A FrontEnd serving on 127.0.0.1 from its own thread and event loop."""
 
-    def __init__(self, url):
+    def __init__(self, url, report_form=None):
         self.url = url
+        self.report_form = report_form
         self.ready = threading.Event()
         self.port = None
         self.front = None
@@ -39,7 +40,8 @@ class StationThread:
                               collector_config=CollectorConfig(realtime_interval_s=3600,
                                                                clock_check_s=3600,
                                                                daily_after=None, tick_s=0.5,
-                                                               report_every_min=None))
+                                                               report_every_min=None,
+                                                               report_form=self.report_form))
         self.front.frame_tap = self
         self.port = (await self.front.start("127.0.0.1", 0))[1]
         self.ready.set()
@@ -66,8 +68,9 @@ class StationThread:
 @pytest.mark.parametrize("standard", [True, False], ids=["standard", "compact"])
 def test_firmware_uplink_delivers_its_outage_backlog_and_events_once(sqlite_url, standard):
     """Both reporting modes: the default standard units (AFN0C F129/F25, AFN0E reports, no
-    vendor unit on the wire) and the compact vendor F241 records; nothing lost, nothing
-    stored twice."""
+    vendor unit on the wire) and the compact vendor F241 records, which the station switches
+    on at login (`--report-form compact`: vendor AFN04 F241); nothing lost, nothing stored
+    twice."""
     if str(UPLINK_TESTS) not in sys.path:
         sys.path.insert(0, str(UPLINK_TESTS))
     from uplink_support import Board
@@ -75,9 +78,9 @@ def test_firmware_uplink_delivers_its_outage_backlog_and_events_once(sqlite_url,
         terminal = station.add_terminal("4101", 1, PASSWORD)
         station.set_measuring_points(terminal.id, [
             {"pn": pn, "meter_address": "%012d" % pn} for pn in range(1, 5)])
-    with StationThread(sqlite_url) as served:
+    with StationThread(sqlite_url, None if standard else "compact") as served:
         board = Board({"port": served.port, "run_ms": 9000, "heartbeat_ms": 1000,
-                       "standard": standard,
+                       "standard": True,
                        "events": [31], "redial_ms": 300,
                        "outage": {"meters": 4, "hours": 1, "curve_min": 15,
                                   "redial_max_s": 2}})

@@ -177,3 +177,18 @@ def test_the_same_tasks_set_again_change_nothing_and_record_nothing():
     term.store.saved = None
     eq(_ask(term, frame)[0].units[0][1], 1)                  # confirmed again
     eq((log.next_seq, term.store.saved), (events, None))      # no ERC3, no rewrite
+
+
+def test_the_station_switches_the_compact_mode_on_with_the_vendor_afn04_f241():
+    log, term, ev, s, wall = setup()
+    records.append_readings(log, 1, START - 900, RT[:5], [7] * 5)
+    got = _ask(term, gw376.Frame(0x04, [(0, 241, {"compact": 1})], area=4101, terminal=7,
+                                 master=1, pw=PW))
+    eq((got[0].units[0][1], term.store.saved["report.compact"]), (1, 1))
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    eq([fn for _, fn, _ in drain(up, log)[0].units], [241])      # ring-log records again
+    back = _ask(term, gw376.Frame(0x0A, [(0, 241, None)], area=4101, terminal=7, master=1))
+    eq(back[0].units[0][2], {"compact": 1})
+    bad = _ask(term, gw376.Frame(0x04, [(0, 241, {"compact": 7})], area=4101, terminal=7,
+                                 master=1, pw=PW))
+    eq(bad[0].units[0][1], 2)                                      # denied: 0 or 1 only

@@ -33,6 +33,11 @@ from host_tools.station.errors import StationError
               metavar="MINUTES", help="At login, set the terminal's timed report tasks (AFN04 "
               "F65..F68): real-time energy, power, voltage, current of every point every "
               "MINUTES, daily frozen energy daily; 0: leave the terminal's own tasks.")
+@click.option("--report-form", type=click.Choice(["keep", "standard", "compact"]),
+              default="keep", show_default=True,
+              help="At login, tell our concentrators how to report (vendor AFN04 F241): "
+              "standard Q/GDW 1376.1 units, or compact ring-log records (vendor AFN0D F241, "
+              "every stored quantity to the second); keep: as each is configured.")
 @click.option("--response-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="Wait for a terminal's answer before a retry.")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
@@ -57,7 +62,7 @@ from host_tools.station.errors import StationError
 @db_option
 @tz_option
 def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync,
-        report_every, response_timeout, retries,
+        report_every, report_form, response_timeout, retries,
         idle_timeout, master, stats_every, as_json, verbose, capture, db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
@@ -107,7 +112,8 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
                              clock_check_s=clock_check_every or None,
                              backfill_days=backfill_days, backfill_months=backfill_months,
                              sync_archive=archive_sync,
-                             report_every_min=report_every or None),
+                             report_every_min=report_every or None,
+                             report_form=None if report_form == "keep" else report_form),
                          frame_tap=tap if tap.active else None)
 
         def started(bound):
