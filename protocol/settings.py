@@ -33,9 +33,8 @@ SCHEMA = {
     "master.backup_port": (INT, 0, 65535, 0, "backup master station TCP port"),
     "master.apn": (TEXT, 0, 16, "cmnet", "GPRS access point name (16 characters at most)"),
     "comm.heartbeat_min": (INT, 1, 60, 5, "heartbeat period in minutes (AFN04 F1)"),
-    "comm.heartbeat_clock": (INT, 0, 1, 1, "heartbeat (AFN02 F3) form: 1 carries the "
-                             "terminal clock (Q/GDW 1376.1-2013), 0 no data (2009-edition "
-                             "masters)"),
+    "comm.heartbeat_clock": (INT, 0, 1, 1, "heartbeat AFN02 F3: 1 with the clock (1376.1-2013), "
+                             "0 without (2009)"),
     "comm.response_timeout_s": (INT, 1, 255, 30,
                                 "how long to wait for the master's answer (AFN04 F1)"),
     "comm.retries": (INT, 0, 3, 3, "resends before a frame counts as unanswered (AFN04 F1)"),
@@ -44,9 +43,8 @@ SCHEMA = {
     "comm.redial_s": (INT, 1, 3600, 30, "first reconnect delay; doubles up to comm.redial_max_s"),
     "comm.redial_max_s": (INT, 1, 86400, 1800, "longest reconnect delay"),
     "comm.password": (SECRET, 0, 32, "",
-                      "terminal PW of control and parameter setting: hex, the 16 bytes in "
-                      "wire order, zero-padded at the end (00112233 -> 00 11 22 33 00 ..), as "
-                      "`conc station terminals add --password` takes it; empty: none"),
+                      "PW of control and parameter setting: hex, 16 bytes in wire order, "
+                      "zero-padded (as the station takes it); empty: none"),
     "plan.realtime_min": (INT, 1, 1440, 15, "real-time reading interval in minutes"),
     "plan.realtime_items": (ITEMS, 1, 16, "energy_fwd_block,voltage_block,current_block,power_active_total",
                             "items read on the real-time plan (catalogue names)"),
@@ -60,10 +58,8 @@ SCHEMA = {
     "poll.turnaround_ms": (INT, 20, 2000, 500,
                            "longest a meter may take to start its reply (DL/T 645: 500 ms)"),
     "poll.retries": (INT, 0, 3, 1, "resends of a meter request that got no usable reply"),
-    "report.compact": (INT, 0, 1, 0, "1: report the ring log in the vendor unit F241 (compact, "
-                       "our station only); 0: in standard units (AFN0C/0D/0E)"),
-    "report.tasks": (TASKS, 0, 64, [], "timed report tasks the master set (AFN04 F65..F68); "
-                     "none: the default standard reports"),
+    "report.compact": (INT, 0, 1, 0, "1: vendor F241 records (compact); 0: standard units"),
+    "report.tasks": (TASKS, 0, 64, [], "report tasks the master set (AFN04 F65..F68)"),
     "comm.rts_delay_20ms": (INT, 0, 255, 0, "data-carrier RTS delay in 20 ms steps (AFN04 F1)"),
     "comm.send_delay_min": (INT, 0, 255, 0, "allowed transmission delay in minutes (AFN04 F1)"),
     "comm.confirm_flags": (INT, 0, 7, 0, "active reports of class 1/2/3 data wait for a "
@@ -90,8 +86,9 @@ def check(key, value):
         if key == "plan.time_sync_at" and (value % 60 in (0, 59, 1) or value < 30 or value > 1410):
             raise ProtocolError("plan.time_sync_at must keep away from the hour and midnight")
         return value
-    if kind == TASKS:
-        return _check_tasks(key, value, high)
+    if kind == TASKS:        # rare (a master set tasks): its checker loads only then
+        from protocol.report_tasks import check_tasks
+        return check_tasks(key, value, high)
     if kind == ITEMS:
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, (list, tuple)) or not low <= len(names) <= high:
@@ -132,73 +129,24 @@ def parse(key, text):
     return check(key, text)
 
 
-def _check_tasks(key, value, most):
-    """[[class, number, unit, period, base, ratio, running, [[pn, fn], ...]], ...]"""
-    if not isinstance(value, (list, tuple)) or len(value) > most:
-        raise ProtocolError("%s must be a list of at most %d tasks" % (key, most))
-    out = []
-    for task in value:
-        ok = isinstance(task, (list, tuple)) and len(task) == 8
-        if ok:
-            for i in range(7):
-                if isinstance(task[i], bool) or not isinstance(task[i], int):
-                    ok = False
-        if ok:
-            cls, number, unit, period, base, ratio, running, units = task
-            ok = cls in (1, 2) and 1 <= number <= 64 and 0 <= unit <= 3 and \
-                1 <= period <= 63 and 0 <= base and 0 <= ratio <= 255 and running in (0, 1) \
-                and isinstance(units, (list, tuple)) and len(units) <= 255
-        if ok:
-            pairs = []
-            for pair in units:
-                if not isinstance(pair, (list, tuple)) or len(pair) != 2 or \
-                        not isinstance(pair[0], int) or not isinstance(pair[1], int) or \
-                        not (0 <= pair[0] <= 2040 or pair[0] == 0xFFFF) or \
-                        not 1 <= pair[1] <= 248:
-                    ok = False
-                    break
-                pairs.append([pair[0], pair[1]])
-        if not ok:
-            raise ProtocolError("%s: %r is not a report task [class 1|2, number 1..64, unit "
-                                "0..3, period 1..63, base, ratio, running 0|1, [[pn, fn]...]]"
-                                % (key, task))
-        out.append([cls, number, unit, period, base, ratio, running, pairs])
-    return out
-
-
 PW_KEY = "comm.password"
 PW_BYTES = 16
 
 
-def pw_hex(text):
-    """The terminal PW in its one notation: hex digits of the 16 bytes in wire order (as on
-    the wire, and as the master station takes it), fewer than 32 padded with zero bytes at the
-    end, so `00112233` is 00 11 22 33 00 .. 00. Returns 32 lower-case digits, or "" (none: 16
-    zero bytes on the wire)."""
-    digits = text.replace(" ", "").lower()
-    if not digits:
-        return ""
-    for c in digits:
-        if c not in "0123456789abcdef":
-            raise ProtocolError("%s must be hex digits (the 16-byte PW in wire order, e.g. "
-                                "00112233), not text" % PW_KEY)
-    if len(digits) % 2 or len(digits) > 2 * PW_BYTES:
-        raise ProtocolError("%s must be 2 to 32 hex digits (an even number: whole bytes)"
-                            % PW_KEY)
-    return digits + "0" * (2 * PW_BYTES - len(digits))
-
-
 def upgrade(raw):
     """Convert settings written by firmware before the hex PW notation, in place; returns the
-    keys converted. The old comm.password was text of at most 16 characters sent as its
-    bytes ("00112233" -> 30 30 31 31 ..); a stored new value is always 32 hex digits, so the
-    two cannot be confused, and the conversion keeps the bytes on the wire the same."""
+    keys converted (protocol/pw.py says how)."""
     old = raw.get(PW_KEY) if isinstance(raw, dict) else None
     if not isinstance(old, str) or not old or len(old) > PW_BYTES:
         return []
-    from binascii import hexlify
-    raw[PW_KEY] = pw_hex(hexlify(old.encode()).decode())
+    from protocol.pw import from_text
+    raw[PW_KEY] = from_text(old)
     return [PW_KEY]
+
+
+def pw_hex(text):
+    from protocol.pw import pw_hex as normalise
+    return normalise(text)
 
 
 def defaults():
