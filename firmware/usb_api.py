@@ -95,11 +95,11 @@ def _shown(values):
 def _upgrade_file():
     """Save settings an older firmware wrote in today's notation (the PW as hex, same bytes),
     once: the keys converted, [] when the file needed nothing."""
-    from protocol import settings as schema
+    from protocol.pw import upgrade
     raw, _ = conc.read_json(conc.CONFIG_FILE)
     if not isinstance(raw, dict):
         return []
-    converted = schema.upgrade(raw)
+    converted = upgrade(raw)
     if converted:
         _write_config(raw)
     return converted
@@ -131,7 +131,8 @@ def config_set(changes):
             checked[key] = schema.check(key, changes[key])
         raw, _ = conc.read_json(conc.CONFIG_FILE)
         kept = {}
-        converted = schema.upgrade(raw) if isinstance(raw, dict) else []
+        from protocol.pw import upgrade
+        converted = upgrade(raw)
         if isinstance(raw, dict):
             for key in raw:       # keep the file's good keys; bad ones would only warn again
                 try:

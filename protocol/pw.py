@@ -28,3 +28,13 @@ def from_text(old):
     as 32 digits, so the two cannot be confused, and the bytes on the wire stay the same."""
     from binascii import hexlify
     return pw_hex(hexlify(old.encode()).decode())
+
+
+def upgrade(raw):
+    """Convert settings written by firmware before the hex PW notation, in place; returns the
+    keys converted."""
+    old = raw.get("comm.password") if isinstance(raw, dict) else None
+    if not isinstance(old, str) or not old or len(old) > 16:
+        return []
+    raw["comm.password"] = from_text(old)
+    return ["comm.password"]

@@ -20,7 +20,9 @@ HOST = "host"
 ITEMS = "items"          # list of data item names
 TASKS = "tasks"          # AFN04 F65/F66 report tasks (firmware/reports.py)
 
-# key: (kind, low, high, default, meaning). low/high bound ints, or text length.
+# key: (kind, low, high, default, meaning). low/high bound ints, or text length. A default of
+# None: the key is absent until set (every reader has the fallback), so the dict every board
+# keeps resident does not grow for settings few boards use.
 SCHEMA = {
     "terminal.area": (INT, 0, 9999, 4101,
                       "A1 administrative area code (4 BCD digits)"),
@@ -33,8 +35,8 @@ SCHEMA = {
     "master.backup_port": (INT, 0, 65535, 0, "backup master station TCP port"),
     "master.apn": (TEXT, 0, 16, "cmnet", "GPRS access point name (16 characters at most)"),
     "comm.heartbeat_min": (INT, 1, 60, 5, "heartbeat period in minutes (AFN04 F1)"),
-    "comm.heartbeat_clock": (INT, 0, 1, 1, "heartbeat AFN02 F3: 1 with the clock (1376.1-2013), "
-                             "0 without (2009)"),
+    "comm.heartbeat_clock": (INT, 0, 1, None, "heartbeat AFN02 F3: 1 (unset) with the terminal "
+                             "clock, Q/GDW 1376.1-2013; 0 without, for 2009-edition masters"),
     "comm.response_timeout_s": (INT, 1, 255, 30,
                                 "how long to wait for the master's answer (AFN04 F1)"),
     "comm.retries": (INT, 0, 3, 3, "resends before a frame counts as unanswered (AFN04 F1)"),
@@ -43,8 +45,7 @@ SCHEMA = {
     "comm.redial_s": (INT, 1, 3600, 30, "first reconnect delay; doubles up to comm.redial_max_s"),
     "comm.redial_max_s": (INT, 1, 86400, 1800, "longest reconnect delay"),
     "comm.password": (SECRET, 0, 32, "",
-                      "PW of control and parameter setting: hex, 16 bytes in wire order, "
-                      "zero-padded (as the station takes it); empty: none"),
+                      "PW: hex, 16 bytes in wire order, zero-padded, as at the station"),
     "plan.realtime_min": (INT, 1, 1440, 15, "real-time reading interval in minutes"),
     "plan.realtime_items": (ITEMS, 1, 16, "energy_fwd_block,voltage_block,current_block,power_active_total",
                             "items read on the real-time plan (catalogue names)"),
@@ -58,8 +59,10 @@ SCHEMA = {
     "poll.turnaround_ms": (INT, 20, 2000, 500,
                            "longest a meter may take to start its reply (DL/T 645: 500 ms)"),
     "poll.retries": (INT, 0, 3, 1, "resends of a meter request that got no usable reply"),
-    "report.compact": (INT, 0, 1, 0, "1: vendor F241 records (compact); 0: standard units"),
-    "report.tasks": (TASKS, 0, 64, [], "report tasks the master set (AFN04 F65..F68)"),
+    "report.compact": (INT, 0, 1, None, "1: report the ring log as vendor F241 records "
+                       "(compact, our station); 0 (unset): standard units AFN0C/0D/0E"),
+    "report.tasks": (TASKS, 0, 64, None, "timed report tasks the master set with AFN04 "
+                     "F65..F68 (unset: the default standard reports)"),
     "comm.rts_delay_20ms": (INT, 0, 255, 0, "data-carrier RTS delay in 20 ms steps (AFN04 F1)"),
     "comm.send_delay_min": (INT, 0, 255, 0, "allowed transmission delay in minutes (AFN04 F1)"),
     "comm.confirm_flags": (INT, 0, 7, 0, "active reports of class 1/2/3 data wait for a "
@@ -100,6 +103,7 @@ def check(key, value):
     if not isinstance(value, str):
         raise ProtocolError("%s must be text" % key)
     if key == PW_KEY:
+        from protocol.pw import pw_hex
         return pw_hex(value)
     if not low <= len(value) <= high:
         raise ProtocolError("%s must be %d..%d characters" % (key, low, high))
@@ -130,27 +134,10 @@ def parse(key, text):
 
 
 PW_KEY = "comm.password"
-PW_BYTES = 16
-
-
-def upgrade(raw):
-    """Convert settings written by firmware before the hex PW notation, in place; returns the
-    keys converted (protocol/pw.py says how)."""
-    old = raw.get(PW_KEY) if isinstance(raw, dict) else None
-    if not isinstance(old, str) or not old or len(old) > PW_BYTES:
-        return []
-    from protocol.pw import from_text
-    raw[PW_KEY] = from_text(old)
-    return [PW_KEY]
-
-
-def pw_hex(text):
-    from protocol.pw import pw_hex as normalise
-    return normalise(text)
 
 
 def defaults():
-    return {key: spec[3] for key, spec in SCHEMA.items()}
+    return {key: spec[3] for key, spec in SCHEMA.items() if spec[3] is not None}
 
 
 def load(raw):
@@ -164,7 +151,9 @@ def load(raw):
     if not isinstance(raw, dict):
         return settings, ["settings are not a key/value table"]
     raw = dict(raw)
-    upgrade(raw)            # an old PW keeps its bytes (conc config saves the conversion)
+    if PW_KEY in raw:       # an old PW keeps its bytes (conc config saves the conversion)
+        from protocol.pw import upgrade
+        upgrade(raw)
     for key, value in raw.items():
         try:
             settings[key] = check(key, value)
@@ -176,15 +165,14 @@ def load(raw):
 def show(key, value):
     """A value as a person reads it: secrets hidden, times as hh:mm."""
     kind = SCHEMA[key][0]
+    if value is None:
+        return "(unset)"
     if kind == SECRET:
         return "(set)" if value else "(not set)"
     if kind == HHMM:
         return "%02d:%02d" % (value // 60, value % 60)
     if kind == TASKS:
-        running = 0
-        for task in value:
-            running += task[6]
-        return "%d task(s), %d running" % (len(value), running) if value else "(default)"
+        return str(len(value))
     return str(value)
 
 

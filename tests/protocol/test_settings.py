@@ -1,6 +1,6 @@
 import pytest
 
-from protocol import settings
+from protocol import pw, settings
 from protocol.errors import ProtocolError
 
 
@@ -82,8 +82,8 @@ def test_pw_that_is_not_whole_hex_bytes_is_refused(text, message):
 
 def test_an_old_text_pw_keeps_its_bytes_once_converted():
     raw = {"comm.password": "00112233", "master.port": 7000}
-    assert settings.upgrade(raw) == ["comm.password"]
+    assert pw.upgrade(raw) == ["comm.password"]
     assert raw["comm.password"] == b"00112233".hex() + "00" * 8      # 30 30 31 31 ..
-    assert settings.upgrade(raw) == []                                 # once
+    assert pw.upgrade(raw) == []                                 # once
     loaded, problems = settings.load({"comm.password": "secret"})
     assert loaded["comm.password"] == b"secret".hex() + "00" * 10 and problems == []
