@@ -48,6 +48,7 @@ _C_UP_USER_DATA = const(0xC4)    # DIR 1, PRM 1, function 4
 _ACD = const(0x20)
 _SEQ_SINGLE_CON = const(0x70)    # FIR, FIN, CON
 _STEPPED = const(16)             # a slot of records stepped over (no PSEQ answers it)
+HOLD_RECHECK_S = const(30)       # held reports: how often the boundary is looked at again
 READINGS = const(0x01)           # firmware.ringlog.READINGS
 
 
@@ -161,6 +162,7 @@ class Uploader:
         self.last_slot = None          # the slot next_frame() filled last
         self._denied_first = -1
         self._denials = 0
+        self.hold_until = 0            # standard reports held for a task boundary until then
 
     # --- what is due -------------------------------------------------------------------------
     def backlog(self):
@@ -180,6 +182,9 @@ class Uploader:
         return None
 
     def has_work(self):
+        if self.hold_until and self.terminal.wall.now() < self.hold_until and \
+                not (self.events is not None and self.events.unread_important()):
+            return False            # records wait for their report task's boundary
         return self.log.next_seq > max(self.next_seq, self.log.oldest_seq) and \
             self._free_slot() is not None
 
@@ -325,6 +330,8 @@ class Uploader:
                     break
                 first = seq
             if due is not None and ts > due:
+                if not count:       # look again in a while, not at every turn of the link
+                    self.hold_until = self.terminal.wall.now() + HOLD_RECHECK_S
                 break                                # waits for its task's next boundary
             if rtype == EVENT and ev is not None:
                 if count:

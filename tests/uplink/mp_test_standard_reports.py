@@ -192,3 +192,16 @@ def test_the_station_switches_the_compact_mode_on_with_the_vendor_afn04_f241():
     bad = _ask(term, gw376.Frame(0x04, [(0, 241, {"compact": 7})], area=4101, terminal=7,
                                  master=1, pw=PW))
     eq(bad[0].units[0][1], 2)                                      # denied: 0 or 1 only
+
+
+def test_held_reports_are_looked_at_again_in_a_while_not_at_every_turn():
+    log, term, ev, s, wall = setup()
+    s["report.tasks"] = [[1, 1, 1, 1, START - 1800, 1, 1, [[0xFFFF, 129]]]]    # hourly
+    records.append_readings(log, 1, START + 10, RT[:5], [5] * 5)    # after the last boundary
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    eq(up.has_work(), True)
+    eq(drain(up, log), [])                                 # held for the boundary
+    eq(up.has_work(), False)                               # and not looked at every turn
+    wall.set(START + 1800)                                 # the next hourly boundary
+    eq(up.has_work(), True)
+    eq([fn for _, fn, _ in drain(up, log)[0].units], [129])
