@@ -69,7 +69,8 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     Registered terminals (`conc station terminals add`) log in and are confirmed; unknown A1/A2
     are denied and logged (`conc station status`, the denied_logins table). Heartbeats are
     confirmed; active uploads are stored, then confirmed, each reading once however often it is
-    re-sent. Per terminal the station reads its clock and sets it when more than 5 s off, reads
+    re-sent. At login the station sets the terminal's timed report tasks (AFN04 F65..F68,
+    --report-every). Per terminal the station reads its clock and sets it when more than 5 s off, reads
     real-time energy every --read-every seconds, daily frozen energy after 00:30 (with gap
     backfill), and events whenever the terminal signals ACD. Operator commands given with
     `conc station trip` / `close` are picked up from the database and carried out here.
