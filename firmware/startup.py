@@ -34,6 +34,8 @@ def boot(c):
     for p in c.settings_problems:
         c.problem(p)
     unload("protocol.settings")     # 10 KB of schema text; the values are a plain dict
+    unload("protocol.pw")           # its checks, loaded when the file holds a PW or tasks
+    unload("protocol.report_tasks")
     plans = _compile_plans(c)
     c.wall = from_rtc(clock)
     c.boot_at = c.wall.now()

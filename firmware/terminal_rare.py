@@ -1,14 +1,16 @@
 """The terminal's less frequent requests, loaded only while one is answered (firmware/terminal.py
 unloads this module again): parameters and the meter archive (AFN04 / AFN0A F1, F3, F8, F10),
-frozen energy from the ring log (AFN0D F161, F177), control (AFN05 F1, F2, F31) and
+frozen energy from the ring log (AFN0D F161, F177), control (AFN05 F1, F2, F31: in our mapping
+AFN05 F1/F2's Pn is the measuring point whose meter relay is tripped / permitted to close, where
+the standard's Pn is the terminal's own control round; docs/gw376.md) and
 transparent forwarding (AFN10 F1). Every function takes the Terminal as `term` and returns
 the reply frames, or None for a denial.
 """
-from protocol import clock_math, gw376
+from protocol import clock_math, gw376, gw376_units
 from protocol import settings as settings_schema
 from protocol.errors import ProtocolError
 from protocol.compat import const
-from firmware.terminal import READINGS, EVENT, ERC3, ERC_RELAY, _RELAY_COMMANDS, _energy, time15
+from firmware.terminal import READINGS, ERC3, _RELAY_COMMANDS, _energy, time15
 
 _KIND_FROZEN = const(2)         # firmware/quantities.py FROZEN, MIDNIGHT
 _KIND_MIDNIGHT = const(3)
@@ -63,12 +65,61 @@ def query(term, frame):
             value = archive_query(term, data)
         elif fn in (1, 3, 8) and pn == 0:
             value = param(term, fn)
+        elif 65 <= fn <= 68 and 1 <= pn <= 64:
+            value = report_task(term, fn, pn)
+        elif fn == 241 and pn == 0:
+            value = {"compact": term.settings.get("report.compact", 0)}
         else:
             return None
         if value is None:
             return None
-        units.append((0, fn, value))
+        units.append((pn if fn >= 65 else 0, fn, value))
     return term._reply(frame, units)
+
+
+# --- AFN04 / AFN0A F65..F68: timed report tasks (firmware/reports.py) ----------------------
+def _task(tasks, cls, number):
+    for t in tasks:
+        if t[0] == cls and t[1] == number:
+            return t
+    return None
+
+
+def report_task(term, fn, number):
+    """The AFN0A F65..F68 value of a task, or None (denied) when it was never set."""
+    t = _task(term.settings.get("report.tasks") or [], 1 if fn in (65, 67) else 2, number)
+    if t is None:
+        return None
+    if fn >= 67:
+        return {"action": gw376_units.REPORT_START if t[6] else gw376_units.REPORT_STOP}
+    b = clock_math.from_seconds(t[4])
+    return {"unit": t[2], "period": t[3], "ratio": t[5], "units": [tuple(u) for u in t[7]],
+            "base": (b[0], b[1], b[2], b[3], b[4], b[5], (t[4] // 86400 + 5) % 7 + 1)}
+
+
+def set_tasks(tasks, pn, fn, value):
+    """The task list with AFN04 F65..F68 for task `pn` applied (a new list: the settings
+    file is replaced whole)."""
+    cls = 1 if fn in (65, 67) else 2
+    if not 1 <= pn <= 64:
+        raise ProtocolError("report task number p%d is outside 1..64" % pn)
+    old = _task(tasks, cls, pn)
+    kept = [list(t) for t in tasks if t is not old]
+    if fn >= 67:
+        if old is None:
+            raise ProtocolError("report task %d of class %d was never set" % (pn, cls))
+        action = value["action"]
+        if action not in (gw376_units.REPORT_START, gw376_units.REPORT_STOP):
+            raise ProtocolError("F%d action must be 55H or AAH, not %02XH" % (fn, action))
+        task = list(old)
+        task[6] = 1 if action == gw376_units.REPORT_START else 0
+    else:
+        b = value["base"]
+        task = [cls, pn, value["unit"], value["period"],
+                clock_math.to_seconds(b[0], b[1], b[2], b[3], b[4], b[5]), value["ratio"],
+                old[6] if old is not None else 0, [list(u) for u in value["units"]]]
+    kept.append(task)
+    return kept
 
 def param(term, fn):
     s = term.settings
@@ -107,7 +158,7 @@ def set_params(term, frame):
     changes = {}
     archive_changes = None
     for pn, fn, value in frame.units:
-        if pn != 0 or value is None:
+        if value is None or pn != 0 and not 65 <= fn <= 68:
             return None
         if fn == 1:
             changes["comm.response_timeout_s"] = value["response_timeout_s"]
@@ -129,6 +180,12 @@ def set_params(term, frame):
             changes["comm.passive_redials"] = value["passive_redials"]
             changes["comm.idle_min"] = value["idle_disconnect_min"]
             changes["comm.online_hours"] = value["online_hours"]
+        elif fn == 241:         # vendor: the report form
+            changes["report.compact"] = value["compact"]
+        elif 65 <= fn <= 68:
+            tasks = changes.get("report.tasks", term.settings.get("report.tasks") or [])
+            changes["report.tasks"] = set_tasks(tasks, pn, fn, value)
+            continue
         elif fn == 10:
             if term.archive is None:
                 return None
@@ -143,6 +200,13 @@ def set_params(term, frame):
             checked[key] = settings_schema.check(key, value)   # ProtocolError -> deny
         else:
             checked[key] = value
+    if not archive_changes:
+        same = True
+        for key in checked:
+            if term.settings.get(key) != checked[key]:
+                same = False
+        if same:            # a master setting what is set (each login, say): nothing to record
+            return [gw376.confirm(frame)]
     if archive_changes:
         term.archive.apply(archive_changes)          # validates all before writing
     if checked:
@@ -185,27 +249,26 @@ async def control(term, frame):
     command = _RELAY_COMMANDS.get(fn)
     if command is None or term.relay is None or pn == 0:
         return None
-    start = term.log.next_seq if term.log is not None else 0
+    start = getattr(term.relay, "count", 0)
     err = term.relay.submit(pn, command)
     if err:
         return None
     outcome = await relay_outcome(term, pn, start)
     if outcome is None or outcome == 0:
-        return [gw376.confirm(frame)]      # confirmed, or queued: the event will tell
-    return None
+        return [gw376.confirm(frame)]      # confirmed, or queued: ERC33 will tell
+    return None     # refused by the meter, no reply, or its status word disagrees
 
 async def relay_outcome(term, point, start):
-    """Wait (within the master's response timeout) for the poller's ERC60 event."""
-    if term.log is None or term.kernel is None:
+    """Wait (within the master's response timeout) for the outcome of the command queued after
+    `start` commands (firmware/relay.py count, last_outcome): 0 confirmed, else why not."""
+    if term.kernel is None:
         return None
+    relay = term.relay
     waited = 0
     limit = max(1000, term.settings["comm.response_timeout_s"] * 1000 - 2000)
     while waited < limit:
-        for rec in term.log.records(first_seq=start, rtype=EVENT, point=point):
-            payload = rec[4]
-            # ERC60: ERC, time (5), pn + D15 (2), command, outcome, status word 3 (2)
-            if payload[0] == ERC_RELAY and len(payload) >= 10:
-                return payload[9]
+        if relay.count > start and relay.last is not None and relay.last[0] == point:
+            return relay.last_outcome
         await term.kernel.time_dly(200)
         waited += 200
     return None

@@ -11,7 +11,8 @@ What travels (docs/uplink.md has the byte layout): the records after the log's "
 cursor, in sequence order, as uplink user data (C = C4: DIR 1, PRM 1, function 4) with CON set,
 so the master confirms each frame with AFN00 F1 (RSEQ = our PSEQ):
 
-  - important events (ERC 1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60 relay, 250 records lost)
+  - important events (ERC 1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60 of earlier firmware,
+    250 records lost)
     go one per frame as AFN0E F1 (pm, pn = the event's pointer) with ACD = 1 and EC, as the
     standard reports events actively;
   - everything else (reading batches, normal events, markers) goes as class 2 data: AFN0D with
@@ -46,6 +47,9 @@ _HEAD = const(14)                # 68 L L L L 68 C A(5) AFN SEQ
 _C_UP_USER_DATA = const(0xC4)    # DIR 1, PRM 1, function 4
 _ACD = const(0x20)
 _SEQ_SINGLE_CON = const(0x70)    # FIR, FIN, CON
+_STEPPED = const(16)             # a slot of records stepped over (no PSEQ answers it)
+HOLD_RECHECK_S = const(30)       # held reports: how often the boundary is looked at again
+READINGS = const(0x01)           # firmware.ringlog.READINGS
 
 
 class EventIndex:
@@ -158,6 +162,7 @@ class Uploader:
         self.last_slot = None          # the slot next_frame() filled last
         self._denied_first = -1
         self._denials = 0
+        self.hold_until = 0            # standard reports held for a task boundary until then
 
     # --- what is due -------------------------------------------------------------------------
     def backlog(self):
@@ -177,6 +182,9 @@ class Uploader:
         return None
 
     def has_work(self):
+        if self.hold_until and self.terminal.wall.now() < self.hold_until and \
+                not (self.events is not None and self.events.unread_important()):
+            return False            # records wait for their report task's boundary
         return self.log.next_seq > max(self.next_seq, self.log.oldest_seq) and \
             self._free_slot() is not None
 
@@ -191,6 +199,17 @@ class Uploader:
         if slot is None:
             return None
         size = self._fill(slot, pseq)
+        while size < 0:          # records nothing asks for: past the cursor without a frame
+            slot.pseq = _STEPPED
+            slot.confirmed = True
+            self.next_seq = slot.end
+            self._advance()
+            if self.next_seq >= log.next_seq:
+                return None
+            slot = self._free_slot()
+            if slot is None:
+                return None
+            size = self._fill(slot, pseq)
         if not size:
             return None
         slot.size = size
@@ -218,7 +237,12 @@ class Uploader:
         buf[12] = afn
         buf[13] = _SEQ_SINGLE_CON | (pseq & 0x0F)
 
+    def _compact(self):
+        return self.terminal.settings.get("report.compact", 0)
+
     def _fill(self, slot, pseq):
+        if not self._compact():
+            return self._fill_standard(slot, pseq)
         buf = slot.buf
         ev = self.events
         acd = ev is not None and ev.unread_important()
@@ -268,14 +292,92 @@ class Uploader:
         slot.end = first + count
         return self._finish(buf, pos, acd)
 
-    def _event_frame(self, slot, pseq, rec):
+    def _fill_standard(self, slot, pseq):
+        """The standard units of the records after the cursor (firmware/reports.py): reading
+        batches as AFN0C / AFN0D units of one AFN per frame, events alone as AFN0E, markers
+        and what no task asks for stepped over. Records newer than the running tasks' last
+        boundary wait for the next one (unless an important event is waiting). Returns the
+        frame size, 0 for nothing due, -1 for records stepped over without a frame.
+        RAM: firmware/reports.py and the data formats (13 KB on the unix port) are loaded for
+        the frame and dropped again, unless the codec holds the formats for a request."""
+        from firmware import terminal
+        try:
+            return self._fill_units(slot, pseq)
+        finally:
+            terminal._unload("firmware.reports")
+            if terminal._codec is None:
+                terminal._unload("protocol.gw376_formats")
+
+    def _fill_units(self, slot, pseq):
+        from firmware import reports
+        tasks = reports.Tasks(self.terminal.settings)
+        buf = slot.buf
+        ev = self.events
+        acd = ev is not None and ev.unread_important()
+        limit = self.max_frame - 4                    # EC, CS, 16
+        due = None if acd else tasks.due_until(self.terminal.wall.now())
+        if due is not None and due < 0:
+            due = None          # no task runs: nothing is asked for, records are stepped over
+        first = self.next_seq
+        pos = _HEAD
+        count = 0
+        afn = 0
+        slot.event_index = -1
+        for rec in self.log.records(first_seq=first):
+            seq, rtype, point, ts, payload = rec
+            if seq != first + count:                 # a gap (reclaimed while reading): stop
+                if count:
+                    break
+                first = seq
+            if due is not None and ts > due:
+                if not count:       # look again in a while, not at every turn of the link
+                    self.hold_until = self.terminal.wall.now() + HOLD_RECHECK_S
+                break                                # waits for its task's next boundary
+            if rtype == EVENT and ev is not None:
+                if count:
+                    break
+                return self._event_frame(slot, pseq, rec, False)
+            if rtype == READINGS:
+                got, units = reports.encode(rec, tasks, self._is_1997(point))
+                if units is not None:
+                    if afn and got != afn or pos + len(units) > limit:
+                        if count:
+                            break
+                        units = None                 # cannot fit any frame: stepped over
+                    else:
+                        afn = got
+                        buf[pos:pos + len(units)] = units
+                        pos += len(units)
+                        self.stats["payload_bytes"] += len(units)
+            count += 1
+            if count == 255:
+                break
+        if not count:
+            return 0
+        slot.first = first
+        slot.end = first + count
+        if not afn:
+            return -1
+        self._header(buf, afn, pseq, acd)
+        return self._finish(buf, pos, acd)
+
+    def _is_1997(self, point):
+        archive = self.terminal.archive
+        entry = archive.get(point) if archive is not None else None
+        return entry is not None and entry.get("protocol") == "dlt645-1997"
+
+    def _event_frame(self, slot, pseq, rec, identity=True):
+        """An event alone as the standard's AFN0E report: F1 important (ACD, EC, its pointer)
+        or F2 normal; the compact mode appends F241 with its ring-log identity."""
         seq, rtype, point, ts, payload = rec
         ev = self.events
         ev.update()
         k = ev.index_of(seq, payload[0])
+        important = payload[0] in IMPORTANT
+        acd = important or ev.unread_important()
         buf = slot.buf
-        self._header(buf, 0x0E, pseq, True)
-        buf[14:18] = b"\x00\x00\x01\x00"             # p0, F1 important events
+        self._header(buf, 0x0E, pseq, acd)
+        buf[14:18] = b"\x00\x00\x01\x00" if important else b"\x00\x00\x02\x00"
         ec = ev.counters()
         buf[18] = ec[0]
         buf[19] = ec[1]
@@ -286,18 +388,19 @@ class Uploader:
         buf[23] = body
         buf[24:24 + body] = payload[1:]
         pos = 24 + body
-        buf[pos:pos + 4] = b"\x00\x00\x01\x1e"       # p0, F241: the identity
-        buf[pos + 4] = seq & 0xFF
-        buf[pos + 5] = (seq >> 8) & 0xFF
-        buf[pos + 6] = (seq >> 16) & 0xFF
-        buf[pos + 7] = (seq >> 24) & 0xFF
-        buf[pos + 8] = 1
-        pos += 9
+        if identity:
+            buf[pos:pos + 4] = b"\x00\x00\x01\x1e"   # p0, F241: the identity
+            buf[pos + 4] = seq & 0xFF
+            buf[pos + 5] = (seq >> 8) & 0xFF
+            buf[pos + 6] = (seq >> 16) & 0xFF
+            buf[pos + 7] = (seq >> 24) & 0xFF
+            buf[pos + 8] = 1
+            pos += 9
         slot.first = seq
         slot.end = seq + 1
-        slot.event_index = k + 1
+        slot.event_index = k + 1 if important else -1
         self.stats["payload_bytes"] += len(payload) + 2
-        return self._finish(buf, pos, True)
+        return self._finish(buf, pos, acd)
 
     def _finish(self, buf, pos, acd):
         if acd:

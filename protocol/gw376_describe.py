@@ -43,6 +43,9 @@ UNIT_NAMES = {
     (0x04, 1): "terminal communication parameters",
     (0x04, 3): "master station IP address and APN", (0x04, 8): "terminal uplink online mode",
     (0x04, 10): "meter archive",
+    (0x04, 65): "timed report task, class 1 data", (0x04, 66): "timed report task, class 2 data",
+    (0x04, 67): "class 1 report task start/stop", (0x04, 68): "class 2 report task start/stop",
+    (0x04, 241): "vendor: report form (compact ring-log records / standard units)",
     (0x05, 1): "remote trip", (0x05, 2): "permit close", (0x05, 31): "time sync",
     (0x09, 1): "terminal version",
     (0x0C, 2): "terminal clock", (0x0C, 25): "current power, power factor, voltage, current",
@@ -53,7 +56,7 @@ UNIT_NAMES = {
     (0x0E, 1): "important events", (0x0E, 2): "normal events",
     (0x10, 1): "transparent forwarding",
 }
-for _fn in (1, 3, 8, 10):
+for _fn in (1, 3, 8, 10, 65, 66, 67, 68, 241):
     UNIT_NAMES[(0x0A, _fn)] = UNIT_NAMES[(0x04, _fn)]
 _SINGLE = ("forward active", "forward reactive", "reverse active", "reverse reactive",
            "q1 reactive", "q2 reactive", "q3 reactive", "q4 reactive")

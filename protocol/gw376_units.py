@@ -60,6 +60,9 @@ None is "no data". Supported units and their values:
         "pn" and "start" 1 = occurred / 0 = restored; ERC3 {"time", "master", "units":
         [(pn, fn)]}); any other ERC, or a record whose length Le does not match its layout,
         keeps {"erc", "raw"}.
+    AFN04/0A F65, F66 (Pn = task number): {"unit" 0 min / 1 h / 2 day / 3 month, "period"
+        1..63, "base" (format 01), "ratio", "units": [(pn, fn)]}; F67, F68: {"action"
+        REPORT_START 55H / REPORT_STOP AAH}; vendor F241 p0 {"compact" 0 | 1}
     AFN10 F1: down {"port", "control", "frame_timeout", "frame_timeout_in_s",
         "byte_timeout_10ms", "data"}; up {"port", "data"}
 """
@@ -321,6 +324,18 @@ POWER = (                                          # AFN0C F25
     ("apparent_power", 9, 4),
 )
 EVENT_POINTERS = (("pm", "u8"), ("pn", "u8"))
+# AFN04/0A F65, F66 (Pn = task number): timed active reporting of class 1 / class 2 data.
+# Layout (Q/GDW 1376.1-2013; field names as in the public qgdw3761api header and a public
+# 376.1 frame decoder): D7..D6 period unit (0 minute, 1 hour, 2 day, 3 month) + D5..D0 period,
+# base time (format 01), curve extraction ratio R, n, then n DA DT data unit identifiers.
+REPORT_TASK = (("cycle", ("bits", "u8", (("unit", 6, 2, 0), ("period", 0, 6, 0)))),
+               ("base", 1), ("ratio", "u8"))
+# AFN04/0A F67, F68: that task started (55H) or stopped (AAH).
+REPORT_START, REPORT_STOP = 0x55, 0xAA
+REPORT_SWITCH = (("action", "u8"),)
+# Vendor: AFN04/0A F241 p0, our firmware's report form: 1 compact (ring-log records in the
+# vendor unit AFN0D F241), 0 standard units. Other terminals deny it.
+REPORT_FORM = (("compact", "u8"),)
 FORWARD_DOWN = (("port", "u8"), ("control", "u8"),
                 ("timeout", ("bits", "u8", (("frame_timeout_in_s", 7, 1, 0),
                                             ("frame_timeout", 0, 7, 0)))),
@@ -573,6 +588,34 @@ def _encode_forward(fields):
     return encode
 
 
+def _decode_report_task(buf, pos, end):
+    from protocol import gw376
+    task, pos = decode_fields(REPORT_TASK, buf, pos, end)
+    _need(pos, 1, end)
+    count = buf[pos]
+    pos += 1
+    _need(pos, 4 * count, end)
+    units = []
+    for _ in range(count):
+        for pn in gw376.expand_da(buf[pos], buf[pos + 1], pos):
+            for fn in gw376.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
+                units.append((pn, fn))
+        pos += 4
+    task["units"] = units
+    return task, pos
+
+
+def _encode_report_task(out, value):
+    from protocol import gw376
+    encode_fields(out, REPORT_TASK, value)
+    units = _listed(_get(value, "units"), 2)
+    _put_uint(out, len(units), 1, "data unit count")
+    for pn, fn in units:            # one DA DT each: what every master can read
+        da1, da2 = gw376.da_bytes(pn)
+        dt1, dt2 = gw376.dt_bytes(fn)
+        out.extend(bytes((da1, da2, dt1, dt2)))
+
+
 def _decode_optional_clock(buf, pos, end):
     # The standard's AFN02 units carry nothing; some terminals append a format-01 clock. Only
     # a region of exactly 6 bytes left is taken as that clock, so nothing is ever guessed.
@@ -620,7 +663,13 @@ def _build_table():
                                                          _encode_archive))):
         _add(0x04, (fn,), down, codec)
         _add(0x0A, (fn,), up, codec)
-    _add(0x0A, (1, 3, 8), down, _NONE)
+    _add(0x04, (65, 66), down, (CUSTOM, _decode_report_task, _encode_report_task))
+    _add(0x0A, (65, 66), up, (CUSTOM, _decode_report_task, _encode_report_task))
+    _add(0x04, (67, 68), down, (FIELDS, REPORT_SWITCH))
+    _add(0x0A, (67, 68), up, (FIELDS, REPORT_SWITCH))
+    _add(0x04, (241,), down, (FIELDS, REPORT_FORM))
+    _add(0x0A, (241,), up, (FIELDS, REPORT_FORM))
+    _add(0x0A, (1, 3, 8, 65, 66, 67, 68, 241), down, _NONE)
     _add(0x0A, (10,), down, (CUSTOM, _decode_serials, _encode_serials))
     _add(0x05, (1,), down, (FIELDS, TRIP))
     _add(0x05, (2,), down, _NONE)

@@ -18,8 +18,11 @@ SECRET = "secret"        # text that is never echoed or logged
 HHMM = "hh:mm"           # time of day, minutes since midnight internally
 HOST = "host"
 ITEMS = "items"          # list of data item names
+TASKS = "tasks"          # AFN04 F65/F66 report tasks (firmware/reports.py)
 
-# key: (kind, low, high, default, meaning). low/high bound ints, or text length.
+# key: (kind, low, high, default, meaning). low/high bound ints, or text length. A default of
+# None: the key is absent until set (every reader has the fallback), so the dict every board
+# keeps resident does not grow for settings few boards use.
 SCHEMA = {
     "terminal.area": (INT, 0, 9999, 4101,
                       "A1 administrative area code (4 BCD digits)"),
@@ -32,6 +35,8 @@ SCHEMA = {
     "master.backup_port": (INT, 0, 65535, 0, "backup master station TCP port"),
     "master.apn": (TEXT, 0, 16, "cmnet", "GPRS access point name (16 characters at most)"),
     "comm.heartbeat_min": (INT, 1, 60, 5, "heartbeat period in minutes (AFN04 F1)"),
+    "comm.heartbeat_clock": (INT, 0, 1, None, "heartbeat AFN02 F3: 1 (unset) with the terminal "
+                             "clock, Q/GDW 1376.1-2013; 0 without, for 2009-edition masters"),
     "comm.response_timeout_s": (INT, 1, 255, 30,
                                 "how long to wait for the master's answer (AFN04 F1)"),
     "comm.retries": (INT, 0, 3, 3, "resends before a frame counts as unanswered (AFN04 F1)"),
@@ -39,8 +44,8 @@ SCHEMA = {
                          "1 always online, 2 passive activation, 3 time windows (AFN04 F8)"),
     "comm.redial_s": (INT, 1, 3600, 30, "first reconnect delay; doubles up to comm.redial_max_s"),
     "comm.redial_max_s": (INT, 1, 86400, 1800, "longest reconnect delay"),
-    "comm.password": (SECRET, 0, 16, "",
-                      "PW for control and parameter setting (16 bytes; empty: none)"),
+    "comm.password": (SECRET, 0, 32, "",
+                      "PW: hex, 16 bytes in wire order, zero-padded, as at the station"),
     "plan.realtime_min": (INT, 1, 1440, 15, "real-time reading interval in minutes"),
     "plan.realtime_items": (ITEMS, 1, 16, "energy_fwd_block,voltage_block,current_block,power_active_total",
                             "items read on the real-time plan (catalogue names)"),
@@ -54,6 +59,10 @@ SCHEMA = {
     "poll.turnaround_ms": (INT, 20, 2000, 500,
                            "longest a meter may take to start its reply (DL/T 645: 500 ms)"),
     "poll.retries": (INT, 0, 3, 1, "resends of a meter request that got no usable reply"),
+    "report.compact": (INT, 0, 1, None, "1: report the ring log as vendor F241 records "
+                       "(compact, our station); 0 (unset): standard units AFN0C/0D/0E"),
+    "report.tasks": (TASKS, 0, 64, None, "timed report tasks the master set with AFN04 "
+                     "F65..F68 (unset: the default standard reports)"),
     "comm.rts_delay_20ms": (INT, 0, 255, 0, "data-carrier RTS delay in 20 ms steps (AFN04 F1)"),
     "comm.send_delay_min": (INT, 0, 255, 0, "allowed transmission delay in minutes (AFN04 F1)"),
     "comm.confirm_flags": (INT, 0, 7, 0, "active reports of class 1/2/3 data wait for a "
@@ -80,6 +89,9 @@ def check(key, value):
         if key == "plan.time_sync_at" and (value % 60 in (0, 59, 1) or value < 30 or value > 1410):
             raise ProtocolError("plan.time_sync_at must keep away from the hour and midnight")
         return value
+    if kind == TASKS:        # rare (a master set tasks): its checker loads only then
+        from protocol.report_tasks import check_tasks
+        return check_tasks(key, value, high)
     if kind == ITEMS:
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, (list, tuple)) or not low <= len(names) <= high:
@@ -90,6 +102,9 @@ def check(key, value):
         return ",".join(names)
     if not isinstance(value, str):
         raise ProtocolError("%s must be text" % key)
+    if key == PW_KEY:
+        from protocol.pw import pw_hex
+        return pw_hex(value)
     if not low <= len(value) <= high:
         raise ProtocolError("%s must be %d..%d characters" % (key, low, high))
     if kind == HOST and value and not _is_host(value):
@@ -118,8 +133,11 @@ def parse(key, text):
     return check(key, text)
 
 
+PW_KEY = "comm.password"
+
+
 def defaults():
-    return {key: spec[3] for key, spec in SCHEMA.items()}
+    return {key: spec[3] for key, spec in SCHEMA.items() if spec[3] is not None}
 
 
 def load(raw):
@@ -132,6 +150,10 @@ def load(raw):
     problems = []
     if not isinstance(raw, dict):
         return settings, ["settings are not a key/value table"]
+    raw = dict(raw)
+    if PW_KEY in raw:       # an old PW keeps its bytes (conc config saves the conversion)
+        from protocol.pw import upgrade
+        upgrade(raw)
     for key, value in raw.items():
         try:
             settings[key] = check(key, value)
@@ -143,10 +165,14 @@ def load(raw):
 def show(key, value):
     """A value as a person reads it: secrets hidden, times as hh:mm."""
     kind = SCHEMA[key][0]
+    if value is None:
+        return "(unset)"
     if kind == SECRET:
         return "(set)" if value else "(not set)"
     if kind == HHMM:
         return "%02d:%02d" % (value // 60, value % 60)
+    if kind == TASKS:
+        return str(len(value))
     return str(value)
 
 

@@ -14,18 +14,22 @@ heartbeat (AFN02 F3) every `heartbeat_s` and times each confirmation, and answer
           1..meters, total + 4 tariffs, growing with time), AFN0D F161 / F177 (the day / month
           asked for),
     AFN0A F10 / AFN04 F10 (its meter archive), AFN05 F1/F2 (trip/close: PW checked, confirmed,
-          then after `relay_delay_s` an ERC 60 relay-outcome event raised with ACD), AFN05 F31
+          then after `relay_delay_s` the standard ERC 33 status-word-change event with status
+          word 3 raised with ACD; `relay_record="erc60"` raises the vendor ERC 60 record older
+          firmware sent instead), AFN05 F31
           (clock set), AFN09 F1 (version), AFN0E F1/F2 (its events by pointer);
     anything else is denied (AFN00 F2).
 
 It keeps the link rules a real terminal keeps: a repeated request (same PSEQ and bytes) gets the
 cached answer without being carried out again; replies longer than `max_user_data` go as several
-frames; uplink frames carry ACD + EC while events are unread. With `upload_every_s` it uploads
-its readings actively (AFN0C F129, CON set; or with upload_format="f241" as the firmware does:
-AFN0D with the vendor unit F241 of numbered ring-log records) and keeps each upload until the
-station confirms it, re-sending the unconfirmed ones after a reconnect. Fault knobs for tests: `ignore_requests`
+frames; uplink frames carry ACD + EC while events are unread. With `upload_every_s` (or once
+the station starts a class 1 report task asking for F129: AFN04 F65 + F67) it uploads its
+readings actively (upload_format="units", the standard-only mode: AFN0C F129, CON set; or
+"f241" as the firmware's compact mode: AFN0D with the vendor unit F241 of numbered ring-log
+records) and keeps each upload until the station confirms it, re-sending the unconfirmed ones
+after a reconnect. Fault knobs for tests: `ignore_requests`
 (answer nothing to the next N requests: response timeouts), `deny_afns`, `relay_outcome`
-(0 confirmed, 1 refused, ... None = never report).
+(0 the meter switched, 1 it did not: status word 3 keeps the old state, None = never report).
 """
 import asyncio
 import datetime
@@ -41,7 +45,8 @@ log = logging.getLogger(__name__)
 
 TARIFFS = 4
 BACKLOG_STEP_S = 900        # a backlog holds one reading round per 15 minutes
-ERC_RELAY = 60
+ERC_STATUS_WORDS = 33       # Q/GDW 1376.1 ERC33 meter status word change
+ERC_RELAY = 60              # the vendor relay-outcome record of older firmware
 
 
 def energy_value(address, pn, seconds):
@@ -67,7 +72,9 @@ class SimTerminal(asyncio.Protocol):
 
     def __init__(self, swarm, area, address, meters=8, heartbeat_s=60.0, upload_every_s=None,
                  password=bytes(16), clock_offset_s=0.0, zone=None, max_user_data=16383,
-                 relay_delay_s=0.2, relay_outcome=0, backlog_s=None, upload_format="units"):
+                 relay_delay_s=0.2, relay_outcome=0, backlog_s=None, upload_format="units",
+                 relay_record="erc33", task_minute_s=60.0, bus_meters=None,
+                 afn05_per_point=True):
         self.swarm = swarm
         self.upload_format = upload_format       # "units" AFN0C F129, "f241" ring-log records
         self.ring_seq = 0
@@ -84,6 +91,12 @@ class SimTerminal(asyncio.Protocol):
         self.max_user_data = max_user_data
         self.relay_delay_s = relay_delay_s
         self.relay_outcome = relay_outcome
+        self.relay_record = relay_record
+        self.task_minute_s = task_minute_s
+        # {port: [meter handler with .handle(dlt645 Frame) -> reply bytes]}: AFN10 F1 reaches them
+        self.bus_meters = bus_meters or {}
+        self.afn05_per_point = afn05_per_point  # False: a terminal without our AFN05 mapping
+        self.report_tasks = {}       # (class, task number) -> AFN04 F65/F66 value + running
         self.ignore_requests = 0
         self.deny_afns = set()
         self.transport = None
@@ -307,6 +320,7 @@ class SimTerminal(asyncio.Protocol):
             return [gw376.deny(frame)]
         handler = {0x0C: self._class1, 0x0D: self._class2, 0x0E: self._events_reply,
                    0x05: self._control, 0x09: self._version, 0x0A: self._query,
+                   0x10: self._forward,
                    0x04: self._set}.get(frame.afn)
         units = handler(frame) if handler else None
         if units is None:
@@ -372,11 +386,20 @@ class SimTerminal(asyncio.Protocol):
 
     def relay_event(self, pn, command, outcome):
         moment = self.local()
-        raw = bytes((_bcd(moment.minute), _bcd(moment.hour), _bcd(moment.day), _bcd(moment.month),
-                     _bcd(moment.year % 100), pn & 0xFF,
-                     ((pn >> 8) & 0x0F) | (0x80 if outcome == 0 else 0), command, outcome,
-                     0x10 if command == 0x1A else 0x00, 0x00))
-        self.raise_event({"erc": ERC_RELAY, "raw": raw})
+        when = bytes((_bcd(moment.minute), _bcd(moment.hour), _bcd(moment.day),
+                      _bcd(moment.month), _bcd(moment.year % 100)))
+        tripped = (command == 0x1A) == (outcome == 0)      # the relay's state afterwards
+        if self.relay_record == "erc60":
+            raw = when + bytes((pn & 0xFF, ((pn >> 8) & 0x0F) | (0x80 if outcome == 0 else 0),
+                                command, outcome, 0x10 if tripped else 0x00, 0x00))
+            self.raise_event({"erc": ERC_RELAY, "raw": raw})
+            return
+        # ERC33: time, pn, change flags ST1..ST7, status words ST1..ST7; only word 3 known
+        words = bytearray(b"\xee" * 28)
+        words[4:6] = (b"\x10" if outcome == 0 else b"\x00") + b"\x00"
+        words[18:20] = (b"\x10" if tripped else b"\x00") + b"\x00"
+        self.raise_event({"erc": ERC_STATUS_WORDS,
+                          "raw": when + bytes((pn & 0xFF, (pn >> 8) & 0x0F)) + bytes(words)})
 
     def _control(self, frame):
         if len(frame.units) != 1:
@@ -386,13 +409,33 @@ class SimTerminal(asyncio.Protocol):
             wanted = datetime.datetime(*value[:6], tzinfo=self.zone).timestamp()
             self.clock_offset_s = wanted - time.time()
             return "confirm"
-        if fn in (1, 2) and 1 <= pn <= self.meters:
+        if fn in (1, 2) and 1 <= pn <= self.meters and self.afn05_per_point:
             if self.relay_outcome is not None:
                 outcome, command = self.relay_outcome, (0x1A if fn == 1 else 0x1B)
                 asyncio.get_running_loop().call_later(
                     self.relay_delay_s, self.relay_event, pn, command, outcome)
             return "confirm"
         return None
+
+    def _forward(self, frame):
+        """AFN10 F1: the DL/T 645 frame to the meter on that port that it addresses."""
+        from protocol import dlt645
+        out = []
+        for pn, fn, value in frame.units:
+            if fn != 1 or not value:
+                return None
+            try:
+                request = dlt645.parse_frame(value["data"])
+            except ProtocolError:
+                return None
+            reply = None
+            for meter in self.bus_meters.get(value["port"], ()):
+                if meter.addressed(request):
+                    reply = meter.handle(request)
+            if reply is None:
+                return None
+            out.append((pn, 1, {"port": value["port"], "data": reply}))
+        return out
 
     def _version(self, frame):
         return [(0, 1, {"vendor": "SIMU", "device": "%08d" % self.address,
@@ -417,7 +460,11 @@ class SimTerminal(asyncio.Protocol):
         return out
 
     def _set(self, frame):
-        for _, fn, value in frame.units:
+        for pn, fn, value in frame.units:
+            if 65 <= fn <= 68:
+                if not self._report_task(pn, fn, value):
+                    return None
+                continue
             if fn != 10:
                 return None
             keep = {m["serial"]: m for m in self.archive}
@@ -425,6 +472,25 @@ class SimTerminal(asyncio.Protocol):
                 keep[meter["serial"]] = meter
             self.archive = [keep[k] for k in sorted(keep)]
         return "confirm"
+
+
+    def _report_task(self, pn, fn, value):
+        """AFN04 F65/F66 (a timed report task) and F67/F68 (start/stop). A started class 1
+        task that asks for F129 makes a terminal without --upload-every upload its energy every
+        period (`task_minute_s` seconds per minute, so tests can run a day quickly)."""
+        cls = 1 if fn in (65, 67) else 2
+        if fn <= 66:
+            self.report_tasks[(cls, pn)] = dict(value, running=False)
+            return True
+        task = self.report_tasks.get((cls, pn))
+        if task is None or value["action"] not in (0x55, 0xAA):
+            return False
+        task["running"] = value["action"] == 0x55
+        if cls == 1 and task["running"] and not self.upload_every_s and task["unit"] == 0 and \
+                any(f == 129 for _, f in task["units"]) and self.transport is not None:
+            self.upload_every_s = task["period"] * self.task_minute_s
+            self._every(self.upload_every_s, self.upload)
+        return True
 
 
 class Swarm:

@@ -18,20 +18,32 @@ Per terminal (all times on `config.clock`, read in the station's zone):
   Station.missing_daily_frozen), one request per day for the points missing it.
 - Monthly frozen in the same round: AFN0D F177 for each of the `backfill_months` (2) months
   before this one that points have no F177 value for.
+- Report tasks at login (`report_every_min`, 15; None: leave the terminal's own): AFN04 F65
+  class 1 task 1 = F129, F131, F25 of every point every `report_every_min` minutes and F66
+  class 2 task 1 = F161, F163 of every point daily, both from the terminal's local midnight,
+  then F67/F68 start them (55H). The terminal reports those standard units actively from then
+  on. A terminal that denies them keeps reporting as it did (logged at INFO). With
+  `report_form` ("standard" / "compact") the same request carries our firmware's vendor AFN04
+  F241 choosing standard units or the compact ring-log records (other terminals deny it).
 - Events when the terminal raised ACD with EC counters ahead of what the station has read:
   AFN0E F1 (important) / F2 (normal) from the stored read pointer to the terminal's counter.
 
 A failed request (timeout, deny) is logged and tried again at the next due time; collection never
-ends a session.
+ends a session. A denied data read (AFN0C, AFN0D) is "no data", not a failure: 1376.1 terminals
+deny what they do not hold, as a concentrator does right after login before its first reading
+round. It is logged at INFO and counted in `stats["no_data"]`.
 """
 import asyncio
 import datetime
 import logging
 import time
 
+from protocol.gw376 import PN_ALL
+from protocol.gw376_units import REPORT_START
+
 from host_tools.station import items as itemsmod
 from host_tools.station.errors import StationError
-from host_tools.station.session import SessionError
+from host_tools.station.session import Denied, SessionError
 from host_tools.station.times import from_epoch
 
 log = logging.getLogger(__name__)
@@ -48,7 +60,8 @@ class CollectorConfig:
 
     def __init__(self, realtime_interval_s=900.0, realtime_fn=129, daily_after=(0, 30),
                  backfill_days=3, backfill_months=2, clock_check_s=3600.0, clock_tolerance_s=5.0, tick_s=30.0,
-                 clock=time.time, read_events=True, sync_archive=True):
+                 clock=time.time, read_events=True, sync_archive=True, report_every_min=15,
+                 report_form=None):
         self.realtime_interval_s = realtime_interval_s
         self.realtime_fn = realtime_fn
         self.daily_after = daily_after
@@ -60,6 +73,8 @@ class CollectorConfig:
         self.clock = clock
         self.read_events = read_events
         self.sync_archive = sync_archive
+        self.report_every_min = report_every_min
+        self.report_form = report_form      # None keep, "standard", "compact" (vendor F241)
 
 
 class Collector:
@@ -74,10 +89,11 @@ class Collector:
         self.next_clock_check = None
         self.daily_done_for = None       # the day (date) whose 00:30 round is done
         self.archive_checked = False
+        self.reports_configured = False
         self._points = None
         self._stopped = False
         self.stats = {"realtime_reads": 0, "daily_reads": 0, "monthly_reads": 0, "clock_syncs": 0,
-                      "event_reads": 0, "failures": 0}
+                      "event_reads": 0, "failures": 0, "no_data": 0}
 
     def stop(self):
         self._stopped = True
@@ -99,6 +115,10 @@ class Collector:
         if self.config.sync_archive and not self.archive_checked:
             self.archive_checked = True
             await self._guard("meter archive download", self.sync_archive())
+        if (self.config.report_every_min or self.config.report_form) and \
+                not self.reports_configured:
+            self.reports_configured = True
+            await self._guard("report task setup", self.configure_reports())
         if self.config.clock_check_s and (self.next_clock_check is None
                                           or now >= self.next_clock_check):
             self.next_clock_check = now + self.config.clock_check_s
@@ -123,6 +143,16 @@ class Collector:
         except (SessionError, StationError) as exc:
             self.stats["failures"] += 1
             log.warning("%s: %s failed: %s", self.link.name, what, exc)
+
+    async def read_data(self, afn, units):
+        """An AFN0C/0D read; [] when the terminal denies it: it has no such data (yet)."""
+        try:
+            return await self.link.request(afn, units)
+        except Denied:
+            self.stats["no_data"] += 1
+            log.info("%s: no data for AFN%02X %s (denied)", self.link.name, afn,
+                     " ".join("p%d F%d" % (pn, fn) for pn, fn, _ in units))
+            return []
 
     async def points(self):
         if self._points is None:
@@ -164,6 +194,33 @@ class Collector:
                 await asyncio.to_thread(station.mark_archive_verified, tid, good)
                 verified += len(good)
         return sent, verified
+
+    # ------------------------------------------------------------------ report tasks
+    def report_tasks(self):
+        """The AFN04 units that set up and start the station's two report tasks."""
+        local = from_epoch(int(self.config.clock()), self.station.zone)
+        base = (local.year, local.month, local.day, 0, 0, 0, local.isoweekday())
+        every = PN_ALL
+        class1 = {"unit": 0, "period": self.config.report_every_min, "base": base, "ratio": 1,
+                  "units": [(every, 129), (every, 131), (every, 25)]}
+        class2 = {"unit": 2, "period": 1, "base": base, "ratio": 1,
+                  "units": [(every, 161), (every, 163)]}
+        start = {"action": REPORT_START}
+        return [(1, 65, class1), (1, 66, class2), (1, 67, start), (1, 68, start)]
+
+    async def configure_reports(self):
+        """Send the report tasks (and with `report_form`, our firmware's vendor AFN04 F241 that
+        chooses standard units or the compact F241 records); True when the terminal took them."""
+        units = self.report_tasks() if self.config.report_every_min else []
+        if self.config.report_form:
+            units.insert(0, (0, 241, {"compact": int(self.config.report_form == "compact")}))
+        try:
+            await self.link.request(0x04, units)
+        except Denied:
+            log.info("%s: report tasks (AFN04 F65..F68) denied: the terminal keeps reporting "
+                     "as it is configured", self.link.name)
+            return False
+        return True
 
     # ------------------------------------------------------------------ clock
     async def check_clock(self):
@@ -210,7 +267,7 @@ class Collector:
         fn = self.config.realtime_fn
         for start in range(0, len(pns), POINTS_PER_REQUEST):
             chunk = pns[start:start + POINTS_PER_REQUEST]
-            units = await self.link.request(0x0C, [(pn, fn, None) for pn in chunk])
+            units = await self.read_data(0x0C, [(pn, fn, None) for pn in chunk])
             for pn, got_fn, data in units:
                 if got_fn == fn and isinstance(data, dict) and "read_time" in data:
                     readings.extend(itemsmod.readings_from_energy(self.link.terminal_id, pn, data))
@@ -234,7 +291,7 @@ class Collector:
             y, m, d = (int(x) for x in day.split("-"))
             for start in range(0, len(missing), POINTS_PER_REQUEST):
                 chunk = missing[start:start + POINTS_PER_REQUEST]
-                units = await self.link.request(0x0D, [(pn, 161, (y, m, d)) for pn in chunk])
+                units = await self.read_data(0x0D, [(pn, 161, (y, m, d)) for pn in chunk])
                 values = []
                 for pn, fn, data in units:
                     if fn == 161 and isinstance(data, dict) and data.get("td"):
@@ -266,7 +323,7 @@ class Collector:
             missing = [pn for pn in pns if label not in have.get(pn, ())]
             for start in range(0, len(missing), POINTS_PER_REQUEST):
                 chunk = missing[start:start + POINTS_PER_REQUEST]
-                units = await self.link.request(0x0D, [(pn, 177, (y, m)) for pn in chunk])
+                units = await self.read_data(0x0D, [(pn, 177, (y, m)) for pn in chunk])
                 values = []
                 for pn, fn, data in units:
                     if fn == 177 and isinstance(data, dict) and data.get("td"):

@@ -19,8 +19,9 @@ costs a parse, a confirm and a dict update. What the front end does with each te
 - Any other frame must carry the logged-in A1/A2: one with another address is denied and logged.
 - Replies (PRM 0) go to the session's outstanding request (session.py: PSEQ/RSEQ matching,
   timeouts, retries, multi-frame reassembly, deny handling).
-- Active uploads (PRM 1 AFN0D with the vendor unit F241 of ring-log records, see uploads.py;
-  or AFN0C/0D energy units, usually with CON): stored, then confirmed
+- Active uploads (PRM 1 AFN0C F25/F33/F34/F129..F136, AFN0D F1/F2/F17/F18/F161..F184 standard
+  units, or AFN0D with the vendor unit F241 of ring-log records, see uploads.py; usually with
+  CON): stored, then confirmed
   (AFN00 F1) only once committed, so a station that dies mid-upload never confirms what it did not
   keep; the terminal re-sends it and the database keeps every reading once (readings are unique
   on terminal, point, item and time; frozen values on their period).
@@ -70,8 +71,9 @@ class FrontEnd:
 
     def __init__(self, station, clock=time.time, master=0, response_timeout=10.0, retries=2,
                  idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
-                 command_poll_s=1.0, control_options=None):
+                 command_poll_s=1.0, control_options=None, frame_tap=None):
         self.station = station
+        self.frame_tap = frame_tap      # framelog.FrameTap: -vv frame lines, --capture file
         self.clock = clock
         self.master = master
         self.response_timeout = response_timeout
@@ -346,7 +348,10 @@ class Link(asyncio.Protocol):
             log.warning("%s: stream error %s", self.name, exc)
             self.deframer.reset()
             return
+        tap = self.front.frame_tap
         for raw in raws:
+            if tap is not None:
+                tap.frame(self.name, "in", raw)
             try:
                 frame = gw376.parse(raw)
             except ProtocolError as exc:
@@ -361,6 +366,8 @@ class Link(asyncio.Protocol):
     # ------------------------------------------------------------------ sending
     def send(self, data):
         if self.transport is not None and not self.transport.is_closing():
+            if self.front.frame_tap is not None:
+                self.front.frame_tap.frame(self.name, "out", data)
             self.transport.write(data)
 
     def send_frame(self, frame):
@@ -496,6 +503,7 @@ class Link(asyncio.Protocol):
         self.state = "online"
         self.front.attach(self)
         self.front.stats["logins"] += 1
+        log.info("%s: logged in from %s (session %s)", self.label, self.peer, self.session_id)
         self.send_frame(gw376.confirm(frame))
         if frame.acd and frame.ec is not None:
             self._note_ec(frame.ec)
@@ -543,6 +551,8 @@ class Link(asyncio.Protocol):
                 continue
             if frame.afn == 0x0C and fn in REALTIME_ENERGY:
                 readings.extend(itemsmod.readings_from_energy(self.terminal_id, pn, data))
+            elif frame.afn == 0x0C and fn == 25:
+                readings.extend(itemsmod.readings_from_power(self.terminal_id, pn, data))
             elif frame.afn == 0x0D and fn in FROZEN_ENERGY:
                 frozen.extend(itemsmod.frozen_from_energy(self.terminal_id, pn, data))
         stats = self.front.stats

@@ -7,6 +7,7 @@ dot: `.0` the total, `.1`..`.M` the tariffs. So `F129.0` is the current total fo
 energy, `F161.2` the daily frozen tariff-2 value.
 
     readings_from_energy(terminal_id, pn, unit)   AFN0C F33, F34, F129..F136 -> [Reading]
+    readings_from_power(terminal_id, pn, unit)    AFN0C F25 -> [Reading] (catalogue names)
     frozen_from_energy(terminal_id, pn, unit)     AFN0D F1, F2, F161..F168 (daily) or
                                                   F17, F18, F177..F184 (monthly) -> [FrozenValue]
 
@@ -50,6 +51,33 @@ def readings_from_energy(terminal_id, pn, unit):
         raise InvalidValue("an energy unit needs its read_time")
     return [Reading(terminal_id, pn, item, unit["read_time"], value, scale)
             for item, value, scale in _values(REALTIME_FN, unit)]
+
+
+# AFN0C F25 field -> the catalogue names of its elements (the names F241 records use)
+POWER_ITEMS = (
+    ("active_power", 9, ("power_active_total", "power_active_a", "power_active_b",
+                         "power_active_c")),
+    ("power_factor", 5, ("power_factor_total", "power_factor_a", "power_factor_b",
+                         "power_factor_c")),
+    ("voltage", 7, ("voltage_a", "voltage_b", "voltage_c")),
+    ("current", 25, ("current_a", "current_b", "current_c")),
+)
+
+
+def readings_from_power(terminal_id, pn, unit):
+    """Readings for a decoded AFN0C F25 unit (power, power factor, voltage, current) at its
+    read time, under the catalogue names: `voltage_a` at format 07's 0.1 V, `current_a` at
+    0.001 A, `power_active_total` at 0.0001 kW, `power_factor_total` at 0.001 (format 05 is
+    0.1 %, the same number)."""
+    if "read_time" not in unit:
+        raise InvalidValue("an AFN0C F25 unit needs its read_time")
+    out = []
+    for field, fmt, names in POWER_ITEMS:
+        scale = 3 if field == "power_factor" else DECIMALS[fmt]
+        for name, value in zip(names, unit.get(field) or (), strict=False):
+            if value is not None:
+                out.append(Reading(terminal_id, pn, name, unit["read_time"], value, scale))
+    return out
 
 
 def frozen_from_energy(terminal_id, pn, unit):

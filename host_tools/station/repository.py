@@ -25,6 +25,7 @@ from host_tools.station import schema
 from host_tools.station.control import ControlMixin
 from host_tools.station.ingest import IngestMixin, event_source_key  # noqa: F401 (re-export)
 from host_tools.station.queries import QueriesMixin
+from host_tools.station.relay_paths import RelayPathMixin
 from host_tools.station.registry import (RegistryMixin, check_address,  # noqa: F401
                                          check_area_code, check_meter_address,
                                          normalise_password)
@@ -65,7 +66,8 @@ def open_station(url=None, create=True, zone=None, clock=time.time, key_file=Non
     return station
 
 
-class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMixin):
+class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMixin,
+              RelayPathMixin):
     """The master station's data: terminals and their meters, readings, events, control."""
 
     def __init__(self, database, zone=None, clock=time.time, passwords=None):

@@ -44,6 +44,7 @@ terminals = Table(
     Column("important_events_read", Integer),           # EC1 / EC2 read up to
     Column("normal_events_read", Integer),
     Column("created_at", BIGINT, nullable=False),
+    Column("relay_path", Text, nullable=False, server_default="afn05"),    # relay_paths.py
     UniqueConstraint("area_code", "address"),
     sqlite_autoincrement=True,
 )

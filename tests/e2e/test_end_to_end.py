@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from tests.e2e.e2e_support import EXPECTED_CONSTANT, METERS, Chain, utc
+from tests.e2e.e2e_support import EXPECTED_CONSTANT, METERS, TERMINAL, Chain, utc
 
 EPOCH = datetime.datetime(1970, 1, 1)
 ENERGY_ITEMS = {"energy_fwd_total": "F129.0", "energy_rev_total": "F131.0"}
@@ -225,6 +225,23 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
     assert chain.station_events() == sorted(int(r["quantity"][3:]) for r in events)
 
 
+def test_one_pw_typed_into_board_and_station_trips_and_closes_a_meter(chain):
+    """The installer typed the same PW text (`00112233`) into `conc config set comm.password`
+    and `conc station terminals add --password`: the trip and the close the operator gives
+    are carried out by the meter and confirmed from the concentrator's standard record (ERC33,
+    status word 3). Then the way a master uses with a terminal that lacks our AFN05 mapping:
+    DL/T 645 0x1C and the status word through AFN10 F1 forwarding."""
+    meter = METERS[1][2]
+    for path in ("afn05", "forward"):
+        chain.conc("station", "terminals", "set-relay-path", TERMINAL, path, "--db", chain.db)
+        for kind in ("trip", "close"):
+            out = chain.conc("station", kind, "--meter", meter, "--operator", "e2e", "--wait",
+                             90, "--db", chain.db, timeout=150)     # exit 0 only if confirmed
+            assert ("%s confirmed" % kind) in out, "%s\n%s" % (out, chain.logs())
+            assert ("ERC33 status word 3" if path == "afn05" else "AFN10 F1: status word 3") \
+                in out, out
+
+
 def test_no_process_is_left_after_the_chain_stops(chain):
     groups = [child.proc.pid for child in chain.children.values()]
     assert len(groups) == 5              # 2 meter buses, modem, station, board
@@ -232,3 +249,4 @@ def test_no_process_is_left_after_the_chain_stops(chain):
     for group in groups:                 # whole groups: the board's MicroPython agent too
         with pytest.raises(ProcessLookupError):
             os.killpg(group, 0)
+

@@ -115,6 +115,10 @@ _CUSTOM = {
         "serials": st.lists(st.integers(0, 65535), max_size=20)}),
     units._decode_events: events_value(),
     units._decode_optional_clock: format_value(1),
+    units._decode_report_task: st.tuples(
+        fields_value(units.REPORT_TASK),
+        st.lists(st.tuples(point, fn_number), max_size=12)).map(
+            lambda t: dict(t[0], units=t[1])),
 }
 
 

@@ -21,7 +21,7 @@ ZONE_NAME = "Asia/Shanghai"
 ZONE = zoneinfo.ZoneInfo(ZONE_NAME)
 AREA = 4101
 QUIET = CollectorConfig(None, clock_check_s=None, daily_after=None, tick_s=3600,
-                        sync_archive=False)
+                        sync_archive=False, report_every_min=None)
 
 
 def run(coro, timeout=40):
@@ -152,9 +152,9 @@ class ScriptedTerminal:
     def send(self, frame):
         self.writer.write(gw376.build(frame))
 
-    def send_link(self, fn, area=AREA, address=None):
+    def send_link(self, fn, area=AREA, address=None, clock=None):
         frame = gw376.link_frame(fn, area, self.address if address is None else address,
-                                 self.pseq)
+                                 self.pseq, clock)
         self.pseq = (self.pseq + 1) & 0x0F
         self.send(frame)
         return frame

@@ -4,12 +4,15 @@ F241 uploads and stored once, the ERC31 event reported actively (its all-zero ti
 stored as unknown), the terminal clock set."""
 import asyncio
 import sys
+
+import pytest
 import threading
 from pathlib import Path
 
 from host_tools.station.collector import CollectorConfig
 from host_tools.station.frontend import FrontEnd
 from host_tools.station.repository import open_station
+from protocol import gw376
 
 UPLINK_TESTS = Path(__file__).resolve().parent.parent / "uplink"
 FAR_FUTURE = 4102444800
@@ -19,8 +22,9 @@ PASSWORD = b"secret".hex()          # the board's comm.password, NUL-padded to 1
 class StationThread:
     """A FrontEnd serving on 127.0.0.1 from its own thread and event loop."""
 
-    def __init__(self, url):
+    def __init__(self, url, report_form=None):
         self.url = url
+        self.report_form = report_form
         self.ready = threading.Event()
         self.port = None
         self.front = None
@@ -35,14 +39,23 @@ class StationThread:
         self.front = FrontEnd(station, response_timeout=2.0, retries=1, command_poll_s=0.2,
                               collector_config=CollectorConfig(realtime_interval_s=3600,
                                                                clock_check_s=3600,
-                                                               daily_after=None, tick_s=0.5))
+                                                               daily_after=None, tick_s=0.5,
+                                                               report_every_min=None,
+                                                               report_form=self.report_form))
+        self.front.frame_tap = self
         self.port = (await self.front.start("127.0.0.1", 0))[1]
         self.ready.set()
         await self._stop.wait()
         await self.front.close()
         station.close()
 
+    def frame(self, terminal, direction, raw):
+        """The front end's frame tap: count uplink frames carrying the vendor unit F241."""
+        if direction == "in" and any(fn == 241 for _, fn, _ in gw376.parse(raw).units):
+            self.vendor_units += 1
+
     def __enter__(self):
+        self.vendor_units = 0
         self.thread.start()
         assert self.ready.wait(10)
         return self
@@ -52,7 +65,12 @@ class StationThread:
         self.thread.join(20)
 
 
-def test_firmware_uplink_delivers_its_outage_backlog_and_events_once(sqlite_url):
+@pytest.mark.parametrize("standard", [True, False], ids=["standard", "compact"])
+def test_firmware_uplink_delivers_its_outage_backlog_and_events_once(sqlite_url, standard):
+    """Both reporting modes: the default standard units (AFN0C F129/F25, AFN0E reports, no
+    vendor unit on the wire) and the compact vendor F241 records, which the station switches
+    on at login (`--report-form compact`: vendor AFN04 F241); nothing lost, nothing stored
+    twice."""
     if str(UPLINK_TESTS) not in sys.path:
         sys.path.insert(0, str(UPLINK_TESTS))
     from uplink_support import Board
@@ -60,15 +78,18 @@ def test_firmware_uplink_delivers_its_outage_backlog_and_events_once(sqlite_url)
         terminal = station.add_terminal("4101", 1, PASSWORD)
         station.set_measuring_points(terminal.id, [
             {"pn": pn, "meter_address": "%012d" % pn} for pn in range(1, 5)])
-    with StationThread(sqlite_url) as served:
+    with StationThread(sqlite_url, None if standard else "compact") as served:
         board = Board({"port": served.port, "run_ms": 9000, "heartbeat_ms": 1000,
+                       "standard": True,
                        "events": [31], "redial_ms": 300,
                        "outage": {"meters": 4, "hours": 1, "curve_min": 15,
                                   "redial_max_s": 2}})
         result = board.result(120)
         stats = dict(served.front.stats)
+        vendor = served.vendor_units
     assert result["backlog"] == 0, result["output"][-2000:]
     assert stats["logins"] >= 1 and stats["heartbeats"] >= 1 and stats["upload_errors"] == 0
+    assert (vendor == 0) if standard else vendor > 0, vendor
     with open_station(sqlite_url, zone="UTC") as station:
         tid = station.terminal("4101-1").id
         # the outage: 4 slots of 15 minutes x 4 meters, each a curve record of 6 quantities

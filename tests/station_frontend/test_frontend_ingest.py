@@ -187,3 +187,39 @@ def test_malformed_f241_upload_is_denied(sqlite_url):
             assert (answer.afn, answer.units[0][1], answer.seq) == (0, 2, 5)
             assert h.front.stats["upload_errors"] == 1
     run(scenario())
+
+
+@pytest.mark.parametrize("mode", ["standard-only", "f241"])
+def test_the_station_collects_from_both_kinds_of_terminal_without_loss_or_duplicates(
+        sqlite_url, mode):
+    """A terminal that speaks only standard units uploads as the report tasks the station
+    sets at login (AFN04 F65..F68) ask; one in the compact mode uploads F241 records. Every
+    upload the terminal saw confirmed is in the database once."""
+    from host_tools.station.collector import CollectorConfig
+    config = CollectorConfig(None, clock_check_s=None, daily_after=None, tick_s=3600,
+                             sync_archive=False, report_every_min=1)
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=3, collector=config) as h:
+            if mode == "f241":
+                sim = await h.sim(1, upload_format="f241", upload_every_s=0.2)
+            else:
+                sim = await h.sim(1, upload_format="units", task_minute_s=0.2)
+                await eventually(lambda: sim.report_tasks.get((1, 1), {}).get("running"),
+                                 what="class 1 report task started")
+                task = sim.report_tasks[(1, 1)]
+                assert (task["unit"], task["period"]) == (0, 1)
+                assert {fn for _, fn in task["units"]} == {25, 129, 131}
+                assert sim.report_tasks[(2, 1)]["running"]
+            await eventually(lambda: h.front.stats["uploads"] >= 5, what="5 uploads stored")
+            sim.quiet()
+            await eventually(lambda: not sim.unconfirmed, what="every upload confirmed")
+            stored = all_readings(h, 1, (1, 2, 3))
+            keys = [(r.pn, r.item, r.read_at) for r in stored]
+            assert len(keys) == len(set(keys))                  # nothing twice
+            rounds = {r.read_at for r in stored if r.item == "F129.0"}
+            # every confirmed upload is there: 3 meters x its round (f241: minute-spaced ring
+            # records of 5 tariffs each; units: total + 4 tariffs)
+            assert len(stored) == 15 * len(rounds) and len(rounds) >= 1
+            assert h.front.stats["uploads"] == sim.swarm.stats["uploads_confirmed"]
+    run(scenario())

@@ -33,9 +33,21 @@ def test_trip_is_sent_with_the_pw_and_confirmed_by_the_relay_event(any_db_url):
             assert command.state == "confirmed"
             assert trail(h, command_id) == [("created", "ok"), ("sent", "ok"),
                                             ("answer", "confirmed"), ("relay", "confirmed")]
-            assert "status word 3 = 0010" in h.station.command_steps(command_id)[-1].detail
+            detail = h.station.command_steps(command_id)[-1].detail
+            assert "ERC33 status word 3 = 0010: relay open" in detail
             assert sim.requests.count((0x05, [(2, 1)])) == 1     # carried out once
-            assert [e.erc for e in h.station.events(h.ids[1])] == [60]
+            assert [e.erc for e in h.station.events(h.ids[1])] == [33]    # the standard record
+    run(scenario())
+
+
+def test_the_vendor_erc60_of_older_firmware_still_confirms(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            await h.sim(1, relay_record="erc60", relay_delay_s=0.05)
+            command_id = h.station.create_command(h.ids[1], "close", "bob", pn=1)
+            command = await finished(h, command_id)
+            assert command.state == "confirmed"
+            assert "ERC60 outcome: confirmed" in h.station.command_steps(command_id)[-1].detail
     run(scenario())
 
 
@@ -52,14 +64,15 @@ def test_relay_outcome_never_reported_times_out(sqlite_url):
     run(scenario())
 
 
-def test_meter_refusing_the_trip_fails_the_command(sqlite_url):
+def test_a_relay_that_did_not_switch_fails_the_command(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
-            await h.sim(1, relay_outcome=1)
+            await h.sim(1, relay_outcome=1)          # ERC33: status word 3 still says closed
             command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
             command = await finished(h, command_id)
             assert command.state == "failed"
-            assert "refused by the meter" in h.station.command_steps(command_id)[-1].detail
+            assert "status word 3 = 0000: relay closed" in \
+                h.station.command_steps(command_id)[-1].detail
     run(scenario())
 
 
@@ -189,3 +202,44 @@ def test_one_command_per_meter_in_flight(sqlite_url):
             controls = [r[1][0] for r in sim.requests if r[0] == 0x05]
             assert sorted(controls[:2]) == [(1, 1), (2, 1)] and controls[2:] == [(1, 2)]
     run(scenario())
+
+
+def test_forwarding_path_switches_the_meter_of_a_terminal_without_our_afn05(sqlite_url):
+    """A terminal that does not map AFN05 to measuring points (it denies them): with its relay
+    path set to "forward" the station sends DL/T 645 0x1C through AFN10 F1 and confirms by
+    reading status word 3 the same way."""
+    from host_tools.simulators.clock import SimClock
+    from host_tools.simulators.meter_model import MeterModel
+    from host_tools.simulators.meter_protocols import Dlt645Handler
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            model = MeterModel("000001000001", SimClock(), password="00000000", noise=False)
+            sim = await h.sim(1, afn05_per_point=False,
+                              bus_meters={2: [Dlt645Handler(model)]})   # archive port 2
+            tid = h.ids[1]
+            denied = h.station.create_command(tid, "trip", "alice", pn=1)
+            assert (await finished(h, denied)).state == "denied"       # AFN05: not mapped
+            h.station.set_relay_path(tid, "forward")
+            assert h.station.relay_path(tid) == "forward"
+            trip = h.station.create_command(tid, "trip", "alice", pn=1)
+            assert (await finished(h, trip)).state == "confirmed"
+            assert model.relay_open
+            assert "AFN10 F1: status word 3 = 0050: relay open" in \
+                h.station.command_steps(trip)[-1].detail
+            close = h.station.create_command(tid, "close", "alice", pn=1)
+            assert (await finished(h, close)).state == "confirmed" and not model.relay_open
+            assert [afn for afn, _ in sim.requests].count(0x10) == 4   # 0x1C + read, twice
+    run(scenario())
+
+
+def test_a_version_1_database_gets_the_relay_path_with_afn05_for_every_terminal(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from host_tools.station.repository import open_station
+    # written by the pre-Alembic station (tests/station/test_station_db.py says how)
+    old = Path(__file__).parent.parent / "station" / "data" / "v1_station.db"
+    shutil.copy(old, tmp_path / "old.db")
+    with open_station("sqlite:///%s" % (tmp_path / "old.db"), zone="UTC") as station:
+        assert [station.relay_path(t.id) for t in station.terminals()] == ["afn05"]

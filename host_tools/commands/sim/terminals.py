@@ -30,7 +30,12 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
               "often; unconfirmed uploads are re-sent after a reconnect.")
 @click.option("--upload-format", type=click.Choice(["f241", "units"]), default="f241",
               show_default=True, help="f241: numbered ring-log records (AFN0D vendor unit F241) "
-              "as the concentrator firmware uploads; units: AFN0C F129 energy units.")
+              "as the concentrator firmware's compact mode uploads; units: AFN0C F129 energy "
+              "units.")
+@click.option("--standard-only", is_flag=True,
+              help="Speak only standard Q/GDW 1376.1 units, as a third-party terminal: uploads "
+              "as AFN0C F129 (--upload-format units), events as ERC 33, and, without "
+              "--upload-every, uploads as the station's report tasks (AFN04 F65/F67) ask.")
 @click.option("--backlog-days", type=click.FloatRange(0), default=None, metavar="DAYS",
               help="With --upload-every: each upload is the next 15-minute reading round of a "
               "backlog starting this many days ago (an outage being caught up), until now.")
@@ -46,7 +51,8 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
               metavar="SECONDS", help="Print a status line this often; 0: only at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Status lines and the summary as JSON.")
 def cli(count, connect, area, first_address, password, meters, heartbeat_s, upload_every,
-        upload_format, backlog_days, clock_offset_s, ramp, duration, reconnect_s, stats_every, as_json):
+        upload_format, standard_only, backlog_days, clock_offset_s, ramp, duration, reconnect_s,
+        stats_every, as_json):
     """Simulate many Q/GDW 1376.1 concentrators against a station, for load tests.
 
     Each terminal logs in (AFN02 F1), sends heartbeats, answers the station's reads (AFN0C F2
@@ -61,6 +67,7 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
     \b
     Example:
       conc sim terminals --count 100 --connect 127.0.0.1:9000 --heartbeat-s 60
+      conc sim terminals --standard-only --connect 127.0.0.1:9000   # a third-party terminal
     """
     from host_tools.simulators.terminals import Swarm
     from host_tools.station.errors import StationError
@@ -74,6 +81,8 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
         pw = bytes.fromhex(normalise_password(password))
     except StationError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    if standard_only:
+        upload_format = "units"
     if upload_every and upload_format == "f241" and meters > 255:
         raise CliError("--upload-format f241 carries up to 255 records per upload: use --meters "
                        "255 or fewer, or --upload-format units", EXIT_BAD_INPUT)

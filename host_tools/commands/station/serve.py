@@ -29,6 +29,15 @@ from host_tools.station.errors import StationError
               help="At login, download archive meters the terminal has not been sent (AFN04 "
               "F10: it REPLACES those points in the terminal's own archive) and verify them "
               "(AFN0A F10). Off: the terminals keep the archive they were configured with.")
+@click.option("--report-every", type=click.IntRange(0, 63), default=15, show_default=True,
+              metavar="MINUTES", help="At login, set the terminal's timed report tasks (AFN04 "
+              "F65..F68): real-time energy, power, voltage, current of every point every "
+              "MINUTES, daily frozen energy daily; 0: leave the terminal's own tasks.")
+@click.option("--report-form", type=click.Choice(["keep", "standard", "compact"]),
+              default="keep", show_default=True,
+              help="At login, tell our concentrators how to report (vendor AFN04 F241): "
+              "standard Q/GDW 1376.1 units, or compact ring-log records (vendor AFN0D F241, "
+              "every stored quantity to the second); keep: as each is configured.")
 @click.option("--response-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="Wait for a terminal's answer before a retry.")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
@@ -43,17 +52,25 @@ from host_tools.station.errors import StationError
               metavar="SECONDS", help="Print a status line this often; 0: never.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the address bound and the status lines as JSON objects.")
-@click.option("-v", "--verbose", count=True, help="Log sessions (-v) and frames (-vv) to stderr.")
+@click.option("-v", "--verbose", count=True,
+              help="Log sessions: logins, session ends, denials (-v); and every frame, its "
+              "direction, hex and a one-line summary (-vv), to stderr.")
+@click.option("--capture", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Append every frame in and out to FILE with its time, terminal and "
+              "direction (hex lines; `conc decode --file FILE` explains them). Holds the PW "
+              "of downlink frames, as the link does: created 0600.")
 @db_option
 @tz_option
-def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync, response_timeout, retries,
-        idle_timeout, master, stats_every, as_json, verbose, db_url, zone):
+def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync,
+        report_every, report_form, response_timeout, retries,
+        idle_timeout, master, stats_every, as_json, verbose, capture, db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
     Registered terminals (`conc station terminals add`) log in and are confirmed; unknown A1/A2
     are denied and logged (`conc station status`, the denied_logins table). Heartbeats are
     confirmed; active uploads are stored, then confirmed, each reading once however often it is
-    re-sent. Per terminal the station reads its clock and sets it when more than 5 s off, reads
+    re-sent. At login the station sets the terminal's timed report tasks (AFN04 F65..F68,
+    --report-every). Per terminal the station reads its clock and sets it when more than 5 s off, reads
     real-time energy every --read-every seconds, daily frozen energy after 00:30 (with gap
     backfill), and events whenever the terminal signals ACD. Operator commands given with
     `conc station trip` / `close` are picked up from the database and carried out here.
@@ -62,8 +79,9 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     per database: a second one is refused (exit 3) while the first runs.
 
     \b
-    Example:
+    Examples:
       conc station serve --listen 0.0.0.0:9000 --db sqlite:///station.db
+      conc station serve -vv --capture frames.txt ...   # then: conc decode --file frames.txt
       conc sim terminals --count 100 --connect 127.0.0.1:9000   # a load test
     """
     from host_tools.station.collector import CollectorConfig
@@ -72,8 +90,18 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     from host_tools.station.serving import (parse_listen, raise_fd_limit, run_until_signalled,
                                             sole_front_end)
 
-    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
+    from host_tools.station.framelog import FrameTap
+
+    # -v: the station's session lines; -vv: its frames too (other libraries stay at INFO)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose >= 2:
+        logging.getLogger("host_tools.station").setLevel(logging.DEBUG)
+    try:
+        tap = FrameTap(log_frames=verbose >= 2, capture=capture)
+    except OSError as exc:
+        raise CliError("cannot write the capture file %s: %s" % (capture, exc.strerror),
+                       EXIT_BAD_INPUT) from None
     try:
         host, port = parse_listen(listen)
     except StationError as exc:
@@ -86,7 +114,10 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
                              realtime_interval_s=read_every or None,
                              clock_check_s=clock_check_every or None,
                              backfill_days=backfill_days, backfill_months=backfill_months,
-                             sync_archive=archive_sync))
+                             sync_archive=archive_sync,
+                             report_every_min=report_every or None,
+                             report_form=None if report_form == "keep" else report_form),
+                         frame_tap=tap if tap.active else None)
 
         def started(bound):
             if as_json:
@@ -107,3 +138,5 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
         except OSError as exc:
             raise CliError("cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc),
                            EXIT_DEVICE) from None
+        finally:
+            tap.close()

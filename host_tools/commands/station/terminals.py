@@ -208,6 +208,27 @@ def set_password(terminal, password, db_url):
     click.echo("password of terminal %s changed" % found.label)
 
 
+@cli.command("set-relay-path")
+@click.argument("terminal")
+@click.argument("path", type=click.Choice(["afn05", "forward"]))
+@db_option
+def set_relay_path(terminal, path, db_url):
+    """How `conc station trip/close` reach this terminal's meters: afn05 (AFN05 F1/F2 with
+    Pn = the measuring point, our terminals' mapping; the default) or forward (DL/T 645 0x1C
+    through AFN10 F1 transparent forwarding, confirmed by reading status word 3 the same way:
+    for terminals without that mapping). The meter's address, port and password come from the
+    station's archive (`add-meter --meter-password`).
+
+    \b
+    Example:
+      conc station terminals set-relay-path 4101-7 forward
+    """
+    with opened_station(db_url) as station:
+        found = station.terminal(terminal)
+        station.set_relay_path(found.id, path)
+    click.echo("meter relays of terminal %s: %s" % (found.label, path))
+
+
 @cli.command("meters")
 @click.argument("terminal")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -1,0 +1,37 @@
+"""The report tasks a master sets with AFN04 F65..F68, as the settings keep them ("report.tasks";
+firmware/reports.py uses them). Loaded only when a settings file holds tasks."""
+from protocol.errors import ProtocolError
+
+
+def check_tasks(key, value, most):
+    """[[class, number, unit, period, base, ratio, running, [[pn, fn], ...]], ...]"""
+    if not isinstance(value, (list, tuple)) or len(value) > most:
+        raise ProtocolError("%s must be a list of at most %d tasks" % (key, most))
+    out = []
+    for task in value:
+        ok = isinstance(task, (list, tuple)) and len(task) == 8
+        if ok:
+            for i in range(7):
+                if isinstance(task[i], bool) or not isinstance(task[i], int):
+                    ok = False
+        if ok:
+            cls, number, unit, period, base, ratio, running, units = task
+            ok = cls in (1, 2) and 1 <= number <= 64 and 0 <= unit <= 3 and \
+                1 <= period <= 63 and 0 <= base and 0 <= ratio <= 255 and running in (0, 1) \
+                and isinstance(units, (list, tuple)) and len(units) <= 255
+        if ok:
+            pairs = []
+            for pair in units:
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2 or \
+                        not isinstance(pair[0], int) or not isinstance(pair[1], int) or \
+                        not (0 <= pair[0] <= 2040 or pair[0] == 0xFFFF) or \
+                        not 1 <= pair[1] <= 248:
+                    ok = False
+                    break
+                pairs.append([pair[0], pair[1]])
+        if not ok:
+            raise ProtocolError("%s: %r is not a report task [class 1|2, number 1..64, unit "
+                                "0..3, period 1..63, base, ratio, running 0|1, [[pn, fn]...]]"
+                                % (key, task))
+        out.append([cls, number, unit, period, base, ratio, running, pairs])
+    return out

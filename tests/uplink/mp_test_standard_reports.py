@@ -1,0 +1,207 @@
+# heapsize: 384K
+# Standard active reporting under MicroPython: the ring log's records go out as AFN0C / AFN0D /
+# AFN0E standard units (no vendor unit F241), as the tasks the master sets with AFN04 F65..F68
+# ask; the tasks are saved with the settings; the cursor still moves only over what the master
+# confirmed.
+from mp_support import eq
+from firmware import quantities as qs
+from firmware import records
+from firmware.hal.norflash import NorFlash
+from firmware.ringlog import RingLog
+from firmware.terminal import Terminal
+from firmware.uplink import CURSOR, EventIndex, Uploader
+from firmware.vclock import VirtualClock
+from firmware.wallclock import WallClock
+from protocol import clock_math, gw376
+from protocol import settings as schema
+
+START = 848000000                       # 2026-11-15 17:46:40 (seconds since 2000)
+PW = bytes.fromhex("7077") + bytes(14)
+RT = [qs.item_id(qs.REALTIME, q) for q in (1, 2, 3, 4, 5, 6, 11, 14, 17, 21)]
+FROZEN = [qs.item_id(qs.FROZEN, q) for q in (1, 2, 3, 4, 5)]
+
+
+class Store:
+    def __init__(self):
+        self.saved = None
+
+    def save(self, settings):
+        self.saved = dict(settings)
+
+
+def setup():
+    log = RingLog(NorFlash(block_size=4096, block_count=8), create=True)
+    s = schema.defaults()
+    s.update({"terminal.area": 4101, "terminal.address": 7, "comm.password": "7077" + "00" * 14})
+    clock = VirtualClock()
+    wall = WallClock(clock, START)
+    ev = EventIndex(log)
+    ev.read_to = 0
+    term = Terminal(s, wall, log, events=ev, store=Store())
+    return log, term, ev, s, wall
+
+
+def drain(up, log, confirm=True):
+    """Every frame the uploader has now, confirmed one by one; the parsed frames."""
+    out = []
+    pseq = 0
+    while True:
+        got = up.next_frame(pseq)
+        if got is None:
+            return out
+        frame = gw376.parse(bytes(got[0][:got[1]]))
+        out.append(frame)
+        if confirm:
+            up.on_answer(pseq, True)
+        pseq = (pseq + 1) & 15
+
+
+def test_records_go_as_standard_units_by_default_and_nothing_else():
+    log, term, ev, s, wall = setup()
+    rt = [123456, 30000, 30000, 30000, 33456, 789, 2203, 1234, 15000, 987]
+    records.append_readings(log, 1, START - 900, RT, rt)
+    records.append_readings(log, 2, START - 900, RT[:5], [5000, 1000, 1000, 1000, 2000])
+    records.append_marker(log, START - 800, 7)
+    records.append_event(log, 0, START - 700, 3, bytes(5) + b"\x01" + b"\x00\x00\x01\x00")
+    records.append_readings(log, 1, START - 600, FROZEN, [123000, 30000, 30000, 30000, 33000])
+    records.append_event(log, 1, START - 500, 31, bytes(16))
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    frames = drain(up, log)
+    eq([f.afn for f in frames], [0x0C, 0x0E, 0x0D, 0x0E])
+    for f in frames:
+        eq((f.prm, f.con, f.direction), (1, True, 1))
+        for unit in f.units:
+            if unit[1] == 241:
+                raise AssertionError("vendor unit in standard mode")
+    units = {(pn, fn): data for pn, fn, data in frames[0].units}
+    eq(sorted(units), [(1, 25), (1, 129), (1, 131), (2, 129)])
+    t = clock_math.from_seconds(START - 900)
+    eq(units[(1, 129)]["read_time"], (t[0], t[1], t[2], t[3], t[4]))
+    eq(units[(1, 129)]["forward_active"], [12345600, 3000000, 3000000, 3000000, 3345600])
+    eq(units[(1, 131)]["reverse_active"][0], 78900)
+    eq((units[(1, 25)]["voltage"][0], units[(1, 25)]["current"][0],
+        units[(1, 25)]["active_power"][0], units[(1, 25)]["power_factor"][0]),
+       (2203, 1234, 15000, 987))
+    eq([(pn, fn) for pn, fn, _ in frames[1].units], [(0, 2)])          # ERC3: a normal event
+    eq(frames[1].units[0][2]["records"][0]["erc"], 3)
+    frozen = frames[2].units[0]
+    t = clock_math.from_seconds(START - 600)
+    eq((frozen[0], frozen[1], frozen[2]["td"]), (1, 161, (t[0], t[1], t[2])))
+    eq(frozen[2]["forward_active"][0], 12300000)
+    eq((frames[3].units[0][1], frames[3].acd), (1, 1))                 # ERC31: important, ACD
+    eq(log.cursor(CURSOR), log.next_seq)                               # all confirmed, markers too
+
+
+def test_a_lost_confirm_sends_the_same_units_again_and_the_cursor_waits():
+    log, term, ev, s, wall = setup()
+    for i in range(3):
+        records.append_readings(log, 1 + i, START - 900, RT[:5], [100 + i] * 5)
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    first = drain(up, log, confirm=False)
+    eq(len(first), 1)
+    eq(log.cursor(CURSOR), 1)
+    up.restart()                                   # a reconnect: from the cursor again
+    again = drain(up, log)
+    eq(again[0].units, first[0].units)
+    eq(log.cursor(CURSOR), log.next_seq)
+
+
+def _ask(term, frame):
+    import firmware.kernel
+    k = firmware.kernel.Kernel(VirtualClock())
+    out = []
+
+    async def go():
+        raw = gw376.build(frame)
+        for reply in await term.handle(gw376.parse(raw), raw):
+            out.append(gw376.parse(reply))
+        k.stop()
+
+    k.task_create(go, 5)
+    term.kernel = k
+    k.run(60000)
+    return out
+
+
+def test_tasks_set_by_the_master_are_saved_and_decide_what_goes_when():
+    log, term, ev, s, wall = setup()
+    base = clock_math.from_seconds(START - 3600)
+    task = {"unit": 0, "period": 15, "ratio": 1, "units": [(1, 129)],
+            "base": (base[0], base[1], base[2], base[3], base[4], base[5], 1)}
+    got = _ask(term, gw376.Frame(0x04, [(1, 65, task), (1, 67, {"action": 0x55})],
+                                 area=4101, terminal=7, master=1, pw=PW))
+    eq(got[0].units[0][1], 1)                                          # confirmed
+    saved = term.store.saved["report.tasks"]
+    eq(saved, [[1, 1, 0, 15, START - 3600, 1, 1, [[1, 129]]]])
+    eq(schema.load(term.store.saved)[0]["report.tasks"], saved)       # valid after a reboot
+    back = _ask(term, gw376.Frame(0x0A, [(1, 65, None), (1, 67, None)], area=4101, terminal=7,
+                                  master=1))
+    eq(back[0].units[0][2]["units"], [(1, 129)])
+    eq(back[0].units[1][2]["action"], 0x55)
+
+    boundary = START - 3600 + (3600 // 900) * 900          # the last boundary before START
+    records.append_readings(log, 1, boundary - 60, RT[:5], [1] * 5)     # due
+    records.append_readings(log, 2, boundary - 50, RT[:5], [2] * 5)     # p2: not asked for
+    records.append_readings(log, 1, boundary + 60, RT[:5], [3] * 5)     # after the boundary
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    frames = drain(up, log)
+    # the parameter change (ERC3, a normal event, at the boundary), then p1's reading
+    eq([[(pn, fn) for pn, fn, _ in f.units] for f in frames], [[(0, 2)], [(1, 129)]])
+    eq(frames[1].units[0][2]["forward_active"][0], 100)
+    eq(log.cursor(CURSOR), 4)                      # the third waits for the next boundary
+    wall.set(boundary + 900)
+    frames = drain(up, log)
+    eq(frames[0].units[0][2]["forward_active"][0], 300)
+    eq(log.cursor(CURSOR), log.next_seq)
+
+    # stopped (F67 AAH): nothing is asked for, readings are stepped over; events still go
+    _ask(term, gw376.Frame(0x04, [(1, 67, {"action": 0xAA})], area=4101, terminal=7, master=1,
+                           pw=PW))
+    eq(term.settings["report.tasks"][0][6], 0)
+    records.append_readings(log, 1, boundary + 950, RT[:5], [4] * 5)
+    records.append_event(log, 1, boundary + 960, 31, bytes(16))
+    frames = drain(up, log)
+    eq([(f.afn, f.units[0][1]) for f in frames], [(0x0E, 2), (0x0E, 1)])    # ERC3, ERC31
+    eq(log.cursor(CURSOR), log.next_seq)
+
+
+def test_the_same_tasks_set_again_change_nothing_and_record_nothing():
+    log, term, ev, s, wall = setup()
+    base = clock_math.from_seconds(START)
+    task = {"unit": 1, "period": 1, "ratio": 1, "units": [(0xFFFF, 129)],
+            "base": (base[0], base[1], base[2], base[3], base[4], base[5], 1)}
+    frame = gw376.Frame(0x04, [(2, 65, task), (2, 67, {"action": 0x55})], area=4101,
+                        terminal=7, master=1, pw=PW)
+    _ask(term, frame)
+    events = log.next_seq
+    term.store.saved = None
+    eq(_ask(term, frame)[0].units[0][1], 1)                  # confirmed again
+    eq((log.next_seq, term.store.saved), (events, None))      # no ERC3, no rewrite
+
+
+def test_the_station_switches_the_compact_mode_on_with_the_vendor_afn04_f241():
+    log, term, ev, s, wall = setup()
+    records.append_readings(log, 1, START - 900, RT[:5], [7] * 5)
+    got = _ask(term, gw376.Frame(0x04, [(0, 241, {"compact": 1})], area=4101, terminal=7,
+                                 master=1, pw=PW))
+    eq((got[0].units[0][1], term.store.saved["report.compact"]), (1, 1))
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    eq([fn for _, fn, _ in drain(up, log)[0].units], [241])      # ring-log records again
+    back = _ask(term, gw376.Frame(0x0A, [(0, 241, None)], area=4101, terminal=7, master=1))
+    eq(back[0].units[0][2], {"compact": 1})
+    bad = _ask(term, gw376.Frame(0x04, [(0, 241, {"compact": 7})], area=4101, terminal=7,
+                                 master=1, pw=PW))
+    eq(bad[0].units[0][1], 2)                                      # denied: 0 or 1 only
+
+
+def test_held_reports_are_looked_at_again_in_a_while_not_at_every_turn():
+    log, term, ev, s, wall = setup()
+    s["report.tasks"] = [[1, 1, 1, 1, START - 1800, 1, 1, [[0xFFFF, 129]]]]    # hourly
+    records.append_readings(log, 1, START + 10, RT[:5], [5] * 5)    # after the last boundary
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    eq(up.has_work(), True)
+    eq(drain(up, log), [])                                 # held for the boundary
+    eq(up.has_work(), False)                               # and not looked at every turn
+    wall.set(START + 1800)                                 # the next hourly boundary
+    eq(up.has_work(), True)
+    eq([fn for _, fn, _ in drain(up, log)[0].units], [129])
