@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from host_tools.cli import conc
-from host_tools.station import schema
 from host_tools.station.records import Event, Reading
 from host_tools.station.repository import open_station
 
