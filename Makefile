@@ -8,7 +8,7 @@ STUB_PKGS := esp32=micropython-esp32-stubs==1.29.0.post1 stm32=micropython-stm32
 # Debian packages the tests and demo use: chromium (the console's browser tests), a CJK TrueType
 # font (Chinese text in statement PDFs), poppler-utils (pdftotext/pdftoppm to check PDFs), qemu and
 # the ARM toolchain (the emulated Cortex-M4 board). Installed with apt-get when missing.
-DEBS    := chromium fonts-wqy-zenhei poppler-utils qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi
+DEBS    := chromium fonts-wqy-zenhei poppler-utils qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi socat
 DEB_STAMP := $(VENV)/.debs
 ONLY    ?=
 PYTEST_ARGS ?=

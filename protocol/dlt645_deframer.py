@@ -15,14 +15,26 @@ object on MicroPython); `frame()` returns a bytes copy for callers that do not c
 
 Noise and FE preambles before a frame are skipped (noise bytes are counted in `noise`); a 68
 that does not lead to a valid frame (second 68 missing, L over 200, an address byte that is
-neither BCD nor AA, bad checksum, no 16) is a false start: it is counted in `rejected` and the
+neither BCD nor AA, bad checksum, no 16) is a false start: it is counted in `rejected` (and,
+when its header was plausible but its checksum or end byte wrong, in `bad_frames`) and the
 search resumes at the next byte, so a real frame inside the rubbish is still found. A false
 start with a plausible header waits for at most L + 12 bytes before it is judged; a caller with
 an inter-frame timeout calls `reset()` on timeout. The buffer never grows: `feed()` takes what
 fits and returns how many bytes it took, so the caller keeps the rest and calls again after
 draining frames (with the default capacity a whole chunk always fits once frames are drained).
+
+Work stays linear in the bytes received even when every byte is a false start: checksums come
+from running sums (`sums[k]` is the sum mod 256 of the bytes before buf[k]), so judging a
+candidate costs the same whatever its length, and held bytes move to the front only when a
+feed does not fit (with the default capacity, over twice the longest frame, at most once per
+capacity minus one frame of bytes).
 """
-from protocol.compat import const
+from protocol.compat import MICROPYTHON, const
+
+if not MICROPYTHON:
+    from itertools import accumulate
+
+    _LOW_BYTE = (0xFF).__and__
 
 _START = const(0x68)
 _END = const(0x16)
@@ -38,11 +50,13 @@ class Deframer:
         if capacity < MAX_FRAME:
             raise ValueError("capacity must hold the longest frame (%d bytes)" % MAX_FRAME)
         self.buf = bytearray(capacity)
+        self.sums = bytearray(capacity + 1)
         self.head = 0       # first byte not yet consumed
         self.fill = 0       # end of the buffered bytes
         self.start = 0      # where the frame last returned by next_frame() begins
         self.noise = 0      # bytes skipped that were neither preamble nor part of a frame
         self.rejected = 0   # false starts: 68s that did not begin a valid frame
+        self.bad_frames = 0  # of which whole frames with a bad checksum or end byte
         self.frames = 0     # frames returned
 
     def reset(self):
@@ -58,6 +72,7 @@ class Deframer:
         if length < 0 or length > len(data):
             length = len(data)
         buf = self.buf
+        sums = self.sums
         if self.head == self.fill:
             self.head = self.fill = 0               # everything consumed: start over, no copy
         elif self.fill + length > len(buf) and self.head:
@@ -66,17 +81,26 @@ class Deframer:
             head = self.head
             for i in range(keep):
                 buf[i] = buf[head + i]
+                sums[i] = sums[head + i]
+            sums[keep] = sums[head + keep]
             self.head = 0
             self.fill = keep
         room = len(buf) - self.fill
         if length > room:
             length = room
         fill = self.fill
-        if length == len(data):
-            buf[fill:fill + length] = data
+        if not MICROPYTHON:
+            piece = data[:length]
+            buf[fill:fill + length] = piece
+            sums[fill:fill + length + 1] = bytes(map(_LOW_BYTE,
+                                                     accumulate(piece, initial=sums[fill])))
         else:
+            total = sums[fill]
             for i in range(length):
-                buf[fill + i] = data[i]
+                byte = data[i]
+                buf[fill + i] = byte
+                total = (total + byte) & 0xFF
+                sums[fill + i + 1] = total
         self.fill = fill + length
         return length
 
@@ -104,11 +128,9 @@ class Deframer:
             stop = head + 10 + size
             if stop + 2 > fill:
                 return 0
-            checksum = 0
-            for i in range(head, stop):
-                checksum += buf[i]
-            if checksum & 0xFF != buf[stop] or buf[stop + 1] != _END:
+            if (self.sums[stop] - self.sums[head]) & 0xFF != buf[stop] or buf[stop + 1] != _END:
                 self.rejected += 1
+                self.bad_frames += 1
                 head += 1
                 continue
             self.start = head
@@ -130,7 +152,4 @@ class Deframer:
 
     def _skip(self, frm, to):
         # Preamble bytes are expected between frames; anything else is noise worth counting.
-        buf = self.buf
-        for i in range(frm, to):
-            if buf[i] != _PREAMBLE:
-                self.noise += 1
+        self.noise += to - frm - self.buf.count(b"\xfe", frm, to)

@@ -6,7 +6,8 @@ finished arriving on a real wire (start bit, 8 data bits, parity, stop bits: 11 
 10 for 8N1). A real adapter's UART paces itself; we then only wait for it to drain.
 
 Linux ptys ignore parity and baud settings entirely, so the wire format is known from the
-simulator's own configuration (`WireFormat`), never from the tty.
+simulator's own configuration (`WireFormat`), never from the tty. The pty is left at whatever
+speed its clients set: a client must cope with any tty (firmware/hal/serial_tty.py does).
 """
 import os
 import select
@@ -75,7 +76,6 @@ class PtyLine:
         os.set_blocking(self.master, False)
         self.device_path = os.ttyname(self._slave)
         self.closed = False
-        self.rearm_parity()
 
     def read(self, timeout):
         """Bytes available within `timeout` seconds (b"" when none came)."""
@@ -83,29 +83,11 @@ class PtyLine:
             return b""
         ready, _, _ = select.select([self.master], [], [], max(0.0, timeout))
         if not ready:
-            self.rearm_parity()
             return b""
         try:
             return os.read(self.master, 4096)
         except OSError:
             return b""
-
-    def rearm_parity(self):
-        """Keep the pty at an odd speed so that the next client's parity setting is accepted.
-
-        Linux ptys refuse (EINVAL) a tcsetattr that sets PARENB unless the same call changes
-        the speed, in which case they apply the speed and silently drop the parity. So a client
-        opening the device at 8E1 succeeds only if the speed it asks for differs from the
-        pty's. Between requests the simulator puts the pty back to 50 baud, which no meter bus
-        uses; a client that has the device open is unaffected (ptys ignore speed).
-        """
-        try:
-            attrs = termios.tcgetattr(self._slave)
-            if attrs[4] != termios.B50 or attrs[5] != termios.B50:
-                attrs[4] = attrs[5] = termios.B50
-                termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
-        except termios.error:
-            pass
 
     def write_paced(self, data, start=None):
         """Send `data` as a UART at `wire` would: each byte appears when it has fully arrived.

@@ -159,3 +159,31 @@ def test_public_1997_vector():
     reply = dlt645.parse_frame(unhex("6803000000000068810444e93334ec16"))
     eq((reply.version, reply.di), (1997, 0xB611), "1997 DI")
     eq(items.decode(items.lookup_1997(reply.di), reply.payload, 1997), 100, "volts")
+
+
+
+def _pump_chunks(deframer, chunks):
+    frames = 0
+    for chunk in chunks:
+        taken = deframer.feed(chunk)
+        while deframer.next_frame():
+            frames += 1
+        if taken < len(chunk):
+            raise AssertionError("chunk not taken after draining")
+    return frames
+
+
+def test_deframer_hostile_starts_allocate_nothing():
+    # Plausible headers (broadcast address, L = 200) every 10 bytes, refuted only by their
+    # checksums, then a real frame: found, each start judged once, without touching the heap.
+    hostile = unhex("68AAAAAAAAAAAA6811C8") * 100 + unhex(READ_RSP) + bytes(212)
+    chunks = [hostile[i:i + 50] for i in range(0, len(hostile), 50)]
+    deframer = Deframer()
+    eq(_pump_chunks(deframer, chunks), 1, "frames behind the attack (warm-up)")
+    micropython.heap_lock()
+    try:
+        frames = _pump_chunks(deframer, chunks)
+    finally:
+        micropython.heap_unlock()
+    eq(frames, 1, "frames behind the attack")
+    eq(deframer.bad_frames, 200, "starts refuted by their checksum")

@@ -66,6 +66,48 @@ def test_steady_state_allocates_nothing():
     eq(total, 5 * len(NAMES), "frames under heap lock")
 
 
-def test_default_buffer_is_the_maximum_frame():
+def test_board_deframer_takes_its_longest_frame():
+    # 2048 bytes of user data (all zero: checksum 0), L = 2048 << 2 | 2 = 0x2002
+    longest = b"\x68\x02\x20\x02\x20\x68" + bytes(2048) + b"\x00\x16"
+    deframer = Deframer(max_user_data=2048)
+    found = deframer.frames(b"\x00\x68" + longest + longest)
+    eq(len(found), 2, "frames")
+    eq(found[0] == longest and found[1] == longest, True, "the longest frames, whole")
+
+
+def _hostile_stream():
+    # Overlapping plausible headers, each refuted only 2048 bytes later by its checksum, then
+    # a real frame and the bytes that refute the starts still pending before it.
+    start = b"\x68\xe2\x1f\xe2\x1f\x68"          # L = 1FE2: protocol 2, 2040 bytes
+    good = gw376_checks.unhex(gw376_checks.vectors.CAPTURED[NAMES[0]])
+    return start * 1000 + good + bytes(2048), good
+
+
+def test_hostile_starts_then_a_real_frame():
+    stream, good = _hostile_stream()
+    deframer = Deframer(max_user_data=2048)
+    found = []
+    for start in range(0, len(stream), 61):
+        found.extend(deframer.frames(stream[start:start + 61]))
+    eq(found, [good], "frames behind the attack")
+    eq(deframer.bad_frames, 1000, "starts refuted by their checksum")
+
+
+def test_hostile_starts_allocate_nothing():
+    stream, good = _hostile_stream()
+    chunks = [stream[i:i + 61] for i in range(0, len(stream), 61)]
+    deframer = Deframer(max_user_data=2048)
+    lengths = [0]
+    total = 0
+    for chunk in chunks:                  # warm-up pass: compaction and delivery paths used
+        total += _pump(deframer, chunk, lengths)
+    eq(total, 1, "warm-up frames")
     gc.collect()
-    eq(len(Deframer().buffer), 16391, "16383 + 8")
+    micropython.heap_lock()
+    try:
+        total = 0
+        for chunk in chunks:
+            total += _pump(deframer, chunk, lengths)
+    finally:
+        micropython.heap_unlock()
+    eq(total, 1, "frames under heap lock")

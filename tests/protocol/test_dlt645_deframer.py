@@ -2,8 +2,9 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from protocol import dlt645
+from protocol import dlt645, dlt645_deframer
 from protocol.dlt645_deframer import MAX_FRAME, Deframer
+from step_budget import StepBudget
 
 ADDR = "151230011061"
 # From /work/shared/vectors/dlt645_examples.tsv
@@ -123,3 +124,33 @@ def test_capacity_below_one_frame_is_refused():
     with pytest.raises(ValueError):
         Deframer(capacity=MAX_FRAME - 1)
 
+
+
+# -- hostile input: work linear in the bytes received (issue 15)
+
+# A plausible header (broadcast address, L = 200) that only its checksum 212 bytes later refutes,
+# repeated so that every 10 bytes start another one.
+HOSTILE = bytes.fromhex("68 AA AA AA AA AA AA 68 11 C8") * 4000           # 40 KB
+
+
+def test_hostile_starts_cost_linear_work():
+    stream = HOSTILE + READ_RSP + bytes(MAX_FRAME)
+    deframer = Deframer()
+    with StepBudget(dlt645_deframer, limit=10 * len(stream)) as steps:
+        frames = feed_all(deframer, stream, list(range(0, len(stream), 256)))
+    assert frames == [READ_RSP]                    # the real frame behind the attack is found
+    assert steps.count <= 10 * len(stream)
+    assert deframer.bad_frames == 4000             # each start judged once, by its checksum
+    assert deframer.rejected == 8000               # and the 68 in each header
+    assert deframer.noise == len(HOSTILE) - 8000 + MAX_FRAME
+
+
+def test_counters_tell_noise_from_bad_frames():
+    broken = bytearray(READ_RSP)
+    broken[-2] ^= 0xFF
+    deframer = Deframer()
+    got = feed_all(deframer, b"\x01\xfe\xfe" + bytes(broken) + RELAY_ACK_RSP, [])
+    assert got == [RELAY_ACK_RSP]
+    assert deframer.bad_frames == 1
+    assert deframer.rejected == 2                  # its two 68s
+    assert deframer.noise == 1 + len(broken) - 2   # the preambles are not noise

@@ -1,0 +1,26 @@
+"""Waiting for a condition with a deadline, instead of sleeping a fixed time before a check.
+
+    doc = wait_for("the first reading in the log", lambda: read_status().get("records"), 20)
+
+A fixed sleep is too long on a quiet machine and too short on a loaded one; polling the
+condition returns as soon as it holds and fails with what was awaited (and the last value
+seen) when the deadline passes.
+"""
+import time
+
+
+def wait_for(what, predicate, timeout, every=0.05):
+    """Poll `predicate()` until it returns something true; return that value.
+
+    Raises AssertionError naming `what` and the last value after `timeout` seconds. An
+    exception from `predicate` propagates (a check that cannot even run is not "not yet").
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s (last: %r)"
+                                 % (timeout, what, last))
+        time.sleep(every)
