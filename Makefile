@@ -13,7 +13,7 @@ DEB_STAMP := $(VENV)/.debs
 ONLY    ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test bench lint firmware demo clean
+.PHONY: install test bench lint firmware qemu-board demo clean
 
 install: $(STAMP) $(DEB_STAMP)
 
@@ -38,6 +38,11 @@ $(STAMP): pyproject.toml
 
 firmware: install
 	$(PY) -m host_tools.build build/mpy
+
+# MicroPython 1.28.0 for the emulated Cortex-M4F board (board_configs/qemu_m4/), from the source
+# tarballs in ../shared/deps (CONC_DEPS_DIR); cached in build/qemu_m4.
+qemu-board: install
+	$(PY) -m host_tools.qemu_build
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)

@@ -43,7 +43,7 @@ HAL_PACKAGE = ("firmware", "hal")
 HARDWARE_MODULES = {
     "machine", "umachine", "esp", "esp32", "pyb", "stm", "termios", "socket", "usocket",
     "network", "bluetooth", "ubluetooth", "espnow", "_espnow", "aioespnow", "ffi", "tls",
-    "ssl", "ussl",
+    "ssl", "ussl", "mps2",
 }
 # Modules whose attributes are checked against the stubs, and the ports that have them.
 STUBBED_HARDWARE = {"machine": None, "umachine": None, "esp32": ("esp32",), "esp": ("esp32",),
@@ -103,6 +103,8 @@ CPYTHON_ONLY = {
 
 # Built into the unix port the virtual board runs on, but absent from the board stubs.
 UNIX_PORT_MODULES = {"termios", "ffi", "os", "uos"}
+# Built into the emulated Cortex-M4F board's MicroPython (board_configs/qemu_m4/board.c).
+QEMU_BOARD_MODULES = {"mps2"}
 
 
 class Problem:
@@ -382,7 +384,7 @@ class FileChecker(ast.NodeVisitor):
                 self.add(node, "layering", "import %s outside firmware/hal/: hardware is "
                          "reached through the HAL only" % top)
             elif self.micropython_modules and top not in self.micropython_modules and \
-                    top not in UNIX_PORT_MODULES:
+                    top not in UNIX_PORT_MODULES and top not in QEMU_BOARD_MODULES:
                 self.add(node, "runtime", "import %s: no MicroPython port has it" % top)
             return
         if self.package == "protocol" and top in MICROPYTHON_ONLY and not self.guarded:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 BOARD_DIR = Path(__file__).resolve().parent.parent / "board_configs"
-PLATFORMS = ("esp32", "stm32", "linux")
+PLATFORMS = ("esp32", "stm32", "linux", "qemu")
 REQUIRED = {"name": str, "description": str, "platform": str, "heap_budget_kb": int,
             "buses": list, "modem": dict, "data_partition": dict, "watchdog_ms": int}
 
@@ -55,7 +55,10 @@ def validate(config):
         if not isinstance(number, int) or not 1 <= number <= 31 or number in seen:
             problems.append("each bus needs a unique number 1..31 (port number in AFN04 F10)")
         seen.add(number)
-        if config["platform"] != "linux" and not {"uart", "tx", "rx", "de"} <= set(bus):
+        if config["platform"] == "qemu":
+            if not isinstance(bus.get("uart"), int):
+                problems.append("bus %s needs the number of its UART" % number)
+        elif config["platform"] != "linux" and not {"uart", "tx", "rx", "de"} <= set(bus):
             problems.append("bus %s needs uart, tx, rx and de (direction) pins" % number)
     if not config["buses"]:
         problems.append("a board needs at least one RS-485 bus")

@@ -9,9 +9,15 @@ def test_every_board_config_is_valid(name):
     assert config["name"] == name
 
 
-def test_the_three_board_families_exist():
+def test_the_board_families_exist():
     platforms = {boards.load(n)["platform"] for n in boards.names()}
-    assert platforms == {"esp32", "stm32", "linux"}
+    assert platforms == {"esp32", "stm32", "linux", "qemu"}
+
+
+def test_a_qemu_bus_needs_its_uart():
+    config = boards.load("qemu_m4")
+    config["buses"] = [{"bus": 1}]
+    assert any("UART" in p for p in boards.validate(config))
 
 
 def test_validation_names_the_problem():

@@ -4,7 +4,8 @@
     port = open_modem(board)                            # None when no modem is attached
 
 `board` is the parsed /board.json. On ESP32 and STM32 a bus is a UART with the pins the board
-config names (firmware/hal/serial_uart.py). On the virtual board (platform "linux") a bus
+config names (firmware/hal/serial_uart.py); on the emulated Cortex-M4F board (platform "qemu") a
+UART of its own. On the virtual board (platform "linux") a bus
 is the device path `conc board run --bus N=PATH` attached, which the `vboard` module says,
 or the board config's "device" when it runs on a Linux host without the virtual board.
 """
@@ -51,7 +52,8 @@ def open_bus(board, bus, baud=2400, parity="E"):
                 import time
                 time.sleep_ms(200)
     from firmware.hal.serial_uart import UartPort
-    return UartPort(cfg["uart"], cfg["tx"], cfg["rx"], cfg.get("de"),
+    # the emulated board (platform "qemu") names only the UART: it has no pins to route
+    return UartPort(cfg["uart"], cfg.get("tx"), cfg.get("rx"), cfg.get("de"),
                     cfg.get("de_active_high", True), baud=baud, parity=parity,
                     echo=cfg.get("echo", False))
 
@@ -79,4 +81,4 @@ def open_modem(board):
     if "uart" not in cfg:
         return None
     from firmware.hal.serial_uart import UartPort
-    return UartPort(cfg["uart"], cfg["tx"], cfg["rx"], None, baud=baud, parity="N")
+    return UartPort(cfg["uart"], cfg.get("tx"), cfg.get("rx"), None, baud=baud, parity="N")

@@ -11,6 +11,8 @@ ioctl(5) block size, ioctl(6, n) erase block n.
 - stm32: pyb.Flash(start=first_block * block_size, len=block_count * block_size), seen in
   erase units of block_size. pyb.Flash itself counts 512-byte blocks and its ioctl(6) does
   nothing on internal flash, so erasing goes through the simple (erase-and-write) protocol.
+- qemu (the emulated Cortex-M4F board): mps2.Partition(label), a region of the board's
+  file-backed flash (board_configs/qemu_m4/README.md) with NOR rules and 4096-byte blocks.
 - linux (the virtual board): a file-backed NOR-flash simulator on the image file named by
   data_partition.label, in image_dir.
 """
@@ -40,6 +42,13 @@ def open_data_partition(board, image_dir="."):
         flash = pyb.Flash(start=part["first_block"] * block_size,
                           len=part["block_count"] * block_size)
         return Stm32Partition(flash, block_size)
+    if platform == "qemu":
+        import mps2
+        dev = mps2.Partition(part["label"])
+        if dev.ioctl(5, 0) != block_size:
+            raise FlashError("partition %r has %d-byte blocks, the board config says %d" % (
+                part["label"], dev.ioctl(5, 0), block_size))
+        return dev
     if platform == "linux":
         from firmware.hal.norflash import NorFlash
         path = part["label"]

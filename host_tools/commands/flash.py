@@ -22,7 +22,9 @@ BOARD_CONFIG_PATH = "board.json"
 MAIN_PATH = "main.py"
 PACKAGES = ("protocol", "firmware")
 # What `sys.platform` says on each kind of board in board_configs/.
-SYS_PLATFORMS = {"esp32": "esp32", "stm32": "pyboard", "linux": "linux"}
+SYS_PLATFORMS = {"esp32": "esp32", "stm32": "pyboard", "linux": "linux", "qemu": "qemu"}
+# Boards whose firmware goes in a ROMFS image (executed in place at /rom) rather than in files.
+ROMFS_PLATFORMS = ("qemu",)
 # Where the MicroPython image starts in flash, per ESP chip (its bootloader's offset).
 ESP_IMAGE_OFFSETS = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0",
                      "esp32c6": "0x0"}
@@ -44,7 +46,8 @@ def _exists(path):
 
 if _exists('.conc-flashing'):
     print('conc: an interrupted flash left this board incomplete; run conc flash again')
-elif _exists('firmware/main.mpy') or _exists('firmware/main.py'):
+elif (_exists('firmware/main.mpy') or _exists('firmware/main.py')
+      or _exists('/rom/firmware/main.mpy')):
     import firmware.main
 else:
     print('conc: no firmware entry point (firmware/main) on this board yet')
@@ -65,6 +68,41 @@ def firmware_files(march):
         target = target_name(rel)
         files[target.as_posix()] = (Path(build_dir) / target).read_bytes()
     return files
+
+
+def split_romfs(files):
+    """({path: bytes} for the ROMFS image, {path: bytes} for the filesystem): the packages'
+    compiled code in ROMFS, board.json and main.py on the filesystem."""
+    rom = {p: d for p, d in files.items() if p.split("/", 1)[0] in PACKAGES}
+    return rom, {p: d for p, d in files.items() if p not in rom}
+
+
+def flash_file_writer(port):
+    """For an emulated board that `conc board run` serves on `port`: a function writing a ROMFS
+    image straight into its flash file (what a debug probe does on a real board; the REPL moves
+    only a few KB/s). None for any other board."""
+    import os
+
+    from host_tools.qemu_board import FLASH_IMAGE
+    from host_tools.vboard import registry
+    for entry in registry.running_boards():
+        path = Path(entry["image"]) / FLASH_IMAGE
+        if os.path.realpath(entry["port"]) == os.path.realpath(port) and path.exists():
+            def write(image, path=path):
+                with open(path, "r+b") as f:     # ROMFS region at offset 0 (board.c)
+                    f.write(image + b"\xff" * (-len(image) % 4096))
+            return write
+    return None
+
+
+def deploy_romfs(board, port, rom_files):
+    from host_tools import romfs
+    image = romfs.build_image(rom_files)
+    try:
+        written = romfs.deploy(board, image, writer=flash_file_writer(port))
+    except (ValueError, OSError) as exc:
+        raise CliError("ROMFS image not installed: %s" % exc, EXIT_DEVICE) from None
+    return {"romfs_bytes": len(image), "romfs_written": written}
 
 
 def board_files(config, march):
@@ -267,12 +305,23 @@ def cli(port, board_name, base_image, chip, as_json):
         # the kernel's hot path is machine code: built for the CPU the board says it runs
         files = board_files(config, info["march"])
         check_board(info, config, files)
+        rom = {}
+        if config["platform"] in ROMFS_PLATFORMS:
+            rom_files, files = split_romfs(files)
+            board.write_file(board.eval("__import__('os').getcwd()").rstrip("/") + "/" + MARKER,
+                             b"flashing\n")
+            rom = deploy_romfs(board, port, rom_files)
         result = flash(board, files, progress_enabled=not as_json)
+        result.update(rom)
         board.resume()
     summary = dict(port=port, board=board_name, base_image=bool(base_image),
                    seconds=round(time.monotonic() - started, 2), **result)
     if as_json:
         click.echo(json.dumps(summary))
+    elif result.get("romfs_written"):
+        click.echo("flashed a %d-byte ROMFS image and %d file(s)%s; board on %s reset" % (
+            result["romfs_bytes"], len(result["copied"]),
+            ", removed %d stale" % len(result["removed"]) if result["removed"] else "", port))
     elif result["copied"] or result["removed"]:
         click.echo("flashed %d file(s), %d bytes%s; %d unchanged; board on %s reset" % (
             len(result["copied"]), result["bytes"],

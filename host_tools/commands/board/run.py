@@ -1,4 +1,5 @@
-"""`conc board run`: serve a virtual board on a pty until interrupted."""
+"""`conc board run`: serve a virtual board (unix port, or the emulated Cortex-M4F board in QEMU)
+on a pty until interrupted."""
 import json
 import os
 import sys
@@ -9,6 +10,7 @@ from host_tools import boards
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_USAGE, CliError
 
 DEFAULT_IMAGE_DIR = os.path.join("images", "virtual")
+QEMU_IMAGE_DIR = os.path.join("images", "qemu_m4")
 
 
 def parse_buses(values, board_config):
@@ -36,13 +38,14 @@ def _existing_device(path, option):
 
 
 @click.command()
-@click.option("--image", "image_dir", default=DEFAULT_IMAGE_DIR, show_default=True,
-              type=click.Path(file_okay=False),
+@click.option("--image", "image_dir", type=click.Path(file_okay=False),
               help="Folder of the board's flash images (root filesystem and data partition); "
-                   "created on first use, kept across runs: this is the board's state.")
+                   "created on first use, kept across runs: this is the board's state. "
+                   "Default: images/virtual, or images/qemu_m4 for --board qemu_m4.")
 @click.option("--board", "board_name", default="virtual", show_default=True,
-              help="Board config from board_configs/ (a platform 'linux' board): heap budget, "
-                   "buses and data partition.")
+              help="Board config from board_configs/: a platform 'linux' board (the firmware in "
+                   "the unix port) or qemu_m4 (MicroPython on an emulated Cortex-M4F, built "
+                   "with `make qemu-board`).")
 @click.option("--bus", "bus_options", multiple=True, metavar="N=PATH",
               help="Attach RS-485 bus N to a serial device: a USB adapter, or a pty whose other "
                    "end is a meter simulator. Repeatable.")
@@ -58,9 +61,11 @@ def cli(image_dir, board_name, bus_options, modem_path, as_json):
     kill -9 is a power cut.
 
     \b
-    Example:
+    Examples:
       conc board run --image images/bench --bus 1=/dev/pts/7 &
       conc flash --port auto --board virtual
+      conc board run --board qemu_m4 --bus 1=/dev/pts/7 --modem /dev/pts/9 &
+      conc flash --port auto --board qemu_m4
     """
     from host_tools.vboard import registry
     from host_tools.vboard.images import BoardImages
@@ -70,11 +75,16 @@ def cli(image_dir, board_name, bus_options, modem_path, as_json):
         config = boards.load(board_name)
     except boards.BoardConfigError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
-    if config["platform"] != "linux":
+    if config["platform"] not in ("linux", "qemu"):
         raise CliError("board %r is a %s board; the virtual board runs platform 'linux' boards "
-                       "(e.g. --board virtual)" % (board_name, config["platform"]), EXIT_BAD_INPUT)
+                       "(e.g. --board virtual) and qemu_m4" % (board_name, config["platform"]),
+                       EXIT_BAD_INPUT)
     buses = parse_buses(bus_options, config)
     modem = _existing_device(modem_path, "--modem") if modem_path else config["modem"].get("device")
+    if config["platform"] == "qemu":
+        _run_qemu(image_dir or QEMU_IMAGE_DIR, board_name, config, buses, modem, as_json)
+        return
+    image_dir = image_dir or DEFAULT_IMAGE_DIR
 
     images = BoardImages(image_dir, config)
     images.lock()
@@ -99,4 +109,41 @@ def cli(image_dir, board_name, bus_options, modem_path, as_json):
             registry.unregister(entry)
         if server:
             server.close()
+        images.unlock()
+
+
+def _run_qemu(image_dir, board_name, config, buses, modem, as_json):
+    """The emulated Cortex-M4F board: QEMU runs until it exits, Ctrl-C or SIGTERM."""
+    import signal
+
+    from host_tools.qemu_board import QemuBoard
+    from host_tools.vboard import registry
+    from host_tools.vboard.images import BoardImages
+
+    images = BoardImages(image_dir, config)    # only its lock: the flash is QEMU's file
+    images.lock()
+    board = QemuBoard(images.directory, config, buses, modem)
+    entry = None
+
+    def stop(signum, frame):
+        board.stop()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        port = board.start()
+        entry = registry.register(port, images.directory)
+        click.echo(json.dumps({"port": port, "uarts": board.uart_ports}) if as_json else port)
+        sys.stdout.flush()
+        others = ", ".join("UART%d %s" % (n, path) for n, path in sorted(board.uart_ports.items())
+                           if n)
+        click.echo("board %r (Cortex-M4F in QEMU %s, heap %d KB, flash in %s) on %s; %s; Ctrl-C "
+                   "stops it" % (board_name, "mps2-an386", config["heap_budget_kb"],
+                                 board.flash_image, port, others), err=True)
+        board.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        board.stop()
+        if entry:
+            registry.unregister(entry)
         images.unlock()
