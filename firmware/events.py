@@ -10,8 +10,14 @@ it (protocol/gw376_units.py ERC_FIELDS), so the uplink copies it into a reply un
     ERC27 reading decreased       time pn+D15 before(fmt 14) after(fmt 14)
     ERC12 meter clock deviation   time pn+D15; raised when |meter - concentrator| exceeds
           events.clock_error_s, restored (D15 = 0) when a later check is back in range
-    ERC_RELAY (vendor code 60)    time pn+D15(1 = confirmed) command(N1 code) outcome(RELAY_*)
-                                  status word 3 (2 bytes, LE; FFFF not read)
+    ERC33 meter status word change  time pn(D15..D12 0) change flags ST1..ST7 (7 x 2 bytes)
+                                  status words ST1..ST7 (7 x 2 bytes); raised after each relay
+          command with status word 3 (DL/T 645 04000503, bit 4 relay open) read back: its
+          change flags = before XOR after (bit 4 alone when the word could not be read before),
+          the other six words EE (not read). The standard's record of a relay state change,
+          so any master sees the outcome (layout: Q/GDW 1376.1-2013 ERC33, as
+          protocol/gw376_units.py ERC_FIELDS has it; cross-checked against a public terminal
+          firmware that builds ERC33 from AFN0C F28's 14 bytes of flags + 14 of words).
 
 Timestamps are the wall clock's seconds since 2000 (the record header and format 15 alike).
 Energy arrives in 0.01 kWh (the catalogue's unit) and is written to format 14 (0.0001 kWh).
@@ -24,7 +30,8 @@ from protocol.compat import const
 ERC12 = const(12)
 ERC27 = const(27)
 ERC31 = const(31)
-ERC_RELAY = const(60)
+ERC33 = const(33)
+STATUS3_RELAY_OPEN = const(0x0010)  # status word 3 bit 4 (protocol.dlt645_items)
 
 RELAY_CONFIRMED = const(0)      # the status word shows the commanded relay state
 RELAY_REFUSED = const(1)        # the meter answered abnormally (password, keep-power ...)
@@ -44,7 +51,7 @@ class Events:
         self.state = state
         self.fail_count = fail_count
         self.clock_error_s = clock_error_s
-        self.buf = bytearray(24)
+        self.buf = bytearray(36)        # the longest record: ERC33, 35 bytes
         self.raised = 0                 # events appended (tests, status)
 
     # --- encoders (1376.1 data formats into self.buf) ------------------------------------
@@ -137,14 +144,19 @@ class Events:
         st.flags[point] |= ms.CLOCK_DONE
         return off
 
-    def relay_outcome(self, point, command, outcome, status3, now):
-        at = self._time15(0, now)
-        at = self._pn(at, point, outcome == RELAY_CONFIRMED)
+    def status_word_3(self, point, before, after, now):
+        """ERC33 for status word 3 read back after a relay command (`before`: the word read
+        just before the command, or None)."""
         b = self.buf
-        b[at] = command
-        b[at + 1] = outcome
-        s = 0xFFFF if status3 is None else status3
-        b[at + 2] = s & 0xFF
-        b[at + 3] = s >> 8
-        return self._append(point, now, ERC_RELAY, at + 4)
-
+        at = self._time15(0, now)
+        b[at] = point & 0xFF
+        b[at + 1] = (point >> 8) & 0x0F
+        at += 2
+        change = STATUS3_RELAY_OPEN if before is None else before ^ after
+        for i in range(28):
+            b[at + i] = 0xEE                # words 1, 2, 4..7 and their flags: not read
+        b[at + 4] = change & 0xFF
+        b[at + 5] = change >> 8
+        b[at + 18] = after & 0xFF
+        b[at + 19] = after >> 8
+        return self._append(point, now, ERC33, at + 28)

@@ -9,8 +9,11 @@ between two meters (or at once when idle): 0x1C with the meter's password from t
 an expiry a day ahead on the concentrator's clock, then status word 3 (04000503) is read and
 bit 4 (relay open) must show the commanded state (trip: open; close: closed). Permit-close
 lets the customer close the relay by a button press, so "closed" is confirmed only when the
-meter reports it closed; otherwise the outcome is "unconfirmed". The outcome is an ERC_RELAY
-event (firmware/events.py) in the ring log, reported like any other event.
+meter reports it closed; otherwise the outcome is "unconfirmed". Status word 3 is read before
+the command too, and the word read back is recorded as the standard's ERC33 (meter status word
+change, firmware/events.py), reported like any other event, so any master sees the relay state.
+`count` and `last` tell the uplink the outcome of the command it queued (AFN05 is answered with
+it when it comes within the master's timeout).
 """
 from firmware import events as ev
 from firmware.meter_reader import OK, P2007
@@ -24,6 +27,8 @@ class RelayControl:
     def __init__(self, poller):
         self.poller = poller
         self.last = None            # (point, command, outcome name, status word 3)
+        self.count = 0              # commands carried out
+        self.last_outcome = None    # RELAY_* of the last one
 
     def submit(self, point, command):
         from protocol import dlt645     # relay commands are rare: the codec loads on demand
@@ -41,6 +46,7 @@ class RelayControl:
         entry = p.archive.get(point)
         outcome = ev.RELAY_NO_REPLY
         status3 = None
+        before = None
         if entry is None or entry["protocol"] != "dlt645":
             outcome = ev.RELAY_REFUSED
         else:
@@ -49,6 +55,7 @@ class RelayControl:
                                        entry["password"])
             slot = bus_poller.slot_of(point)
             link.set_meter(slot)
+            before = await bus_poller.reader.read_value(P2007, slot, STATUS3_DI, 2, 2)
             if await link.command645(frame, dlt645.RELAY, 16) == OK:
                 if link.abnormal:
                     outcome = ev.RELAY_REFUSED
@@ -59,8 +66,12 @@ class RelayControl:
                     want_open = code == dlt645.RELAY_TRIP
                     outcome = (ev.RELAY_CONFIRMED if status3 is not None and opened == want_open
                                else ev.RELAY_UNCONFIRMED)
-        p.events.relay_outcome(point, code, outcome, status3, p.wall.now())
+        if outcome == ev.RELAY_CONFIRMED or outcome == ev.RELAY_UNCONFIRMED and \
+                status3 is not None:
+            p.events.status_word_3(point, before, status3, p.wall.now())
         self.last = (point, code, ev.RELAY_OUTCOMES[outcome], status3)
+        self.last_outcome = outcome
+        self.count += 1
         return outcome
 
 

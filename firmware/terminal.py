@@ -16,9 +16,12 @@ Requests answered (anything else: AFN00 F2 deny):
     AFN04 / AFN0A       F1 comm parameters, F3 master address + APN, F8 online mode, F10 meter
                         archive: a set is validated whole, saved atomically (store.save), and
                         recorded as ERC3 (time, master, changed units) in the ring log
-    AFN05 F1 / F2       remote trip / permit close: queued on the meter's bus (relay.submit),
-                        answered with the outcome the poller records (ERC60 event), or confirmed
-                        as queued when the outcome takes longer than the answer may wait
+    AFN05 F1 / F2       remote trip / permit close of the meter at measuring point Pn (our
+                        mapping; the standard's Pn is a control round): queued on the meter's
+                        bus (relay.submit), answered with the poller's outcome (denied when the
+                        meter refused, did not answer or its status word disagrees), or
+                        confirmed as queued when the outcome takes longer than the answer may
+                        wait; the relay state follows as ERC33 (status word 3)
     AFN05 F31           time sync: the wall clock is set, then on_clock_set(old, new) (the
                         poller broadcasts the time to the meters)
     AFN09 F1            terminal version
@@ -33,7 +36,7 @@ Requests answered (anything else: AFN00 F2 deny):
 
 Rules kept for every request:
 - PW: AFN01/04/05/0F/10 carry 16 bytes of PW, compared in constant time with comm.password
-  (text, NUL-padded to 16 bytes; empty = 16 zero bytes). A wrong or missing PW is denied and
+  (hex, the 16 bytes in wire order, as the station's terminal PW; empty = 16 zero bytes). A wrong or missing PW is denied and
   recorded as ERC20 with the PW field zeroed: the ring log and every log line stay free of
   secrets (settings.show hides the password too).
 - Tp: a request whose time label has expired (its send time plus allowed delay is before the
@@ -49,7 +52,6 @@ from protocol.errors import ProtocolError
 
 ERC3 = const(3)
 ERC20 = const(20)
-ERC_RELAY = const(60)
 EVENT = const(0x02)         # firmware.ringlog.EVENT
 READINGS = const(0x01)
 
@@ -105,14 +107,23 @@ def _unload(name):
 
 
 def pw_bytes(text):
-    """The 16-byte PW the configured comm.password stands for."""
-    raw = text.encode() if isinstance(text, str) else bytes(text)
-    return (raw + bytes(16))[:16]
+    """The 16-byte PW the configured comm.password stands for: 32 hex digits in wire order
+    (protocol/settings.py pw_hex), or "" for none (16 zero bytes); None when it is neither,
+    so no PW matches it."""
+    if not text:
+        return bytes(16)
+    if len(text) != 32:
+        return None
+    from binascii import unhexlify
+    try:
+        return unhexlify(text)
+    except ValueError:
+        return None
 
 
 def _same(a, b):
     """Compare two PWs in time independent of where they differ."""
-    if a is None or len(a) != len(b):
+    if a is None or b is None or len(a) != len(b):
         return False
     diff = 0
     for i in range(len(b)):
@@ -184,8 +195,10 @@ class Terminal:
         return seq
 
     def link_frame(self, fn, seq=None):
-        """AFN02 login (F1), logout (F2) or heartbeat (F3 with the clock) as bytes, built by
-        hand (no codec needed): C9 A AFN02 SEQ(FIR FIN CON) p0 Fn [clock] [EC] CS 16."""
+        """AFN02 login (F1), logout (F2) or heartbeat (F3) as bytes, built by hand (no codec
+        needed): C9 A AFN02 SEQ(FIR FIN CON) p0 Fn [clock] [EC] CS 16. The heartbeat carries
+        the terminal's clock (format 01) as Q/GDW 1376.1-2013 has it, or nothing as the 2009
+        edition has it (comm.heartbeat_clock 0, for masters of that edition)."""
         if seq is None:
             seq = self.next_pseq()
         out = bytearray(b"\x68\x00\x00\x00\x00\x68")
@@ -203,7 +216,8 @@ class Terminal:
         out.extend(b"\x00\x00")
         out.append(1 << (fn - 1))
         out.append(0)
-        if fn == 3:                     # format 01: ss mm hh DD (week << 5 | MM) YY
+        if fn == 3 and self.settings.get("comm.heartbeat_clock", 1):
+            # format 01: ss mm hh DD (week << 5 | MM) YY
             t = self.wall.calendar()
             out.append(_bcd(t[5]))
             out.append(_bcd(t[4]))

@@ -1,6 +1,8 @@
 """The terminal's less frequent requests, loaded only while one is answered (firmware/terminal.py
 unloads this module again): parameters and the meter archive (AFN04 / AFN0A F1, F3, F8, F10),
-frozen energy from the ring log (AFN0D F161, F177), control (AFN05 F1, F2, F31) and
+frozen energy from the ring log (AFN0D F161, F177), control (AFN05 F1, F2, F31: in our mapping
+AFN05 F1/F2's Pn is the measuring point whose meter relay is tripped / permitted to close, where
+the standard's Pn is the terminal's own control round; docs/gw376.md) and
 transparent forwarding (AFN10 F1). Every function takes the Terminal as `term` and returns
 the reply frames, or None for a denial.
 """
@@ -8,7 +10,7 @@ from protocol import clock_math, gw376
 from protocol import settings as settings_schema
 from protocol.errors import ProtocolError
 from protocol.compat import const
-from firmware.terminal import READINGS, EVENT, ERC3, ERC_RELAY, _RELAY_COMMANDS, _energy, time15
+from firmware.terminal import READINGS, ERC3, _RELAY_COMMANDS, _energy, time15
 
 _KIND_FROZEN = const(2)         # firmware/quantities.py FROZEN, MIDNIGHT
 _KIND_MIDNIGHT = const(3)
@@ -185,27 +187,26 @@ async def control(term, frame):
     command = _RELAY_COMMANDS.get(fn)
     if command is None or term.relay is None or pn == 0:
         return None
-    start = term.log.next_seq if term.log is not None else 0
+    start = getattr(term.relay, "count", 0)
     err = term.relay.submit(pn, command)
     if err:
         return None
     outcome = await relay_outcome(term, pn, start)
     if outcome is None or outcome == 0:
-        return [gw376.confirm(frame)]      # confirmed, or queued: the event will tell
-    return None
+        return [gw376.confirm(frame)]      # confirmed, or queued: ERC33 will tell
+    return None     # refused by the meter, no reply, or its status word disagrees
 
 async def relay_outcome(term, point, start):
-    """Wait (within the master's response timeout) for the poller's ERC60 event."""
-    if term.log is None or term.kernel is None:
+    """Wait (within the master's response timeout) for the outcome of the command queued after
+    `start` commands (firmware/relay.py count, last_outcome): 0 confirmed, else why not."""
+    if term.kernel is None:
         return None
+    relay = term.relay
     waited = 0
     limit = max(1000, term.settings["comm.response_timeout_s"] * 1000 - 2000)
     while waited < limit:
-        for rec in term.log.records(first_seq=start, rtype=EVENT, point=point):
-            payload = rec[4]
-            # ERC60: ERC, time (5), pn + D15 (2), command, outcome, status word 3 (2)
-            if payload[0] == ERC_RELAY and len(payload) >= 10:
-                return payload[9]
+        if relay.count > start and relay.last is not None and relay.last[0] == point:
+            return relay.last_outcome
         await term.kernel.time_dly(200)
         waited += 200
     return None

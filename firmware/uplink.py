@@ -11,7 +11,8 @@ What travels (docs/uplink.md has the byte layout): the records after the log's "
 cursor, in sequence order, as uplink user data (C = C4: DIR 1, PRM 1, function 4) with CON set,
 so the master confirms each frame with AFN00 F1 (RSEQ = our PSEQ):
 
-  - important events (ERC 1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60 relay, 250 records lost)
+  - important events (ERC 1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60 of earlier firmware,
+    250 records lost)
     go one per frame as AFN0E F1 (pm, pn = the event's pointer) with ACD = 1 and EC, as the
     standard reports events actively;
   - everything else (reading batches, normal events, markers) goes as class 2 data: AFN0D with

@@ -6,7 +6,8 @@ the firmware with a soft reset. The host never pokes at firmware internals: this
 whole contract, and a failure the user can fix prints {"error": "what was wrong"}.
 
     (status: firmware/usb_status.py, small, since it runs in the interrupted firmware's heap)
-    config_show()                 {"settings": {key: value, secrets as "(set)"}, "problems": [...]}
+    config_show()                 {"settings": {key: value, secrets as "(set)"}, "problems": [...],
+                                  "converted": [key...] saved in today's notation (an old PW)}
     config_set(changes)           validate every value, then replace /config.json atomically
     meters_list(after, limit)     {"meters": [entry...], "next": point or None, "count": n}
     meters_apply(changes)         {"point": entry or None}: validated, applied atomically
@@ -91,17 +92,38 @@ def _shown(values):
     return out
 
 
+def _upgrade_file():
+    """Save settings an older firmware wrote in today's notation (the PW as hex, same bytes),
+    once: the keys converted, [] when the file needed nothing."""
+    from protocol import settings as schema
+    raw, _ = conc.read_json(conc.CONFIG_FILE)
+    if not isinstance(raw, dict):
+        return []
+    converted = schema.upgrade(raw)
+    if converted:
+        _write_config(raw)
+    return converted
+
+
+def _write_config(values):
+    import os
+    tmp = conc.CONFIG_FILE + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(values, f)
+    os.rename(tmp, conc.CONFIG_FILE)
+
+
 def config_show():
     try:
+        converted = _upgrade_file()
         values, problems = conc.load_settings()
-        _print({"settings": _shown(values), "problems": problems})
+        _print({"settings": _shown(values), "problems": problems, "converted": converted})
     except Exception as exc:  # noqa: BLE001
         _error(exc)
 
 
 def config_set(changes):
     """Check every value, then write the whole file under a temporary name and rename it."""
-    import os
     from protocol import settings as schema
     try:
         checked = {}
@@ -109,6 +131,7 @@ def config_set(changes):
             checked[key] = schema.check(key, changes[key])
         raw, _ = conc.read_json(conc.CONFIG_FILE)
         kept = {}
+        converted = schema.upgrade(raw) if isinstance(raw, dict) else []
         if isinstance(raw, dict):
             for key in raw:       # keep the file's good keys; bad ones would only warn again
                 try:
@@ -117,12 +140,10 @@ def config_set(changes):
                     pass
         changed = [key for key in checked if kept.get(key) != checked[key]]
         kept.update(checked)
-        tmp = conc.CONFIG_FILE + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(kept, f)
-        os.rename(tmp, conc.CONFIG_FILE)
+        _write_config(kept)
         values, problems = schema.load(kept)
-        _print({"changed": sorted(changed), "settings": _shown(values), "problems": problems})
+        _print({"changed": sorted(changed), "settings": _shown(values), "problems": problems,
+                "converted": converted})
     except Exception as exc:  # noqa: BLE001
         _error(exc)
 

@@ -32,6 +32,9 @@ SCHEMA = {
     "master.backup_port": (INT, 0, 65535, 0, "backup master station TCP port"),
     "master.apn": (TEXT, 0, 16, "cmnet", "GPRS access point name (16 characters at most)"),
     "comm.heartbeat_min": (INT, 1, 60, 5, "heartbeat period in minutes (AFN04 F1)"),
+    "comm.heartbeat_clock": (INT, 0, 1, 1, "heartbeat (AFN02 F3) form: 1 carries the "
+                             "terminal clock (Q/GDW 1376.1-2013), 0 no data (2009-edition "
+                             "masters)"),
     "comm.response_timeout_s": (INT, 1, 255, 30,
                                 "how long to wait for the master's answer (AFN04 F1)"),
     "comm.retries": (INT, 0, 3, 3, "resends before a frame counts as unanswered (AFN04 F1)"),
@@ -39,8 +42,10 @@ SCHEMA = {
                          "1 always online, 2 passive activation, 3 time windows (AFN04 F8)"),
     "comm.redial_s": (INT, 1, 3600, 30, "first reconnect delay; doubles up to comm.redial_max_s"),
     "comm.redial_max_s": (INT, 1, 86400, 1800, "longest reconnect delay"),
-    "comm.password": (SECRET, 0, 16, "",
-                      "PW for control and parameter setting (16 bytes; empty: none)"),
+    "comm.password": (SECRET, 0, 32, "",
+                      "terminal PW of control and parameter setting: hex, the 16 bytes in "
+                      "wire order, zero-padded at the end (00112233 -> 00 11 22 33 00 ..), as "
+                      "`conc station terminals add --password` takes it; empty: none"),
     "plan.realtime_min": (INT, 1, 1440, 15, "real-time reading interval in minutes"),
     "plan.realtime_items": (ITEMS, 1, 16, "energy_fwd_block,voltage_block,current_block,power_active_total",
                             "items read on the real-time plan (catalogue names)"),
@@ -90,6 +95,8 @@ def check(key, value):
         return ",".join(names)
     if not isinstance(value, str):
         raise ProtocolError("%s must be text" % key)
+    if key == PW_KEY:
+        return pw_hex(value)
     if not low <= len(value) <= high:
         raise ProtocolError("%s must be %d..%d characters" % (key, low, high))
     if kind == HOST and value and not _is_host(value):
@@ -118,6 +125,41 @@ def parse(key, text):
     return check(key, text)
 
 
+PW_KEY = "comm.password"
+PW_BYTES = 16
+
+
+def pw_hex(text):
+    """The terminal PW in its one notation: hex digits of the 16 bytes in wire order (as on
+    the wire, and as the master station takes it), fewer than 32 padded with zero bytes at the
+    end, so `00112233` is 00 11 22 33 00 .. 00. Returns 32 lower-case digits, or "" (none: 16
+    zero bytes on the wire)."""
+    digits = text.replace(" ", "").lower()
+    if not digits:
+        return ""
+    for c in digits:
+        if c not in "0123456789abcdef":
+            raise ProtocolError("%s must be hex digits (the 16-byte PW in wire order, e.g. "
+                                "00112233), not text" % PW_KEY)
+    if len(digits) % 2 or len(digits) > 2 * PW_BYTES:
+        raise ProtocolError("%s must be 2 to 32 hex digits (an even number: whole bytes)"
+                            % PW_KEY)
+    return digits + "0" * (2 * PW_BYTES - len(digits))
+
+
+def upgrade(raw):
+    """Convert settings written by firmware before the hex PW notation, in place; returns the
+    keys converted. The old comm.password was text of at most 16 characters sent as its
+    bytes ("00112233" -> 30 30 31 31 ..); a stored new value is always 32 hex digits, so the
+    two cannot be confused, and the conversion keeps the bytes on the wire the same."""
+    old = raw.get(PW_KEY) if isinstance(raw, dict) else None
+    if not isinstance(old, str) or not old or len(old) > PW_BYTES:
+        return []
+    from binascii import hexlify
+    raw[PW_KEY] = pw_hex(hexlify(old.encode()).decode())
+    return [PW_KEY]
+
+
 def defaults():
     return {key: spec[3] for key, spec in SCHEMA.items()}
 
@@ -132,6 +174,8 @@ def load(raw):
     problems = []
     if not isinstance(raw, dict):
         return settings, ["settings are not a key/value table"]
+    raw = dict(raw)
+    upgrade(raw)            # an old PW keeps its bytes (conc config saves the conversion)
     for key, value in raw.items():
         try:
             settings[key] = check(key, value)

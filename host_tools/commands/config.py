@@ -103,8 +103,16 @@ def show(port, as_json):
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
     click.echo(_table(doc["settings"]))
+    _note_converted(doc)
     for problem in doc.get("problems", []):
         click.echo("warning: %s" % problem, err=True)
+
+
+def _note_converted(doc):
+    if "comm.password" in doc.get("converted", ()):
+        click.echo("note: comm.password was saved by an older firmware as text; it is now "
+                   "stored as hex (the same 16 bytes on the wire). Type it as hex from now "
+                   "on, as `conc station terminals add --password` does.", err=True)
 
 
 @cli.command(name="set")
@@ -113,9 +121,11 @@ def show(port, as_json):
 @board_api.port_option
 @board_api.json_option
 def set_(key, value, port, as_json):
-    """Set KEY to VALUE, e.g. `conc config set master.host 10.0.0.5` or
-    `conc config set plan.frozen_at 00:10`."""
+    """Set KEY to VALUE, e.g. `conc config set master.host 10.0.0.5`,
+    `conc config set plan.frozen_at 00:10` or `conc config set comm.password 00112233` (the
+    PW in hex, 16 bytes in wire order, zero-padded: the same text the master station takes)."""
     doc = apply(port, {key: value})
+    _note_converted(doc)
     shown = doc["settings"][key] if schema.SCHEMA[key][0] == schema.SECRET else \
         schema.show(key, doc["settings"][key])
     if as_json:

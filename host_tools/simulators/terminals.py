@@ -14,7 +14,9 @@ heartbeat (AFN02 F3) every `heartbeat_s` and times each confirmation, and answer
           1..meters, total + 4 tariffs, growing with time), AFN0D F161 / F177 (the day / month
           asked for),
     AFN0A F10 / AFN04 F10 (its meter archive), AFN05 F1/F2 (trip/close: PW checked, confirmed,
-          then after `relay_delay_s` an ERC 60 relay-outcome event raised with ACD), AFN05 F31
+          then after `relay_delay_s` the standard ERC 33 status-word-change event with status
+          word 3 raised with ACD; `relay_record="erc60"` raises the vendor ERC 60 record older
+          firmware sent instead), AFN05 F31
           (clock set), AFN09 F1 (version), AFN0E F1/F2 (its events by pointer);
     anything else is denied (AFN00 F2).
 
@@ -25,7 +27,7 @@ its readings actively (AFN0C F129, CON set; or with upload_format="f241" as the 
 AFN0D with the vendor unit F241 of numbered ring-log records) and keeps each upload until the
 station confirms it, re-sending the unconfirmed ones after a reconnect. Fault knobs for tests: `ignore_requests`
 (answer nothing to the next N requests: response timeouts), `deny_afns`, `relay_outcome`
-(0 confirmed, 1 refused, ... None = never report).
+(0 the meter switched, 1 it did not: status word 3 keeps the old state, None = never report).
 """
 import asyncio
 import datetime
@@ -41,7 +43,8 @@ log = logging.getLogger(__name__)
 
 TARIFFS = 4
 BACKLOG_STEP_S = 900        # a backlog holds one reading round per 15 minutes
-ERC_RELAY = 60
+ERC_STATUS_WORDS = 33       # Q/GDW 1376.1 ERC33 meter status word change
+ERC_RELAY = 60              # the vendor relay-outcome record of older firmware
 
 
 def energy_value(address, pn, seconds):
@@ -67,7 +70,8 @@ class SimTerminal(asyncio.Protocol):
 
     def __init__(self, swarm, area, address, meters=8, heartbeat_s=60.0, upload_every_s=None,
                  password=bytes(16), clock_offset_s=0.0, zone=None, max_user_data=16383,
-                 relay_delay_s=0.2, relay_outcome=0, backlog_s=None, upload_format="units"):
+                 relay_delay_s=0.2, relay_outcome=0, backlog_s=None, upload_format="units",
+                 relay_record="erc33"):
         self.swarm = swarm
         self.upload_format = upload_format       # "units" AFN0C F129, "f241" ring-log records
         self.ring_seq = 0
@@ -84,6 +88,7 @@ class SimTerminal(asyncio.Protocol):
         self.max_user_data = max_user_data
         self.relay_delay_s = relay_delay_s
         self.relay_outcome = relay_outcome
+        self.relay_record = relay_record
         self.ignore_requests = 0
         self.deny_afns = set()
         self.transport = None
@@ -372,11 +377,20 @@ class SimTerminal(asyncio.Protocol):
 
     def relay_event(self, pn, command, outcome):
         moment = self.local()
-        raw = bytes((_bcd(moment.minute), _bcd(moment.hour), _bcd(moment.day), _bcd(moment.month),
-                     _bcd(moment.year % 100), pn & 0xFF,
-                     ((pn >> 8) & 0x0F) | (0x80 if outcome == 0 else 0), command, outcome,
-                     0x10 if command == 0x1A else 0x00, 0x00))
-        self.raise_event({"erc": ERC_RELAY, "raw": raw})
+        when = bytes((_bcd(moment.minute), _bcd(moment.hour), _bcd(moment.day),
+                      _bcd(moment.month), _bcd(moment.year % 100)))
+        tripped = (command == 0x1A) == (outcome == 0)      # the relay's state afterwards
+        if self.relay_record == "erc60":
+            raw = when + bytes((pn & 0xFF, ((pn >> 8) & 0x0F) | (0x80 if outcome == 0 else 0),
+                                command, outcome, 0x10 if tripped else 0x00, 0x00))
+            self.raise_event({"erc": ERC_RELAY, "raw": raw})
+            return
+        # ERC33: time, pn, change flags ST1..ST7, status words ST1..ST7; only word 3 known
+        words = bytearray(b"\xee" * 28)
+        words[4:6] = (b"\x10" if outcome == 0 else b"\x00") + b"\x00"
+        words[18:20] = (b"\x10" if tripped else b"\x00") + b"\x00"
+        self.raise_event({"erc": ERC_STATUS_WORDS,
+                          "raw": when + bytes((pn & 0xFF, (pn >> 8) & 0x0F)) + bytes(words)})
 
     def _control(self, frame):
         if len(frame.units) != 1:

@@ -22,7 +22,9 @@ Per terminal (all times on `config.clock`, read in the station's zone):
   AFN0E F1 (important) / F2 (normal) from the stored read pointer to the terminal's counter.
 
 A failed request (timeout, deny) is logged and tried again at the next due time; collection never
-ends a session.
+ends a session. A denied data read (AFN0C, AFN0D) is "no data", not a failure: 1376.1 terminals
+deny what they do not hold, as a concentrator does right after login before its first reading
+round. It is logged at INFO and counted in `stats["no_data"]`.
 """
 import asyncio
 import datetime
@@ -31,7 +33,7 @@ import time
 
 from host_tools.station import items as itemsmod
 from host_tools.station.errors import StationError
-from host_tools.station.session import SessionError
+from host_tools.station.session import Denied, SessionError
 from host_tools.station.times import from_epoch
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class Collector:
         self._points = None
         self._stopped = False
         self.stats = {"realtime_reads": 0, "daily_reads": 0, "monthly_reads": 0, "clock_syncs": 0,
-                      "event_reads": 0, "failures": 0}
+                      "event_reads": 0, "failures": 0, "no_data": 0}
 
     def stop(self):
         self._stopped = True
@@ -123,6 +125,16 @@ class Collector:
         except (SessionError, StationError) as exc:
             self.stats["failures"] += 1
             log.warning("%s: %s failed: %s", self.link.name, what, exc)
+
+    async def read_data(self, afn, units):
+        """An AFN0C/0D read; [] when the terminal denies it: it has no such data (yet)."""
+        try:
+            return await self.link.request(afn, units)
+        except Denied:
+            self.stats["no_data"] += 1
+            log.info("%s: no data for AFN%02X %s (denied)", self.link.name, afn,
+                     " ".join("p%d F%d" % (pn, fn) for pn, fn, _ in units))
+            return []
 
     async def points(self):
         if self._points is None:
@@ -210,7 +222,7 @@ class Collector:
         fn = self.config.realtime_fn
         for start in range(0, len(pns), POINTS_PER_REQUEST):
             chunk = pns[start:start + POINTS_PER_REQUEST]
-            units = await self.link.request(0x0C, [(pn, fn, None) for pn in chunk])
+            units = await self.read_data(0x0C, [(pn, fn, None) for pn in chunk])
             for pn, got_fn, data in units:
                 if got_fn == fn and isinstance(data, dict) and "read_time" in data:
                     readings.extend(itemsmod.readings_from_energy(self.link.terminal_id, pn, data))
@@ -234,7 +246,7 @@ class Collector:
             y, m, d = (int(x) for x in day.split("-"))
             for start in range(0, len(missing), POINTS_PER_REQUEST):
                 chunk = missing[start:start + POINTS_PER_REQUEST]
-                units = await self.link.request(0x0D, [(pn, 161, (y, m, d)) for pn in chunk])
+                units = await self.read_data(0x0D, [(pn, 161, (y, m, d)) for pn in chunk])
                 values = []
                 for pn, fn, data in units:
                     if fn == 161 and isinstance(data, dict) and data.get("td"):
@@ -266,7 +278,7 @@ class Collector:
             missing = [pn for pn in pns if label not in have.get(pn, ())]
             for start in range(0, len(missing), POINTS_PER_REQUEST):
                 chunk = missing[start:start + POINTS_PER_REQUEST]
-                units = await self.link.request(0x0D, [(pn, 177, (y, m)) for pn in chunk])
+                units = await self.read_data(0x0D, [(pn, 177, (y, m)) for pn in chunk])
                 values = []
                 for pn, fn, data in units:
                     if fn == 177 and isinstance(data, dict) and data.get("td"):

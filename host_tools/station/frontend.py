@@ -70,8 +70,9 @@ class FrontEnd:
 
     def __init__(self, station, clock=time.time, master=0, response_timeout=10.0, retries=2,
                  idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
-                 command_poll_s=1.0, control_options=None):
+                 command_poll_s=1.0, control_options=None, frame_tap=None):
         self.station = station
+        self.frame_tap = frame_tap      # framelog.FrameTap: -vv frame lines, --capture file
         self.clock = clock
         self.master = master
         self.response_timeout = response_timeout
@@ -342,7 +343,10 @@ class Link(asyncio.Protocol):
             log.warning("%s: stream error %s", self.name, exc)
             self.deframer.reset()
             return
+        tap = self.front.frame_tap
         for raw in raws:
+            if tap is not None:
+                tap.frame(self.name, "in", raw)
             try:
                 frame = gw376.parse(raw)
             except ProtocolError as exc:
@@ -357,6 +361,8 @@ class Link(asyncio.Protocol):
     # ------------------------------------------------------------------ sending
     def send(self, data):
         if self.transport is not None and not self.transport.is_closing():
+            if self.front.frame_tap is not None:
+                self.front.frame_tap.frame(self.name, "out", data)
             self.transport.write(data)
 
     def send_frame(self, frame):
@@ -492,6 +498,7 @@ class Link(asyncio.Protocol):
         self.state = "online"
         self.front.attach(self)
         self.front.stats["logins"] += 1
+        log.info("%s: logged in from %s (session %s)", self.label, self.peer, self.session_id)
         self.send_frame(gw376.confirm(frame))
         if frame.acd and frame.ec is not None:
             self._note_ec(frame.ec)

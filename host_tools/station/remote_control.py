@@ -10,11 +10,16 @@ trail. The serving station's CommandRunner polls for pending trip/close commands
      close), with the terminal's PW: step `sent`, state `sent`.
   3. The terminal's answer: AFN00 F2 -> `denied`; no answer after the retries -> `timeout`;
      confirmed -> step `answer` confirmed, and the station follows the relay:
-  4. the concentrator reports the meter's relay outcome as an event (vendor ERC 60: time, Pn,
-     command, outcome 0 confirmed / 1 refused / 2 no reply / 3 unconfirmed, status word 3), read
-     like any event (ACD -> AFN0E). Outcome 0 -> `confirmed`; any other -> `failed`; no outcome
-     within `follow_s` -> `timeout`. While waiting, the station asks the terminal's clock
-     (AFN0C F2) every `probe_s` so a reply carrying ACD brings the events in.
+  4. the concentrator reports the meter's relay state with the standard's record: ERC 33 (meter
+     status word change) for the point, carrying status word 3 (DL/T 645 04000503) as the meter
+     reported it after the command; bit 4 set = relay open. It is read like any event (ACD ->
+     AFN0E, or the active report). The relay in the commanded state (trip: open; close:
+     closed) -> `confirmed`, in the other -> `failed`; nothing within `follow_s` -> `timeout`.
+     While waiting, the station asks the terminal's clock (AFN0C F2) every `probe_s` so a
+     reply carrying ACD brings the events in. (Firmware before ERC 33 reported a vendor ERC 60
+     record - time, Pn, command, outcome, status word 3 - which is still understood.)
+     A meter that refused or did not answer is told by the AFN05 answer itself: our terminals
+     deny the command when that outcome comes within the master's timeout.
 
 Every step lands in `command_steps` (append-only), so the CLI prints each as it happens. Commands
 left `sent` by a station that stopped mid-way are failed at start-up (the relay state is unknown:
@@ -29,10 +34,12 @@ from host_tools.station.session import Denied, SessionError
 
 log = logging.getLogger(__name__)
 
-ERC_RELAY = 60
+ERC_STATUS_WORDS = 33          # Q/GDW 1376.1 ERC33: meter running status word change
+ERC_RELAY = 60                 # the vendor record of firmware before ERC33 (still understood)
 RELAY_OUTCOMES = ("confirmed", "refused by the meter", "no reply from the meter",
                   "not confirmed by the meter's status word")
 KINDS = {"trip": 1, "close": 2}
+STATUS3_RELAY_OPEN = 0x0010    # status word 3 bit 4 (protocol.dlt645_items)
 
 
 def relay_outcome(event):
@@ -41,6 +48,40 @@ def relay_outcome(event):
     pn = data[5] | (data[6] & 0x0F) << 8
     status = data[9] | data[10] << 8 if len(data) >= 11 else 0xFFFF
     return pn, data[8], None if status == 0xFFFF else status
+
+
+def status_word_3(event):
+    """(pn, status word 3 or None) of a stored ERC33 record: time 5, pn 2, change flags
+    ST1..ST7 (7 x 2 bytes), status words ST1..ST7 (7 x 2 bytes, ST3 at byte 25)."""
+    data = event.data
+    if len(data) < 35:
+        return None, None
+    pn = data[5] | (data[6] & 0x0F) << 8
+    word = data[25] | data[26] << 8
+    return pn, None if word == 0xEEEE else word
+
+
+def relay_verdict(kind, event):
+    """(state, detail) a relay event says about a `kind` command, or None if it says nothing."""
+    if event.erc == ERC_STATUS_WORDS:
+        _, word = status_word_3(event)
+        if word is None:
+            return None
+        opened = bool(word & STATUS3_RELAY_OPEN)
+        good = opened == (kind == "trip")
+        return ("confirmed" if good else "failed",
+                "ERC33 status word 3 = %04X: relay %s" % (word, "open" if opened else "closed"))
+    _, outcome, status = relay_outcome(event)
+    detail = "ERC60 outcome: %s" % (RELAY_OUTCOMES[outcome] if outcome < 4 else outcome)
+    if status is not None:
+        detail += ", status word 3 = %04X" % status
+    return ("confirmed" if outcome == 0 else "failed"), detail
+
+
+def event_pn(event):
+    if event.erc == ERC_STATUS_WORDS:
+        return status_word_3(event)[0]
+    return relay_outcome(event)[0] if len(event.data) >= 9 else None
 
 
 class CommandRunner:
@@ -127,27 +168,27 @@ class CommandRunner:
                          "terminal accepted the command; following the meter's relay")
         await self._follow(command, link, baseline)
 
+    async def _relay_events(self, terminal_id):
+        events = []
+        for erc in (ERC_STATUS_WORDS, ERC_RELAY):
+            events.extend(await asyncio.to_thread(self.station.events, terminal_id, None, None,
+                                                  erc))
+        return sorted(events, key=lambda e: e.id)
+
     async def _latest_relay_event_id(self, terminal_id):
-        events = await asyncio.to_thread(self.station.events, terminal_id, None, None, ERC_RELAY)
-        return max((e.id for e in events), default=0)
+        return max((e.id for e in await self._relay_events(terminal_id)), default=0)
 
     async def _follow(self, command, link, baseline):
         deadline = time.monotonic() + self.follow_s
         while True:
-            events = await asyncio.to_thread(self.station.events, command.terminal_id, None,
-                                             None, ERC_RELAY)
-            for event in events:
-                if event.id <= baseline or len(event.data) < 9:
+            for event in await self._relay_events(command.terminal_id):
+                if event.id <= baseline or event_pn(event) != command.pn:
                     continue
-                pn, outcome, status = relay_outcome(event)
-                if pn != command.pn:
+                verdict = relay_verdict(command.kind, event)
+                if verdict is None:
                     continue
-                detail = "ERC60 outcome: %s" % (RELAY_OUTCOMES[outcome] if outcome < 4
-                                                else outcome)
-                if status is not None:
-                    detail += ", status word 3 = %04X" % status
-                await self._step(command.id, "relay", "confirmed" if outcome == 0 else "failed",
-                                 detail, state="confirmed" if outcome == 0 else "failed")
+                state, detail = verdict
+                await self._step(command.id, "relay", state, detail, state=state)
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:

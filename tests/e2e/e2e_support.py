@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 BOARD = "virtual_wrover"          # 384K heap: the 64-bit unix port needs about twice an ESP32's
 AREA, ADDRESS = 4101, 42          # the terminal's A1 / A2
 TERMINAL = "%d-%d" % (AREA, ADDRESS)
+PW = "00112233"                   # the terminal PW, typed the same into the station and the board
+METER_PASSWORD = "02000000"       # the simulated DL/T 645 meters' relay password (level 02)
 BAUD = 9600
 
 # Constant meters (no load, no noise) hold exactly these registers for the whole test, so the
@@ -176,7 +178,7 @@ class Chain:
     # --- the master station --------------------------------------------------------------------
     def register(self):
         self.conc("station", "terminals", "add", "--area", AREA, "--address", ADDRESS,
-                  "--password", "00", "--name", "e2e", "--db", self.db)
+                  "--password", PW, "--name", "e2e", "--db", self.db)
         for pn, (bus, _, address, _, protocol) in METERS.items():
             if protocol == "200":                   # Modbus: the board reports a unit id
                 address = "%012d" % (900 + int(address))
@@ -244,13 +246,15 @@ class Chain:
                            ("master.host", host), ("master.port", port),
                            ("comm.heartbeat_min", 1), ("comm.redial_s", 1),
                            ("comm.redial_max_s", 4), ("plan.realtime_min", 1),
-                           ("plan.curve_min", 0)):
+                           ("plan.curve_min", 0), ("comm.password", PW)):
             self.conc("config", "set", key, value)
         for pn, (bus, protocol, address, sim, _) in METERS.items():
             args = ["--point", pn, "--address", address, "--protocol", protocol, "--bus", bus,
                     "--baud", BAUD]
             if protocol == "modbus":
                 args += ["--map", sim["map"]]
+            else:
+                args += ["--password", METER_PASSWORD]
             self.conc("meters", "add", *args)
 
     # --- looking at the board and the station --------------------------------------------------

@@ -225,6 +225,17 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
     assert chain.station_events() == sorted(int(r["quantity"][3:]) for r in events)
 
 
+def test_one_pw_typed_into_board_and_station_trips_and_closes_a_meter(chain):
+    """The installer typed the same PW text (`00112233`) into `conc config set comm.password`
+    and `conc station terminals add --password`: the trip and the close the operator gives
+    are carried out by the meter and confirmed from the concentrator's standard records."""
+    meter = METERS[1][2]
+    for kind in ("trip", "close"):
+        out = chain.conc("station", kind, "--meter", meter, "--operator", "e2e", "--wait", 90,
+                         "--db", chain.db, timeout=150)      # exit 0 only when confirmed
+        assert ("%s confirmed" % kind) in out, "%s\n%s" % (out, chain.logs())
+
+
 def test_no_process_is_left_after_the_chain_stops(chain):
     groups = [child.proc.pid for child in chain.children.values()]
     assert len(groups) == 5              # 2 meter buses, modem, station, board
@@ -232,3 +243,4 @@ def test_no_process_is_left_after_the_chain_stops(chain):
     for group in groups:                 # whole groups: the board's MicroPython agent too
         with pytest.raises(ProcessLookupError):
             os.killpg(group, 0)
+

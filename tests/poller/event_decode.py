@@ -30,9 +30,8 @@ def decode(erc, data):
     elif erc == ev.ERC27:
         out["before"] = bcd_le(7, 5)
         out["after"] = bcd_le(12, 5)
-    elif erc == ev.ERC_RELAY:
-        out["command"] = data[7]
-        out["outcome"] = ev.RELAY_OUTCOMES[data[8]] if data[8] < 4 else data[8]
-        s = data[9] | data[10] << 8
-        out["status3"] = None if s == 0xFFFF else s
+    elif erc == ev.ERC33:          # flags ST1..ST7 at 7, words ST1..ST7 at 21 (2 bytes each)
+        out["change3"] = data[11] | data[12] << 8
+        out["status3"] = data[25] | data[26] << 8
+        out["other_words"] = bytes(data[7:11] + data[13:25] + data[27:35])
     return out

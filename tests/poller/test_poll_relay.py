@@ -3,8 +3,10 @@ sync the master asks for.
 
 Meter 1 has password 02123456 and the archive knows it; meter 2's archive entry has the wrong
 password. After the boot cycle the test queues a trip for both (as the uplink would), then a
-permit-close for meter 1: each outcome must be an ERC_RELAY event with the status word the
-poller read back, and the simulated relays must have done what the events say.
+permit-close for meter 1: each command the meter carried out must leave the standard's ERC33
+(meter status word change) with status word 3 as the poller read it back and the relay bit
+flagged as changed, the refused one none, and the simulated relays must have done what the
+events say.
 """
 from datetime import datetime
 
@@ -47,15 +49,13 @@ def test_trip_and_close_are_confirmed_through_status_word_3(tmp_path):
     assert seen["open_after_trip"] == (True, False)
     assert relay_open_at_end is False
     events = [(e["point"], decode(e["erc"], bytes(e["data"])))
-              for e in result.events(ev.ERC_RELAY)]
-    assert [(p, d["command"], d["outcome"]) for p, d in events] == [
-        (1, dlt645.RELAY_TRIP, "confirmed"),
-        (2, dlt645.RELAY_TRIP, "refused"),
-        (1, dlt645.RELAY_PERMIT_CLOSE, "confirmed")]
-    trip, refused, close = (d for _, d in events)
-    assert trip["status3"] & 0x10 and trip["start"]              # bit 4: relay open
-    assert refused["status3"] == dlt645.ERR_UNAUTHORIZED and not refused["start"]
-    assert not close["status3"] & 0x10
+              for e in result.events(ev.ERC33)]
+    assert [p for p, _ in events] == [1, 1]                      # meter 2 refused: no change
+    trip, close = (d for _, d in events)
+    assert trip["status3"] & 0x10 and trip["change3"] & 0x10     # bit 4: relay open, changed
+    assert not close["status3"] & 0x10 and close["change3"] & 0x10
+    assert trip["other_words"] == b"\xee" * 24                   # only word 3 was read
+    assert result.summary["relay"][:3] == [1, dlt645.RELAY_PERMIT_CLOSE, "confirmed"]
     assert result.stats[0]["relay_commands"] == 3
     assert (seen["broadcasts"], broadcasts_at_end) == (0, 1)
     assert result.stats[0]["time_syncs"] == 1

@@ -59,3 +59,31 @@ def test_default_plan_items_are_catalogue_names():
     names = {row[1] for row in dlt645_items.ITEMS}
     for name in settings.defaults()["plan.realtime_items"].split(","):
         assert name in names, name
+
+
+@pytest.mark.parametrize("text,stored", [
+    ("", ""), ("00", "00" * 16), ("00112233", "00112233" + "00" * 12),
+    ("00 11 22 33", "00112233" + "00" * 12), ("AABB", "aabb" + "00" * 14),
+    ("0123456789abcdef" * 2, "0123456789abcdef" * 2),
+])
+def test_pw_is_hex_in_wire_order_as_the_station_takes_it(text, stored):
+    from host_tools.station.registry import normalise_password
+    assert settings.check("comm.password", text) == stored
+    if text:        # the station stores the very same 16 bytes for the same text
+        assert normalise_password(text) == stored
+
+
+@pytest.mark.parametrize("text,message", [
+    ("secret", "hex digits"), ("001", "even number"), ("00" * 17, "2 to 32 hex digits")])
+def test_pw_that_is_not_whole_hex_bytes_is_refused(text, message):
+    with pytest.raises(ProtocolError, match=message):
+        settings.parse("comm.password", text)
+
+
+def test_an_old_text_pw_keeps_its_bytes_once_converted():
+    raw = {"comm.password": "00112233", "master.port": 7000}
+    assert settings.upgrade(raw) == ["comm.password"]
+    assert raw["comm.password"] == b"00112233".hex() + "00" * 8      # 30 30 31 31 ..
+    assert settings.upgrade(raw) == []                                 # once
+    loaded, problems = settings.load({"comm.password": "secret"})
+    assert loaded["comm.password"] == b"secret".hex() + "00" * 10 and problems == []

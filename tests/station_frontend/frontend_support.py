@@ -152,9 +152,9 @@ class ScriptedTerminal:
     def send(self, frame):
         self.writer.write(gw376.build(frame))
 
-    def send_link(self, fn, area=AREA, address=None):
+    def send_link(self, fn, area=AREA, address=None, clock=None):
         frame = gw376.link_frame(fn, area, self.address if address is None else address,
-                                 self.pseq)
+                                 self.pseq, clock)
         self.pseq = (self.pseq + 1) & 0x0F
         self.send(frame)
         return frame

@@ -56,3 +56,45 @@ def test_sim_terminals_says_when_no_station_listens():
                             capture_output=True, text=True, env=ENV, timeout=30)
     assert result.returncode == 3
     assert "is `conc station serve` listening there?" in result.stderr
+
+
+def test_serve_logs_sessions_and_frames_and_captures_them_for_conc_decode(sqlite_url, tmp_path):
+    """-v logs the sessions, -vv every frame (terminal, direction, hex, summary), and
+    --capture writes them with their time to a file `conc decode` reads back whole."""
+    with open_station(sqlite_url) as station:
+        station.add_terminals([("4101", 1, "00", "")])
+    capture = tmp_path / "frames.txt"
+    serve = subprocess.Popen(CONC + ["station", "serve", "--listen", "127.0.0.1:0", "--db",
+                                     sqlite_url, "--json", "--stats-every", "0", "-vv",
+                                     "--capture", str(capture)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        address = json.loads(serve.stdout.readline())["listening"]
+        swarm = subprocess.run(CONC + ["sim", "terminals", "--count", "2", "--connect", address,
+                                       "--heartbeat-s", "0.5", "--meters", "2", "--duration",
+                                       "2", "--json", "--stats-every", "0"],
+                               capture_output=True, text=True, env=ENV, timeout=60)
+        assert swarm.returncode == 0, swarm.stderr
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=30)
+    assert serve.returncode == 0, err
+    assert "4101-1: logged in from 127.0.0.1:" in err
+    assert "denied login" in err and "4101-1: session ended" in err
+    frames = [line for line in err.splitlines() if "host_tools.station.frames" in line]
+    heartbeat_in = [line for line in frames if " 4101-1 in " in line and " F3 " in line]
+    assert heartbeat_in and "up AFN02 link test p0 F3 heartbeat" in heartbeat_in[0]
+    assert any(" 4101-1 out " in line and "AFN00" in line for line in frames)
+    assert any(" 4101-1 out " in line and "AFN0C" in line and "F2 terminal clock" in line
+               for line in frames)
+
+    lines = capture.read_text().splitlines()
+    assert len(lines) >= len(frames) >= 6
+    assert oct(capture.stat().st_mode & 0o777) == "0o600"
+    decoded = subprocess.run(CONC + ["decode", "--file", str(capture), "--json"],
+                             capture_output=True, text=True, env=ENV, timeout=60)
+    assert decoded.returncode == 0, decoded.stderr
+    docs = [json.loads(line) for line in decoded.stdout.splitlines()]
+    assert len(docs) == len(lines)
+    assert docs[0]["frame"]["afn"] == "02" and docs[0]["frame"]["units"][0]["fn"] == 1
+    assert {d["frame"]["direction"] for d in docs} == {"up", "down"}

@@ -71,8 +71,9 @@ def test_heartbeats_are_confirmed_and_recorded(sqlite_url):
         async with Harness(sqlite_url, terminals=1) as h:
             raw = await h.raw(1)
             await raw.login()
-            for _ in range(3):
-                beat = raw.send_link(3)
+            # both editions' heartbeats: 2009 without data, 2013 with the terminal clock
+            for clock in (None, (2026, 12, 7, 4, 58, 30, 1), None):
+                beat = raw.send_link(3, clock=clock)
                 answer = await raw.receive()
                 assert answer.afn == 0 and answer.units[0][1] == 1 and answer.seq == beat.seq
                 assert answer.function == 11

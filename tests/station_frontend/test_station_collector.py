@@ -171,3 +171,33 @@ def test_meter_archive_is_downloaded_and_verified_at_login(sqlite_url):
             assert h.station.measuring_point(tid, 5).archive_verified_at is None
             assert h.station.measuring_point(tid, 3).archive_verified_at is not None
     run(scenario())
+
+
+def test_a_denied_data_read_is_no_data_not_a_failure(sqlite_url, caplog):
+    """A terminal denies AFN0C/AFN0D it holds no data for (a concentrator right after login,
+    before its first reading round): the station notes "no data" at INFO, warns about nothing,
+    and reads again at the next due time."""
+    import logging
+    clock = FakeClock(shanghai(2026, 11, 20, 10, 0))
+    config = CollectorConfig(realtime_interval_s=900, clock_check_s=None, daily_after=None,
+                             tick_s=3600, clock=clock)
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=2, collector=config, clock=clock) as h:
+            sim = await h.sim(1)
+            sim.deny_afns.add(0x0C)
+            collector = h.link(1).collector
+            clock.now += 900
+            await collector.tick()
+            assert requests_of(sim, 0x0C)
+            assert collector.stats["no_data"] >= 1 and collector.stats["failures"] == 0
+            sim.deny_afns.clear()
+            clock.now += 900
+            await collector.tick()
+            assert collector.stats["realtime_reads"] >= 1
+            await h.front.writer.flush()
+            assert h.station.status(since=0)[0].points_read == 2
+    with caplog.at_level(logging.INFO, logger="host_tools.station"):
+        run(scenario())
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("no data for AFN0C" in r.getMessage() for r in caplog.records)

@@ -33,9 +33,21 @@ def test_trip_is_sent_with_the_pw_and_confirmed_by_the_relay_event(any_db_url):
             assert command.state == "confirmed"
             assert trail(h, command_id) == [("created", "ok"), ("sent", "ok"),
                                             ("answer", "confirmed"), ("relay", "confirmed")]
-            assert "status word 3 = 0010" in h.station.command_steps(command_id)[-1].detail
+            detail = h.station.command_steps(command_id)[-1].detail
+            assert "ERC33 status word 3 = 0010: relay open" in detail
             assert sim.requests.count((0x05, [(2, 1)])) == 1     # carried out once
-            assert [e.erc for e in h.station.events(h.ids[1])] == [60]
+            assert [e.erc for e in h.station.events(h.ids[1])] == [33]    # the standard record
+    run(scenario())
+
+
+def test_the_vendor_erc60_of_older_firmware_still_confirms(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            await h.sim(1, relay_record="erc60", relay_delay_s=0.05)
+            command_id = h.station.create_command(h.ids[1], "close", "bob", pn=1)
+            command = await finished(h, command_id)
+            assert command.state == "confirmed"
+            assert "ERC60 outcome: confirmed" in h.station.command_steps(command_id)[-1].detail
     run(scenario())
 
 
@@ -52,14 +64,15 @@ def test_relay_outcome_never_reported_times_out(sqlite_url):
     run(scenario())
 
 
-def test_meter_refusing_the_trip_fails_the_command(sqlite_url):
+def test_a_relay_that_did_not_switch_fails_the_command(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
-            await h.sim(1, relay_outcome=1)
+            await h.sim(1, relay_outcome=1)          # ERC33: status word 3 still says closed
             command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
             command = await finished(h, command_id)
             assert command.state == "failed"
-            assert "refused by the meter" in h.station.command_steps(command_id)[-1].detail
+            assert "status word 3 = 0000: relay closed" in \
+                h.station.command_steps(command_id)[-1].detail
     run(scenario())
 
 

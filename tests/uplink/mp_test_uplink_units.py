@@ -26,7 +26,7 @@ def setup(readings=0, events=()):
     for erc in events:
         records.append_event(log, 0, 5000, erc, bytes(16) if erc == 31 else b"")
     s = schema.defaults()
-    s.update({"terminal.area": 4101, "terminal.address": 7, "comm.password": "pw"})
+    s.update({"terminal.area": 4101, "terminal.address": 7, "comm.password": "7077" + "00" * 14})
     clock = VirtualClock()
     wall = WallClock(clock, 848000000)
     ev = EventIndex(log)
@@ -260,14 +260,18 @@ def test_relay_control_is_queued_and_answered_with_the_outcome():
     s["comm.response_timeout_s"] = 5
     submitted = []
 
-    class Relay:
+    class Relay:                    # firmware/relay.py as the poller's bus task runs it
         def __init__(self, outcome):
             self.outcome = outcome
+            self.count = 0
+            self.last = None
+            self.last_outcome = None
 
         def submit(self, point, command):
             submitted.append((point, command))
-            body = bytes([0, 0, 0, 0, 0, point, 0x80, 0x1A, self.outcome, 0xFF, 0xFF])
-            records.append_event(log, point, 5000, 60, body)
+            self.last = (point, 0x1A, "", None)
+            self.last_outcome = self.outcome
+            self.count += 1
             return 0
 
     term.relay = Relay(0)
@@ -323,6 +327,16 @@ def test_link_frames_are_built_without_the_codec_exactly_as_the_codec_builds_the
     records.append_event(log, 0, 5000, 31, bytes(16))      # an unread important event
     got = gw376.parse(term.link_frame(3, 6))
     eq((got.acd, got.ec), (1, (1, 0)))
+
+
+def test_the_heartbeat_form_is_a_setting_2013_with_the_clock_2009_without():
+    log, term, ev, s, clock = setup()
+    eq(gw376.parse(term.link_frame(3, 1)).units, [(0, 3, term.wall.calendar())])
+    s["comm.heartbeat_clock"] = 0
+    bare = term.link_frame(3, 2)
+    eq(bare, gw376.build(gw376.link_frame(3, 4101, 7, 2)))
+    eq((len(bare), gw376.parse(bare).units), (20, [(0, 3, None)]))
+    eq(len(term.link_frame(1, 3)), 20)                       # the login never has data
 
 
 def test_the_codec_is_dropped_after_a_minute_without_requests():

@@ -61,6 +61,8 @@ def boot_firmware(modem_path, master_port, run_ms=4000, heapsize="512K", family=
                        "data_partition": {"label": "data.img", "block_size": 4096,
                                           "block_count": 16},
                        "watchdog_ms": 30000}, f)
+        # a PW as firmware before the hex notation saved it (text): the booted firmware
+        # reads it as the same bytes (protocol/settings.py upgrade), so PW below still matches
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump({"terminal.area": 4101, "terminal.address": 1,
                        "master.host": "127.0.0.1", "master.port": master_port,

@@ -45,7 +45,7 @@ def make_settings(cfg):
     s.update({"terminal.area": 4101, "terminal.address": 1, "master.host": cfg.get("host", "127.0.0.1"),
               "master.port": cfg["port"], "comm.response_timeout_s": 2, "comm.retries": 1,
               "comm.heartbeat_min": 1, "comm.redial_s": 1, "comm.redial_max_s": 8,
-              "comm.password": "secret"})
+              "comm.password": "736563726574" + "00" * 10})    # b"secret" in hex
     s.update(cfg.get("settings", {}))
     return s
 

@@ -31,8 +31,11 @@ def test_config_rejects_bad_values_before_sending_and_sets_good_ones(board, tmp_
                  port=board.port)
     assert items.returncode == 4 and "'volts' is not a data item" in items.stderr
     assert conc("config", "set", "master.host", "10.1.2.3", port=board.port).returncode == 0
-    secret = conc("config", "set", "comm.password", "hunter2", port=board.port)
-    assert secret.returncode == 0 and "hunter2" not in secret.stdout + secret.stderr
+    # the PW is hex, 16 bytes in wire order, as the station takes it: text is refused
+    text_pw = conc("config", "set", "comm.password", "hunter2", port=board.port)
+    assert text_pw.returncode == 4 and "hex digits" in text_pw.stderr
+    secret = conc("config", "set", "comm.password", "5ec2e7", port=board.port)
+    assert secret.returncode == 0 and "5ec2e7" not in secret.stdout + secret.stderr
 
     # an import with one bad value changes nothing at all
     settings = tmp_path / "site.json"
@@ -49,7 +52,25 @@ def test_config_rejects_bad_values_before_sending_and_sets_good_ones(board, tmp_
     assert values["plan.frozen_at"] == 10 and values["comm.heartbeat_min"] == 5
     assert values["comm.password"] == "(set)"
     table = conc("config", "show", port=board.port).stdout
-    assert "hunter2" not in table and "plan.frozen_at           00:10" in table
+    assert "5ec2e7" not in table and "plan.frozen_at           00:10" in table
+
+
+def test_config_converts_a_pw_an_older_firmware_saved_as_text_once(board):
+    """Firmware before the hex notation kept comm.password as text sent as its bytes
+    ("secret" -> 73 65 63 72 65 74 00 ..). The board keeps using those bytes, and the first
+    `conc config` saves them as hex, once, saying so."""
+    mpremote(board.port, "exec", "import json; f = open('config.json'); c = json.load(f); "
+             "f.close(); c['comm.password'] = 'secret'; f = open('config.json', 'w'); "
+             "json.dump(c, f); f.close()")
+    first = conc("config", "show", port=board.port)
+    assert first.returncode == 0, first.stderr
+    assert "comm.password was saved by an older firmware as text" in first.stderr
+    assert "secret" not in first.stdout + first.stderr
+    stored = mpremote(board.port, "exec", "import json; print(json.load(open('config.json'))"
+                      "['comm.password'])").stdout.decode()
+    assert b"secret".hex() + "00" * 10 in stored
+    again = conc("config", "show", port=board.port)
+    assert again.returncode == 0 and "older firmware" not in again.stderr
 
 
 def test_meters_add_list_remove_import_with_clear_refusals(board, tmp_path):

@@ -43,11 +43,17 @@ from host_tools.station.errors import StationError
               metavar="SECONDS", help="Print a status line this often; 0: never.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the address bound and the status lines as JSON objects.")
-@click.option("-v", "--verbose", count=True, help="Log sessions (-v) and frames (-vv) to stderr.")
+@click.option("-v", "--verbose", count=True,
+              help="Log sessions: logins, session ends, denials (-v); and every frame, its "
+              "direction, hex and a one-line summary (-vv), to stderr.")
+@click.option("--capture", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Append every frame in and out to FILE with its time, terminal and "
+              "direction (hex lines; `conc decode --file FILE` explains them). Holds the PW "
+              "of downlink frames, as the link does: created 0600.")
 @db_option
 @tz_option
 def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync, response_timeout, retries,
-        idle_timeout, master, stats_every, as_json, verbose, db_url, zone):
+        idle_timeout, master, stats_every, as_json, verbose, capture, db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
     Registered terminals (`conc station terminals add`) log in and are confirmed; unknown A1/A2
@@ -61,8 +67,9 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed.
 
     \b
-    Example:
+    Examples:
       conc station serve --listen 0.0.0.0:9000 --db sqlite:///station.db
+      conc station serve -vv --capture frames.txt ...   # then: conc decode --file frames.txt
       conc sim terminals --count 100 --connect 127.0.0.1:9000   # a load test
     """
     from host_tools.station.collector import CollectorConfig
@@ -70,8 +77,18 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     from host_tools.station.frontend import FrontEnd
     from host_tools.station.serving import parse_listen, raise_fd_limit, run_until_signalled
 
-    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
+    from host_tools.station.framelog import FrameTap
+
+    # -v: the station's session lines; -vv: its frames too (other libraries stay at INFO)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose >= 2:
+        logging.getLogger("host_tools.station").setLevel(logging.DEBUG)
+    try:
+        tap = FrameTap(log_frames=verbose >= 2, capture=capture)
+    except OSError as exc:
+        raise CliError("cannot write the capture file %s: %s" % (capture, exc.strerror),
+                       EXIT_BAD_INPUT) from None
     try:
         host, port = parse_listen(listen)
     except StationError as exc:
@@ -84,7 +101,8 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
                              realtime_interval_s=read_every or None,
                              clock_check_s=clock_check_every or None,
                              backfill_days=backfill_days, backfill_months=backfill_months,
-                             sync_archive=archive_sync))
+                             sync_archive=archive_sync),
+                         frame_tap=tap if tap.active else None)
 
         def started(bound):
             if as_json:
@@ -104,3 +122,5 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
         except OSError as exc:
             raise CliError("cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc),
                            EXIT_DEVICE) from None
+        finally:
+            tap.close()
