@@ -491,7 +491,11 @@ class Swarm:
         step = max(1, int(ramp_per_s // 20))
         for start in range(0, len(self.terminals), step):
             began = time.monotonic()
-            await asyncio.gather(*(self.connect(t) for t in self.terminals[start:start + step]))
+            batch = self.terminals[start:start + step]
+            for terminal, connected in zip(batch, await asyncio.gather(
+                    *(self.connect(t) for t in batch)), strict=True):
+                if not connected and self.reconnect_s is not None:
+                    self._redials.add(asyncio.ensure_future(self.redial(terminal)))
             pause = step / ramp_per_s - (time.monotonic() - began)
             if pause > 0:
                 await asyncio.sleep(pause)

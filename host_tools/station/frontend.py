@@ -128,6 +128,7 @@ class FrontEnd:
         self._logins = []               # [(link, future)] waiting for one batched open_sessions
         self._login_wake = None
         self._denial_wake = None
+        self._alarms = set()            # security alarms being stored
         self._closes = []               # [(session_id, reason, at)]
         self._server = None
         self._tasks = []
@@ -180,6 +181,8 @@ class FrontEnd:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
         self._tasks = []
+        if self._alarms:
+            await asyncio.wait(list(self._alarms))
         await self._flush_sessions()
         await self._write_denials(final=True)
         await self.writer.close()
@@ -325,6 +328,13 @@ class FrontEnd:
                                    len(rows), exc)
 
     # ------------------------------------------------------------------ security alarms
+    def raise_alarm(self, *args, **kwargs):
+        """security_alarm() in a task of the front end's own: it is stored even when the
+        connection that caused it goes at once (closing waits for it)."""
+        task = asyncio.get_running_loop().create_task(self.security_alarm(*args, **kwargs))
+        self._alarms.add(task)
+        task.add_done_callback(self._alarms.discard)
+
     async def security_alarm(self, terminal_id, kind, detail, peer="", key=None):
         """Record a security alarm for a terminal as an ERC20 ("message authentication error")
         event raised by the station itself (`detail` says so), so the console shows it with
@@ -723,10 +733,10 @@ class Link(asyncio.Protocol):
         self.send_frame(gw376.deny(frame))
         self.front.denied(frame.area, frame.terminal, self.peer,
                           "%s is logged in from another address" % label)
-        self.drop("login refused: session alive elsewhere")
-        await self.front.security_alarm(
+        self.front.raise_alarm(
             terminal_id, "second_login", "a login as %s from %s was refused: its session from "
             "%s is alive" % (label, self.peer, old.peer), self.peer)
+        self.drop("login refused: session alive elsewhere")     # cancels this task
         return False
 
     async def password(self):
