@@ -58,6 +58,7 @@ from protocol.gw376_deframer import Deframer
 from host_tools.station import erc as ercmod
 from host_tools.station import guard as guardmod
 from host_tools.station import items as itemsmod
+from host_tools.station import networks as networksmod
 from host_tools.station import uploads as uploadsmod
 from host_tools.station.errors import StationError
 from host_tools.station.records import Event, terminal_label
@@ -123,6 +124,7 @@ class FrontEnd:
                       "denied_frames": 0, "closed_misbehaving": 0, "readings_rejected": 0,
                       "security_alarms": 0}
         self._registry = {}             # (area int, address) -> (terminal_id, label)
+        self._networks = {}             # terminal_id -> allowed source networks (restricted)
         self._registry_loaded_at = None
         self._registry_refresh = None
         self._logins = []               # [(link, future)] waiting for one batched open_sessions
@@ -200,6 +202,7 @@ class FrontEnd:
     # ------------------------------------------------------------------ registry
     async def _load_registry(self):
         terminals = await asyncio.to_thread(self.station.terminals)
+        self._networks = await asyncio.to_thread(self.station.allowed_networks)
         self._registry = {(int(t.area_code), t.address): (t.id, t.label) for t in terminals}
         self._registry_loaded_at = time.monotonic()
 
@@ -223,6 +226,11 @@ class FrontEnd:
 
     def _refresh_done(self, _):
         self._registry_refresh = None
+
+    def allowed_from(self, terminal_id, ip):
+        """True when the terminal may log in from `ip` (its allowed networks, if any, as read
+        with the registry: at start and whenever an unknown address logs in)."""
+        return networksmod.allowed(self._networks.get(terminal_id, ()), ip)
 
     # ------------------------------------------------------------------ sessions (batched)
     async def open_session(self, link):
@@ -677,6 +685,15 @@ class Link(asyncio.Protocol):
             self.send_frame(gw376.deny(frame))
             self.front.denied(frame.area, frame.terminal, self.peer, "not a registered terminal")
             self.drop("login denied")
+            return
+        if not self.front.allowed_from(found[0], self.ip):
+            self.send_frame(gw376.deny(frame))
+            self.front.denied(frame.area, frame.terminal, self.peer,
+                              "%s may not log in from %s" % (found[1], self.ip))
+            self.front.raise_alarm(found[0], "foreign_network", "a login as %s from %s, outside "
+                                   "its allowed networks, was refused" % (found[1], self.peer),
+                                   self.peer)
+            self.drop("login refused: not from an allowed network")
             return
         if not await self._take_over(found, frame):
             return

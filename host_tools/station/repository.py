@@ -28,6 +28,7 @@ from host_tools.station.queries import QueriesMixin
 from host_tools.station.registry import (RegistryMixin, check_address,  # noqa: F401
                                          check_area_code, check_meter_address,
                                          normalise_password)
+from host_tools.station.networks import NetworksMixin
 from host_tools.station.sessions import SessionsMixin
 from host_tools.station.times import from_epoch, station_zone, to_epoch
 
@@ -58,7 +59,8 @@ def open_station(url=None, create=True, zone=None, clock=time.time):
                    else zone, clock=clock)
 
 
-class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMixin):
+class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMixin,
+              NetworksMixin):
     """The master station's data: terminals and their meters, readings, events, control."""
 
     def __init__(self, database, zone=None, clock=time.time):

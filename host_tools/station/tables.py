@@ -44,6 +44,8 @@ terminals = Table(
     Column("important_events_read", Integer),           # EC1 / EC2 read up to
     Column("normal_events_read", Integer),
     Column("created_at", BIGINT, nullable=False),
+    # CIDR networks it may log in from, space-separated; '' any (revision 0002)
+    Column("allowed_networks", Text, nullable=False, server_default=""),
     UniqueConstraint("area_code", "address"),
     sqlite_autoincrement=True,
 )
