@@ -21,6 +21,9 @@ figure, attackers in a process of their own, a real terminal (SimTerminal) in th
   long the longest-lived silent socket was kept (goal <= LOGIN_TIMEOUT_S + 2: the login
   deadline; the issue saw 46 min), `cap_login_s` a real terminal's login once they are gone
   (goal <= 2).
+- `frontend.sigterm_exit_s`: from SIGTERM to the station's exit while a denial flood and a
+  resync attacker keep it busy (goal <= 10; the issue saw the signal lost and 1.5 min more),
+  beside the same for an idle station.
 """
 import asyncio
 import json
@@ -230,6 +233,29 @@ def measure_cap(folder):
         text.count("connection from") + text.count("out of system resource")
 
 
+def measure_sigterm(folder):
+    """Seconds from SIGTERM to exit: (idle, under attack, frames denied before the signal)."""
+    times = []
+    for name, attack in (("idle", False), ("attacked", True)):
+        station = Station(folder, "sigterm_" + name)
+        attackers = []
+        if attack:
+            attackers = [attacker("flood", station.port, 10 ** 7),
+                         attacker("resync", station.port, 60)]
+        time.sleep(5)
+        denied = station.stats.get("denied_frames", 0)
+        began = time.monotonic()
+        station.process.send_signal(15)
+        try:
+            station.process.wait(120)
+        finally:
+            for process in attackers:
+                process.kill()
+                process.wait()
+        times.append(time.monotonic() - began)
+    return times[0], times[1], denied
+
+
 def run(bench):
     with tempfile.TemporaryDirectory() as folder:
         quiet, loud, got, garbage = measure_resync(folder)
@@ -264,3 +290,7 @@ def run(bench):
                    None if report["login_p50_ms"] is None else round(
                        report["login_p50_ms"] / 1000, 3), "s", goal="<= 2",
                    logins=report["logins"])
+
+        idle, attacked, denied = measure_sigterm(folder)
+        bench.emit("frontend.sigterm_exit_s", round(attacked, 2), "s", goal="<= 10",
+                   idle_s=round(idle, 2), frames_denied_before=denied)
