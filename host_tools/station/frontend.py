@@ -82,6 +82,9 @@ DEFAULT_LOGIN_TIMEOUT_S = 30.0
 DEFAULT_MAX_BAD_FRAMES = 16     # bad or refused frames per minute before a connection is closed
 DEFAULT_FUTURE_TOLERANCE_S = 300.0
 ERC_AUTHENTICATION = 20         # 1376.1 ERC20 message authentication error
+# Uploads and event reports of one connection being stored at once; beyond, a report is left
+# unconfirmed (the terminal sends it again), so a flood of them costs no task each.
+MAX_REPORTS_IN_FLIGHT = 64
 
 
 class FrontEnd:
@@ -122,7 +125,7 @@ class FrontEnd:
                       "bad_frames": 0, "uploads": 0, "readings_stored": 0, "frozen_stored": 0,
                       "events_stored": 0, "upload_errors": 0, "refused": 0, "garbage_bytes": 0,
                       "denied_frames": 0, "closed_misbehaving": 0, "readings_rejected": 0,
-                      "security_alarms": 0}
+                      "security_alarms": 0, "reports_deferred": 0}
         self._registry = {}             # (area int, address) -> (terminal_id, label)
         self._networks = {}             # terminal_id -> allowed source networks (restricted)
         self._registry_loaded_at = None
@@ -425,6 +428,7 @@ class Link(asyncio.Protocol):
         self._strikes_since = 0.0
         self.heartbeats = 0             # on this connection
         self._deadline = None           # the login deadline's timer
+        self._reports = 0               # uploads and event reports being stored
         self.terminal_id = None
         self.label = None
         self.area = None
@@ -642,12 +646,26 @@ class Link(asyncio.Protocol):
             return
         if frame.afn == AFN_LINK:
             self._link_service(frame)
-        elif frame.afn in (0x0C, 0x0D):
-            self.spawn(self._upload(frame))
-        elif frame.afn == 0x0E:
-            self.spawn(self._event_report(frame))
+        elif frame.afn in (0x0C, 0x0D, 0x0E):
+            if self._reports >= MAX_REPORTS_IN_FLIGHT:
+                self.front.stats["reports_deferred"] += 1
+                self.front.guard.log.warning("reports deferred", self.ip, "%s: %d uploads or "
+                                             "event reports being stored; more are left "
+                                             "unconfirmed", self.name, self._reports)
+                return
+            self._reports += 1              # counted now: a chunk may carry many
+            self.spawn(self._report(frame))
         elif frame.con:
             self.send_frame(gw376.deny(frame))
+
+    async def _report(self, frame):
+        try:
+            if frame.afn == 0x0E:
+                await self._event_report(frame)
+            else:
+                await self._upload(frame)
+        finally:
+            self._reports -= 1
 
     def _note_ec(self, ec):
         self.ec = ec

@@ -213,3 +213,27 @@ def test_asyncio_error_reports_are_logged_once_a_minute(sqlite_url, caplog):
                                                                                  "open files")})
     run(scenario())
     assert len(lines(caplog, "socket.accept() out of system resource")) == 1
+
+
+def test_a_flood_of_uploads_on_a_session_is_stored_64_at_a_time(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1) as h:
+            sim = await h.sim(1, meters=1)
+            writer = h.front.writer
+            store, release = writer.store_readings, asyncio.Event()
+
+            async def slow_store(readings):             # a database that has stalled
+                await release.wait()
+                return await store(readings)
+            writer.store_readings = slow_store
+            seconds = sim.now()
+            frames = [gw376.build(sim._uplink(gw376.Frame(
+                0x0C, [(1, 129, sim._energy_unit(1, seconds + 900 * i, sim.local(seconds)))],
+                gw376.UP, 1, None, AREA, 1, con=True))) for i in range(100)]
+            sim._write(b"".join(frames))
+            await eventually(lambda: h.front.stats["reports_deferred"] == 36, what="deferred")
+            assert h.link(1)._reports == 64 and len(h.link(1)._tasks) <= 64 + 2
+            release.set()                                  # stored and confirmed, 64 of them
+            await eventually(lambda: h.front.stats["uploads"] == 64, what="stored")
+            assert h.link(1) is not None                    # not a misbehaving terminal
+    run(scenario())
