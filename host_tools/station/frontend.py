@@ -85,6 +85,7 @@ ERC_AUTHENTICATION = 20         # 1376.1 ERC20 message authentication error
 # Uploads and event reports of one connection being stored at once; beyond, a report is left
 # unconfirmed (the terminal sends it again), so a flood of them costs no task each.
 MAX_REPORTS_IN_FLIGHT = 64
+ARCHIVE_RELOAD_S = 60.0         # an upload for a point not in the archive re-reads it this often
 
 
 class FrontEnd:
@@ -444,6 +445,7 @@ class Link(asyncio.Protocol):
         self.events_due = asyncio.Event()
         self._tasks = set()
         self._protocols = None
+        self._protocols_at = 0.0
         self.last_upload_seq = None     # ring-log sequence of the last record uploaded
 
     @property
@@ -841,6 +843,10 @@ class Link(asyncio.Protocol):
         archive, dated no further ahead of the station's clock than future_tolerance_s (its
         clock is set when more than 5 s off); the others are counted, logged and dropped."""
         points = await self.protocols()
+        if any(v.pn not in points for v in readings + frozen) and \
+                time.monotonic() - self._protocols_at >= ARCHIVE_RELOAD_S:
+            self._protocols = None          # a point may have been added since it was read
+            points = await self.protocols()
         zone = self.front.station.zone
         latest = self.front.clock() + self.front.future_tolerance_s
         rejected = {}
@@ -869,11 +875,13 @@ class Link(asyncio.Protocol):
         return readings, frozen
 
     async def protocols(self):
-        """{pn: protocol} of the terminal's archive (loaded once per session)."""
+        """{pn: protocol} of the terminal's archive (loaded once per session; plausible() reads
+        it again when an upload names a point it lacks, at most every ARCHIVE_RELOAD_S)."""
         if self._protocols is None:
             points = await asyncio.to_thread(self.front.station.measuring_points,
                                              self.terminal_id)
             self._protocols = {p.pn: p.protocol for p in points}
+            self._protocols_at = time.monotonic()
         return self._protocols
 
     def confirm_upload(self, frame):

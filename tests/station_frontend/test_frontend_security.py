@@ -148,3 +148,26 @@ def test_a_control_command_denied_without_erc20_raises_no_alarm(sqlite_url):
             await asyncio.sleep(FAST["probe_s"] + 0.3)
             assert station_alarms(h, 1, "control_pw_denied") == []
     run(scenario())
+
+
+def test_a_point_added_while_the_terminal_is_online_is_stored(sqlite_url, monkeypatch):
+    monkeypatch.setattr("host_tools.station.frontend.ARCHIVE_RELOAD_S", 0.0)
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1) as h:
+            sim = await h.sim(1, meters=2)
+
+            async def upload(key):
+                seconds, moment = sim.now(), sim.local()
+                sim._send_initiated(gw376.Frame(0x0C, [(2, 129, sim._energy_unit(2, seconds,
+                                                                                moment))],
+                                                gw376.UP, 1, None, AREA, 1, con=True),
+                                    "upload", key)
+                await eventually(lambda: not sim.unconfirmed, what="upload confirmed")
+            await upload("before")                          # p2 is not in the archive yet
+            assert h.front.stats["readings_rejected"] == 5
+            h.station.set_measuring_point(h.ids[1], 2, "000001000002")
+            await upload("after")
+            await h.front.writer.flush()
+            assert len(h.station.readings(h.ids[1], 2, 0, 4102444800)) == 5
+    run(scenario())
