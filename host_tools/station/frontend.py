@@ -18,10 +18,10 @@ costs a parse, a confirm and a dict update. What the front end does with each te
   older session no longer answers (a clock read): a live session is kept, the newcomer refused
   and a security alarm raised (an impostor who knows A1/A2 must not take the session over).
 - Until it logs in a connection costs little: a 64-byte-frame deframer allocated on its first
-  byte, 4 KB and 16 frames at most, `login_timeout` (30 s) to log in; a connection sending
-  `max_bad_frames` bad or refused frames within a minute is closed; guard.py limits the
-  connections (in all, and not yet logged in per IP) and keeps the logs to one line per
-  condition, peer and minute.
+  byte, 4 KB and 16 frames at most, `login_timeout` (30 s) to send its login frame; a
+  connection sending `max_bad_frames` bad or refused frames within a minute is closed;
+  guard.py limits the connections (in all, and optionally per IP before their login frame)
+  and keeps the logs to one line per condition, peer and minute.
 - Heartbeat (AFN02 F3): confirmed at once; the heartbeat is written with the next group commit
   (StationWriter). Logout (AFN02 F2): confirmed, session closed.
 - Any other frame must carry the logged-in A1/A2: one with another address is denied and logged.
@@ -98,7 +98,7 @@ class FrontEnd:
                  idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
                  command_poll_s=1.0, control_options=None, frame_tap=None,
                  login_timeout=DEFAULT_LOGIN_TIMEOUT_S, max_connections=None,
-                 max_pending_per_ip=1024, max_bad_frames=DEFAULT_MAX_BAD_FRAMES,
+                 max_pending_per_ip=0, max_bad_frames=DEFAULT_MAX_BAD_FRAMES,
                  future_tolerance_s=DEFAULT_FUTURE_TOLERANCE_S, settle_heartbeats=2):
         self.station = station
         self.frame_tap = frame_tap      # framelog.FrameTap: -vv frame lines, --capture file
@@ -422,7 +422,7 @@ class Link(asyncio.Protocol):
         self.deframer = None            # allocated on the first byte (small until the login)
         self.state = "new"              # new -> logging_in -> online -> closed
         self.counted = False            # admitted by the guard (counted until it goes)
-        self.pending = False            # counted as not logged in yet for its IP
+        self.pending = False            # counted for its IP until its login frame comes
         self.bytes_in = 0
         self.frames_in = 0
         self.strikes = 0                # bad or refused frames in the current minute
@@ -480,7 +480,7 @@ class Link(asyncio.Protocol):
                                                                self._login_overdue)
 
     def _login_overdue(self):
-        if self.state in ("new", "logging_in"):
+        if self.state == "new":
             self.front.guard.log.info("login timeout", self.ip, "%s: no login within %.0f s, "
                                       "closing", self.peer, self.front.login_timeout)
             self.drop("no login within %.0f s" % self.front.login_timeout)
@@ -544,7 +544,7 @@ class Link(asyncio.Protocol):
                 self.strike(1, "unreadable frame")
                 continue
             self.frame_received(frame)
-        if self.pending and self.state != "closed" and (
+        if self.state in ("new", "logging_in") and (
                 self.bytes_in > PRE_LOGIN_BYTES or self.frames_in > PRE_LOGIN_FRAMES):
             front.guard.log.warning("too much before login", self.ip, "%s: %d bytes, %d "
                                     "frames and no login yet, closing", self.peer,
@@ -611,7 +611,7 @@ class Link(asyncio.Protocol):
 
     # ------------------------------------------------------------------ frames in
     def frame_received(self, frame):
-        if self.pending:
+        if self.state != "online":
             self.frames_in += 1
         if frame.direction != gw376.UP:
             self.front.stats["bad_frames"] += 1
@@ -619,6 +619,9 @@ class Link(asyncio.Protocol):
             return
         if self.state == "new":
             if frame.prm and frame.afn == AFN_LINK and frame.units and frame.units[0][1] == LOGIN:
+                # the peer has done its part: from now on it waits for the station, and the
+                # login deadline and the per-IP count are for peers that send nothing useful
+                self._left_pending()
                 self.state = "logging_in"
                 self.spawn(self._login(frame))
             else:

@@ -1,7 +1,7 @@
 """What an unknown or misbehaving peer may cost the front end: admission limits, quiet logs,
 denials counted per peer and minute.
 
-    guard = Guard(max_connections=60000, max_pending_per_ip=1024)
+    guard = Guard(log, max_connections=60000, max_pending_per_ip=16)
     refusal = guard.admit(ip)            # None, or why the connection is refused
     guard.left_pending(ip)               # the connection logged in or went away
     guard.log.warning("bad checksum", ip, "%s: %d frames with a bad checksum", name, n)
@@ -13,9 +13,11 @@ keep being served.
 
 - Admission: at most `max_connections` open at once (below the open-file limit, so the
   listening socket never meets EMFILE and the database and log files keep their descriptors),
-  and at most `max_pending_per_ip` connections per IP that have not logged in yet. Logged-in
-  connections are not counted per IP: they are bounded by the registry (one per terminal), and
-  GPRS terminals behind a carrier's NAT share addresses.
+  and, when set, at most `max_pending_per_ip` connections per IP that have not sent a login
+  frame yet. Off by default: GPRS terminals behind a carrier's NAT share an address and
+  reconnect together after a station restart, and refusing them makes them redial into an
+  already loaded station. Connections past their login frame are not counted per IP: they
+  are bounded by the registry (one per terminal).
 - `QuietLog`: one line per condition per peer per period (60 s); the next line says how many
   were left out. Its memory is bounded: beyond `max_keys` peers a condition is logged for all
   peers at once ("*").
@@ -125,7 +127,7 @@ class Denials:
 class Guard:
     """Admission limits and the quiet log and denial counts that go with them."""
 
-    def __init__(self, logger, max_connections=None, max_pending_per_ip=1024,
+    def __init__(self, logger, max_connections=None, max_pending_per_ip=0,
                  clock=time.monotonic):
         self.max_connections = max_connections
         self.max_pending_per_ip = max_pending_per_ip

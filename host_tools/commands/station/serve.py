@@ -44,8 +44,9 @@ FD_RESERVE = 100        # descriptors kept beyond the connections: database, log
 @click.option("--max-connections", type=click.IntRange(1), default=None, metavar="N",
               help="Connections held at most; more are closed at once (default: the open-file "
               "limit less 100, kept for the database and logs).")
-@click.option("--max-pending-per-ip", type=click.IntRange(0), default=1024, show_default=True,
-              metavar="N", help="Connections per IP address not logged in yet; 0: no limit.")
+@click.option("--max-pending-per-ip", type=click.IntRange(0), default=0, show_default=True,
+              metavar="N", help="Connections per IP address that have not sent a login "
+              "frame yet; 0: no limit (terminals behind a carrier NAT share one address).")
 @click.option("--master", type=click.IntRange(0, 127), default=0, show_default=True,
               help="This station's master address (A3).")
 @click.option("--stats-every", type=click.FloatRange(0), default=60, show_default=True,
