@@ -75,10 +75,11 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     backfill), and events whenever the terminal signals ACD. Operator commands given with
     `conc station trip` / `close` are picked up from the database and carried out here.
 
-    Limits against hostile or broken peers (docs/station-frontend.md): a connection must log
-    in within --login-timeout, at most --max-pending-per-ip connections per address may be
-    waiting to, and at most --max-connections are held; bad frames and denials are counted
-    and logged once per peer and minute.
+    Limits against hostile or broken peers (docs/station-frontend.md): a connection must send
+    its login within --login-timeout, at most --max-connections are held (and, if set,
+    --max-pending-per-ip per address before their login), a connection sending more than 16
+    bad frames a minute is closed; bad frames and denials are counted and logged once per peer
+    and minute.
 
     Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed.
 
