@@ -47,6 +47,8 @@ TARIFFS = 4
 BACKLOG_STEP_S = 900        # a backlog holds one reading round per 15 minutes
 ERC_STATUS_WORDS = 33       # Q/GDW 1376.1 ERC33 meter status word change
 ERC_RELAY = 60              # the vendor relay-outcome record of older firmware
+ERC_AUTHENTICATION = 20     # Q/GDW 1376.1 ERC20 message authentication error (a wrong PW)
+REDIAL_MAX_S = 60.0         # the longest wait between two connection attempts
 
 
 def energy_value(address, pn, seconds):
@@ -317,6 +319,7 @@ class SimTerminal(asyncio.Protocol):
         if frame.afn in self.deny_afns:
             return [gw376.deny(frame)]
         if gw376.needs_pw(frame.afn, gw376.DOWN) and frame.pw != self.password:
+            self.authentication_error(frame)
             return [gw376.deny(frame)]
         handler = {0x0C: self._class1, 0x0D: self._class2, 0x0E: self._events_reply,
                    0x05: self._control, 0x09: self._version, 0x0A: self._query,
@@ -383,6 +386,15 @@ class SimTerminal(asyncio.Protocol):
 
     def raise_event(self, record, important=True):
         self.events[1 if important else 2].append(record)
+
+    def authentication_error(self, frame):
+        """A request with a wrong PW: recorded as ERC20 (time, the PW received, the master's
+        address), an important event, as 1376.1 terminals do."""
+        moment = self.local()
+        self.raise_event({"erc": ERC_AUTHENTICATION,
+                          "time": (moment.year, moment.month, moment.day, moment.hour,
+                                   moment.minute),
+                          "pw": bytes(frame.pw or bytes(16)), "master": frame.master})
 
     def relay_event(self, pn, command, outcome):
         moment = self.local()
@@ -507,12 +519,14 @@ class Swarm:
                           for i in range(count)]
         self.stats = dict.fromkeys(("connected", "connect_failures", "logins", "logins_denied",
                                     "heartbeats_sent", "heartbeats_confirmed", "uploads_sent",
-                                    "uploads_confirmed", "uploads_resent", "disconnects"), 0)
+                                    "uploads_confirmed", "uploads_resent", "disconnects",
+                                    "redials_failed"), 0)
         self.heartbeat_latencies = []
         self.login_latencies = []
         self._closing = False
+        self._redials = set()
 
-    async def connect(self, terminal):
+    async def connect(self, terminal, quiet=False):
         loop = asyncio.get_running_loop()
         try:
             await loop.create_connection(lambda: terminal, self.host, self.port)
@@ -520,7 +534,8 @@ class Swarm:
             return True
         except OSError as exc:
             self.stats["connect_failures"] += 1
-            log.warning("T%d: cannot connect: %s", terminal.address, exc)
+            log.log(logging.DEBUG if quiet else logging.WARNING, "T%d: cannot connect: %s",
+                    terminal.address, exc)
             return False
 
     async def start(self, ramp_per_s=1000.0):
@@ -528,7 +543,11 @@ class Swarm:
         step = max(1, int(ramp_per_s // 20))
         for start in range(0, len(self.terminals), step):
             began = time.monotonic()
-            await asyncio.gather(*(self.connect(t) for t in self.terminals[start:start + step]))
+            batch = self.terminals[start:start + step]
+            for terminal, connected in zip(batch, await asyncio.gather(
+                    *(self.connect(t) for t in batch)), strict=True):
+                if not connected and self.reconnect_s is not None:
+                    self._redials.add(asyncio.ensure_future(self.redial(terminal)))
             pause = step / ramp_per_s - (time.monotonic() - began)
             if pause > 0:
                 await asyncio.sleep(pause)
@@ -545,13 +564,29 @@ class Swarm:
     def lost(self, terminal):
         self.stats["disconnects"] += 1
         if self.reconnect_s is not None and not self._closing:
-            asyncio.get_running_loop().call_later(
-                self.reconnect_s, lambda: asyncio.ensure_future(self.connect(terminal)))
+            self._redials.add(asyncio.ensure_future(self.redial(terminal)))
+
+    async def redial(self, terminal, max_backoff_s=REDIAL_MAX_S):
+        """Connect again until it works, as a concentrator does when its station is gone:
+        after reconnect_s, then twice as long each failure up to max_backoff_s, each wait
+        drawn from its upper half at random so that a swarm does not redial in step."""
+        wait = self.reconnect_s
+        try:
+            while not self._closing:
+                await asyncio.sleep(wait * random.uniform(0.5, 1.0) if wait else 0)
+                if self._closing or await self.connect(terminal, quiet=True):
+                    return
+                self.stats["redials_failed"] += 1
+                wait = min(max(wait * 2, 0.1), max_backoff_s)
+        finally:
+            self._redials.discard(asyncio.current_task())
 
     async def close(self, drain_s=2.0):
         """Stop sending, wait up to `drain_s` for the confirmations still on their way, close;
         the report() taken just before closing."""
         self._closing = True
+        for task in list(self._redials):
+            task.cancel()
         for terminal in self.terminals:
             terminal.quiet()
         deadline = time.monotonic() + drain_s

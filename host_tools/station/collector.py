@@ -112,7 +112,8 @@ class Collector:
         if self.config.read_events and self.link.events_due.is_set():
             self.link.events_due.clear()
             await self._guard("events", self.read_events())
-        if self.config.sync_archive and not self.archive_checked:
+        # the archive download carries the PW: not to a connection that has not settled yet
+        if self.config.sync_archive and not self.archive_checked and self.link.settled:
             self.archive_checked = True
             await self._guard("meter archive download", self.sync_archive())
         if (self.config.report_every_min or self.config.report_form) and \
@@ -232,6 +233,9 @@ class Collector:
         terminal_at = _epoch(clock, self.station.zone)
         offset = terminal_at - now
         if abs(offset) <= self.config.clock_tolerance_s:
+            return offset
+        if not self.link.settled:       # the clock set carries the PW: set it once settled
+            self.next_clock_check = min(self.next_clock_check or now, now + self.config.tick_s)
             return offset
         await self.sync_clock(offset)
         return offset

@@ -12,8 +12,16 @@ costs a parse, a confirm and a dict update. What the front end does with each te
 - Login (AFN02 F1): A1/A2 must be a registered terminal (an in-memory copy of the registry,
   re-read when an unknown address shows up, so a terminal added while serving is accepted).
   Accepted: the session is recorded (batched with the other logins of the moment), then
-  confirmed (AFN00 F1, C=0B). Unknown: denied (AFN00 F2), logged in `denied_logins`, and the
-  connection is closed. A second login of the same terminal replaces its older connection.
+  confirmed (AFN00 F1, C=0B). Unknown: denied (AFN00 F2), logged in `denied_logins` (counted
+  per peer and minute, guard.py), and the connection is closed. A second login of a terminal
+  from the same IP replaces its older connection; from another IP it does so only when the
+  older session no longer answers (a clock read): a live session is kept, the newcomer refused
+  and a security alarm raised (an impostor who knows A1/A2 must not take the session over).
+- Until it logs in a connection costs little: a 64-byte-frame deframer allocated on its first
+  byte, 4 KB and 16 frames at most, `login_timeout` (30 s) to send its login frame; a
+  connection sending `max_bad_frames` bad or refused frames within a minute is closed;
+  guard.py limits the connections (in all, and optionally per IP before their login frame)
+  and keeps the logs to one line per condition, peer and minute.
 - Heartbeat (AFN02 F3): confirmed at once; the heartbeat is written with the next group commit
   (StationWriter). Logout (AFN02 F2): confirmed, session closed.
 - Any other frame must carry the logged-in A1/A2: one with another address is denied and logged.
@@ -33,9 +41,14 @@ costs a parse, a confirm and a dict update. What the front end does with each te
   longest usual setting) is closed and its session ended.
 
 Collection (collector.py) runs per logged-in terminal; operator commands (remote_control.py) are
-picked up from the database and executed on the terminal's session.
+picked up from the database and executed on the terminal's session. Parameters that carry the PW
+(the archive download, the clock set) wait until the session has shown `settle_heartbeats` (2)
+heartbeats, one whole heartbeat period, on its connection. Readings dated beyond
+`future_tolerance_s` (300 s) ahead of the station's clock, or for points not in the terminal's
+archive, are rejected and counted (`readings_rejected`), not stored.
 """
 import asyncio
+import json
 import logging
 import time
 
@@ -44,12 +57,14 @@ from protocol.errors import ProtocolError
 from protocol.gw376_deframer import Deframer
 
 from host_tools.station import erc as ercmod
+from host_tools.station import guard as guardmod
 from host_tools.station import items as itemsmod
+from host_tools.station import networks as networksmod
 from host_tools.station import uploads as uploadsmod
 from host_tools.station.errors import StationError
-from host_tools.station.records import terminal_label
-from host_tools.station.session import TerminalSession
-from host_tools.station.times import to_epoch
+from host_tools.station.records import Event, terminal_label
+from host_tools.station.session import SessionError, TerminalSession
+from host_tools.station.times import from_epoch, to_epoch
 from host_tools.station.writer import StationWriter
 
 log = logging.getLogger(__name__)
@@ -61,6 +76,17 @@ FROZEN_ENERGY = frozenset([1, 2, 17, 18] + list(range(161, 169)) + list(range(17
 DEFAULT_IDLE_TIMEOUT_S = 2760.0      # 3 missed heartbeats of the longest usual period (15 min)
 MISSED_HEARTBEATS = 3
 MAX_USER_DATA = 16383
+PRE_LOGIN_USER_DATA = 64        # a login frame carries about 20 bytes of user data
+PRE_LOGIN_BYTES = 4096          # read before login at most, frames or not
+PRE_LOGIN_FRAMES = 16           # frames held (or denied) before login at most
+DEFAULT_LOGIN_TIMEOUT_S = 30.0
+DEFAULT_MAX_BAD_FRAMES = 16     # bad or refused frames per minute before a connection is closed
+DEFAULT_FUTURE_TOLERANCE_S = 300.0
+ERC_AUTHENTICATION = 20         # 1376.1 ERC20 message authentication error
+# Uploads and event reports of one connection being stored at once; beyond, a report is left
+# unconfirmed (the terminal sends it again), so a flood of them costs no task each.
+MAX_REPORTS_IN_FLIGHT = 64
+ARCHIVE_RELOAD_S = 60.0         # an upload for a point not in the archive re-reads it this often
 
 
 class FrontEnd:
@@ -71,7 +97,10 @@ class FrontEnd:
 
     def __init__(self, station, clock=time.time, master=0, response_timeout=10.0, retries=2,
                  idle_timeout=DEFAULT_IDLE_TIMEOUT_S, collector_config=None, commands=True,
-                 command_poll_s=1.0, control_options=None, frame_tap=None):
+                 command_poll_s=1.0, control_options=None, frame_tap=None,
+                 login_timeout=DEFAULT_LOGIN_TIMEOUT_S, max_connections=None,
+                 max_pending_per_ip=0, max_bad_frames=DEFAULT_MAX_BAD_FRAMES,
+                 future_tolerance_s=DEFAULT_FUTURE_TOLERANCE_S, settle_heartbeats=2):
         self.station = station
         self.frame_tap = frame_tap      # framelog.FrameTap: -vv frame lines, --capture file
         self.clock = clock
@@ -79,6 +108,12 @@ class FrontEnd:
         self.response_timeout = response_timeout
         self.retries = retries
         self.idle_timeout = idle_timeout
+        self.login_timeout = login_timeout
+        self.max_bad_frames = max_bad_frames
+        self.future_tolerance_s = future_tolerance_s
+        self.settle_heartbeats = settle_heartbeats
+        self.guard = guardmod.Guard(log, max_connections=max_connections,
+                                    max_pending_per_ip=max_pending_per_ip)
         if collector_config is None:
             from host_tools.station.collector import CollectorConfig
             collector_config = CollectorConfig(clock=clock)
@@ -90,12 +125,17 @@ class FrontEnd:
         self.connections = set()        # every open Link
         self.stats = {"connections": 0, "logins": 0, "denied_logins": 0, "heartbeats": 0,
                       "bad_frames": 0, "uploads": 0, "readings_stored": 0, "frozen_stored": 0,
-                      "events_stored": 0, "upload_errors": 0}
+                      "events_stored": 0, "upload_errors": 0, "refused": 0, "garbage_bytes": 0,
+                      "denied_frames": 0, "closed_misbehaving": 0, "readings_rejected": 0,
+                      "security_alarms": 0, "reports_deferred": 0}
         self._registry = {}             # (area int, address) -> (terminal_id, label)
+        self._networks = {}             # terminal_id -> allowed source networks (restricted)
         self._registry_loaded_at = None
         self._registry_refresh = None
         self._logins = []               # [(link, future)] waiting for one batched open_sessions
         self._login_wake = None
+        self._denial_wake = None
+        self._alarms = set()            # security alarms being stored
         self._closes = []               # [(session_id, reason, at)]
         self._server = None
         self._tasks = []
@@ -113,11 +153,15 @@ class FrontEnd:
             log.info("ended %d sessions left open by an earlier run", closed)
         loop = asyncio.get_running_loop()
         self._login_wake = asyncio.Event()
+        self._denial_wake = asyncio.Event()
+        self._loop_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._loop_exception)
         link_class = self.link_class or Link
         self._server = await loop.create_server(lambda: link_class(self), host, port,
                                                 backlog=backlog, reuse_address=True)
         self._tasks = [loop.create_task(self._session_writer()),
-                       loop.create_task(self._idle_sweeper())]
+                       loop.create_task(self._idle_sweeper()),
+                       loop.create_task(self._denial_writer())]
         if self._commands_enabled:
             from host_tools.station.remote_control import CommandRunner
             self.commands = CommandRunner(self, poll_s=self.command_poll_s,
@@ -144,12 +188,26 @@ class FrontEnd:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
         self._tasks = []
+        if self._alarms:
+            await asyncio.wait(list(self._alarms))
         await self._flush_sessions()
+        await self._write_denials(final=True)
         await self.writer.close()
+        if self._denial_wake is not None:
+            asyncio.get_running_loop().set_exception_handler(self._loop_handler)
+
+    def _loop_exception(self, loop, context):
+        """asyncio's own error reports (an accept() at the open-file limit, a callback that
+        failed), one line per kind a minute instead of a traceback each."""
+        exc = context.get("exception")
+        kind = context.get("message", "") + ("" if exc is None else ": %s" % type(exc).__name__)
+        self.guard.log.log(logging.ERROR, kind, "loop", "%s%s", context.get("message"),
+                           "" if exc is None else " (%s)" % exc)
 
     # ------------------------------------------------------------------ registry
     async def _load_registry(self):
         terminals = await asyncio.to_thread(self.station.terminals)
+        self._networks = await asyncio.to_thread(self.station.allowed_networks)
         self._registry = {(int(t.area_code), t.address): (t.id, t.label) for t in terminals}
         self._registry_loaded_at = time.monotonic()
 
@@ -173,6 +231,11 @@ class FrontEnd:
 
     def _refresh_done(self, _):
         self._registry_refresh = None
+
+    def allowed_from(self, terminal_id, ip):
+        """True when the terminal may log in from `ip` (its allowed networks, if any, as read
+        with the registry: at start and whenever an unknown address logs in)."""
+        return networksmod.allowed(self._networks.get(terminal_id, ()), ip)
 
     # ------------------------------------------------------------------ sessions (batched)
     async def open_session(self, link):
@@ -250,15 +313,66 @@ class FrontEnd:
         """The logged-in Link of a terminal, or None."""
         return self.links.get(terminal_id)
 
-    async def denied_login(self, area, address, peer, reason):
-        self.stats["denied_logins"] += 1
-        log.warning("denied login from %s as %s: %s", peer,
-                    terminal_label("%04d" % area, address), reason)
+    def denied(self, area, address, peer, reason, login=True):
+        """Count a refused login (or a refused frame, login=False): one row and one log line
+        per peer, reason and minute (guard.Denials), written by a single task."""
+        self.stats["denied_logins" if login else "denied_frames"] += 1
+        ip = guardmod.peer_ip(peer)
+        self.guard.log.warning("denied login" if login else "denied frame", ip, "denied %s from %s as %s: %s",
+                               "login" if login else "frame", peer,
+                               terminal_label("%04d" % area, address), reason)
+        if self.guard.denials.note(ip, "%04d" % area, address, reason):
+            self._denial_wake.set()
+
+    async def _denial_writer(self):
+        while True:
+            try:
+                await asyncio.wait_for(self._denial_wake.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+            self._denial_wake.clear()
+            await self._write_denials()
+
+    async def _write_denials(self, final=False):
+        self.guard.denials.roll(force=final)
+        rows = self.guard.denials.take()
+        if not rows:
+            return
         try:
-            await asyncio.to_thread(self.station.log_denied_login, "%04d" % area, address, peer,
-                                    reason)
+            await asyncio.to_thread(self.station.log_denied_logins, rows)
         except StationError as exc:
-            log.warning("could not log the denied login: %s", exc)
+            self.guard.log.warning("denials not logged", "", "could not log %d denials: %s",
+                                   len(rows), exc)
+
+    # ------------------------------------------------------------------ security alarms
+    def raise_alarm(self, *args, **kwargs):
+        """security_alarm() in a task of the front end's own: it is stored even when the
+        connection that caused it goes at once (closing waits for it)."""
+        task = asyncio.get_running_loop().create_task(self.security_alarm(*args, **kwargs))
+        self._alarms.add(task)
+        task.add_done_callback(self._alarms.discard)
+
+    async def security_alarm(self, terminal_id, kind, detail, peer="", key=None):
+        """Record a security alarm for a terminal as an ERC20 ("message authentication error")
+        event raised by the station itself (`detail` says so), so the console shows it with
+        the terminal's events; one per kind, terminal, peer and minute (`key`)."""
+        self.stats["security_alarms"] += 1
+        now = self.clock()
+        local = from_epoch(int(now), self.station.zone)
+        when = (local.year, local.month, local.day, local.hour, local.minute)
+        data = ercmod.record_bytes({"erc": ERC_AUTHENTICATION, "time": when, "pw": bytes(16),
+                                    "master": self.master})
+        event = Event(terminal_id, ERC_AUTHENTICATION, data, occurred_at=int(now),
+                      important=True, detail=json.dumps({"raised_by": "station",
+                                                         "security": kind, "peer": peer,
+                                                         "detail": detail}, sort_keys=True),
+                      source_key="station:%s:%s:%s:%d" % (kind, key or "", guardmod.peer_ip(peer),
+                                                           int(now) // 60))
+        log.warning("SECURITY %s: %s", kind, detail)
+        try:
+            await asyncio.to_thread(self.station.store_events, [event])
+        except StationError as exc:
+            log.warning("security alarm not stored (%s): %s", exc, detail)
 
     # ------------------------------------------------------------------ events
     def events_stored(self, terminal_id, events):
@@ -309,8 +423,18 @@ class Link(asyncio.Protocol):
         self.front = front
         self.transport = None
         self.peer = ""
-        self.deframer = Deframer(max_user_data=MAX_USER_DATA)
+        self.ip = ""
+        self.deframer = None            # allocated on the first byte (small until the login)
         self.state = "new"              # new -> logging_in -> online -> closed
+        self.counted = False            # admitted by the guard (counted until it goes)
+        self.pending = False            # counted for its IP until its login frame comes
+        self.bytes_in = 0
+        self.frames_in = 0
+        self.strikes = 0                # bad or refused frames in the current minute
+        self._strikes_since = 0.0
+        self.heartbeats = 0             # on this connection
+        self._deadline = None           # the login deadline's timer
+        self._reports = 0               # uploads and event reports being stored
         self.terminal_id = None
         self.label = None
         self.area = None
@@ -326,39 +450,119 @@ class Link(asyncio.Protocol):
         self.events_due = asyncio.Event()
         self._tasks = set()
         self._protocols = None
+        self._protocols_at = 0.0
         self.last_upload_seq = None     # ring-log sequence of the last record uploaded
 
     @property
     def name(self):
         return self.label or self.peer
 
+    @property
+    def settled(self):
+        """True once the session has shown settle_heartbeats heartbeats (one whole heartbeat
+        period) on this connection: parameters carrying the PW may go out from then on."""
+        return self.heartbeats >= self.front.settle_heartbeats
+
     # ------------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = "%s:%s" % peer[:2] if peer else ""
-        self.front.connections.add(self)
-        self.front.stats["connections"] += 1
+        self.ip = guardmod.peer_ip(self.peer)
+        front = self.front
+        front.stats["connections"] += 1
+        refusal = front.guard.admit(self.ip)
+        if refusal is not None:
+            front.stats["refused"] += 1
+            front.guard.log.warning("refused", self.ip, "connection from %s refused: %s",
+                                    self.peer, refusal)
+            self.state = "closed"
+            transport.close()
+            return
+        self.counted = self.pending = True
+        front.connections.add(self)
+        self._deadline = asyncio.get_running_loop().call_later(front.login_timeout,
+                                                               self._login_overdue)
+
+    def _login_overdue(self):
+        if self.state == "new":
+            self.front.guard.log.info("login timeout", self.ip, "%s: no login within %.0f s, "
+                                      "closing", self.peer, self.front.login_timeout)
+            self.drop("no login within %.0f s" % self.front.login_timeout)
+
+    def _left_pending(self):
+        if self.pending:
+            self.pending = False
+            self.front.guard.left_pending(self.ip)
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def strike(self, count, why):
+        """Count bad or refused frames; more than max_bad_frames in a minute closes the
+        connection (a terminal sends none: TCP already checks every byte)."""
+        now = time.monotonic()
+        if now - self._strikes_since >= 60.0:
+            self._strikes_since, self.strikes = now, 0
+        self.strikes += count
+        if self.strikes > self.front.max_bad_frames and self.state != "closed":
+            self.front.stats["closed_misbehaving"] += 1
+            self.front.guard.log.warning("closed misbehaving", self.ip, "%s: %d bad or refused "
+                                         "frames within a minute (last: %s), closing",
+                                         self.name, self.strikes, why)
+            self.drop("%d bad or refused frames" % self.strikes)
 
     def data_received(self, data):
-        self.last_heard = time.monotonic()
-        try:
-            raws = self.deframer.frames(data)
-        except ProtocolError as exc:          # cannot happen for a bounded deframer; be safe
-            log.warning("%s: stream error %s", self.name, exc)
-            self.deframer.reset()
+        if self.state == "closed":
             return
-        tap = self.front.frame_tap
+        self.last_heard = time.monotonic()
+        deframer = self.deframer
+        if deframer is None:
+            deframer = self.deframer = Deframer(
+                PRE_LOGIN_USER_DATA if self.state == "new" else MAX_USER_DATA)
+        self.bytes_in += len(data)
+        bad, garbage = deframer.bad_frames, deframer.discarded
+        raws = deframer.frames(data)
+        bad, garbage = deframer.bad_frames - bad, deframer.discarded - garbage
+        front = self.front
+        if garbage:
+            front.stats["garbage_bytes"] += garbage
+            front.guard.log.info("garbage", self.ip, "%s: %d bytes that are not frames skipped",
+                                 self.name, garbage)
+        if bad:
+            front.stats["bad_frames"] += bad
+            front.guard.log.warning("bad checksum", self.ip, "%s: %d frames with a bad "
+                                    "checksum or end byte", self.name, bad)
+            self.strike(bad, "bad checksum")
+        tap = front.frame_tap
         for raw in raws:
+            if self.state == "closed":
+                return
             if tap is not None:
                 tap.frame(self.name, "in", raw)
             try:
                 frame = gw376.parse(raw)
             except ProtocolError as exc:
-                self.front.stats["bad_frames"] += 1
-                log.warning("%s: unreadable frame (%s): %s", self.name, exc, raw.hex())
+                front.stats["bad_frames"] += 1
+                front.guard.log.warning("unreadable", self.ip, "%s: unreadable frame (%s): %s",
+                                        self.name, exc, raw[:64].hex())
+                self.strike(1, "unreadable frame")
                 continue
             self.frame_received(frame)
+        if self.state in ("new", "logging_in") and (
+                self.bytes_in > PRE_LOGIN_BYTES or self.frames_in > PRE_LOGIN_FRAMES):
+            front.guard.log.warning("too much before login", self.ip, "%s: %d bytes, %d "
+                                    "frames and no login yet, closing", self.peer,
+                                    self.bytes_in, self.frames_in)
+            self.strike(front.max_bad_frames + 1, "too much before login")
+
+    def _grow_deframer(self):
+        """The login is accepted: frames up to the largest size from now on (the bytes the
+        small deframer still holds carry over)."""
+        small = self.deframer
+        self.deframer = Deframer(MAX_USER_DATA)
+        if small is not None and small.held():
+            self.data_received(bytes(small.buffer[small.head:small.fill]))
 
     def connection_lost(self, exc):
         self.drop("connection lost" if exc is None else "connection lost: %s" % exc)
@@ -378,6 +582,10 @@ class Link(asyncio.Protocol):
         if self.state == "closed":
             return
         self.state = "closed"
+        self._left_pending()
+        if self.counted:
+            self.counted = False
+            self.front.guard.closed()
         self.front.connections.discard(self)
         if self.transport is not None:
             self.transport.close()
@@ -402,22 +610,31 @@ class Link(asyncio.Protocol):
     def _task_done(self, task):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("%s: %r", self.name, task.exception(),
-                      exc_info=task.exception())
+            exc = task.exception()
+            self.front.guard.log.log(logging.ERROR, "task failed: %s" % type(exc).__name__,
+                                     self.ip, "%s: %r", self.name, exc, exc_info=exc)
 
     # ------------------------------------------------------------------ frames in
     def frame_received(self, frame):
+        if self.state != "online":
+            self.frames_in += 1
         if frame.direction != gw376.UP:
             self.front.stats["bad_frames"] += 1
+            self.strike(1, "a downlink frame")
             return
         if self.state == "new":
             if frame.prm and frame.afn == AFN_LINK and frame.units and frame.units[0][1] == LOGIN:
+                # the peer has done its part: from now on it waits for the station, and the
+                # login deadline and the per-IP count are for peers that send nothing useful
+                self._left_pending()
                 self.state = "logging_in"
                 self.spawn(self._login(frame))
             else:
-                log.warning("%s: frame AFN%02X before login, denied", self.peer, frame.afn)
                 if frame.prm:
                     self.send_frame(gw376.deny(frame))
+                self.front.denied(frame.area, frame.terminal, self.peer,
+                                  "frame AFN%02X before login" % frame.afn, login=False)
+                self.strike(1, "frame before login")
             return
         if self.state == "logging_in":
             self._held.append(frame)
@@ -427,9 +644,10 @@ class Link(asyncio.Protocol):
         if frame.area != self.area or frame.terminal != self.address:
             if frame.prm:
                 self.send_frame(gw376.deny(frame))
-            self.spawn(self.front.denied_login(
-                frame.area, frame.terminal, self.peer,
-                "address %s on the session of %s" % (frame.address_text, self.label)))
+            self.front.denied(frame.area, frame.terminal, self.peer,
+                              "address %s on the session of %s" % (frame.address_text,
+                                                                   self.label), login=False)
+            self.strike(1, "frame for another terminal")
             return
         if frame.acd and frame.ec is not None and not (frame.prm and frame.afn == 0x0E):
             self._note_ec(frame.ec)       # an event report's own ACD is settled by storing it
@@ -438,12 +656,26 @@ class Link(asyncio.Protocol):
             return
         if frame.afn == AFN_LINK:
             self._link_service(frame)
-        elif frame.afn in (0x0C, 0x0D):
-            self.spawn(self._upload(frame))
-        elif frame.afn == 0x0E:
-            self.spawn(self._event_report(frame))
+        elif frame.afn in (0x0C, 0x0D, 0x0E):
+            if self._reports >= MAX_REPORTS_IN_FLIGHT:
+                self.front.stats["reports_deferred"] += 1
+                self.front.guard.log.warning("reports deferred", self.ip, "%s: %d uploads or "
+                                             "event reports being stored; more are left "
+                                             "unconfirmed", self.name, self._reports)
+                return
+            self._reports += 1              # counted now: a chunk may carry many
+            self.spawn(self._report(frame))
         elif frame.con:
             self.send_frame(gw376.deny(frame))
+
+    async def _report(self, frame):
+        try:
+            if frame.afn == 0x0E:
+                await self._event_report(frame)
+            else:
+                await self._upload(frame)
+        finally:
+            self._reports -= 1
 
     def _note_ec(self, ec):
         self.ec = ec
@@ -457,6 +689,7 @@ class Link(asyncio.Protocol):
             if self._last_beat is not None and now - self._last_beat >= 1.0:
                 self.heartbeat_period = now - self._last_beat
             self._last_beat = now
+            self.heartbeats += 1
             self.front.stats["heartbeats"] += 1
             self.front.writer.note_heartbeat(self.session_id, int(self.front.clock()))
         elif fn == LOGIN:               # logged in again on the same connection
@@ -478,15 +711,24 @@ class Link(asyncio.Protocol):
             return
         if found is None:
             self.send_frame(gw376.deny(frame))
-            self.state = "closed"
-            await self.front.denied_login(frame.area, frame.terminal, self.peer,
-                                          "not a registered terminal")
-            self.front.connections.discard(self)
-            if self.transport is not None:
-                self.transport.close()
+            self.front.denied(frame.area, frame.terminal, self.peer, "not a registered terminal")
+            self.drop("login denied")
+            return
+        if not self.front.allowed_from(found[0], self.ip):
+            self.send_frame(gw376.deny(frame))
+            self.front.denied(frame.area, frame.terminal, self.peer,
+                              "%s may not log in from %s" % (found[1], self.ip))
+            self.front.raise_alarm(found[0], "foreign_network", "a login as %s from %s, outside "
+                                   "its allowed networks, was refused" % (found[1], self.peer),
+                                   self.peer)
+            self.drop("login refused: not from an allowed network")
+            return
+        if not await self._take_over(found, frame):
             return
         self.terminal_id, self.label = found
         self.area, self.address = frame.area, frame.terminal
+        self._left_pending()
+        self._grow_deframer()
         try:
             self.session_id = await self.front.open_session(self)
         except StationError:
@@ -513,6 +755,34 @@ class Link(asyncio.Protocol):
         from host_tools.station.collector import Collector
         self.collector = Collector(self, self.front.collector_config)
         self.spawn(self.collector.run())
+
+    async def _take_over(self, found, frame):
+        """True when this login may become the terminal's session. A session still open from
+        the same IP is replaced (the terminal reconnected); one from another IP only when it no
+        longer answers a clock read: else this login is refused as an impostor's."""
+        terminal_id, label = found
+        old = self.front.links.get(terminal_id)
+        if old is None or old.state != "online" or old.ip == self.ip:
+            return True
+        try:
+            await old.request(0x0C, [(0, 2, None)], retries=0)
+            alive = True
+        except SessionError:
+            alive = False
+        if self.state == "closed":
+            return False
+        if not alive or old.state != "online":
+            log.info("%s: session from %s did not answer; replaced by the login from %s",
+                     label, old.peer, self.peer)
+            return True
+        self.send_frame(gw376.deny(frame))
+        self.front.denied(frame.area, frame.terminal, self.peer,
+                          "%s is logged in from another address" % label)
+        self.front.raise_alarm(
+            terminal_id, "second_login", "a login as %s from %s was refused: its session from "
+            "%s is alive" % (label, self.peer, old.peer), self.peer)
+        self.drop("login refused: session alive elsewhere")     # cancels this task
+        return False
 
     async def password(self):
         """The terminal's PW (loaded once per session)."""
@@ -555,6 +825,7 @@ class Link(asyncio.Protocol):
                 readings.extend(itemsmod.readings_from_power(self.terminal_id, pn, data))
             elif frame.afn == 0x0D and fn in FROZEN_ENERGY:
                 frozen.extend(itemsmod.frozen_from_energy(self.terminal_id, pn, data))
+        readings, frozen = await self.plausible(readings, frozen)
         stats = self.front.stats
         try:
             if readings:
@@ -577,12 +848,50 @@ class Link(asyncio.Protocol):
         if frame.con:
             self.confirm_upload(frame)
 
+    async def plausible(self, readings, frozen):
+        """The readings and frozen values worth storing: those of points in the terminal's
+        archive, dated no further ahead of the station's clock than future_tolerance_s (its
+        clock is set when more than 5 s off); the others are counted, logged and dropped."""
+        points = await self.protocols()
+        if any(v.pn not in points for v in readings + frozen) and \
+                time.monotonic() - self._protocols_at >= ARCHIVE_RELOAD_S:
+            self._protocols = None          # a point may have been added since it was read
+            points = await self.protocols()
+        zone = self.front.station.zone
+        latest = self.front.clock() + self.front.future_tolerance_s
+        rejected = {}
+
+        def keep(value, when):
+            if value.pn not in points:
+                why = "point p%d is not in the archive" % value.pn
+            else:
+                try:
+                    if to_epoch(when, zone) <= latest:
+                        return True
+                except StationError:
+                    pass
+                why = "dated %s, ahead of the station's clock" % (when,)
+            rejected[why] = rejected.get(why, 0) + 1
+            return False
+
+        readings = [r for r in readings if keep(r, r.read_at)]
+        frozen = [v for v in frozen if keep(v, v.read_at or (tuple(v.period) + (1,))[:3])]
+        if rejected:
+            count = sum(rejected.values())
+            self.front.stats["readings_rejected"] += count
+            self.front.guard.log.warning("rejected readings", self.ip, "%s: %d values rejected, "
+                                         "not stored: %s", self.name, count,
+                                         "; ".join(sorted(rejected)))
+        return readings, frozen
+
     async def protocols(self):
-        """{pn: protocol} of the terminal's archive (loaded once per session)."""
+        """{pn: protocol} of the terminal's archive (loaded once per session; plausible() reads
+        it again when an upload names a point it lacks, at most every ARCHIVE_RELOAD_S)."""
         if self._protocols is None:
             points = await asyncio.to_thread(self.front.station.measuring_points,
                                              self.terminal_id)
             self._protocols = {p.pn: p.protocol for p in points}
+            self._protocols_at = time.monotonic()
         return self._protocols
 
     def confirm_upload(self, frame):

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ERC_STATUS_WORDS = 33          # Q/GDW 1376.1 ERC33: meter running status word change
 ERC_RELAY = 60                 # the vendor record of firmware before ERC33 (still understood)
+ERC_AUTHENTICATION = 20        # 1376.1 ERC20 message authentication error: the PW was wrong
 RELAY_OUTCOMES = ("confirmed", "refused by the meter", "no reply from the meter",
                   "not confirmed by the meter's status word")
 KINDS = {"trip": 1, "close": 2}
@@ -191,12 +192,15 @@ class CommandRunner:
         fn = KINDS[command.kind]
         value = {"warn_delay_min": 0, "limit_half_hours": 0} if fn == 1 else None
         baseline = await self._latest_relay_event_id(command.terminal_id)
+        pw_baseline = max((e.id for e in await self._authentication_errors(
+            command.terminal_id)), default=0)
         await self._step(command.id, "sent", "ok", "AFN05 F%d to %s p%d (meter %s)" % (
             fn, command.terminal_label, command.pn, command.meter_address or "-"), state="sent")
         try:
             await link.request(0x05, [(command.pn, fn, value)])
         except Denied as exc:
             await self._step(command.id, "answer", "denied", str(exc), state="denied")
+            await self._check_pw(command, link, pw_baseline)
             return
         except SessionError as exc:
             await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
@@ -243,6 +247,35 @@ class CommandRunner:
             await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
             return
         await self._step(command.id, "relay", state, detail, state=state)
+
+    async def _authentication_errors(self, terminal_id):
+        """The terminal's own ERC20 records (not the station's alarms, stored beside them)."""
+        return [e for e in await asyncio.to_thread(self.station.events, terminal_id, None, None,
+                                                   ERC_AUTHENTICATION)
+                if '"raised_by": "station"' not in (e.detail or "")]
+
+    async def _check_pw(self, command, link, baseline):
+        """A denied control command is a security matter when the terminal recorded ERC20 for
+        it (its ACD brings the record in): someone holds a wrong PW for this terminal, or the
+        terminal is not the one registered. Raise an alarm of its own for it."""
+        deadline = time.monotonic() + self.probe_s
+        while True:
+            if any(e.id > baseline for e in await self._authentication_errors(
+                    command.terminal_id)):
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await self.front.next_events(command.terminal_id, min(0.5, remaining))
+        await self._step(command.id, "security", "alarm", "the terminal recorded ERC20 "
+                         "(message authentication error): the PW the station holds for %s is "
+                         "wrong" % command.terminal_label)
+        await self.front.security_alarm(
+            command.terminal_id, "control_pw_denied", "command #%d (%s of meter %s) was denied "
+            "by %s with ERC20: wrong PW" % (command.id, command.kind,
+                                             command.meter_address or "-",
+                                             command.terminal_label),
+            link.peer, key="command-%d" % command.id)
 
     async def _relay_events(self, terminal_id):
         events = []

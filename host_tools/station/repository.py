@@ -24,6 +24,7 @@ from host_tools.station import db as dbmod
 from host_tools.station import schema
 from host_tools.station.control import ControlMixin
 from host_tools.station.ingest import IngestMixin, event_source_key  # noqa: F401 (re-export)
+from host_tools.station.networks import NetworksMixin
 from host_tools.station.queries import QueriesMixin
 from host_tools.station.relay_paths import RelayPathMixin
 from host_tools.station.registry import (RegistryMixin, check_address,  # noqa: F401
@@ -67,7 +68,7 @@ def open_station(url=None, create=True, zone=None, clock=time.time, key_file=Non
 
 
 class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMixin,
-              RelayPathMixin):
+              RelayPathMixin, NetworksMixin):
     """The master station's data: terminals and their meters, readings, events, control."""
 
     def __init__(self, database, zone=None, clock=time.time, passwords=None):

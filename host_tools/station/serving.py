@@ -54,23 +54,28 @@ def raise_fd_limit(wanted=65536):
 
 
 async def run_until_signalled(front, host, port, on_started=None, report_every_s=None,
-                              report=None):
-    """Start `front` on host:port, call on_started(bound), run until SIGINT/SIGTERM, close."""
+                              report=None, close_timeout_s=20.0):
+    """Start `front` on host:port, call on_started(bound), run until SIGINT/SIGTERM, close.
+
+    The signals are caught with plain signal.signal handlers, not loop.add_signal_handler:
+    asyncio learns of the latter from a byte written to its wake-up socket, and an overloaded
+    loop (thousands of thread results queued with call_soon_threadsafe) fills that socket, so
+    the byte is lost ("signal wakeup fd: BlockingIOError") and so is the SIGTERM. A Python
+    handler runs in the main thread whatever the socket holds, and call_soon_threadsafe queues
+    the stop even when its own wake-up byte cannot be written. Closing is bounded by
+    `close_timeout_s`: what is not written by then is left to the next start (sessions left
+    open are ended, unconfirmed uploads are sent again by the terminals)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
-    # Not loop.add_signal_handler: asyncio learns of those signals from a byte in its self-pipe,
-    # and when an overloaded loop lets that pipe fill up the byte, and the signal, are lost
-    # ("signal wakeup fd: BlockingIOError") and the station runs on. A Python-level handler
-    # runs in the main thread whatever the pipe holds.
-    # call_soon_threadsafe queues stop.set even when its wake-up byte finds the pipe full.
-    def on_signal(_signum, _frame):
+    def stop_soon(signum, _frame):
         loop.call_soon_threadsafe(stop.set)
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    bound = await front.start(host, port)
-    if on_started is not None:
-        on_started(bound)
+
+    previous = {sig: signal.signal(sig, stop_soon) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        bound = await front.start(host, port)
+        if on_started is not None:
+            on_started(bound)
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), report_every_s)
@@ -78,9 +83,14 @@ async def run_until_signalled(front, host, port, on_started=None, report_every_s
                 if report is not None:
                     report()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        await front.close()
+        try:
+            await asyncio.wait_for(front.close(), close_timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("shutdown took more than %.0f s: stopped without writing the rest",
+                        close_timeout_s)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return bound
 
 

@@ -102,10 +102,18 @@ class SessionsMixin:
 
     def log_denied_login(self, area_code, address, peer, reason, at=None):
         """Log a refused login (unknown A1/A2, bad frame, wrong password)."""
+        self.log_denied_logins([(peer, area_code, address, reason)], at)
+
+    def log_denied_logins(self, rows, at=None):
+        """Log many refusals in one transaction: [(peer, area_code, address, reason)]."""
+        at = self._at(at)
+        rows = [{"at": at, "peer": peer or "", "area_code": str(area_code),
+                 "address": int(address), "reason": reason}
+                for peer, area_code, address, reason in rows]
+        if not rows:
+            return
         with self.db.transaction():
-            self.db.execute(insert(denied_logins).values(
-                at=self._at(at), peer=peer or "", area_code=str(area_code),
-                address=int(address), reason=reason))
+            self.db.execute(insert(denied_logins), rows)
 
     def denied_logins(self, since=None):
         """[(at, peer, area_code, address, reason)], oldest first."""

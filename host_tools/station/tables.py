@@ -44,7 +44,9 @@ terminals = Table(
     Column("important_events_read", Integer),           # EC1 / EC2 read up to
     Column("normal_events_read", Integer),
     Column("created_at", BIGINT, nullable=False),
-    Column("relay_path", Text, nullable=False, server_default="afn05"),    # relay_paths.py
+    Column("relay_path", Text, nullable=False, server_default="afn05"),    # relay_paths.py (revision 0004)
+    # CIDR networks it may log in from, space-separated; '' any (revision 0003)
+    Column("allowed_networks", Text, nullable=False, server_default=""),
     UniqueConstraint("area_code", "address"),
     sqlite_autoincrement=True,
 )

@@ -175,8 +175,12 @@ def _migrate_cli(db_url):
 
 def test_a_v1_database_upgrades_in_place_without_loss(db_url):
     _make_v1_database(db_url)
-    with open_station(db_url, create=False, zone="UTC") as station:     # readable as it is
-        assert station.terminal("north-yard").label == "4101-1"
+    if schema.head() == schema.FIRST:
+        with open_station(db_url, create=False, zone="UTC") as station:  # readable as it is
+            assert station.terminal("north-yard").label == "4101-1"
+    else:               # a later revision is needed: opening it read-only says what to run
+        with pytest.raises(SchemaMismatch, match="run `conc station migrate"):
+            open_station(db_url, create=False, zone="UTC")
     assert "pre-Alembic" in _migrate_cli(db_url)
     with open_station(db_url, zone="UTC") as station:
         assert schema.current_version(station.db) == schema.head()

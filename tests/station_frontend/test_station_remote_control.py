@@ -84,8 +84,8 @@ def test_wrong_pw_is_denied_and_recorded(sqlite_url):
             command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
             command = await finished(h, command_id)
             assert command.state == "denied"
-            assert trail(h, command_id)[-1] == ("answer", "denied")
-            assert sim.events[1] == []                             # nothing was tripped
+            assert trail(h, command_id)[2] == ("answer", "denied")   # then the security alarm
+            assert [r["erc"] for r in sim.events[1]] == [20]       # nothing was tripped
     run(scenario())
 
 

@@ -46,7 +46,8 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
 @click.option("--duration", type=click.FloatRange(0), default=None, metavar="SECONDS",
               help="Stop after this long (default: until Ctrl-C / SIGTERM).")
 @click.option("--reconnect-s", type=click.FloatRange(0), default=5, show_default=True,
-              help="Reconnect a dropped terminal after this many seconds.")
+              help="Redial a dropped (or refused) terminal after this many seconds, then "
+              "twice as long after each failure up to 60 s, until it is connected again.")
 @click.option("--stats-every", type=click.FloatRange(0), default=10, show_default=True,
               metavar="SECONDS", help="Print a status line this often; 0: only at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Status lines and the summary as JSON.")

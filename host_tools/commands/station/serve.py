@@ -9,6 +9,8 @@ from host_tools.commands.station._common import db_option, opened_station, tz_op
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
 from host_tools.station.errors import StationError
 
+FD_RESERVE = 100        # descriptors kept beyond the connections: database, logs, threads
+
 
 @click.command()
 @click.option("--listen", default="0.0.0.0:9000", show_default=True, metavar="HOST:PORT",
@@ -46,6 +48,14 @@ from host_tools.station.errors import StationError
               metavar="SECONDS", help="Close a connection silent this long while its heartbeat "
               "period is unknown (3 missed 15-minute heartbeats + slack); once two heartbeats "
               "have come, the limit is 3 of its periods + 30 s.")
+@click.option("--login-timeout", type=click.FloatRange(1), default=30.0, show_default=True,
+              metavar="SECONDS", help="Close a connection that has not logged in this long.")
+@click.option("--max-connections", type=click.IntRange(1), default=None, metavar="N",
+              help="Connections held at most; more are closed at once (default: the open-file "
+              "limit less 100, kept for the database and logs).")
+@click.option("--max-pending-per-ip", type=click.IntRange(0), default=0, show_default=True,
+              metavar="N", help="Connections per IP address that have not sent a login "
+              "frame yet; 0: no limit (terminals behind a carrier NAT share one address).")
 @click.option("--master", type=click.IntRange(0, 127), default=0, show_default=True,
               help="This station's master address (A3).")
 @click.option("--stats-every", type=click.FloatRange(0), default=60, show_default=True,
@@ -62,8 +72,9 @@ from host_tools.station.errors import StationError
 @db_option
 @tz_option
 def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync,
-        report_every, report_form, response_timeout, retries,
-        idle_timeout, master, stats_every, as_json, verbose, capture, db_url, zone):
+        report_every, report_form, response_timeout, retries, idle_timeout, login_timeout,
+        max_connections, max_pending_per_ip, master, stats_every, as_json, verbose, capture,
+        db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
     Registered terminals (`conc station terminals add`) log in and are confirmed; unknown A1/A2
@@ -74,6 +85,12 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     real-time energy every --read-every seconds, daily frozen energy after 00:30 (with gap
     backfill), and events whenever the terminal signals ACD. Operator commands given with
     `conc station trip` / `close` are picked up from the database and carried out here.
+
+    Limits against hostile or broken peers (docs/station-frontend.md): a connection must send
+    its login within --login-timeout, at most --max-connections are held (and, if set,
+    --max-pending-per-ip per address before their login), a connection sending more than 16
+    bad frames a minute is closed; bad frames and denials are counted and logged once per peer
+    and minute.
 
     Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed. One `serve`
     per database: a second one is refused (exit 3) while the first runs.
@@ -107,9 +124,13 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     except StationError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
     limit = raise_fd_limit()
+    if max_connections is None:
+        max_connections = max(1, limit - FD_RESERVE)
     with opened_station(db_url, create=True, zone=zone) as station:
         front = FrontEnd(station, master=master, response_timeout=response_timeout,
                          retries=retries, idle_timeout=idle_timeout,
+                         login_timeout=login_timeout, max_connections=max_connections,
+                         max_pending_per_ip=max_pending_per_ip,
                          collector_config=CollectorConfig(
                              realtime_interval_s=read_every or None,
                              clock_check_s=clock_check_every or None,
@@ -121,10 +142,12 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
 
         def started(bound):
             if as_json:
-                click.echo(json.dumps({"listening": "%s:%d" % bound, "fd_limit": limit}))
+                click.echo(json.dumps({"listening": "%s:%d" % bound, "fd_limit": limit,
+                                       "max_connections": max_connections}))
             else:
-                click.echo("listening on %s:%d (database %s, up to ~%d terminals by the "
-                           "open-file limit)" % (bound[0], bound[1], redact(db_url), limit - 50))
+                click.echo("listening on %s:%d (database %s, up to %d connections; open-file "
+                           "limit %d)" % (bound[0], bound[1], redact(db_url), max_connections,
+                                          limit))
 
         def report():
             line = dict(front.stats, online=len(front.links))

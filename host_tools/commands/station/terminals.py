@@ -10,7 +10,7 @@ import click
 
 from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
                                                  opened_station, show_time)
-from host_tools.errors import EXIT_BAD_INPUT, CliError
+from host_tools.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError
 from host_tools.station.registry import check_address
 
 PROTOCOLS = {"dlt645-1997": 1, "ac-sampling": 2, "dlt645-2007": 30}
@@ -44,6 +44,7 @@ def cli():
       conc station terminals add --area 4101 --address 1 --name north-yard
       conc station terminals add-meter 4101-1 --pn 1 --meter 000000000001 --port 2
       conc station terminals list
+      conc station terminals allow 4101-1 10.8.0.0/16      # logins only from that network
       conc station terminals remove 4101-1
     """
 
@@ -309,3 +310,41 @@ def remove_meter(terminal, pn, db_url):
         station.remove_measuring_point(found.id, pn)
     click.echo("terminal %s p%d removed from the archive" % (found.label, pn))
 
+
+
+@cli.command("allow")
+@click.argument("terminal")
+@click.argument("networks", nargs=-1, metavar="[NETWORK]...")
+@click.option("--any", "any_source", is_flag=True,
+              help="Lift the restriction: logins from any address.")
+@click.option("--json", "as_json", is_flag=True, help="Print the networks as JSON.")
+@db_option
+def allow(terminal, networks, any_source, as_json, db_url):
+    """Restrict the source networks TERMINAL may log in from (CIDR, or single addresses).
+
+    A 1376.1 login carries no secret: whoever knows A1/A2 can log in as the terminal. With
+    networks set, a login from elsewhere is denied and raises a security alarm. Without
+    NETWORK or --any, print the networks set. A running `serve` picks a change up the next
+    time it reads the registry (at start, and when an unknown terminal logs in).
+
+    \b
+    Examples:
+      conc station terminals allow 4101-1 10.8.0.0/16          # the carrier's APN pool
+      conc station terminals allow 4101-1 10.8.0.0/16 10.9.1.7
+      conc station terminals allow 4101-1                      # show
+      conc station terminals allow 4101-1 --any                # lift
+    """
+    if networks and any_source:
+        raise CliError("give NETWORKs or --any, not both", EXIT_USAGE)
+    with opened_station(db_url) as station:
+        found = station.terminal(terminal)
+        if networks or any_source:
+            current = station.set_allowed_networks(found.id, [] if any_source else networks)
+        else:
+            current = station.allowed_networks(found.id).get(found.id, ())
+    shown = [str(n) for n in current]
+    if as_json:
+        echo_json({"terminal": found.label, "allowed_networks": shown})
+    else:
+        click.echo("terminal %s logs in from %s" % (found.label, ", ".join(shown) if shown
+                                                     else "any address"))
