@@ -108,3 +108,16 @@ def emit(headers, rows, records, as_json, as_csv):
         click.echo(out.getvalue(), nl=False)
     else:
         echo_table(headers, rows)
+
+
+def find_meter(db_url, zone, meter):
+    """(terminal_id, pn) of a meter given as its address or TERMINAL:PN."""
+    from host_tools.commands.station._common import opened_station
+    with opened_station(db_url, create=False, zone=zone) as station:
+        terminal, pn = station.find_meter(meter)
+    return terminal.id, pn
+
+
+def yuan(fen):
+    from host_tools.business.money import show_yuan
+    return show_yuan(fen)
