@@ -144,9 +144,10 @@ def test_events_and_status(run, db_url):
 
 
 def test_migrate_and_database_errors(run, db_url, tmp_path):
-    assert "migrated from schema version 0 to 1" in run("migrate")
-    assert "schema version 1, up to date" in run("migrate")
-    assert "schema version 1, up to date" in run("migrate", "--check")
+    assert "migrated from schema revision none to 0001_v1" in run("migrate")
+    assert "schema revision 0001_v1, up to date" in run("migrate")
+    assert "schema revision 0001_v1, up to date" in run("migrate", "--check")
+    assert json.loads(run("migrate", "--check", "--json"))["state"] == "up to date"
     assert "unsupported database 'mysql'" in run("status", "--db", "mysql://x/y", code=4)
     assert "no station database" in run("status", "--db", "sqlite:///%s" % (tmp_path / "n.db"),
                                         code=3)
