@@ -34,7 +34,7 @@ import datetime
 from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
 
 from host_tools.business import audit, settings
-from host_tools.business.collection import (daily_frozen, measuring_points, monthly_frozen,
+from host_tools.station.tables import (daily_frozen, measuring_points, monthly_frozen,
                                             terminals)
 from host_tools.business.errors import BusinessError, NotFound
 from host_tools.business.money import amount_fen, to_e4
