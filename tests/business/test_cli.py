@@ -123,3 +123,17 @@ def test_bill_json_holds_a_customer_without_a_meter(station):
         == "Error: 1 statements held: see the note column"
     assert error(station("bill", "--period", "2026-13", user="clerk"), 4) == \
         "Error: bad period '2026-13': YYYY-MM such as 2026-11"
+
+
+def test_settings_are_an_admins_and_checked(station):
+    assert error(station("settings", "set", "reading-day", "29", user="admin"), 4) == \
+        "Error: reading-day is 1..28"
+    assert error(station("settings", "set", "reading-day", "15", user="clerk"), 1) == \
+        "Error: not permitted: clerk (role clerk) may not settings.edit"
+    assert station("settings", "set", "arrears-threshold", "50.00", user="admin").exit_code == 0
+    assert station("settings", "set", "reading-day", "15", user="admin").exit_code == 0
+    shown = json.loads(station("settings", "show", "--json").output)
+    assert (shown["reading-day"], shown["arrears-threshold"]) == ("15", "50.00")
+    station("customers", "add", "C1", "--name", "Wang", user="clerk")
+    shown = station("bill", "--period", "2026-11", "--dry-run", user="clerk").output
+    assert "period 2026-11: 00:00 2026-11-15 to 00:00 2026-12-15, due 2026-12-30" in shown

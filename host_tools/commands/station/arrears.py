@@ -124,7 +124,7 @@ def _simple(name, fn, summary, example):
                 fn(conn, case_id, now(), user, note)
                 state = lib.case(conn, case_id).state
         click.echo("case %d: %s" % (case_id, state))
-    command.__doc__ = "%s\n\n    \\b\n    Example:\n      %s\n    " % (summary, example)
+    command.__doc__ = "%s\n\n    \b\n    Example:\n      %s\n    " % (summary, example)
     return cli.command(name)(command)
 
 
@@ -175,7 +175,7 @@ def _relay(name, fn, done, summary, example):
             raise CliError("case %d is %s: the relay did not confirm (see `conc station "
                            "arrears show %d` and `conc station commands --steps`)"
                            % (case_id, state, case_id), EXIT_FAILED)
-    command.__doc__ = "%s\n\n    \\b\n    Example:\n      %s\n    " % (summary, example)
+    command.__doc__ = "%s\n\n    \b\n    Example:\n      %s\n    " % (summary, example)
     return cli.command(name)(command)
 
 
