@@ -31,7 +31,7 @@ keys), never a query per register.
 import collections
 import datetime
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, text, update
 
 from host_tools.business import audit, settings
 from host_tools.business.customers import area_id as find_area
@@ -427,8 +427,13 @@ def _write(conn, period, now, user, new_rows, changed):
             rows.append(_statement_values(s) | {
                 "number": s.number, "customer_id": s.customer_id, "period_id": period.id,
                 "created_at": now, "created_by": user_id})
-        ids = conn.execute(insert(statements).returning(
-            statements.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        ids = _new_ids(conn, statements, len(rows))
+        if ids is None:
+            ids = conn.execute(insert(statements).returning(
+                statements.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        else:
+            _bulk_insert(conn, statements, [dict(row, id=i) for row, i in zip(rows, ids,
+                                                                            strict=True)])
         for statement_id, s in zip(ids, list(numbered.values()), strict=True):
             numbered[s.customer_id] = s._replace(id=statement_id)
     for s in changed:
@@ -440,8 +445,32 @@ def _write(conn, period, now, user, new_rows, changed):
     lines = [dict(line._asdict(), statement_id=s.id)
              for s in list(numbered.values()) + changed for line in s.lines]
     if lines:
-        conn.execute(insert(statement_lines), lines)
+        _bulk_insert(conn, statement_lines, lines)
     return numbered
+
+
+def _new_ids(conn, table, count):
+    """PostgreSQL: `count` ids drawn from the table's identity sequence (so rows can be
+    copied in with them); None elsewhere (SQLite inserts with RETURNING quickly)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return conn.execute(text(
+        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        {"table": table.name, "n": count}).scalars().all()
+
+
+def _bulk_insert(conn, table, rows):
+    """Insert many rows (dicts) in the caller's transaction. PostgreSQL: COPY, since a
+    multi-row INSERT of a period's statement lines spends seconds in parameter handling."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy("COPY %s (%s) FROM STDIN" % (table.name, ", ".join(
+            '"%s"' % name for name in names))) as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])
 
 
 def _statement_values(s):
@@ -526,7 +555,7 @@ def issue(conn, period, now, user, numbers=None):
     for chunk in range(0, len(ids), 5000):
         conn.execute(update(statements).where(statements.c.id.in_(ids[chunk:chunk + 5000]))
                      .values(state="issued", issued_at=now, issued_by=user.id))
-    conn.execute(insert(ledger), [
+    _bulk_insert(conn, ledger, [
         {"customer_id": d.customer_id, "at": now, "kind": "charge", "amount_fen": -d.total_fen,
          "statement_id": d.id, "user_id": user.id, "note": "statement %s" % d.number}
         for d in drafts])
