@@ -164,7 +164,26 @@ class CommandRunner:
             await self._step(command.id, "station", "failed", "internal error: %s" % exc,
                              state="failed")
 
+    # A trip/close runs only for a user who may control relays (issue 13).
+    def _refusal(self, command_id):
+        """Why the command's user may not switch a relay, or None when they may."""
+        from host_tools.business.users import User, may
+        with self.station.db.transaction(write=False):
+            row = self.station.db.row(
+                "SELECT u.id, u.name, u.role, u.active FROM commands c "
+                "LEFT JOIN users u ON u.id = c.user_id WHERE c.id = :id", {"id": command_id})
+        if row is None or row[0] is None:
+            return "the command names no station user: give it with `--user NAME`"
+        if not row[3] or not may(User(row[0], row[1], row[2], ""), "relay.control"):
+            return "user %s (role %s%s) may not switch relays" % (
+                row[1], row[2], "" if row[3] else ", disabled")
+        return None
+
     async def _execute(self, command):
+        refusal = await asyncio.to_thread(self._refusal, command.id)
+        if refusal:
+            await self._step(command.id, "authorise", "denied", refusal, state="denied")
+            return
         if not await self._in_archive(command):
             await self._step(command.id, "check", "refused", "p%s is not in the archive of "
                              "terminal %s: nothing sent (add the meter with `conc station "

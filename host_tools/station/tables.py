@@ -151,6 +151,8 @@ commands = Table(                                       # remote control and oth
     Column("created_at", BIGINT, nullable=False),
     Column("updated_at", BIGINT, nullable=False),
     Column("finished_at", BIGINT),
+    # business-core: revision 0002_business; the station user who gave the command (users.id)
+    Column("user_id", BIGINT),
     sqlite_autoincrement=True,
 )
 Index("commands_terminal", commands.c.terminal_id, commands.c.created_at)

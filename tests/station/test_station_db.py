@@ -115,9 +115,27 @@ def test_the_tables_match_what_the_migrations_create(db_url):
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         differences = [d for d in compare_metadata(context, tables.metadata)
                        if not (d[0] == "remove_table" and d[1].name == "schema_version")
+                       # business-core: later revisions' tables are checked by their owners
+                       # (tests/business/test_migration.py), and so are their foreign keys
+                       and not _of_a_later_revision(d)
                        # SQLite's reflection leaves out ON DELETE: PostgreSQL checks it
                        and not (station.db.dialect == dbmod.SQLITE and d[0].endswith("_fk"))]
     assert differences == []
+
+
+def _of_a_later_revision(diff):
+    """business-core: a difference about a table tables.py does not describe, or a foreign
+    key into one (commands.user_id -> users)."""
+    if not isinstance(diff, tuple) or not diff or not isinstance(diff[0], str):
+        return False
+    item = diff[1]
+    if diff[0] in ("remove_table", "add_table"):
+        return item.name not in tables.metadata.tables
+    if diff[0] in ("remove_fk", "add_fk"):
+        return (item.parent.name not in tables.metadata.tables
+                or item.referred_table.name not in tables.metadata.tables)
+    table = getattr(item, "table", None)
+    return table is not None and table.name not in tables.metadata.tables
 
 
 def test_unmigrated_or_foreign_databases_are_refused(db_url):

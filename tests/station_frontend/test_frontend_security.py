@@ -123,7 +123,7 @@ def test_a_control_command_denied_for_a_wrong_pw_raises_its_own_alarm(sqlite_url
         async with Harness(sqlite_url, terminals=1, meters=1, password="99",
                            control_options=FAST) as h:
             await h.sim(1)                                 # its PW is all zero: ERC20
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            command_id = h.command("trip", 1, user="alice")
             await eventually(lambda: station_alarms(h, 1, "control_pw_denied"), timeout=8,
                              what="alarm")
             assert h.station.command(command_id).state == "denied"
@@ -142,7 +142,7 @@ def test_a_control_command_denied_without_erc20_raises_no_alarm(sqlite_url):
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
             sim = await h.sim(1)
             sim.deny_afns.add(0x05)                        # the meter refused, say
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            command_id = h.command("trip", 1, user="alice")
             await eventually(lambda: h.station.command(command_id).state == "denied",
                              what="denied")
             await asyncio.sleep(FAST["probe_s"] + 0.3)

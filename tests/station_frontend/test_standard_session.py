@@ -34,7 +34,7 @@ def test_a_standard_only_session_captured_whole_has_no_vendor_unit(sqlite_url, t
                              what="a day of reports delivered")
             sim.raise_event({"erc": 14, "raw": bytes(10)})           # a power cut, ACD
             for kind in ("trip", "close"):
-                command_id = h.station.create_command(h.ids[1], kind, "alice", pn=2)
+                command_id = h.command(kind, 2, user="alice")
                 await eventually(lambda cid=command_id: h.station.command(cid).finished_at,
                                  timeout=10, what="%s finished" % kind)
                 assert h.station.command(command_id).state == "confirmed"

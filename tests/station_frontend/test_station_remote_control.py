@@ -26,9 +26,7 @@ def test_trip_is_sent_with_the_pw_and_confirmed_by_the_relay_event(any_db_url):
         async with Harness(any_db_url, terminals=1, meters=2, password="1234",
                            control_options=FAST) as h:
             sim = await h.sim(1, password=bytes.fromhex("1234" + "00" * 14), relay_delay_s=0.1)
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=2,
-                                                  meter_address="000001000002",
-                                                  reason="arrears")
+            command_id = h.command("trip", 2, reason="arrears")
             command = await finished(h, command_id)
             assert command.state == "confirmed"
             assert trail(h, command_id) == [("created", "ok"), ("sent", "ok"),
@@ -44,7 +42,7 @@ def test_the_vendor_erc60_of_older_firmware_still_confirms(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
             await h.sim(1, relay_record="erc60", relay_delay_s=0.05)
-            command_id = h.station.create_command(h.ids[1], "close", "bob", pn=1)
+            command_id = h.command("close", 1, user="bob")
             command = await finished(h, command_id)
             assert command.state == "confirmed"
             assert "ERC60 outcome: confirmed" in h.station.command_steps(command_id)[-1].detail
@@ -55,7 +53,7 @@ def test_relay_outcome_never_reported_times_out(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
             sim = await h.sim(1, relay_outcome=None)
-            command_id = h.station.create_command(h.ids[1], "close", "bob", pn=1)
+            command_id = h.command("close", 1, user="bob")
             command = await finished(h, command_id)
             assert command.state == "timeout"
             assert trail(h, command_id)[-1] == ("relay", "timeout")
@@ -68,7 +66,7 @@ def test_a_relay_that_did_not_switch_fails_the_command(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
             await h.sim(1, relay_outcome=1)          # ERC33: status word 3 still says closed
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            command_id = h.command("trip", 1, user="alice")
             command = await finished(h, command_id)
             assert command.state == "failed"
             assert "status word 3 = 0000: relay closed" in \
@@ -81,7 +79,7 @@ def test_wrong_pw_is_denied_and_recorded(sqlite_url):
         async with Harness(sqlite_url, terminals=1, meters=1, password="99",
                            control_options=FAST) as h:
             sim = await h.sim(1)                                   # its PW is all zero
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            command_id = h.command("trip", 1, user="alice")
             command = await finished(h, command_id)
             assert command.state == "denied"
             assert trail(h, command_id)[2] == ("answer", "denied")   # then the security alarm
@@ -95,7 +93,7 @@ def test_no_answer_to_the_trip_times_out(sqlite_url):
                            response_timeout=0.2, retries=1) as h:
             sim = await h.sim(1)
             sim.ignore_requests = 10
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            command_id = h.command("trip", 1, user="alice")
             command = await finished(h, command_id)
             assert command.state == "timeout"
             assert trail(h, command_id)[-1] == ("answer", "timeout")
@@ -105,7 +103,7 @@ def test_no_answer_to_the_trip_times_out(sqlite_url):
 def test_offline_terminal_fails_after_waiting(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            command_id = h.command("trip", 1, user="alice")
             command = await finished(h, command_id)
             assert command.state == "failed"
             assert trail(h, command_id) == [("created", "ok"), ("waiting", "offline"),
@@ -117,7 +115,7 @@ def test_command_left_sent_by_a_stopped_station_is_failed_at_start(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
             await h.front.close()
-            command_id = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
+            command_id = h.command("trip", 1, user="alice")
             h.station.record_command_step(command_id, "sent", "ok", "AFN05 F1", state="sent")
             await h.start_with(None)
             command = await finished(h, command_id)
@@ -131,9 +129,11 @@ def test_cli_trip_and_close_print_the_audit_trail(sqlite_url):
         async with Harness(sqlite_url, terminals=1, meters=2, control_options=FAST) as h:
             await h.sim(1, relay_delay_s=0.05)
             runner = CliRunner()
-            env = {"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME}
+            h.user("carol")
+            env = {"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME,
+                   "CONC_STATION_PASSWORD": "password for carol"}
             tripped = await asyncio.to_thread(
-                runner.invoke, trip_cmd.cli, ["--meter", "000001000001", "--operator", "carol",
+                runner.invoke, trip_cmd.cli, ["--meter", "000001000001", "--user", "carol",
                                               "--reason", "test"], env=env)
             assert tripped.exit_code == 0, tripped.output
             lines = tripped.output.splitlines()
@@ -142,7 +142,7 @@ def test_cli_trip_and_close_print_the_audit_trail(sqlite_url):
                                                                 "relay"]
             assert lines[-1] == "trip confirmed"
             closed = await asyncio.to_thread(
-                runner.invoke, close_cmd.cli, ["--meter", "4101-1:2", "--operator", "carol",
+                runner.invoke, close_cmd.cli, ["--meter", "4101-1:2", "--user", "carol",
                                                "--json"], env=env)
             assert closed.exit_code == 0, closed.output
             assert '"state": "confirmed"' in closed.output
@@ -153,10 +153,12 @@ def test_cli_trip_and_close_print_the_audit_trail(sqlite_url):
 def test_cli_cancels_a_command_no_station_picks_up(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, commands=False) as h:
+            h.user("dave")
             result = await asyncio.to_thread(
                 CliRunner().invoke, trip_cmd.cli,
-                ["--meter", "4101-1:1", "--operator", "dave", "--pickup-timeout", "0.5"],
-                env={"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME})
+                ["--meter", "4101-1:1", "--user", "dave", "--pickup-timeout", "0.5"],
+                env={"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME,
+                     "CONC_STATION_PASSWORD": "password for dave"})
             assert result.exit_code == 1
             assert "ended cancelled" in result.output
             assert h.station.command(1).state == "cancelled"
@@ -169,16 +171,18 @@ def test_a_point_not_in_the_archive_is_refused_and_never_sent(sqlite_url):
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
             sim = await h.sim(1)
             # as anyone with the database could write it: the runner checks the archive itself
-            command_id = h.station.create_command(h.ids[1], "trip", "mallory", pn=7)
+            command_id = h.command("trip", 7, user="mallory")
             command = await finished(h, command_id)
             assert command.state == "failed"
             assert trail(h, command_id) == [("created", "ok"), ("check", "refused")]
             assert "not in the archive" in h.station.command_steps(command_id)[-1].detail
             assert not [r for r in sim.requests if r[0] == 0x05]
             # and the CLI does not even write it
+            h.user("carol")
             result = await asyncio.to_thread(
-                CliRunner().invoke, trip_cmd.cli, ["--meter", "4101-1:7", "--operator", "carol"],
-                env={"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME})
+                CliRunner().invoke, trip_cmd.cli, ["--meter", "4101-1:7", "--user", "carol"],
+                env={"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME,
+                     "CONC_STATION_PASSWORD": "password for carol"})
             assert result.exit_code == 4 and "not in terminal 4101-1's archive" in result.output
             assert len(h.station.commands()) == 1
     run(scenario())
@@ -188,9 +192,9 @@ def test_one_command_per_meter_in_flight(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=2, control_options=FAST) as h:
             sim = await h.sim(1, relay_delay_s=0.3)
-            first = h.station.create_command(h.ids[1], "trip", "alice", pn=1)
-            second = h.station.create_command(h.ids[1], "close", "bob", pn=1)
-            other = h.station.create_command(h.ids[1], "trip", "carol", pn=2)
+            first = h.command("trip", 1, user="alice")
+            second = h.command("close", 1, user="bob")
+            other = h.command("trip", 2, user="carol")
             done = [await finished(h, c) for c in (first, second, other)]
             assert [c.state for c in done] == ["confirmed", "confirmed", "confirmed"]
             assert trail(h, second) == [("created", "ok"), ("queued", "waiting"), ("sent", "ok"),
@@ -218,16 +222,16 @@ def test_forwarding_path_switches_the_meter_of_a_terminal_without_our_afn05(sqli
             sim = await h.sim(1, afn05_per_point=False,
                               bus_meters={2: [Dlt645Handler(model)]})   # archive port 2
             tid = h.ids[1]
-            denied = h.station.create_command(tid, "trip", "alice", pn=1)
+            denied = h.command("trip", 1, user="alice")
             assert (await finished(h, denied)).state == "denied"       # AFN05: not mapped
             h.station.set_relay_path(tid, "forward")
             assert h.station.relay_path(tid) == "forward"
-            trip = h.station.create_command(tid, "trip", "alice", pn=1)
+            trip = h.command("trip", 1, user="alice")
             assert (await finished(h, trip)).state == "confirmed"
             assert model.relay_open
             assert "AFN10 F1: status word 3 = 0050: relay open" in \
                 h.station.command_steps(trip)[-1].detail
-            close = h.station.create_command(tid, "close", "alice", pn=1)
+            close = h.command("close", 1, user="alice")
             assert (await finished(h, close)).state == "confirmed" and not model.relay_open
             assert [afn for afn, _ in sim.requests].count(0x10) == 4   # 0x1C + read, twice
     run(scenario())
@@ -243,3 +247,47 @@ def test_a_version_1_database_gets_the_relay_path_with_afn05_for_every_terminal(
     shutil.copy(old, tmp_path / "old.db")
     with open_station("sqlite:///%s" % (tmp_path / "old.db"), zone="UTC") as station:
         assert [station.relay_path(t.id) for t in station.terminals()] == ["afn05"]
+
+
+def test_serve_refuses_a_command_without_a_user_who_may_switch_relays(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            sim = await h.sim(1)
+            viewer = h.user("vera", role="viewer")
+            # Written the old way: an operator's name but no station user.
+            command_id = h.station.create_command(h.ids[1], "trip", "someone", pn=1)
+            command = await finished(h, command_id)
+            assert command.state == "denied"
+            assert trail(h, command_id) == [("created", "ok"), ("authorise", "denied")]
+            assert "names no station user" in h.station.command_steps(command_id)[-1].detail
+            assert not any(afn == 0x05 for afn, _ in sim.requests)     # nothing was sent
+            # A viewer's command is refused the same way, whenever the runner sees it.
+            command_id = h.station.create_command(h.ids[1], "trip", "vera", pn=1)
+            with h.station.db.transaction():
+                h.station.db.execute("UPDATE commands SET user_id = :u WHERE id = :c",
+                                     {"u": viewer.id, "c": command_id})
+            assert (await finished(h, command_id)).state == "denied"
+            assert h.front.commands._refusal(command_id) == \
+                "user vera (role viewer) may not switch relays"
+            assert not any(afn == 0x05 for afn, _ in sim.requests)
+    run(scenario())
+
+
+def test_cli_trip_needs_a_user_who_may_switch_relays(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            h.user("vera", role="viewer")
+            env = {"CONC_STATION_DB": sqlite_url, "CONC_STATION_TZ": ZONE_NAME,
+                   "CONC_STATION_PASSWORD": "password for vera"}
+            refused = await asyncio.to_thread(
+                CliRunner().invoke, trip_cmd.cli, ["--meter", "4101-1:1", "--user", "vera"],
+                env=env)
+            assert refused.exit_code == 1
+            assert "not permitted: vera (role viewer) may not relay.control" in refused.output
+            wrong = await asyncio.to_thread(
+                CliRunner().invoke, trip_cmd.cli, ["--meter", "4101-1:1", "--user", "vera"],
+                env=dict(env, CONC_STATION_PASSWORD="not her password"))
+            assert wrong.exit_code == 4 and "login failed" in wrong.output
+            assert "not her password" not in wrong.output
+            assert h.station.commands() == []
+    run(scenario())
