@@ -112,11 +112,12 @@ class Collector:
         if self.config.read_events and self.link.events_due.is_set():
             self.link.events_due.clear()
             await self._guard("events", self.read_events())
-        # the archive download carries the PW: not to a connection that has not settled yet
-        if self.config.sync_archive and not self.archive_checked and self.link.settled:
+        # Parameter downloads (AFN04) carry the PW: none to a connection that has not settled.
+        settled = self.link.settled
+        if settled and self.config.sync_archive and not self.archive_checked:
             self.archive_checked = True
             await self._guard("meter archive download", self.sync_archive())
-        if (self.config.report_every_min or self.config.report_form) and \
+        if settled and (self.config.report_every_min or self.config.report_form) and \
                 not self.reports_configured:
             self.reports_configured = True
             await self._guard("report task setup", self.configure_reports())

@@ -38,6 +38,8 @@ def test_unregistered_terminal_is_denied_logged_and_disconnected(sqlite_url):
             assert answer.afn == 0 and answer.units[0][1] == 2      # AFN00 F2 denied
             assert answer.seq == login.seq and answer.terminal == 7
             assert await raw.receive_raw() is None                  # connection closed
+            # written by the front end's one denial writer, a moment after the answer
+            await eventually(lambda: h.station.denied_logins(), what="denied login logged")
             denied = h.station.denied_logins()
             assert [(d[2], d[3], d[4]) for d in denied] == [("4101", 7, "not a registered "
                                                              "terminal")]

@@ -246,7 +246,7 @@ def test_a_version_1_database_gets_the_relay_path_with_afn05_for_every_terminal(
     old = Path(__file__).parent.parent / "station" / "data" / "v1_station.db"
     shutil.copy(old, tmp_path / "old.db")
     with open_station("sqlite:///%s" % (tmp_path / "old.db"), zone="UTC") as station:
-        assert [station.relay_path(t.id) for t in station.terminals()] == ["afn05"]
+        assert [station.relay_path(t.id) for t in station.terminals()] == ["afn05", "afn05"]
 
 
 def test_serve_refuses_a_command_without_a_user_who_may_switch_relays(sqlite_url):
