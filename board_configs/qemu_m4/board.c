@@ -63,7 +63,7 @@ void board_reset(void) {
 
 // ---- clock, RTC, watchdog ----------------------------------------------------------------
 static volatile uint64_t ms64;
-static int64_t rtc_base_s;          // RTC seconds at ms64 == 0
+static int64_t rtc_offset_s;        // RTC seconds minus the host's seconds since 2000
 static volatile uint64_t wdt_deadline;   // 0: watchdog not started
 static uint32_t wdt_timeout_ms;
 
@@ -83,18 +83,23 @@ uint64_t board_ms64(void) {
     return a;
 }
 
+static int64_t host_time_2000(void);
+
+// The RTC runs on the host's clock (plus what the firmware set it to), like a battery-backed
+// RTC on its own crystal: the millisecond counter cannot carry it, because QEMU drops SysTick
+// interrupts when its host is busy, and a clock counted from them falls behind (40 s in a
+// minute was seen on a loaded 2-core machine).
 int64_t board_rtc_seconds(void) {
-    return rtc_base_s + (int64_t)(board_ms64() / 1000);
+    return host_time_2000() + rtc_offset_s;
 }
 
 // Nanoseconds since 1970 (MicroPython's convention for mp_hal_time_ns): file times in LittleFS.
 uint64_t mp_hal_time_ns(void) {
-    uint64_t ms = board_ms64();
-    return ((uint64_t)(rtc_base_s + 946684800) * 1000 + ms) * 1000000;
+    return (uint64_t)(board_rtc_seconds() + 946684800) * 1000000000ull;
 }
 
 void board_rtc_set(int64_t seconds) {
-    rtc_base_s = seconds - (int64_t)(board_ms64() / 1000);
+    rtc_offset_s = seconds - host_time_2000();
 }
 
 void board_wdt_start(uint32_t timeout_ms) {
@@ -107,12 +112,12 @@ void board_wdt_feed(void) {
 }
 
 // The host's clock through semihosting SYS_TIME (ARM DUI 0471, operation 0x11: seconds since
-// 1970 UTC): the RTC starts from it at power-on, as a battery-backed RTC would keep time.
-static int64_t host_time_1970(void) {
+// 1970 UTC), in seconds since 2000 (946684800 s later).
+static int64_t host_time_2000(void) {
     register uint32_t r0 __asm__ ("r0") = 0x11;
     register uint32_t r1 __asm__ ("r1") = 0;
     __asm volatile ("bkpt 0xAB" : "+r" (r0) : "r" (r1) : "memory");
-    return (int32_t)r0 < 0 ? 0 : (int64_t)r0;
+    return (int64_t)r0 - 946684800;
 }
 
 // ---- flash regions -----------------------------------------------------------------------
@@ -135,7 +140,6 @@ void board_init(void) {
         memset((void *)FLASH_BASE, 0xff, ROMFS_SIZE + FS_SIZE + RLOG_SIZE);
         *MAGIC_ADDR = MAGIC;
     }
-    rtc_base_s = host_time_1970() - 946684800;   // 2000-01-01 in seconds since 1970
 }
 
 typedef struct {
