@@ -39,7 +39,8 @@ SCALE = 4                           # format 14: 0.0001 kWh
 REGISTER_WIDTH = (6, 2)             # integer and decimal digits of the meters' registers
 ITEMS = ("F161.0", "F161.1", "F161.2", "F161.3", "F161.4")
 
-SETTINGS = {"utility_name": "示范县供电公司", "due_days": 20, "arrears_threshold_fen": 5000,
+SETTINGS = {"utility_name": "示范县供电公司", "utility_address": "示范县人民路 1 号",
+            "utility_phone": "95598", "due_days": 20, "arrears_threshold_fen": 5000,
             "reading_day": 1}
 DEMO_USERS = (("admin", "admin", "系统管理员"), ("clerk", "clerk", "抄核收员"),
               ("cashier", "cashier", "收费员"), ("dispatcher", "dispatcher", "调度员"),
