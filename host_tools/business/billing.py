@@ -42,6 +42,7 @@ from host_tools.business.tables import (REGISTERS, areas, billing_periods, custo
                                         customers, ledger, service_points, statement_lines,
                                         statements)
 from host_tools.business.tariffs import versions_on
+from host_tools.business.users import require
 
 Period = collections.namedtuple("Period", "id period reading_day start_day end_day due_day")
 Line = collections.namedtuple(
@@ -335,6 +336,7 @@ def compute(customer_id, number, points, tariff, values, estimate_from=None):
 def run(conn, period, now, user=None, area=None, dry_run=False, estimate=False):
     """Bill `period` (`YYYY-MM`) for every customer (of one area code): returns a RunResult
     whose statements are what the database holds afterwards (or would, with dry_run)."""
+    require(user, "read" if dry_run else "billing.run")
     if dry_run:
         existing_period = conn.execute(select(billing_periods.c.id).where(
             billing_periods.c.period == check_period(period))).first()
@@ -512,6 +514,7 @@ def statement(conn, number):
 def issue(conn, period, now, user, numbers=None):
     """Issue the period's drafts (or those numbered): each gets its charge in the ledger.
     Held statements stay held. Returns the number issued."""
+    require(user, "statement.issue")
     the_period = get_period(conn, period)
     query = select(statements.c.id, statements.c.customer_id, statements.c.total_fen,
                    statements.c.number).where(statements.c.period_id == the_period.id,
@@ -537,6 +540,7 @@ def issue(conn, period, now, user, numbers=None):
 def void(conn, number, now, user, reason):
     """Void a statement; an issued one's charge is reversed by an adjustment in the ledger
     (the ledger's rows are never changed). The next run bills the customer afresh."""
+    require(user, "statement.issue")
     if not (reason or "").strip():
         raise BusinessError("say why the statement is void (--reason)")
     found = statement(conn, number)

@@ -15,6 +15,7 @@ from host_tools.business import audit
 from host_tools.business.customers import customer
 from host_tools.business.errors import BusinessError
 from host_tools.business.tables import ledger, payments, statements
+from host_tools.business.users import require
 
 Entry = collections.namedtuple("Entry", "id at kind amount_fen balance_fen reference note user_id")
 
@@ -53,6 +54,7 @@ def post(conn, customer_id, kind, amount_fen, now, user, note="", statement_id=N
 
 def adjust(conn, number, amount_fen, note, now, user):
     """A manual correction: positive credits the customer, negative charges them."""
+    require(user, "adjustment.record")
     if not amount_fen:
         raise BusinessError("an adjustment needs a non-zero amount")
     if not (note or "").strip():
@@ -61,3 +63,5 @@ def adjust(conn, number, amount_fen, note, now, user):
     post(conn, who.id, "adjustment", amount_fen, now, user, note.strip())
     audit.record(conn, user, "ledger.adjust", "customer:%s" % number, now,
                  amount_fen=amount_fen, note=note.strip())
+    from host_tools.business import arrears       # arrears reads the ledger: import late
+    arrears.settle(conn, who.id, now, user)
