@@ -23,10 +23,12 @@ import datetime
 import math
 import random
 
-from sqlalchemy import column, func, insert, select, table
+from sqlalchemy import func, insert, select
 
 from host_tools.business import arrears, billing, payments, settings, tariffs, users
 from host_tools.business import tables as t
+from host_tools.station.tables import measuring_points as _points
+from host_tools.station.tables import terminals as _terminals
 
 DEFAULT_SEED = 1376
 CUSTOMERS_PER_TERMINAL = 10
@@ -63,11 +65,6 @@ TARIFFS = [
     ("COM", "一般工商业用电", "flat", 8450, 1000, None),
 ]
 
-_terminals = table("terminals", column("id"), column("area_code"), column("address"),
-                   column("name"), column("password"), column("created_at"))
-_points = table("measuring_points", column("terminal_id"), column("pn"), column("serial_no"),
-                column("meter_address"), column("protocol"), column("port"), column("baud"),
-                column("tariff_count"), column("integer_digits"), column("decimal_digits"))
 FROZEN_COLUMNS = ("terminal_id", "pn", "item", "day", "value", "scale", "read_at", "received_at")
 
 

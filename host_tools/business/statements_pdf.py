@@ -25,7 +25,7 @@ from reportlab.lib.pagesizes import A4
 from sqlalchemy import select
 
 from host_tools.business import billing, settings, stats
-from host_tools.business.collection import measuring_points, terminals
+from host_tools.station.tables import measuring_points, terminals
 from host_tools.business.errors import BusinessError, NotFound
 from host_tools.business.money import show_kwh, show_price, show_yuan
 from host_tools.business.tables import (areas, customers, payments, service_points,
