@@ -19,7 +19,7 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "host_tools.demo", "--seconds", "20",
                              "--keep", str(tmp_path)], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=420)
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     assert "$ conc flash --board virtual_wrover" in out      # the commands a user types
     assert "16 of 16 meter(s) answered" in out
