@@ -10,6 +10,8 @@ DEFAULTS = {
     "due_days": 15,                # a statement is due this many days after the period's end
     "arrears_threshold_fen": 0,    # a case opens when the balance is below minus this
     "utility_name": "",            # the header of printed statements
+    "utility_address": "",         # business-output: the footer of statements and receipts
+    "utility_phone": "",           # business-output: the service hotline printed on them
 }
 
 
