@@ -1,0 +1,196 @@
+"""The console's pages on the collection tables - dashboard, terminals, meters (with trip and
+close), events, commands - each with its JSON twin under /api/. Handlers only parse the request,
+call station_data / the business library, and render; every one is wrapped by auth.guard."""
+import asyncio
+
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route
+
+from host_tools.business import relay
+from host_tools.business.users import NotPermitted
+from host_tools.console import auth, charts, station_data
+from host_tools.console.db import writing
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def respond(request, template, context, data):
+    """The page, or for /api/ paths the data as JSON."""
+    if auth.is_api(request):
+        return JSONResponse(data)
+    return request.app.state.templates.TemplateResponse(request, template, context)
+
+
+def bad_request(request, message, status=400):
+    return auth.refuse(request, status, message)
+
+
+def int_param(request, name, source=None, minimum=None):
+    value = (source if source is not None else request.query_params).get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest("%s must be a whole number, not %r" % (name, value)) from None
+    if minimum is not None and number < minimum:
+        raise BadRequest("%s must be at least %d" % (name, minimum))
+    return number
+
+
+async def read(request, function, *args, **kwargs):
+    """Run a read-only query function(conn, ...) in a thread."""
+    engine = request.app.state.engine
+
+    def run():
+        with engine.connect() as conn:
+            return function(conn, *args, **kwargs)
+    return await asyncio.to_thread(run)
+
+
+async def write(request, function, *args, **kwargs):
+    """Run function(conn, ...) in a write transaction (db.writing) in a thread."""
+    engine = request.app.state.engine
+
+    def run():
+        with writing(engine) as conn:
+            return function(conn, *args, **kwargs)
+    return await asyncio.to_thread(run)
+
+
+def now(request):
+    return int(request.app.state.clock())
+
+
+def handles_bad_input(endpoint):
+    import functools
+
+    @functools.wraps(endpoint)
+    async def wrapped(request, *args):
+        try:
+            return await endpoint(request, *args)
+        except BadRequest as exc:
+            return bad_request(request, str(exc))
+    return wrapped
+
+
+@auth.guard("read")
+async def dashboard(request, user):
+    data = await read(request, station_data.dashboard, now(request), request.app.state.zone)
+    return respond(request, "dashboard.html", {"user": user, "d": data}, data)
+
+
+@auth.guard("read")
+@handles_bad_input
+async def terminals(request, user):
+    search = request.query_params.get("q") or None
+    state = request.query_params.get("state") or None
+    if state not in (None, "online", "silent", "offline"):
+        raise BadRequest("state is online, silent or offline")
+    rows = await read(request, station_data.terminals, now(request), request.app.state.zone,
+                      search=search, state=state)
+    return respond(request, "terminals.html", {"user": user, "rows": rows, "q": search or "",
+                                               "state": state or ""}, rows)
+
+
+@auth.guard("read")
+@handles_bad_input
+async def meters(request, user):
+    search = request.query_params.get("q") or None
+    terminal_id = int_param(request, "terminal")
+    rows = await read(request, station_data.meters, search=search, terminal_id=terminal_id)
+    return respond(request, "meters.html", {"user": user, "rows": rows, "q": search or ""}, rows)
+
+
+@auth.guard("read")
+@handles_bad_input
+async def meter(request, user):
+    terminal_id = int_param(request, "terminal_id", request.path_params)
+    pn = int_param(request, "pn", request.path_params)
+    data = await read(request, station_data.meter, terminal_id, pn, now(request),
+                      request.app.state.zone)
+    if data is None:
+        return bad_request(request, "no measuring point %s on terminal #%s" % (pn, terminal_id),
+                           404)
+    chart = charts.bar_chart([(d["day"], d["kwh"]) for d in data["daily"]], "kWh",
+                             "Daily consumption of %s:%d" % (data["terminal"], pn))
+    return respond(request, "meter.html", {"user": user, "m": data, "chart": chart,
+                                           "error": request.query_params.get("error")}, data)
+
+
+@auth.guard("relay.control")
+@handles_bad_input
+async def give_relay_command(request, user, form):
+    """Trip or close a meter (a reason and, from the page, the confirmation are required)."""
+    terminal_id = int_param(request, "terminal_id", request.path_params)
+    pn = int_param(request, "pn", request.path_params)
+    if auth.is_api(request):
+        body = await request.json()
+        kind, reason, confirmed = body.get("kind"), body.get("reason"), True
+    else:
+        kind, reason = form.get("kind"), form.get("reason")
+        confirmed = form.get("confirm") == "yes"
+    try:
+        if not confirmed:
+            raise relay.RelayError("confirm the %s in the dialog" % (kind or "command"))
+        command_id = await write(request, relay.give, user, kind, terminal_id, pn, reason,
+                                 now(request))
+    except NotPermitted as exc:
+        return auth.refuse(request, 403, str(exc))
+    except relay.RelayError as exc:
+        if auth.is_api(request):
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        import urllib.parse
+        return RedirectResponse("/meters/%d/%d?error=%s" % (
+            terminal_id, pn, urllib.parse.quote(str(exc))), status_code=303)
+    if auth.is_api(request):
+        return JSONResponse({"id": command_id, "state": "pending"}, status_code=201)
+    return RedirectResponse("/commands/%d" % command_id, status_code=303)
+
+
+@auth.guard("read")
+@handles_bad_input
+async def events(request, user):
+    terminal_id = int_param(request, "terminal")
+    erc = int_param(request, "erc", minimum=0)
+    limit = min(int_param(request, "limit", minimum=1) or 200, 2000)
+    rows = await read(request, station_data.events, terminal_id=terminal_id, erc=erc,
+                      limit=limit)
+    return respond(request, "events.html", {"user": user, "rows": rows,
+                                            "erc": "" if erc is None else erc}, rows)
+
+
+@auth.guard("read")
+@handles_bad_input
+async def commands(request, user):
+    state = request.query_params.get("state") or None
+    terminal_id = int_param(request, "terminal")
+    rows = await read(request, station_data.commands, terminal_id=terminal_id, state=state)
+    return respond(request, "commands.html", {"user": user, "rows": rows,
+                                              "state": state or ""}, rows)
+
+
+@auth.guard("read")
+@handles_bad_input
+async def command(request, user):
+    command_id = int_param(request, "command_id", request.path_params)
+    data = await read(request, station_data.command, command_id)
+    if data is None:
+        return bad_request(request, "no command #%s" % command_id, 404)
+    return respond(request, "command.html", {"user": user, "c": data}, data)
+
+
+def routes():
+    result = []
+    for path, endpoint in (("/", dashboard), ("/terminals", terminals), ("/meters", meters),
+                           ("/meters/{terminal_id:int}/{pn:int}", meter), ("/events", events),
+                           ("/commands", commands), ("/commands/{command_id:int}", command)):
+        result.append(Route(path, endpoint, methods=["GET"]))
+        result.append(Route("/api" + ("/dashboard" if path == "/" else path), endpoint,
+                            methods=["GET"]))
+    for prefix in ("", "/api"):
+        result.append(Route(prefix + "/meters/{terminal_id:int}/{pn:int}/relay",
+                            give_relay_command, methods=["POST"]))
+    return result

@@ -1,0 +1,68 @@
+"""What the console's tests and benchmarks share: a station database with the business tables,
+users of every role, and the console served by uvicorn in a thread.
+
+prepare_database() is the ONE place a test database gets its schema: today the collection
+tables by the station's own migration plus the business tables from tables.metadata; when the
+Alembic migrations land this becomes `alembic upgrade head`.
+"""
+import socket
+import threading
+import time
+import zoneinfo
+
+import uvicorn
+
+from host_tools.business import users
+from host_tools.business.tables import metadata
+from host_tools.console.app import create_app
+from host_tools.station.engine import make_engine
+from host_tools.station.repository import open_station
+
+ZONE_NAME = "Asia/Shanghai"
+ZONE = zoneinfo.ZoneInfo(ZONE_NAME)
+PASSWORD = "correct horse 1"
+ROLES = ("viewer", "clerk", "cashier", "dispatcher", "admin")
+
+
+def prepare_database(url):
+    """Create (or bring up to date) a station database for the console; its Engine."""
+    open_station(url, zone=ZONE_NAME).close()
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    return engine
+
+
+def add_role_users(engine, now=None):
+    """One user per role, named after it, all with PASSWORD."""
+    now = int(time.time()) if now is None else now
+    with engine.begin() as conn:
+        for role in ROLES:
+            users.add_user(conn, role, PASSWORD, role, now, full_name=role.title())
+
+
+class ConsoleServer:
+    """The console app on 127.0.0.1:<free port>, served by uvicorn in a daemon thread."""
+
+    def __init__(self, engine, **options):
+        options.setdefault("alarm_poll_s", 0.2)
+        self.app = create_app(engine, ZONE, "test-secret", **options)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the console did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
