@@ -121,6 +121,7 @@ PERMISSION_WORDS = {
     "alarm.rules": "change alarm rules",
     "relay.control": "trip or close a meter's relay",
     "users.manage": "manage users",
+    "audit.read": "view the audit log",
 }
 
 

@@ -182,11 +182,22 @@ async def command(request, user):
     return respond(request, "command.html", {"user": user, "c": data}, data)
 
 
+@auth.guard("audit.read")
+@handles_bad_input
+async def audit_log(request, user):
+    action = request.query_params.get("action") or None
+    limit = min(int_param(request, "limit", minimum=1) or 200, 5000)
+    rows = await read(request, station_data.audit_entries, action=action, limit=limit)
+    return respond(request, "audit.html", {"user": user, "rows": rows, "action": action or ""},
+                   rows)
+
+
 def routes():
     result = []
     for path, endpoint in (("/", dashboard), ("/terminals", terminals), ("/meters", meters),
                            ("/meters/{terminal_id:int}/{pn:int}", meter), ("/events", events),
-                           ("/commands", commands), ("/commands/{command_id:int}", command)):
+                           ("/commands", commands), ("/commands/{command_id:int}", command),
+                           ("/audit", audit_log)):
         result.append(Route(path, endpoint, methods=["GET"]))
         result.append(Route("/api" + ("/dashboard" if path == "/" else path), endpoint,
                             methods=["GET"]))

@@ -264,3 +264,14 @@ def command(conn, command_id):
         "SELECT at, step, outcome, detail FROM command_steps WHERE command_id = :id "
         "ORDER BY id"), {"id": command_id})]
     return result
+
+
+def audit_entries(conn, action=None, limit=200):
+    """The audit log (business table), newest first, with the user's name."""
+    from host_tools.business.tables import audit_log, users
+    query = (select(audit_log, users.c.name.label("user_name"))
+             .outerjoin(users, users.c.id == audit_log.c.user_id)
+             .order_by(audit_log.c.id.desc()).limit(limit))
+    if action:
+        query = query.where(audit_log.c.action.like(action.replace("%", "") + "%"))
+    return [dict(r._mapping) for r in conn.execute(query)]

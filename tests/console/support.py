@@ -66,3 +66,60 @@ class ConsoleServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync"]
+CHROMIUM = "/usr/bin/chromium"     # Debian's package (Playwright's own download is not used)
+
+
+def login(page, base_url, name, password=PASSWORD):
+    """Log `page` in through the login form; returns the page after the redirect."""
+    page.goto(base_url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("domcontentloaded")
+    return page
+
+
+class LiveStation:
+    """The station's front end (as `conc station serve` runs it) and simulated terminals, on
+    their own asyncio loop in a thread, sharing the console's database.
+
+        with LiveStation(url, terminals=1, meters=2) as live:
+            live.call(lambda h: h.sim(1))             # a coroutine run on the station's loop
+            live.soon(lambda: sim.heartbeat())         # a plain call on that loop
+    """
+
+    def __init__(self, url, **harness_options):
+        import asyncio
+
+        from tests.station_frontend.frontend_support import Harness
+        self.loop = asyncio.new_event_loop()
+        self.harness = Harness(url, **harness_options)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def call(self, make_coroutine, timeout=30):
+        import asyncio
+        future = asyncio.run_coroutine_threadsafe(make_coroutine(self.harness), self.loop)
+        return future.result(timeout)
+
+    def soon(self, function, timeout=10):
+        """Run a plain function on the station's loop and return its result."""
+        async def run(_harness):
+            return function()
+        return self.call(run, timeout)
+
+    def __enter__(self):
+        self.thread.start()
+        self.call(lambda h: h.__aenter__())
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.call(lambda h: h.__aexit__(None, None, None))
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
