@@ -12,8 +12,8 @@ from host_tools.business import alarms as alarms_lib
 from host_tools.business.tables import ALARM_STATES, SEVERITIES, alarms
 from host_tools.business.users import NotPermitted
 from host_tools.console import auth
-from host_tools.console.pages import (BadRequest, handles_bad_input, int_param, now, read,
-                                      respond, write)
+from host_tools.console.pages import (BadRequest, handles_bad_input, int_param, now, posted,
+                                      read, respond, wants_json, write)
 
 STREAM_CHECK_S = 2.0        # a stream looks at the table at least this often (other processes)
 KEEPALIVE_S = 15.0
@@ -62,18 +62,18 @@ async def alarm_list(request, user):
 @handles_bad_input
 async def acknowledge(request, user, form):
     alarm_id = int_param(request, "alarm_id", request.path_params)
-    note = (await request.json()).get("note") if auth.is_api(request) else form.get("note")
+    note = (await posted(request, form)).get("note")
     try:
         await write(request, alarms_lib.acknowledge, user, alarm_id, note, now(request))
     except NotPermitted as exc:
         return auth.refuse(request, 403, str(exc))
     except alarms_lib.AlarmError as exc:
-        if auth.is_api(request) or request.headers.get(auth.CSRF_HEADER):
+        if wants_json(request):
             return JSONResponse({"error": str(exc)}, status_code=400)
         return auth.refuse(request, 400, str(exc))
     request.app.state.watcher.poke()
     alarm = await read(request, alarms_lib.get, alarm_id)
-    if auth.is_api(request) or request.headers.get(auth.CSRF_HEADER):
+    if wants_json(request):
         return JSONResponse(dict(alarm, html=render_row(request, user, alarm)))
     return RedirectResponse("/alarms", status_code=303)
 
@@ -142,10 +142,11 @@ async def rule_list(request, user):
 
 
 @auth.guard("alarm.rules")
+@handles_bad_input
 async def rule_update(request, user, form):
     kind = request.path_params["kind"]
-    if auth.is_api(request):
-        body = await request.json()
+    if wants_json(request):
+        body = await posted(request, form)
         enabled, severity, parameters = body.get("enabled", True), body.get("severity"), \
             body.get("parameters") or {}
     else:
@@ -158,12 +159,12 @@ async def rule_update(request, user, form):
     except NotPermitted as exc:
         return auth.refuse(request, 403, str(exc))
     except alarms_lib.AlarmError as exc:
-        if auth.is_api(request):
+        if wants_json(request):
             return JSONResponse({"error": str(exc)}, status_code=400)
         import urllib.parse
         return RedirectResponse("/alarms/rules?error=" + urllib.parse.quote(str(exc)),
                                 status_code=303)
-    if auth.is_api(request):
+    if wants_json(request):
         return JSONResponse((await read(request, alarms_lib.rules))[kind])
     return RedirectResponse("/alarms/rules", status_code=303)
 

@@ -60,6 +60,24 @@ async def write(request, function, *args, **kwargs):
     return await asyncio.to_thread(run)
 
 
+async def posted(request, form):
+    """The fields of a POST: its JSON object (API calls, the page's fetch) or its form."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = await request.json()
+        except ValueError:
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("the body must be a JSON object")
+        return data
+    return form
+
+
+def wants_json(request):
+    """An API call or the page's own fetch(): answer with JSON, not a redirect."""
+    return auth.is_api(request) or bool(request.headers.get(auth.CSRF_HEADER))
+
+
 def now(request):
     return int(request.app.state.clock())
 
@@ -126,12 +144,10 @@ async def give_relay_command(request, user, form):
     """Trip or close a meter (a reason and, from the page, the confirmation are required)."""
     terminal_id = int_param(request, "terminal_id", request.path_params)
     pn = int_param(request, "pn", request.path_params)
-    if auth.is_api(request):
-        body = await request.json()
-        kind, reason, confirmed = body.get("kind"), body.get("reason"), True
-    else:
-        kind, reason = form.get("kind"), form.get("reason")
-        confirmed = form.get("confirm") == "yes"
+    fields = await posted(request, form)
+    kind, reason = fields.get("kind"), fields.get("reason")
+    # The page's form needs its confirmation dialog; an API caller confirms by calling.
+    confirmed = wants_json(request) or fields.get("confirm") == "yes"
     try:
         if not confirmed:
             raise relay.RelayError("confirm the %s in the dialog" % (kind or "command"))
@@ -140,12 +156,12 @@ async def give_relay_command(request, user, form):
     except NotPermitted as exc:
         return auth.refuse(request, 403, str(exc))
     except relay.RelayError as exc:
-        if auth.is_api(request):
+        if wants_json(request):
             return JSONResponse({"error": str(exc)}, status_code=400)
         import urllib.parse
         return RedirectResponse("/meters/%d/%d?error=%s" % (
             terminal_id, pn, urllib.parse.quote(str(exc))), status_code=303)
-    if auth.is_api(request):
+    if wants_json(request):
         return JSONResponse({"id": command_id, "state": "pending"}, status_code=201)
     return RedirectResponse("/commands/%d" % command_id, status_code=303)
 
