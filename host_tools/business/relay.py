@@ -1,60 +1,56 @@
-"""Trip and close a meter's relay on behalf of an authenticated user: the command goes into the
-station's `commands` table (state `pending`, audit step `created`) exactly as `conc station
-trip/close` writes it, and the running `conc station serve` carries it out
-(host_tools/station/remote_control.py) and appends each step until the relay state confirms.
+"""Remote trip and close given by an authenticated user, through the station's command runner.
 
-    command_id = give(conn, user, "trip", terminal_id, pn, "arrears case 12", now)
+    command_id = queue(conn, terminal_id, pn, "trip", user, reason="arrears case 7")
 
-A reason is required; the user must hold `relay.control`; the command and the audit log name the
-user. Nothing here waits for the relay: callers follow the command's rows.
+This writes the same `commands` row and `created` audit step as `conc station trip` did, plus
+`commands.user_id`: the running `conc station serve` carries it out (AFN05 F1 / F2,
+host_tools/station/remote_control.py) only if that user exists, is active and may control
+relays (dispatcher or admin). Writing it in the caller's transaction lets an arrears case and
+its command change together or not at all.
 """
 import json
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select
 
-from host_tools.business.tables import audit_log
+from host_tools.business import audit
+from host_tools.business.collection import command_steps, commands, measuring_points, terminals
+from host_tools.business.errors import BusinessError
 from host_tools.business.users import require
+from host_tools.station.records import terminal_label
 
 KINDS = ("trip", "close")
 
 
-class RelayError(ValueError):
-    """A command that cannot be given (the message says why)."""
-
-
-def give(conn, user, kind, terminal_id, pn, reason, now):
-    """Record a trip/close command for measuring point `pn` of a terminal; its id."""
-    require(user, "relay.control")
+def queue(conn, terminal_id, pn, kind, user, now, reason=""):
+    """Queue a trip or close of meter (terminal_id, pn) by `user`; returns the command id."""
     if kind not in KINDS:
-        raise RelayError("a relay command is trip or close, not %r" % (kind,))
-    reason = (reason or "").strip()
-    if not reason:
-        raise RelayError("give the reason for the %s (it is kept with the command)" % kind)
-    point = conn.execute(text(
-        "SELECT t.area_code, t.address, mp.meter_address FROM measuring_points mp "
-        "JOIN terminals t ON t.id = mp.terminal_id WHERE mp.terminal_id = :t AND mp.pn = :pn"),
-        {"t": terminal_id, "pn": pn}).first()
-    if point is None:
-        raise RelayError("no measuring point %s on terminal #%s" % (pn, terminal_id))
-    busy = conn.execute(text(
-        "SELECT id FROM commands WHERE terminal_id = :t AND pn = :pn AND kind IN ('trip', "
-        "'close') AND finished_at IS NULL"), {"t": terminal_id, "pn": pn}).first()
-    if busy is not None:
-        raise RelayError("command #%d for this meter is still in progress: wait for it to "
-                         "finish" % busy.id)
-    label = "%s-%d" % (point.area_code, point.address)
-    command_id = conn.execute(text(
-        "INSERT INTO commands (terminal_id, terminal_label, pn, meter_address, kind, operator, "
-        "reason, parameters, state, created_at, updated_at) VALUES (:t, :label, :pn, :meter, "
-        ":kind, :operator, :reason, '{}', 'pending', :now, :now) RETURNING id"),
-        {"t": terminal_id, "label": label, "pn": pn, "meter": point.meter_address, "kind": kind,
-         "operator": user.name, "reason": reason, "now": now}).scalar()
-    conn.execute(text("INSERT INTO command_steps (command_id, at, step, outcome, detail) "
-                      "VALUES (:id, :now, 'created', 'ok', :detail)"),
-                 {"id": command_id, "now": now, "detail": "by %s" % user.name})
-    conn.execute(insert(audit_log).values(
-        at=now, user_id=user.id, action="relay.%s" % kind,
-        subject="meter:%s:%d" % (label, pn),
-        detail=json.dumps({"command_id": command_id, "meter": point.meter_address,
-                           "reason": reason}, sort_keys=True)))
+        raise BusinessError("a relay command is trip or close, not %r" % (kind,))
+    require(user, "relay.control")
+    terminal = conn.execute(select(terminals.c.area_code, terminals.c.address)
+                            .where(terminals.c.id == terminal_id)).first()
+    if terminal is None:
+        raise BusinessError("no terminal with id %r" % (terminal_id,))
+    address = conn.execute(select(measuring_points.c.meter_address).where(
+        measuring_points.c.terminal_id == terminal_id, measuring_points.c.pn == pn)).scalar()
+    command_id = conn.execute(insert(commands).values(
+        terminal_id=terminal_id, terminal_label=terminal_label(*terminal), pn=pn,
+        meter_address=address, kind=kind, operator=user.name, reason=reason or "",
+        parameters=json.dumps({}), state="pending", created_at=now, updated_at=now,
+        user_id=user.id).returning(commands.c.id)).scalar()
+    conn.execute(insert(command_steps).values(command_id=command_id, at=now, step="created",
+                                              outcome="ok", detail="by %s" % user.name))
+    audit.record(conn, user, "relay.%s" % kind, "meter:%s:%d" % (terminal_label(*terminal), pn),
+                 now, command_id=command_id, reason=reason or "")
     return command_id
+
+
+def command_state(conn, command_id):
+    return conn.execute(select(commands.c.state).where(commands.c.id == command_id)).scalar()
+
+
+def last_step(conn, command_id):
+    row = conn.execute(select(command_steps.c.step, command_steps.c.outcome,
+                              command_steps.c.detail)
+                       .where(command_steps.c.command_id == command_id)
+                       .order_by(command_steps.c.id.desc()).limit(1)).first()
+    return "" if row is None else "%s %s: %s" % tuple(row)

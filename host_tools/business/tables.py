@@ -12,8 +12,8 @@ Conventions, shared with the collection tables of revision 0001:
 - Columns that point at the collection tables (terminals, measuring points, commands) carry their
   foreign keys in the migration only: those tables are not described here.
 """
-from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String,
+                        Table, Text, UniqueConstraint)
 
 metadata = MetaData()
 
@@ -265,3 +265,8 @@ alarm_rules = Table(                        # station rules and their thresholds
     Column("updated_at", BigInteger, nullable=False),
     Column("updated_by", BigInteger, ForeignKey("users.id")),
 )
+
+# Added by business-core (revision 0002_business creates them too):
+# one live statement per customer and period, so a re-run cannot bill a customer twice.
+Index("statements_live", statements.c.customer_id, statements.c.period_id, unique=True,
+      sqlite_where=statements.c.state != "void", postgresql_where=statements.c.state != "void")

@@ -1,6 +1,7 @@
 """The web process's alarm loop and the change signal its live pages wait on.
 
-Alarms are raised here, in `conc station web`, by polling the events table: `conc station serve`
+Alarms are raised here, in `conc station web`, by polling the events table (and arrears cases
+follow their trip/close commands here too, arrears.follow): `conc station serve`
 stays a front end that only stores what terminals send (its latency and ingest figures do not
 depend on the alarm rules), and one console process on the database is all a site needs. Every
 `poll_s` the loop turns new events into alarms (alarms.raise_from_events); every `rules_s` it
@@ -15,7 +16,7 @@ import time
 
 from sqlalchemy.exc import DBAPIError
 
-from host_tools.business import alarms
+from host_tools.business import alarms, arrears
 from host_tools.console.db import writing
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,9 @@ class AlarmWatcher:
             raised = alarms.raise_from_events(conn, now, self.zone)
             if with_rules:
                 raised += alarms.evaluate_rules(conn, now, self.zone)
-        return raised
+            # Arrears cases follow their trip/close commands as the relay confirms.
+            moved = arrears.follow(conn, now)
+        return raised or moved
 
     def poke(self):
         """Something changed (an acknowledgement, new alarms): wake the streams."""
@@ -64,10 +67,10 @@ class AlarmWatcher:
             monotonic = time.monotonic()
             with_rules = monotonic - self._last_rules >= self.rules_s
             try:
-                raised = await asyncio.to_thread(self._pass, with_rules)
+                changed = await asyncio.to_thread(self._pass, with_rules)
                 if with_rules:
                     self._last_rules = monotonic
-                if raised:
+                if changed or with_rules:
                     self.poke()
             except DBAPIError as exc:
                 log.warning("raising alarms failed (tried again in %.1f s): %s", self.poll_s,

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from host_tools.business import relay
+from host_tools.business.errors import BusinessError
 from host_tools.business.users import NotPermitted
 from host_tools.console import auth, charts, station_data
 from host_tools.console.db import writing
@@ -150,12 +151,16 @@ async def give_relay_command(request, user, form):
     confirmed = wants_json(request) or fields.get("confirm") == "yes"
     try:
         if not confirmed:
-            raise relay.RelayError("confirm the %s in the dialog" % (kind or "command"))
-        command_id = await write(request, relay.give, user, kind, terminal_id, pn, reason,
-                                 now(request))
+            raise BusinessError("confirm the %s in the dialog" % (kind or "command"))
+        if not (reason or "").strip():
+            # The console asks every relay command for its reason (issue 14): it is kept
+            # with the command and in the audit log.
+            raise BusinessError("give the reason for the %s" % (kind or "command"))
+        command_id = await write(request, _queue_relay, user, kind, terminal_id, pn,
+                                 reason.strip(), now(request))
     except NotPermitted as exc:
         return auth.refuse(request, 403, str(exc))
-    except relay.RelayError as exc:
+    except BusinessError as exc:
         if wants_json(request):
             return JSONResponse({"error": str(exc)}, status_code=400)
         import urllib.parse
@@ -164,6 +169,17 @@ async def give_relay_command(request, user, form):
     if wants_json(request):
         return JSONResponse({"id": command_id, "state": "pending"}, status_code=201)
     return RedirectResponse("/commands/%d" % command_id, status_code=303)
+
+
+def _queue_relay(conn, user, kind, terminal_id, pn, reason, now_s):
+    """relay.queue, refusing a second command while one for the meter is unfinished."""
+    busy = station_data.unfinished_relay_command(conn, terminal_id, pn)
+    if busy is not None:
+        raise BusinessError("command #%d for this meter is still in progress: wait for it to "
+                            "finish" % busy)
+    if station_data.meter_exists(conn, terminal_id, pn) is False:
+        raise BusinessError("no measuring point %s on terminal #%s" % (pn, terminal_id))
+    return relay.queue(conn, terminal_id, pn, kind, user, now_s, reason=reason)
 
 
 @auth.guard("read")

@@ -207,6 +207,18 @@ def relay_state(point_commands):
     return {"state": state, "pending_command": pending}
 
 
+def unfinished_relay_command(conn, terminal_id, pn):
+    """The id of a trip/close for this meter not finished yet, or None."""
+    return conn.execute(text(
+        "SELECT id FROM commands WHERE terminal_id = :t AND pn = :pn AND kind IN ('trip', "
+        "'close') AND finished_at IS NULL"), {"t": terminal_id, "pn": pn}).scalar()
+
+
+def meter_exists(conn, terminal_id, pn):
+    return conn.execute(text("SELECT 1 FROM measuring_points WHERE terminal_id = :t "
+                             "AND pn = :pn"), {"t": terminal_id, "pn": pn}).first() is not None
+
+
 def events(conn, terminal_id=None, erc=None, since=None, limit=200):
     """Stored terminal events, newest first."""
     from host_tools.station.erc import erc_name

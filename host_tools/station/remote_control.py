@@ -94,7 +94,27 @@ class CommandRunner:
             await self._step(command.id, "station", "failed", "internal error: %s" % exc,
                              state="failed")
 
+    # --- business-core (issue 13): a trip/close runs only for a user who may control relays.
+    def _refusal(self, command_id):
+        """Why the command's user may not switch a relay, or None when they may."""
+        from host_tools.business.users import User, may
+        with self.station.db.transaction(write=False):
+            row = self.station.db.row(
+                "SELECT u.id, u.name, u.role, u.active FROM commands c "
+                "LEFT JOIN users u ON u.id = c.user_id WHERE c.id = ?", (command_id,))
+        if row is None or row[0] is None:
+            return "the command names no station user: give it with `--user NAME`"
+        if not row[3] or not may(User(row[0], row[1], row[2], ""), "relay.control"):
+            return "user %s (role %s%s) may not switch relays" % (
+                row[1], row[2], "" if row[3] else ", disabled")
+        return None
+    # --- end business-core
+
     async def _execute(self, command):
+        refusal = await asyncio.to_thread(self._refusal, command.id)    # business-core
+        if refusal:                                                     # business-core
+            await self._step(command.id, "authorise", "denied", refusal, state="denied")
+            return                                                      # business-core
         link = self.front.link(command.terminal_id)
         if link is None or link.session is None:
             await self._step(command.id, "waiting", "offline", "terminal %s is not connected; "

@@ -1,9 +1,9 @@
 """What the console's tests and benchmarks share: a station database with the business tables,
 users of every role, and the console served by uvicorn in a thread.
 
-prepare_database() is the ONE place a test database gets its schema: today the collection
-tables by the station's own migration plus the business tables from tables.metadata; when the
-Alembic migrations land this becomes `alembic upgrade head`.
+prepare_database() gets a test database its schema through host_tools.business.database
+(today the station's migration plus the business tables; `alembic upgrade head` once the
+Alembic revisions land).
 """
 import socket
 import threading
@@ -13,10 +13,8 @@ import zoneinfo
 import uvicorn
 
 from host_tools.business import users
-from host_tools.business.tables import metadata
+from host_tools.business.database import open_business
 from host_tools.console.app import create_app
-from host_tools.station.engine import make_engine
-from host_tools.station.repository import open_station
 
 ZONE_NAME = "Asia/Shanghai"
 ZONE = zoneinfo.ZoneInfo(ZONE_NAME)
@@ -25,11 +23,9 @@ ROLES = ("viewer", "clerk", "cashier", "dispatcher", "admin")
 
 
 def prepare_database(url):
-    """Create (or bring up to date) a station database for the console; its Engine."""
-    open_station(url, zone=ZONE_NAME).close()
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    return engine
+    """Create (or bring up to date) a station database for the console; its Engine (the
+    business library's one schema helper, so the switch to Alembic happens there)."""
+    return open_business(url)
 
 
 def add_role_users(engine, now=None):
@@ -82,6 +78,17 @@ def login(page, base_url, name, password=PASSWORD):
     page.click("button[type=submit]")
     page.wait_for_load_state("domcontentloaded")
     return page
+
+
+def login_by_request(context, base_url, name, password=PASSWORD):
+    """Log a browser context in with HTTP requests only: its pages have had no user gesture
+    (a click on the login form would count as one for the autoplay policy)."""
+    import re
+    form = context.request.get(base_url + "/login").text()
+    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    answer = context.request.post(base_url + "/login", form={
+        "csrf": token, "name": name, "password": password, "next": "/"})
+    assert answer.ok, answer.status
 
 
 class LiveStation:

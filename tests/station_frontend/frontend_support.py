@@ -7,10 +7,12 @@
 `run(coro)` runs a test coroutine with a hard timeout (no pytest-asyncio in the project).
 """
 import asyncio
+import time
 import zoneinfo
 
 from protocol import gw376
 from protocol.gw376_deframer import Deframer
+from sqlalchemy import select
 
 from host_tools.simulators.terminals import SimTerminal, Swarm
 from host_tools.station.collector import CollectorConfig
@@ -96,6 +98,37 @@ class Harness:
             client.close()
         await self.front.close()
         self.station.close()
+
+    def user(self, name, role="dispatcher"):
+        """The station user `name` (created with `role` and the password "password for NAME"
+        the first time), in a database given the business schema."""
+        from host_tools.business import users
+        from host_tools.business.database import open_business
+        engine = open_business(self.url)
+        try:
+            with engine.begin() as conn:
+                found = conn.execute(select(users.users.c.id).where(
+                    users.users.c.name == name)).scalar()
+                if found:
+                    return users.by_id(conn, found)
+                return users.add_user(conn, name, "password for %s" % name, role,
+                                      int((self.clock or time.time)()))
+        finally:
+            engine.dispose()
+
+    def command(self, kind, pn, user="alice", address=1, reason=""):
+        """Queue a trip or close of meter `pn` of terminal `address` as `conc station trip`
+        does, by the dispatcher `user`; returns the command id."""
+        from host_tools.business import relay
+        from host_tools.business.database import open_business
+        who = self.user(user)
+        engine = open_business(self.url)
+        try:
+            with engine.begin() as conn:
+                return relay.queue(conn, self.ids[address], pn, kind, who,
+                                   int((self.clock or time.time)()), reason=reason)
+        finally:
+            engine.dispose()
 
     async def sim(self, address, login=True, **options):
         """A SimTerminal connected (and, unless login=False, logged in) to the front end."""

@@ -1,16 +1,17 @@
 """What `conc station trip` and `conc station close` share: give the command, follow its audit.
 
 The CLI never talks to a terminal itself: it writes the command into the station database
-(state `pending`, audit step `created` with the operator) and the running `conc station serve`
+(state `pending`, audit step `created` with the authenticated user, host_tools/business/relay.py)
+and the running `conc station serve`
 picks it up within a second, executes it (host_tools/station/remote_control.py) and appends each
 step to the audit trail, which this command prints as it grows. A command no station picks up
 within --pickup-timeout is cancelled (so a station started later never trips a meter by surprise).
 """
-import getpass
 import time
 
 import click
 
+from host_tools.commands.station._business import business_db, login, now, user_option
 from host_tools.commands.station._common import echo_json, json_time, opened_station, show_time
 from host_tools.errors import EXIT_FAILED, CliError
 from host_tools.station.errors import InvalidValue
@@ -18,25 +19,19 @@ from host_tools.station.errors import InvalidValue
 FINAL = ("confirmed", "denied", "timeout", "failed", "cancelled")
 
 
-def default_operator():
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
-
-
-def give_and_follow(kind, meter, operator, reason, wait_s, pickup_timeout_s, as_json, db_url,
+def give_and_follow(kind, meter, user_name, reason, wait_s, pickup_timeout_s, as_json, db_url,
                     zone, poll_s=0.3):
-    operator = (operator or "").strip()
-    if not operator:
-        raise CliError("say who gives the command: --operator NAME (recorded in the audit "
-                       "trail)", 4)
+    from host_tools.business import relay
     with opened_station(db_url, create=False, zone=zone) as station:
         terminal, pn = station.find_meter(meter)
         points = {p.pn: p for p in station.measuring_points(terminal.id)}
         address = points[pn].meter_address if pn in points else None
-        command_id = station.create_command(terminal.id, kind, operator, pn=pn,
-                                            meter_address=address, reason=reason or "")
+        with business_db(db_url) as engine:
+            user = login(engine, user_name)
+            with engine.begin() as conn:
+                command_id = relay.queue(conn, terminal.id, pn, kind, user, now(),
+                                         reason=reason or "")
+        operator = user.name
         if not as_json:
             click.echo("command #%d: %s meter %s (%s:%d) by %s" % (
                 command_id, kind, address or "-", terminal.label, pn, operator))
@@ -68,7 +63,7 @@ def give_and_follow(kind, meter, operator, reason, wait_s, pickup_timeout_s, as_
         steps = station.command_steps(command_id)
     if as_json:
         echo_json({"id": command.id, "kind": kind, "terminal": command.terminal_label,
-                   "pn": pn, "meter": address, "operator": operator, "state": command.state,
+                   "pn": pn, "meter": address, "user": operator, "state": command.state,
                    "steps": [{"at": json_time(s.at), "step": s.step, "outcome": s.outcome,
                               "detail": s.detail} for s in steps]})
     if command.state == "confirmed":
@@ -86,8 +81,6 @@ def control_options(command):
     for option in reversed([
         click.option("--meter", required=True, metavar="METER",
                      help="The meter: its 12-digit address, or TERMINAL:PN such as 4101-1:3."),
-        click.option("--operator", default=default_operator, show_default="your login name",
-                     help="Who gives the command (recorded in the audit trail)."),
         click.option("--reason", default="", help="Why (recorded with the command)."),
         click.option("--wait", "wait_s", type=click.FloatRange(0), default=120,
                      show_default=True, metavar="SECONDS",
@@ -104,8 +97,10 @@ def control_options(command):
 
 _HELP = """{summary}: AFN05 {fn} with the terminal's PW.
 
-The command is written to the station database with your name and carried out by the
-running `conc station serve` (which must use the same --db): it sends AFN05 {fn} for the
+The command is written to the station database with your station user (--user: a
+dispatcher or admin; the password is asked or taken from CONC_STATION_PASSWORD) and carried
+out by the running `conc station serve` (which must use the same --db, and refuses a command
+whose user may not switch relays): it sends AFN05 {fn} for the
 meter's measuring point, then follows the concentrator's report of the meter's relay state
 (ERC 60) until it confirms or the station gives up. Every step is printed as it lands in
 the audit trail (`conc station commands --steps` shows it later). Exit status 0 only when
@@ -113,8 +108,8 @@ the relay state was confirmed.
 
 \b
 Example:
-  conc station {kind} --meter 000000000001 --operator alice --reason "ticket 4711"
-  conc station {kind} --meter 4101-1:3
+  conc station {kind} --meter 000000000001 --user alice --reason "ticket 4711"
+  CONC_STATION_USER=alice conc station {kind} --meter 4101-1:3
 """
 
 
@@ -122,8 +117,9 @@ def control_command(kind, fn, summary):
     """The click command `conc station KIND` (trip: AFN05 F1, close: AFN05 F2)."""
     from host_tools.commands.station._common import db_option, tz_option
 
-    def command(meter, operator, reason, wait_s, pickup_timeout_s, as_json, db_url, zone):
-        give_and_follow(kind, meter, operator, reason, wait_s, pickup_timeout_s, as_json,
+    def command(meter, user_name, reason, wait_s, pickup_timeout_s, as_json, db_url, zone):
+        give_and_follow(kind, meter, user_name, reason, wait_s, pickup_timeout_s, as_json,
                         db_url, zone)
     command.__doc__ = _HELP.format(summary=summary, fn=fn, kind=kind)
-    return click.command(name=kind)(control_options(db_option(tz_option(command))))
+    return click.command(name=kind)(
+        control_options(user_option(db_option(tz_option(command)))))

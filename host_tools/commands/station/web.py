@@ -8,8 +8,8 @@ import time
 
 import click
 
-from host_tools.commands.station._common import db_option, tz_option
-from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
+from host_tools.commands.station._common import cli_error, db_option, tz_option
+from host_tools.errors import EXIT_DEVICE, CliError
 
 SECRET_KEY = "console.session_secret"       # business_settings row made at the first start
 
@@ -53,11 +53,10 @@ def cli(listen, https_only, secret, alarm_poll_s, rules_s, no_alarms, as_json, v
       # then open http://127.0.0.1:8000 in a browser
     """
     import uvicorn
-    from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
+    from host_tools.business.database import open_business
     from host_tools.console.app import create_app
-    from host_tools.station.engine import make_engine
     from host_tools.station.errors import StationError
     from host_tools.station.serving import parse_listen
     from host_tools.station.times import station_zone
@@ -67,17 +66,12 @@ def cli(listen, https_only, secret, alarm_poll_s, rules_s, no_alarms, as_json, v
     try:
         host, port = parse_listen(listen)
         station_tz = station_zone(zone)
-        engine = make_engine(db_url, create=False)
-        tables = set(inspect(engine).get_table_names())
+        engine = open_business(db_url, create=False)
     except StationError as exc:
-        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+        raise cli_error(exc) from None
     except SQLAlchemyError as exc:
         raise CliError("cannot open the station database: %s" % exc.__class__.__name__,
                        EXIT_DEVICE) from None
-    missing = {"terminals", "users", "alarms", "alarm_rules"} - tables
-    if missing:
-        raise CliError("the station database has no %s table: run `conc station migrate "
-                       "--db ...` first" % sorted(missing)[0], EXIT_BAD_INPUT)
     secret = secret or _stored_secret(engine)
     app = create_app(engine, station_tz, secret, https_only=https_only,
                      alarm_poll_s=alarm_poll_s, rules_s=rules_s, watch=not no_alarms)

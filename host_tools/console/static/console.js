@@ -182,11 +182,12 @@ function confirmRelay(event) {
   if (!form.hasAttribute("data-confirm") || form.confirm.value === "yes") return;
   event.preventDefault();
   const kind = event.submitter ? event.submitter.value : "trip";
-  if (!form.reason.value.trim()) { form.reason.reportValidity(); return; }
+  const reason = form.reason || form.note;
+  if (!reason.value.trim()) { reason.reportValidity(); return; }
   const dialog = document.getElementById("confirm-dialog");
   document.getElementById("confirm-text").textContent =
     (kind === "trip" ? "Disconnect" : "Reconnect") + " this meter (" + kind + ")? Reason: " +
-    form.reason.value.trim();
+    reason.value.trim();
   dialog.onclose = () => {
     if (dialog.returnValue !== "ok") return;
     form.confirm.value = "yes";
