@@ -30,6 +30,7 @@ import json
 
 from sqlalchemy import func, insert, select, text, update
 
+from host_tools.business import stats
 from host_tools.business.tables import (ALARM_STATES, SEVERITIES, alarm_rules, alarms, areas,
                                         audit_log, customers, service_points, settings)
 from host_tools.business.users import require
@@ -316,8 +317,9 @@ def _daily_kwh(conn, first_day, last_day):
     the two values is missing."""
     days = _days(first_day, _next_day(last_day))
     rows = conn.execute(text(
+        # CROSS JOIN: a key range per meter on SQLite, not a scan of daily_frozen.
         "SELECT f.terminal_id, f.pn, f.day, f.value, f.scale FROM measuring_points mp "
-        "JOIN daily_frozen f ON f.terminal_id = mp.terminal_id AND f.pn = mp.pn "
+        "CROSS JOIN daily_frozen f WHERE f.terminal_id = mp.terminal_id AND f.pn = mp.pn "
         "AND f.item = :item AND f.day >= :first AND f.day <= :last"),
         {"item": ENERGY_ITEM, "first": days[0], "last": days[-1]}).all()
     values = {}
@@ -374,59 +376,32 @@ def _consumption(conn, now, day, active):
     return raised
 
 
-def area_line_loss(conn, day):
-    """[(area row, supply kWh, customers' kWh, loss % or None)] for one day, from the daily
-    frozen totals of each area's supply meter and of its customers' service points (times their
-    multipliers). None where the supply meter is missing or read nothing."""
-    result = []
-    next_day = _next_day(day)
-    for area in conn.execute(select(areas).order_by(areas.c.code)).all():
-        supply = None
-        if area.supply_terminal_id is not None:
-            delta = _delta(conn, area.supply_terminal_id, area.supply_pn, day, next_day)
-            supply = None if delta is None else delta * area.supply_multiplier
-        consumed = sum(total / 10 ** scale for scale, total in conn.execute(text(
-            "SELECT f0.scale, SUM((f1.value - f0.value) * sp.multiplier) "
-            "FROM customers c JOIN service_points sp ON sp.customer_id = c.id "
-            "JOIN daily_frozen f0 ON f0.terminal_id = sp.terminal_id AND f0.pn = sp.pn "
-            "AND f0.item = :item AND f0.day = :day "
-            "JOIN daily_frozen f1 ON f1.terminal_id = sp.terminal_id AND f1.pn = sp.pn "
-            "AND f1.item = :item AND f1.day = :next AND f1.scale = f0.scale "
-            "WHERE c.area_id = :area AND sp.valid_from <= :day "
-            "AND (sp.valid_to IS NULL OR sp.valid_to > :day) GROUP BY f0.scale"),
-            {"item": ENERGY_ITEM, "day": day, "next": next_day, "area": area.id}))
-        loss = None if not supply else (supply - consumed) / supply * 100
-        result.append((area, supply, consumed, loss))
-    return result
-
-
-def _delta(conn, terminal_id, pn, day, next_day):
-    rows = dict((r.day, r.value / 10 ** r.scale) for r in conn.execute(text(
-        "SELECT day, value, scale FROM daily_frozen WHERE terminal_id = :t AND pn = :pn "
-        "AND item = :item AND day IN (:a, :b)"),
-        {"t": terminal_id, "pn": pn, "item": ENERGY_ITEM, "a": day, "b": next_day}))
-    if day not in rows or next_day not in rows:
-        return None
-    return rows[next_day] - rows[day]
-
-
 def _line_loss(conn, now, day, rule):
+    """An alarm per area whose line loss on `day` (stats.line_loss: supply meter against its
+    customers' meters) is outside [min_pct, max_pct]."""
     if not rule["enabled"]:
         return []
     low, high = rule["parameters"]["min_pct"], rule["parameters"]["max_pct"]
     open_keys = _open_keys(conn, "line_loss")
+    area_ids = dict(conn.execute(select(areas.c.code, areas.c.id)).all())
     raised = []
-    for area, supply, consumed, loss in area_line_loss(conn, day):
-        if loss is None or low <= loss <= high:
+    for row in stats.line_loss(conn, day, day, step=stats.DAY):
+        if row["loss_rate"] is None:
             continue
-        key = "line_loss:%d:%s" % (area.id, day)
+        loss = float(row["loss_rate"]) * 100
+        if low <= loss <= high:
+            continue
+        key = "line_loss:%s:%s" % (row["area"], day)
         if key in open_keys:
             continue
+        missing = " (%d customer meters without values)" % row["missing"] if row["missing"] \
+            else ""
         raised.append(_insert_alarm(
             conn, "line_loss", rule, key,
-            "area %s %s: line loss %.1f %% on %s" % (area.code, area.name, loss, day),
-            "supply %.2f kWh, customers %.2f kWh (allowed %s..%s %%)" % (
-                supply, consumed, low, high), now, area_id=area.id))
+            "area %s %s: line loss %.1f %% on %s" % (row["area"], row["area_name"], loss, day),
+            "supply %.2f kWh, customers %.2f kWh (allowed %s..%s %%)%s" % (
+                row["supply_kwh_e4"] / 10000, row["consumed_kwh_e4"] / 10000, low, high,
+                missing), now, area_id=area_ids.get(row["area"])))
     return raised
 
 

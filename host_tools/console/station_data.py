@@ -11,6 +11,7 @@ import json
 from sqlalchemy import func, select, text
 
 from host_tools.business import alarms as alarms_lib
+from host_tools.business import stats
 from host_tools.business.tables import arrears_cases
 
 SILENT_AFTER_S = 30 * 60        # as `conc station status`: an open session not heard this long
@@ -97,10 +98,13 @@ def total_consumption(conn, day):
     that day's), over the points that have both values; (kWh, points counted)."""
     kwh, points = 0.0, 0
     for scale, total, count in conn.execute(text(
+            # CROSS JOIN keeps SQLite's loop over the meters, each value found by its key
+            # (left to choose, it scans the whole daily_frozen table); PostgreSQL plans freely.
             "SELECT f0.scale, SUM(f1.value - f0.value), COUNT(*) FROM measuring_points mp "
-            "JOIN daily_frozen f0 ON f0.terminal_id = mp.terminal_id AND f0.pn = mp.pn "
+            "CROSS JOIN daily_frozen f0 CROSS JOIN daily_frozen f1 "
+            "WHERE f0.terminal_id = mp.terminal_id AND f0.pn = mp.pn "
             "AND f0.item = :item AND f0.day = :day "
-            "JOIN daily_frozen f1 ON f1.terminal_id = mp.terminal_id AND f1.pn = mp.pn "
+            "AND f1.terminal_id = mp.terminal_id AND f1.pn = mp.pn "
             "AND f1.item = :item AND f1.day = :next AND f1.scale = f0.scale "
             "GROUP BY f0.scale"), {"item": ENERGY_ITEM, "day": day, "next": shift_day(day, 1)}):
         kwh += total / 10 ** scale
@@ -136,10 +140,18 @@ def dashboard(conn, now, zone):
                                       "points": points_yesterday},
                         "day_before": {"day": before, "kwh": kwh_before,
                                        "points": points_before}},
-        "areas": [{"id": area.id, "code": area.code, "name": area.name, "day": yesterday,
-                   "supply_kwh": supply, "customers_kwh": consumed, "loss_pct": loss}
-                  for area, supply, consumed, loss in alarms_lib.area_line_loss(conn, yesterday)],
+        "areas": line_loss(conn, yesterday),
     }
+
+
+def line_loss(conn, day):
+    """Each area's line loss on `day` (business stats.line_loss), in kWh and percent."""
+    return [{"code": r["area"], "name": r["area_name"], "day": day,
+             "supply_kwh": None if r["supply_kwh_e4"] is None else r["supply_kwh_e4"] / 10000,
+             "customers_kwh": r["consumed_kwh_e4"] / 10000, "meters": r["meters"],
+             "missing": r["missing"],
+             "loss_pct": None if r["loss_rate"] is None else float(r["loss_rate"]) * 100}
+            for r in stats.line_loss(conn, day, day, step=stats.DAY)]
 
 
 def meters(conn, search=None, terminal_id=None, limit=200):
