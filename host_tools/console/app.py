@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 
 from host_tools.business import users as users_lib
 from host_tools.business.tables import users
-from host_tools.console import alarm_pages, auth, business_pages, pages, sounds
+from host_tools.console import alarm_pages, auth, business_pages, pages, sounds, user_pages
 from host_tools.console.db import writing
 from host_tools.console.live import AlarmWatcher
 
@@ -57,7 +57,8 @@ def create_app(engine, zone, secret_key, https_only=False, alarm_poll_s=0.5, rul
         Route("/logout", logout, methods=["POST"]),
         Route("/sounds/{severity}.wav", sound),
         Mount("/static", StaticFiles(packages=[("host_tools.console", "static")]), name="static"),
-    ] + pages.routes() + alarm_pages.routes() + business_pages.routes()
+    ] + pages.routes() + alarm_pages.routes() + business_pages.routes() + \
+        user_pages.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[
         Middleware(ServerTiming),
         Middleware(SessionMiddleware, secret_key=secret_key, session_cookie=auth.SESSION_COOKIE,

@@ -120,7 +120,9 @@ PERMISSION_WORDS = {
     "alarm.ack": "acknowledge alarms",
     "alarm.rules": "change alarm rules",
     "relay.control": "trip or close a meter's relay",
-    "users.manage": "manage users",
+    "user.manage": "manage users",
+    "payment.record": "record payments",
+    "billing.run": "run the billing",
     "audit.read": "view the audit log",
 }
 

@@ -115,3 +115,39 @@ def test_session_cookie_is_httponly_and_samesite_strict(console, new_browser):
     login(context.new_page(), console.url, "viewer")
     cookie, = [c for c in context.cookies() if c["name"] == "conc_console"]
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+
+
+def test_an_admin_adds_a_user_who_then_logs_in_and_others_may_not(console, new_browser,
+                                                                  engine):
+    admin = new_browser().new_page()
+    login(admin, console.url, "admin")
+    admin.goto(console.url + "/users")
+    admin.fill("form.filters input[name=name]", "wang")
+    admin.fill("form.filters input[name=full_name]", "Wang Fang")
+    admin.select_option("form.filters select[name=role]", "cashier")
+    admin.fill("form.filters input[name=password]", "short")
+    admin.evaluate("document.querySelector('form.filters input[name=password]')"
+                   ".removeAttribute('minlength')")
+    admin.click("form.filters button[type=submit]")
+    assert "at least 8 characters" in admin.locator(".error").inner_text()
+    admin.fill("form.filters input[name=name]", "wang")
+    admin.select_option("form.filters select[name=role]", "cashier")
+    admin.fill("form.filters input[name=password]", "a long enough one")
+    admin.click("form.filters button[type=submit]")
+    assert admin.locator(".done").inner_text() == "user wang added"
+    assert "a long enough one" not in admin.content()
+    page = new_browser().new_page()
+    login(page, console.url, "wang", "a long enough one")
+    assert page.locator("header .who").inner_text().startswith("wang (cashier)")
+    assert page.goto(console.url + "/users").status == 403
+    with engine.connect() as conn:
+        assert conn.execute(select(audit_log.c.action).where(
+            audit_log.c.subject == "user:wang")).scalars().all() == ["user.add"]
+
+
+def test_every_route_but_login_and_assets_checks_a_permission(console):
+    from starlette.routing import Route
+    open_paths = {"/login", "/sounds/{severity}.wav"}
+    for route in console.app.routes:
+        if isinstance(route, Route) and route.path not in open_paths:
+            assert getattr(route.endpoint, "permission", None), route.path
