@@ -142,7 +142,8 @@ def test_an_admin_adds_a_user_who_then_logs_in_and_others_may_not(console, new_b
     assert page.goto(console.url + "/users").status == 403
     with engine.connect() as conn:
         assert conn.execute(select(audit_log.c.action).where(
-            audit_log.c.subject == "user:wang")).scalars().all() == ["user.add"]
+            audit_log.c.subject == "user:wang").order_by(audit_log.c.id)).scalars().all() \
+            == ["user.add", "console.login"]
 
 
 def test_every_route_but_login_and_assets_checks_a_permission(console):
