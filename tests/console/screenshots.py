@@ -21,11 +21,35 @@ PAGES = [
 ]
 
 
+def sample_events(url, count_before):
+    """A few terminal events of different kinds, stored as `serve` stores them."""
+    import time
+
+    from host_tools.station.records import Event
+    from host_tools.station.repository import open_station
+    with open_station(url) as station:
+        first, second = [t.id for t in station.terminals()[:2]]
+        now = int(time.time())
+        station.store_events([
+            Event(first, 14, bytes(10), occurred_at=now - 300),
+            Event(second, 31, bytes([count_before, 0, 0, 0, 0, 0, 0, 0]), occurred_at=now - 200,
+                  pn=3),
+            Event(second, 60, bytes([0, 16, 7, 18, 38, 5, 0, 0x1A, 2, 0, 0]),
+                  occurred_at=now - 100),
+            Event(first, 12, bytes([count_before, 1, 0, 0, 0, 0, 0, 0]), occurred_at=now - 50,
+                  pn=2)])
+
+
 def shoot(url, folder, password, pages=PAGES):
+    import time
+
     from playwright.sync_api import sync_playwright
     os.makedirs(folder, exist_ok=True)
     engine = open_business(url)
     with ConsoleServer(engine) as console, sync_playwright() as pw:
+        time.sleep(1)                   # the alarm loop's first pass marks where events start
+        sample_events(url, int(time.time()) & 0xFF)
+        time.sleep(2)
         context = pw.chromium.launch_persistent_context(
             tempfile.mkdtemp(prefix="console-shots-"), executable_path=CHROMIUM, headless=True,
             args=BROWSER_ARGS, viewport={"width": 1280, "height": 900})
