@@ -7,14 +7,19 @@ simulator connected to it, and a virtual board attached to the buses and the mod
 what an installer types - flash, configure, import the meter list, test the wiring - showing
 each `conc` command as it runs it, lets the board poll for about a minute (one reading cycle per
 minute) while it uploads to the station, shows its status, pulls the data over USB into SQLite,
-prints a summary per meter, and ends with the readings the station received. Every child
-process is stopped at the end, whatever happens; the exit status is non-zero when a step failed.
+prints a summary per meter, and shows the readings the station received. Then the billing
+office on the same database: demo customers with a year of frozen values (`conc station
+demo-data`), the last month's line loss and its statements as a PDF, the first one shown as
+text. Every child process is stopped at the end, whatever happens; the exit status is non-zero
+when a step failed.
 
-    python -m host_tools.demo [--seconds 60] [--keep DIR]
+    python -m host_tools.demo [--seconds 60] [--keep DIR] [--customers 200]
 """
 import argparse
+import datetime
 import json
 import os
+import secrets
 import shlex
 import signal
 import sqlite3
@@ -36,9 +41,10 @@ class DemoError(Exception):
 
 
 class Demo:
-    def __init__(self, workdir, seconds):
+    def __init__(self, workdir, seconds, customers=200):
         self.dir = Path(workdir)
         self.seconds = seconds
+        self.customers = customers
         self.children = []
         self.port = None
         self.station_db = "sqlite:///%s" % (self.dir / "station.db")
@@ -220,6 +226,26 @@ class Demo:
         if "F129.0" not in out:
             raise DemoError("the station has no energy readings of meter 1")
 
+    def business_view(self):
+        """The billing office on the same station database: demo customers with a year of
+        frozen values, the last months billed; line loss and the statements of the last."""
+        print("\n== the billing office: demo customers, line loss and statements")
+        db = ("--db", self.station_db)
+        today = datetime.date.today()
+        last = (today.replace(day=1) - datetime.timedelta(days=1)).strftime("%Y-%m")
+        # The demo users' password stays in the environment: it is never shown.
+        self.env.setdefault("CONC_STATION_PASSWORD", secrets.token_urlsafe(12))
+        self.conc("station", "demo-data", "--customers", self.customers, "--billed-months", 2,
+                  *db)
+        self.conc("station", "stats", "line-loss", "--from", last, *db)
+        pdf = self.dir / ("statements-%s.pdf" % last)
+        self.conc("station", "statements", "--period", last, "-o", pdf, *db)
+        page = subprocess.run(["pdftotext", "-layout", "-l", "1", str(pdf), "-"],
+                              capture_output=True, text=True)
+        if page.returncode == 0:
+            print("\nthe first statement (pdftotext):\n" + page.stdout.split("近 12", 1)[0]
+                  .rstrip())
+
     def run(self):
         self.write_files()
         self.start()
@@ -227,12 +253,15 @@ class Demo:
         self.poll()
         self.summary(self.pull())
         self.station_view()
+        self.business_view()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=60, help="polling time (default 60)")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp one)")
+    parser.add_argument("--customers", type=int, default=200,
+                        help="demo customers of the billing office (default 200)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.keep:
@@ -242,7 +271,7 @@ def main(argv=None):
     else:
         tmp = tempfile.TemporaryDirectory(prefix="conc-demo-")
         workdir = tmp.name
-    demo = Demo(workdir, args.seconds)
+    demo = Demo(workdir, args.seconds, args.customers)
     status = 0
     try:
         demo.run()

@@ -22,7 +22,7 @@ import collections
 from sqlalchemy import and_, func, insert, select, update
 
 from host_tools.business import audit, relay, settings
-from host_tools.business.collection import commands
+from host_tools.station.tables import commands
 from host_tools.business.errors import BusinessError, NotFound
 from host_tools.business.tables import (arrears_cases, arrears_transitions, billing_periods,
                                         customers, ledger, service_points, statements)

@@ -34,15 +34,16 @@ import datetime
 from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
 
 from host_tools.business import audit, settings
-from host_tools.business.collection import (daily_frozen, measuring_points, monthly_frozen,
-                                            terminals)
+from host_tools.business.customers import area_id as find_area
+from host_tools.business.customers import meter_name
 from host_tools.business.errors import BusinessError, NotFound
-from host_tools.business.money import amount_fen, to_e4
+from host_tools.business.money import amount_fen, show_kwh, to_e4
 from host_tools.business.tables import (REGISTERS, areas, billing_periods, customer_tariffs,
                                         customers, ledger, service_points, statement_lines,
-                                        statements)
+                                        statements, tariffs)
 from host_tools.business.tariffs import versions_on
 from host_tools.business.users import require
+from host_tools.station.tables import daily_frozen, measuring_points, monthly_frozen, terminals
 
 Period = collections.namedtuple("Period", "id period reading_day start_day end_day due_day")
 Line = collections.namedtuple(
@@ -214,7 +215,7 @@ def _points(conn, period, area_id):
     found = collections.defaultdict(list)
     for row in conn.execute(query):
         # The meter's address names it on the statement; TERMINAL:PN when it has none.
-        label = row.meter_address or "%s-%s:%d" % (row.area_code, row.address, row.pn)
+        label = meter_name(row.meter_address, row.area_code, row.address, row.pn)
         point = _Point(*row[:7], label, row.integer_digits)
         if point.lower < point.upper:
             found[point.customer_id].append(point)
@@ -233,7 +234,6 @@ def _customers(conn, period, area_id):
 
 
 def _tariff_codes(conn, last_day, area_id):
-    from host_tools.business.tables import tariffs
     query = (select(customer_tariffs.c.customer_id, tariffs.c.code)
              .join(tariffs, tariffs.c.id == customer_tariffs.c.tariff_id)
              .join(customers, customers.c.id == customer_tariffs.c.customer_id)
@@ -286,7 +286,6 @@ def _register_kwh(point, register, values, estimate_from, estimated):
 
 
 def _kwh(e4):
-    from host_tools.business.money import show_kwh
     return show_kwh(e4, 4)
 
 
@@ -350,7 +349,6 @@ def run(conn, period, now, user=None, area=None, dry_run=False, estimate=False):
         the_period = get_period(conn, period, now, create=True)
     area_id = None
     if area:
-        from host_tools.business.customers import area_id as find_area
         area_id = find_area(conn, area)
     last_day = (datetime.date.fromisoformat(the_period.end_day)
                 - datetime.timedelta(days=1)).isoformat()

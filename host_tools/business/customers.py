@@ -17,11 +17,14 @@ from sqlalchemy import and_, func, insert, or_, select, update
 
 from host_tools.business.errors import BusinessError, NotFound
 from host_tools.business.tables import areas, customers, service_points
+from host_tools.station.records import terminal_label
+from host_tools.station.tables import measuring_points, terminals
 
 Customer = collections.namedtuple(
     "Customer", "id number name address phone account area_id area_code created_at closed_at")
 ServicePoint = collections.namedtuple(
-    "ServicePoint", "id customer_id terminal_id pn multiplier valid_from valid_to")
+    "ServicePoint", "id customer_id terminal_id pn multiplier valid_from valid_to meter")
+# meter: how people name it, its address from the archive or TERMINAL:PN (4101-1:3)
 Area = collections.namedtuple(
     "Area", "id code name supply_terminal_id supply_pn supply_multiplier customers")
 
@@ -180,7 +183,22 @@ def _in_force(day):
 
 def service_points_of(conn, number):
     who = customer(conn, number)
-    rows = conn.execute(select(service_points).where(service_points.c.customer_id == who.id)
-                        .order_by(service_points.c.valid_from)).all()
+    rows = conn.execute(
+        select(service_points, terminals.c.area_code, terminals.c.address,
+               measuring_points.c.meter_address)
+        .outerjoin(terminals, terminals.c.id == service_points.c.terminal_id)
+        .outerjoin(measuring_points, and_(
+            measuring_points.c.terminal_id == service_points.c.terminal_id,
+            measuring_points.c.pn == service_points.c.pn))
+        .where(service_points.c.customer_id == who.id)
+        .order_by(service_points.c.valid_from)).all()
     return [ServicePoint(r.id, r.customer_id, r.terminal_id, r.pn, r.multiplier, r.valid_from,
-                         r.valid_to) for r in rows]
+                         r.valid_to, meter_name(r.meter_address, r.area_code, r.address, r.pn))
+            for r in rows]
+
+
+def meter_name(meter_address, area_code, address, pn):
+    """A meter as people write it: its address, else TERMINAL:PN."""
+    if meter_address:
+        return meter_address
+    return "%s:%d" % (terminal_label(area_code, address), pn)

@@ -23,10 +23,12 @@ import datetime
 import math
 import random
 
-from sqlalchemy import column, func, insert, select, table
+from sqlalchemy import func, insert, select
 
-from host_tools.business import billing, settings, tariffs, users
+from host_tools.business import arrears, billing, payments, settings, tariffs, users
 from host_tools.business import tables as t
+from host_tools.station.tables import measuring_points as _points
+from host_tools.station.tables import terminals as _terminals
 
 DEFAULT_SEED = 1376
 CUSTOMERS_PER_TERMINAL = 10
@@ -63,11 +65,6 @@ TARIFFS = [
     ("COM", "一般工商业用电", "flat", 8450, 1000, None),
 ]
 
-_terminals = table("terminals", column("id"), column("area_code"), column("address"),
-                   column("name"), column("password"), column("created_at"))
-_points = table("measuring_points", column("terminal_id"), column("pn"), column("serial_no"),
-                column("meter_address"), column("protocol"), column("port"), column("baud"),
-                column("tariff_count"), column("integer_digits"), column("decimal_digits"))
 FROZEN_COLUMNS = ("terminal_id", "pn", "item", "day", "value", "scale", "read_at", "received_at")
 
 
@@ -97,13 +94,11 @@ def generate(engine, customers, seed=DEFAULT_SEED, until=None, now=None, passwor
         layout = _master_data(conn, rng, customers, first, last, now)
         rows = _frozen_values(conn, rng, layout, first, last, now)
     periods = _bill_and_pay(engine, rng, staff, last, billed_months)
-    with engine.begin() as conn:
-        cases = _open_arrears(conn, staff, last)
     return {"customers": customers, "areas": len(layout["areas"]),
             "terminals": len(layout["terminals"]), "meters": len(layout["meters"]),
             "first_day": first.isoformat(), "last_day": last.isoformat(),
             "frozen_values": rows, "seed": seed, "swapped_customer": layout["swapped"],
-            "periods": periods, "arrears_cases": cases,
+            "periods": periods,
             "users": sorted(staff)}
 
 
@@ -131,7 +126,8 @@ def _epoch(day, hour=0):
 
 
 def _bill_and_pay(engine, rng, staff, last, months):
-    """Bill, issue and (mostly) pay the last `months` complete months ending by `last`."""
+    """Bill, issue and (mostly) pay the last `months` complete months ending by `last`; the
+    morning each period is issued, the arrears run opens cases (a third get a notice)."""
     end = last.replace(day=1)
     periods = []
     for k in range(months, 0, -1):
@@ -146,78 +142,46 @@ def _bill_and_pay(engine, rng, staff, last, months):
                                                       settings.get(conn, "due_days"))
             issued_at = _epoch(datetime.date.fromisoformat(end_day), 9)
             result = billing.run(conn, period, issued_at, staff["clerk"])
+            cases = arrears.open_cases(conn, end_day, issued_at - 3600)
+            for case_id in cases[::3]:
+                arrears.notice(conn, case_id, issued_at - 1800, staff["clerk"],
+                               "notice delivered by the meter reader")
             issued = billing.issue(conn, period, issued_at, staff["clerk"])
             paid = _payments(conn, rng, staff["cashier"], period, issued_at,
                              datetime.date.fromisoformat(due), last,
                              late_payers=index >= len(periods) - 2)
         held = sum(1 for s in result.statements if s.state == "held")
-        done.append({"period": period, "issued": issued, "held": held, "paid": paid})
+        done.append({"period": period, "issued": issued, "held": held, "paid": paid,
+                     "arrears_opened": len(cases)})
     return done
 
 
 def _payments(conn, rng, cashier, period, issued_at, due, last, late_payers):
-    """Most customers pay their statement in full before the due day; 2 % pay part of it and,
-    in the last two months, 3 % do not pay at all (the arrears). Payments after `last` are
-    left out. Returns how many were recorded."""
-    found = conn.execute(select(t.statements.c.id, t.statements.c.customer_id,
-                                t.statements.c.total_fen, t.statements.c.number)
+    """Most customers pay their statement in full before the due day; 5 % pay half of it
+    and, in the last two months, 3 % do not pay at all (the arrears). Payments after `last`
+    are left out. Each goes through payments.pay, in time order. Returns how many."""
+    found = conn.execute(select(t.customers.c.number, t.statements.c.total_fen)
+                         .join(t.customers, t.customers.c.id == t.statements.c.customer_id)
                          .join(t.billing_periods,
                                t.billing_periods.c.id == t.statements.c.period_id)
                          .where(t.billing_periods.c.period == period,
                                 t.statements.c.state == "issued")
                          .order_by(t.statements.c.number)).all()
-    rows = []
+    planned = []
     limit = _epoch(last)
     window = max(_epoch(due) - issued_at, 86400)
-    for s in found:
+    for number, total_fen in found:
         roll = rng.random()
-        if s.total_fen <= 0 or (late_payers and roll < 0.03):
+        if total_fen <= 0 or (late_payers and roll < 0.03):
             continue
-        amount = s.total_fen if roll >= 0.05 else s.total_fen // 2
-        paid_at = issued_at + int(rng.random() * window)
-        if paid_at >= limit:
-            continue
-        rows.append({"receipt_no": "R%s-%06d" % (period.replace("-", ""), len(rows) + 1),
-                     "customer_id": s.customer_id, "amount_fen": amount,
-                     "method": rng.choice(("cash", "cash", "bank", "wechat", "alipay")),
-                     "paid_at": paid_at, "user_id": cashier.id,
-                     "note": "statement %s" % s.number})
-    if not rows:
-        return 0
-    conn.execute(insert(t.payments), rows)
-    ids = dict(conn.execute(select(t.payments.c.receipt_no, t.payments.c.id).where(
-        t.payments.c.receipt_no.like("R%s-%%" % period.replace("-", "")))).all())
-    conn.execute(insert(t.ledger), [
-        {"customer_id": r["customer_id"], "at": r["paid_at"], "kind": "payment",
-         "amount_fen": r["amount_fen"], "payment_id": ids[r["receipt_no"]],
-         "user_id": cashier.id, "note": "receipt %s" % r["receipt_no"]} for r in rows])
-    return len(rows)
-
-
-def _open_arrears(conn, staff, last):
-    """Open a case for each customer whose balance is below the threshold after the due day of
-    an issued statement that has passed by `last`; returns how many."""
-    threshold = settings.get(conn, "arrears_threshold_fen")
-    balances = billing.balances(conn)
-    issued = conn.execute(select(t.statements.c.customer_id, t.statements.c.total_fen,
-                                 t.billing_periods.c.due_day).join(
-        t.billing_periods, t.billing_periods.c.id == t.statements.c.period_id).where(
-        t.statements.c.state == "issued")).all()
-    past_due = {}        # the balance without the charges not due yet
-    for s in issued:
-        past_due.setdefault(s.customer_id, balances.get(s.customer_id, 0))
-        if s.due_day >= last.isoformat():
-            past_due[s.customer_id] += s.total_fen
-    owing = sorted(c for c, owed in past_due.items() if owed < -threshold)
-    at = _epoch(last, 8)
-    for customer_id in owing:
-        case_id = conn.execute(insert(t.arrears_cases).values(
-            customer_id=customer_id, state="open", amount_fen=-past_due[customer_id],
-            opened_at=at, updated_at=at)).inserted_primary_key[0]
-        conn.execute(insert(t.arrears_transitions).values(
-            case_id=case_id, at=at, from_state=None, to_state="open", user_id=staff["admin"].id,
-            note="balance below the arrears threshold after the due day"))
-    return len(owing)
+        amount = total_fen if roll >= 0.05 else total_fen // 2
+        paid_at = issued_at + 3600 + int(rng.random() * window)
+        if paid_at < limit:
+            planned.append((paid_at, number, amount,
+                            rng.choice(("cash", "cash", "bank", "wechat", "alipay"))))
+    for paid_at, number, amount, method in sorted(planned):
+        payments.pay(conn, number, amount, paid_at, cashier, method=method)
+    return len(planned)
 
 
 def _year_before(day):

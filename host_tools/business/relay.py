@@ -13,7 +13,7 @@ import json
 from sqlalchemy import insert, select
 
 from host_tools.business import audit
-from host_tools.business.collection import command_steps, commands, measuring_points, terminals
+from host_tools.station.tables import command_steps, commands, measuring_points, terminals
 from host_tools.business.errors import BusinessError
 from host_tools.business.users import require
 from host_tools.station.records import terminal_label

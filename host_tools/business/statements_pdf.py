@@ -21,10 +21,11 @@ import io
 import os
 import zipfile
 
+from reportlab.lib.pagesizes import A4
 from sqlalchemy import select
 
 from host_tools.business import billing, settings, stats
-from host_tools.business.collection import measuring_points, terminals
+from host_tools.station.tables import measuring_points, terminals
 from host_tools.business.errors import BusinessError, NotFound
 from host_tools.business.money import show_kwh, show_price, show_yuan
 from host_tools.business.tables import (areas, customers, payments, service_points,
@@ -37,6 +38,7 @@ REGISTER_NAMES = {0: "电度电费", 1: "尖", 2: "峰", 3: "平", 4: "谷"}
 STATE_MARKS = {"draft": "草稿（未出账）", "issued": "", "void": "已作废"}
 METHODS = {"cash": "现金", "bank": "银行转账", "wechat": "微信", "alipay": "支付宝", "card": "银行卡"}
 HISTORY_MONTHS = 12
+A4_WIDTH, A4_HEIGHT = A4
 
 
 class FontMissing(BusinessError):
@@ -147,13 +149,12 @@ def statement_sheets(conn, period, customer=None, area=None):
 # --- drawing ---------------------------------------------------------------------------------
 
 def _canvas(out, title):
-    from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
     font = cjk_font()
     c = canvas.Canvas(out, pagesize=A4, pageCompression=1, invariant=1)
     c.setTitle(title)
     c.setAuthor("conc station")
-    return c, font, A4
+    return c, font
 
 
 def _line_label(line):
@@ -168,7 +169,9 @@ def _line_label(line):
 
 
 def _text(c, font, size, x, y, text, align="left"):
-    c.setFont(font, size)
+    """Draw one string; ASCII-only text (numbers, dates, codes) in Helvetica, which needs no
+    glyph subsetting, the rest in the CJK font."""
+    c.setFont("Helvetica" if text.isascii() else font, size)
     if align == "right":
         c.drawRightString(x, y, text)
     elif align == "center":
@@ -177,52 +180,104 @@ def _text(c, font, size, x, y, text, align="left"):
         c.drawString(x, y, text)
 
 
-def _draw_statement(c, font, size, sheet):
-    width, height = size
-    left, right = 40, width - 40
-    y = height - 50
+# The page is a printed form: fixed places for up to MAX_METERS meters and MAX_LINES lines, so
+# everything that does not change between customers of one batch (titles, labels, the table
+# head, the chart's months, the footer) is drawn once per PDF as a form and placed on each page.
+MAX_METERS = 3
+MAX_LINES = 14
+LEFT, RIGHT = 40, A4_WIDTH - 40
+Y_NUMBER = A4_HEIGHT - 90
+Y_CUSTOMER = Y_NUMBER - 24
+Y_METERS = Y_CUSTOMER - 30
+Y_TABLE = Y_METERS - 15 * MAX_METERS - 11
+Y_TOTALS = Y_TABLE - 16 * MAX_LINES - 26
+Y_CHART = Y_TOTALS - 17 * 3 - 190
+CHART_HEIGHT = 160
+COLUMNS = [(LEFT, "项目", "left"), (LEFT + 150, "起码", "right"), (LEFT + 215, "止码", "right"),
+           (LEFT + 255, "倍率", "right"), (LEFT + 330, "电量 kWh", "right"),
+           (LEFT + 410, "单价 元/kWh", "right"), (RIGHT, "金额 元", "right")]
+TOTALS = ["本期电量 kWh", "本期电费合计 元", "上期结余 元", "本期应缴金额 元", "缴费截止日期",
+          "当前账户余额 元"]
+
+
+def _totals_place(k):
+    x = LEFT if k % 2 == 0 else LEFT + (RIGHT - LEFT) / 2
+    return x, x + (RIGHT - LEFT) / 2 - 20, Y_TOTALS - 17 * (k // 2)
+
+
+def _form(c, font, forms, sheet):
+    """The name of the static form for this sheet's utility and months (drawn on first use)."""
     u = sheet["utility"]
-    _text(c, font, 17, width / 2, y, u["utility_name"] or "供电企业", "center")
-    y -= 22
-    _text(c, font, 13, width / 2, y, "电费结算单  Electricity statement", "center")
+    months = tuple(m for m, _ in sheet["history"])
+    key = (u["utility_name"], u["utility_address"], u["utility_phone"], months)
+    if key in forms:
+        return forms[key]
+    name = "static%d" % len(forms)
+    c.beginForm(name)
+    width = A4_WIDTH
+    _text(c, font, 17, width / 2, A4_HEIGHT - 50, u["utility_name"] or "供电企业", "center")
+    _text(c, font, 13, width / 2, A4_HEIGHT - 72, "电费结算单  Electricity statement", "center")
+    _text(c, font, 9, LEFT, Y_NUMBER, "结算单号")
+    _text(c, font, 9, RIGHT - 190, Y_NUMBER, "结算期")
+    c.line(LEFT, Y_NUMBER - 8, RIGHT, Y_NUMBER - 8)
+    for x, y, label in ((LEFT, Y_CUSTOMER, "户号"), (LEFT + 170, Y_CUSTOMER, "户名"),
+                        (LEFT + 360, Y_CUSTOMER, "台区"), (LEFT, Y_CUSTOMER - 15, "地址"),
+                        (LEFT + 360, Y_CUSTOMER - 15, "电话")):
+        _text(c, font, 10, x, y, label)
+    c.setFillColorRGB(0.92, 0.92, 0.92)
+    c.rect(LEFT, Y_TABLE - 4, RIGHT - LEFT, 16, stroke=0, fill=1)
+    c.setFillColorRGB(0, 0, 0)
+    for x, title, align in COLUMNS:
+        _text(c, font, 9, x if align == "left" else x - 2, Y_TABLE, title, align)
+    c.line(LEFT, Y_TOTALS + 18, RIGHT, Y_TOTALS + 18)
+    for k, title in enumerate(TOTALS):
+        x, _, y = _totals_place(k)
+        _text(c, font, 11 if k == 3 else 10, x, y, title)
+    _text(c, font, 10, LEFT, Y_CHART + CHART_HEIGHT + 6, "近 12 个月用电量（kWh）")
+    c.setLineWidth(0.5)
+    c.line(LEFT, Y_CHART, RIGHT, Y_CHART)
+    c.setLineWidth(1)
+    slot = (RIGHT - LEFT) / len(months)
+    for k, month in enumerate(months):
+        _text(c, font, 7, LEFT + k * slot + slot / 2, Y_CHART - 10, "%d月" % int(month[5:]),
+              "center")
+    c.line(LEFT, 102, RIGHT, 102)
+    _text(c, font, 8, LEFT, 90, "余额为负表示欠费。请于缴费截止日期前缴清电费，逾期可能依规停电。"
+          "Negative balance: amount owed.")
+    contact = "  ".join(p for p in (u["utility_address"], "服务热线 %s" % u["utility_phone"]
+                                    if u["utility_phone"] else "") if p)
+    if contact:
+        _text(c, font, 8, LEFT, 78, contact)
+    c.endForm()
+    forms[key] = name
+    return name
+
+
+def _draw_statement(c, font, forms, sheet):
+    c.doForm(_form(c, font, forms, sheet))
     mark = STATE_MARKS.get(sheet["state"], "")
     if sheet["estimated"]:
         mark = (mark + " 含估算电量").strip()
     if mark:
         c.setFillColorRGB(0.75, 0.1, 0.1)
-        _text(c, font, 12, right, y, mark, "right")
+        _text(c, font, 12, RIGHT, A4_HEIGHT - 72, mark, "right")
         c.setFillColorRGB(0, 0, 0)
-    y -= 18
-    _text(c, font, 9, left, y, "结算单号 No. %s" % sheet["number"])
-    _text(c, font, 9, right, y, "结算期 %s（%s 至 %s）" % (
+    _text(c, font, 9, LEFT + 40, Y_NUMBER, sheet["number"])
+    _text(c, font, 9, RIGHT, Y_NUMBER, "%s   %s ~ %s" % (
         sheet["period"], sheet["start_day"], sheet["end_day"]), "right")
-    y -= 8
-    c.line(left, y, right, y)
-
     who = sheet["customer"]
-    y -= 16
-    _text(c, font, 10, left, y, "户号  %s" % who["number"])
-    _text(c, font, 10, left + 170, y, "户名  %s" % who["name"])
-    _text(c, font, 10, left + 360, y, "台区  %s" % who["area"])
-    y -= 15
-    _text(c, font, 10, left, y, "地址  %s" % who["address"])
-    _text(c, font, 10, left + 360, y, "电话  %s" % who["phone"])
-    for meter in sheet["meters"].values():
-        y -= 15
+    for x, y, value in ((LEFT + 26, Y_CUSTOMER, who["number"]),
+                        (LEFT + 196, Y_CUSTOMER, who["name"]),
+                        (LEFT + 386, Y_CUSTOMER, who["area"]),
+                        (LEFT + 26, Y_CUSTOMER - 15, who["address"]),
+                        (LEFT + 386, Y_CUSTOMER - 15, who["phone"])):
+        if value:
+            _text(c, font, 10, x, y, value)
+    for k, meter in enumerate(list(sheet["meters"].values())[:MAX_METERS]):
         served = "%s 起" % meter["from"] + ("，%s 止" % meter["to"] if meter["to"] else "")
-        _text(c, font, 10, left, y, "电能表  %s    终端 %s    倍率 %d    %s" % (
+        _text(c, font, 10, LEFT, Y_METERS - 15 * k, "电能表  %s    终端 %s    倍率 %d    %s" % (
             meter["address"], meter["terminal"], meter["multiplier"], served))
-
-    y -= 26
-    columns = [(left, "项目", "left"), (left + 150, "起码", "right"),
-               (left + 215, "止码", "right"), (left + 255, "倍率", "right"),
-               (left + 330, "电量 kWh", "right"), (left + 410, "单价 元/kWh", "right"),
-               (right, "金额 元", "right")]
-    c.setFillColorRGB(0.92, 0.92, 0.92)
-    c.rect(left, y - 4, right - left, 16, stroke=0, fill=1)
-    c.setFillColorRGB(0, 0, 0)
-    for x, title, align in columns:
-        _text(c, font, 9, x if align == "left" else x - 2, y, title, align)
+    y = Y_TABLE
     for line in sheet["lines"]:
         y -= 16
         cells = [_line_label(line),
@@ -232,66 +287,44 @@ def _draw_statement(c, font, size, sheet):
                  "" if line.kwh_e4 is None else show_kwh(line.kwh_e4),
                  "" if line.price_e4 is None else show_price(line.price_e4),
                  show_yuan(line.amount_fen)]
-        for (x, _, align), value in zip(columns, cells, strict=True):
-            _text(c, font, 9, x if align == "left" else x - 2, y, value, align)
-    y -= 8
-    c.line(left, y, right, y)
-
-    y -= 18
-    totals = [("本期电量", "%s kWh" % show_kwh(sheet["kwh_e4"])),
-              ("本期电费合计", "%s 元" % show_yuan(sheet["total_fen"])),
-              ("上期结余", "%s 元" % show_yuan(sheet["opening_balance_fen"])),
-              ("本期应缴金额", "%s 元" % show_yuan(sheet["amount_due_fen"])),
-              ("缴费截止日期", sheet["due_day"]),
-              ("当前账户余额", "%s 元" % show_yuan(sheet["balance_fen"]))]
-    for k, (title, value) in enumerate(totals):
-        x = left if k % 2 == 0 else left + (right - left) / 2
-        _text(c, font, 11 if title == "本期应缴金额" else 10, x, y, title)
-        _text(c, font, 11 if title == "本期应缴金额" else 10,
-              x + (right - left) / 2 - 20, y, value, "right")
-        if k % 2:
-            y -= 17
-
-    _draw_history(c, font, left, y - 200, right - left, 170, sheet["history"])
-    y = 90
-    c.line(left, y + 12, right, y + 12)
-    contact = "  ".join(p for p in (u["utility_address"], "服务热线 %s" % u["utility_phone"]
-                                    if u["utility_phone"] else "") if p)
-    _text(c, font, 8, left, y, "余额为负表示欠费。请于缴费截止日期前缴清电费，逾期可能依规停电。"
-          "Negative balance: amount owed.")
-    _text(c, font, 8, left, y - 12, contact)
+        for (x, _, align), value in zip(COLUMNS, cells, strict=True):
+            if value:
+                _text(c, font, 9, x if align == "left" else x - 2, y, value, align)
+    values = [show_kwh(sheet["kwh_e4"]), show_yuan(sheet["total_fen"]),
+              show_yuan(sheet["opening_balance_fen"]), show_yuan(sheet["amount_due_fen"]),
+              sheet["due_day"], show_yuan(sheet["balance_fen"])]
+    for k, value in enumerate(values):
+        _, x, y = _totals_place(k)
+        _text(c, font, 11 if k == 3 else 10, x, y, value, "right")
+    _draw_history(c, font, sheet["history"])
     c.showPage()
 
 
-def _draw_history(c, font, x, y, width, height, history):
+def _draw_history(c, font, history):
     """12 bars of monthly consumption (kWh), the statement's month last and dark."""
-    _text(c, font, 10, x, y + height + 6, "近 12 个月用电量（kWh）")
     known = [v for _, v in history if v is not None and v > 0]
     top = max(known) if known else 1
-    c.setLineWidth(0.5)
-    c.line(x, y, x + width, y)
-    slot = width / len(history)
-    for k, (month, e4) in enumerate(history):
-        bx = x + k * slot + slot * 0.2
+    slot = (RIGHT - LEFT) / len(history)
+    for k, (_, e4) in enumerate(history):
+        middle = LEFT + k * slot + slot / 2
         if e4 is not None and e4 > 0:
-            bar = (height - 24) * e4 / top
+            bar = (CHART_HEIGHT - 24) * e4 / top
             shade = 0.25 if k == len(history) - 1 else 0.6
             c.setFillColorRGB(shade, shade, shade + 0.15)
-            c.rect(bx, y, slot * 0.6, bar, stroke=0, fill=1)
+            c.rect(middle - slot * 0.3, Y_CHART, slot * 0.6, bar, stroke=0, fill=1)
             c.setFillColorRGB(0, 0, 0)
-            _text(c, font, 7, bx + slot * 0.3, y + bar + 3, show_kwh(e4, 0), "center")
+            _text(c, font, 7, middle, Y_CHART + bar + 3, show_kwh(e4, 0), "center")
         elif e4 is None:
-            _text(c, font, 7, bx + slot * 0.3, y + 3, "无数据", "center")
-        _text(c, font, 7, bx + slot * 0.3, y - 10, "%s月" % int(month[5:]), "center")
-    c.setLineWidth(1)
+            _text(c, font, 7, middle, Y_CHART + 3, "无数据", "center")
 
 
 def statements_pdf(sheets):
     """One PDF (bytes) with a page per statement."""
     out = io.BytesIO()
-    c, font, size = _canvas(out, "电费结算单")
+    c, font = _canvas(out, "电费结算单")
+    forms = {}
     for sheet in sheets:
-        _draw_statement(c, font, size, sheet)
+        _draw_statement(c, font, forms, sheet)
     c.save()
     return out.getvalue()
 

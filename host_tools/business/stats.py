@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import and_, or_, select
 
-from host_tools.business.collection import daily_frozen, terminals
+from host_tools.station.tables import daily_frozen, terminals
 from host_tools.business.customers import area_id as find_area
 from host_tools.business.errors import BusinessError
 from host_tools.business.money import to_e4

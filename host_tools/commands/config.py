@@ -125,7 +125,14 @@ def set_(key, value, port, as_json):
 
 
 def read_settings_file(path):
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError("%s is not a settings file (not UTF-8 text at byte %d): give a JSON or "
+                       "TOML file" % (path, exc.start), EXIT_BAD_INPUT) from None
+    if "\x00" in text:
+        raise CliError("%s is not a settings file (it holds binary data): give a JSON or TOML "
+                       "file" % path, EXIT_BAD_INPUT)
     try:
         if path.endswith(".toml"):
             import tomllib

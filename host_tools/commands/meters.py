@@ -163,20 +163,35 @@ def remove(points, port):
 
 def read_csv(path):
     """Entries of a CSV with a header row (columns: CSV_FIELDS; point and address needed)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return _read_entries(path, f)
+    except UnicodeDecodeError as exc:
+        raise CliError("%s is not UTF-8 text (byte %d): save the CSV as UTF-8"
+                       % (path, exc.start), EXIT_BAD_INPUT) from None
+    except csv.Error as exc:
+        raise CliError("%s is not a readable CSV (%s)" % (path, exc), EXIT_BAD_INPUT) from None
+
+
+def _read_entries(path, f):
     entries = []
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "point" not in reader.fieldnames or \
-                "address" not in reader.fieldnames:
-            raise CliError("%s needs a header row with at least point and address (columns: %s)"
-                           % (path, ", ".join(CSV_FIELDS)), EXIT_BAD_INPUT)
-        unknown = [c for c in reader.fieldnames if c not in CSV_FIELDS]
-        if unknown:
-            raise CliError("%s: unknown column(s) %s; known: %s" % (
-                path, ", ".join(unknown), ", ".join(CSV_FIELDS)), EXIT_BAD_INPUT)
-        for line, row in enumerate(reader, start=2):
-            entry = {k: v.strip() for k, v in row.items() if v is not None and v.strip()}
-            entries.append(validate(entry, "%s line %d: " % (path, line)))
+    reader = csv.DictReader(f)
+    if not reader.fieldnames or "point" not in reader.fieldnames or \
+            "address" not in reader.fieldnames:
+        raise CliError("%s needs a header row with at least point and address (columns: %s)"
+                       % (path, ", ".join(CSV_FIELDS)), EXIT_BAD_INPUT)
+    unknown = [c for c in reader.fieldnames if c not in CSV_FIELDS]
+    if unknown:
+        raise CliError("%s: unknown column(s) %s; known: %s" % (
+            path, ", ".join(unknown), ", ".join(CSV_FIELDS)), EXIT_BAD_INPUT)
+    for row in reader:
+        line = reader.line_num
+        if None in row:         # DictReader keeps fields beyond the header under None
+            raise CliError("%s line %d has more fields than the header (%d): remove them or "
+                           "name their columns" % (path, line, len(reader.fieldnames)),
+                           EXIT_BAD_INPUT)
+        entry = {k: v.strip() for k, v in row.items() if v is not None and v.strip()}
+        entries.append(validate(entry, "%s line %d: " % (path, line)))
     return entries
 
 

@@ -187,9 +187,14 @@ class _SqliteOutput:
 
 
 def open_output(path, fmt):
-    if fmt == "sqlite":
-        return _SqliteOutput(path)
-    return _TextOutput(path, fmt)
+    try:
+        if fmt == "sqlite":
+            return _SqliteOutput(path)
+        return _TextOutput(path, fmt)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise CliError("cannot write %s (%s): check that its folder exists and is writable"
+                       % (path, reason), EXIT_BAD_INPUT) from None
 
 
 # --- the transfer ----------------------------------------------------------------------------

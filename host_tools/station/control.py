@@ -6,13 +6,17 @@ takes and what came of it, moving the command through `sent` to a final state (`
 """
 import json
 
+from sqlalchemy import insert, select, update
+
 from host_tools.station.errors import InvalidValue
 from host_tools.station.records import Command, CommandStep
+from host_tools.station.tables import command_steps, commands
 
 COMMAND_STATES = ("pending", "sent", "confirmed", "denied", "timeout", "failed", "cancelled")
 FINAL_STATES = ("confirmed", "denied", "timeout", "failed", "cancelled")
-_COMMAND_COLUMNS = ("id, terminal_id, terminal_label, pn, meter_address, kind, operator, reason, "
-                    "parameters, state, created_at, updated_at, finished_at")
+_COMMAND_COLUMNS = tuple(commands.c[name] for name in (
+    "id", "terminal_id", "terminal_label", "pn", "meter_address", "kind", "operator", "reason",
+    "parameters", "state", "created_at", "updated_at", "finished_at"))
 
 
 class ControlMixin:
@@ -33,15 +37,14 @@ class ControlMixin:
         at = self._at(at)
         terminal = self.terminal(terminal_id)
         with self.db.transaction():
-            command_id = self.db.scalar(
-                "INSERT INTO commands (terminal_id, terminal_label, pn, meter_address, kind, "
-                "operator, reason, parameters, state, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
-                (terminal.id, terminal.label, pn, meter_address, kind, str(operator).strip(),
-                 reason or "", json.dumps(parameters or {}, sort_keys=True), at, at))
-            self.db.execute("INSERT INTO command_steps (command_id, at, step, outcome, detail) "
-                            "VALUES (?, ?, 'created', 'ok', ?)",
-                            (command_id, at, "by %s" % str(operator).strip()))
+            command_id = self.db.scalar(insert(commands).values(
+                terminal_id=terminal.id, terminal_label=terminal.label, pn=pn,
+                meter_address=meter_address, kind=kind, operator=str(operator).strip(),
+                reason=reason or "", parameters=json.dumps(parameters or {}, sort_keys=True),
+                state="pending", created_at=at, updated_at=at).returning(commands.c.id))
+            self.db.execute(insert(command_steps).values(
+                command_id=command_id, at=at, step="created", outcome="ok",
+                detail="by %s" % str(operator).strip()))
         return command_id
 
     def record_command_step(self, command_id, step, outcome, detail="", state=None, at=None):
@@ -54,24 +57,23 @@ class ControlMixin:
             raise InvalidValue("bad command state %r: one of %s" % (state, ", ".join(COMMAND_STATES)))
         at = self._at(at)
         with self.db.transaction():
-            current = self.db.row("SELECT state FROM commands WHERE id = ?", (command_id,))
+            current = self.db.row(select(commands.c.state).where(commands.c.id == command_id))
             if current is None:
                 raise InvalidValue("no command with id %r" % (command_id,))
-            self.db.execute("INSERT INTO command_steps (command_id, at, step, outcome, detail) "
-                            "VALUES (?, ?, ?, ?, ?)", (command_id, at, step, outcome, detail or ""))
+            self.db.execute(insert(command_steps).values(
+                command_id=command_id, at=at, step=step, outcome=outcome, detail=detail or ""))
+            this = update(commands).where(commands.c.id == command_id)
             if state is not None:
                 if current[0] in FINAL_STATES:
                     raise InvalidValue("command %d already finished as %s" % (command_id, current[0]))
-                self.db.execute("UPDATE commands SET state = ?, updated_at = ?, finished_at = ? "
-                                "WHERE id = ?", (state, at, at if state in FINAL_STATES else None,
-                                                 command_id))
+                self.db.execute(this.values(state=state, updated_at=at,
+                                            finished_at=at if state in FINAL_STATES else None))
             else:
-                self.db.execute("UPDATE commands SET updated_at = ? WHERE id = ?", (at, command_id))
+                self.db.execute(this.values(updated_at=at))
 
     def command(self, command_id):
         with self.db.transaction(write=False):
-            row = self.db.row("SELECT %s FROM commands WHERE id = ?" % _COMMAND_COLUMNS,
-                              (command_id,))
+            row = self.db.row(select(*_COMMAND_COLUMNS).where(commands.c.id == command_id))
         if row is None:
             raise InvalidValue("no command with id %r" % (command_id,))
         return self._command(row)
@@ -79,22 +81,21 @@ class ControlMixin:
     def command_steps(self, command_id):
         """The audit trail of one command, in order."""
         with self.db.transaction(write=False):
-            rows = self.db.rows("SELECT command_id, at, step, outcome, detail FROM command_steps "
-                                "WHERE command_id = ? ORDER BY id", (command_id,))
+            cs = command_steps.c
+            rows = self.db.rows(select(cs.command_id, cs.at, cs.step, cs.outcome, cs.detail)
+                                .where(cs.command_id == command_id).order_by(cs.id))
         return [CommandStep(r[0], self._time(r[1]), r[2], r[3], r[4]) for r in rows]
 
     def commands(self, terminal_id=None, since=None, unfinished=False):
         """Commands, oldest first; unfinished=True: only those still pending or sent."""
-        sql = "SELECT %s FROM commands WHERE 1 = 1" % _COMMAND_COLUMNS
-        params = []
+        c = commands.c
+        query = select(*_COMMAND_COLUMNS).order_by(c.created_at, c.id)
         if terminal_id is not None:
-            sql += " AND terminal_id = ?"
-            params.append(terminal_id)
+            query = query.where(c.terminal_id == terminal_id)
         if since is not None:
-            sql += " AND created_at >= ?"
-            params.append(self._at(since))
+            query = query.where(c.created_at >= self._at(since))
         if unfinished:
-            sql += " AND finished_at IS NULL"
+            query = query.where(c.finished_at.is_(None))
         with self.db.transaction(write=False):
-            rows = self.db.rows(sql + " ORDER BY created_at, id", params)
+            rows = self.db.rows(query)
         return [self._command(r) for r in rows]

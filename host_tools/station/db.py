@@ -1,26 +1,32 @@
-"""Database engines for the master station: one small interface over SQLite and PostgreSQL.
+"""The station's database: one interface over SQLite and PostgreSQL, on SQLAlchemy Core.
 
 `connect(url)` opens `sqlite:///PATH` (a file, in WAL mode; `sqlite:///:memory:` for a scratch
 database) or `postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?options]` (psycopg 3; libpq URI
-syntax, so `?host=/path/to/socket/dir` reaches a unix socket). The rest of the station writes SQL
-once, with `?` placeholders and the types both engines share, and calls:
+syntax, so `?host=/path/to/socket/dir` reaches a unix socket) through engine.make_engine. The
+station's modules build statements with SQLAlchemy Core (tables.py) or text() with named binds,
+and call:
 
     with db.transaction():              # BEGIN ... COMMIT (ROLLBACK on an exception)
-        db.execute(sql, params)         # -> cursor
-        db.rows(sql, params)            # -> list of tuples
-        db.insert_ignoring_duplicates(table, columns, pg_types, rows)   # -> rows stored
+        db.execute(statement, params)   # -> CursorResult; params a dict or a list of dicts
+        db.rows(statement, params)      # -> list of tuples
+        db.insert_ignoring_duplicates(table, rows)      # -> rows stored
+
+`db.engine` is the SQLAlchemy Engine, for libraries that share the station's database (the
+business library runs its own transactions on it).
 
 A Database is shared by threads (the front end runs calls in `asyncio.to_thread`): one lock
-serialises transactions on its single connection, which is also what SQLite wants (one writer).
-Driver errors that mean "cannot reach or open the database" become DatabaseUnavailable; a broken
-PostgreSQL connection is reopened by the next transaction.
+serialises its transactions, which is also what SQLite wants (one writer). Driver errors that mean
+"cannot reach or open the database" become DatabaseUnavailable; a connection the server dropped
+is replaced when the next transaction starts (the pool tests it first).
 """
 import contextlib
-import os
 import re
-import sqlite3
 import threading
 import urllib.parse
+
+import sqlalchemy
+import sqlalchemy.dialects.sqlite
+from sqlalchemy import exc as sa_exc
 
 from host_tools.station.errors import BadDatabaseUrl, DatabaseUnavailable
 
@@ -28,7 +34,6 @@ SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 DEFAULT_URL = "sqlite:///station.db"
 SQLITE_BUSY_TIMEOUT_S = 10
-PG_CONNECT_TIMEOUT_S = 5
 URL_HELP = ("use sqlite:///PATH (e.g. sqlite:///station.db, sqlite:////var/lib/station.db) or "
             "postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
 
@@ -61,255 +66,173 @@ def parse_url(url):
 
 def connect(url, create=True):
     """Open the database at `url`. With create=False a missing SQLite file is an error."""
-    dialect, target = parse_url(url)
-    if dialect == SQLITE:
-        if not create and target != ":memory:" and not os.path.exists(target):
-            raise DatabaseUnavailable(
-                "no station database at %s: register a terminal first (conc station terminals "
-                "add) or give the right --db / CONC_STATION_DB" % target)
-        return SQLiteDatabase(url, target)
-    return PostgresDatabase(url)
+    from host_tools.station.engine import make_engine
+    dialect, _ = parse_url(url)
+    return Database(url, make_engine(url, create=create), dialect)
+
+
+def _first_line(error):
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class Database:
-    """One connection, one lock, and the SQL dialect differences the station needs."""
+    """An Engine, one lock, and the few dialect differences the station's modules need."""
 
-    dialect = None
-
-    def __init__(self, url):
+    def __init__(self, url, engine, dialect):
         self.url = redact(url)
+        self.engine = engine
+        self.dialect = dialect
+        self.path = parse_url(url)[1] if dialect == SQLITE else None
         self._lock = threading.RLock()
-        self._depth = 0
         self._conn = None
+        # Fail now, with a clear message, if the database cannot be opened at all.
+        with self.transaction(write=False):
+            pass
 
-    # -- to be provided by each engine
-    def _open(self):
-        raise NotImplementedError
-
-    def _begin(self, write):
-        raise NotImplementedError
-
-    def _end(self, commit):
-        raise NotImplementedError
-
-    def _sql(self, sql):
-        return sql
-
-    def _translate(self, exc):
-        """The StationError for a driver exception, or None to let it through."""
-        return None
-
-    def insert_ignoring_duplicates(self, table, columns, pg_types, rows):
-        raise NotImplementedError
-
-    # -- shared
-    @property
-    def integrity_errors(self):
-        raise NotImplementedError
+    integrity_errors = (sa_exc.IntegrityError,)
 
     @contextlib.contextmanager
     def transaction(self, write=True):
-        """Run the block in one transaction (nested blocks join the outer one)."""
+        """Run the block in one transaction (nested blocks join the outer one).
+
+        On SQLite a write transaction starts with BEGIN IMMEDIATE: two writers queue on the busy
+        timeout instead of one failing when it upgrades a read lock.
+        """
         with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self
-                finally:
-                    self._depth -= 1
+            if self._conn is not None:
+                yield self
                 return
             with self._translated():
-                if self._conn is None or self._is_broken():
-                    self._reopen()
-                self._begin(write)
-            self._depth = 1
+                conn = self.engine.connect()
             try:
+                if self.dialect == SQLITE:
+                    conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
                 with self._translated():
-                    yield self
-            except BaseException:
-                self._depth = 0
+                    transaction = conn.begin()
+                self._conn = conn
+                try:
+                    with self._translated():
+                        yield self
+                except BaseException:
+                    self._conn = None
+                    with contextlib.suppress(Exception):
+                        transaction.rollback()
+                    raise
+                self._conn = None
+                try:
+                    with self._translated():
+                        transaction.commit()
+                except BaseException:
+                    self._end_failed_commit(conn)
+                    raise
+            finally:
+                self._conn = None
                 with contextlib.suppress(Exception):
-                    self._end(commit=False)
-                raise
-            self._depth = 0
-            try:
-                with self._translated():
-                    self._end(commit=True)
-            except BaseException:
-                # A failed COMMIT (busy, disk full) can leave the transaction open: close it so
-                # the next call starts clean; nothing of this one was stored.
-                with contextlib.suppress(Exception):
-                    self._end(commit=False)
-                raise
+                    conn.close()
+
+    def _end_failed_commit(self, conn):
+        """A failed COMMIT (a deferred constraint, busy, disk full) stored nothing, but SQLite
+        keeps the transaction open: end it, or the connection's next BEGIN fails."""
+        if self.dialect != SQLITE:
+            return
+        with contextlib.suppress(Exception):
+            raw = conn.connection.dbapi_connection
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def _translated(self):
         try:
             yield
-        except Exception as exc:
+        except sa_exc.DBAPIError as exc:
             mapped = self._translate(exc)
             if mapped is None:
                 raise
-            raise mapped from exc
+            raise mapped from None
+        except sa_exc.ArgumentError:     # a URL SQLAlchemy cannot parse
+            raise BadDatabaseUrl("bad database URL %s: %s" % (self.url, URL_HELP)) from None
 
-    def _is_broken(self):
-        return False
+    def _translate(self, exc):
+        """The StationError for a wrapped driver exception, or None to let it through."""
+        text = _first_line(exc)
+        if self.dialect == SQLITE:
+            if isinstance(exc, sa_exc.OperationalError):
+                if "locked" in text or "busy" in text:
+                    return DatabaseUnavailable(
+                        "the SQLite database %s stayed locked by another process for %d s: try "
+                        "again" % (self.path, SQLITE_BUSY_TIMEOUT_S))
+                if "unable to open" in text or "readonly" in text or "disk I/O" in text:
+                    return DatabaseUnavailable("cannot open SQLite database %s (%s): check that "
+                                               "its folder exists and is writable"
+                                               % (self.path, text))
+            if isinstance(exc, sa_exc.DatabaseError) and (
+                    "not a database" in text or "malformed" in text):
+                return DatabaseUnavailable(
+                    "%s is not an intact SQLite database (%s): give the right --db, or restore "
+                    "the file from a backup" % (self.path, text))
+            return None
+        if isinstance(exc, sa_exc.OperationalError) or (
+                isinstance(exc, sa_exc.InterfaceError) or exc.connection_invalidated):
+            return DatabaseUnavailable("cannot use PostgreSQL database %s: %s (check that the "
+                                       "server is running and the URL is right)"
+                                       % (self.url, redact(text)))
+        if isinstance(exc, sa_exc.ProgrammingError) and "connection" in text.lower() \
+                and self._conn is None:
+            return BadDatabaseUrl("bad PostgreSQL URL %s: %s (%s)" % (self.url, redact(text),
+                                                                       URL_HELP))
+        return None
 
-    def _reopen(self):
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
-        self._conn = self._open()
+    @property
+    def connection(self):
+        """The SQLAlchemy Connection of the open transaction (for Alembic and inspection)."""
+        return self._conn
 
-    def execute(self, sql, params=()):
-        return self._conn.execute(self._sql(sql), params)
+    @staticmethod
+    def _statement(statement):
+        return sqlalchemy.text(statement) if isinstance(statement, str) else statement
 
-    def executemany(self, sql, seq):
-        """Run `sql` for every parameter tuple; the number of rows changed."""
-        cur = self._conn.cursor()
-        cur.executemany(self._sql(sql), seq)
-        return max(cur.rowcount, 0)
+    def execute(self, statement, params=None):
+        """Run a Core statement (or SQL text with :named binds) in the open transaction.
+        params: a dict, or a list of dicts to run it for each (executemany)."""
+        return self._conn.execute(self._statement(statement), params)
 
-    def rows(self, sql, params=()):
-        return self.execute(sql, params).fetchall()
+    def rows(self, statement, params=None):
+        return self.execute(statement, params).fetchall()
 
-    def row(self, sql, params=()):
-        return self.execute(sql, params).fetchone()
+    def row(self, statement, params=None):
+        return self.execute(statement, params).first()
 
-    def scalar(self, sql, params=()):
-        found = self.row(sql, params)
+    def scalar(self, statement, params=None):
+        found = self.row(statement, params)
         return None if found is None else found[0]
+
+    def insert_ignoring_duplicates(self, table, rows):
+        """Insert rows (tuples in the table's column order) skipping those whose key is already
+        stored; the number stored."""
+        if not rows:
+            return 0
+        names = [c.name for c in table.columns]
+        if self.dialect == POSTGRESQL:
+            # One statement per batch: the rows travel as one array per column and unnest()
+            # turns them back into rows, several times faster than a statement per row.
+            casts = ", ".join("CAST(:%s AS %s[])" % (name, column.type.compile(
+                self.engine.dialect)) for name, column in zip(names, table.columns, strict=True))
+            sql = "INSERT INTO %s (%s) SELECT * FROM unnest(%s) ON CONFLICT DO NOTHING" % (
+                table.name, ", ".join(names), casts)
+            params = {name: list(values) for name, values in zip(names, zip(*rows, strict=True),
+                                                                  strict=True)}
+            return max(self.execute(sql, params).rowcount, 0)
+        statement = sqlalchemy.dialects.sqlite.insert(table).on_conflict_do_nothing()
+        return max(self.execute(statement, [dict(zip(names, row, strict=True))
+                                            for row in rows]).rowcount, 0)
 
     def close(self):
         with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-                self._conn = None
+            self.engine.dispose()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-
-class SQLiteDatabase(Database):
-    """A station database in one SQLite file: WAL journal, synchronous=FULL, foreign keys on.
-
-    WAL lets `conc station readings` read while the front end writes; FULL makes a committed
-    upload survive a power cut, because the station confirms it and the terminal then forgets it.
-    """
-
-    dialect = SQLITE
-
-    def __init__(self, url, path):
-        super().__init__(url)
-        self.path = path
-        with self._translated():
-            self._reopen()
-
-    @property
-    def integrity_errors(self):
-        return (sqlite3.IntegrityError,)
-
-    def _open(self):
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=SQLITE_BUSY_TIMEOUT_S)
-        try:
-            if self.path != ":memory:":
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise DatabaseUnavailable("cannot put %s in WAL mode (got %s)" % (self.path, mode))
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _begin(self, write):
-        # IMMEDIATE takes the write lock up front, so two writers wait (busy timeout) instead of
-        # one failing when it upgrades a read lock.
-        self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    def _end(self, commit):
-        self._conn.execute("COMMIT" if commit else "ROLLBACK")
-
-    def _translate(self, exc):
-        if isinstance(exc, sqlite3.OperationalError):
-            text = str(exc)
-            if "locked" in text or "busy" in text:
-                return DatabaseUnavailable("the SQLite database %s stayed locked by another process "
-                                           "for %d s: try again" % (self.path, SQLITE_BUSY_TIMEOUT_S))
-            if "unable to open" in text or "readonly" in text or "disk" in text:
-                return DatabaseUnavailable("cannot open SQLite database %s (%s): check that its "
-                                           "folder exists and is writable" % (self.path, text))
-        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
-            return DatabaseUnavailable("%s is not an SQLite database: give the right --db"
-                                       % self.path)
-        return None
-
-    def insert_ignoring_duplicates(self, table, columns, pg_types, rows):
-        sql = "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING" % (
-            table, ", ".join(columns), ", ".join("?" * len(columns)))
-        return self.executemany(sql, rows)
-
-
-class PostgresDatabase(Database):
-    """A station database on a PostgreSQL server, through psycopg 3 (autocommit + explicit BEGIN)."""
-
-    dialect = POSTGRESQL
-
-    def __init__(self, url):
-        super().__init__(url)
-        self._raw_url = url
-        self._sql_cache = {}
-        import psycopg   # imported here so SQLite users never load it
-        self._psycopg = psycopg
-        with self._translated():
-            self._reopen()
-
-    @property
-    def integrity_errors(self):
-        return (self._psycopg.errors.IntegrityError,)
-
-    def _open(self):
-        url = self._raw_url
-        if url.lower().startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://"):]
-        return self._psycopg.connect(url, autocommit=True, connect_timeout=PG_CONNECT_TIMEOUT_S)
-
-    def _is_broken(self):
-        return self._conn.closed or self._conn.broken
-
-    def _begin(self, write):
-        self._conn.execute("BEGIN")
-
-    def _end(self, commit):
-        self._conn.execute("COMMIT" if commit else "ROLLBACK")
-
-    def _sql(self, sql):
-        converted = self._sql_cache.get(sql)
-        if converted is None:
-            converted = sql.replace("%", "%%").replace("?", "%s")
-            self._sql_cache[sql] = converted
-        return converted
-
-    def _translate(self, exc):
-        if isinstance(exc, self._psycopg.OperationalError):
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return DatabaseUnavailable("cannot use PostgreSQL database %s: %s (check that the "
-                                       "server is running and the URL is right)" % (self.url, first))
-        return None
-
-    def insert_ignoring_duplicates(self, table, columns, pg_types, rows):
-        # One statement per batch: the rows travel as one array per column and unnest() turns
-        # them back into rows, which is several times faster than executemany round trips.
-        if not rows:
-            return 0
-        sql = "INSERT INTO %s (%s) SELECT * FROM unnest(%s) ON CONFLICT DO NOTHING" % (
-            table, ", ".join(columns), ", ".join("%%s::%s[]" % t for t in pg_types))
-        cur = self._conn.execute(sql, [list(col) for col in zip(*rows, strict=True)])
-        return max(cur.rowcount, 0)

@@ -8,13 +8,23 @@ The station's URL forms stay what users type (`sqlite:///PATH`, `postgresql://..
 is chosen here (sqlite3, psycopg 3). SQLite files are created 0600 (they hold terminal passwords
 and customers' accounts) and opened in WAL mode with foreign keys on and a busy timeout, so the
 front end, the console and the CLI can share one file.
+
+SQLite transactions begin with BEGIN IMMEDIATE (the write lock up front), so two writers queue
+on the busy timeout instead of one failing when it upgrades a read lock; a read-only transaction
+may say so and not queue behind writers:
+
+    with engine.connect().execution_options(sqlite_begin="DEFERRED") as conn, conn.begin():
+        ...
 """
 import os
 
 import sqlalchemy
 from sqlalchemy import event
+from sqlalchemy.pool import StaticPool
 
-from host_tools.station.db import POSTGRESQL, SQLITE, SQLITE_BUSY_TIMEOUT_S, parse_url
+from host_tools.station.db import (POSTGRESQL, SQLITE, SQLITE_BUSY_TIMEOUT_S, URL_HELP,
+                                   parse_url, redact)
+from host_tools.station.errors import BadDatabaseUrl, DatabaseUnavailable
 
 PG_CONNECT_TIMEOUT_S = 5
 
@@ -25,24 +35,38 @@ def make_engine(url, create=True, **options):
     if dialect == SQLITE:
         return _sqlite_engine(target, create, options)
     assert dialect == POSTGRESQL
-    scheme, rest = url.split("://", 1)
+    scheme, rest = url.strip().split("://", 1)
     options.setdefault("pool_pre_ping", True)
-    return sqlalchemy.create_engine(
-        "postgresql+psycopg://" + rest,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}, **options)
+    try:
+        return sqlalchemy.create_engine(
+            "postgresql+psycopg://" + rest,
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}, **options)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        # The parser's own message repeats the URL, password included.
+        raise BadDatabaseUrl("bad PostgreSQL URL %s: %s" % (redact(url), URL_HELP)) from None
 
 
 def _sqlite_engine(path, create, options):
     if path != ":memory:":
         if not os.path.exists(path):
             if not create:
-                from host_tools.station.errors import DatabaseUnavailable
                 raise DatabaseUnavailable(
-                    "no station database at %s: give the right --db / CONC_STATION_DB" % path)
+                    "no station database at %s: register a terminal first (conc station terminals "
+                    "add) or give the right --db / CONC_STATION_DB" % path)
             # Create it private before SQLite opens it: the file holds secrets.
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    engine = sqlalchemy.create_engine(
-        "sqlite:///" + path, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **options)
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            except OSError as exc:
+                raise DatabaseUnavailable("cannot create SQLite database %s (%s): check that its "
+                                          "folder exists and is writable"
+                                          % (path, exc.strerror)) from None
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    if path == ":memory:":
+        # One connection for every thread, or each would see its own empty database.
+        options.setdefault("poolclass", StaticPool)
+        connect_args["check_same_thread"] = False
+    engine = sqlalchemy.create_engine(sqlalchemy.engine.URL.create("sqlite", database=path),
+                                      connect_args=connect_args, **options)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
@@ -50,14 +74,21 @@ def _sqlite_engine(path, create, options):
         # one that counts (the documented recipe for SQLite transactions).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if path != ":memory:":
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        try:
+            if path != ":memory:":
+                mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise DatabaseUnavailable("cannot put %s in WAL mode (got %s)" % (path, mode))
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # FULL: a committed upload survives a power cut. It must: the station confirms the
+            # upload and the terminal then forgets it.
+            cursor.execute("PRAGMA synchronous=FULL")
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN " + conn.get_execution_options().get("sqlite_begin",
+                                                                         "IMMEDIATE"))
 
     return engine

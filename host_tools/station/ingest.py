@@ -7,15 +7,34 @@ identity) and returns how many records were new. Part of the Station (repository
 import datetime
 import hashlib
 
+from sqlalchemy import select, text, update
+
 from host_tools.station.errors import InvalidValue, StationError, UnknownTerminal
 from host_tools.station.records import MAX_ITEM_LENGTH, MAX_PN, exact_value
 from host_tools.station.registry import check_pn
+from host_tools.station.tables import daily_frozen, monthly_frozen, readings, terminals
 from host_tools.station.times import check_day, check_month, to_epoch
 
 INT64 = 1 << 63
-_READING_COLUMNS = ("terminal_id", "pn", "item", "read_at", "value", "scale", "received_at")
-_READING_PG_TYPES = ("bigint", "int", "text", "bigint", "bigint", "smallint", "bigint")
-_FROZEN_PG_TYPES = ("bigint", "int", "text", "text", "bigint", "smallint", "bigint", "bigint")
+# A point's latest read time only moves forward (a late upload of older readings keeps it).
+_NOTE_READ = text(
+    "INSERT INTO point_collection (terminal_id, pn, last_read_at, last_received_at) "
+    "VALUES (:terminal_id, :pn, :read_at, :received_at) ON CONFLICT (terminal_id, pn) DO UPDATE "
+    "SET last_read_at = CASE WHEN point_collection.last_read_at IS NULL "
+    "OR excluded.last_read_at > point_collection.last_read_at "
+    "THEN excluded.last_read_at ELSE point_collection.last_read_at END, "
+    "last_received_at = excluded.last_received_at")
+_NOTE_FROZEN_DAY = text(
+    "INSERT INTO point_collection (terminal_id, pn, last_frozen_day) "
+    "VALUES (:terminal_id, :pn, :day) ON CONFLICT (terminal_id, pn) DO UPDATE SET "
+    "last_frozen_day = CASE WHEN point_collection.last_frozen_day IS NULL "
+    "OR excluded.last_frozen_day > point_collection.last_frozen_day "
+    "THEN excluded.last_frozen_day ELSE point_collection.last_frozen_day END")
+_INSERT_EVENT = text(
+    "INSERT INTO events (terminal_id, erc, important, occurred_at, pn, data, detail, "
+    "source_pointer, source_key, received_at) VALUES (:terminal_id, :erc, :important, "
+    ":occurred_at, :pn, :data, :detail, :source_pointer, :source_key, :received_at) "
+    "ON CONFLICT (terminal_id, source_key) DO NOTHING")
 
 
 def _check_item(item):
@@ -40,9 +59,9 @@ def event_source_key(important, erc, data):
 def frozen_table(kind):
     """(table, period column, period check) for 'daily' or 'monthly' frozen values."""
     if kind == "daily":
-        return "daily_frozen", "day", check_day
+        return daily_frozen, "day", check_day
     if kind == "monthly":
-        return "monthly_frozen", "month", check_month
+        return monthly_frozen, "month", check_month
     raise InvalidValue("frozen kind is 'daily' or 'monthly', not %r" % (kind,))
 
 
@@ -115,16 +134,10 @@ class IngestMixin:
         return rows, latest
 
     def _write_readings(self, rows, latest, now):
-        stored = self.db.insert_ignoring_duplicates("readings", _READING_COLUMNS,
-                                                    _READING_PG_TYPES, rows)
-        self.db.executemany(
-            "INSERT INTO point_collection (terminal_id, pn, last_read_at, last_received_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (terminal_id, pn) DO UPDATE SET "
-            "last_read_at = CASE WHEN point_collection.last_read_at IS NULL "
-            "OR excluded.last_read_at > point_collection.last_read_at "
-            "THEN excluded.last_read_at ELSE point_collection.last_read_at END, "
-            "last_received_at = excluded.last_received_at",
-            [(t, pn, at, now) for (t, pn), at in sorted(latest.items())])
+        stored = self.db.insert_ignoring_duplicates(readings, rows)
+        self.db.execute(_NOTE_READ, [
+            {"terminal_id": t, "pn": pn, "read_at": at, "received_at": now}
+            for (t, pn), at in sorted(latest.items())])
         return stored
 
     def _ingest_transaction(self):
@@ -154,18 +167,12 @@ class IngestMixin:
         if not rows:
             return 0
         rows.sort()
-        columns = ("terminal_id", "pn", "item", period_column, "value", "scale", "read_at",
-                   "received_at")
         with self._ingest_transaction():
-            stored = self.db.insert_ignoring_duplicates(table, columns, _FROZEN_PG_TYPES, rows)
+            stored = self.db.insert_ignoring_duplicates(table, rows)
             if latest_day:
-                self.db.executemany(
-                    "INSERT INTO point_collection (terminal_id, pn, last_frozen_day) "
-                    "VALUES (?, ?, ?) ON CONFLICT (terminal_id, pn) DO UPDATE SET "
-                    "last_frozen_day = CASE WHEN point_collection.last_frozen_day IS NULL "
-                    "OR excluded.last_frozen_day > point_collection.last_frozen_day "
-                    "THEN excluded.last_frozen_day ELSE point_collection.last_frozen_day END",
-                    [(t, pn, day) for (t, pn), day in sorted(latest_day.items())])
+                self.db.execute(_NOTE_FROZEN_DAY, [
+                    {"terminal_id": t, "pn": pn, "day": day}
+                    for (t, pn), day in sorted(latest_day.items())])
         return stored
 
     def frozen_periods(self, kind, terminal_id, item, first, last):
@@ -175,10 +182,11 @@ class IngestMixin:
         backfill asks the terminal (AFN0D) for the periods a point is missing.
         """
         table, column, check = frozen_table(kind)
+        period = table.c[column]
         with self.db.transaction(write=False):
-            rows = self.db.rows(
-                "SELECT pn, %s FROM %s WHERE terminal_id = ? AND item = ? AND %s BETWEEN ? AND ?"
-                % (column, table, column), (terminal_id, item, check(first), check(last)))
+            rows = self.db.rows(select(table.c.pn, period).where(
+                table.c.terminal_id == terminal_id, table.c.item == item,
+                period.between(check(first), check(last))))
         found = {}
         for pn, period in rows:
             found.setdefault(pn, set()).add(period)
@@ -221,14 +229,13 @@ class IngestMixin:
             data = bytes(e.data)
             key = e.source_key or event_source_key(e.important, e.erc, data)
             occurred = None if e.occurred_at is None else to_epoch(e.occurred_at, zone)
-            rows.append((e.terminal_id, e.erc, 1 if e.important else 0, occurred, e.pn, data,
-                         e.detail or "", e.source_pointer, key, now))
-        stored = 0
+            rows.append({"terminal_id": e.terminal_id, "erc": e.erc,
+                         "important": 1 if e.important else 0, "occurred_at": occurred,
+                         "pn": e.pn, "data": data, "detail": e.detail or "",
+                         "source_pointer": e.source_pointer, "source_key": key,
+                         "received_at": now})
         with self._ingest_transaction():
-            stored = self.db.executemany(
-                "INSERT INTO events (terminal_id, erc, important, occurred_at, pn, data, detail, "
-                "source_pointer, source_key, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (terminal_id, source_key) DO NOTHING", rows) if rows else 0
+            stored = self.db.execute(_INSERT_EVENT, rows).rowcount if rows else 0
             if read_to is not None:
                 terminal_id, important, pointer = read_to
                 self._save_event_counter(terminal_id, important, pointer)
@@ -237,8 +244,9 @@ class IngestMixin:
     def event_counters(self, terminal_id):
         """(important, normal): the EC1/EC2 event counters the station has read up to (or None)."""
         with self.db.transaction(write=False):
-            row = self.db.row("SELECT important_events_read, normal_events_read FROM terminals "
-                              "WHERE id = ?", (terminal_id,))
+            row = self.db.row(select(terminals.c.important_events_read,
+                                     terminals.c.normal_events_read)
+                              .where(terminals.c.id == terminal_id))
         if row is None:
             raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
         return row[0], row[1]
@@ -253,8 +261,8 @@ class IngestMixin:
 
     def _save_event_counter(self, terminal_id, important, pointer):
         column = "important_events_read" if important else "normal_events_read"
-        self.db.execute("UPDATE terminals SET %s = ? WHERE id = ?" % column,
-                        (pointer, terminal_id))
+        self.db.execute(update(terminals).where(terminals.c.id == terminal_id)
+                        .values({column: pointer}))
 
 
 class _IngestTransaction:

@@ -2,10 +2,14 @@
 
 Part of the Station (repository.py).
 """
+from sqlalchemy import case, func, select
+
 from host_tools.station.ingest import frozen_table
 from host_tools.station.records import (StoredEvent, StoredFrozen, StoredReading,
                                         TerminalStatus, terminal_label, to_decimal)
 from host_tools.station.registry import TERMINAL_COLUMNS
+from host_tools.station.tables import (events, measuring_points, point_collection, readings,
+                                       sessions, terminals)
 
 SILENT_AFTER_S = 30 * 60    # twice the longest usual heartbeat period (15 min)
 
@@ -15,59 +19,58 @@ class QueriesMixin:
 
     def readings(self, terminal_id, pn, since, until, items=None):
         """A point's readings with since <= read_at < until (datetimes or Unix seconds)."""
-        sql = ("SELECT r.terminal_id, t.area_code, t.address, r.pn, r.item, r.read_at, r.value, "
-               "r.scale, r.received_at FROM readings r JOIN terminals t ON t.id = r.terminal_id "
-               "WHERE r.terminal_id = ? AND r.pn = ? AND r.read_at >= ? AND r.read_at < ?")
-        params = [terminal_id, pn, self._at(since), self._at(until)]
+        r, t = readings.c, terminals.c
+        query = (select(r.terminal_id, t.area_code, t.address, r.pn, r.item, r.read_at, r.value,
+                        r.scale, r.received_at)
+                 .join_from(readings, terminals, t.id == r.terminal_id)
+                 .where(r.terminal_id == terminal_id, r.pn == pn, r.read_at >= self._at(since),
+                        r.read_at < self._at(until))
+                 .order_by(r.read_at, r.item))
         if items:
-            sql += " AND r.item IN (%s)" % ", ".join("?" * len(items))
-            params += list(items)
+            query = query.where(r.item.in_(list(items)))
         with self.db.transaction(write=False):
-            rows = self.db.rows(sql + " ORDER BY r.read_at, r.item", params)
+            rows = self.db.rows(query)
         return [StoredReading(r[0], terminal_label(r[1], r[2]), r[3], r[4], self._time(r[5]),
                               to_decimal(r[6], r[7]), self._time(r[8])) for r in rows]
 
     def frozen(self, kind, terminal_id, pn, first, last, items=None):
         """A point's daily or monthly frozen values for periods first..last (inclusive)."""
         table, column, check = frozen_table(kind)
-        sql = ("SELECT f.terminal_id, t.area_code, t.address, f.pn, f.item, f.%s, f.value, "
-               "f.scale, f.read_at, f.received_at FROM %s f JOIN terminals t "
-               "ON t.id = f.terminal_id WHERE f.terminal_id = ? AND f.pn = ? "
-               "AND f.%s BETWEEN ? AND ?" % (column, table, column))
-        params = [terminal_id, pn, check(first), check(last)]
+        f, t = table.c, terminals.c
+        query = (select(f.terminal_id, t.area_code, t.address, f.pn, f.item, f[column], f.value,
+                        f.scale, f.read_at, f.received_at)
+                 .join_from(table, terminals, t.id == f.terminal_id)
+                 .where(f.terminal_id == terminal_id, f.pn == pn,
+                        f[column].between(check(first), check(last)))
+                 .order_by(f[column], f.item))
         if items:
-            sql += " AND f.item IN (%s)" % ", ".join("?" * len(items))
-            params += list(items)
+            query = query.where(f.item.in_(list(items)))
         with self.db.transaction(write=False):
-            rows = self.db.rows(sql + " ORDER BY f.%s, f.item" % column, params)
+            rows = self.db.rows(query)
         return [StoredFrozen(r[0], terminal_label(r[1], r[2]), r[3], r[4], r[5],
                              to_decimal(r[6], r[7]), self._time(r[8]), self._time(r[9]))
                 for r in rows]
 
     def events(self, terminal_id=None, since=None, until=None, erc=None, limit=None):
         """Stored events, oldest first (by occurrence time, else reception time)."""
-        sql = ("SELECT e.id, e.terminal_id, t.area_code, t.address, e.erc, e.important, "
-               "e.occurred_at, e.pn, e.data, e.detail, e.source_pointer, e.received_at "
-               "FROM events e JOIN terminals t ON t.id = e.terminal_id WHERE 1 = 1")
-        params = []
-        when = "COALESCE(e.occurred_at, e.received_at)"
+        e, t = events.c, terminals.c
+        when = func.coalesce(e.occurred_at, e.received_at)
+        query = (select(e.id, e.terminal_id, t.area_code, t.address, e.erc, e.important,
+                        e.occurred_at, e.pn, e.data, e.detail, e.source_pointer, e.received_at)
+                 .join_from(events, terminals, t.id == e.terminal_id)
+                 .order_by(when, e.id))
         if terminal_id is not None:
-            sql += " AND e.terminal_id = ?"
-            params.append(terminal_id)
+            query = query.where(e.terminal_id == terminal_id)
         if since is not None:
-            sql += " AND %s >= ?" % when
-            params.append(self._at(since))
+            query = query.where(when >= self._at(since))
         if until is not None:
-            sql += " AND %s < ?" % when
-            params.append(self._at(until))
+            query = query.where(when < self._at(until))
         if erc is not None:
-            sql += " AND e.erc = ?"
-            params.append(erc)
-        sql += " ORDER BY %s, e.id" % when
+            query = query.where(e.erc == erc)
         if limit is not None:
-            sql += " LIMIT %d" % int(limit)
+            query = query.limit(int(limit))
         with self.db.transaction(write=False):
-            rows = self.db.rows(sql, params)
+            rows = self.db.rows(query)
         return [StoredEvent(r[0], r[1], terminal_label(r[2], r[3]), r[4], bool(r[5]),
                             self._time(r[6]), r[7], bytes(r[8]), r[9], r[10], self._time(r[11]))
                 for r in rows]
@@ -76,9 +79,10 @@ class QueriesMixin:
         """{pn: (last read time, last received time, last frozen day)} for a terminal's points:
         what the front end's schedule starts from (e.g. after a restart)."""
         with self.db.transaction(write=False):
-            rows = self.db.rows("SELECT pn, last_read_at, last_received_at, last_frozen_day "
-                                "FROM point_collection WHERE terminal_id = ? ORDER BY pn",
-                                (terminal_id,))
+            pc = point_collection.c
+            rows = self.db.rows(select(pc.pn, pc.last_read_at, pc.last_received_at,
+                                       pc.last_frozen_day)
+                                .where(pc.terminal_id == terminal_id).order_by(pc.pn))
         return {r[0]: (self._time(r[1]), self._time(r[2]), r[3]) for r in rows}
 
     def status(self, since=None, silent_after=SILENT_AFTER_S):
@@ -92,26 +96,28 @@ class QueriesMixin:
         """
         now = self._now()
         since = now - 86400 if since is None else self._at(since)
+        s, mp, pc = sessions.c, measuring_points.c, point_collection.c
         with self.db.transaction(write=False):
-            terminals = self.db.rows("SELECT %s FROM terminals ORDER BY area_code, address"
-                                     % TERMINAL_COLUMNS)
-            sessions = {r[0]: r[1:] for r in self.db.rows(
-                "SELECT terminal_id, peer, started_at, last_heartbeat_at FROM sessions "
-                "WHERE ended_at IS NULL ORDER BY started_at")}
+            registered = self.db.rows(select(*TERMINAL_COLUMNS).order_by(
+                terminals.c.area_code, terminals.c.address))
+            open_sessions = {r[0]: r[1:] for r in self.db.rows(
+                select(s.terminal_id, s.peer, s.started_at, s.last_heartbeat_at)
+                .where(s.ended_at.is_(None)).order_by(s.started_at))}
             archive = dict(self.db.rows(
-                "SELECT terminal_id, COUNT(*) FROM measuring_points GROUP BY terminal_id"))
+                select(mp.terminal_id, func.count()).group_by(mp.terminal_id)))
             archive_read = dict(self.db.rows(
-                "SELECT pc.terminal_id, COUNT(*) FROM point_collection pc "
-                "JOIN measuring_points mp ON mp.terminal_id = pc.terminal_id AND mp.pn = pc.pn "
-                "WHERE pc.last_read_at >= ? GROUP BY pc.terminal_id", (since,)))
+                select(pc.terminal_id, func.count())
+                .join_from(point_collection, measuring_points,
+                           (mp.terminal_id == pc.terminal_id) & (mp.pn == pc.pn))
+                .where(pc.last_read_at >= since).group_by(pc.terminal_id)))
             seen = {r[0]: r[1:] for r in self.db.rows(
-                "SELECT terminal_id, COUNT(*), MAX(last_read_at), "
-                "SUM(CASE WHEN last_read_at >= ? THEN 1 ELSE 0 END) FROM point_collection "
-                "WHERE pn > 0 GROUP BY terminal_id", (since,))}
+                select(pc.terminal_id, func.count(), func.max(pc.last_read_at),
+                       func.sum(case((pc.last_read_at >= since, 1), else_=0)))
+                .where(pc.pn > 0).group_by(pc.terminal_id))}
         result = []
-        for row in terminals:
+        for row in registered:
             terminal = self._terminal(row)
-            session = sessions.get(terminal.id)
+            session = open_sessions.get(terminal.id)
             seen_count, last_read, seen_read = seen.get(terminal.id, (0, None, 0))
             if archive.get(terminal.id):
                 points, points_read = archive[terminal.id], archive_read.get(terminal.id, 0)

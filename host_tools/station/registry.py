@@ -6,18 +6,22 @@ front end downloads and verifies. Part of the Station (repository.py).
 """
 import re
 
+from sqlalchemy import delete, func, insert, select, update
+
 from host_tools.station.errors import (DuplicateTerminal, InvalidValue, TerminalHasData,
                                        UnknownMeter, UnknownTerminal)
 from host_tools.station.records import MAX_PN, MeasuringPoint, Terminal, terminal_label
+from host_tools.station.tables import (commands, daily_frozen, events, measuring_points,
+                                       monthly_frozen, point_collection, readings, sessions,
+                                       terminals)
 
 PASSWORD_BYTES = 16
 BAUD_RATES = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)    # what F10's 3-bit code can say
-TERMINAL_COLUMNS = ("id, area_code, address, name, status, last_seen_at, last_login_at, "
-                    "created_at")
-_POINT_COLUMNS = ("terminal_id, pn, serial_no, meter_address, protocol, port, baud, "
-                  "meter_password, tariff_count, integer_digits, decimal_digits, "
-                  "collector_address, user_class, user_subclass, archive_sent_at, "
-                  "archive_verified_at")
+TERMINAL_COLUMNS = tuple(terminals.c[name] for name in (
+    "id", "area_code", "address", "name", "status", "last_seen_at", "last_login_at",
+    "created_at"))
+_POINT_COLUMNS = tuple(measuring_points.c)      # in the order of MeasuringPoint's fields
+_SELECT_TERMINALS = select(*TERMINAL_COLUMNS)
 
 
 def normalise_password(text):
@@ -93,6 +97,10 @@ def _point_row(terminal_id, pn, meter_address, protocol=30, port=2, baud=2400, s
 
 def _check_terminal_name(name):
     name = (name or "").strip()
+    if not name.isprintable():
+        # Control characters (an escape sequence) would rewrite the operator's terminal when a
+        # list is printed.
+        raise InvalidValue("bad terminal name %r: control characters are not allowed" % name)
     if name and (":" in name or re.fullmatch(r"\d{1,4}-\d+", name) or len(name) > 64):
         raise InvalidValue("bad terminal name %r: up to 64 characters, no ':' and not shaped "
                            "like AREA-ADDRESS" % name)
@@ -129,33 +137,45 @@ class RegistryMixin:
             if label in seen or (name and name in seen):
                 raise DuplicateTerminal("terminal %s (or its name) is given twice" % label)
             seen.update((label, name) if name else (label,))
-            rows.append((area_code, address, name, password, now))
+            rows.append({"area_code": area_code, "address": address, "name": name,
+                         "password": password, "created_at": now})
         try:
             with self.db.transaction():
                 self._refuse_registered(rows)
-                self.db.executemany(
-                    "INSERT INTO terminals (area_code, address, name, password, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)", rows)
+                self.db.execute(insert(terminals), self._sealed_rows(rows))
         except self.db.integrity_errors:     # registered meanwhile by another process
             raise DuplicateTerminal("a terminal given was registered meanwhile") from None
         return len(rows)
 
     def _refuse_registered(self, rows):
         """DuplicateTerminal (before any write) if an A1/A2 or name given is already taken."""
-        labels = {(a, n) for a, n in self.db.rows("SELECT area_code, address FROM terminals")}
-        names = {n for (n,) in self.db.rows("SELECT name FROM terminals WHERE name <> ''")}
-        for area_code, address, name, _, _ in rows:
+        labels = {(a, n) for a, n in self.db.rows(select(terminals.c.area_code,
+                                                         terminals.c.address))}
+        names = {n for (n,) in self.db.rows(select(terminals.c.name)
+                                            .where(terminals.c.name != ""))}
+        for row in rows:
+            area_code, address, name = row["area_code"], row["address"], row["name"]
             if (area_code, address) in labels:
                 raise DuplicateTerminal("terminal %s is already registered"
                                         % terminal_label(area_code, address))
             if name and name in names:
                 raise DuplicateTerminal("the name %r is already taken by another terminal" % name)
 
+    # Terminal passwords as stored (secrets.py seals them; until then they are kept as given).
+    def _seal_password(self, hexed):
+        return hexed
+
+    def _unseal_password(self, stored):
+        return stored
+
+    def _sealed_rows(self, rows):
+        return [dict(row, password=self._seal_password(row["password"])) for row in rows]
+
     def terminals(self):
         """Every registered terminal, by A1 then A2."""
         with self.db.transaction(write=False):
-            rows = self.db.rows("SELECT %s FROM terminals ORDER BY area_code, address"
-                                % TERMINAL_COLUMNS)
+            rows = self.db.rows(_SELECT_TERMINALS.order_by(terminals.c.area_code,
+                                                           terminals.c.address))
         return [self._terminal(r) for r in rows]
 
     def find_terminal(self, area_code, address):
@@ -165,8 +185,8 @@ class RegistryMixin:
         except InvalidValue:
             return None
         with self.db.transaction(write=False):
-            row = self.db.row("SELECT %s FROM terminals WHERE area_code = ? AND address = ?"
-                              % TERMINAL_COLUMNS, (area_code, address))
+            row = self.db.row(_SELECT_TERMINALS.where(terminals.c.area_code == area_code,
+                                                      terminals.c.address == address))
         return None if row is None else self._terminal(row)
 
     def terminal(self, ref):
@@ -175,19 +195,17 @@ class RegistryMixin:
             ref = ref.id
         with self.db.transaction(write=False):
             if isinstance(ref, int) and not isinstance(ref, bool):
-                row = self.db.row("SELECT %s FROM terminals WHERE id = ?" % TERMINAL_COLUMNS,
-                                  (ref,))
+                row = self.db.row(_SELECT_TERMINALS.where(terminals.c.id == ref))
             else:
                 text = str(ref).strip()
                 match = re.fullmatch(r"(\d{1,4})-(\d+|0x[0-9a-fA-F]+)", text)
                 if match:
-                    row = self.db.row(
-                        "SELECT %s FROM terminals WHERE area_code = ? AND address = ?"
-                        % TERMINAL_COLUMNS,
-                        (match.group(1).zfill(4), int(match.group(2), 0)))
+                    row = self.db.row(_SELECT_TERMINALS.where(
+                        terminals.c.area_code == match.group(1).zfill(4),
+                        terminals.c.address == int(match.group(2), 0)))
                 else:
-                    row = self.db.row("SELECT %s FROM terminals WHERE name = ? AND name <> ''"
-                                      % TERMINAL_COLUMNS, (text,))
+                    row = self.db.row(_SELECT_TERMINALS.where(terminals.c.name == text,
+                                                              terminals.c.name != ""))
         if row is None:
             raise UnknownTerminal("no terminal %r is registered: give AREA-ADDRESS (e.g. 4101-1) "
                                   "or a name from `conc station terminals list`" % (ref,))
@@ -196,16 +214,18 @@ class RegistryMixin:
     def terminal_password(self, terminal_id):
         """The terminal's 16-byte PW for downlink AUX fields."""
         with self.db.transaction(write=False):
-            hexed = self.db.scalar("SELECT password FROM terminals WHERE id = ?", (terminal_id,))
-        if hexed is None:
+            stored = self.db.scalar(select(terminals.c.password)
+                                    .where(terminals.c.id == terminal_id))
+        if stored is None:
             raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
-        return bytes.fromhex(hexed)
+        return bytes.fromhex(self._unseal_password(stored))
 
     def set_terminal_password(self, terminal_id, password):
         password = normalise_password(password)
         with self.db.transaction():
-            changed = self.db.execute("UPDATE terminals SET password = ? WHERE id = ?",
-                                      (password, terminal_id)).rowcount
+            changed = self.db.execute(
+                update(terminals).where(terminals.c.id == terminal_id)
+                .values(password=self._seal_password(password))).rowcount
         if not changed:
             raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
 
@@ -213,9 +233,10 @@ class RegistryMixin:
         """How much is stored for a terminal: {'readings': n, 'daily_frozen': n, ...}."""
         counts = {}
         with self.db.transaction(write=False):
-            for table in ("readings", "daily_frozen", "monthly_frozen", "events"):
-                counts[table] = self.db.scalar(
-                    "SELECT COUNT(*) FROM %s WHERE terminal_id = ?" % table, (terminal_id,))
+            for table in (readings, daily_frozen, monthly_frozen, events):
+                counts[table.name] = self.db.scalar(
+                    select(func.count()).select_from(table)
+                    .where(table.c.terminal_id == terminal_id))
         return counts
 
     def remove_terminal(self, ref, purge=False):
@@ -234,12 +255,12 @@ class RegistryMixin:
                                       "with it" % (terminal.label, held))
             # Child rows are deleted explicitly (not left to ON DELETE CASCADE) so that SQLite
             # files opened without foreign keys enforced cannot keep orphans.
-            for table in ("readings", "daily_frozen", "monthly_frozen", "events",
-                          "point_collection", "measuring_points", "sessions"):
-                self.db.execute("DELETE FROM %s WHERE terminal_id = ?" % table, (terminal.id,))
-            self.db.execute("UPDATE commands SET terminal_id = NULL WHERE terminal_id = ?",
-                            (terminal.id,))
-            self.db.execute("DELETE FROM terminals WHERE id = ?", (terminal.id,))
+            for table in (readings, daily_frozen, monthly_frozen, events, point_collection,
+                          measuring_points, sessions):
+                self.db.execute(delete(table).where(table.c.terminal_id == terminal.id))
+            self.db.execute(update(commands).where(commands.c.terminal_id == terminal.id)
+                            .values(terminal_id=None))
+            self.db.execute(delete(terminals).where(terminals.c.id == terminal.id))
         return counts
 
     def _point(self, row):
@@ -259,45 +280,48 @@ class RegistryMixin:
     def set_measuring_points(self, terminal_id, points):
         """Add or replace many points of one terminal's archive in one transaction: dicts with
         `pn`, `meter_address` and any set_measuring_point field. All or nothing."""
-        rows = [_point_row(terminal_id, **point) for point in points]
+        names = [c.name for c in _POINT_COLUMNS]
+        rows = [dict(zip(names, _point_row(terminal_id, **point) + (None, None), strict=True))
+                for point in points]
+        mp = measuring_points.c
         with self.db.transaction():
-            if self.db.row("SELECT 1 FROM terminals WHERE id = ?", (terminal_id,)) is None:
+            if self.db.row(select(terminals.c.id).where(terminals.c.id == terminal_id)) is None:
                 raise UnknownTerminal("no terminal with id %r" % (terminal_id,))
-            self.db.executemany("DELETE FROM measuring_points WHERE terminal_id = ? AND pn = ?",
-                                [(terminal_id, row[1]) for row in rows])
-            self.db.executemany("INSERT INTO measuring_points (%s) VALUES (%s)" % (
-                _POINT_COLUMNS, ", ".join("?" * 16)), [row + (None, None) for row in rows])
+            self.db.execute(delete(measuring_points).where(
+                mp.terminal_id == terminal_id, mp.pn.in_([row["pn"] for row in rows])))
+            if rows:
+                self.db.execute(insert(measuring_points), rows)
         return len(rows)
 
     def measuring_point(self, terminal_id, pn):
         with self.db.transaction(write=False):
-            row = self.db.row("SELECT %s FROM measuring_points WHERE terminal_id = ? AND pn = ?"
-                              % _POINT_COLUMNS, (terminal_id, pn))
+            row = self.db.row(select(*_POINT_COLUMNS).where(
+                measuring_points.c.terminal_id == terminal_id, measuring_points.c.pn == pn))
         if row is None:
             raise UnknownMeter("no measuring point p%s on terminal id %s" % (pn, terminal_id))
         return self._point(row)
 
     def measuring_points(self, terminal_id=None):
         """The archive of one terminal (or of all), by terminal and Pn."""
-        sql = "SELECT %s FROM measuring_points" % _POINT_COLUMNS
-        params = ()
+        mp = measuring_points.c
+        query = select(*_POINT_COLUMNS).order_by(mp.terminal_id, mp.pn)
         if terminal_id is not None:
-            sql += " WHERE terminal_id = ?"
-            params = (terminal_id,)
+            query = query.where(mp.terminal_id == terminal_id)
         with self.db.transaction(write=False):
-            rows = self.db.rows(sql + " ORDER BY terminal_id, pn", params)
+            rows = self.db.rows(query)
         return [self._point(r) for r in rows]
 
     def meter_counts(self):
         """{terminal_id: number of measuring points in its archive}."""
         with self.db.transaction(write=False):
-            return dict(self.db.rows("SELECT terminal_id, COUNT(*) FROM measuring_points "
-                                     "GROUP BY terminal_id"))
+            return dict(self.db.rows(select(measuring_points.c.terminal_id, func.count())
+                                     .group_by(measuring_points.c.terminal_id)))
 
     def remove_measuring_point(self, terminal_id, pn):
         with self.db.transaction():
-            gone = self.db.execute("DELETE FROM measuring_points WHERE terminal_id = ? AND pn = ?",
-                                   (terminal_id, pn)).rowcount
+            gone = self.db.execute(delete(measuring_points).where(
+                measuring_points.c.terminal_id == terminal_id,
+                measuring_points.c.pn == pn)).rowcount
         if not gone:
             raise UnknownMeter("no measuring point p%s on terminal id %s" % (pn, terminal_id))
 
@@ -305,17 +329,18 @@ class RegistryMixin:
         """Record that these points were downloaded to the terminal (AFN04 F10 confirmed)."""
         at = self._at(at)
         with self.db.transaction():
-            self.db.executemany("UPDATE measuring_points SET archive_sent_at = ?, "
-                                "archive_verified_at = NULL WHERE terminal_id = ? AND pn = ?",
-                                [(at, terminal_id, pn) for pn in pns])
+            self.db.execute(update(measuring_points).where(
+                measuring_points.c.terminal_id == terminal_id,
+                measuring_points.c.pn.in_(list(pns))).values(archive_sent_at=at,
+                                                             archive_verified_at=None))
 
     def mark_archive_verified(self, terminal_id, pns, at=None):
         """Record that these points were read back from the terminal equal (AFN0A F10)."""
         at = self._at(at)
         with self.db.transaction():
-            self.db.executemany("UPDATE measuring_points SET archive_verified_at = ? "
-                                "WHERE terminal_id = ? AND pn = ?",
-                                [(at, terminal_id, pn) for pn in pns])
+            self.db.execute(update(measuring_points).where(
+                measuring_points.c.terminal_id == terminal_id,
+                measuring_points.c.pn.in_(list(pns))).values(archive_verified_at=at))
 
     def find_meter(self, spec):
         """(Terminal, pn) for a meter given as its address or as `TERMINAL:PN`.
@@ -333,8 +358,9 @@ class RegistryMixin:
             return self.terminal(ref), check_pn(int(pn_text), low=0)
         address = check_meter_address(text)
         with self.db.transaction(write=False):
-            rows = self.db.rows("SELECT terminal_id, pn FROM measuring_points "
-                                "WHERE meter_address = ? ORDER BY terminal_id, pn", (address,))
+            mp = measuring_points.c
+            rows = self.db.rows(select(mp.terminal_id, mp.pn).where(mp.meter_address == address)
+                                .order_by(mp.terminal_id, mp.pn))
         if not rows:
             raise UnknownMeter("no meter %s in any terminal's archive: give TERMINAL:PN "
                                "(e.g. 4101-1:3) or check `conc station terminals meters`" % address)

@@ -101,7 +101,7 @@ class CommandRunner:
         with self.station.db.transaction(write=False):
             row = self.station.db.row(
                 "SELECT u.id, u.name, u.role, u.active FROM commands c "
-                "LEFT JOIN users u ON u.id = c.user_id WHERE c.id = ?", (command_id,))
+                "LEFT JOIN users u ON u.id = c.user_id WHERE c.id = :id", {"id": command_id})
         if row is None or row[0] is None:
             return "the command names no station user: give it with `--user NAME`"
         if not row[3] or not may(User(row[0], row[1], row[2], ""), "relay.control"):

@@ -13,7 +13,9 @@ how many records were new). Errors are StationError subclasses (host_tools.stati
 
 The Station is assembled from one part per concern: registry.py (terminals, meter archives),
 ingest.py (readings, frozen values, events in), queries.py (data back out, status),
-sessions.py (logins, heartbeats), control.py (commands and their audit trail).
+sessions.py (logins, heartbeats), control.py (commands and their audit trail), on the database
+layer db.py (SQLAlchemy Core; `station.db.engine` is the Engine, for libraries that share the
+database) and the tables of tables.py.
 """
 import os
 import time
@@ -61,6 +63,7 @@ class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMi
 
     def __init__(self, database, zone=None, clock=time.time):
         self.db = database
+        self.engine = database.engine
         self.zone = zone if zone is not None else station_zone()
         self.clock = clock
 

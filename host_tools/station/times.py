@@ -99,6 +99,9 @@ def parse_time(text, zone, end_of_day=False):
             moment = datetime.datetime.combine(day, datetime.time(), zone)
         else:
             moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except OverflowError:
+        raise InvalidValue("time %r is out of range: give a date between 0001-01-02 and "
+                           "9999-12-30" % text) from None
     except ValueError:
         raise InvalidValue("bad time %r: use an ISO date or date-time such as 2026-11-24 or "
                            "2026-11-24T08:00 (optionally with +08:00)" % text) from None

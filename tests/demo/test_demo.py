@@ -19,7 +19,7 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "host_tools.demo", "--seconds", "20",
                              "--keep", str(tmp_path)], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(timeout=170)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     assert "$ conc flash --board virtual_wrover" in out      # the commands a user types
     assert "16 of 16 meter(s) answered" in out
@@ -31,3 +31,9 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     # the board reported to the master station over the simulated GPRS modem
     station = out.split("== what the master station received", 1)[1]
     assert "F129.0" in station and "16/16" in station
+    # the billing office on the same database
+    office = out.split("== the billing office", 1)[1]
+    assert "demo data: 200 customers in 2 areas" in office
+    assert "TQ001" in office and "%" in office                  # line loss per area
+    assert "statements of" in office and "电费结算单" in office
+    assert list(tmp_path.glob("statements-*.pdf"))

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from host_tools.cli import conc
+from host_tools.station import schema
 from host_tools.station.records import Event, Reading
 from host_tools.station.repository import open_station
 
@@ -144,9 +145,11 @@ def test_events_and_status(run, db_url):
 
 
 def test_migrate_and_database_errors(run, db_url, tmp_path):
-    assert "migrated from schema version 0 to 1" in run("migrate")
-    assert "schema version 1, up to date" in run("migrate")
-    assert "schema version 1, up to date" in run("migrate", "--check")
+    head = schema.head()                          # business-core: not 0001_v1 any more
+    assert "migrated from schema revision none to %s" % head in run("migrate")
+    assert "schema revision %s, up to date" % head in run("migrate")
+    assert "schema revision %s, up to date" % head in run("migrate", "--check")
+    assert json.loads(run("migrate", "--check", "--json"))["state"] == "up to date"
     assert "unsupported database 'mysql'" in run("status", "--db", "mysql://x/y", code=4)
     assert "no station database" in run("status", "--db", "sqlite:///%s" % (tmp_path / "n.db"),
                                         code=3)

@@ -1,12 +1,24 @@
 """Database URLs, engines and schema migrations."""
+import importlib.util
+import os
+import shutil
 import sqlite3
+import stat
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import sqlalchemy
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 
 from host_tools.station import db as dbmod
-from host_tools.station import schema
+from host_tools.station import schema, tables
 from host_tools.station.errors import BadDatabaseUrl, DatabaseUnavailable, SchemaMismatch
 from host_tools.station.repository import open_station
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.mark.parametrize("url,expected", [
@@ -47,36 +59,82 @@ def test_sqlite_file_is_wal_and_must_exist_for_readers(tmp_path):
         open_station("sqlite:///%s" % (tmp_path / "missing" / "station.db"))
 
 
+
+
 def test_readers_are_not_blocked_by_a_writer(tmp_path):
     url = "sqlite:///%s" % (tmp_path / "station.db")
     with open_station(url) as writer, open_station(url, create=False) as reader:
         t = writer.add_terminal("4101", 1, "00")
         with writer.db.transaction():
-            writer.db.execute("UPDATE terminals SET name = 'busy' WHERE id = ?", (t.id,))
+            writer.db.execute("UPDATE terminals SET name = 'busy' WHERE id = :id", {"id": t.id})
             assert reader.terminal(t.id).name == ""      # WAL: the old committed state
         assert reader.terminal(t.id).name == "busy"
+
+
+def test_the_database_file_is_private(tmp_path):
+    path = tmp_path / "station.db"
+    open_station("sqlite:///%s" % path).close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_the_engine_is_shared(db_url):
+    """Libraries on SQLAlchemy Core (the business half) use the station's own Engine."""
+    with open_station(db_url) as station:
+        station.add_terminal("4101", 1, "00", name="shared")
+        assert station.engine is station.db.engine
+        with station.engine.connect() as conn:
+            assert conn.execute(select(tables.terminals.c.name)).scalar_one() == "shared"
 
 
 def test_migrations_are_recorded_and_idempotent(db_url):
     database = dbmod.connect(db_url)
     try:
-        assert schema.current_version(database) == 0
-        assert schema.migrate(database, 1000) == [v for v, _, _ in schema.MIGRATIONS]
+        assert schema.current_version(database) is None
+        assert schema.migrate(database, 1000) == schema.revisions()
+        assert schema.revisions()[0] == "0001_v1"
         assert schema.migrate(database, 2000) == []
-        assert schema.check_version(database) == schema.LATEST
+        assert schema.check_version(database) == schema.head()
         with database.transaction(write=False):
-            rows = database.rows("SELECT version, applied_at FROM schema_version")
-        assert rows == [(schema.LATEST, 1000)]
-        # a database from a newer station is refused, never misread
+            assert database.rows("SELECT version, applied_at FROM schema_version "
+                                 "ORDER BY version") == [(1, 1000), (2, 1000)]
         with database.transaction():
-            database.execute("INSERT INTO schema_version (version, description, applied_at) "
-                             "VALUES (?, 'future', 0)", (schema.LATEST + 1,))
+            # a database from a newer station is refused, never misread
+            database.execute("UPDATE alembic_version SET version_num = '9999_future'")
     finally:
         database.close()
     with pytest.raises(SchemaMismatch, match="newer"):
         open_station(db_url)
-    with pytest.raises(SchemaMismatch, match="upgrade"):
+    with pytest.raises(SchemaMismatch, match="upgrade the station software"):
         open_station(db_url, create=False)
+
+
+def test_the_tables_match_what_the_migrations_create(db_url):
+    """tables.py (what queries are built from) and the migrated schema agree on both engines."""
+    with open_station(db_url) as station, station.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = [d for d in compare_metadata(context, tables.metadata)
+                       if not (d[0] == "remove_table" and d[1].name == "schema_version")
+                       # business-core: later revisions' tables are checked by their owners
+                       # (tests/business/test_migration.py), and so are their foreign keys
+                       and not _of_a_later_revision(d)
+                       # SQLite's reflection leaves out ON DELETE: PostgreSQL checks it
+                       and not (station.db.dialect == dbmod.SQLITE and d[0].endswith("_fk"))]
+    assert differences == []
+
+
+def _of_a_later_revision(diff):
+    """business-core: a difference about a table tables.py does not describe, or a foreign
+    key into one (commands.user_id -> users)."""
+    if not isinstance(diff, tuple) or not diff or not isinstance(diff[0], str):
+        return False
+    item = diff[1]
+    if diff[0] in ("remove_table", "add_table"):
+        return item.name not in tables.metadata.tables
+    if diff[0] in ("remove_fk", "add_fk"):
+        return (item.parent.name not in tables.metadata.tables
+                or item.referred_table.name not in tables.metadata.tables)
+    table = getattr(item, "table", None)
+    return table is not None and table.name not in tables.metadata.tables
 
 
 def test_unmigrated_or_foreign_databases_are_refused(db_url):
@@ -92,16 +150,86 @@ def test_unmigrated_or_foreign_databases_are_refused(db_url):
         database.close()
 
 
-def test_same_tables_on_both_engines():
-    for dialect in (dbmod.SQLITE, dbmod.POSTGRESQL):
-        created = [s.split()[2] for s in schema.statements(schema.V1, dialect)
-                   if s.startswith("CREATE TABLE")]
-        assert created == ["terminals", "measuring_points", "readings", "point_collection",
-                           "daily_frozen", "monthly_frozen", "events", "commands",
-                           "command_steps", "sessions", "denied_logins"]
+def _revision(name):
+    path = os.path.join(schema.MIGRATIONS, "versions", name + ".py")
+    spec = importlib.util.spec_from_file_location("revision_" + name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_a_broken_postgres_connection_is_reopened(postgres_server):
+def _make_v1_database(db_url):
+    """A database as the station made it before Alembic, through the driver: the V1 DDL (kept
+    word for word in revision 0001_v1), its `schema_version` table at 1, and some data."""
+    dialect, target = dbmod.parse_url(db_url)
+    if dialect == dbmod.SQLITE:
+        conn = sqlite3.connect(target)
+    else:
+        import psycopg
+        conn = psycopg.connect(db_url)
+    v1 = _revision("0001_v1")
+    with conn:
+        for statement in v1.statements(v1.V1, dialect):
+            conn.execute(statement)
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                     "description TEXT NOT NULL, applied_at %s NOT NULL)"
+                     % v1.TYPES[dialect]["bigint"])
+        conn.execute("INSERT INTO schema_version VALUES (1, 'V1', 1000)")
+        conn.execute("INSERT INTO terminals (area_code, address, name, password, created_at) "
+                     "VALUES ('4101', 1, 'north-yard', '%s', 1000)" % ("ab" * 16))
+        conn.execute("INSERT INTO readings VALUES (1, 3, 'F129.0', 1796083200, 123456, 2, 1000)")
+    conn.close()
+
+
+def _migrate_cli(db_url):
+    from click.testing import CliRunner
+
+    from host_tools.cli import conc
+    result = CliRunner().invoke(conc, ["station", "migrate", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_a_v1_database_upgrades_in_place_without_loss(db_url):
+    _make_v1_database(db_url)
+    # business-core: with revisions after 0001_v1, a read-only open asks for the migration
+    with pytest.raises(SchemaMismatch, match="conc station migrate"):
+        open_station(db_url, create=False, zone="UTC")
+    assert "pre-Alembic" in _migrate_cli(db_url)
+    with open_station(db_url, zone="UTC") as station:
+        assert schema.current_version(station.db) == schema.head()
+        t = station.terminal("north-yard")
+        assert station.terminal_password(t.id) == bytes.fromhex("ab" * 16)
+        got = station.readings(t.id, 3, 1796083200, 1796083201)
+        assert [(r.item, r.value) for r in got] == [("F129.0", Decimal("1234.56"))]
+        with station.db.transaction(write=False):
+            assert station.db.scalar("SELECT MAX(version) FROM schema_version") == 2
+        station.add_terminal("4101", 2, "00")       # and it takes new data
+        assert [x.label for x in station.terminals()] == ["4101-1", "4101-2"]
+
+
+def test_a_v1_file_made_by_the_old_station_upgrades(tmp_path):
+    """tests/station/data/v1_station.db was written by the pre-Alembic station (commit d09ad2a)
+    with terminals, an archive, readings, frozen values, an event, a session and a command."""
+    path = tmp_path / "station.db"
+    shutil.copy(DATA / "v1_station.db", path)
+    url = "sqlite:///%s" % path
+    _migrate_cli(url)
+    with open_station(url, zone="Asia/Shanghai") as station:
+        assert schema.current_version(station.db) == schema.head()
+        t = station.terminal("north-yard")
+        assert station.terminal_password(t.id) == bytes.fromhex("1234" + "00" * 14)
+        assert [p.pn for p in station.measuring_points(t.id)] == [1, 2]
+        assert len(station.readings(t.id, 1, 0, 2 ** 40)) == 5
+        assert station.frozen("daily", t.id, 1, "2026-11-30", "2026-11-30")[0].value == \
+            Decimal("1200.00")
+        assert [e.erc for e in station.events()] == [14]
+        assert [c.state for c in station.commands()] == ["confirmed"]
+        assert len(station.command_steps(1)) == 3
+        assert station.denied_logins()[0][4] == "unknown terminal"
+
+
+def test_a_broken_postgres_connection_is_replaced(postgres_server):
     db_url = postgres_server.create_database("reopen")
     with open_station(db_url) as station:
         station.add_terminal("4101", 1, "00")
@@ -110,37 +238,47 @@ def test_a_broken_postgres_connection_is_reopened(postgres_server):
         import psycopg
         with psycopg.connect(db_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        with pytest.raises(DatabaseUnavailable):
-            station.terminals()
+        # the pool tests a connection before it hands it out: the next call just works
         assert [t.label for t in station.terminals()] == ["4101-1"]
 
 
-def test_a_later_migration_upgrades_a_database_with_data(db_url, monkeypatch):
+LATER = '''"""A test revision after the newest: terminals get a note."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999_note"
+down_revision = %r
+
+
+def upgrade():
+    op.add_column("terminals", sa.Column("note", sa.Text, nullable=False, server_default=""))
+'''
+
+
+def test_a_later_migration_upgrades_a_database_with_data(db_url, tmp_path):
     with open_station(db_url) as station:
         station.add_terminal("4101", 1, "00", name="kept")
-    step = (schema.LATEST + 1, "terminals get a note",
-            "ALTER TABLE terminals ADD COLUMN note TEXT NOT NULL DEFAULT ''")
-    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [step])
-    monkeypatch.setattr(schema, "LATEST", step[0])
-    with pytest.raises(SchemaMismatch, match="conc station migrate"):
-        open_station(db_url, create=False)     # readers never migrate
+    location = tmp_path / "migrations"
+    shutil.copytree(schema.MIGRATIONS, location, ignore=shutil.ignore_patterns("__pycache__"))
+    (location / "versions" / "9999_note.py").write_text(LATER % schema.head())
     database = dbmod.connect(db_url)
     try:
-        assert schema.migrate(database, 5000) == [step[0]]
+        with pytest.raises(SchemaMismatch, match="conc station migrate"):
+            schema.check_version(database, str(location))      # readers never migrate
+        assert schema.migrate(database, 5000, str(location)) == ["9999_note"]
+        assert schema.check_version(database, str(location)) == "9999_note"
         with database.transaction(write=False):
             assert database.rows("SELECT name, note FROM terminals") == [("kept", "")]
-            assert [v for (v,) in database.rows(
-                "SELECT version FROM schema_version ORDER BY version")] == [1, step[0]]
     finally:
         database.close()
-    with open_station(db_url, create=False) as station:
-        assert station.terminal("kept").label == "4101-1"
+    with pytest.raises(SchemaMismatch, match="newer"):      # this station does not know it
+        open_station(db_url, create=False)
 
 
 def test_a_failed_commit_leaves_the_connection_usable(tmp_path):
     with open_station("sqlite:///%s" % (tmp_path / "s.db")) as station:
         db = station.db
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
             with db.transaction():
                 db.execute("PRAGMA defer_foreign_keys = ON")    # the check moves to COMMIT
                 db.execute("INSERT INTO sessions (terminal_id, started_at) VALUES (99, 0)")

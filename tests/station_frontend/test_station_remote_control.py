@@ -168,8 +168,8 @@ def test_serve_refuses_a_command_without_a_user_who_may_switch_relays(sqlite_url
             # A viewer's command is refused the same way, whenever the runner sees it.
             command_id = h.station.create_command(h.ids[1], "trip", "vera", pn=1)
             with h.station.db.transaction():
-                h.station.db.execute("UPDATE commands SET user_id = ? WHERE id = ?",
-                                     (viewer.id, command_id))
+                h.station.db.execute("UPDATE commands SET user_id = :u WHERE id = :c",
+                                     {"u": viewer.id, "c": command_id})
             assert (await finished(h, command_id)).state == "denied"
             assert h.front.commands._refusal(command_id) == \
                 "user vera (role viewer) may not switch relays"

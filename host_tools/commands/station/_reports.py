@@ -1,6 +1,6 @@
-"""What the business report commands (stats, statements, demo-data) share: opening the business
-database with library errors turned into one-line CliErrors, and printing rows as a table, JSON,
-CSV or an XLSX file."""
+"""What the report commands (stats, statements, receipt) add to _business.py: a read
+transaction on the business database, and rows printed as a table, JSON, CSV or an XLSX file
+with each column's unit (host_tools.business.exports)."""
 import contextlib
 import json
 import sys
@@ -8,29 +8,16 @@ import sys
 import click
 
 from host_tools.business import exports
-from host_tools.business.errors import BusinessError
-from host_tools.commands.station._common import cli_error, echo_table
+from host_tools.commands.station._business import business_db
+from host_tools.commands.station._common import echo_table
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
-from host_tools.station import errors as station_errors
 
 
 @contextlib.contextmanager
-def business_connection(db_url, create=False):
-    """A Connection in one transaction on the business database; errors become CliErrors."""
-    from host_tools.business.database import open_business
-    try:
-        engine = open_business(db_url, create=create)
-    except station_errors.StationError as exc:
-        raise cli_error(exc) from None
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except BusinessError as exc:
-        raise CliError(str(exc), EXIT_BAD_INPUT) from None
-    except station_errors.StationError as exc:
-        raise cli_error(exc) from None
-    finally:
-        engine.dispose()
+def business_connection(db_url):
+    """A Connection in one transaction on an existing station database; errors are CliErrors."""
+    with business_db(db_url) as engine, engine.begin() as conn:
+        yield conn
 
 
 def output_options(command):
@@ -45,7 +32,7 @@ def output_options(command):
     return command
 
 
-def emit(rows, columns, as_json=False, as_csv=False, xlsx=None, title="data", heading=None):
+def emit(rows, columns, as_json=False, as_csv=False, xlsx=None, title="data"):
     """Print `rows` (dicts) in the chosen form; exports.Column says each column's unit."""
     if sum(map(bool, (as_json, as_csv, xlsx))) > 1:
         raise CliError("choose one of --json, --csv and --xlsx", EXIT_BAD_INPUT)
@@ -63,8 +50,6 @@ def emit(rows, columns, as_json=False, as_csv=False, xlsx=None, title="data", he
                 from None
         click.echo("wrote %d rows to %s" % (len(rows), xlsx))
     else:
-        if heading:
-            click.echo(heading)
         echo_table([c.header.upper() for c in columns],
                    [[exports.text(row.get(c.key), c.kind) for c in columns] for row in rows])
 

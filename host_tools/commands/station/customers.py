@@ -134,7 +134,7 @@ def show(number, as_json, db_url, zone):
         echo_json({"number": who.number, "name": who.name, "address": who.address,
                    "phone": who.phone, "account": who.account, "area": who.area_code,
                    "balance_yuan": yuan(balance),
-                   "meters": [{"terminal_id": p.terminal_id, "pn": p.pn,
+                   "meters": [{"meter": p.meter, "terminal_id": p.terminal_id, "pn": p.pn,
                                "multiplier": p.multiplier, "from": p.valid_from,
                                "to": p.valid_to} for p in points],
                    "tariffs": [{"from": f, "to": t, "code": c, "name": n}
@@ -147,8 +147,7 @@ def show(number, as_json, db_url, zone):
                          ("balance", "%s yuan" % yuan(balance))):
         out.write("%-9s %s\n" % (label, value or "-"))
     click.echo("\nmeters:")
-    echo_table(["terminal", "pn", "multiplier", "from", "to"],
-               [[p.terminal_id, p.pn, p.multiplier, p.valid_from, p.valid_to or "-"]
-                for p in points])
+    echo_table(["meter", "multiplier", "from", "to"],
+               [[p.meter, p.multiplier, p.valid_from, p.valid_to or "-"] for p in points])
     click.echo("\ntariffs:")
     echo_table(["from", "to", "code", "name"], [[f, t or "-", c, n] for f, t, c, n in history])
