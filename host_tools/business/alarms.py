@@ -30,9 +30,9 @@ import json
 
 from sqlalchemy import func, insert, select, text, update
 
-from host_tools.business import stats
+from host_tools.business import audit, stats
 from host_tools.business.tables import (ALARM_STATES, SEVERITIES, alarm_rules, alarms, areas,
-                                        audit_log, customers, service_points, settings)
+                                        customers, service_points, settings)
 from host_tools.business.users import require
 
 EVENT_MARK = "alarms.events_seen"          # business_settings: the last events.id looked at
@@ -132,8 +132,8 @@ def update_rule(conn, user, kind, enabled, severity, parameters, now):
     conn.execute(update(alarm_rules).where(alarm_rules.c.kind == kind).values(
         enabled=bool(enabled), severity=severity,
         parameters=json.dumps(merged, sort_keys=True), updated_at=now, updated_by=user.id))
-    _audit(conn, user, "alarm_rule.update", "alarm_rule:%s" % kind,
-           {"enabled": bool(enabled), "severity": severity, "parameters": merged}, now)
+    audit.record(conn, user, "alarm_rule.update", "alarm_rule:%s" % kind, now,
+                 enabled=bool(enabled), severity=severity, parameters=merged)
 
 
 # --- raising ----------------------------------------------------------------------------------
@@ -420,7 +420,7 @@ def acknowledge(conn, user, alarm_id, note, now):
         raise AlarmError("alarm #%s is already %s" % (alarm_id, row.state))
     conn.execute(update(alarms).where(alarms.c.id == alarm_id, alarms.c.state == "active").values(
         state="acknowledged", acknowledged_at=now, acknowledged_by=user.id, ack_note=note))
-    _audit(conn, user, "alarm.acknowledge", "alarm:%s" % alarm_id, {"note": note}, now)
+    audit.record(conn, user, "alarm.acknowledge", "alarm:%s" % alarm_id, now, note=note)
 
 
 def listing(conn, states=None, severity=None, after_id=None, limit=200):
@@ -462,12 +462,6 @@ def open_counts(conn):
 
 def latest_id(conn):
     return conn.execute(select(func.coalesce(func.max(alarms.c.id), 0))).scalar()
-
-
-def _audit(conn, user, action, subject, detail, now):
-    conn.execute(insert(audit_log).values(at=now, user_id=user.id, action=action,
-                                          subject=subject, detail=json.dumps(detail,
-                                                                             sort_keys=True)))
 
 
 # --- days -------------------------------------------------------------------------------------

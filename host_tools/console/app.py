@@ -16,7 +16,6 @@ import urllib.parse
 
 import jinja2
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -25,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from host_tools.business import audit
 from host_tools.business import users as users_lib
 from host_tools.business.tables import users
 from host_tools.console import alarm_pages, auth, business_pages, pages, sounds, user_pages
@@ -170,31 +170,24 @@ async def login(request):
 
 def _authenticate(engine, name, password, now, peer):
     """The user's row after a good password; every attempt lands in the audit log."""
-    for attempt in range(3):
-        try:
-            user = users_lib.authenticate(engine, name, password, now)
-            break
-        except users_lib.AuthenticationFailed as exc:
-            with writing(engine) as conn:
-                auth.audit(conn, None, "console.login_failed", "user:%s" % name[:64],
-                           {"reason": str(exc), "peer": peer}, now)
-            raise
-        except OperationalError:
-            # authenticate() reads before it writes: another writer in between makes SQLite
-            # refuse its write at once (db.py); the attempt is rolled back, so try it again.
-            if attempt == 2:
-                raise
+    try:
+        user = users_lib.authenticate(engine, name, password, now)
+    except users_lib.AuthenticationFailed as exc:
+        with writing(engine) as conn:
+            audit.record(conn, None, "console.login_failed", "user:%s" % name[:64], now,
+                         reason=str(exc), peer=peer)
+        raise
     with writing(engine) as conn:
         row = conn.execute(select(users).where(users.c.id == user.id)).one()
-        auth.audit(conn, user, "console.login", "user:%s" % user.name, {"peer": peer}, now)
+        audit.record(conn, user, "console.login", "user:%s" % user.name, now, peer=peer)
     return row
 
 
 @auth.guard("read")
 async def logout(request, user, form):
     def record(conn):
-        auth.audit(conn, user, "console.logout", "user:%s" % user.name, {},
-                   int(request.app.state.clock()))
+        audit.record(conn, user, "console.logout", "user:%s" % user.name,
+                     int(request.app.state.clock()))
     await pages.write(request, record)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

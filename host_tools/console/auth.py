@@ -20,11 +20,12 @@ import secrets
 import time
 import urllib.parse
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from starlette.responses import JSONResponse, RedirectResponse
 
 from host_tools.business import users as users_lib
-from host_tools.business.tables import audit_log, users
+from host_tools.business.tables import users
+from host_tools.console.db import reading
 
 SESSION_COOKIE = "conc_console"
 SESSION_MAX_AGE_S = 12 * 3600          # one working shift and some
@@ -61,7 +62,7 @@ def current_user(request):
     user = None
     uid = request.session.get("uid")
     if uid is not None:
-        with request.app.state.engine.connect() as conn:
+        with reading(request.app.state.engine) as conn:
             row = conn.execute(select(users).where(users.c.id == uid)).first()
         if row is not None and row.active and (row.password_changed_at or 0) == \
                 request.session.get("pwc"):
@@ -125,10 +126,3 @@ PERMISSION_WORDS = {
     "billing.run": "run the billing",
     "audit.read": "view the audit log",
 }
-
-
-def audit(conn, user, action, subject, detail, now):
-    import json
-    conn.execute(insert(audit_log).values(
-        at=now, user_id=None if user is None else user.id, action=action, subject=subject,
-        detail=json.dumps(detail, sort_keys=True)))

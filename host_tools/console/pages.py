@@ -10,7 +10,7 @@ from host_tools.business import relay
 from host_tools.business.errors import BusinessError
 from host_tools.business.users import NotPermitted
 from host_tools.console import auth, charts, station_data
-from host_tools.console.db import writing
+from host_tools.console.db import reading, writing
 
 
 class BadRequest(ValueError):
@@ -46,7 +46,7 @@ async def read(request, function, *args, **kwargs):
     engine = request.app.state.engine
 
     def run():
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             return function(conn, *args, **kwargs)
     return await asyncio.to_thread(run)
 
