@@ -152,3 +152,31 @@ def test_every_route_but_login_and_assets_checks_a_permission(console):
     for route in console.app.routes:
         if isinstance(route, Route) and route.path not in open_paths:
             assert getattr(route.endpoint, "permission", None), route.path
+
+
+def test_only_an_admin_changes_an_alarm_rule_and_bad_thresholds_are_refused(console,
+                                                                            new_browser):
+    for role in ("dispatcher", "admin"):
+        page = new_browser().new_page()
+        login(page, console.url, role)
+        page.goto(console.url + "/alarms/rules")
+        token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+        answer = page.request.post(
+            console.url + "/api/alarms/rules/terminal_offline", headers={"X-CSRF-Token": token},
+            data={"enabled": True, "severity": "critical", "parameters": {"minutes": 5}})
+        if role == "dispatcher":
+            assert answer.status == 403 and page.locator("form.rule-form").count() == 0
+            continue
+        assert answer.status == 200 and answer.json()["parameters"] == {"minutes": 5}
+        bad = page.request.post(
+            console.url + "/api/alarms/rules/terminal_offline", headers={"X-CSRF-Token": token},
+            data={"enabled": True, "severity": "critical", "parameters": {"minutes": -1}})
+        assert bad.status == 400 and "must be above 0" in bad.json()["error"]
+        page.reload()
+        form = page.locator("#rule-terminal_offline form")
+        assert form.locator("input[name='param.minutes']").input_value() == "5"
+        form.locator("input[name='param.minutes']").fill("45")
+        form.locator("button").click()
+        page.wait_for_load_state("domcontentloaded")
+        assert page.locator("#rule-terminal_offline input[name='param.minutes']").input_value() \
+            == "45"
