@@ -41,7 +41,10 @@ def database():
         engine = open_business("sqlite:///%s" % partial)
         demo_data.generate(engine, CUSTOMERS, seed=SEED, password=PASSWORD)
         engine.dispose()
-        shutil.move(str(partial), str(path))
+        # The database file with its WAL and shared memory, if SQLite left them.
+        for suffix in ("-wal", "-shm", ""):
+            if os.path.exists(str(partial) + suffix):
+                shutil.move(str(partial) + suffix, str(path) + suffix)
     return "sqlite:///%s" % path
 
 
