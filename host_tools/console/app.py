@@ -69,6 +69,7 @@ def create_app(engine, zone, secret_key, https_only=False, alarm_poll_s=0.5, rul
     app.state.templates = templates
     app.state.watcher = watcher
     app.state.clock = clock
+    app.state.day_figures = {}          # pages.dashboard's cache of the whole-day figures
     return app
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import or_, select, text
 
 from host_tools.business import arrears, customers, ledger, stats
 from host_tools.business.tables import (billing_periods, customers as customers_table, payments,
-                                        service_points, statements, users)
+                                        statements, users)
 from host_tools.console import station_data
 
 SEARCH_LIMIT = 50
@@ -24,12 +24,14 @@ def search(conn, query, limit=SEARCH_LIMIT):
         rows = conn.execute(base.order_by(customers_table.c.number).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
     like = "%" + query.replace("%", "").replace("_", "") + "%"
-    meter_owners = select(service_points.c.customer_id).where(text(
-        "EXISTS (SELECT 1 FROM measuring_points mp WHERE mp.terminal_id = "
-        "service_points.terminal_id AND mp.pn = service_points.pn AND mp.meter_address = "
-        ":meter)")).params(meter=query.lower())
+    # The meter first (by its address index), then who it serves: CROSS JOIN keeps SQLite in
+    # that order instead of probing every service point.
+    owners = [r[0] for r in conn.execute(text(
+        "SELECT sp.customer_id FROM measuring_points mp CROSS JOIN service_points sp "
+        "WHERE mp.meter_address = :meter AND sp.terminal_id = mp.terminal_id "
+        "AND sp.pn = mp.pn"), {"meter": query.lower()})]
     exact = conn.execute(base.where(or_(customers_table.c.number == query,
-                                        customers_table.c.id.in_(meter_owners)))).all()
+                                        customers_table.c.id.in_(owners)))).all()
     rows = conn.execute(base.where(or_(
         customers_table.c.number.like(like), customers_table.c.name.like(like),
         customers_table.c.address.like(like))).order_by(customers_table.c.number)

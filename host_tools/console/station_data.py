@@ -119,23 +119,33 @@ def arrears_summary(conn):
     return row[0], row[1]
 
 
-def dashboard(conn, now, zone):
-    """The dashboard's figures. Consumption compares the last two whole days (the newest the
-    daily frozen values can give: a day's energy is known at the next midnight)."""
+def dashboard(conn, now, zone, day_figures=None):
+    """The dashboard's figures. `day_figures` (day_figures() of today, possibly cached: they
+    change once a day) are computed here when not given."""
     today = day_of(now, zone)
-    yesterday, before = shift_day(today, -1), shift_day(today, -2)
     read, points = read_success_today(conn, now, zone)
     cases, owed = arrears_summary(conn)
-    kwh_yesterday, points_yesterday = total_consumption(conn, yesterday)
-    kwh_before, points_before = total_consumption(conn, before)
     alarms = alarms_lib.open_counts(conn)
-    return {
+    result = {
         "day": today,
         "terminals": terminal_counts(conn, now),
         "read_success": {"read": read, "points": points,
                          "ratio": (read / points) if points else None},
         "alarms": {s: {"active": a, "acknowledged": k} for s, (a, k) in alarms.items()},
         "arrears": {"cases": cases, "owed_fen": owed},
+    }
+    result.update(day_figures if day_figures is not None else daily_figures(conn, today))
+    return result
+
+
+def daily_figures(conn, today):
+    """What the dashboard shows of whole days: consumption of the last two (a day's energy is
+    known at the next midnight, from the daily frozen values) and each area's line loss
+    yesterday. They change when a day's frozen values arrive, so a console may cache them."""
+    yesterday, before = shift_day(today, -1), shift_day(today, -2)
+    kwh_yesterday, points_yesterday = total_consumption(conn, yesterday)
+    kwh_before, points_before = total_consumption(conn, before)
+    return {
         "consumption": {"yesterday": {"day": yesterday, "kwh": kwh_yesterday,
                                       "points": points_yesterday},
                         "day_before": {"day": before, "kwh": kwh_before,

@@ -73,11 +73,14 @@ def run(bench):
         page = browser.new_page()
         login(page, console.url, "admin")
 
-        page.request.get(console.url + "/")                     # warm the caches once
+        # The first request computes the whole-day figures (consumption, line loss), which
+        # the console then keeps for DAY_FIGURES_TTL_S: its time is reported beside the p95.
+        console.app.state.day_figures.clear()       # (the login's redirect filled it)
+        first = server_ms(page.request.get(console.url + "/"))
         times = [server_ms(page.request.get(console.url + "/")) for _ in range(50)]
         bench.emit("console.dashboard_ms", round(percentile(times, 0.95), 1), "ms",
                    goal="<= 300", median=round(statistics.median(times), 1), requests=50,
-                   customers=CUSTOMERS)
+                   first_uncached_ms=round(first, 1), customers=CUSTOMERS)
 
         loads = []
         for _ in range(10):
@@ -115,7 +118,8 @@ def run(bench):
             terminal_id = station.terminals()[0].id
             for n in range(100):
                 before = {e.id for e in station.events(terminal_id, erc=31)}
-                station.store_events([Event(terminal_id, 31, bytes([n, 1, 2, 3, 4, 5, 6, 7]),
+                # Random bytes: an event stored by an earlier run is a duplicate, not stored.
+                station.store_events([Event(terminal_id, 31, bytes([n]) + os.urandom(7),
                                             occurred_at=int(time.time()), pn=1)])
                 committed_at = time.time()
                 new = {e.id for e in station.events(terminal_id, erc=31)} - before
