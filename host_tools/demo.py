@@ -10,7 +10,8 @@ minute) while it uploads to the station, shows its status, pulls the data over U
 prints a summary per meter, and shows the readings the station received. Then the billing
 office on the same database: demo customers with a year of frozen values (`conc station
 demo-data`), the last month's line loss and its statements as a PDF, the first one shown as
-text. Every child process is stopped at the end, whatever happens; the exit status is non-zero
+text; then the operator console (`conc station web`) on that database, its dashboard and alarm
+console saved as screenshots. Every child process is stopped at the end, whatever happens; the exit status is non-zero
 when a step failed.
 
     python -m host_tools.demo [--seconds 60] [--keep DIR] [--customers 200]
@@ -246,6 +247,17 @@ class Demo:
             print("\nthe first statement (pdftotext):\n" + page.stdout.split("近 12", 1)[0]
                   .rstrip())
 
+    def console_view(self):
+        """The operator console on the same database: screenshots of the dashboard and the
+        alarm console, and the command that opens it (host_tools/console/demo_view.py)."""
+        from host_tools.console.demo_view import DemoViewError, show
+        print("\n== the operator console (conc station web)")
+        try:
+            show(self.station_db, str(self.dir), self.env["CONC_STATION_PASSWORD"],
+                 env=self.env, shown_password="the password in CONC_STATION_PASSWORD")
+        except DemoViewError as exc:
+            raise DemoError(str(exc)) from None
+
     def run(self):
         self.write_files()
         self.start()
@@ -254,6 +266,7 @@ class Demo:
         self.summary(self.pull())
         self.station_view()
         self.business_view()
+        self.console_view()
 
 
 def main(argv=None):

@@ -16,6 +16,7 @@ def _processes_using(path):
 def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     env = dict(os.environ)
     env.pop("CONC_PORT", None)
+    env["CONC_STATION_PASSWORD"] = "demo-users-pw-7Kq"        # must never be printed
     proc = subprocess.Popen([sys.executable, "-m", "host_tools.demo", "--seconds", "20",
                              "--keep", str(tmp_path)], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -37,3 +38,9 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     assert "TQ001" in office and "%" in office                  # line loss per area
     assert "statements of" in office and "电费结算单" in office
     assert list(tmp_path.glob("statements-*.pdf"))
+    # the operator console on that database, shot by headless chromium
+    console = out.split("== the operator console", 1)[1]
+    assert (tmp_path / "console-dashboard.png").stat().st_size > 10000
+    assert (tmp_path / "console-alarms.png").stat().st_size > 10000
+    assert "conc station web --listen 127.0.0.1:8000 --db" in console
+    assert "demo-users-pw-7Kq" not in out + err
