@@ -37,7 +37,7 @@ def test_the_revision_creates_the_tables_of_tables_py(engine):
     with engine.connect() as conn:
         assert "user_id" in {c["name"] for c in inspect(conn).get_columns("commands")}
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == \
-            "0002_business" == schema.head()
+            schema.head()
 
 
 def test_a_v1_file_upgrades_and_keeps_its_commands(tmp_path):

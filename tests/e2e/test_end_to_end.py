@@ -232,10 +232,13 @@ def test_one_pw_typed_into_board_and_station_trips_and_closes_a_meter(chain):
     status word 3). Then the way a master uses with a terminal that lacks our AFN05 mapping:
     DL/T 645 0x1C and the status word through AFN10 F1 forwarding."""
     meter = METERS[1][2]
+    # a station user who may switch relays: the first user of a database is its admin
+    chain.env.update(CONC_STATION_NEW_PASSWORD="e2e password", CONC_STATION_PASSWORD="e2e password")
+    chain.conc("station", "users", "add", "e2e", "--role", "admin", "--db", chain.db)
     for path in ("afn05", "forward"):
         chain.conc("station", "terminals", "set-relay-path", TERMINAL, path, "--db", chain.db)
         for kind in ("trip", "close"):
-            out = chain.conc("station", kind, "--meter", meter, "--operator", "e2e", "--wait",
+            out = chain.conc("station", kind, "--meter", meter, "--user", "e2e", "--wait",
                              90, "--db", chain.db, timeout=150)     # exit 0 only if confirmed
             assert ("%s confirmed" % kind) in out, "%s\n%s" % (out, chain.logs())
             assert ("ERC33 status word 3" if path == "afn05" else "AFN10 F1: status word 3") \
