@@ -20,6 +20,7 @@ arrears_transitions with the user (None: the system, following a payment or a co
 import collections
 
 from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import case as when
 
 from host_tools.business import audit, relay, settings
 from host_tools.station.tables import commands
@@ -84,11 +85,17 @@ def transitions(conn, case_id):
 
 
 def open_cases(conn, today, now, user=None):
-    """Open a case for every customer whose balance is below -threshold while one of their
-    issued statements is past its due day (`today` YYYY-MM-DD) and who has no active case.
-    Returns the new cases' ids."""
+    """Open a case for every customer whose overdue balance is below -threshold and who has no
+    active case. The overdue balance is the ledger's sum without the charges of statements not
+    yet due on `today` (YYYY-MM-DD): a statement issued today is not arrears until its due day
+    has passed. Returns the new cases' ids."""
     threshold = settings.get(conn, "arrears_threshold_fen")
-    owed = (select(ledger.c.customer_id, func.sum(ledger.c.amount_fen).label("balance"))
+    not_due = billing_periods.c.due_day >= today
+    owed = (select(ledger.c.customer_id,
+                   func.sum(when((not_due, 0), else_=ledger.c.amount_fen)).label("balance"))
+            .select_from(ledger.outerjoin(statements, statements.c.id == ledger.c.statement_id)
+                         .outerjoin(billing_periods,
+                                    billing_periods.c.id == statements.c.period_id))
             .group_by(ledger.c.customer_id).subquery())
     overdue = (select(statements.c.customer_id)
                .join(billing_periods, billing_periods.c.id == statements.c.period_id)

@@ -125,6 +125,21 @@ def test_case_opens_only_past_the_due_day_and_below_the_threshold(world):
     assert (found.state, found.amount_fen, found.customer_number) == ("open", 10000, "C1")
 
 
+def test_a_statement_not_yet_due_is_not_arrears(world):
+    billed(world)                                         # 2026-11: 100.00, due 2026-12-16
+    with world.engine.begin() as conn:
+        payments.pay(conn, "C1", 10000, NOW, world.admin)     # paid on time
+    world.frozen(1, "2027-01-01", "400")                  # 2026-12: 100.00, due 2027-01-16
+    world.run(billing.run, "2026-12", NOW, world.admin)
+    world.run(billing.issue, "2026-12", NOW, world.admin)
+    assert world.run(ledger.balance, "C1") == -10000
+    # the November statement is past due but paid; December's is owed but not due yet
+    assert world.run(arrears.open_cases, "2027-01-02", NOW) == []
+    assert world.run(arrears.open_cases, "2027-01-16", NOW) == []
+    opened = world.run(arrears.open_cases, "2027-01-17", NOW)
+    assert world.run(arrears.case, opened[0]).amount_fen == 10000
+
+
 def test_arrears_state_machine_with_payment_queuing_the_close(world):
     people = staff(world)
     billed(world)
