@@ -187,8 +187,9 @@ def _authenticate(engine, name, password, now, peer):
 @auth.guard("read")
 async def logout(request, user, form):
     def record(conn):
-        audit.record(conn, user, "console.logout", "user:%s" % user.name,
-                     int(request.app.state.clock()))
+        now = int(request.app.state.clock())
+        auth.end_sessions(conn, user.id, now)
+        audit.record(conn, user, "console.logout", "user:%s" % user.name, now)
     await pages.write(request, record)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -7,8 +7,11 @@ wraps every page and API endpoint.
     async def acknowledge(request, user, form): ...
 
 The session is Starlette's signed cookie (HttpOnly, SameSite=Strict, Secure when served over
-HTTPS) holding the user's id, the time their password was last set and a random CSRF token. Each
-request reloads the user, so a disabled account or a changed password ends its sessions at once.
+HTTPS) holding the user's id, the time their password was last set, when it started and a random
+CSRF token. Each request reloads the user, so a disabled account, a changed password or a logout
+ends its sessions at once - copies of the cookie included, which is why a logout is recorded in
+the database (business_settings `console.logged_out.<user id>`) rather than only cleared from the
+browser.
 Unsafe requests (POST) must carry the session's token: a form field `csrf`, or the header
 X-CSRF-Token for the page's own fetch() calls; a request without it is refused with 403 before
 its handler runs. A request without a session gets 401 (API) or the login page (pages); one whose
@@ -16,15 +19,16 @@ role lacks the permission gets 403 naming the role and what it may not do.
 """
 import functools
 import hmac
+import json
 import secrets
 import time
 import urllib.parse
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from starlette.responses import JSONResponse, RedirectResponse
 
 from host_tools.business import users as users_lib
-from host_tools.business.tables import users
+from host_tools.business.tables import settings, users
 from host_tools.console.db import reading
 
 SESSION_COOKIE = "conc_console"
@@ -32,6 +36,11 @@ SESSION_MAX_AGE_S = 12 * 3600          # one working shift and some
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = ("GET", "HEAD")
+LOGGED_OUT_KEY = "console.logged_out.%d"
+
+
+def _now_ms():
+    return time.time_ns() // 1_000_000
 
 
 def csrf_token(request):
@@ -52,7 +61,16 @@ def start_session(request, user_row):
     """Log a user in: a fresh session (new CSRF token) bound to the password's version."""
     request.session.clear()
     request.session.update({"uid": user_row.id, "pwc": user_row.password_changed_at or 0,
-                            CSRF_FIELD: secrets.token_urlsafe(32), "at": int(time.time())})
+                            CSRF_FIELD: secrets.token_urlsafe(32), "at": _now_ms()})
+
+
+def end_sessions(conn, user_id, now):
+    """Log a user out everywhere: every session started before now is over."""
+    key, value = LOGGED_OUT_KEY % user_id, json.dumps(_now_ms())
+    if conn.execute(update(settings).where(settings.c.key == key).values(
+            value=value, updated_at=now, updated_by=user_id)).rowcount == 0:
+        conn.execute(insert(settings).values(key=key, value=value, updated_at=now,
+                                             updated_by=user_id))
 
 
 def current_user(request):
@@ -62,10 +80,15 @@ def current_user(request):
     user = None
     uid = request.session.get("uid")
     if uid is not None:
+        logout = settings.alias("logout")
         with reading(request.app.state.engine) as conn:
-            row = conn.execute(select(users).where(users.c.id == uid)).first()
+            row = conn.execute(
+                select(users, logout.c.value.label("logged_out"))
+                .select_from(users.outerjoin(logout, logout.c.key == LOGGED_OUT_KEY % uid))
+                .where(users.c.id == uid)).first()
         if row is not None and row.active and (row.password_changed_at or 0) == \
-                request.session.get("pwc"):
+                request.session.get("pwc") and (row.logged_out is None or json.loads(
+                    row.logged_out) < request.session.get("at", 0)):
             user = users_lib.User(row.id, row.name, row.role, row.full_name)
     request.state.user = user
     return user

@@ -44,6 +44,20 @@ def test_every_role_logs_in_and_only_the_admin_sees_the_audit_log(console, new_b
         assert ("console.logout", ids[role]) in actions
 
 
+def test_logout_ends_copies_of_the_session_cookie_too(console, new_browser):
+    context = new_browser()
+    page = context.new_page()
+    login(page, console.url, "cashier")
+    copied = new_browser()                       # someone who copied the cookie meanwhile
+    copied.add_cookies(context.cookies())
+    assert copied.request.get(console.url + "/api/dashboard").status == 200
+    page.click("text=Log out")
+    page.wait_for_url(re.compile(r".*/login$"))
+    assert copied.request.get(console.url + "/api/dashboard").status == 401
+    login(page, console.url, "cashier")          # a new login works at once
+    assert page.request.get(console.url + "/api/dashboard").status == 200
+
+
 def test_wrong_password_is_refused_recorded_and_locks_the_account(console, new_browser,
                                                                    engine):
     page = new_browser().new_page()
