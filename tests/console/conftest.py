@@ -27,14 +27,17 @@ def console(engine):
         yield server
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps its asyncio loop running in this thread
+# while it is started, and the station's tests that a test worker runs after these ones call
+# asyncio.run(), which refuses to start inside a running loop.
+@pytest.fixture(scope="package")
 def pw():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(pw):
     """Debian's chromium, once per test session (each test gets its own context)."""
     browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
