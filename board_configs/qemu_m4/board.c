@@ -1,4 +1,4 @@
-// The QEMU_M4 board: interrupt vectors, a millisecond clock that never wraps, the RTC, a
+// The QEMU_M4 board: reset, a millisecond clock that never wraps, the RTC, a
 // software watchdog, the flash regions (ROMFS, filesystem, ring-log partition) and the boot
 // sequence (mount, boot.py, main.py) that ports/qemu/main.c runs through patches/main.patch.
 #include <string.h>
@@ -14,46 +14,8 @@
 #include "shared/timeutils/timeutils.h"
 #include "boards/QEMU_M4/board.h"
 
-// ---- interrupt vectors ------------------------------------------------------------------
-// The port's table (mcu/arm/startup.c) has the 16 system exceptions only; this one adds the
-// AN386's 32 external interrupts. VTOR needs it aligned to its size rounded up to a power of 2.
-#define VTOR (*(volatile uint32_t *)0xE000ED08)
+// ---- reset ------------------------------------------------------------------------------
 #define AIRCR (*(volatile uint32_t *)0xE000ED0C)
-
-extern const uint32_t isr_vector[];
-extern const uint8_t board_uart_rx_irq[BOARD_UART_COUNT];
-static uint32_t vectors[16 + 32] __attribute__((aligned(256)));
-
-static void uart0_rx_handler(void) {
-    board_uart_rx_isr(0);
-}
-static void uart1_rx_handler(void) {
-    board_uart_rx_isr(1);
-}
-static void uart2_rx_handler(void) {
-    board_uart_rx_isr(2);
-}
-static void uart3_rx_handler(void) {
-    board_uart_rx_isr(3);
-}
-
-static void unused_handler(void) {
-}
-
-void board_vectors_init(void) {
-    static void (*const rx_handlers[BOARD_UART_COUNT])(void) = {
-        uart0_rx_handler, uart1_rx_handler, uart2_rx_handler, uart3_rx_handler,
-    };
-    memcpy(vectors, isr_vector, 16 * sizeof(uint32_t));
-    for (int i = 16; i < 16 + 32; ++i) {
-        vectors[i] = (uint32_t)unused_handler;
-    }
-    for (int i = 0; i < BOARD_UART_COUNT; ++i) {
-        vectors[16 + board_uart_rx_irq[i]] = (uint32_t)rx_handlers[i];
-    }
-    VTOR = (uint32_t)vectors;
-    __asm volatile ("dsb\n isb");
-}
 
 void board_reset(void) {
     AIRCR = 0x05FA0004;     // VECTKEY | SYSRESETREQ (ARMv7-M ARM B3.2.6)

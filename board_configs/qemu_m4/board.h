@@ -10,8 +10,6 @@
 #define BOARD_UART_COUNT (4)
 #define BOARD_UART_RXBUF (1024)
 
-void board_vectors_init(void);       // the vector table with the UART interrupts
-void board_uart_rx_isr(int id);
 void board_init(void);               // once at power-on, before the first mp_init()
 int board_boot(void);                // each (soft) boot: mount, boot.py, main.py; !=0: reboot
 void board_systick(void);            // called from SysTick_Handler every millisecond

@@ -2,6 +2,8 @@
 // ring buffer from the RX interrupt, so nothing is lost while Python runs, and a Ctrl-C on the
 // REPL UART raises KeyboardInterrupt in running code (as on a real board).
 // Replaces the polled UART0 code of ports/qemu/uart.c (patches/uart.patch).
+#include <string.h>
+
 #include "py/runtime.h"
 #include "shared/runtime/interrupt_char.h"
 #include "boards/QEMU_M4/board.h"
@@ -30,7 +32,7 @@ static cmsdk_uart_t *const uart_regs[BOARD_UART_COUNT] = {
     (cmsdk_uart_t *)0x40004000, (cmsdk_uart_t *)0x40005000, (cmsdk_uart_t *)0x40006000,
     (cmsdk_uart_t *)0x40007000,
 };
-const uint8_t board_uart_rx_irq[BOARD_UART_COUNT] = {0, 2, 4, 18};
+static const uint8_t board_uart_rx_irq[BOARD_UART_COUNT] = {0, 2, 4, 18};
 
 typedef struct {
     uint8_t buf[BOARD_UART_RXBUF];
@@ -71,7 +73,7 @@ static void drain(int id) {
     u->INTSTATUS = INT_RX;
 }
 
-void board_uart_rx_isr(int id) {
+static void board_uart_rx_isr(int id) {
     drain(id);
 }
 
@@ -128,11 +130,50 @@ void board_uart_write(int id, const uint8_t *buf, size_t len) {
     }
 }
 
+// ---- interrupt vectors --------------------------------------------------------------------
+// The port's table (mcu/arm/startup.c) has the 16 system exceptions only; this one adds the
+// AN386's 32 external interrupts. VTOR needs it aligned to its size rounded up to a power of 2.
+#define VTOR (*(volatile uint32_t *)0xE000ED08)
+
+extern const uint32_t isr_vector[];
+static uint32_t vectors[16 + 32] __attribute__((aligned(256)));
+
+static void uart0_rx_handler(void) {
+    board_uart_rx_isr(0);
+}
+static void uart1_rx_handler(void) {
+    board_uart_rx_isr(1);
+}
+static void uart2_rx_handler(void) {
+    board_uart_rx_isr(2);
+}
+static void uart3_rx_handler(void) {
+    board_uart_rx_isr(3);
+}
+
+static void unused_handler(void) {
+}
+
+static void vectors_init(void) {
+    static void (*const rx_handlers[BOARD_UART_COUNT])(void) = {
+        uart0_rx_handler, uart1_rx_handler, uart2_rx_handler, uart3_rx_handler,
+    };
+    memcpy(vectors, isr_vector, 16 * sizeof(uint32_t));
+    for (int i = 16; i < 16 + 32; ++i) {
+        vectors[i] = (uint32_t)unused_handler;
+    }
+    for (int i = 0; i < BOARD_UART_COUNT; ++i) {
+        vectors[16 + board_uart_rx_irq[i]] = (uint32_t)rx_handlers[i];
+    }
+    VTOR = (uint32_t)vectors;
+    __asm volatile ("dsb\n isb");
+}
+
 // The REPL's UART0 functions that ports/qemu/mphalport.c calls.
 // The port's first board call at power-on (mcu/arm/startup.c), so the vector table that has the
 // UART interrupts goes up here, before any of them is enabled.
 void uart_init(void) {
-    board_vectors_init();
+    vectors_init();
     board_uart_init(0, 115200);
 }
 
