@@ -17,14 +17,48 @@ may say so and not queue behind writers:
         ...
 """
 import os
+import re
+import urllib.parse
 
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 
-from host_tools.station.db import (POSTGRESQL, SQLITE, SQLITE_BUSY_TIMEOUT_S, URL_HELP,
-                                   parse_url, redact)
 from host_tools.station.errors import BadDatabaseUrl, DatabaseUnavailable
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+DEFAULT_URL = "sqlite:///station.db"
+SQLITE_BUSY_TIMEOUT_S = 10
+URL_HELP = ("use sqlite:///PATH (e.g. sqlite:///station.db, sqlite:////var/lib/station.db) or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+
+
+def redact(url):
+    """The URL with any password replaced by `***`, for messages and logs."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def parse_url(url):
+    """(dialect, target) for a --db URL: target is a file path for SQLite, the URL for PostgreSQL."""
+    if not isinstance(url, str) or not url.strip():
+        raise BadDatabaseUrl("no database URL given: " + URL_HELP)
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        raise BadDatabaseUrl("bad database URL %r (no scheme): %s" % (redact(url), URL_HELP))
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise BadDatabaseUrl("bad SQLite URL %r: %s" % (redact(url), URL_HELP))
+        path = urllib.parse.unquote(rest[1:].split("?", 1)[0])
+        if not path:
+            raise BadDatabaseUrl("bad SQLite URL %r (no file name): %s" % (url, URL_HELP))
+        return SQLITE, path
+    if scheme in ("postgresql", "postgres"):
+        return POSTGRESQL, url
+    raise BadDatabaseUrl("unsupported database %r in %r: %s" % (scheme, redact(url), URL_HELP))
+
 
 PG_CONNECT_TIMEOUT_S = 5
 
