@@ -28,7 +28,9 @@ readings actively (upload_format="units", the standard-only mode: AFN0C F129, CO
 "f241" as the firmware's compact mode: AFN0D with the vendor unit F241 of numbered ring-log
 records) and keeps each upload until the station confirms it, re-sending the unconfirmed ones
 after a reconnect. Fault knobs for tests: `ignore_requests`
-(answer nothing to the next N requests: response timeouts), `deny_afns`, `relay_outcome`
+(answer nothing to the next N requests: response timeouts), `drop_on_afns` (the next request of
+such an AFN ends the connection before it is carried out: a GPRS link lost as a command
+arrives; once per AFN), `deny_afns`, `relay_outcome`
 (0 the meter switched, 1 it did not: status word 3 keeps the old state, None = never report).
 """
 import asyncio
@@ -100,6 +102,7 @@ class SimTerminal(asyncio.Protocol):
         self.afn05_per_point = afn05_per_point  # False: a terminal without our AFN05 mapping
         self.report_tasks = {}       # (class, task number) -> AFN04 F65/F66 value + running
         self.ignore_requests = 0
+        self.drop_on_afns = set()
         self.deny_afns = set()
         self.transport = None
         self.deframer = Deframer()
@@ -301,6 +304,10 @@ class SimTerminal(asyncio.Protocol):
             self.unconfirmed.pop(key, None)
 
     def _request(self, frame, raw):
+        if frame.afn in self.drop_on_afns:
+            self.drop_on_afns.discard(frame.afn)
+            self.close()
+            return
         if self.ignore_requests > 0:
             self.ignore_requests -= 1
             return

@@ -13,7 +13,10 @@ trail. The serving station's CommandRunner polls for pending trip/close commands
   2. AFN05 F1 (trip, Pn = the meter's measuring point, warning delay 0, no limit) or F2 (permit
      close), with the terminal's PW: step `sent`, state `sent`.
   3. The terminal's answer: AFN00 F2 -> `denied`; no answer after the retries -> `timeout`;
-     confirmed -> step `answer` confirmed, and the station follows the relay:
+     the connection ended before the answer -> step `answer` lost, and the command is sent
+     once more when the terminal is back (within `offline_wait_s`; trip and close are
+     idempotent, and the first send may never have arrived); confirmed -> step `answer`
+     confirmed, and the station follows the relay:
   4. the concentrator reports the meter's relay state with the standard's record: ERC 33 (meter
      status word change) for the point, carrying status word 3 (DL/T 645 04000503) as the meter
      reported it after the command; bit 4 set = relay open. It is read like any event (ACD ->
@@ -39,7 +42,7 @@ import logging
 import time
 
 from host_tools.station.errors import StationError, UnknownMeter
-from host_tools.station.session import Denied, SessionError
+from host_tools.station.session import Denied, SessionClosed, SessionError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ ERC_AUTHENTICATION = 20        # 1376.1 ERC20 message authentication error: the 
 RELAY_OUTCOMES = ("confirmed", "refused by the meter", "no reply from the meter",
                   "not confirmed by the meter's status word")
 KINDS = {"trip": 1, "close": 2}
+# A command whose connection ended before the terminal answered is sent once more when the
+# terminal is back: the first may never have arrived, and a second trip (or close) of a meter
+# whose relay already switched changes nothing.
+SENDS = 2
 STATUS3_RELAY_OPEN = 0x0010    # status word 3 bit 4 (protocol.dlt645_items)
 
 
@@ -190,43 +197,73 @@ class CommandRunner:
                              "terminals add-meter` first)" % (command.pn, command.terminal_label),
                              state="failed")
             return
-        link = self.front.link(command.terminal_id)
-        if link is None or link.session is None:
-            await self._step(command.id, "waiting", "offline", "terminal %s is not connected; "
-                             "waiting up to %.0f s" % (command.terminal_label,
-                                                       self.offline_wait_s))
-            deadline = time.monotonic() + self.offline_wait_s
-            while time.monotonic() < deadline:
-                await asyncio.sleep(min(0.5, self.poll_s))
-                link = self.front.link(command.terminal_id)
-                if link is not None and link.session is not None:
-                    break
-            else:
-                await self._step(command.id, "waiting", "failed", "terminal %s did not connect"
-                                 % command.terminal_label, state="failed")
-                return
-        if await asyncio.to_thread(self.station.relay_path, command.terminal_id) == "forward":
-            await self._execute_forwarded(command, link)
-            return
-        fn = KINDS[command.kind]
-        value = {"warn_delay_min": 0, "limit_half_hours": 0} if fn == 1 else None
+        # Taken before the first send: the relay record of a send whose answer was lost with
+        # its connection still confirms the command when it arrives after the reconnect.
         baseline = await self._latest_relay_event_id(command.terminal_id)
         pw_baseline = max((e.id for e in await self._authentication_errors(
             command.terminal_id)), default=0)
+        for send in range(1, SENDS + 1):
+            link = await self._connected(command, announce=send == 1)
+            if link is None:
+                return
+            try:
+                if await asyncio.to_thread(self.station.relay_path,
+                                           command.terminal_id) == "forward":
+                    await self._execute_forwarded(command, link)
+                    return
+                await self._send_afn05(command, link)
+            except Denied as exc:
+                await self._step(command.id, "answer", "denied", str(exc), state="denied")
+                await self._check_pw(command, link, pw_baseline)
+                return
+            except SessionClosed as exc:
+                if send < SENDS:
+                    await self._step(command.id, "answer", "lost", "%s before answering; "
+                                     "sending again when it is back" % exc)
+                    continue
+                await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
+                return
+            except SessionError as exc:
+                await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
+                return
+            await self._step(command.id, "answer", "confirmed",
+                             "terminal accepted the command; following the meter's relay")
+            await self._follow(command, link, baseline)
+            return
+
+    async def _connected(self, command, announce):
+        """The terminal's link once it is logged in (waiting up to `offline_wait_s`), or None
+        after recording why the command ends. `announce`: say that the command waits."""
+        link = self.front.link(command.terminal_id)
+        if link is not None and link.session is not None:
+            return link
+        if announce:
+            await self._step(command.id, "waiting", "offline", "terminal %s is not connected; "
+                             "waiting up to %.0f s" % (command.terminal_label,
+                                                       self.offline_wait_s))
+        deadline = time.monotonic() + self.offline_wait_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(0.5, self.poll_s))
+            link = self.front.link(command.terminal_id)
+            if link is not None and link.session is not None:
+                return link
+        if announce:
+            await self._step(command.id, "waiting", "failed", "terminal %s did not connect"
+                             % command.terminal_label, state="failed")
+        else:
+            await self._step(command.id, "waiting", "timeout", "terminal %s did not come back "
+                             "within %.0f s: the relay state is unknown"
+                             % (command.terminal_label, self.offline_wait_s), state="timeout")
+        return None
+
+    async def _send_afn05(self, command, link):
+        """AFN05 F1 (trip: warning delay 0, no limit) or F2 (permit close) for the point;
+        returns when the terminal confirmed it (its exceptions say otherwise)."""
+        fn = KINDS[command.kind]
+        value = {"warn_delay_min": 0, "limit_half_hours": 0} if fn == 1 else None
         await self._step(command.id, "sent", "ok", "AFN05 F%d to %s p%d (meter %s)" % (
             fn, command.terminal_label, command.pn, command.meter_address or "-"), state="sent")
-        try:
-            await link.request(0x05, [(command.pn, fn, value)])
-        except Denied as exc:
-            await self._step(command.id, "answer", "denied", str(exc), state="denied")
-            await self._check_pw(command, link, pw_baseline)
-            return
-        except SessionError as exc:
-            await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
-            return
-        await self._step(command.id, "answer", "confirmed",
-                         "terminal accepted the command; following the meter's relay")
-        await self._follow(command, link, baseline)
+        await link.request(0x05, [(command.pn, fn, value)])
 
     async def _in_archive(self, command):
         if command.terminal_id is None or command.pn is None:
@@ -239,7 +276,8 @@ class CommandRunner:
 
     async def _execute_forwarded(self, command, link):
         """The terminal's relay path is "forward": DL/T 645 0x1C and the status word read
-        through AFN10 F1 (relay_forward.py)."""
+        through AFN10 F1 (relay_forward.py). The terminal's refusal or silence is raised as
+        from `_send_afn05`."""
         from host_tools.station import relay_forward
         from host_tools.station.times import from_epoch
         try:
@@ -257,14 +295,7 @@ class CommandRunner:
                                                          point.port, command.terminal_label),
                          state="sent")
         now = from_epoch(int(self.front.clock()), self.station.zone)
-        try:
-            state, detail = await relay_forward.switch(link, point, command.kind, now)
-        except Denied as exc:
-            await self._step(command.id, "answer", "denied", str(exc), state="denied")
-            return
-        except SessionError as exc:
-            await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
-            return
+        state, detail = await relay_forward.switch(link, point, command.kind, now)
         await self._step(command.id, "relay", state, detail, state=state)
 
     async def _authentication_errors(self, terminal_id):

@@ -100,6 +100,39 @@ def test_no_answer_to_the_trip_times_out(sqlite_url):
     run(scenario())
 
 
+def test_a_trip_lost_with_the_connection_is_sent_again_when_the_terminal_is_back(sqlite_url):
+    """The GPRS link drops just as the trip arrives: the command is not a false timeout; it
+    waits for the terminal's next login and is carried out then, once."""
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1,
+                           control_options=dict(FAST, offline_wait_s=5)) as h:
+            sim = await h.sim(1, relay_delay_s=0.05)
+            sim.drop_on_afns.add(0x05)
+            command_id = h.command("trip", 1, user="alice")
+            await asyncio.wait_for(sim.closed.wait(), 5)
+            await h.reconnect(sim)
+            command = await finished(h, command_id)
+            assert command.state == "confirmed", trail(h, command_id)
+            assert trail(h, command_id) == [("created", "ok"), ("sent", "ok"), ("answer", "lost"),
+                                            ("sent", "ok"), ("answer", "confirmed"),
+                                            ("relay", "confirmed")]
+            assert sim.requests.count((0x05, [(1, 1)])) == 1     # carried out once
+    run(scenario())
+
+
+def test_a_terminal_that_does_not_come_back_leaves_the_relay_state_unknown(sqlite_url):
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
+            sim = await h.sim(1)
+            sim.drop_on_afns.add(0x05)
+            command_id = h.command("close", 1, user="alice")
+            command = await finished(h, command_id)
+            assert command.state == "timeout"
+            assert trail(h, command_id)[-2:] == [("answer", "lost"), ("waiting", "timeout")]
+            assert "relay state is unknown" in h.station.command_steps(command_id)[-1].detail
+    run(scenario())
+
+
 def test_offline_terminal_fails_after_waiting(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=1, control_options=FAST) as h:
