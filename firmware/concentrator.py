@@ -26,6 +26,7 @@ import json
 import sys
 
 from protocol.compat import const
+from firmware.hal import interrupts
 
 VERSION = "0.1.0"
 
@@ -176,27 +177,36 @@ class Concentrator:
         landed inside a log write, and then the log's state in RAM cannot be trusted: a fresh
         mount finds the true append point (and repairs a torn record). `stopped_idle` tells
         whether the firmware's state is whole, so that a command may run its kernel again
-        (firmware/usb_api.py test_read); `clean`: the kernel was stopped by kernel.stop()."""
+        (firmware/usb_api.py test_read); `clean`: the kernel was stopped by kernel.stop().
+
+        Ctrl-C is held off while the marker is written (hal/interrupts.py). MicroPython raises
+        a pending KeyboardInterrupt (the USB transport sends Ctrl-C twice) at the next branch:
+        there is none between here and the hold, so the one still pending then lands inside
+        the first try, and the second try remounts."""
         self.stopped_idle = False
-        if self.dev is None or self.log is None:
+        try:
+            self._log_stopped(interrupt, clean, False)
+        except KeyboardInterrupt:
+            self._log_stopped(interrupt, clean, True)
+        finally:
+            interrupts.release()
+
+    def _log_stopped(self, interrupt, clean, remount):
+        interrupts.hold()
+        # No marker before this boot has logged what ended the previous run: it would hide a
+        # power cut from the next boot (which then sees the same newest records we saw).
+        if not self.boot_recorded or self.dev is None or self.log is None:
             return
-        idle = True if clean else None
-        for _ in range(4):      # the USB transport sends Ctrl-C twice: the second one may
-            try:                # arrive while the marker is being written
+        try:
+            gc.collect()
+            idle = not remount and (clean or interrupt is not None and _while_idle(interrupt))
+            from firmware import records
+            if not idle:
+                from firmware.ringlog import RingLog
+                self.log = None
                 gc.collect()
-                if idle is None:
-                    idle = interrupt is not None and _while_idle(interrupt)
-                from firmware import records
-                if not idle:
-                    from firmware.ringlog import RingLog
-                    self.log = None
-                    gc.collect()
-                    self.log = RingLog(self.dev)
-                records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
-                self.stopped_idle = bool(idle)
-                return
-            except KeyboardInterrupt:
-                idle = False        # it may have landed inside the append: remount
-            except Exception as exc:  # noqa: BLE001 - stopping must never fail
-                print("conc: stop marker not written: %r" % (exc,))
-                return
+                self.log = RingLog(self.dev)
+            records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
+            self.stopped_idle = bool(idle)
+        except Exception as exc:  # noqa: BLE001 - stopping must never fail
+            print("conc: stop marker not written: %r" % (exc,))

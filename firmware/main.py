@@ -20,11 +20,9 @@ def main():
         concentrator.unload("firmware.startup")
         c.kernel.run()
     except KeyboardInterrupt as exc:
-        # A `conc` command took over. A stop marker, but only once this boot has logged what
-        # ended the previous run; before that, a marker would hide a power cut from the next
-        # boot (which then sees the same newest records we saw).
-        if c.boot_recorded:
-            c.stopped(exc)
+        # A `conc` command took over: the stop marker. No branch before the call (a second
+        # Ctrl-C pending would be raised there): stopped() looks at c.boot_recorded itself.
+        c.stopped(exc)
         raise
 
 

@@ -9,7 +9,10 @@ configured with `conc config set` / `conc meters add`, looked at with `conc stat
 `conc meters test` and `conc pull`. The firmware is built by `make qemu-board` (cached: the
 first run of a machine builds it, every later run reuses it).
 """
+import time
+
 import pytest
+import serial
 
 from tests.e2e.e2e_support import METERS, Chain
 from tests.e2e.test_end_to_end import (
@@ -72,3 +75,22 @@ def test_meters_test_reads_every_meter_through_the_board(chain):
     rows = chain.conc_json("meters", "test")
     assert {row["point"] for row in rows} == set(METERS), rows
     assert all(row["ok"] for row in rows), rows
+
+
+def test_a_burst_of_ctrl_c_leaves_one_whole_stop_marker_last(chain):
+    """A technician's terminal program (or an impatient finger) sends Ctrl-C again and again
+    while the firmware stops: on a board each one interrupts whatever runs, the stop marker's
+    write included. The marker is still written, once, and is the last record."""
+    chain.pull()                    # the records of the commands before: not this test's
+    since = int(time.time())
+    chain.wait_for("the firmware running again (a reading after the pull)",
+                   lambda: chain.station_count(since) > 0, 90)
+    with serial.Serial(chain.port, 115200) as line:
+        for _ in range(100):
+            line.write(b"\x03")
+            time.sleep(0.01)        # the burst's pacing is what this test is about
+    records = chain.pull()
+    stops = [r for r in records if (r["record"], r["quantity"]) == ("marker", "stopped")]
+    assert len(stops) == 1 and records[-1] is stops[0], [
+        (r["seq"], r["time"], r["record"], r["quantity"]) for r in records
+        if r["record"] != "readings"][-12:] + [(len(records), "records")]
