@@ -1,11 +1,13 @@
 """Waiting for a condition with a deadline, instead of sleeping a fixed time before a check.
 
     doc = wait_for("the first reading in the log", lambda: read_status().get("records"), 20)
+    beats = await wait_for_async("the retried heartbeats", lambda: station.beats, 3)
 
 A fixed sleep is too long on a quiet machine and too short on a loaded one; polling the
 condition returns as soon as it holds and fails with what was awaited (and the last value
 seen) when the deadline passes.
 """
+import asyncio
 import time
 
 
@@ -24,3 +26,17 @@ def wait_for(what, predicate, timeout, every=0.05):
             raise AssertionError("timed out after %.1f s waiting for %s (last: %r)"
                                  % (timeout, what, last))
         time.sleep(every)
+
+
+async def wait_for_async(what, predicate, timeout, every=0.05):
+    """`wait_for` inside a coroutine: polls with asyncio.sleep, so the event loop (and the code
+    under test running in it) goes on between checks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s (last: %r)"
+                                 % (timeout, what, last))
+        await asyncio.sleep(every)

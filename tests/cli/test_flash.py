@@ -99,7 +99,9 @@ def test_an_interrupted_flash_leaves_no_half_written_module_and_a_rerun_finishes
         # The progress label appears once the marker is on the board and copying begins.
         label = proc.stderr.read(len("Flashing"))
         assert label == b"Flashing"
-        time.sleep(0.02)   # ~the first few files of ~35
+        # The subject is a kill part-way through the copy: a short, deliberate delay lets a few
+        # of the ~35 files land (the checks below prove the copy was really cut short).
+        time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()

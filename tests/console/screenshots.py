@@ -9,7 +9,9 @@ import sys
 import tempfile
 
 from host_tools.business.database import open_business
-from tests.console.support import BROWSER_ARGS, CHROMIUM, ConsoleServer, login
+from tests.console.support import (BROWSER_ARGS, CHROMIUM, ConsoleServer, alarm_count, login,
+                                   wait_for_alarm_watcher)
+from tests.waiting import wait_for
 
 PAGES = [
     ("dashboard", "/"),
@@ -47,9 +49,10 @@ def shoot(url, folder, password, pages=PAGES):
     os.makedirs(folder, exist_ok=True)
     engine = open_business(url)
     with ConsoleServer(engine) as console, sync_playwright() as pw:
-        time.sleep(1)                   # the alarm loop's first pass marks where events start
+        wait_for_alarm_watcher(engine)      # its first pass marks where new events start
+        before = alarm_count(engine)
         sample_events(url, int(time.time()) & 0xFF)
-        time.sleep(2)
+        wait_for("alarms of the sample events", lambda: alarm_count(engine) > before, 20)
         context = pw.chromium.launch_persistent_context(
             tempfile.mkdtemp(prefix="console-shots-"), executable_path=CHROMIUM, headless=True,
             args=BROWSER_ARGS, viewport={"width": 1280, "height": 900})

@@ -11,10 +11,13 @@ import time
 import zoneinfo
 
 import uvicorn
+from sqlalchemy import func, select
 
 from host_tools.business import users
 from host_tools.business.database import open_business
+from host_tools.business.tables import alarms, settings
 from host_tools.console.app import create_app
+from tests.waiting import wait_for
 
 ZONE_NAME = "Asia/Shanghai"
 ZONE = zoneinfo.ZoneInfo(ZONE_NAME)
@@ -51,12 +54,13 @@ class ConsoleServer:
 
     def __enter__(self):
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the console did not start")
-            time.sleep(0.02)
+        wait_for("the console to start", self._started, 20, every=0.02)
         return self
+
+    def _started(self):
+        if not self.thread.is_alive():
+            raise RuntimeError("the console's server thread ended before it started")
+        return self.server.started
 
     def __exit__(self, *exc):
         self.server.should_exit = True
@@ -130,3 +134,18 @@ class LiveStation:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
+
+
+def wait_for_alarm_watcher(engine):
+    """Until the console's alarm loop has made its first pass (it starts after the events
+    already in the database, so events stored before then raise no alarm)."""
+    def events_seen():
+        with engine.connect() as conn:
+            return conn.execute(select(settings.c.value).where(
+                settings.c.key == "alarms.events_seen")).scalar() is not None
+    wait_for("the console's alarm loop to make its first pass", events_seen, 20)
+
+
+def alarm_count(engine):
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(alarms)).scalar()

@@ -2,36 +2,24 @@
 sound; the banner while the browser blocks sound; acknowledgement that persists."""
 import time
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from host_tools.business.tables import alarms, audit_log, users
 from host_tools.console.alarm_pages import STREAM_CHECK_S
 from host_tools.station.records import Event
 from host_tools.station.repository import open_station
-from tests.console.support import ZONE_NAME, LiveStation, login, login_by_request
+from tests.console.support import (ZONE_NAME, LiveStation, alarm_count, login, login_by_request,
+                                   wait_for_alarm_watcher)
+from tests.waiting import wait_for
 
 POWER_CUT = {"erc": 14, "power_off": (2026, 12, 7, 3, 0), "power_on": (2026, 12, 7, 3, 5)}
-
-
-def wait_for_watcher(engine):
-    """Until the console's alarm loop has made its first pass (it starts after the events
-    already in the database)."""
-    from host_tools.business.tables import settings
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if conn.execute(select(settings.c.value).where(
-                    settings.c.key == "alarms.events_seen")).scalar() is not None:
-                return
-        time.sleep(0.05)
-    raise AssertionError("the alarm loop never ran")
 
 
 def test_a_power_cut_stored_by_serve_rings_on_an_open_console_and_is_acknowledged(
         station_url, engine, console, new_browser):
     with LiveStation(station_url, terminals=1, meters=2) as live:
         sim = live.call(lambda h: h.sim(1))
-        wait_for_watcher(engine)
+        wait_for_alarm_watcher(engine)
         page = new_browser().new_page()
         login(page, console.url, "dispatcher")
         page.goto(console.url + "/alarms")
@@ -76,19 +64,18 @@ def test_a_blocked_browser_shows_the_banner_when_an_alarm_cannot_ring(
     with open_station(station_url, zone=ZONE_NAME) as station:
         station.add_terminals([("4101", 7, "00", "")])
         terminal_id = station.find_terminal("4101", 7).id
-    wait_for_watcher(engine)
+    wait_for_alarm_watcher(engine)
     context = new_browser("--autoplay-policy=user-gesture-required")
     login_by_request(context, console.url, "viewer")
     page = context.new_page()
     page.goto(console.url + "/alarms")
+    # Only fixed waits can tell when the page has its stream and its alarm: any Playwright
+    # call into the page would count as the user gesture this test must not make.
     time.sleep(1.0)                                 # the stream is open
     with open_station(station_url, zone=ZONE_NAME) as station:
         station.store_events([Event(terminal_id, 31, bytes(8), occurred_at=(2026, 12, 7, 3, 0),
                                     pn=2)])
-    deadline = time.monotonic() + 20
-    while not alarm_count(engine):
-        assert time.monotonic() < deadline, "no alarm raised"
-        time.sleep(0.05)
+    wait_for("the alarm raised", lambda: alarm_count(engine), 20)
     time.sleep(2 * STREAM_CHECK_S + 1)              # delivered to the page by now
     assert page.evaluate("Number(document.body.dataset.soundBlocked || 0)") >= 1
     assert page.locator("tr.alarm[data-severity=major]").count() == 1
@@ -97,8 +84,3 @@ def test_a_blocked_browser_shows_the_banner_when_an_alarm_cannot_ring(
     assert page.evaluate("document.getElementById('sound-major').played.length") == 0
     # A viewer sees the alarm but has no acknowledge form.
     assert page.locator("tr.alarm .ack-form").count() == 0
-
-
-def alarm_count(engine):
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(alarms)).scalar()

@@ -123,7 +123,7 @@ def test_quectel_cycle_with_recv_urc_and_qird(peer):
         client.expect("> ")
         client.port.write(b"abc")
         client.expect("SEND OK")
-        time.sleep(0.1)
+        wait_for("abc at the peer", lambda: bytes(peer.received) == b"abc", 3, every=0.01)
         peer.conn.sendall(b"xyz")
         client.expect('+QIURC: "recv",0')
         assert b"+QIRD: 3\r\nxyz" in client.command("AT+QIRD=0,1500")
@@ -194,6 +194,8 @@ def test_silent_pdp_loss_keeps_claiming_connected(peer):
         client.send("AT+CIPSTATUS")
         client.expect("STATE: CONNECT OK")
         peer.conn.sendall(b"never")
+        # The subject is an absence: nothing may arrive however long we wait, so this is a
+        # deliberate quiet period (0.3 s is over 100 times the data's wire time).
         time.sleep(0.3)
         assert b"+IPD" not in client.port.read(256)
         assert bytes(peer.received) == b""
@@ -226,10 +228,18 @@ def test_noise_garble_and_late_answers(peer):
         modem.faults.late_ms = 0
         modem.faults.garble = 100
         client.send("AT+CPIN?")
-        time.sleep(0.3)
-        assert b"+CPIN: READY\r\n" not in client.port.read(512)
+        # both lines of the answer (+CPIN: READY, OK) arrive, each with a corrupted character
+        answer = wait_for("the two garbled answer lines", lambda: garbled_lines(client, 2), 3)
+        assert b"+CPIN: READY\r\n" not in answer and b"\r\nOK\r\n" not in answer
     finally:
         modem.stop()
+
+
+def garbled_lines(client, count):
+    """The client's input once `count` CR LF-framed lines have arrived (garbling changes one
+    printable character of a line, never its framing), else None."""
+    client.buf += client.port.read(256)
+    return client.buf if client.buf.count(b"\r\n") >= 2 * count else None
 
 
 def test_reset_drops_everything_and_boots_again(peer):

@@ -171,6 +171,6 @@ def test_instantaneous_values_are_consistent_and_noisy():
 def test_sim_clock_runs_faster_by_its_speed():
     clock = SimClock(datetime(2026, 3, 1), speed=3600)
     import time
-    time.sleep(0.05)
+    time.sleep(0.05)        # the subject: real time passing, which the clock must multiply
     elapsed = clock.now() - datetime(2026, 3, 1)
     assert timedelta(seconds=150) < elapsed < timedelta(seconds=3600)

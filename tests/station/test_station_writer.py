@@ -5,6 +5,7 @@ from decimal import Decimal
 from host_tools.station.errors import InvalidValue, UnknownTerminal
 from host_tools.station.records import Reading
 from host_tools.station.writer import StationWriter
+from tests.waiting import wait_for_async
 
 T0 = 1795478400
 
@@ -98,13 +99,10 @@ def test_a_failed_write_fails_its_callers_and_keeps_heartbeats():
         second = await writer.store_readings([1, 2, 3])       # the database is back
         station.failures = 1
         writer.note_heartbeat(7, 100)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)          # one turn of the loop: the first beat's write starts
         writer.note_heartbeat(8, 101)
         await writer.flush()
-        for _ in range(30):                                  # retried after a pause
-            if station.beats:
-                break
-            await asyncio.sleep(0.1)
+        await wait_for_async("the heartbeats retried after a pause", lambda: station.beats, 3)
         await writer.close()
         return first, second, sorted(station.beats)
 

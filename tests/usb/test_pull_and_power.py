@@ -2,7 +2,6 @@
 import csv
 import json
 import sqlite3
-import time
 
 import pytest
 
@@ -199,7 +198,6 @@ def test_pull_killed_mid_way_then_rerun_stores_every_record_once(rig, tmp_path):
     assert stored != "ended", "the pull ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    time.sleep(0.5)                          # the board's REPL notices the closed port
     rerun = conc_json("pull", "--format", "sqlite", "-o", db, port=port)
     con = sqlite3.connect(db)
     stored_seqs = sorted(s for (s,) in con.execute(

@@ -103,7 +103,7 @@ class Console:
         while True:
             chunk = self.serial.read(4096) if self.serial.in_waiting else b""
             if not chunk:
-                time.sleep(quiet)
+                time.sleep(quiet)       # quiet is the condition: a silent spell of this length
                 if not self.serial.in_waiting:
                     return data
                 continue
