@@ -8,7 +8,7 @@ one must sit well above it.
 """
 import time
 
-from host_tools.commands.probe import MeterLink
+from host_tools.meter_link import MeterLink
 from host_tools.simulators.meter_bus import MeterSimulator
 from protocol import dlt645
 
