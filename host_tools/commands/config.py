@@ -6,6 +6,7 @@ import click
 
 from host_tools import board_api
 from host_tools.errors import EXIT_BAD_INPUT, CliError
+from host_tools.output import echo_table
 from protocol import settings as schema
 from protocol.errors import ProtocolError
 
@@ -70,7 +71,7 @@ def apply(port, changes):
         return board_api.call(board, "config_set(%s)" % board_api.literal(checked))
 
 
-def _table(settings):
+def _show_table(settings):
     rows = []
     for key in sorted(schema.SCHEMA):
         value = settings.get(key)
@@ -80,9 +81,8 @@ def _table(settings):
                 schema.show(key, value)
         else:
             text = schema.show(key, value)
-        marker = "" if value == schema.SCHEMA[key][3] else "  *"
-        rows.append(("%-24s %-40s%s" % (key, text, marker)).rstrip())
-    return "\n".join(rows)
+        rows.append([key, text, "" if value == schema.SCHEMA[key][3] else "*"])
+    echo_table(["setting", "value", "changed"], rows)
 
 
 @click.group()
@@ -106,7 +106,7 @@ def show(port, as_json):
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
-    click.echo(_table(doc["settings"]))
+    _show_table(doc["settings"])
     _note_converted(doc)
     for problem in doc.get("problems", []):
         click.echo("warning: %s" % problem, err=True)
@@ -188,5 +188,5 @@ def import_(file, port, as_json):
 def keys():
     """List every setting with its range, default and meaning (no board needed)."""
     for key in sorted(schema.SCHEMA):
-        click.echo("%-24s default %-12s %s" % (key, schema.show(key, schema.SCHEMA[key][3]),
-                                              _allowed(key)))
+        click.echo("%s (default %s)\n    %s" % (key, schema.show(key, schema.SCHEMA[key][3]),
+                                                _allowed(key)))

@@ -5,8 +5,9 @@ import sys
 
 import click
 
-from host_tools import board_api
+from host_tools import board_api, quantity_values
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
+from host_tools.output import echo_table
 from protocol import meter_record
 from protocol.errors import ProtocolError
 
@@ -78,14 +79,22 @@ def apply_batches(board, changes, label="meters"):
     return total
 
 
-def _table(entries):
-    lines = ["%5s %3s %-12s %-13s %6s %s %s" % ("point", "bus", "address", "protocol", "baud",
-                                               "P", "map")]
-    for e in entries:
-        lines.append("%5d %3d %-12s %-13s %6d %s %s" % (
-            e["point"], e["bus"], e["address"], e["protocol"], e["baud"], e["parity"],
-            e["map"] or "-"))
-    return "\n".join(lines)
+def exact_values(result):
+    """A test result with its values as exact decimal strings and their units beside them
+    (the board reports integers in the catalogue's smallest unit)."""
+    protocol = result.get("protocol")
+    raw = result.get("values") or {}
+    return dict(result,
+                values={name: quantity_values.exact_text(name, value, protocol)
+                        for name, value in raw.items()},
+                units={name: quantity_values.unit(name) for name in raw})
+
+
+def values_text(result):
+    """"energy_fwd_total 1500.00 kWh, voltage_a 218.9 V" for a test result."""
+    protocol = result.get("protocol")
+    return ", ".join("%s %s" % (name, quantity_values.shown(name, value, protocol))
+                     for name, value in sorted(result["values"].items()))
 
 
 @click.group()
@@ -107,7 +116,9 @@ def list_(port, as_json):
     if as_json:
         click.echo(json.dumps(entries, indent=1))
     elif entries:
-        click.echo(_table(entries))
+        echo_table(["point", "bus", "address", "protocol", "baud", "parity", "map"],
+                   [[e["point"], e["bus"], e["address"], e["protocol"], e["baud"], e["parity"],
+                     e["map"]] for e in entries])
     else:
         click.echo("no meters configured (add them with `conc meters add` or `import`)")
 
@@ -223,8 +234,10 @@ def import_(csv_file, replace, port):
 @board_api.json_option
 def test(points, port, as_json):
     """Read each meter once through the board, now, with the poller's own read code: shows
-    the values, the latency and what went wrong (the installer's wiring check). Exit 1 when
-    a meter did not answer properly.
+    the values (with their units and the catalogue's decimals, as `conc station readings`
+    shows them), the latency and what went wrong (the installer's wiring check). Exit 1 when
+    a meter did not answer properly. --json gives each value as an exact decimal string, its
+    unit under "units".
 
     A running firmware keeps its buses: each read goes through the bus task that holds the
     meter's bus, between two meters of its cycle. A board whose firmware does not run is
@@ -249,18 +262,12 @@ def test(points, port, as_json):
                 results.append(board_api.call(board, "test_read(%d)" % point, timeout=60))
     failed = [r for r in results if not r.get("ok")]
     if as_json:
-        click.echo(json.dumps(results, indent=1))
+        click.echo(json.dumps([exact_values(r) for r in results], indent=1))
     else:
-        for r in results:
-            if r.get("ok"):
-                values = " ".join("%s=%s" % (k, v) for k, v in sorted(r["values"].items()))
-                click.echo("point %4d bus %s %-12s ok   %5d ms  %s" % (
-                    r["point"], r["bus"], r["address"], r["latency_ms"], values))
-            else:
-                click.echo("point %4d bus %s %-12s FAIL %5s ms  %s" % (
-                    r["point"], r.get("bus", "-"), r.get("address", "-"),
-                    r.get("latency_ms") if r.get("latency_ms") is not None else "-",
-                    r.get("problem")))
+        echo_table(["point", "bus", "address", "result", "latency ms", "values"],
+                   [[r["point"], r.get("bus"), r.get("address"), "ok" if r.get("ok") else "FAIL",
+                     r.get("latency_ms"), values_text(r) if r.get("ok") else r.get("problem")]
+                    for r in results])
         click.echo("%d of %d meter(s) answered" % (len(results) - len(failed), len(results)))
     if failed:
         raise CliError("%d meter(s) failed the test" % len(failed), EXIT_FAILED)

@@ -8,6 +8,7 @@ import json
 import click
 
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
+from host_tools.output import echo_table
 from host_tools.meter_link import PROTOCOLS, Abnormal, MeterLink, NoReply, resolve_dlt645_item
 from protocol import dlt645
 from protocol.errors import ProtocolError
@@ -180,8 +181,9 @@ def _read(link, protocol, version, target, plan, as_json):
             reading = {"item": label, "ok": False, "error": exc.detail}
             failures.append("%s: %s" % (label, exc.detail))
         readings.append(reading)
-        if not as_json and reading["ok"]:
-            click.echo(_reading_line(reading))
+    if not as_json:
+        echo_table(["item", "di/register", "value", "latency ms", "tries"],
+                   [_reading_row(r) for r in readings if r["ok"]])
     if as_json:
         click.echo(json.dumps({"port": link.port, "protocol": protocol, "baud": link.baud,
                                "parity": link.parity, "address": target,
@@ -191,14 +193,12 @@ def _read(link, protocol, version, target, plan, as_json):
         raise CliError("%s on %s: %s" % (who, link.port, "; ".join(failures)), EXIT_FAILED)
 
 
-def _reading_line(reading):
+def _reading_row(reading):
     key = reading.get("di") or (
         "fn%d 0x%04X" % (reading["function"], reading["register"]) if "register" in reading
         else "")
     value = reading["value"] + (" " + reading["unit"] if reading.get("unit") else "")
-    retry = " after %d tries" % reading["attempts"] if reading["attempts"] > 1 else ""
-    return "%-26s %-14s %-28s %6.1f ms%s" % (reading["item"], key, value, reading["latency_ms"],
-                                            retry)
+    return [reading["item"], key, value, reading["latency_ms"], reading["attempts"]]
 
 
 def _scan(link, protocol, version, id_range, plan, as_json):

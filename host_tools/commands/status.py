@@ -1,10 +1,12 @@
 """`conc status`: what a running concentrator is doing, read over USB."""
 import json
 import time
+from decimal import Decimal
 
 import click
 
 from host_tools import board_api
+from host_tools.output import table
 from host_tools.usb import BoardError
 from protocol import clock_math
 
@@ -53,7 +55,7 @@ def event_text(erc, hexdata):
     """An event's fields in words (protocol.gw376_units decodes the AFN0E layout)."""
     try:
         from protocol import gw376_units
-        fields = gw376_units._decode_record(erc, bytes.fromhex(hexdata), 0, len(hexdata) // 2)
+        fields = gw376_units.decode_record(erc, bytes.fromhex(hexdata), 0, len(hexdata) // 2)
     except Exception:  # noqa: BLE001 - an event that does not decode is shown as bytes
         return hexdata
     fields.pop("erc", None)
@@ -102,6 +104,14 @@ def read_status(port):
     return doc
 
 
+def _success(bus):
+    """Share of reads that succeeded, in percent with one decimal (None before any read)."""
+    total = bus["reads_ok"] + bus["reads_failed"]
+    if not total:
+        return None
+    return (Decimal(100 * bus["reads_ok"]) / total).quantize(Decimal("0.1"))
+
+
 def render(doc):
     out = []
     add = out.append
@@ -125,23 +135,19 @@ def render(doc):
                 ", would have reset %d time(s)" % wdt["would_reset"] if wdt.get("would_reset")
                 else ""))
         add("")
-        add("%-14s %4s %-10s %6s %5s %10s %8s %7s" % ("task", "prio", "state", "runs", "cpu%",
-                                                       "max slice", "faults", "restarts"))
-        for t in doc.get("tasks", []):
-            add("%-14s %4d %-10s %6d %5d %8.1fms %8d %7d" % (
-                t["name"], t["prio"], t["state"], t["runs"], t["cpu"], t["max_slice_us"] / 1000,
-                t["faults"], t["restarts"]))
+        out.extend(table(
+            ["task", "prio", "state", "runs", "cpu %", "max slice ms", "faults", "restarts"],
+            [[t["name"], t["prio"], t["state"], t["runs"], t["cpu"],
+              Decimal(t["max_slice_us"]).scaleb(-3).quantize(Decimal("0.1")), t["faults"],
+              t["restarts"]] for t in doc.get("tasks", [])]))
         if doc.get("buses"):
             add("")
-            add("%-5s %7s %9s %8s %9s %9s %8s %12s" % ("bus", "cycles", "reads ok", "failed",
-                                                      "success", "timeouts", "garbled",
-                                                      "last cycle"))
-            for b in doc["buses"]:
-                total = b["reads_ok"] + b["reads_failed"]
-                rate = "%.1f%%" % (100.0 * b["reads_ok"] / total) if total else "-"
-                add("%-5s %7d %9d %8d %9s %9d %8d %10dms" % (
-                    b["bus"], b["cycles"], b["reads_ok"], b["reads_failed"], rate,
-                    b.get("timeouts", 0), b.get("garbled", 0), b.get("last_cycle_ms", 0)))
+            out.extend(table(
+                ["bus", "cycles", "reads ok", "failed", "success %", "timeouts", "garbled",
+                 "last cycle ms"],
+                [[b["bus"], b["cycles"], b["reads_ok"], b["reads_failed"], _success(b),
+                  b.get("timeouts", 0), b.get("garbled", 0), b.get("last_cycle_ms", 0)]
+                 for b in doc["buses"]]))
         uplink = doc.get("uplink")
         add("")
         if uplink:

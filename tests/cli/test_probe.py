@@ -50,9 +50,10 @@ def test_dlt645_2007_items_by_name_and_di(simulator):
     result = probe(sim, "--address", "151230011061", "--item", "energy_fwd_total",
                    "--item", "020101FF", "--item", "status_word_3")
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    header, *lines = result.output.splitlines()
+    assert header.split() == ["item", "di/register", "value", "latency", "ms", "tries"]
     assert lines[0].split()[:4] == ["energy_fwd_total", "00010000", "6.78", "kWh"]
-    assert lines[0].endswith("ms")                   # latency per read
+    assert float(lines[0].split()[-2]) > 0 and lines[0].split()[-1] == "1"   # latency, tries
     served = sim.meter("151230011061").model.last_served
     volts = " ".join("%d.%d" % (v // 10, v % 10) for v in served["020101FF"][:1])
     assert volts in lines[1]
