@@ -514,13 +514,15 @@ def _decode_events(buf, pos, end):
         size = buf[pos + 1]
         pos += 2
         _need(pos, size, end)
-        records.append(_decode_record(erc, buf, pos, size))
+        records.append(decode_record(erc, buf, pos, size))
         pos += size
     result["records"] = records
     return result, pos
 
 
-def _decode_record(erc, buf, pos, size):
+def decode_record(erc, buf, pos, size):
+    """The fields of one event record (ERC `erc`, `size` bytes at buf[pos:]): an AFN0E record,
+    or the same bytes kept in a ring log. Unknown layouts come back as {"erc", "raw"}."""
     from protocol import gw376
     fields = ERC_FIELDS.get(erc)
     if fields is not None and size == _fields_length(fields):

@@ -77,7 +77,7 @@ def event_detail(erc, data):
     """An event's fields as JSON text (protocol.gw376_units decodes the AFN0E layout)."""
     try:
         from protocol import gw376_units
-        fields = gw376_units._decode_record(erc, data, 0, len(data))
+        fields = gw376_units.decode_record(erc, data, 0, len(data))
         fields.pop("erc", None)
         return json.dumps(fields, default=lambda v: v.hex() if isinstance(v, bytes) else str(v),
                           sort_keys=True)
