@@ -1,4 +1,5 @@
-"""Tables for people: aligned columns under a header line, the one way `conc` commands print rows.
+"""What `conc` commands show people: tables (aligned columns under a header line) and progress
+bars fed by the host_tools libraries' `on_progress(done, total)` callbacks.
 
     echo_table(["point", "bus", "address"], [[1, 1, "000000000001"]])
 
@@ -9,6 +10,7 @@ Numbers (int, float, Decimal) are right-aligned so their digits line up; text is
 A cell is shown with str(), so give values already in their units and decimals
 (host_tools/quantity_values.py); None shows as "-".
 """
+import sys
 from decimal import Decimal
 
 import click
@@ -43,3 +45,35 @@ def echo_table(headers, rows, err=False):
     """Print a table; `err` sends it to standard error (when stdout carries data)."""
     for text in table(headers, rows):
         click.echo(text, err=err)
+
+
+class ProgressBar:
+    """A click progress bar on standard error as an `on_progress(done, total)` callback: it
+    appears when the library knows its total (hidden: counts nothing, shows nothing).
+
+        with ProgressBar("pulling", hidden=quiet) as bar:
+            ring_pull.pull(port, path, "csv", on_progress=bar)
+    """
+
+    def __init__(self, label, hidden=False):
+        self.label = label
+        self.hidden = hidden
+        self.bar = None
+        self.shown = 0
+
+    def __call__(self, done, total):
+        if self.hidden:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
+                                         show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

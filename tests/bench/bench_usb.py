@@ -7,7 +7,7 @@ import tempfile
 import time
 
 from host_tools import board_api
-from host_tools.commands import pull as pull_cmd
+from host_tools import ring_pull
 from host_tools.commands import status as status_cmd
 from host_tools.simulators.meter_bus import MeterSimulator
 from host_tools.usb import Board
@@ -38,7 +38,7 @@ def fetch_only(port):
     with board_api.open_board(port) as board:
         seq = board_api.call(board, "pull_begin()")["cursor"]
         while True:
-            header, _ = pull_cmd.read_chunk(board, seq, "None")
+            header, _ = ring_pull.read_chunk(board, seq, "None")
             if header["next"] <= seq:
                 return
             seq = header["next"]
@@ -60,7 +60,7 @@ def run(bench):
             cycle = ReadingCycle((sim, ["1"]))     # the pull restarts the firmware
             with tempfile.TemporaryDirectory() as out:
                 started = time.perf_counter()
-                summary = pull_cmd.pull(port, out + "/bench.db", "sqlite", quiet=True)
+                summary = ring_pull.pull(port, out + "/bench.db", "sqlite")
                 elapsed = time.perf_counter() - started
             bench.emit("usb.pull_records_per_s", round(summary["records"] / elapsed), "records/s",
                        goal=">= 300", readings_per_s=round(summary["readings"] / elapsed),

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from host_tools.commands import pull as pull_cmd
+from host_tools import ring_pull
 from host_tools.errors import CliError
 from host_tools.usb import Board
 from tests.usb.usb_support import ReadingCycle, conc, conc_json, simulators, start_board
@@ -78,20 +78,20 @@ def test_pull_csv_then_an_interrupted_pull_resumes_without_loss_or_duplicates(ri
         status_after_a_cycle(rig)
     # interrupted the worst way: the chunk is on disk, the board's cursor not yet advanced
     calls = {"n": 0}
-    real_commit = pull_cmd._TextOutput.commit
+    real_commit = ring_pull.TextOutput.commit
 
     def crash_after_first_chunk(self):
         real_commit(self)
         calls["n"] += 1
         if calls["n"] == 1:
             raise CliError("simulated crash", 1)
-    monkeypatch.setattr(pull_cmd, "CHUNK", 8)
-    monkeypatch.setattr(pull_cmd, "COMMIT_CHUNKS", 1)
-    monkeypatch.setattr(pull_cmd._TextOutput, "commit", crash_after_first_chunk)
+    monkeypatch.setattr(ring_pull, "CHUNK", 8)
+    monkeypatch.setattr(ring_pull, "COMMIT_CHUNKS", 1)
+    monkeypatch.setattr(ring_pull.TextOutput, "commit", crash_after_first_chunk)
     with pytest.raises(CliError):
-        pull_cmd.pull(port, str(out), "csv", quiet=True)
-    monkeypatch.setattr(pull_cmd._TextOutput, "commit", real_commit)
-    again = pull_cmd.pull(port, str(out), "csv", quiet=True)
+        ring_pull.pull(port, str(out), "csv")
+    monkeypatch.setattr(ring_pull.TextOutput, "commit", real_commit)
+    again = ring_pull.pull(port, str(out), "csv")
     assert again["skipped_duplicates"] == 8          # the chunk stored before the crash
     seqs = seqs_of_csv(out)
     distinct = sorted(set(seqs))
