@@ -7,7 +7,7 @@ import time
 
 from host_tools import boards
 from host_tools.build import host_march
-from host_tools.commands import flash as flash_cmd
+from host_tools import deploy
 from host_tools.usb import Board
 from tests.vboard.vboard_support import VirtualBoard
 
@@ -48,12 +48,12 @@ def run(bench):
             bench.emit("usb.read_file_vs_mpremote_fs_readfile", round(stock_read / ours_read, 1),
                        "x", goal=">= 5", baseline_kb_s=round(len(data) / stock_read / 1024, 1))
 
-        files = flash_cmd.board_files(boards.load("virtual"), host_march())
+        files = deploy.board_files(boards.load("virtual"), host_march())
         size = sum(len(d) for d in files.values())
 
         def flash_once():
             with Board.open(vb.port, soft_reset=True) as board:
-                flash_cmd.flash(board, files, progress_enabled=False)
+                deploy.flash(board, files)
                 board.resume()
 
         first = _best(flash_once, 1)

@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from host_tools import boards
+from host_tools import boards, deploy
 from host_tools.build import host_march, march_of
-from host_tools.commands import flash as flash_cmd
 from host_tools.errors import EXIT_DEVICE, CliError
 from host_tools.usb import TEMP_SUFFIX, Board
 from tests.vboard.vboard_support import ROOT, Console, VirtualBoard
@@ -30,7 +29,7 @@ def flash_json(port):
 def expected_files():
     config = boards.load("virtual")
     return {"/" + rel: hashlib.sha256(data).hexdigest()
-            for rel, data in flash_cmd.board_files(config, host_march()).items()}
+            for rel, data in deploy.board_files(config, host_march()).items()}
 
 
 def board_state(port):
@@ -133,33 +132,54 @@ def test_each_board_gets_the_kernel_built_for_its_cpu():
     # conc flash builds for the CPU the board reports; only the kernel carries machine code
     config = boards.load("esp32_devkitc")
     for march in ("xtensawin", "armv7emsp", None):
-        files = flash_cmd.board_files(config, march)
+        files = deploy.board_files(config, march)
         assert march_of(files["firmware/kernel.mpy"][2] << 8) == march
         assert march_of(files["firmware/poller.mpy"][2] << 8) is None
 
 
 def test_a_board_whose_micropython_cannot_load_the_machine_code_is_refused():
     config = boards.load("esp32_devkitc")
-    files = flash_cmd.board_files(config, "xtensawin")
+    files = deploy.board_files(config, "xtensawin")
     built = files["firmware/kernel.mpy"]
     info = {"platform": "esp32", "version": (1, 29, 0), "mpy": built[1],
             "mpy_sub": (built[2] & 3) ^ 1, "march": "xtensawin"}
     with pytest.raises(CliError) as err:
-        flash_cmd.check_board(info, config, files)
+        deploy.check_board(info, config, files)
     assert err.value.exit_code == EXIT_DEVICE and "native .mpy code of ABI" in str(err.value)
     info["mpy_sub"] = built[2] & 3
-    flash_cmd.check_board(info, config, files)           # the same release: accepted
+    deploy.check_board(info, config, files)           # the same release: accepted
 
 
 def test_base_image_options():
-    assert flash_cmd.esptool_args("/dev/ttyUSB0", "fw.bin") == [
+    assert deploy.esptool_args("/dev/ttyUSB0", "fw.bin") == [
         "--chip", "esp32", "--port", "/dev/ttyUSB0", "--baud", "460800", "write-flash",
         "--erase-all", "0x1000", "fw.bin"]
-    assert flash_cmd.esptool_args("/dev/ttyACM0", "s3.bin", chip="esp32s3")[-2:] == ["0x0", "s3.bin"]
+    assert deploy.esptool_args("/dev/ttyACM0", "s3.bin", chip="esp32s3")[-2:] == ["0x0", "s3.bin"]
     proc = conc("flash", "--port", "/dev/null", "--board", "virtual", "--base-image", __file__)
     assert proc.returncode == 2 and "for ESP32 boards" in proc.stderr
     proc = conc("flash", "--port", "/dev/ttyNOPE", "--board", "nosuchboard")
     assert proc.returncode == 4 and "unknown board" in proc.stderr
+
+
+def test_the_base_image_goes_through_esptool_and_its_failure_is_one_line(tmp_path):
+    image = tmp_path / "ESP32_GENERIC.bin"
+    image.write_bytes(b"\xe9" + bytes(4095))
+    with pytest.raises(CliError) as err:
+        deploy.write_base_image(str(tmp_path / "ttyUSB9"), str(image), "esp32")
+    assert err.value.exit_code == EXIT_DEVICE
+    assert "esptool could not write %s" % image in err.value.message
+    assert "\n" not in err.value.message
+
+
+def test_only_what_the_board_imports_is_shipped():
+    shipped = set(deploy.board_files(boards.load("virtual"), None))
+    # host-only: the frame describers of `conc decode` and the station's logs
+    assert not [path for path in shipped if path.endswith("_describe.mpy")]
+    # every firmware module, and the protocol modules they import, lazily ones included
+    assert {"firmware/main.mpy", "firmware/usb_api.mpy", "firmware/meter_test.mpy",
+            "protocol/__init__.mpy", "protocol/gw376_units.mpy", "protocol/dlt645.mpy",
+            "board.json", "main.py"} <= shipped
+    assert any(path.startswith("protocol/maps/") for path in shipped)      # read, not imported
 
 
 def test_missing_port_is_a_device_error():

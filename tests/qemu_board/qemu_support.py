@@ -12,7 +12,7 @@ import pytest
 
 from host_tools import boards, qemu_build, romfs
 from host_tools.build import build, out_dir_for, sources, target_name, with_native, NATIVE_MARK
-from host_tools.commands.flash import flash_file_writer
+from host_tools.deploy import flash_file_writer
 from host_tools.qemu_board import QemuBoard
 
 ROOT = Path(__file__).resolve().parent.parent.parent

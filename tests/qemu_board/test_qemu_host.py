@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from host_tools import boards, qemu_build, romfs
-from host_tools.commands.flash import split_romfs
+from host_tools.deploy import split_romfs
 from host_tools.qemu_board import qemu_command, uart_devices
 
 
