@@ -1,17 +1,14 @@
-"""`conc status`: what a running concentrator is doing, read over USB."""
+"""`conc status`: what a running concentrator is doing, read over USB
+(host_tools/board_status.py), shown for people."""
 import json
-import time
 from decimal import Decimal
 
 import click
 
-from host_tools import board_api
+from host_tools import board_api, board_status
 from host_tools.output import table
-from host_tools.usb import BoardError
 from protocol import clock_math
 
-BOOT_RETRIES = 2
-BOOT_WAIT_S = 1.5
 ERC_NAMES = {3: "parameters changed", 12: "meter clock deviation", 14: "power off/on",
              20: "wrong password", 21: "terminal fault", 27: "energy decreased",
              31: "meter reading failed", 60: "relay command", 250: "records lost"}
@@ -69,39 +66,6 @@ def event_text(erc, hexdata):
             value = value.hex()
         parts.append("%s %s" % (key, value))
     return ", ".join(parts)
-
-
-def read_status(port):
-    """The board's status document: the firmware is interrupted (not reset) so its statistics
-    are still in the heap, then resumed."""
-    try:
-        for attempt in range(BOOT_RETRIES + 1):
-            with board_api.open_board(port, soft_reset=False) as board:
-                doc = board_api.call(board, "status()", module="usb_status")
-            starting = doc.get("booting") or (not doc["running"] and doc.get("starts_at_boot"))
-            if not starting or attempt == BOOT_RETRIES:
-                break
-            # Caught in the middle of its boot, or before it (a command just before restarted
-            # the board): let it get going, then ask again.
-            time.sleep(BOOT_WAIT_S)
-        if doc.get("booting"):
-            doc["note"] = "the firmware had not finished booting when asked %d times" % (
-                BOOT_RETRIES + 1)
-        elif not doc["running"] and doc.get("starts_at_boot"):
-            doc["note"] = ("the firmware is installed but was not running when asked %d times: "
-                           "see what it prints at boot in the REPL (mpremote connect PORT repl, then "
-                           "Ctrl-D)" % (BOOT_RETRIES + 1))
-        return doc
-    except BoardError as exc:
-        if "MemoryError" not in exc.message:
-            raise
-    # The firmware's heap is too full to run the status inside it: say so, and show what a
-    # fresh interpreter sees (the board, its ring log).
-    with board_api.open_board(port, soft_reset=True) as board:
-        doc = board_api.call(board, "status()", module="usb_status")
-    doc["note"] = ("the running firmware's heap was too full for a live status (MemoryError); "
-                   "shown: the board after a reset, without task statistics")
-    return doc
 
 
 def _success(bus):
@@ -193,7 +157,7 @@ def cli(port, as_json):
       conc status --port /dev/ttyUSB0
       conc status --json | jq .ring
     """
-    doc = read_status(port)
+    doc = board_status.read_status(port)
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
     else:

@@ -6,9 +6,7 @@ free on the 192 KB and 384 KB virtual boards."""
 import tempfile
 import time
 
-from host_tools import board_api
-from host_tools import ring_pull
-from host_tools.commands import status as status_cmd
+from host_tools import board_api, board_status, ring_pull
 from host_tools.simulators.meter_bus import MeterSimulator
 from host_tools.usb import Board
 from tests.usb.usb_support import ReadingCycle, conc
@@ -73,7 +71,7 @@ def run(bench):
                 cycle.wait()                        # booted and polling again, as in the field
                 cycle = ReadingCycle((sim, ["1"]))  # each status restarts the firmware too
                 started = time.perf_counter()
-                doc = status_cmd.read_status(port)
+                doc = board_status.read_status(port)
                 rounds.append(time.perf_counter() - started)
             bench.emit("usb.status_roundtrip", round(min(rounds) * 1000), "ms", goal="<= 2000")
             bench.emit("usb.heap_free_384k", doc["heap_free"] // 1024, "KB",

@@ -5,9 +5,8 @@ import os
 import tempfile
 import time
 
-from host_tools import boards
+from host_tools import boards, deploy
 from host_tools.build import host_march
-from host_tools import deploy
 from host_tools.usb import Board
 from tests.vboard.vboard_support import VirtualBoard
 
