@@ -6,6 +6,7 @@ from datetime import datetime
 import click
 
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
+from host_tools.output import echo_table
 from host_tools.signals import stop_requested
 from host_tools.simulators import sim_config
 from host_tools.simulators.serial_line import describe_missing_port
@@ -130,10 +131,8 @@ def _announce(simulator, as_json):
             len(meters), simulator.wire, simulator.turnaround_s * 1000,
             getattr(simulator.clock, "speed", 1)),
             err=True)
-        for meter in meters:
-            click.echo("  %-12s %s%s" % (meter["protocol"], meter["address"],
-                                         " (%s)" % meter["map"] if meter["map"] else ""),
-                       err=True)
+        echo_table(["protocol", "address", "map"],
+                   [[m["protocol"], m["address"], m["map"]] for m in meters], err=True)
 
 
 def _report(simulator, as_json):
