@@ -1,4 +1,6 @@
 """The DL/T 645 data-item catalogue: every row is consistent, values round-trip exactly."""
+from decimal import Decimal
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -180,7 +182,19 @@ def test_every_item_round_trips_exactly(row, data, version):
     payload = items.encode(row, value, version)
     assert len(payload) <= items.item_size(row, version)
     assert items.decode(row, payload, version) == value
-    assert isinstance(items.value_text(row, value, version), str)
+    # the text people read is the exact value: its digits at the catalogue's decimals
+    text = items.value_text(row, value, version)
+    elements = value if isinstance(value, tuple) and row[items.COUNT] > 1 else (value,)
+    if all(e is None or isinstance(e, int) for e in elements):
+        shown = text.replace("no data", "-").split(" ")
+        assert len(shown) == len(elements), text
+        for element, token in zip(elements, shown, strict=True):
+            if element is None:
+                assert token == "-", text
+            elif token.startswith("0x"):                        # a status word
+                assert int(token, 16) == element, text
+            else:
+                assert Decimal(token).scaleb(items.decimals(row, version)) == element, text
 
 
 @settings(deadline=None, max_examples=300)
