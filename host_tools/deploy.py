@@ -1,9 +1,11 @@
 """Putting the concentrator firmware on a board over USB (`conc flash`), copying only what
 changed, and the checks that it suits the board.
 
-    files = board_files(config, info["march"])      # {board path: bytes}
+    result = install(board, port, config, on_progress)    # the whole flash of an open board
+
+    files = board_files(config, info["march"])             # or step by step: {path: bytes}
     check_board(info, config, files)
-    result = flash(board, files, progress=bar.update)
+    result = flash(board, files, on_progress)              # on_progress(done, total) in bytes
 
 Safe to interrupt at any point: every file is written under a temporary name, checked by
 sha256 on the board and renamed into place, and a marker file (/.conc-flashing) present for the
