@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from host_tools import output, quantity_values
+
 ROOT = Path(__file__).resolve().parent.parent
 BOARD = "virtual_wrover"
 AREA, ADDRESS = 4101, 42        # the terminal's A1 / A2
@@ -204,16 +206,12 @@ class Demo:
         events = con.execute("SELECT code, COUNT(*) FROM events GROUP BY code").fetchall()
         con.close()
         print("\n== summary (%s)" % db)
-        print("%5s %8s %-20s %14s %9s" % ("point", "batches", "last reading", "energy kWh",
-                                          "voltage"))
-        whole_volts = {i for i, (p, _) in enumerate(BUS1_METERS, start=1) if p == "dlt645-1997"}
-        for point, batches, last, energy, volts in rows:
-            # values come in the meter's own unit: 0.01 kWh; 0.1 V (DL/T 645-1997: 1 V)
-            if volts is not None:
-                volts = "%.1f V" % (volts if point in whole_volts else volts / 10.0)
-            print("%5d %8d %-20s %14s %9s" % (
-                point, batches, last, "-" if energy is None else "%.2f" % (energy / 100.0),
-                volts or "-"))
+        protocols = dict(enumerate((p for p, _ in BUS1_METERS), start=1))
+        table = [[point, batches, last,
+                  quantity_values.shown("energy_fwd_total", energy, protocols.get(point, "dlt645")),
+                  quantity_values.shown("voltage_a", volts, protocols.get(point, "dlt645"))]
+                 for point, batches, last, energy, volts in rows]
+        output.echo_table(["point", "batches", "last reading", "energy", "voltage"], table)
         print("records by kind: " + ", ".join("%s %d" % e for e in events))
         if len(rows) < 16:
             raise DemoError("only %d of 16 meters have readings" % len(rows))

@@ -27,6 +27,7 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     assert "pulled " in out and "demo finished" in out
     summary = out.split("== summary", 1)[1]
     assert all(("\n%5d " % point) in summary for point in range(1, 17))
+    assert " kWh" in summary and " V" in summary             # values with their units
     assert _processes_using(tmp_path) == []
     assert (tmp_path / "demo.db").exists()
     # the board reported to the master station over the simulated GPRS modem
