@@ -112,6 +112,8 @@ class SimTerminal(asyncio.Protocol):
         self.login_sent_at = None
         self.waiting = {}            # PSEQ -> (kind, sent monotonic, upload key or None)
         self.unconfirmed = {}        # upload key -> frame bytes (kept until confirmed)
+        self.confirmed_uploads = set()  # keys of the uploads the station confirmed
+        self.target = 0                 # which of the swarm's station addresses it dials
         self.events = {1: [], 2: []}  # fn -> [record]
         self.read_upto = {1: 0, 2: 0}
         self.archive = [self._archive_entry(pn) for pn in range(1, meters + 1)]
@@ -301,6 +303,7 @@ class SimTerminal(asyncio.Protocol):
                 self.swarm.heartbeat_latencies.append(time.monotonic() - sent)
         elif kind == "upload" and confirmed:
             stats["uploads_confirmed"] += 1
+            self.confirmed_uploads.add(key)
             self.unconfirmed.pop(key, None)
 
     def _request(self, frame, raw):
@@ -428,6 +431,8 @@ class SimTerminal(asyncio.Protocol):
             wanted = datetime.datetime(*value[:6], tzinfo=self.zone).timestamp()
             self.clock_offset_s = wanted - time.time()
             return "confirm"
+        if fn in (1, 2) and self.swarm is not None:
+            self.swarm.stats["relay_commands"] += 1     # each AFN05 F1/F2 carried out
         if fn in (1, 2) and 1 <= pn <= self.meters and self.afn05_per_point:
             if self.relay_outcome is not None:
                 outcome, command = self.relay_outcome, (0x1A if fn == 1 else 0x1B)
@@ -513,12 +518,17 @@ class SimTerminal(asyncio.Protocol):
 
 
 class Swarm:
-    """Many SimTerminals against one station, with shared statistics."""
+    """Many SimTerminals against one station, with shared statistics.
+
+    `targets` [(host, port), ...]: several station addresses (front ends on one database), as a
+    terminal holds a main and a backup station address (1376.1 AFN04 F3). Terminal i dials
+    target i modulo their number first, and each failed dial moves it on to the next."""
 
     def __init__(self, host, port, count, area=4101, first_address=1, meters=8,
                  heartbeat_s=60.0, upload_every_s=None, password=bytes(16), zone=None,
-                 reconnect_s=None, **options):
+                 reconnect_s=None, targets=None, **options):
         self.host, self.port = host, port
+        self._targets = list(targets or ())
         self.reconnect_s = reconnect_s
         self.terminals = [SimTerminal(self, area, first_address + i, meters=meters,
                                       heartbeat_s=heartbeat_s, upload_every_s=upload_every_s,
@@ -527,20 +537,28 @@ class Swarm:
         self.stats = dict.fromkeys(("connected", "connect_failures", "logins", "logins_denied",
                                     "heartbeats_sent", "heartbeats_confirmed", "uploads_sent",
                                     "uploads_confirmed", "uploads_resent", "disconnects",
-                                    "redials_failed"), 0)
+                                    "redials_failed", "relay_commands"), 0)
+        for index, terminal in enumerate(self.terminals):
+            terminal.target = index % len(self.targets)
         self.heartbeat_latencies = []
         self.login_latencies = []
         self._closing = False
         self._redials = set()
 
+    @property
+    def targets(self):
+        return self._targets or [(self.host, self.port)]
+
     async def connect(self, terminal, quiet=False):
         loop = asyncio.get_running_loop()
+        host, port = self.targets[terminal.target]
         try:
-            await loop.create_connection(lambda: terminal, self.host, self.port)
+            await loop.create_connection(lambda: terminal, host, port)
             self.stats["connected"] += 1
             return True
         except OSError as exc:
             self.stats["connect_failures"] += 1
+            terminal.target = (terminal.target + 1) % len(self.targets)
             log.log(logging.DEBUG if quiet else logging.WARNING, "T%d: cannot connect: %s",
                     terminal.address, exc)
             return False
@@ -614,6 +632,10 @@ class Swarm:
         out["held"] = sum(1 for t in self.terminals if t.logged_in and t.heartbeats_sent and
                           t.heartbeats_confirmed == t.heartbeats_sent)
         out["heartbeats_unconfirmed"] = out["heartbeats_sent"] - out["heartbeats_confirmed"]
+        # uploads the station confirmed, each counted once however often it was sent, and
+        # those it has not (yet): together what the station must hold
+        out["uploads_confirmed_distinct"] = sum(len(t.confirmed_uploads) for t in self.terminals)
+        out["uploads_unconfirmed"] = sum(len(t.unconfirmed) for t in self.terminals)
         for name, values in (("heartbeat", self.heartbeat_latencies),
                              ("login", self.login_latencies)):
             ordered = sorted(values)

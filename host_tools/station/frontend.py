@@ -50,6 +50,8 @@ archive, are rejected and counted (`readings_rejected`), not stored.
 import asyncio
 import json
 import logging
+import os
+import socket
 import time
 
 from protocol import gw376, gw376_upload
@@ -61,6 +63,7 @@ from host_tools.station import guard as guardmod
 from host_tools.station import items as itemsmod
 from host_tools.station import networks as networksmod
 from host_tools.station import uploads as uploadsmod
+from host_tools.station.db import SQLITE
 from host_tools.station.errors import StationError
 from host_tools.station.records import Event, terminal_label
 from host_tools.station.session import SessionError, TerminalSession
@@ -86,6 +89,8 @@ ERC_AUTHENTICATION = 20         # 1376.1 ERC20 message authentication error
 # Uploads and event reports of one connection being stored at once; beyond, a report is left
 # unconfirmed (the terminal sends it again), so a flood of them costs no task each.
 MAX_REPORTS_IN_FLIGHT = 64
+DEFAULT_BEAT_S = 2.0            # a front end records that it lives this often (front_ends.py)
+DEFAULT_STALE_S = 30.0          # and is retired by its peers when silent this long
 ARCHIVE_RELOAD_S = 60.0         # an upload for a point not in the archive re-reads it this often
 
 
@@ -100,7 +105,8 @@ class FrontEnd:
                  command_poll_s=1.0, control_options=None, frame_tap=None,
                  login_timeout=DEFAULT_LOGIN_TIMEOUT_S, max_connections=None,
                  max_pending_per_ip=0, max_bad_frames=DEFAULT_MAX_BAD_FRAMES,
-                 future_tolerance_s=DEFAULT_FUTURE_TOLERANCE_S, settle_heartbeats=2):
+                 future_tolerance_s=DEFAULT_FUTURE_TOLERANCE_S, settle_heartbeats=2,
+                 beat_s=DEFAULT_BEAT_S, stale_s=DEFAULT_STALE_S):
         self.station = station
         self.frame_tap = frame_tap      # framelog.FrameTap: -vv frame lines, --capture file
         self.clock = clock
@@ -142,15 +148,14 @@ class FrontEnd:
         self._event_waiters = {}        # terminal_id -> [asyncio.Future] (remote control)
         self.commands = None
         self._commands_enabled = commands
+        self.beat_s = beat_s            # this front end's heartbeat in front_ends
+        self.stale_s = stale_s          # a peer not heard from this long is retired
+        self.front_end_id = None        # front_ends.id (front_ends.py)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host="127.0.0.1", port=0, backlog=4096):
         """Start listening; returns the (host, port) bound (port 0 picks a free one)."""
         await self._load_registry()
-        closed = await asyncio.to_thread(self.station.close_open_sessions,
-                                         "station restarted")
-        if closed:
-            log.info("ended %d sessions left open by an earlier run", closed)
         loop = asyncio.get_running_loop()
         self._login_wake = asyncio.Event()
         self._denial_wake = asyncio.Event()
@@ -159,15 +164,86 @@ class FrontEnd:
         link_class = self.link_class or Link
         self._server = await loop.create_server(lambda: link_class(self), host, port,
                                                 backlog=backlog, reuse_address=True)
+        bound = self._server.sockets[0].getsockname()[:2]
+        # Logins accepted meanwhile wait for the session writer, started below.
+        await self._register("%s:%d" % bound)
         self._tasks = [loop.create_task(self._session_writer()),
                        loop.create_task(self._idle_sweeper()),
-                       loop.create_task(self._denial_writer())]
+                       loop.create_task(self._denial_writer()),
+                       loop.create_task(self._front_end_beat())]
         if self._commands_enabled:
             from host_tools.station.remote_control import CommandRunner
             self.commands = CommandRunner(self, poll_s=self.command_poll_s,
                                           **self.control_options)
             self._tasks.append(loop.create_task(self.commands.run()))
-        return self._server.sockets[0].getsockname()[:2]
+        return bound
+
+    # ------------------------------------------------------------------ the front ends
+    @property
+    def sole(self):
+        """True on SQLite: one front end per database (serving.sole_front_end), so any other
+        registered front end is a stopped one."""
+        return self.station.db.dialect == SQLITE
+
+    def stale_before(self):
+        """A front end whose heartbeat is older than this is dead."""
+        return int(time.time() - self.stale_s)
+
+    async def _register(self, listen):
+        """Register this process in front_ends, retire the dead ones (on SQLite every other)
+        and end the sessions no live front end holds (front_ends.py)."""
+        now = int(time.time())
+        self._listen = listen
+        self.front_end_id = await asyncio.to_thread(
+            self.station.register_front_end, socket.gethostname(), os.getpid(), listen, now)
+        self._ended_since = now
+        dead = await asyncio.to_thread(self.station.take_over_stale, self.front_end_id,
+                                       now + 1 if self.sole else self.stale_before(), now)
+        if dead:
+            log.info("retired front ends %s (no heartbeat within %.0f s)",
+                     ", ".join("#%d" % i for i in dead), self.stale_s)
+        closed = await asyncio.to_thread(self.station.end_sessions_of_no_front_end,
+                                         "station restarted", now)
+        if closed:
+            log.info("ended %d sessions left open by an earlier run", closed)
+
+    async def _front_end_beat(self):
+        """Every beat_s: beat our front_ends row, retire peers gone stale, and drop the links
+        whose session another front end ended (the terminal logged in there)."""
+        while True:
+            await asyncio.sleep(self.beat_s)
+            try:
+                await self._beat_once()
+            except StationError as exc:
+                log.warning("front end heartbeat not recorded: %s", exc)
+
+    async def _beat_once(self):
+        now = int(time.time())
+        if not await asyncio.to_thread(self.station.beat_front_end, self.front_end_id, now):
+            log.error("front end #%d was retired by its peers (no heartbeat within %.0f s): "
+                      "dropping its connections and commands, registering anew",
+                      self.front_end_id, self.stale_s)
+            if self.commands is not None:
+                self.commands.cancel()
+            for link in list(self.connections):
+                link.drop("front end retired by its peers")
+            await self._flush_sessions()
+            await self._register(self._listen)
+            return
+        if not self.sole:
+            dead = await asyncio.to_thread(self.station.take_over_stale, self.front_end_id,
+                                           self.stale_before(), now)
+            if dead:
+                log.warning("retired front ends %s: no heartbeat within %.0f s",
+                            ", ".join("#%d" % i for i in dead), self.stale_s)
+        since, self._ended_since = self._ended_since, now
+        # ended_at comes from other machines' clocks: look back a margin (a repeat is harmless)
+        ended = await asyncio.to_thread(self.station.ended_sessions, self.front_end_id,
+                                        since - max(10, int(self.stale_s)))
+        for link in list(self.links.values()):
+            if link.session_id in ended:
+                log.info("%s: logged in at another front end; dropping this link", link.name)
+                link.drop("moved to another front end")
 
     async def serve_forever(self):
         await self._server.serve_forever()
@@ -193,6 +269,12 @@ class FrontEnd:
         await self._flush_sessions()
         await self._write_denials(final=True)
         await self.writer.close()
+        if self.front_end_id is not None:
+            try:
+                await asyncio.to_thread(self.station.stop_front_end, self.front_end_id,
+                                        "stopped", int(time.time()))
+            except StationError as exc:
+                log.warning("could not record this front end's stop: %s", exc)
         if self._denial_wake is not None:
             asyncio.get_running_loop().set_exception_handler(self._loop_handler)
 
@@ -284,7 +366,7 @@ class FrontEnd:
         if closes:
             self.station.close_sessions(closes)
         return self.station.open_sessions([(link.terminal_id, link.peer, now)
-                                           for link, _ in logins])
+                                           for link, _ in logins], self.front_end_id)
 
     async def _idle_sweeper(self):
         while True:

@@ -2,21 +2,26 @@
 
 How an operator's command reaches a terminal: `conc station trip --meter M` (or `close`) writes a
 `commands` row (state `pending`, audit step `created`, the operator's name) and watches its audit
-trail. The serving station's CommandRunner polls for pending trip/close commands every
-`poll_s` and executes each on the terminal's session:
+trail. Every `poll_s` the CommandRunner of each serving front end claims the pending trip/close
+commands it should execute (front_ends.py: those of the terminals it holds, or of terminals no
+front end holds; each command is claimed by one front end only) and executes each on the
+terminal's session:
 
-  0. one command per meter at a time: a command for a meter that has one in progress gets the
-     step `queued` and starts when that one has finished (two trips of one meter sent together
-     would each take the other's answer or end in a false timeout). A point that is not in the
-     terminal's archive is refused (`failed`), never sent.
+  0. one command per meter at a time, across all front ends: a command for a meter that has one
+     in progress gets the step `queued` and starts when that one has finished (two trips of one
+     meter sent together would each take the other's answer or end in a false timeout). A point
+     that is not in the terminal's archive is refused (`failed`), never sent.
   1. terminal offline: step `waiting` once; still offline after `offline_wait_s` -> `failed`.
+     Connected to another front end meanwhile: step `moved`, the command is released and that
+     front end claims it (the command follows the terminal).
   2. AFN05 F1 (trip, Pn = the meter's measuring point, warning delay 0, no limit) or F2 (permit
      close), with the terminal's PW: step `sent`, state `sent`.
   3. The terminal's answer: AFN00 F2 -> `denied`; no answer after the retries -> `timeout`;
-     the connection ended before the answer -> step `answer` lost, and the command is sent
-     once more when the terminal is back (within `offline_wait_s`; trip and close are
-     idempotent, and the first send may never have arrived); confirmed -> step `answer`
-     confirmed, and the station follows the relay:
+     the connection gone before the answer -> step `answer` lost, and once the terminal is
+     back (on whichever front end holds it then, within `offline_wait_s`) the same command is
+     sent once more (trip and close are idempotent; SENDS in all); confirmed -> step
+     `answer` confirmed, and the station follows the relay from the events it had before
+     the first send (an ERC 33 that came with the reconnect counts):
   4. the concentrator reports the meter's relay state with the standard's record: ERC 33 (meter
      status word change) for the point, carrying status word 3 (DL/T 645 04000503) as the meter
      reported it after the command; bit 4 set = relay open. It is read like any event (ACD ->
@@ -34,8 +39,9 @@ the meter through AFN10 F1, then status word 3 read the same way (relay_forward.
 `sent`, then `relay` confirmed / failed (or `answer` denied / timeout).
 
 Every step lands in `command_steps` (append-only), so the CLI prints each as it happens. Commands
-left `sent` by a station that stopped mid-way are failed at start-up (the relay state is unknown:
-the operator decides whether to send it again; nothing is sent twice behind their back).
+left `sent` by a front end that stopped mid-way are failed when it is retired (at its stop, or by
+a peer or its successor once its heartbeat is stale): the relay state is unknown, the operator
+decides whether to send it again; nothing is sent twice behind their back.
 """
 import asyncio
 import logging
@@ -102,7 +108,7 @@ def event_pn(event):
 
 
 class CommandRunner:
-    """Polls the database for operator commands and executes them (module docstring)."""
+    """Claims operator commands from the database and executes them (module docstring)."""
 
     def __init__(self, front, poll_s=1.0, offline_wait_s=60.0, follow_s=60.0, probe_s=5.0):
         self.front = front
@@ -112,8 +118,6 @@ class CommandRunner:
         self.follow_s = follow_s
         self.probe_s = probe_s
         self.running = {}               # command id -> task
-        self.in_flight = {}             # (terminal id, pn) -> the command id running for it
-        self.queued = set()             # command ids told they wait for another on their meter
 
     async def run(self):
         await self._fail_interrupted()
@@ -125,45 +129,41 @@ class CommandRunner:
             await asyncio.sleep(self.poll_s)
 
     async def _fail_interrupted(self):
-        for command in await asyncio.to_thread(self.station.commands, unfinished=True):
-            if command.kind in KINDS and command.state == "sent":
-                await self._step(command.id, "station", "failed", "the station stopped while "
-                                 "the command was in progress; the relay state is unknown",
-                                 state="failed")
+        """Commands a station before front_ends (revision 0005) left `sent`; those of a front
+        end that stopped are failed when it is retired (front_ends.py)."""
+        for command_id in await asyncio.to_thread(self.station.unowned_sent_commands):
+            await self._step(command_id, "station", "failed", "the station stopped while "
+                             "the command was in progress; the relay state is unknown",
+                             state="failed")
 
     async def poll(self):
-        """Start every pending trip/close command not yet running, oldest first, one per meter."""
-        for command in await asyncio.to_thread(self.station.commands, unfinished=True):
-            if command.kind not in KINDS or command.state != "pending" or \
-                    command.id in self.running:
+        """Start the commands this front end claims: of the terminals it holds, or of terminals
+        no front end holds; oldest first, one per meter (front_ends.claim_commands)."""
+        claims = await asyncio.to_thread(self.station.claim_commands, self.front.front_end_id,
+                                         self.front.stale_before(), int(time.time()))
+        for command_id, sends, baseline in claims:
+            if command_id in self.running:
                 continue
-            meter = (command.terminal_id, command.pn)
-            holder = self.in_flight.get(meter)
-            if holder is not None:
-                if command.id not in self.queued:
-                    self.queued.add(command.id)
-                    await self._step(command.id, "queued", "waiting", "command #%d on the same "
-                                     "meter is in progress; this one starts when it has finished"
-                                     % holder)
-                continue
-            self.queued.discard(command.id)
-            self.in_flight[meter] = command.id
-            task = asyncio.get_running_loop().create_task(self.execute(command))
-            self.running[command.id] = task
-            task.add_done_callback(lambda _, cid=command.id, key=meter: self._finished(cid, key))
+            command = await asyncio.to_thread(self.station.command, command_id)
+            task = asyncio.get_running_loop().create_task(self.execute(command, sends, baseline))
+            self.running[command_id] = task
+            task.add_done_callback(lambda _, cid=command_id: self.running.pop(cid, None))
 
-    def _finished(self, command_id, meter):
-        self.running.pop(command_id, None)
-        if self.in_flight.get(meter) == command_id:
-            del self.in_flight[meter]
+    def cancel(self):
+        """Stop every command being executed (the front end was retired by its peers)."""
+        for task in self.running.values():
+            task.cancel()
 
     async def _step(self, command_id, step, outcome, detail="", state=None):
         await asyncio.to_thread(self.station.record_command_step, command_id, step, outcome,
                                 detail, state)
 
-    async def execute(self, command):
+    async def execute(self, command, sends=0, baseline=None):
         try:
-            await self._execute(command)
+            if sends == 0:
+                await self._execute(command)
+            else:       # its answer was lost on another front end: sent again from here
+                await self._deliver(command, sends, baseline)
         except StationError as exc:
             log.error("command %d: %s", command.id, exc)
         except Exception as exc:  # noqa: BLE001 - an operator command must always finish
@@ -197,73 +197,99 @@ class CommandRunner:
                              "terminals add-meter` first)" % (command.pn, command.terminal_label),
                              state="failed")
             return
-        # Taken before the first send: the relay record of a send whose answer was lost with
-        # its connection still confirms the command when it arrives after the reconnect.
-        baseline = await self._latest_relay_event_id(command.terminal_id)
-        pw_baseline = max((e.id for e in await self._authentication_errors(
-            command.terminal_id)), default=0)
-        for send in range(1, SENDS + 1):
-            link = await self._connected(command, announce=send == 1)
+        await self._deliver(command, 0, None)
+
+    async def _deliver(self, command, sends, baseline):
+        """Send the command on the terminal's session, again once when the terminal went before
+        answering (trip and close are idempotent: a second send leaves the relay as the first
+        would have), at most SENDS in all; a terminal that answers nothing (ResponseTimeout)
+        ends the command as `timeout`."""
+        while True:
+            link = await self._terminal(command, lost=sends > 0)
             if link is None:
                 return
+            forward = await asyncio.to_thread(self.station.relay_path,
+                                              command.terminal_id) == "forward"
+            if sends == 0 and not forward:
+                baseline = await self._latest_relay_event_id(command.terminal_id)
             try:
-                if await asyncio.to_thread(self.station.relay_path,
-                                           command.terminal_id) == "forward":
-                    await self._execute_forwarded(command, link)
+                if forward:
+                    await self._execute_forwarded(command, link, sends)
+                else:
+                    await self._send_afn05(command, link, sends, baseline)
+                return
+            except SessionClosed:
+                sends += 1
+                if sends >= SENDS:
+                    await self._step(command.id, "answer", "timeout", "terminal %s disconnected "
+                                     "again before answering; not sent a %s time"
+                                     % (command.terminal_label, "third" if sends == 2 else
+                                        "further"), state="timeout")
                     return
-                await self._send_afn05(command, link)
-            except Denied as exc:
-                await self._step(command.id, "answer", "denied", str(exc), state="denied")
-                await self._check_pw(command, link, pw_baseline)
-                return
-            except SessionClosed as exc:
-                if send < SENDS:
-                    await self._step(command.id, "answer", "lost", "%s before answering; "
-                                     "sending again when it is back" % exc)
-                    continue
-                await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
-                return
-            except SessionError as exc:
-                await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
-                return
-            await self._step(command.id, "answer", "confirmed",
-                             "terminal accepted the command; following the meter's relay")
-            await self._follow(command, link, baseline)
-            return
+                await self._step(command.id, "answer", "lost", "terminal %s disconnected "
+                                 "before answering; sending again when it is back"
+                                 % command.terminal_label)
 
-    async def _connected(self, command, announce):
-        """The terminal's link once it is logged in (waiting up to `offline_wait_s`), or None
-        after recording why the command ends. `announce`: say that the command waits."""
-        link = self.front.link(command.terminal_id)
-        if link is not None and link.session is not None:
-            return link
-        if announce:
-            await self._step(command.id, "waiting", "offline", "terminal %s is not connected; "
-                             "waiting up to %.0f s" % (command.terminal_label,
-                                                       self.offline_wait_s))
+    async def _terminal(self, command, lost=False):
+        """The terminal's link on this front end, once it has one, within offline_wait_s; None
+        when it is held by another front end (the command is released to it and follows the
+        terminal) or when it did not come back (the command failed)."""
         deadline = time.monotonic() + self.offline_wait_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(min(0.5, self.poll_s))
+        waiting = lost                      # a lost answer has said it waits already
+        while True:
             link = self.front.link(command.terminal_id)
-            if link is not None and link.session is not None:
+            if link is not None and link.session is not None and not link.session.closed:
                 return link
-        if announce:
-            await self._step(command.id, "waiting", "failed", "terminal %s did not connect"
-                             % command.terminal_label, state="failed")
-        else:
-            await self._step(command.id, "waiting", "timeout", "terminal %s did not come back "
-                             "within %.0f s: the relay state is unknown"
-                             % (command.terminal_label, self.offline_wait_s), state="timeout")
-        return None
+            holder = await asyncio.to_thread(self.station.terminal_holder, command.terminal_id,
+                                             self.front.stale_before())
+            if holder is not None and holder != self.front.front_end_id:
+                if await asyncio.to_thread(self.station.release_command, command.id,
+                                           self.front.front_end_id, int(time.time())):
+                    await self._step(command.id, "moved", "ok", "terminal %s is held by front "
+                                     "end #%d: the command follows it there"
+                                     % (command.terminal_label, holder))
+                return None
+            if not waiting:
+                waiting = True
+                await self._step(command.id, "waiting", "offline", "terminal %s is not "
+                                 "connected; waiting up to %.0f s" % (command.terminal_label,
+                                                                      self.offline_wait_s))
+            if time.monotonic() >= deadline:
+                if lost:
+                    await self._step(command.id, "waiting", "timeout", "terminal %s did not "
+                                     "come back within %.0f s: the relay state is unknown"
+                                     % (command.terminal_label, self.offline_wait_s),
+                                     state="timeout")
+                else:
+                    await self._step(command.id, "waiting", "failed", "terminal %s did not "
+                                     "connect" % command.terminal_label, state="failed")
+                return None
+            await asyncio.sleep(min(0.5, self.poll_s, max(0.01, deadline - time.monotonic())))
 
-    async def _send_afn05(self, command, link):
-        """AFN05 F1 (trip: warning delay 0, no limit) or F2 (permit close) for the point;
-        returns when the terminal confirmed it (its exceptions say otherwise)."""
+    async def _send_afn05(self, command, link, sends, baseline):
+        """AFN05 F1/F2 on the link; SessionClosed when the terminal went before answering."""
         fn = KINDS[command.kind]
         value = {"warn_delay_min": 0, "limit_half_hours": 0} if fn == 1 else None
-        await self._step(command.id, "sent", "ok", "AFN05 F%d to %s p%d (meter %s)" % (
-            fn, command.terminal_label, command.pn, command.meter_address or "-"), state="sent")
-        await link.request(0x05, [(command.pn, fn, value)])
+        pw_baseline = max((e.id for e in await self._authentication_errors(
+            command.terminal_id)), default=0)
+        sends = await asyncio.to_thread(self.station.note_command_send, command.id, baseline)
+        await self._step(command.id, "sent", "ok", "AFN05 F%d to %s p%d (meter %s)%s" % (
+            fn, command.terminal_label, command.pn, command.meter_address or "-",
+            "" if sends == 1 else ", send %d of %d" % (sends, SENDS)), state="sent")
+        try:
+            await link.request(0x05, [(command.pn, fn, value)])
+        except Denied as exc:
+            await self._step(command.id, "answer", "denied", str(exc), state="denied")
+            await self._check_pw(command, link, pw_baseline)
+            return
+        except SessionClosed:
+            raise
+        except SessionError as exc:
+            await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
+            return
+        await self._step(command.id, "answer", "confirmed",
+                         "terminal accepted the command; following the meter's relay")
+        await self._follow(command, link, baseline)
 
     async def _in_archive(self, command):
         if command.terminal_id is None or command.pn is None:
@@ -274,10 +300,10 @@ class CommandRunner:
             return False
         return True
 
-    async def _execute_forwarded(self, command, link):
+    async def _execute_forwarded(self, command, link, sends=0):
         """The terminal's relay path is "forward": DL/T 645 0x1C and the status word read
-        through AFN10 F1 (relay_forward.py). The terminal's refusal or silence is raised as
-        from `_send_afn05`."""
+        through AFN10 F1 (relay_forward.py). SessionClosed when the terminal went before
+        answering."""
         from host_tools.station import relay_forward
         from host_tools.station.times import from_epoch
         try:
@@ -290,12 +316,24 @@ class CommandRunner:
                              "archive of %s: forwarding needs its address and password"
                              % (command.pn, command.terminal_label), state="failed")
             return
+        sends = await asyncio.to_thread(self.station.note_command_send, command.id, None)
         await self._step(command.id, "sent", "ok", "DL/T 645 0x1C %s to meter %s through "
-                         "AFN10 F1 on port %d of %s" % (command.kind, point.meter_address,
-                                                         point.port, command.terminal_label),
+                         "AFN10 F1 on port %d of %s%s" % (
+                             command.kind, point.meter_address, point.port,
+                             command.terminal_label,
+                             "" if sends == 1 else ", send %d of %d" % (sends, SENDS)),
                          state="sent")
         now = from_epoch(int(self.front.clock()), self.station.zone)
-        state, detail = await relay_forward.switch(link, point, command.kind, now)
+        try:
+            state, detail = await relay_forward.switch(link, point, command.kind, now)
+        except Denied as exc:
+            await self._step(command.id, "answer", "denied", str(exc), state="denied")
+            return
+        except SessionClosed:
+            raise
+        except SessionError as exc:
+            await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
+            return
         await self._step(command.id, "relay", state, detail, state=state)
 
     async def _authentication_errors(self, terminal_id):

@@ -23,6 +23,7 @@ import time
 from host_tools.station import db as dbmod
 from host_tools.station import schema
 from host_tools.station.control import ControlMixin
+from host_tools.station.front_ends import FrontEndsMixin
 from host_tools.station.ingest import IngestMixin, event_source_key  # noqa: F401 (re-export)
 from host_tools.station.networks import NetworksMixin
 from host_tools.station.queries import QueriesMixin
@@ -68,7 +69,7 @@ def open_station(url=None, create=True, zone=None, clock=time.time, key_file=Non
 
 
 class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMixin,
-              RelayPathMixin, NetworksMixin):
+              RelayPathMixin, NetworksMixin, FrontEndsMixin):
     """The master station's data: terminals and their meters, readings, events, control."""
 
     def __init__(self, database, zone=None, clock=time.time, passwords=None):

@@ -1,5 +1,5 @@
 """Running the front end as a process: listen address parsing, the fd limit, signals, a status line,
-and the lock that makes it the only front end of its database.
+and the lock that makes it the only front end of a SQLite database.
 
 Used by `conc station serve` and by the benchmark's station process.
 """
@@ -11,14 +11,8 @@ import os
 import resource
 import signal
 
-from sqlalchemy import text
-
 from host_tools.station.db import SQLITE
 from host_tools.station.errors import DatabaseUnavailable, InvalidValue
-
-# Any constant: the PostgreSQL advisory lock a front end holds on its database.
-_PG_SERVE_LOCK = 1376_0002
-
 
 class AlreadyServed(DatabaseUnavailable):
     """Another front end process serves this database."""
@@ -96,24 +90,19 @@ async def run_until_signalled(front, host, port, on_started=None, report_every_s
 
 @contextlib.contextmanager
 def sole_front_end(station):
-    """Hold, while the block runs, the right to be the one front end of the station's database.
+    """On SQLite, hold while the block runs the right to be the one front end of the database.
 
-    A front end starting up ends every session still marked open (the last one's, after a
-    crash) and executes pending commands, so two on one database would end each other's
-    sessions and both execute each command. On SQLite the right is an exclusive lock on
-    `DBFILE.serve-lock` (flock: the kernel drops it when the process dies, even by kill -9);
-    on PostgreSQL a session advisory lock on a connection kept for the purpose. Raises
-    AlreadyServed when another process holds it.
+    A SQLite database serves one process at a time (one writer), so a second front end is
+    refused rather than left to queue on the first's locks. The right is an exclusive lock on
+    `DBFILE.serve-lock` (flock: the kernel drops it when the process dies, even by kill -9).
+    Raises AlreadyServed when another process holds it. On PostgreSQL several front ends share
+    the database: each holds the terminals logged in to it (front_ends.py), nothing to lock.
     """
     db = station.db
-    if db.dialect == SQLITE:
-        if db.path == ":memory:":
-            yield
-            return
-        with _file_lock(db.path + ".serve-lock", db.url):
-            yield
+    if db.dialect != SQLITE or db.path == ":memory:":
+        yield
         return
-    with _advisory_lock(db):
+    with _file_lock(db.path + ".serve-lock", db.url):
         yield
 
 
@@ -138,24 +127,3 @@ def _file_lock(path, url):
         yield
     finally:
         os.close(fd)       # releases the lock
-
-
-@contextlib.contextmanager
-def _advisory_lock(db):
-    conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
-                           {"key": _PG_SERVE_LOCK}).scalar()
-        if not got:
-            holder = conn.execute(text(
-                "SELECT a.client_addr, a.pid FROM pg_locks l JOIN pg_stat_activity a "
-                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.objid = :key "
-                "AND l.granted"), {"key": _PG_SERVE_LOCK & 0xFFFFFFFF}).first()
-            where = "" if holder is None else " (server process %s, client %s)" % (
-                holder[1], holder[0] or "local")
-            raise AlreadyServed(
-                "another `conc station serve` already serves %s%s: stop it first (several "
-                "front ends on one PostgreSQL database are not supported yet)" % (db.url, where))
-        yield
-    finally:
-        conn.close()       # ends the server session, which releases the lock

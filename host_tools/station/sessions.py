@@ -32,9 +32,11 @@ class SessionsMixin:
         """A terminal logged in: start its session (ending any it still had); the session id."""
         return self.open_sessions([(terminal_id, peer, at)])[0]
 
-    def open_sessions(self, logins):
+    def open_sessions(self, logins, front_end_id=None):
         """Many logins in one transaction (a front end's batch): [(terminal_id, peer, at)] ->
-        their session ids, in order. Same effect as open_session for each."""
+        their session ids, in order. Same effect as open_session for each. The sessions are
+        held by `front_end_id` (front_ends.py): a terminal's session held by another front end
+        ends here, and that front end drops its link when it sees it ended."""
         ids = []
         logins = [{"tid": terminal_id, "peer": peer or "", "at": self._at(at)}
                   for terminal_id, peer, at in logins]
@@ -50,7 +52,8 @@ class SessionsMixin:
                 # One statement for the batch (SQLAlchemy's insertmanyvalues), ids in order.
                 ids += self.db.execute(_START, [
                     {"terminal_id": login["tid"], "peer": login["peer"],
-                     "started_at": login["at"]} for login in batch]).scalars().all()
+                     "started_at": login["at"], "front_end_id": front_end_id}
+                    for login in batch]).scalars().all()
             self.db.execute(_ONLINE, logins)
         return ids
 

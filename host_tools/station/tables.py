@@ -153,6 +153,11 @@ commands = Table(                                       # remote control and oth
     Column("finished_at", BIGINT),
     # business-core: revision 0002_business; the station user who gave the command (users.id)
     Column("user_id", BIGINT),
+    # revision 0005: the front end executing it (front_ends.id), how often its request went
+    # out, and the relay event it is followed from (remote_control.py)
+    Column("front_end_id", BIGINT),
+    Column("sends", Integer, nullable=False, server_default="0"),
+    Column("relay_baseline", BIGINT),
     sqlite_autoincrement=True,
 )
 Index("commands_terminal", commands.c.terminal_id, commands.c.created_at)
@@ -179,9 +184,24 @@ sessions = Table(                                       # one per login
     Column("heartbeats", Integer, nullable=False, server_default="0"),
     Column("ended_at", BIGINT),
     Column("end_reason", Text),
+    Column("front_end_id", BIGINT),       # the serve process holding it (revision 0005)
     sqlite_autoincrement=True,
 )
 Index("sessions_terminal", sessions.c.terminal_id, sessions.c.started_at)
+Index("sessions_front_end", sessions.c.front_end_id, sessions.c.ended_at)
+
+front_ends = Table(                                     # `conc station serve` processes
+    "front_ends", metadata,                             # (front_ends.py, revision 0005)
+    _id(),
+    Column("host", Text, nullable=False, server_default=""),
+    Column("pid", Integer, nullable=False),
+    Column("listen", Text, nullable=False, server_default=""),
+    Column("started_at", BIGINT, nullable=False),
+    Column("heartbeat_at", BIGINT, nullable=False),
+    Column("stopped_at", BIGINT),
+    Column("stop_reason", Text),
+    sqlite_autoincrement=True,
+)
 
 denied_logins = Table(                                  # refused logins
     "denied_logins", metadata,

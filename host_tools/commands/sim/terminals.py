@@ -13,8 +13,10 @@ from host_tools.errors import EXIT_BAD_INPUT, EXIT_DEVICE, CliError
 @click.command()
 @click.option("--count", type=click.IntRange(1, 60000), default=1, show_default=True,
               help="How many concentrators (one TCP connection each).")
-@click.option("--connect", required=True, metavar="HOST:PORT",
-              help="The station's front end (`conc station serve --listen`).")
+@click.option("--connect", required=True, metavar="HOST:PORT[,HOST:PORT...]",
+              help="The station's front end (`conc station serve --listen`); several, comma-"
+              "separated (front ends on one PostgreSQL): the terminals are spread over them "
+              "and a terminal that cannot reach one dials the next.")
 @click.option("--area", type=click.IntRange(0, 9999), default=4101, show_default=True,
               help="A1 (area code) of every terminal.")
 @click.option("--first-address", type=click.IntRange(1, 65534), default=1, show_default=True,
@@ -78,7 +80,9 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        host, port = parse_listen(connect)
+        targets = [parse_listen(part) for part in connect.split(",")]
+        targets = [("127.0.0.1" if h == "0.0.0.0" else h, p) for h, p in targets]
+        host, port = targets[0]
         pw = bytes.fromhex(normalise_password(password))
     except StationError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
@@ -89,8 +93,6 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
                        "255 or fewer, or --upload-format units", EXIT_BAD_INPUT)
     if first_address + count - 1 > 65534:
         raise CliError("--first-address + --count goes past A2 65534", EXIT_BAD_INPUT)
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
     limit = raise_fd_limit(count + 256)
     if limit < count + 20:
         raise CliError("the open-file limit (%d) is too low for %d connections: raise it "
@@ -106,7 +108,7 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
                       zone=station_zone(), reconnect_s=reconnect_s,
                       clock_offset_s=clock_offset_s,
                       backlog_s=backlog_days * 86400 if backlog_days else None,
-                      upload_format=upload_format)
+                      upload_format=upload_format, targets=targets)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,8 +116,9 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
         started = time.monotonic()
         await swarm.start(ramp_per_s=ramp)
         if swarm.stats["connected"] == 0:
-            raise CliError("no terminal could connect to %s:%d: is `conc station serve` "
-                           "listening there?" % (host, port), EXIT_DEVICE)
+            raise CliError("no terminal could connect to %s: is `conc station serve` "
+                           "listening there?" % ", ".join("%s:%d" % t for t in targets),
+                           EXIT_DEVICE)
         while not stop.is_set():
             left = None if duration is None else duration - (time.monotonic() - started)
             if left is not None and left <= 0:

@@ -56,6 +56,12 @@ FD_RESERVE = 100        # descriptors kept beyond the connections: database, log
 @click.option("--max-pending-per-ip", type=click.IntRange(0), default=0, show_default=True,
               metavar="N", help="Connections per IP address that have not sent a login "
               "frame yet; 0: no limit (terminals behind a carrier NAT share one address).")
+@click.option("--takeover-after", "stale_s", type=click.FloatRange(1), default=30.0,
+              show_default=True, metavar="SECONDS",
+              help="PostgreSQL with several serve processes: a process not heard from this long "
+              "is taken as dead; its sessions are ended and its pending commands carried out "
+              "by the process its terminals reconnect to (each process beats every "
+              "SECONDS/10, at most 2 s).")
 @click.option("--master", type=click.IntRange(0, 127), default=0, show_default=True,
               help="This station's master address (A3).")
 @click.option("--stats-every", type=click.FloatRange(0), default=60, show_default=True,
@@ -73,7 +79,7 @@ FD_RESERVE = 100        # descriptors kept beyond the connections: database, log
 @tz_option
 def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, archive_sync,
         report_every, report_form, response_timeout, retries, idle_timeout, login_timeout,
-        max_connections, max_pending_per_ip, master, stats_every, as_json, verbose, capture,
+        max_connections, max_pending_per_ip, stale_s, master, stats_every, as_json, verbose, capture,
         db_url, zone):
     """Serve concentrators over TCP: the master side of Q/GDW 1376.1.
 
@@ -92,8 +98,11 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
     bad frames a minute is closed; bad frames and denials are counted and logged once per peer
     and minute.
 
-    Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed. One `serve`
-    per database: a second one is refused (exit 3) while the first runs.
+    Stop with Ctrl-C or SIGTERM: sessions are closed and pending writes committed. On SQLite
+    one `serve` per database: a second one is refused (exit 3) while the first runs. On
+    PostgreSQL several may serve one database (docs/station-frontend.md): each holds the
+    terminals connected to it and executes their commands; give the terminals every
+    station's address (main and backup) so they reconnect to another when one stops.
 
     \b
     Examples:
@@ -130,6 +139,7 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
         front = FrontEnd(station, master=master, response_timeout=response_timeout,
                          retries=retries, idle_timeout=idle_timeout,
                          login_timeout=login_timeout, max_connections=max_connections,
+                         stale_s=stale_s, beat_s=min(2.0, stale_s / 10),
                          max_pending_per_ip=max_pending_per_ip,
                          collector_config=CollectorConfig(
                              realtime_interval_s=read_every or None,
