@@ -7,6 +7,9 @@ one machine); on SQLite one only (serving.sole_front_end). Each process register
 - A terminal is held by the front end whose open session it has (`sessions.front_end_id`).
   A terminal logging in to another front end ends its older session in the database
   (sessions.py); the old holder sees that session ended (`ended_sessions`) and drops the link.
+- A login of a terminal held by another front end from another IP: the new front end asks the
+  holder (`ask_probe`, answered at the holder's next beat by a clock read on the session) and
+  refuses the login while the old session answers, as one front end does (frontend.py).
 - A front end whose heartbeat is older than its peers' `stale_s` is dead (kill -9, a lost
   machine): the first live one to notice retires it (`take_over_stale`) - its sessions are
   ended (its terminals reconnect wherever they can), its pending commands released for the
@@ -233,3 +236,45 @@ class FrontEndsMixin:
             return self.db.execute(select(c.id).where(
                 c.kind.in_(KINDS), c.state == "sent", c.finished_at.is_(None),
                 c.front_end_id.is_(None), c.sends == 0).order_by(c.id)).scalars().all()
+
+    def held_elsewhere(self, terminal_id, front_end_id, stale_before):
+        """(session id, peer, front end id) of the terminal's open session held by another
+        live front end, or None."""
+        s, f = sessions.c, front_ends.c
+        with self.db.transaction(write=False):
+            row = self.db.row(
+                select(s.id, s.peer, s.front_end_id).join(front_ends, f.id == s.front_end_id)
+                .where(s.terminal_id == terminal_id, s.ended_at.is_(None),
+                       s.front_end_id != front_end_id, f.stopped_at.is_(None),
+                       f.heartbeat_at >= stale_before)
+                .order_by(s.id.desc()).limit(1))
+        return None if row is None else tuple(row)
+
+    def ask_probe(self, session_id, at):
+        """Ask the front end holding the session whether it still answers."""
+        s = sessions.c
+        with self.db.transaction():
+            self.db.execute(update(sessions).where(s.id == session_id, s.ended_at.is_(None))
+                            .values(probe_asked_at=at, probe_answer=None))
+
+    def probe_answer(self, session_id):
+        """'alive', 'silent', 'ended' (the session ended meanwhile) or None (no answer yet)."""
+        s = sessions.c
+        with self.db.transaction(write=False):
+            row = self.db.row(select(s.probe_answer, s.ended_at).where(s.id == session_id))
+        if row is None or row[1] is not None:
+            return "ended"
+        return row[0]
+
+    def probes_asked(self, front_end_id):
+        """Ids of this front end's open sessions another front end asks about."""
+        s = sessions.c
+        with self.db.transaction(write=False):
+            return self.db.execute(select(s.id).where(
+                s.front_end_id == front_end_id, s.ended_at.is_(None),
+                s.probe_asked_at.is_not(None), s.probe_answer.is_(None))).scalars().all()
+
+    def answer_probe(self, session_id, answer):
+        with self.db.transaction():
+            self.db.execute(update(sessions).where(sessions.c.id == session_id)
+                            .values(probe_answer=answer))

@@ -17,6 +17,8 @@ costs a parse, a confirm and a dict update. What the front end does with each te
   from the same IP replaces its older connection; from another IP it does so only when the
   older session no longer answers (a clock read): a live session is kept, the newcomer refused
   and a security alarm raised (an impostor who knows A1/A2 must not take the session over).
+  With several front ends on one PostgreSQL database (front_ends.py) the same holds for a
+  session another front end holds: it is asked through the database to do the clock read.
 - Until it logs in a connection costs little: a 64-byte-frame deframer allocated on its first
   byte, 4 KB and 16 frames at most, `login_timeout` (30 s) to send its login frame; a
   connection sending `max_bad_frames` bad or refused frames within a minute is closed;
@@ -151,6 +153,8 @@ class FrontEnd:
         self.beat_s = beat_s            # this front end's heartbeat in front_ends
         self.stale_s = stale_s          # a peer not heard from this long is retired
         self.front_end_id = None        # front_ends.id (front_ends.py)
+        self._probing = set()           # session ids another front end asked about
+        self._probe_tasks = set()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host="127.0.0.1", port=0, backlog=4096):
@@ -236,6 +240,9 @@ class FrontEnd:
             if dead:
                 log.warning("retired front ends %s: no heartbeat within %.0f s",
                             ", ".join("#%d" % i for i in dead), self.stale_s)
+        for session_id in await asyncio.to_thread(self.station.probes_asked,
+                                                  self.front_end_id):
+            self._probe(session_id)
         since, self._ended_since = self._ended_since, now
         # ended_at comes from other machines' clocks: look back a margin (a repeat is harmless)
         ended = await asyncio.to_thread(self.station.ended_sessions, self.front_end_id,
@@ -256,6 +263,7 @@ class FrontEnd:
             link.drop("station shut down")
         if self.commands is not None:     # a command cut short stays `sent`: failed at restart
             self._tasks.extend(self.commands.running.values())
+        self._tasks.extend(self._probe_tasks)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -318,6 +326,33 @@ class FrontEnd:
         """True when the terminal may log in from `ip` (its allowed networks, if any, as read
         with the registry: at start and whenever an unknown address logs in)."""
         return networksmod.allowed(self._networks.get(terminal_id, ()), ip)
+
+    def _probe(self, session_id):
+        """Another front end asks whether this session still answers (a login of its terminal
+        from another address there): a clock read, answered in the database."""
+        if session_id in self._probing:
+            return
+        link = next((k for k in self.links.values() if k.session_id == session_id), None)
+        self._probing.add(session_id)
+
+        async def probe():
+            alive = False
+            if link is not None and link.state == "online":
+                try:
+                    await link.request(0x0C, [(0, 2, None)], retries=0)
+                    alive = link.state == "online"
+                except SessionError:
+                    pass
+            try:
+                await asyncio.to_thread(self.station.answer_probe, session_id,
+                                        "alive" if alive else "silent")
+            except StationError as exc:
+                log.warning("could not answer a probe of session %d: %s", session_id, exc)
+            finally:
+                self._probing.discard(session_id)
+        task = asyncio.get_running_loop().create_task(probe())
+        self._probe_tasks.add(task)
+        task.add_done_callback(self._probe_tasks.discard)
 
     # ------------------------------------------------------------------ sessions (batched)
     async def open_session(self, link):
@@ -841,10 +876,13 @@ class Link(asyncio.Protocol):
     async def _take_over(self, found, frame):
         """True when this login may become the terminal's session. A session still open from
         the same IP is replaced (the terminal reconnected); one from another IP only when it no
-        longer answers a clock read: else this login is refused as an impostor's."""
+        longer answers a clock read: else this login is refused as an impostor's. A session
+        held by another front end is asked about through the database (front_ends.py)."""
         terminal_id, label = found
         old = self.front.links.get(terminal_id)
-        if old is None or old.state != "online" or old.ip == self.ip:
+        if old is None or old.state != "online":
+            return await self._take_over_elsewhere(found, frame)
+        if old.ip == self.ip:
             return True
         try:
             await old.request(0x0C, [(0, 2, None)], retries=0)
@@ -857,12 +895,43 @@ class Link(asyncio.Protocol):
             log.info("%s: session from %s did not answer; replaced by the login from %s",
                      label, old.peer, self.peer)
             return True
+        return self._refuse_second_login(found, frame, old.peer)
+
+    async def _take_over_elsewhere(self, found, frame):
+        """_take_over for a session another front end holds: that front end answers whether it
+        still answers a clock read (at its next beat); no answer in time counts as silent."""
+        terminal_id, label = found
+        front = self.front
+        if front.sole:
+            return True
+        held = await asyncio.to_thread(front.station.held_elsewhere, terminal_id,
+                                       front.front_end_id, front.stale_before())
+        if held is None or guardmod.peer_ip(held[1]) == self.ip:
+            return True
+        session_id, peer, holder = held
+        await asyncio.to_thread(front.station.ask_probe, session_id, int(time.time()))
+        deadline = time.monotonic() + front.response_timeout + 3 * front.beat_s + 1.0
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.5, front.beat_s / 2))
+            answer = await asyncio.to_thread(front.station.probe_answer, session_id)
+        if self.state == "closed":
+            return False
+        if answer != "alive":
+            log.info("%s: session from %s at front end #%d %s; replaced by the login from %s",
+                     label, peer, holder, "ended" if answer == "ended" else "did not answer",
+                     self.peer)
+            return True
+        return self._refuse_second_login(found, frame, peer)
+
+    def _refuse_second_login(self, found, frame, old_peer):
+        terminal_id, label = found
         self.send_frame(gw376.deny(frame))
         self.front.denied(frame.area, frame.terminal, self.peer,
                           "%s is logged in from another address" % label)
         self.front.raise_alarm(
             terminal_id, "second_login", "a login as %s from %s was refused: its session from "
-            "%s is alive" % (label, self.peer, old.peer), self.peer)
+            "%s is alive" % (label, self.peer, old_peer), self.peer)
         self.drop("login refused: session alive elsewhere")     # cancels this task
         return False
 

@@ -185,6 +185,8 @@ sessions = Table(                                       # one per login
     Column("ended_at", BIGINT),
     Column("end_reason", Text),
     Column("front_end_id", BIGINT),       # the serve process holding it (revision 0005)
+    Column("probe_asked_at", BIGINT),     # another front end asks: does it still answer?
+    Column("probe_answer", Text),         # 'alive' or 'silent' (front_ends.py)
     sqlite_autoincrement=True,
 )
 Index("sessions_terminal", sessions.c.terminal_id, sessions.c.started_at)

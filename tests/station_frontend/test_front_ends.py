@@ -13,8 +13,9 @@ from host_tools.station.repository import open_station
 from tests.station_frontend.frontend_support import Harness, eventually, run
 from tests.station_frontend.test_station_remote_control import FAST, finished, trail
 
-# heartbeats every 0.1 s; a front end silent 6 s is dead (the machine is shared and loaded)
-MULTI = {"beat_s": 0.1, "stale_s": 6.0}
+# heartbeats every 0.1 s; a front end silent 20 s is dead (the machine is shared: a loaded
+# process must not be retired while it works; the test of retirement sets its own)
+MULTI = {"beat_s": 0.1, "stale_s": 20.0}
 
 
 @pytest.fixture
@@ -99,7 +100,8 @@ def test_a_command_is_executed_once_by_the_front_end_holding_the_terminal(postgr
                 sim = await sim_at(h, other, port, 1, relay_delay_s=0.05)
                 commands = [h.command("trip", 1), h.command("close", 1), h.command("trip", 2)]
                 done = [await finished(h, c) for c in commands]
-                assert [c.state for c in done] == ["confirmed"] * 3
+                assert [c.state for c in done] == ["confirmed"] * 3, [
+                    h.station.command_steps(c) for c in commands]
                 controls = [r[1][0] for r in sim.requests if r[0] == 0x05]
                 assert sorted(controls) == [(1, 1), (1, 2), (2, 1)]      # each once
                 assert ("queued", "waiting") in trail(h, commands[1])
@@ -207,7 +209,7 @@ def test_a_lost_answer_is_sent_again_by_the_front_end_the_terminal_moved_to(post
 def test_a_front_end_silent_past_the_limit_is_retired_by_its_peer(postgres_url):
     async def scenario():
         async with Harness(postgres_url, terminals=1, meters=1, control_options=FAST,
-                           **MULTI) as h:
+                           beat_s=0.1, stale_s=3.0) as h:
             other, _ = await second_front_end(h)
             try:
                 await h.sim(1)
@@ -258,3 +260,39 @@ def test_revision_0005_upgrades_a_0004_database_with_data(any_db_url, tmp_path):
     with open_station(any_db_url, create=False) as station:
         assert station.unowned_sent_commands() == [1]
         assert station.end_sessions_of_no_front_end("station restarted", 3000) == 1
+
+
+def test_a_login_at_another_front_end_is_refused_while_the_session_answers(postgres_url):
+    """The impostor rule across front ends: a login from another IP at the second front end,
+    while the terminal's session at the first still answers, is refused with an alarm; once
+    that session is silent, the login is taken (the terminal moved)."""
+    from tests.station_frontend.test_frontend_limits import connect_from
+    from tests.station_frontend.test_frontend_security import station_alarms
+
+    async def scenario():
+        async with Harness(postgres_url, terminals=1, meters=1, response_timeout=0.5,
+                           **MULTI) as h:
+            other, port = await second_front_end(h)
+            try:
+                real = await h.sim(1)                      # from 127.0.0.1, at the first
+                h_port, h.port = h.port, port
+                impostor = await connect_from(h, "127.0.0.2", 1)
+                impostor.send_link(1)
+                answer = await impostor.receive(timeout=10)
+                assert answer.afn == 0 and answer.units[0][1] == 2      # denied
+                await eventually(lambda: station_alarms(h, 1, "second_login"), what="alarm")
+                assert h.link(1) is not None and other.link(h.ids[1]) is None
+                assert holders(h) == [(h.ids[1], h.front.front_end_id)]
+
+                real.ignore_requests = 100                  # now a half-open connection
+                moved = await connect_from(h, "127.0.0.3", 1)
+                h.port = h_port
+                moved.send_link(1)
+                answer = await moved.receive(timeout=10)
+                assert answer.afn == 0 and answer.units[0][1] == 1      # confirmed
+                await eventually(lambda: h.link(1) is None, what="first drops it")
+                assert holders(h) == [(h.ids[1], other.front_end_id)]
+                assert len(station_alarms(h, 1, "second_login")) == 1
+            finally:
+                await other.close()
+    run(scenario())

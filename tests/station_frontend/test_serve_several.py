@@ -29,7 +29,7 @@ def postgres_url(any_db_url):
 
 def _serve(url):
     return subprocess.Popen(CONC + ["station", "serve", "--listen", "127.0.0.1:0", "--db", url,
-                                    "--json", "--stats-every", "0", "--takeover-after", "5",
+                                    "--json", "--stats-every", "0", "--takeover-after", "10",
                                     "--read-every", "0", "--response-timeout", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, CONC_STATION_TZ="UTC"))

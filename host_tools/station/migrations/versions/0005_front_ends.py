@@ -1,7 +1,8 @@
 """front_ends: several `conc station serve` processes on one PostgreSQL database (issue 15).
 
 A `front_ends` row per serve process, with a heartbeat; `sessions.front_end_id` is the process
-holding the session (so the terminal); `commands.front_end_id` the process executing the
+holding the session (so the terminal), `probe_asked_at`/`probe_answer` another front end's
+question whether that session still answers (a login of its terminal from another address); `commands.front_end_id` the process executing the
 command, `commands.sends` how many times its AFN05 (or AFN10) went out, `commands.relay_baseline`
 the terminal's latest relay event before the first send (a send repeated after a lost answer
 follows the relay from the same point). Rows existing before this revision belong to no front
@@ -36,6 +37,8 @@ def upgrade():
     )
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("front_end_id", BIGINT))
+        batch.add_column(sa.Column("probe_asked_at", BIGINT))
+        batch.add_column(sa.Column("probe_answer", sa.Text()))
     op.create_index("sessions_front_end", "sessions", ["front_end_id", "ended_at"])
     with op.batch_alter_table("commands") as batch:
         batch.add_column(sa.Column("front_end_id", BIGINT))
@@ -50,5 +53,7 @@ def downgrade():
         batch.drop_column("front_end_id")
     op.drop_index("sessions_front_end", "sessions")
     with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("probe_answer")
+        batch.drop_column("probe_asked_at")
         batch.drop_column("front_end_id")
     op.drop_table("front_ends")
