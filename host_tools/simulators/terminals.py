@@ -632,11 +632,11 @@ class Swarm:
         out["held"] = sum(1 for t in self.terminals if t.logged_in and t.heartbeats_sent and
                           t.heartbeats_confirmed == t.heartbeats_sent)
         out["heartbeats_unconfirmed"] = out["heartbeats_sent"] - out["heartbeats_confirmed"]
-        # held_uploading: held, and every upload it sent confirmed (at least one)
+        # held_uploading: held, and the station confirmed (stored) at least one of its uploads
         out["held_uploading"] = sum(1 for t in self.terminals if t.logged_in and
                                     t.heartbeats_sent and
                                     t.heartbeats_confirmed == t.heartbeats_sent and
-                                    t.confirmed_uploads and not t.unconfirmed)
+                                    t.confirmed_uploads)
         # uploads the station confirmed, each counted once however often it was sent, and
         # those it has not (yet): together what the station must hold
         out["uploads_confirmed_distinct"] = sum(len(t.confirmed_uploads) for t in self.terminals)

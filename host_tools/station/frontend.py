@@ -154,6 +154,7 @@ class FrontEnd:
         self.stale_s = stale_s          # a peer not heard from this long is retired
         self.front_end_id = None        # front_ends.id (front_ends.py)
         self._probing = set()           # session ids another front end asked about
+        self.peers = 0                  # other live front ends at the last beat
         self._probe_tasks = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -206,6 +207,9 @@ class FrontEnd:
         if dead:
             log.info("retired front ends %s (no heartbeat within %.0f s)",
                      ", ".join("#%d" % i for i in dead), self.stale_s)
+        if not self.sole:
+            self.peers = len(await asyncio.to_thread(self.station.live_front_ends,
+                                                     self.stale_before())) - 1
         closed = await asyncio.to_thread(self.station.end_sessions_of_no_front_end,
                                          "station restarted", now)
         if closed:
@@ -240,6 +244,9 @@ class FrontEnd:
             if dead:
                 log.warning("retired front ends %s: no heartbeat within %.0f s",
                             ", ".join("#%d" % i for i in dead), self.stale_s)
+            # alone, a login needs no look at other front ends' sessions (one query saved)
+            self.peers = len(await asyncio.to_thread(self.station.live_front_ends,
+                                                     self.stale_before())) - 1
         for session_id in await asyncio.to_thread(self.station.probes_asked,
                                                   self.front_end_id):
             self._probe(session_id)
@@ -902,7 +909,7 @@ class Link(asyncio.Protocol):
         still answers a clock read (at its next beat); no answer in time counts as silent."""
         terminal_id, label = found
         front = self.front
-        if front.sole:
+        if front.sole or not front.peers:
             return True
         held = await asyncio.to_thread(front.station.held_elsewhere, terminal_id,
                                        front.front_end_id, front.stale_before())

@@ -7,9 +7,13 @@ ones. The station's deframer (16383 bytes of user data) takes it in 4 KB reads, 
 delivers it: `frontend.resync_mb_per_s` (goal >= 1 MB/s). On the board the same attack with the
 board's deframer (2048 bytes of user data, headers claiming 2040) reaches the uplink:
 `.micropython`. Beside each, the ratio to the rate of clean traffic (captured frames back to
-back) through the same deframer in the same run: a hostile byte may cost at most 4 times an
-honest one (goal >= 0.25; a resync that rescans per false start reads about 0.001 here). The DL/T 645 deframer, which reads the meter bus, gets the same treatment with
-headers claiming 200 bytes (`.dlt645`).
+back) through the same deframer in the same run: a hostile byte of 1376.1 may cost at most
+twice an honest one (goal >= 0.5; a resync that rescans per false start reads about 0.001
+here). The hostile stream holds a plausible header every 6 bytes, each refuted by its own
+checksum, where the honest one holds a frame every 34 bytes: a false start must cost well
+under what a frame does (a header match, two block sums, no call). The DL/T 645 deframer, which
+reads the meter bus, gets the same treatment with headers claiming 200 bytes (`.dlt645`, goal
+>= 0.25).
 
 CPython rates are per CPU second of the process (time.process_time), so a machine busy with
 other work does not count against the deframer; MicroPython's are wall time of its process.
@@ -106,7 +110,7 @@ def run(bench, seconds=2.0):
                    deframer="station 16383" if runtime == "cpython" else "board 2048")
         bench.emit("frontend.resync_vs_clean" + suffix,
                    round(mb_per_s["gw_hostile"] / mb_per_s["gw_clean"], 2), "x",
-                   goal=">= 0.25", clean_mb_per_s=round(mb_per_s["gw_clean"], 3))
+                   goal=">= 0.5", clean_mb_per_s=round(mb_per_s["gw_clean"], 3))
         bench.emit("frontend.resync_mb_per_s.dlt645" + suffix, round(mb_per_s["dlt_hostile"], 3),
                    "MB/s")
         bench.emit("frontend.resync_vs_clean.dlt645" + suffix,
