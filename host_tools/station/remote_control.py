@@ -233,7 +233,8 @@ class CommandRunner:
     async def _terminal(self, command, lost=False):
         """The terminal's link on this front end, once it has one, within offline_wait_s; None
         when it is held by another front end (the command is released to it and follows the
-        terminal) or when it did not come back (the command failed)."""
+        terminal) or when it did not come back (the command ended: failed, or after a lost
+        answer timeout, the relay state unknown)."""
         deadline = time.monotonic() + self.offline_wait_s
         waiting = lost                      # a lost answer has said it waits already
         while True:
