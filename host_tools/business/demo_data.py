@@ -351,7 +351,7 @@ def _meter_year(rng, meter, days, season, held):
         if jump_at is not None:
             for k in range(max(jump_at, since), min(jump_at + 10, until)):
                 kwh[k - since] *= 5
-    used = [[int(x * e4) for x in kwh] for e4 in (share * 10 ** SCALE for share in split)]
+    used = [[int(x * factor) for x in kwh] for factor in (share * 10 ** SCALE for share in split)]
     registers = [list(itertools.accumulate(u, initial=s)) for u, s in zip(used, start,
                                                                           strict=True)]
     registers.insert(0, [sum(regs) for regs in zip(*registers, strict=True)])
