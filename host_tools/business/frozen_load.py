@@ -63,10 +63,11 @@ class _SqliteLoad:
 @contextlib.contextmanager
 def _sqlite(conn, days, received_at, scale):
     cursor = conn.connection.dbapi_connection.cursor()
+    cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
     try:
-        cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
         # A big page cache keeps the b-tree's inner pages in memory through the load.
         cursor.execute("PRAGMA cache_size=-262144")
+        # The temp table goes with the transaction if the load fails.
         cursor.execute("CREATE TEMP TABLE bulk_days (k INTEGER PRIMARY KEY, day TEXT NOT NULL, "
                        "received_at BIGINT NOT NULL)")
         cursor.executemany("INSERT INTO temp.bulk_days VALUES (?, ?, ?)",
@@ -75,8 +76,8 @@ def _sqlite(conn, days, received_at, scale):
         yield load
         load.flush()
         cursor.execute("DROP TABLE temp.bulk_days")
-        cursor.execute("PRAGMA cache_size=%d" % cache)
     finally:
+        cursor.execute("PRAGMA cache_size=%d" % cache)
         cursor.close()
 
 
