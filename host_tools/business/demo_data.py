@@ -16,16 +16,18 @@ day, the new one starts there at a near-zero register), a few meter-days not rea
 statements are held), and each area's supply meter measuring its customers plus 2..6 % line
 loss. The same (customers, seed, until) always gives the same rows.
 
-Frozen values go in with the driver's bulk path (executemany on SQLite, COPY on PostgreSQL):
-10,000 customers are 18 million rows.
+The frozen values (10,000 customers are 18 million rows) go in through
+host_tools.business.frozen_load, each engine's bulk path.
 """
 import datetime
+import itertools
 import math
 import random
 
 from sqlalchemy import func, insert, select
 
-from host_tools.business import arrears, billing, payments, settings, tariffs, users
+from host_tools.business import (arrears, billing, frozen_load, payments, settings, tariffs,
+                                 users)
 from host_tools.business import tables as t
 from host_tools.station.tables import measuring_points as _points
 from host_tools.station.tables import terminals as _terminals
@@ -64,8 +66,6 @@ TARIFFS = [
     ("RES-TOU", "居民生活用电（分时+阶梯）", "tou", None, 0, {1: 8283, 2: 6283, 3: 5283, 4: 3083}),
     ("COM", "一般工商业用电", "flat", 8450, 1000, None),
 ]
-
-FROZEN_COLUMNS = ("terminal_id", "pn", "item", "day", "value", "scale", "read_at", "received_at")
 
 
 class DemoDataError(Exception):
@@ -302,67 +302,70 @@ def _split(rng):
 
 
 def _frozen_values(conn, rng, layout, first, last, now):
-    """Generate and bulk-insert the year of daily frozen values; returns the row count."""
+    """Generate and bulk-load the year of daily frozen values; returns the row count."""
     days = [first + datetime.timedelta(days=k) for k in range((last - first).days + 1)]
     labels = [d.isoformat() for d in days]
     season = [_season(d) for d in days]
     received = [int(datetime.datetime(d.year, d.month, d.day, 1, 30).timestamp()) for d in days]
     meters = layout["meters"]
     customer_meters = [m for m in meters if m["customer"] is not None]
-    # Per-day consumption of every customer meter (e4 kWh), for its own registers and the
-    # area's supply meter.
+    # Per-day consumption (e4 kWh x multiplier) of each area's customers, for its supply meter.
     area_days = [[0] * len(days) for _ in layout["areas"]]
     held = {customer_meters[k]["customer"] for k in (3, 5) if k < len(customer_meters)}
-    batch, total = [], 0
-    for m in sorted(customer_meters, key=lambda m: (m["terminal_id"], m["pn"])):
-        level = rng.lognormvariate(math.log(6.0), 0.45) * (8 if m.get("commercial") else 1)
-        split = _split(rng)
-        kind = rng.random()
-        zero = kind < 0.01
-        jump_at = rng.randrange(len(days)) if 0.01 <= kind < 0.02 else None
-        register = [int(rng.uniform(1000, 30000) * split[r] * 10 ** SCALE) for r in range(4)]
-        if m.get("new_meter"):
-            register = [rng.randrange(0, 50000) for _ in range(4)]
-        since, until = m.get("since", first), m.get("until", last)
-        multiplier = m["multiplier"]
-        rows = []
-        for k, day in enumerate(days):
-            if since <= day <= until:
-                if not _unread(rng, day, len(days) - 1 - k, m["customer"] in held):
-                    rows.append((k, list(register)))
-            if day < since or day >= until:
-                continue
-            if zero:
-                kwh = 0.0
-            else:
-                kwh = level * season[k] * rng.uniform(0.7, 1.3)
-                if jump_at is not None and jump_at <= k < jump_at + 10:
-                    kwh *= 5
-            e4 = [int(kwh * share * 10 ** SCALE) for share in split]
-            for r in range(4):
-                register[r] += e4[r]
-            area_days[m["area"]][k] += sum(e4) * multiplier
-        for item in range(5):
-            for k, regs in rows:
-                value = sum(regs) if item == 0 else regs[item - 1]
-                batch.append((m["terminal_id"], m["pn"], ITEMS[item], labels[k], value, SCALE,
-                              None, received[k]))
-        if len(batch) >= 200_000:
-            total += _bulk_insert(conn, batch)
-            batch = []
-    for a, area in enumerate(layout["areas"]):
-        loss = rng.uniform(0.02, 0.06)
-        register = rng.randrange(10 ** 5, 10 ** 6) * 10 ** SCALE
-        registers = []
-        for k in range(len(days)):
-            registers.append(register)
-            measured = area_days[a][k] * (1 + loss + rng.uniform(-0.005, 0.005))
-            register += int(measured / SUPPLY_MULTIPLIER)
-        for k, value in enumerate(registers):
-            batch.append((area["supply_terminal_id"], SUPPLY_PN, "F161.0", labels[k], value,
-                          SCALE, None, received[k]))
-    total += _bulk_insert(conn, batch)
-    return total
+    with frozen_load.bulk_load(conn, labels, received, SCALE) as load:
+        for m in sorted(customer_meters, key=lambda m: (m["terminal_id"], m["pn"])):
+            registers, consumed, since = _meter_year(rng, m, days, season,
+                                                     m["customer"] in held)
+            _add_into(area_days[m["area"]], since, consumed, m["multiplier"])
+            for item, values in zip(ITEMS, registers, strict=True):
+                load.series(m["terminal_id"], m["pn"], item, since, values)
+        for a, area in enumerate(layout["areas"]):
+            loss = rng.uniform(0.02, 0.06)
+            step = [int(e4 * (1 + loss + rng.uniform(-0.005, 0.005)) / SUPPLY_MULTIPLIER)
+                    for e4 in area_days[a]]
+            start = rng.randrange(10 ** 5, 10 ** 6) * 10 ** SCALE
+            load.series(area["supply_terminal_id"], SUPPLY_PN, ITEMS[0], 0,
+                        list(itertools.accumulate(step[:-1], initial=start)))
+    return load.rows
+
+
+def _meter_year(rng, meter, days, season, held):
+    """One customer meter's daily readings: ([F161.0 .. F161.4 values from day `since` to its
+    last day, None when not read], the e4 kWh consumed each day from `since`, since) - the
+    reading of a day is the register at 00:00, before that day's consumption."""
+    level = rng.lognormvariate(math.log(6.0), 0.45) * (8 if meter.get("commercial") else 1)
+    split = _split(rng)
+    kind = rng.random()
+    zero = kind < 0.01
+    jump_at = rng.randrange(len(days)) if 0.01 <= kind < 0.02 else None
+    start = [int(rng.uniform(1000, 30000) * split[r] * 10 ** SCALE) for r in range(4)]
+    if meter.get("new_meter"):
+        start = [rng.randrange(0, 50000) for _ in range(4)]
+    since = days.index(meter["since"]) if "since" in meter else 0
+    until = days.index(meter["until"]) if "until" in meter else len(days) - 1
+    # Consumption on the days from `since` up to (not including) `until`.
+    if zero:
+        kwh = [0.0] * (until - since)
+    else:
+        kwh = [level * season[k] * rng.uniform(0.7, 1.3) for k in range(since, until)]
+        if jump_at is not None:
+            for k in range(max(jump_at, since), min(jump_at + 10, until)):
+                kwh[k - since] *= 5
+    used = [[int(x * factor) for x in kwh] for factor in (share * 10 ** SCALE for share in split)]
+    registers = [list(itertools.accumulate(u, initial=s)) for u, s in zip(used, start,
+                                                                          strict=True)]
+    registers.insert(0, [sum(regs) for regs in zip(*registers, strict=True)])
+    unread = [k - since for k in range(since, until + 1)
+              if _unread(rng, days[k], len(days) - 1 - k, held)]
+    for values in registers:
+        for i in unread:
+            values[i] = None
+    return registers, [sum(day) for day in zip(*used, strict=True)], since
+
+
+def _add_into(totals, first, amounts, multiplier):
+    for i, amount in enumerate(amounts, first):
+        totals[i] += amount * multiplier
 
 
 def _unread(rng, day, days_left, held):
@@ -371,24 +374,3 @@ def _unread(rng, day, days_left, held):
     if day.day == 1:
         return held and days_left < 28
     return rng.random() < 0.003
-
-
-def _bulk_insert(conn, rows):
-    """Insert daily_frozen rows through the driver's fastest path; returns how many."""
-    if not rows:
-        return 0
-    raw = conn.connection.dbapi_connection
-    if conn.dialect.name == "postgresql":
-        with raw.cursor() as cursor:
-            with cursor.copy("COPY daily_frozen (%s) FROM STDIN" % ", ".join(FROZEN_COLUMNS)) \
-                    as copy:
-                for row in rows:
-                    copy.write_row(row)
-    else:
-        cursor = raw.cursor()
-        # A big page cache keeps the b-tree's inner pages in memory through the load.
-        cursor.execute("PRAGMA cache_size=-262144")
-        cursor.executemany("INSERT INTO daily_frozen (%s) VALUES (%s)" % (
-            ", ".join(FROZEN_COLUMNS), ", ".join("?" * len(FROZEN_COLUMNS))), rows)
-        cursor.close()
-    return len(rows)

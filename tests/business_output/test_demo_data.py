@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from host_tools.business import demo_data, stats
 from host_tools.business.database import open_business
@@ -114,10 +115,23 @@ def test_the_cli_fills_a_database_once(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_postgresql_takes_the_bulk_load(db_url):
+def test_postgresql_takes_the_bulk_load_with_the_same_rows_as_sqlite(db_url, tmp_path):
     engine = open_business(db_url)
     summary = demo_data.generate(engine, 12, seed=3, until=UNTIL, password="demo-password",
                                  billed_months=1)
+    lite = open_business("sqlite:///%s" % (tmp_path / "lite.db"))
+    demo_data.generate(lite, 12, seed=3, until=UNTIL, password="demo-password", billed_months=0)
     assert summary["frozen_values"] == _digest(engine)[1] > 12 * 5 * 360
+    assert _digest(engine) == _digest(lite)
     assert summary["periods"][0]["issued"] == 10
+    # The key and the foreign key dropped for the load are back.
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT contype FROM pg_constraint WHERE conrelid = "
+                                  "CAST('daily_frozen' AS regclass) ORDER BY contype")).scalars()
+        assert list(kinds) == ["f", "p"]
+        row = conn.execute(text("SELECT * FROM daily_frozen LIMIT 1")).mappings().one()
+        with pytest.raises(IntegrityError):
+            conn.execute(text("INSERT INTO daily_frozen (%s) VALUES (%s)" % (
+                ", ".join(row), ", ".join(":" + k for k in row))), dict(row))
     engine.dispose()
+    lite.dispose()
