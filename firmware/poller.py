@@ -283,15 +283,12 @@ class BusPoller:
 
     async def time_sync(self):
         """Broadcast the concentrator's time (0x08) to every DL/T 645 meter of the bus."""
-        from protocol import dlt645
         p = self.poller
-        frame = dlt645.build_broadcast_time(p.wall.calendar()[:6])
         link = self.link
-        link.drain()
-        link.port.write(frame)
+        size = link.broadcast_time(p.wall.calendar())
         self.time_syncs += 1
         # the frame's wire time plus a pause: meters set their clocks before the next request
-        await p.kernel.time_dly(len(frame) * link.char_us // 1000 + 100)
+        await p.kernel.time_dly(size * link.char_us // 1000 + 100)
 
     def stats(self):
         out = {"bus": self.bus, "cycles": self.cycles, "reads_ok": self.reads_ok,

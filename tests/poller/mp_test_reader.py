@@ -53,6 +53,17 @@ def test_requests_are_built_in_place_exactly_as_the_codec_builds_them():
     eq(bytes(link.tx97), dlt645.build_read_1997("151230011061", 0x901F))
 
 
+def test_the_time_broadcast_is_built_in_place_exactly_as_the_codec_builds_it():
+    port = FakePort()
+    port.pending = b"\x68noise"            # whatever waits on the bus is drained first
+    link = BusLink(None, None, port)
+    for t in ((2026, 3, 5, 3, 17, 9), (2099, 12, 31, 23, 59, 59), (2000, 1, 1, 0, 0, 0)):
+        port.sent = []
+        eq(link.broadcast_time(t + (4,)), 18)    # a calendar carries the weekday too
+        eq(port.sent, [dlt645.build_broadcast_time(t)])
+    eq(port.pending, b"")
+
+
 def test_the_reply_timeout_is_wire_time_plus_the_turnaround_allowance():
     link = BusLink(None, None, FakePort(), turnaround_ms=500)
     # 16-byte request + 36-byte reply at 4583 us a character = 238 ms, + 500 + 20
