@@ -90,8 +90,10 @@ def release_codec():
     global _codec
     if _codec is not None:
         _codec = None
+        # with what the codec and the rare handlers brought back: the BCD helpers and the
+        # archive's entry codec (firmware/startup.py unloads both after boot)
         for name in ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
-                     "protocol.gw376_formats"):
+                     "protocol.gw376_formats", "protocol.bcd", "protocol.meter_record"):
             _unload(name)
 
 
