@@ -27,6 +27,7 @@ import json
 import time
 
 from tests.bench.bench_kernel import SWITCH_SCRIPT
+from tests.waiting import wait_for
 from tests.qemu_board.qemu_support import built_firmware, qemu_session
 
 GC_THRESHOLD = 4096
@@ -170,7 +171,9 @@ def _heap_day(bench, chain, tmp, board_name):
     # what the day left on the board; a board whose heap is exhausted may fail to answer
     problems = []
     try:
-        status = chain.status()
+        # the reads above restarted the firmware: a status asked while it boots has no figures
+        status = wait_for("the firmware to run again", lambda: _running_status(chain), 120,
+                          every=1)
     except AssertionError as exc:
         status = {"skipped": None, "ring": {"cursors": {}}}
         problems.append("conc status: %s" % str(exc)[-200:])
@@ -204,6 +207,11 @@ def _heap_day(bench, chain, tmp, board_name):
                    scope="whole firmware as .mpy files, 64-bit unix port, the same compressed "
                          "day; live heap sampled at the kernel's idle (the unix port has no "
                          "collection hook)", **common)
+
+
+def _running_status(chain):
+    doc = chain.status()
+    return None if doc.get("booting") else doc
 
 
 def run(bench):
