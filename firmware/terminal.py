@@ -90,10 +90,12 @@ def release_codec():
     global _codec
     if _codec is not None:
         _codec = None
-        # with what the codec and the rare handlers brought back: the BCD helpers and the
-        # archive's entry codec (firmware/startup.py unloads both after boot)
+        # with what the codec and the rare handlers brought back, which firmware/startup.py
+        # unloads after boot: the BCD helpers, the archive's entry codec, the settings schema
+        # and its checks (a set request validates with them)
         for name in ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
-                     "protocol.gw376_formats", "protocol.bcd", "protocol.meter_record"):
+                     "protocol.gw376_formats", "protocol.bcd", "protocol.meter_record",
+                     "protocol.settings", "protocol.pw", "protocol.report_tasks"):
             _unload(name)
 
 

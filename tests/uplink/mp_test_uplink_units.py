@@ -355,6 +355,24 @@ def test_the_codec_is_dropped_after_a_minute_without_requests():
     eq(terminal.codec().AFN_CLASS1, 0x0C)                  # and back on demand
 
 
+def test_the_rare_handlers_leave_nothing_behind_when_the_codec_goes():
+    # a set request brings the rare handlers, the settings schema and its checks back in;
+    # they leave with the codec, as firmware/startup.py unloads them after boot
+    import sys
+    from firmware import terminal
+    log, term, ev, s, clock = setup()
+    gone = ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
+            "protocol.gw376_formats", "protocol.bcd", "protocol.settings", "protocol.pw")
+    terminal.codec()
+    from firmware import terminal_rare     # noqa: F401
+    from protocol import pw                # noqa: F401
+    eq([name for name in gone if name not in sys.modules], [])
+    term.codec_at = term.wall.now()
+    clock.advance(61000)
+    term.idle()
+    eq([name for name in gone if name in sys.modules], [])
+
+
 def test_a_frame_the_station_keeps_refusing_is_stepped_over_and_reported():
     log, term, ev, s, clock = setup(readings=30)
     up = Uploader(log, term, ev, window=1, max_frame=200)
