@@ -43,6 +43,12 @@ class Archive:
             f.seek((point - 1) * SLOT_SIZE)
             return f.readinto(buf) == SLOT_SIZE
 
+    def protocol_code(self, point):
+        """The protocol code in a point's slot (protocol/meter_record.py: 1 = 645-1997,
+        30 = 645-2007, 200 = Modbus RTU), 0 when there is no meter: read from the raw slot,
+        as the pollers read it, without loading the entry codec."""
+        return self._slot[1] if self.read_slot(point, self._slot) else 0
+
     def get(self, point):
         """The entry of a point as a dict, or None."""
         if not self.read_slot(point, self._slot):

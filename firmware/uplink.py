@@ -50,6 +50,7 @@ _SEQ_SINGLE_CON = const(0x70)    # FIR, FIN, CON
 _STEPPED = const(16)             # a slot of records stepped over (no PSEQ answers it)
 HOLD_RECHECK_S = const(30)       # held reports: how often the boundary is looked at again
 READINGS = const(0x01)           # firmware.ringlog.READINGS
+_P1997 = const(1)                # an archive slot's DL/T 645-1997 code (protocol/meter_record.py)
 
 
 class EventIndex:
@@ -363,8 +364,7 @@ class Uploader:
 
     def _is_1997(self, point):
         archive = self.terminal.archive
-        entry = archive.get(point) if archive is not None else None
-        return entry is not None and entry.get("protocol") == "dlt645-1997"
+        return archive is not None and archive.protocol_code(point) == _P1997
 
     def _event_frame(self, slot, pseq, rec, identity=True):
         """An event alone as the standard's AFN0E report: F1 important (ACD, EC, its pointer)

@@ -34,6 +34,17 @@ def test_add_get_and_index_survive_reload():
     eq(b.get(2), None, "empty slot")
 
 
+def test_the_protocol_code_is_read_from_the_raw_slot_without_the_entry_codec():
+    import sys
+    a = fresh()
+    a.apply({1: {"address": "151230011061", "bus": 1},
+             7: {"address": "000000123456", "bus": 2, "protocol": "dlt645-1997"},
+             9: {"address": 5, "bus": 2, "protocol": "modbus", "map": "sdm630"}})
+    sys.modules.pop("protocol.meter_record", None)
+    eq([a.protocol_code(p) for p in (1, 7, 9, 2, 0, 5000)], [30, 1, 200, 0, 0, 0])
+    eq("protocol.meter_record" in sys.modules, False)
+
+
 def test_remove_and_replace():
     a = fresh()
     a.apply({3: {"address": "1", "bus": 1}, 4: {"address": "2", "bus": 1}})
