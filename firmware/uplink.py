@@ -299,8 +299,9 @@ class Uploader:
         and what no task asks for stepped over. Records newer than the running tasks' last
         boundary wait for the next one (unless an important event is waiting). Returns the
         frame size, 0 for nothing due, -1 for records stepped over without a frame.
-        RAM: firmware/reports.py and the data formats (13 KB on the unix port) are loaded for
-        the frame and dropped again, unless the codec holds the formats for a request."""
+        RAM: firmware/reports.py and the data formats with their BCD helpers (13 KB on the
+        unix port) are loaded for the frame and dropped again, unless the codec holds the
+        formats for a request."""
         from firmware import terminal
         try:
             return self._fill_units(slot, pseq)
@@ -308,6 +309,7 @@ class Uploader:
             terminal._unload("firmware.reports")
             if terminal._codec is None:
                 terminal._unload("protocol.gw376_formats")
+                terminal._unload("protocol.bcd")        # the formats' BCD helpers
 
     def _fill_units(self, slot, pseq):
         from firmware import reports

@@ -205,3 +205,16 @@ def test_held_reports_are_looked_at_again_in_a_while_not_at_every_turn():
     wall.set(START + 1800)                                 # the next hourly boundary
     eq(up.has_work(), True)
     eq([fn for _, fn, _ in drain(up, log)[0].units], [129])
+
+
+def test_a_standard_frame_leaves_no_code_behind_it():
+    # the report code, the data formats and their BCD helpers are loaded for the frame and
+    # dropped again while the 1376.1 codec is not loaded for a request
+    import sys
+    log, term, ev, s, wall = setup()
+    records.append_readings(log, 1, START - 900, RT, [123456, 30000, 30000, 30000, 33456, 789,
+                                                      2203, 1234, 15000, 987])
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    eq(up.next_frame(0) is not None, True)
+    eq([m for m in ("firmware.reports", "protocol.gw376_formats", "protocol.bcd")
+        if m in sys.modules], [])
