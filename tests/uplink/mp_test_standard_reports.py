@@ -205,3 +205,54 @@ def test_held_reports_are_looked_at_again_in_a_while_not_at_every_turn():
     wall.set(START + 1800)                                 # the next hourly boundary
     eq(up.has_work(), True)
     eq([fn for _, fn, _ in drain(up, log)[0].units], [129])
+
+
+CURVE = [qs.item_id(qs.CURVE, q) for q in (1, 2, 3, 4, 5, 6, 11, 14, 17, 21, 25)]
+CURVE_VALUES = [123456, 30000, 30000, 30000, 33456, 789, 2203, 1234, 15000, 987, 5000]
+
+
+def test_curve_points_go_as_afn0d_curves_and_the_task_ratio_thins_them():
+    log, term, ev, s, wall = setup()
+    one = START - START % 86400 - 86400 + 3600               # 01:00 yesterday
+    records.append_readings(log, 1, one, CURVE, CURVE_VALUES)
+    records.append_readings(log, 1, one + 900, CURVE, CURVE_VALUES)
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    frames = drain(up, log)
+    eq([f.afn for f in frames], [0x0D])
+    units = {(pn, fn): data for pn, fn, data in frames[0].units}
+    # each stored quantity in its curve: F101 forward / F103 reverse energy register, F89
+    # voltage A, F92 current A, F81 power, F105 power factor; frequency (q25) and the tariff
+    # registers have no curve unit and are not sent
+    eq(sorted(set(fn for _, fn in units)), [81, 89, 92, 101, 103, 105])
+    eq(len(frames[0].units), 12)
+    t = clock_math.from_seconds(one)
+    first = [data for pn, fn, data in frames[0].units if fn == 101][0]
+    eq(first, {"start": (t[0], t[1], t[2], t[3], t[4]), "density": 1, "points": 1,
+               "values": [123456]})
+    eq([data["values"][0] for pn, fn, data in frames[0].units if fn in (89, 92, 81, 105, 103)][:5],
+       [15000, 2203, 1234, 789, 987])
+    eq(log.cursor(CURSOR), log.next_seq)
+
+    # a class 2 task with R = 4 on 15-minute curves: the hourly points, density 60 min (3)
+    s["report.tasks"] = [[2, 1, 0, 15, one - 3600, 4, 1, [[0xFFFF, 101], [0xFFFF, 89]]]]
+    records.append_readings(log, 1, one + 1800, CURVE, CURVE_VALUES)     # 01:30: thinned out
+    records.append_readings(log, 1, one + 3600, CURVE, CURVE_VALUES)     # 02:00: reported
+    frames = drain(up, log)
+    eq([[(fn, d["start"][3], d["start"][4], d["density"]) for pn, fn, d in f.units]
+        for f in frames], [[(89, 2, 0, 3), (101, 2, 0, 3)]])
+    eq(log.cursor(CURSOR), log.next_seq)                  # the thinned point is stepped over
+
+
+def test_a_freeze_on_the_first_of_a_month_is_also_the_month_before_as_f177():
+    log, term, ev, s, wall = setup()
+    first = clock_math.to_seconds(2026, 11, 1)                   # 2026-11-01 00:00
+    wall.set(first + 3600)
+    records.append_readings(log, 1, first, FROZEN, [123000, 30000, 30000, 30000, 33000])
+    records.append_readings(log, 2, first - 86400, FROZEN, [5000, 1000, 1000, 1000, 2000])
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    frames = drain(up, log)
+    eq([(pn, fn, d["td"]) for f in frames for pn, fn, d in f.units],
+       [(1, 161, (2026, 11, 1)), (1, 177, (2026, 10)), (2, 161, (2026, 10, 31))])
+    monthly = frames[0].units[1][2]
+    eq((monthly["forward_active"], monthly["read_time"]),
+       ([12300000, 3000000, 3000000, 3000000, 3300000], (2026, 11, 1, 0, 0)))
