@@ -256,3 +256,28 @@ def test_a_freeze_on_the_first_of_a_month_is_also_the_month_before_as_f177():
     monthly = frames[0].units[1][2]
     eq((monthly["forward_active"], monthly["read_time"]),
        ([12300000, 3000000, 3000000, 3000000, 3300000], (2026, 11, 1, 0, 0)))
+
+
+def test_a_slot_s_real_time_and_curve_batches_go_as_two_frames_confirmed_together():
+    # the poller logs, per meter, a real-time batch (AFN0C units) then the slot's curve point
+    # (AFN0D): the records of a run go out as one AFN0C and one AFN0D frame, not one per record
+    log, term, ev, s, wall = setup()
+    slot = START - START % 900
+    for pn in (1, 2, 3):
+        records.append_readings(log, pn, slot + 2, RT, [100 * pn] * 10)
+        records.append_readings(log, pn, slot, CURVE, CURVE_VALUES)
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    start = log.cursor(CURSOR)
+    a = up.next_frame(1)
+    b = up.next_frame(2)
+    eq(up.next_frame(3), None)
+    fa, fb = gw376.parse(bytes(a[0][:a[1]])), gw376.parse(bytes(b[0][:b[1]]))
+    eq((fa.afn, fb.afn, fa.seq, fb.seq), (0x0C, 0x0D, 1, 2))
+    eq(sorted(set(pn for pn, _, _ in fa.units)), [1, 2, 3])
+    eq(sorted(set(pn for pn, _, _ in fb.units)), [1, 2, 3])
+    eq(up.on_answer(2, True), True)                 # the curve frame confirmed first:
+    eq(log.cursor(CURSOR), start)                   # the cursor waits for its partner
+    up.restart()                                    # a reconnect: both built again, same units
+    again = drain(up, log)
+    eq([f.units for f in again], [fa.units, fb.units])
+    eq(log.cursor(CURSOR), log.next_seq)            # both confirmed: every record delivered
