@@ -140,6 +140,7 @@ class Chain:
         self.env = child_env(tmp)
         self.db_path = self.dir / "station.db"
         self.db = "sqlite:///%s" % self.db_path
+        self.capture = self.dir / "session.txt"
         self.children = {}
         self.station_address = None
         self.port = None
@@ -195,9 +196,10 @@ class Chain:
         # reports with its default (every standard unit as soon as it is stored) and each
         # reading cycle reaches the station at once, which the station-kill test times;
         # timed tasks are tested in tests/uplink and tests/station_frontend.
+        # --capture: every frame of every session (appended across restarts), for `conc decode`
         first = self.spawn("station", ["station", "serve", "--listen", listen, "--json",
                                        "--read-every", "0", "--no-archive-sync",
-                                       "--report-every", "0",
+                                       "--report-every", "0", "--capture", self.capture,
                                        "--stats-every", "0", "--db", self.db])
         self.station_address = first["listening"]
         return self.station_address

@@ -12,6 +12,10 @@ add` / `add-meter`). Then:
    backlog, the station restarts on the same database and port: every reading record the
    board's ring log holds is in the station exactly once, and the uplink's backlog drains to 0.
 
+3. one PW text typed into board and station trips and closes a meter (AFN05, AFN10 paths);
+4. the station's `--capture` of all those sessions, read with `conc decode`, holds no vendor
+   unit.
+
 The board reports in standard units (AFN0C F129, F131, F25; the default a utility gets), so
 the station's readings are matched with the ring log's by (point, item, time) and value: the
 ring log's exact integers in the catalogue's unit against the standard formats' decimals.
@@ -20,6 +24,7 @@ The two tests share one chain (module fixture; `--dist loadfile` keeps them on o
 run in order. Every process is in its own process group and is killed by the finalizer.
 """
 import datetime
+import json
 import os
 import time
 from decimal import Decimal
@@ -278,6 +283,24 @@ def test_one_pw_typed_into_board_and_station_trips_and_closes_a_meter(chain):
             assert ("%s confirmed" % kind) in out, "%s\n%s" % (out, chain.logs())
             assert ("ERC33 status word 3" if path == "afn05" else "AFN10 F1: status word 3") \
                 in out, out
+
+
+def test_the_whole_session_captured_holds_no_vendor_unit(chain):
+    """`conc station serve --capture FILE` then `conc decode --file FILE --json`: what a
+    third-party master would have had to understand of the real firmware's session in
+    standard mode (logins, reports, events, the trips and closes above) is standard units
+    only - no vendor unit F241, no vendor ERC."""
+    out = chain.conc("decode", "--file", chain.capture, "--json")
+    frames = [json.loads(line)["frame"] for line in out.splitlines() if line.strip()]
+    seen = {(f["direction"], f["afn"], u["fn"]) for f in frames for u in f["units"]}
+    assert not [key for key in seen if key[2] == 241], sorted(seen)
+    assert all(u["known"] for f in frames for u in f["units"]), sorted(seen)
+    for key in (("up", "02", 1), ("up", "0C", 129), ("up", "0C", 25), ("up", "0E", 1),
+                ("down", "05", 1), ("down", "05", 2), ("down", "10", 1)):
+        assert key in seen, (key, sorted(seen))
+    ercs = {r["erc"] for f in frames if f["afn"] == "0E" for u in f["units"]
+            if isinstance(u["data"], dict) for r in u["data"].get("records", ())}
+    assert 33 in ercs and not ercs & {60, 250, 251}, ercs
 
 
 def test_no_process_is_left_after_the_chain_stops(chain):

@@ -40,7 +40,9 @@ def test_a_standard_only_session_captured_whole_has_no_vendor_unit(sqlite_url, t
                                  timeout=10, what="%s finished" % kind)
                 assert h.station.command(command_id).state == "confirmed"
             sim.quiet()
-            await eventually(lambda: not sim.unconfirmed, what="every report confirmed")
+            # two frames a round (F129, the F89 curve): a loaded machine needs the time
+            await eventually(lambda: not sim.unconfirmed, timeout=30,
+                             what="every report confirmed")
             await h.front.writer.flush()
             tid = h.ids[1]
             rounds = {r.read_at for r in h.station.readings(tid, 1, 0, FAR_FUTURE,
