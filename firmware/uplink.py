@@ -48,6 +48,7 @@ _C_UP_USER_DATA = const(0xC4)    # DIR 1, PRM 1, function 4
 _ACD = const(0x20)
 _SEQ_SINGLE_CON = const(0x70)    # FIR, FIN, CON
 _STEPPED = const(16)             # a slot of records stepped over (no PSEQ answers it)
+_RESERVED = const(-2)            # a built partner frame not sent yet
 HOLD_RECHECK_S = const(30)       # held reports: how often the boundary is looked at again
 READINGS = const(0x01)           # firmware.ringlog.READINGS
 _P1997 = const(1)                # an archive slot's DL/T 645-1997 code (protocol/meter_record.py)
@@ -147,6 +148,7 @@ class _Slot:
         self.tries = 0
         self.confirmed = False
         self.event_index = -1   # an AFN0E frame: the important event's pointer count
+        self.partner = None     # the other AFN's frame of the same records (standard mode)
 
 
 class Uploader:
@@ -164,6 +166,7 @@ class Uploader:
         self._denied_first = -1
         self._denials = 0
         self.hold_until = 0            # standard reports held for a task boundary until then
+        self.pending = None            # a partner frame built with the last one, sent next
 
     # --- what is due -------------------------------------------------------------------------
     def backlog(self):
@@ -178,11 +181,13 @@ class Uploader:
 
     def _free_slot(self):
         for s in self.slots:
-            if s.pseq < 0:
+            if s.pseq == -1:
                 return s
         return None
 
     def has_work(self):
+        if self.pending is not None:
+            return True
         if self.hold_until and self.terminal.wall.now() < self.hold_until and \
                 not (self.events is not None and self.events.unread_important()):
             return False            # records wait for their report task's boundary
@@ -192,6 +197,15 @@ class Uploader:
     def next_frame(self, pseq, now_ms=0):
         """Build the next upload into a free slot; returns (buffer, size) or None."""
         log = self.log
+        if self.pending is not None:           # the partner of the frame sent last
+            slot = self.pending
+            self.pending = None
+            buf = slot.buf
+            seq = _SEQ_SINGLE_CON | (pseq & 0x0F)        # its PSEQ now, and the checksum
+            buf[slot.size - 2] = (buf[slot.size - 2] - buf[13] + seq) & 0xFF
+            buf[13] = seq
+            self._sent(slot, pseq, now_ms)
+            return buf, slot.size
         if self.next_seq < log.oldest_seq:
             self.next_seq = log.oldest_seq          # reclaimed unconfirmed: ERC250 tells
         if self.next_seq >= log.next_seq:
@@ -214,15 +228,18 @@ class Uploader:
         if not size:
             return None
         slot.size = size
+        self._sent(slot, pseq, now_ms)
+        self.next_seq = slot.end
+        self.stats["records"] += slot.end - slot.first
+        return slot.buf, size
+
+    def _sent(self, slot, pseq, now_ms):
         self.last_slot = slot
         slot.pseq = pseq & 0x0F
         slot.sent_ms = now_ms
         slot.tries = 1
         slot.confirmed = False
-        self.next_seq = slot.end
         self.stats["frames"] += 1
-        self.stats["records"] += slot.end - slot.first
-        return slot.buf, size
 
     def _header(self, buf, afn, pseq, acd):
         t = self.terminal
@@ -325,6 +342,11 @@ class Uploader:
         pos = _HEAD
         count = 0
         afn = 0
+        # Real-time (AFN0C) and curve / frozen (AFN0D) units of the same records: the other
+        # AFN's units go into a partner frame of the same range (a poller slot logs a
+        # real-time and a curve batch per meter, one after the other)
+        other = None
+        opos = _HEAD
         slot.event_index = -1
         for rec in self.log.records(first_seq=first):
             seq, rtype, point, ts, payload = rec
@@ -343,15 +365,26 @@ class Uploader:
             if rtype == READINGS:
                 got, units = reports.encode(rec, tasks, self._is_1997(point))
                 if units is not None:
-                    if afn and got != afn or pos + len(units) > limit:
-                        if count:
-                            break
-                        units = None                 # cannot fit any frame: stepped over
+                    n = len(units)
+                    if not afn or got == afn:
+                        if pos + n > limit:
+                            if count:
+                                break
+                            units = None             # cannot fit any frame: stepped over
+                        else:
+                            afn = got
+                            buf[pos:pos + n] = units
+                            pos += n
                     else:
-                        afn = got
-                        buf[pos:pos + len(units)] = units
-                        pos += len(units)
-                        self.stats["payload_bytes"] += len(units)
+                        if other is None:
+                            other = self._free_slot_but(slot)
+                        if other is None or opos + n > limit:
+                            break                    # count > 0 here: afn is set
+                        other.buf[opos:opos + n] = units
+                        opos += n
+                        other.pseq = _RESERVED
+                    if units is not None:
+                        self.stats["payload_bytes"] += n
             count += 1
             if count == 255:
                 break
@@ -362,7 +395,23 @@ class Uploader:
         if not afn:
             return -1
         self._header(buf, afn, pseq, acd)
+        if opos > _HEAD:
+            other.first = first
+            other.end = first + count
+            other.event_index = -1
+            other.confirmed = False
+            self._header(other.buf, 0x0C if afn == 0x0D else 0x0D, 0, acd)
+            other.size = self._finish(other.buf, opos, acd)
+            other.partner = slot
+            slot.partner = other
+            self.pending = other
         return self._finish(buf, pos, acd)
+
+    def _free_slot_but(self, taken):
+        for s in self.slots:
+            if s.pseq == -1 and s is not taken:
+                return s
+        return None
 
     def _is_1997(self, point):
         archive = self.terminal.archive
@@ -476,12 +525,16 @@ class Uploader:
             for s in self.slots:
                 if s.pseq < 0 or not s.confirmed:
                     continue
+                if s.partner is not None and not s.partner.confirmed:
+                    continue                         # its records' other frame is not yet
                 if s.end <= pos:                     # already behind the cursor
                     s.pseq = -1
+                    s.partner = None
                 elif s.first <= pos:
                     log.advance(CURSOR, s.end)
                     self.stats["confirmed_records"] += s.end - pos
                     s.pseq = -1
+                    s.partner = None
                     moved = True
         if self.next_seq < log.cursor(CURSOR):
             self.next_seq = log.cursor(CURSOR)
@@ -503,4 +556,6 @@ class Uploader:
         for s in self.slots:
             s.pseq = -1
             s.confirmed = False
+            s.partner = None
+        self.pending = None
         self.next_seq = self.log.cursor(CURSOR)

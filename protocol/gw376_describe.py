@@ -64,6 +64,19 @@ for _index in range(8):
     UNIT_NAMES[(0x0C, 129 + _index)] = "current " + _SINGLE[_index] + " energy"
     UNIT_NAMES[(0x0D, 161 + _index)] = "daily frozen " + _SINGLE[_index] + " energy"
     UNIT_NAMES[(0x0D, 177 + _index)] = "monthly frozen " + _SINGLE[_index] + " energy"
+# AFN0D curves (Q/GDW 1376.1-2013): (first Fn, what, the elements of its consecutive Fns)
+for _first, _what, _parts in (
+        (81, "active power", ("total", "phase A", "phase B", "phase C")),
+        (85, "reactive power", ("total", "phase A", "phase B", "phase C")),
+        (89, "voltage", ("phase A", "phase B", "phase C")),
+        (92, "current", ("phase A", "phase B", "phase C", "zero sequence")),
+        (97, "energy per interval", ("forward active", "forward reactive", "reverse active",
+                                     "reverse reactive")),
+        (101, "energy register", ("forward active", "forward reactive", "reverse active",
+                                  "reverse reactive")),
+        (105, "power factor", ("total", "phase A", "phase B", "phase C"))):
+    for _index, _part in enumerate(_parts):
+        UNIT_NAMES[(0x0D, _first + _index)] = "%s curve, %s" % (_what, _part)
 
 ERC_NAMES = {
     1: "initialisation / version change", 2: "parameter loss", 3: "parameter change",
@@ -119,6 +132,8 @@ def field_formats(afn, fn, direction):
         for name, fmt in codec[2]:
             found[name] = fmt
         return found
+    if kind == units.CURVE:
+        return {"start": 15, "values": codec[1]}
     return {}
 
 

@@ -53,7 +53,10 @@ None is "no data". Supported units and their values:
         (y, m, d) for daily frozen data (F1, F2, F161..F168, ...), the month (y, m) for monthly
         (F17, F18, F177..F184, ...), {"start", "density", "points"} for curves (F81..F95, ...).
         Up: F1, F2, F17, F18, F161..F168, F177..F184 decode: {"td", ...} followed by the fields
-        of AFN0C F33, F34, F129..F136; other replies stay Unknown.
+        of AFN0C F33, F34, F129..F136; the curves F81..F88 (power, fmt 09), F89..F91 (voltage,
+        07), F92..F95 (current, 25), F97..F100 (energy per interval, 13), F101..F104 (energy
+        register, 11), F105..F108 (power factor, 05) decode {"start" (format 15), "density",
+        "points" n, "values" [n values]}; other replies stay Unknown.
     AFN0E F1/F2: down {"pm", "pn"}; up {"ec_important", "ec_normal", "pm", "pn",
         "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records. ERC 1, 2, 3, 5, 12, 13,
         14, 20, 21, 27, 30, 31, 33 decode to fields (ERC_FIELDS; a measuring point reads
@@ -633,12 +636,13 @@ def _encode_optional_clock(out, value):
 
 # ---------------------------------------------------------------- the table
 # Kinds of codec: (EMPTY,) no data; (FIELDS, fields); (FORMAT, fmt) one data-format value;
-# (ENERGY, td_format, blocks); (CUSTOM, decode, encode).
+# (ENERGY, td_format, blocks); (CUSTOM, decode, encode); (CURVE, fmt) Td_c + n values of fmt.
 EMPTY = 0
 FIELDS = 1
 FORMAT = 2
 ENERGY = 3
 CUSTOM = 4
+CURVE = 5
 
 _NONE = (EMPTY,)
 _TABLE = {}
@@ -706,14 +710,14 @@ del _build_table      # run once: their bytecode need not stay in the heap
 def known_units():
     """Every (afn, fn, direction) with a codec, sorted (AFN0C requests, which carry no data
     for any Fn, are not listed)."""
-    found = []
+    found = set()
     for key in _TABLE:
-        found.append((key >> 9, (key >> 1) & 0xFF, key & 1))
+        found.add((key >> 9, (key >> 1) & 0xFF, key & 1))
     for fn in range(1, 249):
-        if codec(0x0D, fn, 0) is not None:
-            found.append((0x0D, fn, 0))
-    found.sort()
-    return found
+        for direction in (0, 1):
+            if codec(0x0D, fn, direction) is not None:
+                found.add((0x0D, fn, direction))
+    return sorted(found)
 
 
 # Class 2 data requests (AFN0D down) carry only the time label Td of the Fn's kind: Td_d (a day,
@@ -729,6 +733,10 @@ CURVE_TD = (("start", 15), ("density", "u8"), ("points", "u8"))
 _TD_DAY_CODEC = (FORMAT, 20)
 _TD_MONTH_CODEC = (FORMAT, 21)
 _TD_CURVE_CODEC = (FIELDS, CURVE_TD)
+# Curve replies (AFN0D up): Td_c then `points` values of one data format. Triples first Fn,
+# last Fn, format (Q/GDW 1376.1-2013 appendix: active power 09, voltage 07, current 25, energy
+# per interval 13, energy register reading 11, power factor 05).
+_CURVE_UP = bytes((81, 88, 9, 89, 91, 7, 92, 95, 25, 97, 100, 13, 101, 104, 11, 105, 108, 5))
 
 
 def _in_ranges(fn, ranges):
@@ -741,8 +749,14 @@ def _in_ranges(fn, ranges):
 def codec(afn, fn, direction):
     """The table entry for (afn, fn, direction): (kind, ...) or None (see "the table")."""
     found = _TABLE.get(_key(afn, fn, direction))
-    if found is not None or direction != 0:
+    if found is not None:
         return found
+    if direction != 0:
+        if afn == 0x0D:
+            for i in range(0, 18, 3):
+                if _CURVE_UP[i] <= fn <= _CURVE_UP[i + 1]:
+                    return (CURVE, _CURVE_UP[i + 2])
+        return None
     if afn == 0x0C:
         return _NONE        # class 1 data is requested by DA/DT alone, whatever the Fn
     if afn == 0x0D:
@@ -775,6 +789,12 @@ def decode(afn, fn, direction, buf, pos, end):
         return formats.decode(entry[1], buf, pos), pos + size
     if kind == ENERGY:
         return _decode_energy(entry[1], entry[2], buf, pos, end)
+    if kind == CURVE:
+        value, pos = decode_fields(CURVE_TD, buf, pos, end)
+        value["values"] = []
+        if value["points"]:
+            return decode_fields((("values", entry[1], value["points"]),), buf, pos, end, value)
+        return value, pos
     return entry[1](buf, pos, end)
 
 
@@ -803,6 +823,10 @@ def encode_into(out, afn, fn, direction, value):
             formats.encode_into(out, entry[1], value)
         elif kind == ENERGY:
             _encode_energy(out, entry[1], entry[2], value)
+        elif kind == CURVE:
+            encode_fields(out, CURVE_TD, value)
+            if value["points"] or value["values"]:
+                encode_fields(out, (("values", entry[1], value["points"]),), value)
         else:
             entry[2](out, value)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:

@@ -24,7 +24,8 @@ It keeps the link rules a real terminal keeps: a repeated request (same PSEQ and
 cached answer without being carried out again; replies longer than `max_user_data` go as several
 frames; uplink frames carry ACD + EC while events are unread. With `upload_every_s` (or once
 the station starts a class 1 report task asking for F129: AFN04 F65 + F67) it uploads its
-readings actively (upload_format="units", the standard-only mode: AFN0C F129, CON set; or
+readings actively (upload_format="units", the standard-only mode: AFN0C F129, CON set, and
+with a running class 2 task asking for F89 the voltage curve point AFN0D F89 of each round; or
 "f241" as the firmware's compact mode: AFN0D with the vendor unit F241 of numbered ring-log
 records) and keeps each upload until the station confirms it, re-sending the unconfirmed ones
 after a reconnect. Fault knobs for tests: `ignore_requests`
@@ -46,6 +47,7 @@ from protocol.gw376_deframer import Deframer
 log = logging.getLogger(__name__)
 
 TARIFFS = 4
+VOLTAGE_A = 2203            # 220.3 V (format 07) in the voltage curve the sim reports
 BACKLOG_STEP_S = 900        # a backlog holds one reading round per 15 minutes
 ERC_STATUS_WORDS = 33       # Q/GDW 1376.1 ERC33 meter status word change
 ERC_RELAY = 60              # the vendor relay-outcome record of older firmware
@@ -233,8 +235,25 @@ class SimTerminal(asyncio.Protocol):
         else:
             frame = gw376.Frame(0x0C, units, gw376.UP, 1, None, self.area, self.address,
                                 con=True)
+            if self._class2_asks(89):
+                self._upload_curve(key, moment)
         self.swarm.stats["uploads_sent"] += 1
         self._send_initiated(frame, "upload", key)
+
+    def _class2_asks(self, fn):
+        for (cls, _), task in self.report_tasks.items():
+            if cls == 2 and task["running"] and any(f == fn for _, f in task["units"]):
+                return True
+        return False
+
+    def _upload_curve(self, key, moment):
+        """The round's voltage curve point of every meter (AFN0D F89, Td_c = the round's
+        time, density 15 minutes, one point of VOLTAGE_A), as a class 2 task asks for it."""
+        point = {"start": self._t15(moment), "density": 1, "points": 1, "values": [VOLTAGE_A]}
+        frame = gw376.Frame(0x0D, [(pn, 89, point) for pn in range(1, self.meters + 1)],
+                            gw376.UP, 1, None, self.area, self.address, con=True)
+        self.swarm.stats["uploads_sent"] += 1
+        self._send_initiated(frame, "upload", key + (89,))
 
     def ring_upload(self, seconds, moment):
         """An AFN0D upload as the firmware's store-and-forward sends it (protocol/gw376_upload):

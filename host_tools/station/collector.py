@@ -20,7 +20,8 @@ Per terminal (all times on `config.clock`, read in the station's zone):
   before this one that points have no F177 value for.
 - Report tasks at login (`report_every_min`, 15; None: leave the terminal's own): AFN04 F65
   class 1 task 1 = F129, F131, F25 of every point every `report_every_min` minutes and F66
-  class 2 task 1 = F161, F163 of every point daily, both from the terminal's local midnight,
+  class 2 task 1 = F161, F163 (daily frozen), F177, F179 (monthly frozen) and the curves F81..F84,
+  F89..F94, F101, F103, F105..F108 of every point daily, both from the terminal's local midnight,
   then F67/F68 start them (55H). The terminal reports those standard units actively from then
   on. A terminal that denies them keeps reporting as it did (logged at INFO). With
   `report_form` ("standard" / "compact") the same request carries our firmware's vendor AFN04
@@ -49,6 +50,11 @@ from host_tools.station.times import from_epoch
 log = logging.getLogger(__name__)
 
 POINTS_PER_REQUEST = 8
+# what the class 2 report task asks for: daily and monthly frozen forward / reverse active
+# energy, and the curves our firmware logs (power, voltage, current, energy registers, power
+# factor; items.CURVE_ITEMS)
+CLASS2_REPORTS = (161, 163, 177, 179, 81, 82, 83, 84, 89, 90, 91, 92, 93, 94, 101, 103, 105,
+                  106, 107, 108)
 EVENTS_PER_REQUEST = 32
 ARCHIVE_PER_FRAME = 20           # 27 bytes each: a frame a small board buffer takes
 
@@ -206,7 +212,7 @@ class Collector:
         class1 = {"unit": 0, "period": self.config.report_every_min, "base": base, "ratio": 1,
                   "units": [(every, 129), (every, 131), (every, 25)]}
         class2 = {"unit": 2, "period": 1, "base": base, "ratio": 1,
-                  "units": [(every, 161), (every, 163)]}
+                  "units": [(every, fn) for fn in CLASS2_REPORTS]}
         start = {"action": REPORT_START}
         return [(1, 65, class1), (1, 66, class2), (1, 67, start), (1, 68, start)]
 

@@ -960,7 +960,8 @@ class Link(asyncio.Protocol):
         """Store an active upload, then confirm it (if CON) once committed.
 
         Store-and-forward uploads carry ring-log records in the vendor unit F241 (uploads.py);
-        plain AFN0C/AFN0D energy units (other terminals, the swarm simulator) are stored too.
+        standard units (AFN0C F25, F33, F34, F129..F136; AFN0D daily / monthly frozen energy and
+        the curves of items.CURVE_ITEMS) are stored the same way.
         """
         readings, frozen, events = [], [], []
         try:
@@ -974,15 +975,14 @@ class Link(asyncio.Protocol):
         if identity is not None and identity["records"]:
             readings, frozen, events = uploadsmod.records_to_data(
                 self.terminal_id, identity["records"], await self.protocols())
-        for pn, fn, data in frame.units:
-            if not isinstance(data, dict):
-                continue
-            if frame.afn == 0x0C and fn in REALTIME_ENERGY:
-                readings.extend(itemsmod.readings_from_energy(self.terminal_id, pn, data))
-            elif frame.afn == 0x0C and fn == 25:
-                readings.extend(itemsmod.readings_from_power(self.terminal_id, pn, data))
-            elif frame.afn == 0x0D and fn in FROZEN_ENERGY:
-                frozen.extend(itemsmod.frozen_from_energy(self.terminal_id, pn, data))
+        try:
+            self._standard_units(frame, readings, frozen)
+        except StationError as exc:
+            log.warning("%s: upload not readable (%s): denied", self.name, exc)
+            self.front.stats["upload_errors"] += 1
+            if frame.con:
+                self.send_frame(gw376.deny(frame))
+            return
         readings, frozen = await self.plausible(readings, frozen)
         stats = self.front.stats
         try:
@@ -1005,6 +1005,20 @@ class Link(asyncio.Protocol):
             self.last_upload_seq = identity["first"] + identity["count"] - 1
         if frame.con:
             self.confirm_upload(frame)
+
+    def _standard_units(self, frame, readings, frozen):
+        """Add the readings and frozen values of the standard units in an upload."""
+        for pn, fn, data in frame.units:
+            if not isinstance(data, dict):
+                continue
+            if frame.afn == 0x0C and fn in REALTIME_ENERGY:
+                readings.extend(itemsmod.readings_from_energy(self.terminal_id, pn, data))
+            elif frame.afn == 0x0C and fn == 25:
+                readings.extend(itemsmod.readings_from_power(self.terminal_id, pn, data))
+            elif frame.afn == 0x0D and fn in FROZEN_ENERGY:
+                frozen.extend(itemsmod.frozen_from_energy(self.terminal_id, pn, data))
+            elif frame.afn == 0x0D and fn in itemsmod.CURVE_ITEMS:
+                readings.extend(itemsmod.readings_from_curve(self.terminal_id, pn, fn, data))
 
     async def plausible(self, readings, frozen):
         """The readings and frozen values worth storing: those of points in the terminal's

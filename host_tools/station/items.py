@@ -10,9 +10,18 @@ energy, `F161.2` the daily frozen tariff-2 value.
     readings_from_power(terminal_id, pn, unit)    AFN0C F25 -> [Reading] (catalogue names)
     frozen_from_energy(terminal_id, pn, unit)     AFN0D F1, F2, F161..F168 (daily) or
                                                   F17, F18, F177..F184 (monthly) -> [FrozenValue]
+    readings_from_curve(terminal_id, pn, fn, unit)   AFN0D curves (CURVE_ITEMS) -> [Reading],
+                                                  one per point at start + i x density
+
+A curve point is stored under the name of the same quantity read in real time, at the point's
+time: the forward active energy register curve F101 as `F129.0`, the voltage curve F89 as
+`voltage_a` - so a curve point and the compact mode's curve record of the same meter and
+slot are one reading.
 
 `unit` is the dict protocol.gw376_units decodes; values that are None ("no data") are skipped.
 """
+import datetime
+
 from protocol.gw376_formats import DECIMALS
 
 from host_tools.station.errors import InvalidValue
@@ -89,3 +98,35 @@ def frozen_from_energy(terminal_id, pn, unit):
     base = DAILY_FN if len(td) == 3 else MONTHLY_FN
     return [FrozenValue(terminal_id, pn, item, tuple(td), value, scale, unit.get("read_time"))
             for item, value, scale in _values(base, unit)]
+
+
+# AFN0D curve Fn -> (item name, decimals): the real-time names of the same quantities
+CURVE_ITEMS = {
+    81: ("power_active_total", 4), 82: ("power_active_a", 4), 83: ("power_active_b", 4),
+    84: ("power_active_c", 4),
+    89: ("voltage_a", 1), 90: ("voltage_b", 1), 91: ("voltage_c", 1),
+    92: ("current_a", 3), 93: ("current_b", 3), 94: ("current_c", 3),
+    101: ("F129.0", 2), 102: ("F130.0", 2), 103: ("F131.0", 2), 104: ("F132.0", 2),
+    105: ("power_factor_total", 3), 106: ("power_factor_a", 3), 107: ("power_factor_b", 3),
+    108: ("power_factor_c", 3),
+}
+# Td_c density code -> minutes between the points (Q/GDW 1376.1-2013; 0: not frozen)
+DENSITY_MINUTES = {1: 15, 2: 30, 3: 60, 254: 5, 255: 1}
+
+
+def readings_from_curve(terminal_id, pn, fn, unit):
+    """Readings for a decoded AFN0D curve unit (F81..F84, F89..F94, F101..F104, F105..F108):
+    point i at start + i x density. A unit with several points needs a density the standard
+    defines (InvalidValue otherwise: their times could not be known)."""
+    name, scale = CURVE_ITEMS[fn]
+    start, values = unit.get("start"), unit.get("values") or ()
+    if not isinstance(start, (tuple, list)) or len(start) != 5:
+        raise InvalidValue("a curve unit needs its start time (format 15)")
+    step = DENSITY_MINUTES.get(unit.get("density"))
+    if step is None and len(values) > 1:
+        raise InvalidValue("curve F%d: density code %r has no interval, %d points cannot be "
+                           "placed" % (fn, unit.get("density"), len(values)))
+    first = datetime.datetime(*start)
+    return [Reading(terminal_id, pn, name, first + datetime.timedelta(minutes=i * (step or 0)),
+                    value, scale)
+            for i, value in enumerate(values) if value is not None]

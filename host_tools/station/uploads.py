@@ -40,7 +40,8 @@ def record_time(seconds):
     return EPOCH_2000 + datetime.timedelta(seconds=seconds)
 
 
-def _decimals(name, protocol):
+def catalogue_decimals(name, protocol):
+    """Decimals of a catalogue quantity as a meter of that 1376.1 protocol number sends it."""
     try:
         _, row = dlt645_items.find(name)
     except Exception:  # noqa: BLE001 - a quantity the catalogue does not know: keep it whole
@@ -80,7 +81,7 @@ def records_to_data(terminal_id, records, protocols=None):
                 if name is None:
                     continue
                 scale = 2 if name.startswith("F") else \
-                    _decimals(QUANTITY_NAMES[item_id & 63], protocol)
+                    catalogue_decimals(QUANTITY_NAMES[item_id & 63], protocol)
                 if is_frozen:
                     frozen.append(FrozenValue(terminal_id, point, name, at.date().isoformat(),
                                               value, scale, at))

@@ -52,15 +52,16 @@ BUS_FORMAT = {1: {"baud": BAUD, "parity": "E", "turnaround_ms": 40},
               2: {"baud": BAUD, "parity": "N", "turnaround_ms": 5}}
 
 # What the constant meters' readings must be in the station, as `conc station readings --json`
-# prints them (exact decimal strings at the catalogue's decimals for the meter's protocol).
+# prints them (exact decimal strings at the decimals of the standard unit that carried them:
+# AFN0C F129 energy format 14, F25 voltage 07, current 25, power 09).
 # Tariff registers default to 10/30/35/25 % of the total (docs/meter-simulator.md); nominal
 # 220 V; no load: no current, no power.
 EXPECTED_CONSTANT = {
-    1: {"F129.0": "1234.56", "F129.1": "123.45", "F129.2": "370.36", "F129.3": "432.09",
-        "F129.4": "308.64", "voltage_a": "220.0", "current_a": "0.000",
+    1: {"F129.0": "1234.5600", "F129.1": "123.4500", "F129.2": "370.3600",
+        "F129.3": "432.0900", "F129.4": "308.6400", "voltage_a": "220.0", "current_a": "0.000",
         "power_active_total": "0.0000"},
-    2: {"F129.0": "987.65", "voltage_a": "220"},          # DL/T 645-1997: whole volts
-    4: {"F129.0": "321.09", "voltage_a": "220.0"},
+    2: {"F129.0": "987.6500", "voltage_a": "220.0"},   # DL/T 645-1997 whole volts, in 07
+    4: {"F129.0": "321.0900", "voltage_a": "220.0"},
 }
 
 
@@ -139,6 +140,7 @@ class Chain:
         self.env = child_env(tmp)
         self.db_path = self.dir / "station.db"
         self.db = "sqlite:///%s" % self.db_path
+        self.capture = self.dir / "session.txt"
         self.children = {}
         self.station_address = None
         self.port = None
@@ -190,11 +192,14 @@ class Chain:
     def start_station(self, listen="127.0.0.1:0"):
         # --read-every 0: every reading in the database comes from the board's uploads, so
         # they can be matched one to one with its ring log. --no-archive-sync: the board keeps
-        # the archive its technician gave it. --report-every 0: the board's compact mode
-        # ignores report tasks, and setting them would only add ERC3 records.
+        # the archive its technician gave it. --report-every 0: no report tasks, so the board
+        # reports with its default (every standard unit as soon as it is stored) and each
+        # reading cycle reaches the station at once, which the station-kill test times;
+        # timed tasks are tested in tests/uplink and tests/station_frontend.
+        # --capture: every frame of every session (appended across restarts), for `conc decode`
         first = self.spawn("station", ["station", "serve", "--listen", listen, "--json",
                                        "--read-every", "0", "--no-archive-sync",
-                                       "--report-every", "0",
+                                       "--report-every", "0", "--capture", self.capture,
                                        "--stats-every", "0", "--db", self.db])
         self.station_address = first["listening"]
         return self.station_address
@@ -249,10 +254,7 @@ class Chain:
                            ("master.host", host), ("master.port", port),
                            ("comm.heartbeat_min", 1), ("comm.redial_s", 1),
                            ("comm.redial_max_s", 4), ("plan.realtime_min", 1),
-                           ("plan.curve_min", 0), ("comm.password", PW),
-                           # compact F241 records: the test matches every ring-log record,
-                           # to the second and the catalogue's decimals, in the station
-                           ("report.compact", 1)):
+                           ("plan.curve_min", 0), ("comm.password", PW)):
             self.conc("config", "set", key, value)
         for pn, (bus, protocol, address, sim, _) in METERS.items():
             args = ["--point", pn, "--address", address, "--protocol", protocol, "--bus", bus,
@@ -273,10 +275,10 @@ class Chain:
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     def station_rows(self):
-        """(pn, item, read_at, value) of every reading the station stored, read-only."""
+        """(pn, item, read_at, value, scale) of every reading the station stored, read-only."""
         con = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
         try:
-            return con.execute("SELECT pn, item, read_at, value FROM readings "
+            return con.execute("SELECT pn, item, read_at, value, scale FROM readings "
                                "ORDER BY pn, read_at, item").fetchall()
         finally:
             con.close()

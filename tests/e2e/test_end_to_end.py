@@ -12,15 +12,26 @@ add` / `add-meter`). Then:
    backlog, the station restarts on the same database and port: every reading record the
    board's ring log holds is in the station exactly once, and the uplink's backlog drains to 0.
 
+3. one PW text typed into board and station trips and closes a meter (AFN05, AFN10 paths);
+4. the station's `--capture` of all those sessions, read with `conc decode`, holds no vendor
+   unit.
+
+The board reports in standard units (AFN0C F129, F131, F25; the default a utility gets), so
+the station's readings are matched with the ring log's by (point, item, time) and value: the
+ring log's exact integers in the catalogue's unit against the standard formats' decimals.
+
 The two tests share one chain (module fixture; `--dist loadfile` keeps them on one worker) and
 run in order. Every process is in its own process group and is killed by the finalizer.
 """
 import datetime
+import json
 import os
 import time
+from decimal import Decimal
 
 import pytest
 
+from host_tools.station.uploads import PROTOCOL_1997, catalogue_decimals
 from tests.e2e.e2e_support import EXPECTED_CONSTANT, METERS, TERMINAL, Chain, utc
 
 EPOCH = datetime.datetime(1970, 1, 1)
@@ -28,6 +39,16 @@ ENERGY_ITEMS = {"energy_fwd_total": "F129.0", "energy_rev_total": "F131.0"}
 for _t in range(1, 5):
     ENERGY_ITEMS["energy_fwd_t%d" % _t] = "F129.%d" % _t
     ENERGY_ITEMS["energy_rev_t%d" % _t] = "F131.%d" % _t
+# Quantities no standard unit carries (docs/gw376.md): the firmware keeps them out of
+# standard reports, so the station cannot hold them.
+NO_STANDARD_UNIT = {"frequency", "energy_combined_total", "balance_remaining", "status_word_3"}
+
+
+def board_value(pn, quantity, raw):
+    """A ring-log integer as a number in the catalogue's unit (kWh, V, A ...)."""
+    protocol = PROTOCOL_1997 if METERS[pn][4] == "dlt645-1997" else 30
+    decimals = 2 if quantity in ENERGY_ITEMS else catalogue_decimals(quantity, protocol)
+    return Decimal(raw).scaleb(-decimals)
 
 
 @pytest.fixture(scope="module")
@@ -47,20 +68,24 @@ def chain(tmp_path_factory):
 
 
 def board_readings(records):
-    """{(pn, station item, unix time): {values}} of the pulled reading records (board time UTC).
+    """{(pn, station item, unix time of the minute): {values}} of the pulled reading records
+    (board time UTC).
 
-    Real-time batches only (the plan has no curve). The firmware polls its meters at every
-    start, and every USB command restarts it, so two batches of one point can carry the same
-    second; the station keeps one reading per point, item and second, which must then be one
-    of the values the board logged for it."""
+    Real-time batches only (the plan has no curve). A standard unit's read time (format 15)
+    says the minute, not the second. The firmware polls its meters at every start, and every
+    USB command restarts it, so two batches of one point can fall in one minute; the station
+    keeps one reading per point, item and minute, which must then be one of the values the
+    board logged for it."""
     out = {}
     for rec in records:
         if rec["record"] != "readings":
             continue
         assert rec["kind"] == "realtime", rec
+        if rec["quantity"] in NO_STANDARD_UNIT or rec["value"] is None:
+            continue
         item = ENERGY_ITEMS.get(rec["quantity"], rec["quantity"])
-        key = (rec["point"], item, int((utc(rec["time"]) - EPOCH).total_seconds()))
-        out.setdefault(key, set()).add(rec["value"])
+        key = (rec["point"], item, epoch_s(rec["time"]) // 60 * 60)
+        out.setdefault(key, set()).add(board_value(rec["point"], rec["quantity"], rec["value"]))
     return out
 
 
@@ -76,7 +101,8 @@ def assert_station_holds(station, board):
 
 def station_readings(chain):
     rows = chain.station_rows()
-    out = {(pn, item, read_at): value for pn, item, read_at, value in rows}
+    out = {(pn, item, read_at): Decimal(value).scaleb(-scale)
+           for pn, item, read_at, value, scale in rows}
     assert len(out) == len(rows)
     return out
 
@@ -87,13 +113,14 @@ def compare_with_the_board(chain, timeout=30):
     The pull stops the firmware and logs a "stopped" marker first, so every record before that
     marker is in the pull, and readings the board takes after it carry its time or later. The
     station must hold exactly the pulled readings older than the marker (it gets `timeout`
-    seconds to receive the last uploads); returns them."""
+    seconds to receive the last uploads); returns them. Read times are minutes (format 15),
+    so the marker's own minute is left out on both sides."""
     chain.pulled += chain.pull()
     seqs = [r["seq"] for r in chain.pulled]
     assert seqs == sorted(seqs), "conc pull: records out of order"
     marker = chain.pulled[-1]
     assert (marker["record"], marker["quantity"]) == ("marker", "stopped"), marker
-    barrier = epoch_s(marker["time"])
+    barrier = epoch_s(marker["time"]) // 60 * 60
     board = {k: v for k, v in board_readings(chain.pulled).items() if k[2] < barrier}
 
     def received():
@@ -136,7 +163,7 @@ def assert_all_confirmed(status, records):
 
 
 def readings_of_every_meter_since(chain, since):
-    return {pn for pn, _, read_at, _ in chain.station_rows() if read_at >= since} >= set(METERS)
+    return {pn for pn, _, read_at, _, _ in chain.station_rows() if read_at >= since} >= set(METERS)
 
 
 def test_readings_reach_the_station_with_the_meters_values(chain):
@@ -145,7 +172,9 @@ def test_readings_reach_the_station_with_the_meters_values(chain):
              lambda: readings_of_every_meter_since(chain, 0), 60)
     status = chain.wait_for("the uplink backlog to drain", lambda: drained(chain), 45)
 
-    # Exactly the ring log's readings, value for value (the integers the meters sent).
+    # Exactly the ring log's readings, value for value (the numbers the meters sent), once the
+    # boot's minute is over (read times are minutes).
+    board_minute_over(chain)
     board = compare_with_the_board(chain)
     assert_all_confirmed(status, chain.pulled)
     assert {pn for pn, _, _ in board} == set(METERS)
@@ -161,19 +190,29 @@ def test_readings_reach_the_station_with_the_meters_values(chain):
             if row["item"] in expected:
                 assert row["value"] == expected[row["item"]], (pn, row)
         assert set(expected) <= {row["item"] for row in shown}, (pn, shown)
-    # The loaded meter: the station shows the meter's register at 0.01 kWh, as served.
+    # The loaded meter: the station shows the meter's register (served at 0.01 kWh) at
+    # format 14's 0.0001 kWh.
     shown = {(r["item"], r["read_at"]): r["value"] for r in chain.readings(3, start, end)}
     for (pn, item, t), values in board.items():
         if pn == 3 and item == "F129.0":
             when = datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
-            assert shown[(item, when)] in {"%d.%02d" % divmod(v, 100) for v in values}
+            assert Decimal(shown[(item, when)]) in values
 
 
 def next_minute_boundary():
     """Sleep until the next minute boundary (the plan's real-time slot); its unix time."""
     boundary = (int(time.time()) // 60 + 1) * 60
-    time.sleep(max(0.0, boundary - time.time()))
+    while time.time() < boundary:        # the wall clock, not a sleep's length, decides
+        time.sleep(min(1.0, max(0.01, boundary - time.time())))
     return boundary
+
+
+def board_minute_over(chain):
+    """Wait until the board's clock (which may lag the host's by a second or two) is in the
+    next minute: its next real-time cycle, stamped with that minute, reached the station."""
+    boundary = next_minute_boundary()
+    chain.wait_for("a reading of the board's next minute",
+                   lambda: chain.station_count(since=boundary), 30)
 
 
 def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothing(chain):
@@ -209,10 +248,11 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
     # The station comes back on the same database and port; the backlog drains.
     assert chain.start_station(listen=address) == address
     chain.wait_for("the readings logged while the station was down, in the station",
-             lambda: readings_of_every_meter_since(chain, rebooted), 60)
+             lambda: readings_of_every_meter_since(chain, rebooted // 60 * 60), 60)
     status = chain.wait_for("the backlog to drain after the station restart",
                       lambda: drained(chain), 45)
 
+    board_minute_over(chain)             # the last minute's readings complete (see above)
     board = compare_with_the_board(chain)
     assert_all_confirmed(status, chain.pulled)
     # The kill did cut that reading cycle's upload: part of it arrived only after the restart.
@@ -243,6 +283,24 @@ def test_one_pw_typed_into_board_and_station_trips_and_closes_a_meter(chain):
             assert ("%s confirmed" % kind) in out, "%s\n%s" % (out, chain.logs())
             assert ("ERC33 status word 3" if path == "afn05" else "AFN10 F1: status word 3") \
                 in out, out
+
+
+def test_the_whole_session_captured_holds_no_vendor_unit(chain):
+    """`conc station serve --capture FILE` then `conc decode --file FILE --json`: what a
+    third-party master would have had to understand of the real firmware's session in
+    standard mode (logins, reports, events, the trips and closes above) is standard units
+    only - no vendor unit F241, no vendor ERC."""
+    out = chain.conc("decode", "--file", chain.capture, "--json")
+    frames = [json.loads(line)["frame"] for line in out.splitlines() if line.strip()]
+    seen = {(f["direction"], f["afn"], u["fn"]) for f in frames for u in f["units"]}
+    assert not [key for key in seen if key[2] == 241], sorted(seen)
+    assert all(u["known"] for f in frames for u in f["units"]), sorted(seen)
+    for key in (("up", "02", 1), ("up", "0C", 129), ("up", "0C", 25), ("up", "0E", 1),
+                ("down", "05", 1), ("down", "05", 2), ("down", "10", 1)):
+        assert key in seen, (key, sorted(seen))
+    ercs = {r["erc"] for f in frames if f["afn"] == "0E" for u in f["units"]
+            if isinstance(u["data"], dict) for r in u["data"].get("records", ())}
+    assert 33 in ercs and not ercs & {60, 250, 251}, ercs
 
 
 def test_no_process_is_left_after_the_chain_stops(chain):

@@ -134,6 +134,10 @@ def unit_value(afn, fn, direction):
         return format_value(codec[1])
     if kind == units.ENERGY:
         return energy_value(codec[1], codec[2])
+    if kind == units.CURVE:
+        return st.integers(0, 6).flatmap(lambda n: st.fixed_dictionaries({
+            "start": format_value(15), "density": st.integers(0, 255), "points": st.just(n),
+            "values": st.lists(format_value(codec[1]), min_size=n, max_size=n)}))
     if codec[1] in _CUSTOM:
         return _CUSTOM[codec[1]]
     # transparent forwarding: its own fields plus the forwarded bytes

@@ -146,8 +146,11 @@ def test_build_refuses_inconsistent_frames():
 
 def test_board_heap_cost_of_the_gw376_modules_stays_bounded():
     # What importing the board-side 1376.1 modules costs a heap (unix port: 64-bit words, about
-    # 1.7x an ESP32's cost). Measured 61.5 KB when written (deframer alone 3.1 KB); the
-    # budget catches regressions. gw376_describe is host-only and not counted.
+    # 1.7x an ESP32's cost). Measured 61.5 KB when written (deframer alone 3.1 KB), 63.5 KB
+    # before and 64.0 KB after the AFN0D curve replies (F81..F108 up); the budget catches
+    # regressions. The firmware loads gw376_units only while it answers a request
+    # (firmware/terminal.py codec()), so this is no resident cost. gw376_describe is host-only
+    # and not counted.
     from tests import micropython
     proc = micropython.run_code(
         "import gc, binascii\n"
@@ -160,7 +163,7 @@ def test_board_heap_cost_of_the_gw376_modules_stays_bounded():
     assert proc.returncode == 0, proc.stderr
     deframer, everything = [int(n) for n in proc.stdout.split()[-2:]]
     assert deframer < 4 * 1024
-    assert everything < 64 * 1024
+    assert everything < 65 * 1024
 
 
 def test_parse_in_place_from_a_deframer_buffer():

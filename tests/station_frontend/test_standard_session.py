@@ -4,6 +4,7 @@ sets, a day of 15-minute reports (a backlog caught up), events, a trip and a clo
 holds no vendor unit, `conc decode` reads every frame of it, and the database holds every
 reading of the day once."""
 import json
+from decimal import Decimal
 import subprocess
 import sys
 
@@ -39,7 +40,9 @@ def test_a_standard_only_session_captured_whole_has_no_vendor_unit(sqlite_url, t
                                  timeout=10, what="%s finished" % kind)
                 assert h.station.command(command_id).state == "confirmed"
             sim.quiet()
-            await eventually(lambda: not sim.unconfirmed, what="every report confirmed")
+            # two frames a round (F129, the F89 curve): a loaded machine needs the time
+            await eventually(lambda: not sim.unconfirmed, timeout=30,
+                             what="every report confirmed")
             await h.front.writer.flush()
             tid = h.ids[1]
             rounds = {r.read_at for r in h.station.readings(tid, 1, 0, FAR_FUTURE,
@@ -47,7 +50,12 @@ def test_a_standard_only_session_captured_whole_has_no_vendor_unit(sqlite_url, t
             assert len(rounds) >= 96                                   # a day of rounds
             for pn in (1, 2, 3):
                 keys = [(r.item, r.read_at) for r in h.station.readings(tid, pn, 0, FAR_FUTURE)]
-                assert len(keys) == len(set(keys)) == 5 * len(rounds)  # each reading once
+                # F129.0..4 of each round, and the round's point of the voltage curve (AFN0D
+                # F89, which the station's class 2 task asks for) at the round's time
+                assert len(keys) == len(set(keys)) == 6 * len(rounds)  # each reading once
+                curve = {r.read_at: r.value for r in h.station.readings(
+                    tid, pn, 0, FAR_FUTURE, items=["voltage_a"])}
+                assert set(curve) == rounds and set(curve.values()) == {Decimal("220.3")}
             assert sorted(e.erc for e in h.station.events(tid)) == [14, 33, 33]
     try:
         run(scenario(), timeout=90)
@@ -59,7 +67,7 @@ def test_a_standard_only_session_captured_whole_has_no_vendor_unit(sqlite_url, t
     seen = {(f.direction, f.afn, fn) for f in frames for _, fn, _ in f.units}
     assert not {fn for _, _, fn in seen} & VENDOR_FNS
     assert {(0, 4, 65), (0, 4, 66), (0, 4, 67), (0, 4, 68)} <= seen      # tasks set
-    assert {(1, 2, 1), (1, 0x0C, 129), (1, 0x0E, 1), (0, 5, 1), (0, 5, 2)} <= seen
+    assert {(1, 2, 1), (1, 0x0C, 129), (1, 0x0D, 89), (1, 0x0E, 1), (0, 5, 1), (0, 5, 2)} <= seen
     decoded = subprocess.run([sys.executable, "-m", "host_tools.cli", "decode", "--file",
                               str(capture), "--json"], capture_output=True, text=True,
                              timeout=120)

@@ -218,3 +218,79 @@ def test_a_standard_frame_leaves_no_code_behind_it():
     eq(up.next_frame(0) is not None, True)
     eq([m for m in ("firmware.reports", "protocol.gw376_formats", "protocol.bcd")
         if m in sys.modules], [])
+
+
+CURVE = [qs.item_id(qs.CURVE, q) for q in (1, 2, 3, 4, 5, 6, 11, 14, 17, 21, 25)]
+CURVE_VALUES = [123456, 30000, 30000, 30000, 33456, 789, 2203, 1234, 15000, 987, 5000]
+
+
+def test_curve_points_go_as_afn0d_curves_and_the_task_ratio_thins_them():
+    log, term, ev, s, wall = setup()
+    one = START - START % 86400 - 86400 + 3600               # 01:00 yesterday
+    records.append_readings(log, 1, one, CURVE, CURVE_VALUES)
+    records.append_readings(log, 1, one + 900, CURVE, CURVE_VALUES)
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    frames = drain(up, log)
+    eq([f.afn for f in frames], [0x0D])
+    units = {(pn, fn): data for pn, fn, data in frames[0].units}
+    # each stored quantity in its curve: F101 forward / F103 reverse energy register, F89
+    # voltage A, F92 current A, F81 power, F105 power factor; frequency (q25) and the tariff
+    # registers have no curve unit and are not sent
+    eq(sorted(set(fn for _, fn in units)), [81, 89, 92, 101, 103, 105])
+    eq(len(frames[0].units), 12)
+    t = clock_math.from_seconds(one)
+    first = [data for pn, fn, data in frames[0].units if fn == 101][0]
+    eq(first, {"start": (t[0], t[1], t[2], t[3], t[4]), "density": 1, "points": 1,
+               "values": [123456]})
+    eq([data["values"][0] for pn, fn, data in frames[0].units if fn in (89, 92, 81, 105, 103)][:5],
+       [15000, 2203, 1234, 789, 987])
+    eq(log.cursor(CURSOR), log.next_seq)
+
+    # a class 2 task with R = 4 on 15-minute curves: the hourly points, density 60 min (3)
+    s["report.tasks"] = [[2, 1, 0, 15, one - 3600, 4, 1, [[0xFFFF, 101], [0xFFFF, 89]]]]
+    records.append_readings(log, 1, one + 1800, CURVE, CURVE_VALUES)     # 01:30: thinned out
+    records.append_readings(log, 1, one + 3600, CURVE, CURVE_VALUES)     # 02:00: reported
+    frames = drain(up, log)
+    eq([[(fn, d["start"][3], d["start"][4], d["density"]) for pn, fn, d in f.units]
+        for f in frames], [[(89, 2, 0, 3), (101, 2, 0, 3)]])
+    eq(log.cursor(CURSOR), log.next_seq)                  # the thinned point is stepped over
+
+
+def test_a_freeze_on_the_first_of_a_month_is_also_the_month_before_as_f177():
+    log, term, ev, s, wall = setup()
+    first = clock_math.to_seconds(2026, 11, 1)                   # 2026-11-01 00:00
+    wall.set(first + 3600)
+    records.append_readings(log, 1, first, FROZEN, [123000, 30000, 30000, 30000, 33000])
+    records.append_readings(log, 2, first - 86400, FROZEN, [5000, 1000, 1000, 1000, 2000])
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    frames = drain(up, log)
+    eq([(pn, fn, d["td"]) for f in frames for pn, fn, d in f.units],
+       [(1, 161, (2026, 11, 1)), (1, 177, (2026, 10)), (2, 161, (2026, 10, 31))])
+    monthly = frames[0].units[1][2]
+    eq((monthly["forward_active"], monthly["read_time"]),
+       ([12300000, 3000000, 3000000, 3000000, 3300000], (2026, 11, 1, 0, 0)))
+
+
+def test_a_slot_s_real_time_and_curve_batches_go_as_two_frames_confirmed_together():
+    # the poller logs, per meter, a real-time batch (AFN0C units) then the slot's curve point
+    # (AFN0D): the records of a run go out as one AFN0C and one AFN0D frame, not one per record
+    log, term, ev, s, wall = setup()
+    slot = START - START % 900
+    for pn in (1, 2, 3):
+        records.append_readings(log, pn, slot + 2, RT, [100 * pn] * 10)
+        records.append_readings(log, pn, slot, CURVE, CURVE_VALUES)
+    up = Uploader(log, term, ev, window=4, max_frame=600)
+    start = log.cursor(CURSOR)
+    a = up.next_frame(1)
+    b = up.next_frame(2)
+    eq(up.next_frame(3), None)
+    fa, fb = gw376.parse(bytes(a[0][:a[1]])), gw376.parse(bytes(b[0][:b[1]]))
+    eq((fa.afn, fb.afn, fa.seq, fb.seq), (0x0C, 0x0D, 1, 2))
+    eq(sorted(set(pn for pn, _, _ in fa.units)), [1, 2, 3])
+    eq(sorted(set(pn for pn, _, _ in fb.units)), [1, 2, 3])
+    eq(up.on_answer(2, True), True)                 # the curve frame confirmed first:
+    eq(log.cursor(CURSOR), start)                   # the cursor waits for its partner
+    up.restart()                                    # a reconnect: both built again, same units
+    again = drain(up, log)
+    eq([f.units for f in again], [fa.units, fb.units])
+    eq(log.cursor(CURSOR), log.next_seq)            # both confirmed: every record delivered
