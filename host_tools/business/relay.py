@@ -4,7 +4,7 @@
 
 This writes the same `commands` row and `created` audit step as `conc station trip` did, plus
 `commands.user_id`: the running `conc station serve` carries it out (AFN05 F1 / F2,
-host_tools/station/remote_control.py) only if that user exists, is active and may control
+host_tools/station/command_runner.py) only if that user exists, is active and may control
 relays (dispatcher or admin). Writing it in the caller's transaction lets an arrears case and
 its command change together or not at all.
 """

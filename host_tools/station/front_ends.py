@@ -37,7 +37,7 @@ from host_tools.station.db import POSTGRESQL
 from host_tools.station.tables import command_steps, commands, front_ends, sessions
 
 _PG_CLAIM_LOCK = 1376_0005      # any constant: the advisory lock of claims and take-overs
-KINDS = ("trip", "close")       # the commands front ends execute (remote_control.py)
+KINDS = ("trip", "close")       # the commands front ends execute (command_runner.py)
 
 _END_SESSIONS_OF = text(
     "UPDATE sessions SET ended_at = :at, end_reason = :reason "

@@ -42,7 +42,7 @@ costs a parse, a confirm and a dict update. What the front end does with each te
   heartbeats; until two have arrived, `idle_timeout`, default 46 min: 3 periods of 15 min, the
   longest usual setting) is closed and its session ended.
 
-Collection (collector.py) runs per logged-in terminal; operator commands (remote_control.py) are
+Collection (collector.py) runs per logged-in terminal; operator commands (command_runner.py) are
 picked up from the database and executed on the terminal's session. Parameters that carry the PW
 (the archive download, the clock set) wait until the session has shown `settle_heartbeats` (2)
 heartbeats, one whole heartbeat period, on its connection. Readings dated beyond
@@ -177,7 +177,7 @@ class FrontEnd:
                        loop.create_task(self._denial_writer()),
                        loop.create_task(self._front_end_beat())]
         if self._commands_enabled:
-            from host_tools.station.remote_control import CommandRunner
+            from host_tools.station.command_runner import CommandRunner
             self.commands = CommandRunner(self, poll_s=self.command_poll_s,
                                           **self.control_options)
             self._tasks.append(loop.create_task(self.commands.run()))

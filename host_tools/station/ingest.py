@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select, text, update
 
 from host_tools.station.errors import InvalidValue, StationError, UnknownTerminal
 from host_tools.station.records import MAX_ITEM_LENGTH, MAX_PN, exact_value
-from host_tools.station.registry import check_pn
+from host_tools.station.terminal_registry import check_pn
 from host_tools.station.tables import daily_frozen, monthly_frozen, readings, terminals
 from host_tools.station.times import check_day, check_month, to_epoch
 

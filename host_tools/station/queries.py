@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, case, func, select
 from host_tools.station.ingest import frozen_table
 from host_tools.station.records import (StoredEvent, StoredFrozen, StoredReading,
                                         TerminalStatus, terminal_label, to_decimal)
-from host_tools.station.registry import TERMINAL_COLUMNS
+from host_tools.station.terminal_registry import TERMINAL_COLUMNS
 from host_tools.station.tables import (events, measuring_points, point_collection, readings,
                                        sessions, terminals)
 

@@ -11,9 +11,9 @@ serialises calls itself. Re-sent data is stored once: readings, frozen values an
 unique on their identity and a duplicate is skipped without an error (each store_* call returns
 how many records were new). Errors are StationError subclasses (host_tools.station.errors).
 
-The Station is assembled from one part per concern: registry.py (terminals, meter archives),
+The Station is assembled from one part per concern: terminal_registry.py (terminals, meter archives),
 ingest.py (readings, frozen values, events in), queries.py (data back out, status),
-sessions.py (logins, heartbeats), control.py (commands and their audit trail), on the database
+sessions.py (logins, heartbeats), command_audit.py (commands and their audit trail), on the database
 layer db.py (SQLAlchemy Core; `station.db.engine` is the Engine, for libraries that share the
 database) and the tables of tables.py.
 """
@@ -22,13 +22,13 @@ import time
 
 from host_tools.station import db as dbmod
 from host_tools.station import schema
-from host_tools.station.control import ControlMixin
+from host_tools.station.command_audit import ControlMixin
 from host_tools.station.front_ends import FrontEndsMixin
 from host_tools.station.ingest import IngestMixin, event_source_key  # noqa: F401 (re-export)
 from host_tools.station.networks import NetworksMixin
 from host_tools.station.queries import QueriesMixin
 from host_tools.station.relay_paths import RelayPathMixin
-from host_tools.station.registry import (RegistryMixin, check_address,  # noqa: F401
+from host_tools.station.terminal_registry import (RegistryMixin, check_address,  # noqa: F401
                                          check_area_code, check_meter_address,
                                          normalise_password)
 from host_tools.station.secrets import PasswordBox, default_key_path

@@ -154,7 +154,7 @@ commands = Table(                                       # remote control and oth
     # business-core: revision 0002_business; the station user who gave the command (users.id)
     Column("user_id", BIGINT),
     # revision 0005: the front end executing it (front_ends.id), how often its request went
-    # out, and the relay event it is followed from (remote_control.py)
+    # out, and the relay event it is followed from (command_runner.py)
     Column("front_end_id", BIGINT),
     Column("sends", Integer, nullable=False, server_default="0"),
     Column("relay_baseline", BIGINT),

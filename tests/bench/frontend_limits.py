@@ -37,7 +37,7 @@ import time
 import zoneinfo
 from pathlib import Path
 
-from host_tools.simulators.terminals import Swarm
+from host_tools.simulators.terminal_swarm import Swarm
 from host_tools.station.repository import open_station
 
 CONC = [sys.executable, "-m", "host_tools.cli"]

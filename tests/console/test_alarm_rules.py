@@ -23,7 +23,7 @@ VIEWER = User(1, "viewer", "viewer", "")
 
 
 def relay_record(pn, command, outcome):
-    # ERC 60 as the simulator and remote_control.py lay it out: time (5 BCD bytes), Pn (2),
+    # ERC 60 as the simulator and command_runner.py lay it out: time (5 BCD bytes), Pn (2),
     # command 0x1A trip / 0x1B close, outcome, status word 3 (2)
     return bytes([0x00, 0x10, 0x07, 0x12, 0x26, pn, 0x80 if outcome == 0 else 0, command,
                   outcome, 0x10, 0x00])

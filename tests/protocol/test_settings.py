@@ -67,7 +67,7 @@ def test_default_plan_items_are_catalogue_names():
     ("0123456789abcdef" * 2, "0123456789abcdef" * 2),
 ])
 def test_pw_is_hex_in_wire_order_as_the_station_takes_it(text, stored):
-    from host_tools.station.registry import normalise_password
+    from host_tools.station.terminal_registry import normalise_password
     assert settings.check("comm.password", text) == stored
     if text:        # the station stores the very same 16 bytes for the same text
         assert normalise_password(text) == stored

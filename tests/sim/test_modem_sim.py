@@ -6,7 +6,7 @@ import time
 import pytest
 import serial
 
-from host_tools.simulators.modem import Faults, start_modem
+from host_tools.simulators.at_modem import Faults, start_modem
 from tests.waiting import wait_for
 
 

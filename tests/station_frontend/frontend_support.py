@@ -14,7 +14,7 @@ from protocol import gw376
 from protocol.gw376_deframer import Deframer
 from sqlalchemy import select
 
-from host_tools.simulators.terminals import SimTerminal, Swarm
+from host_tools.simulators.terminal_swarm import SimTerminal, Swarm
 from host_tools.station.collector import CollectorConfig
 from host_tools.station.frontend import FrontEnd
 from host_tools.station.repository import open_station

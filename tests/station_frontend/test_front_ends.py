@@ -11,7 +11,7 @@ from host_tools.station import schema
 from host_tools.station.frontend import FrontEnd
 from host_tools.station.repository import open_station
 from tests.station_frontend.frontend_support import Harness, eventually, run
-from tests.station_frontend.test_station_remote_control import FAST, finished, trail
+from tests.station_frontend.test_command_runner import FAST, finished, trail
 
 # heartbeats every 0.1 s; a front end silent 20 s is dead (the machine is shared: a loaded
 # process must not be retired while it works; the test of retirement sets its own)

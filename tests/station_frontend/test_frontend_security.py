@@ -8,7 +8,7 @@ import json
 
 from protocol import gw376
 
-from host_tools.simulators.terminals import SimTerminal, Swarm
+from host_tools.simulators.terminal_swarm import SimTerminal, Swarm
 from host_tools.station.collector import CollectorConfig
 from tests.station_frontend.frontend_support import AREA, ZONE, Harness, eventually, run
 from tests.station_frontend.test_frontend_limits import closed_by_station, connect_from

@@ -2,7 +2,7 @@
 reconnected only once)."""
 import asyncio
 
-from host_tools.simulators.terminals import Swarm
+from host_tools.simulators.terminal_swarm import Swarm
 from host_tools.station.frontend import FrontEnd
 from tests.station_frontend.frontend_support import QUIET, ZONE, Harness, eventually, run
 

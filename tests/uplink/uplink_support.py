@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from host_tools.simulators.modem import Faults, start_modem  # noqa: E402
+from host_tools.simulators.at_modem import Faults, start_modem  # noqa: E402
 from tests import micropython  # noqa: E402
 from uplink_master import TestMaster  # noqa: E402,F401
 

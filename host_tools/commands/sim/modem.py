@@ -49,7 +49,7 @@ def cli(target, port, dialect, baud, link_bps, faults, seed, as_json):
       conc sim modem --connect 127.0.0.1:7000
       conc sim modem --connect 127.0.0.1:7000 --dialect quectel --fault silent_after=120
     """
-    from host_tools.simulators.modem import Faults, start_modem
+    from host_tools.simulators.at_modem import Faults, start_modem
     try:
         fault_set = Faults.parse(faults)
     except ValueError as exc:

@@ -72,9 +72,9 @@ def cli(count, connect, area, first_address, password, meters, heartbeat_s, uplo
       conc sim terminals --count 100 --connect 127.0.0.1:9000 --heartbeat-s 60
       conc sim terminals --standard-only --connect 127.0.0.1:9000   # a third-party terminal
     """
-    from host_tools.simulators.terminals import Swarm
+    from host_tools.simulators.terminal_swarm import Swarm
     from host_tools.station.errors import StationError
-    from host_tools.station.registry import normalise_password
+    from host_tools.station.terminal_registry import normalise_password
     from host_tools.station.serving import parse_listen, raise_fd_limit
     from host_tools.station.times import station_zone
 

@@ -3,7 +3,7 @@
 The CLI never talks to a terminal itself: it writes the command into the station database
 (state `pending`, audit step `created` with the authenticated user, host_tools/business/relay.py)
 and the running `conc station serve`
-picks it up within a second, executes it (host_tools/station/remote_control.py) and appends each
+picks it up within a second, executes it (host_tools/station/command_runner.py) and appends each
 step to the audit trail, which this command prints as it grows. A command no station picks up
 within --pickup-timeout is cancelled (so a station started later never trips a meter by surprise).
 """

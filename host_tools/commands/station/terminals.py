@@ -11,7 +11,7 @@ import click
 from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
                                                  opened_station, show_time)
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError
-from host_tools.station.registry import check_address
+from host_tools.station.terminal_registry import check_address
 
 PROTOCOLS = {"dlt645-1997": 1, "ac-sampling": 2, "dlt645-2007": 30}
 PROTOCOL_NAMES = {code: name for name, code in PROTOCOLS.items()}
