@@ -358,6 +358,9 @@ def _not_awaited(t):
                        % t.name)
 
 
+_NOT_FORMATTED = "(no heap left to format the traceback)"
+
+
 def _format_exception(exc):
     try:
         import io
@@ -367,6 +370,10 @@ def _format_exception(exc):
     except AttributeError:          # CPython
         import traceback
         return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except MemoryError:
+        # The text needs the heap that a task's MemoryError has just found exhausted. Raised
+        # here, inside the fault handling, it would leave run() and stop the whole board.
+        return _NOT_FORMATTED
 
 
 class Kernel:

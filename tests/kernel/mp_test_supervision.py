@@ -214,3 +214,36 @@ def test_the_idle_hook_runs_once_per_sleep_not_in_a_busy_loop():
     if not 10 <= calls[0] <= 12:
         raise AssertionError("idle hook ran %d times" % calls[0])
     eq(clock.slept_ms, 1000)
+
+
+def test_a_task_that_exhausts_the_heap_is_a_fault_not_the_end_of_the_board():
+    # The fault's traceback text needs the heap the task has just used up: the kernel records
+    # the fault without it and goes on (raised inside the fault handling, a second MemoryError
+    # would leave run() and stop every task of the board).
+    k, _ = make_kernel()
+    k.on_fault = None
+    hog = []
+    after = []
+
+    async def greedy():
+        await k.time_dly(5)
+        for size in (4096, 256, 16):
+            try:
+                while True:
+                    hog.append(bytearray(size))
+            except MemoryError:
+                pass
+        raise MemoryError
+
+    async def other():
+        while True:
+            await k.time_dly(10)
+            hog.clear()                     # the heap back, once the fault was handled
+            after.append(1)
+
+    spawn(k, greedy, 10, on_fault=ON_FAULT_REMOVE)
+    spawn(k, other, 11)
+    k.run(100)
+    eq(k.task(10), None)
+    eq(k.stats()["faults"], 1)
+    eq(len(after) >= 8, True, "the other task went on after the fault")
