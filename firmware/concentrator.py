@@ -202,10 +202,7 @@ class Concentrator:
             idle = not remount and (clean or interrupt is not None and _while_idle(interrupt))
             from firmware import records
             if not idle:
-                from firmware.ringlog import RingLog
-                self.log = None
-                gc.collect()
-                self.log = RingLog(self.dev)
+                self.log.remount()
             records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
             self.stopped_idle = bool(idle)
         except Exception as exc:  # noqa: BLE001 - stopping must never fail

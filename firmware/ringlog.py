@@ -197,6 +197,17 @@ class RingLog:
             self._settle_losses()  # a cut between reclaiming a sector and its loss event
         return True
 
+    def remount(self):
+        """Forget the state in RAM and mount again from the flash: after a write that may have
+        been interrupted, the true append point (a torn record repaired). The buffers stay,
+        so this needs almost no heap where a second RingLog would need about 3 KB, which a
+        full heap may not have."""
+        self._hview = None
+        self._hcrc = None
+        self._last_ts = 0
+        if not self._mount():
+            raise StoreError("the ring log is gone from its partition")
+
     def _header_ok(self, h):
         """1: a valid header of this log; 0: not a header; -1: a log of another format
         version; -2: a log formatted for another geometry."""

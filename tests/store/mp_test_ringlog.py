@@ -278,3 +278,21 @@ def test_latest_finds_the_newest_record_of_a_point_and_type():
     eq(log.latest(EVENT)[3], 5000, "newest event")
     eq(log.latest()[0], log.next_seq - 1, "newest record of all")
     eq(log.latest(READINGS, 99), None, "no such point")
+
+
+def test_remount_in_place_after_an_interrupted_append_is_a_fresh_mount():
+    # conc's stop after a Ctrl-C that landed inside a write: the same object mounts again
+    # (no second set of buffers on a full heap), repairs the torn record, and appends after it
+    from firmware.hal.norflash import PowerCut
+    flash, log = new_log()
+    for i in range(5):
+        records.append_readings(log, 1, 1000 + 60 * i, ITEMS, batch(i))
+    flash.cut_after(40)
+    raises(PowerCut, records.append_readings, log, 1, 1300, ITEMS, batch(5))
+    flash.power_on()
+    log.remount()
+    mk = records.append_marker(log, 1400, records.MARK_BOOT)
+    fresh = RingLog(flash)
+    eq([r[:4] for r in log.records()], [r[:4] for r in fresh.records()])
+    eq((fresh.next_seq, list(fresh.records())[-1][0]), (mk + 1, mk))
+    eq(records.unpack_marker(fresh.read(mk)[4])[0], records.MARK_BOOT)
