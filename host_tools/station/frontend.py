@@ -143,6 +143,8 @@ class FrontEnd:
         self._logins = []               # [(link, future)] waiting for one batched open_sessions
         self._login_wake = None
         self._denial_wake = None
+        self._denial_task = None        # stopped by close(), never cancelled (_denial_writer)
+        self._closing = False
         self._alarms = set()            # security alarms being stored
         self._closes = []               # [(session_id, reason, at)]
         self._server = None
@@ -172,9 +174,9 @@ class FrontEnd:
         bound = self._server.sockets[0].getsockname()[:2]
         # Logins accepted meanwhile wait for the session writer, started below.
         await self._register("%s:%d" % bound)
+        self._denial_task = loop.create_task(self._denial_writer())
         self._tasks = [loop.create_task(self._session_writer()),
                        loop.create_task(self._idle_sweeper()),
-                       loop.create_task(self._denial_writer()),
                        loop.create_task(self._front_end_beat())]
         if self._commands_enabled:
             from host_tools.station.command_runner import CommandRunner
@@ -282,7 +284,10 @@ class FrontEnd:
         if self._alarms:
             await asyncio.wait(list(self._alarms))
         await self._flush_sessions()
-        await self._write_denials(final=True)
+        self._closing = True
+        if self._denial_task is not None:
+            self._denial_wake.set()
+            await self._denial_task
         await self.writer.close()
         if self.front_end_id is not None:
             try:
@@ -449,13 +454,20 @@ class FrontEnd:
             self._denial_wake.set()
 
     async def _denial_writer(self):
+        """Write each denial row as it is queued, and the minute's counts, until close() sets
+        `_closing`: then the counts so far, and the task ends. It is stopped that way, not
+        cancelled, because a cancel that lands after `take()` drops a batch whose thread has
+        not started yet (the first denial's row was lost that way, behind its count)."""
         while True:
             try:
                 await asyncio.wait_for(self._denial_wake.wait(), 1.0)
             except asyncio.TimeoutError:
                 pass
             self._denial_wake.clear()
-            await self._write_denials()
+            closing = self._closing
+            await self._write_denials(final=closing)
+            if closing:
+                return
 
     async def _write_denials(self, final=False):
         self.guard.denials.roll(force=final)
