@@ -8,7 +8,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-
 from protocol import gw376
 
 from host_tools.station.repository import open_station
