@@ -143,7 +143,7 @@ class FrontEnd:
         self._logins = []               # [(link, future)] waiting for one batched open_sessions
         self._login_wake = None
         self._denial_wake = None
-        self._denial_task = None        # stopped by close(), never cancelled (_denial_writer)
+        self._writers = []              # stopped by close(), never cancelled (_stop_writers)
         self._closing = False
         self._alarms = set()            # security alarms being stored
         self._closes = []               # [(session_id, reason, at)]
@@ -174,9 +174,9 @@ class FrontEnd:
         bound = self._server.sockets[0].getsockname()[:2]
         # Logins accepted meanwhile wait for the session writer, started below.
         await self._register("%s:%d" % bound)
-        self._denial_task = loop.create_task(self._denial_writer())
-        self._tasks = [loop.create_task(self._session_writer()),
-                       loop.create_task(self._idle_sweeper()),
+        self._writers = [loop.create_task(self._session_writer()),
+                         loop.create_task(self._denial_writer())]
+        self._tasks = [loop.create_task(self._idle_sweeper()),
                        loop.create_task(self._front_end_beat())]
         if self._commands_enabled:
             from host_tools.station.command_runner import CommandRunner
@@ -283,11 +283,7 @@ class FrontEnd:
         self._tasks = []
         if self._alarms:
             await asyncio.wait(list(self._alarms))
-        await self._flush_sessions()
-        self._closing = True
-        if self._denial_task is not None:
-            self._denial_wake.set()
-            await self._denial_task
+        await self._stop_writers()
         await self.writer.close()
         if self.front_end_id is not None:
             try:
@@ -379,12 +375,28 @@ class FrontEnd:
         if self._login_wake is not None:
             self._login_wake.set()
 
+    async def _stop_writers(self):
+        """End the two writers after what is queued is written. They are stopped this way and
+        not cancelled: a cancel that lands after a batch was taken from its queue drops the batch
+        when its database thread has not started yet (a login flood lost its first denial row
+        that way, and shutdown could lose the sessions' ends)."""
+        self._closing = True
+        if self._writers:
+            self._login_wake.set()
+            self._denial_wake.set()
+            await asyncio.gather(*self._writers)
+        self._writers = []
+
     async def _session_writer(self):
-        """Write logins and session ends in batches: one transaction for all of the moment."""
+        """Write logins and session ends in batches: one transaction for all of the moment;
+        ends after the last batch once closing (_stop_writers)."""
         while True:
             await self._login_wake.wait()
             self._login_wake.clear()
+            closing = self._closing
             await self._flush_sessions()
+            if closing:
+                return
 
     async def _flush_sessions(self):
         while self._logins or self._closes:
@@ -454,10 +466,8 @@ class FrontEnd:
             self._denial_wake.set()
 
     async def _denial_writer(self):
-        """Write each denial row as it is queued, and the minute's counts, until close() sets
-        `_closing`: then the counts so far, and the task ends. It is stopped that way, not
-        cancelled, because a cancel that lands after `take()` drops a batch whose thread has
-        not started yet (the first denial's row was lost that way, behind its count)."""
+        """Write each denial row as it is queued, and the minute's counts; once closing
+        (_stop_writers), the counts so far, and the task ends."""
         while True:
             try:
                 await asyncio.wait_for(self._denial_wake.wait(), 1.0)
