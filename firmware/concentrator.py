@@ -83,8 +83,7 @@ def load_settings():
 
 def unload(name):
     """Forget a module imported only for boot, so its code leaves the heap."""
-    # One implementation, in the module every boot has resident anyway (plans import it).
-    from firmware.meter_reader import unload_module
+    from firmware.unloading import unload_module
     unload_module(name)
 
 

@@ -6,8 +6,8 @@ bus as they are, and whatever comes back.
     # another forward still waiting, or the bus task did not get to it in time
 
 The bus belongs to its task (firmware/poller.py), so a forward waits for it as a relay command
-does: the caller's task (the uplink) posts FORWARD_MSG to the bus task's queue and pends on a
-semaphore; the bus task carries the request out between two meters (at once when idle), at the
+does: the caller's task (the uplink) asks the bus task through its queue
+(BusPoller.ask_forward) and pends on a semaphore; the bus task carries the request out between two meters (at once when idle), at the
 bus's own line settings, and posts the semaphore. The reply ends after `byte_timeout_ms` of
 silence following its first byte, at `timeout_ms` when nothing comes, or at MAX_REPLY bytes.
 A caller that stops waiting (its pend timed out) leaves nothing behind: a bus task that comes
@@ -16,7 +16,6 @@ to the request later finds it withdrawn.
 Loaded on the first forward: the master station asks for one rarely.
 """
 from firmware.kernel import OS_IO_READ
-from firmware.poller import FORWARD_MSG
 from protocol.compat import const
 
 MAX_REPLY = const(255)          # the AFN10 F1 reply carries a 2-byte length; one frame is plenty
@@ -37,7 +36,7 @@ class Forwarder:
             return None
         request = [bus, bytes(data), timeout_ms, byte_timeout_ms, None]
         self._request = request
-        if k.q_post(bp.queue, FORWARD_MSG):     # the queue is full of relay commands
+        if bp.ask_forward():                    # the queue is full of relay commands
             self._request = None
             return None
         await k.sem_pend(self._done, timeout_ms + _QUEUE_SLACK_MS)

@@ -433,9 +433,14 @@ def open_channel(kernel, cfg):
         return SocketLink(kernel)
     if not cfg.get("device") and cfg.get("uart") is None:
         return None
-    from firmware.hal.serial import open_port
     from firmware.modem import Modem
-    port = open_port(cfg, cfg.get("baud", 115200), "N")
+    baud = cfg.get("baud", 115200)
+    if cfg.get("device"):
+        from firmware.hal.serial_tty import TtyPort
+        port = TtyPort(cfg["device"], baud, "N")
+    else:
+        from firmware.hal.serial_uart import UartPort
+        port = UartPort(cfg["uart"], cfg.get("tx"), cfg.get("rx"), None, baud=baud, parity="N")
     power = None
     if cfg.get("power_key") is not None:
         from firmware.hal.modem_power import PowerKey

@@ -7,14 +7,13 @@ what went wrong in words an installer can act on.
 
 In the running firmware the bus belongs to its task (firmware/poller.py), so a test waits for
 it as a forward does (firmware/forwarding.py): the caller (firmware/usb_api.py, in the heap of
-the firmware a `conc` command has just interrupted) posts TEST_MSG to the point's bus task and
-pends on a semaphore; the bus task reads the meter between two meters of its cycle, on the port
+the firmware a `conc` command has just interrupted) asks the point's bus task
+(BusPoller.ask_test) and pends on a semaphore; the bus task reads the meter between two meters of its cycle, on the port
 it already holds, and posts the semaphore. Nothing is logged: a test read is not a reading.
 
 Loaded on the first test.
 """
-from firmware.meter_reader import OK
-from firmware.poller import TEST_MSG
+from firmware.bus_link import OK
 from protocol.compat import const
 
 _QUEUE_SLACK_MS = const(5000)   # the bus may be in the middle of a meter's retries
@@ -84,7 +83,7 @@ class MeterTest:
             return None
         request = [point, entry, None]
         self._request = request
-        if k.q_post(bp.queue, TEST_MSG):        # the queue is full of relay commands
+        if bp.ask_test():                       # the queue is full of relay commands
             self._request = None
             return None
         await k.sem_pend(self._done, timeout_ms + _QUEUE_SLACK_MS)

@@ -5,10 +5,11 @@ DL/T 645 meters never holds this code (nor protocol/modbus_map.py). A meter's ma
 (protocol/maps/<name>.json) is loaded once per map name and the plan's quantities it holds are
 grouped into as few read requests as the map allows; each request waits for exactly the reply
 length the request implies (5 + 2 x registers, 5 for an exception), with the same timeouts,
-silence rule and retries as DL/T 645 (firmware/meter_reader.py).
+silence rule and retries as DL/T 645 (firmware/bus_link.py).
 """
 from firmware.kernel import OS_IO_READ
-from firmware.meter_reader import NO_REPLY, OK, forget_tables
+from firmware.bus_link import NO_REPLY, OK
+from firmware.unloading import forget_tables
 from protocol import modbus_map
 from protocol.modbus import crc16
 

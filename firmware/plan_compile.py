@@ -14,7 +14,7 @@ Only this needs the catalogue and the quantity names (firmware/quantities.py); f
 plans.py imports this module to compile and unloads it afterwards with both tables, so their
 ~30 KB leave the heap once the bus tasks run.
 """
-from firmware.meter_reader import unload_module
+from firmware.unloading import unload_module
 
 
 def _entry(cat, row, version, q):
@@ -45,7 +45,7 @@ def compile_items(names):
 
 def _quantities():
     # firmware/quantities.py (its name table, ~4 KB) is needed only while compiling: the
-    # Poller unloads it (meter_reader.forget_tables) once every plan is compiled
+    # Poller unloads it (unloading.forget_tables) once every plan is compiled
     from firmware import quantities
     return quantities
 

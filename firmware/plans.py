@@ -18,7 +18,7 @@
 A `BusSchedule` per bus remembers the slots it has done, so a cycle that overruns a boundary
 (32 meters x 6 items at 2400 baud take about a minute) catches up once, never twice.
 """
-from firmware.meter_reader import unload_module
+from firmware.unloading import unload_module
 from protocol.compat import const
 
 DAY = const(86400)

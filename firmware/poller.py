@@ -15,7 +15,7 @@ the midnight reading of meters without a freeze, the daily frozen data with back
 clock check, and the broadcast time once a day. A relay command, a forward or a meter test
 waiting in the queue is carried out between two meters, so it never waits for a whole cycle.
 
-Every wait on the wire is a kernel I/O wait with a timeout (firmware/meter_reader.py), so a
+Every wait on the wire is a kernel I/O wait with a timeout (firmware/bus_link.py), so a
 meter that never answers costs its own bus time only: the other buses and every other task keep
 their schedule. Readings go to the ring log as one batch per meter and collection
 (firmware/records.append_readings, item ids of firmware/quantities.py); events through
@@ -26,23 +26,24 @@ RAM: nothing per point but firmware/meter_state.py (11 bytes) and the archive's 
 """
 from firmware import meter_state as ms
 from firmware import plans as pl
+from firmware.bus_link import NO_REPLY, OK, BusLink
 from firmware.events import Events
 from firmware.kernel import OS_ERR_NONE
-from firmware.meter_reader import (NO_REPLY, OK, P2007, PMODBUS, BusLink, MeterReader,
-                                   forget_tables)
+from firmware.meter_reader import P2007, PMODBUS, MeterReader
 from firmware.meter_state import MeterState
 from firmware.records import append_readings
+from firmware.unloading import forget_tables
 from protocol import clock_math
 from protocol.compat import const
 from protocol.errors import ProtocolError
 from protocol.meter_record import MAX_POINT, SLOT_SIZE
 
 RELAY_QUEUE = const(8)
-# a bus queue's messages: 0 wakes the task (a time sync request), FORWARD_MSG says a forward is
-# waiting (firmware/forwarding.py), TEST_MSG a meter test (firmware/meter_test.py), anything
+# a bus queue's messages: 0 wakes the task (a time sync request), _FORWARD_MSG says a forward
+# is waiting (firmware/forwarding.py), _TEST_MSG a meter test (firmware/meter_test.py), anything
 # else is a relay command (point << 8 | N1 code; points start at 1, so never 1 or 2)
-FORWARD_MSG = const(1)
-TEST_MSG = const(2)
+_FORWARD_MSG = const(1)
+_TEST_MSG = const(2)
 # collection kinds and the forward energy quantity (firmware/quantities.py, which is unloaded
 # once the plans are compiled)
 _REALTIME = const(0)
@@ -96,11 +97,20 @@ class BusPoller:
                 if msg:                     # 0 only wakes the task (a time sync request)
                     await self._command(msg)
 
+    def ask_forward(self):
+        """Queue the Forwarder's waiting request for this task; non-zero when the queue is
+        full of relay commands."""
+        return self.poller.kernel.q_post(self.queue, _FORWARD_MSG)
+
+    def ask_test(self):
+        """Queue the MeterTest's waiting request for this task, as ask_forward."""
+        return self.poller.kernel.q_post(self.queue, _TEST_MSG)
+
     async def _command(self, msg):
-        if msg == FORWARD_MSG:
+        if msg == _FORWARD_MSG:
             await self.poller.forwarder.execute(self)
             return
-        if msg == TEST_MSG:
+        if msg == _TEST_MSG:
             await self.poller.tester.execute(self)
             return
         await self.poller.relay.execute(self, msg >> 8, msg & 0xFF)

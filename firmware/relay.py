@@ -16,7 +16,8 @@ change, firmware/events.py), reported like any other event, so any master sees t
 it when it comes within the master's timeout).
 """
 from firmware import events as ev
-from firmware.meter_reader import OK, P2007
+from firmware.bus_link import OK
+from firmware.meter_reader import P2007
 from protocol.compat import const
 
 STATUS3_DI = const(0x04000503)

@@ -198,7 +198,7 @@ def _compile_plans(c):
         c.problem("the reading plans did not compile: %r" % (exc,))
         return None
     finally:
-        # its BCD helpers go too: the pollers decode replies in place (firmware/meter_reader.py)
+        # its BCD helpers go too: the pollers decode replies in place (firmware/bus_link.py)
         unload("protocol.dlt645_items")
         unload("protocol.bcd")
         gc.collect()

@@ -213,7 +213,8 @@ class _Tester:
 
     def _reader(self, bus, baud, parity):
         from firmware.hal.board_ports import open_bus
-        from firmware.meter_reader import BusLink, MeterReader
+        from firmware.bus_link import BusLink
+        from firmware.meter_reader import MeterReader
         have = self.links.get(bus)
         if have is not None and have[0] == baud and have[1] == parity:
             return have[4]

@@ -1,7 +1,8 @@
-"""Which serial device each RS-485 bus and the modem of THIS board use, opened as serial ports.
+"""Which serial device each RS-485 bus and the modem of THIS board use; the buses opened as serial
+ports (the modem's port is opened with its channel, firmware/link.py open_channel).
 
     port = open_bus(board, 1, baud=2400, parity="E")   # None when the bus has no device
-    port = open_modem(board)                            # None when no modem is attached
+    cfg = modem_config(board)       # the modem entry, with the device the virtual board attached
 
 `board` is the parsed /board.json. On ESP32 and STM32 a bus is a UART with the pins the board
 config names (firmware/hal/serial_uart.py); on the emulated Cortex-M4F board (platform "qemu") a
@@ -67,18 +68,3 @@ def modem_config(board):
         if path:
             cfg["device"] = path
     return cfg
-
-
-def open_modem(board):
-    cfg = board.get("modem") or {}
-    baud = cfg.get("baud", 115200)
-    if board.get("platform") == "linux":
-        path = _linux_device("modem", 0, cfg.get("device"))
-        if not path:
-            return None
-        from firmware.hal.serial_tty import TtyPort
-        return TtyPort(path, baud=baud, parity="N")
-    if "uart" not in cfg:
-        return None
-    from firmware.hal.serial_uart import UartPort
-    return UartPort(cfg["uart"], cfg.get("tx"), cfg.get("rx"), None, baud=baud, parity="N")

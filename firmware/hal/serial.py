@@ -18,8 +18,8 @@ the last stop bit has left (flush/txdone, then one character time).
 An adapter that echoes our own transmission (common on two-wire converters) is handled with
 `echo=True`: the bytes just sent are skipped when they come back.
 
-The two drivers are firmware/hal/serial_tty.py and firmware/hal/serial_uart.py: a board loads
-only its own.
+The two drivers are firmware/hal/serial_tty.py and firmware/hal/serial_uart.py, built on the
+Port below; a board loads only its own (firmware/hal/board_ports.py and firmware/link.py choose).
 """
 from protocol.compat import const
 
@@ -78,12 +78,3 @@ class Port:
         while self._read(scratch):
             pass
 
-
-def open_port(spec, baud, parity="E", stop_bits=1, echo=False):
-    """Open a port from a board config entry: {"device": PATH} or {"uart": n, "tx":..., ...}."""
-    if spec.get("device"):
-        from firmware.hal.serial_tty import TtyPort
-        return TtyPort(spec["device"], baud, parity, stop_bits, echo)
-    from firmware.hal.serial_uart import UartPort
-    return UartPort(spec["uart"], spec.get("tx"), spec.get("rx"), spec.get("de"),
-                    spec.get("de_active_high", True), baud, parity, stop_bits, echo)

@@ -174,7 +174,7 @@ def bench_faulted(bench):
                    requests=bus["requests"], timeouts=bus["timeouts"], garbled=bus["garbled"],
                    retries=bus["retries"], bad_checksums_sent=injected,
                    elapsed_s=round(elapsed, 3), lower_bound_s=round(bound, 3))
-        # the same plan, the same per-request timeout as ours (firmware/meter_reader.py)
+        # the same plan, the same per-request timeout as ours (firmware/bus_link.py)
         timeout = ((16 + 22) * 11 * 1000 // 2400 + 500 + 20) / 1000.0
         got, pypi_elapsed = 0, 0.0
         for _ in range(FAULTED_CYCLES):

@@ -10,7 +10,8 @@ from event_decode import decode
 from firmware import meter_state as ms
 from firmware import plans as pl
 from firmware.hal.norflash import NorFlash
-from firmware.meter_reader import BusLink, MeterReader
+from firmware.bus_link import BusLink
+from firmware.meter_reader import MeterReader
 from firmware.meter_state import MeterState
 from firmware.records import unpack_event
 from firmware.ringlog import RingLog
