@@ -50,7 +50,6 @@ from protocol import clock_math
 from protocol.compat import const
 from protocol.errors import ProtocolError
 
-ERC3 = const(3)
 ERC20 = const(20)
 EVENT = const(0x02)         # firmware.ringlog.EVENT
 READINGS = const(0x01)
@@ -66,7 +65,6 @@ VERSION = {"vendor": "CONC", "device": "CONC0001", "software_version": "0100",
            "software_date": (2026, 11, 1), "capacity": "2040PTS", "protocol_version": "1376",
            "hardware_version": "V100", "hardware_date": (2026, 1, 1)}
 
-_RELAY_COMMANDS = {1: "trip", 2: "permit_close"}
 _RARE_AFNS = (0x04, 0x05, 0x0A, 0x0D, 0x10)
 
 
@@ -137,11 +135,6 @@ def _same(a, b):
 
 def _bcd(v):
     return ((v // 10) << 4) | (v % 10)
-
-
-def time15(seconds):
-    t = clock_math.from_seconds(seconds)
-    return (t[0], t[1], t[2], t[3], t[4])
 
 
 class SettingsFile:
@@ -378,6 +371,18 @@ class Terminal:
                     units.append((point, fn, value))
         return self._reply(frame, units) if units else None
 
+    @staticmethod
+    def energy_units(values, base):
+        """[total, t1..t4] in format 14 (0.0001 kWh) from stored 0.01 kWh quantities, or None."""
+        total = values.get(_Q_ENERGY + base)
+        if total is None and values.get(_Q_ENERGY + base + 1) is None:
+            return None
+        out = []
+        for q in range(_Q_ENERGY + base, _Q_ENERGY + base + 5):
+            v = values.get(q)
+            out.append(None if v is None else v * 100)
+        return out
+
     def _points(self, pn):
         if pn != codec().PN_ALL:
             return (pn,)
@@ -392,7 +397,7 @@ class Terminal:
         if found is None:
             return None
         seconds, values = found
-        read_time = time15(seconds)
+        read_time = clock_math.from_seconds(seconds)[:5]
         if fn == 25:
             def get(q):
                 return values.get(q)
@@ -406,7 +411,7 @@ class Terminal:
                     "current": [get(_Q_CURRENT), get(_Q_CURRENT + 1), get(_Q_CURRENT + 2)],
                     "zero_sequence_current": None,
                     "apparent_power": [None, None, None, None]}
-        energy = _energy(values, 0)
+        energy = self.energy_units(values, 0)
         if energy is None:
             return None
         if fn == 129:
@@ -449,14 +454,3 @@ class LogLatest:
                 found = (rec[3], values)
         return found
 
-
-def _energy(values, base):
-    """[total, t1..t4] in format 14 (0.0001 kWh) from stored 0.01 kWh quantities, or None."""
-    total = values.get(_Q_ENERGY + base)
-    if total is None and values.get(_Q_ENERGY + base + 1) is None:
-        return None
-    out = []
-    for q in range(_Q_ENERGY + base, _Q_ENERGY + base + 5):
-        v = values.get(q)
-        out.append(None if v is None else v * 100)
-    return out

@@ -10,10 +10,12 @@ from protocol import clock_math, gw376, gw376_units
 from protocol import settings as settings_schema
 from protocol.errors import ProtocolError
 from protocol.compat import const
-from firmware.terminal import READINGS, ERC3, _RELAY_COMMANDS, _energy, time15
+from firmware.ringlog import READINGS
 
 _KIND_FROZEN = const(2)         # firmware/quantities.py FROZEN, MIDNIGHT
 _KIND_MIDNIGHT = const(3)
+_ERC3 = const(3)                # parameters changed
+_RELAY_COMMANDS = {1: "trip", 2: "permit_close"}     # AFN05 Fn -> relay command
 
 # --- AFN0D: frozen data from the ring log ---------------------------------------------------
 def class2(term, frame):
@@ -46,15 +48,15 @@ def frozen(term, point, fn, td):
             kind = item >> 6
             if kind == _KIND_FROZEN or kind == _KIND_MIDNIGHT:
                 values[item & 63] = value
-        energy = _energy(values, 0)
+        energy = term.energy_units(values, 0)
         if energy is not None:
             found = (rec[3], energy)
     if found is None:
         return None
-    return {"td": td, "read_time": time15(found[0]), "tariffs": 4,
+    return {"td": td, "read_time": clock_math.from_seconds(found[0])[:5], "tariffs": 4,
             "forward_active": found[1], "forward_reactive": [None] * 5,
             "q1_reactive": [None] * 5, "q4_reactive": [None] * 5} if fn == 1 else \
-        {"td": td, "read_time": time15(found[0]), "tariffs": 4, "forward_active": found[1]}
+        {"td": td, "read_time": clock_math.from_seconds(found[0])[:5], "tariffs": 4, "forward_active": found[1]}
 
 
 # --- AFN0A / AFN04: parameters -----------------------------------------------------------
@@ -223,7 +225,7 @@ def set_params(term, frame):
             da1, da2 = gw376.da_bytes(pn)
             dt1, dt2 = gw376.dt_bytes(fn)
             body.extend(bytes((da1, da2, dt1, dt2)))
-        term._event(ERC3, body)
+        term._event(_ERC3, body)
     return [gw376.confirm(frame)]
 
 
