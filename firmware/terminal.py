@@ -46,6 +46,7 @@ Rules kept for every request:
   the meter twice).
 - Replies longer than the link's frame limit go as several frames (FIR/FIN, RSEQ counting up).
 """
+from firmware.unloading import unload_module
 from protocol import clock_math
 from protocol.compat import const
 from protocol.errors import ProtocolError
@@ -92,20 +93,9 @@ def release_codec():
         # unloads after boot: the BCD helpers, the archive's entry codec, the settings schema
         # and its checks (a set request validates with them)
         for name in ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
-                     "protocol.gw376_formats", "protocol.bcd", "protocol.meter_record",
+                     "protocol.gw376_dadt", "protocol.gw376_formats", "protocol.bcd", "protocol.meter_record",
                      "protocol.settings", "protocol.pw", "protocol.report_tasks"):
-            _unload(name)
-
-
-def _unload(name):
-    """Forget a module so its code leaves the heap once nothing uses it."""
-    import sys
-    if name in sys.modules:
-        del sys.modules[name]
-    package, _, leaf = name.rpartition(".")
-    parent = sys.modules.get(package)
-    if parent is not None and leaf in parent.__dict__:
-        delattr(parent, leaf)
+            unload_module(name)
 
 
 def pw_bytes(text):
@@ -351,7 +341,7 @@ class Terminal:
                 return await rare.control(self, frame)
             return await rare.forward(self, frame)
         finally:
-            _unload("firmware.terminal_rare")
+            unload_module("firmware.terminal_rare")
 
     def _reply(self, frame, units):
         return codec().responses(frame, units, self.max_user_data)

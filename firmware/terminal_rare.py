@@ -6,7 +6,7 @@ the standard's Pn is the terminal's own control round; docs/gw376.md) and
 transparent forwarding (AFN10 F1). Every function takes the Terminal as `term` and returns
 the reply frames, or None for a denial.
 """
-from protocol import clock_math, gw376, gw376_units
+from protocol import clock_math, gw376, gw376_dadt, gw376_units
 from protocol import settings as settings_schema
 from protocol.errors import ProtocolError
 from protocol.compat import const
@@ -222,8 +222,8 @@ def set_params(term, frame):
         term._put_time15(body, term.wall.now())
         body.append(frame.master & 0xFF)
         for pn, fn, _ in frame.units:
-            da1, da2 = gw376.da_bytes(pn)
-            dt1, dt2 = gw376.dt_bytes(fn)
+            da1, da2 = gw376_dadt.da_bytes(pn)
+            dt1, dt2 = gw376_dadt.dt_bytes(fn)
             body.extend(bytes((da1, da2, dt1, dt2)))
         term._event(_ERC3, body)
     return [gw376.confirm(frame)]

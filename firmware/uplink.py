@@ -32,6 +32,7 @@ record bytes straight from the log's reader into its buffer.
 """
 from array import array
 
+from firmware.unloading import unload_module
 from protocol.compat import const
 
 CURSOR = "uplink"
@@ -323,10 +324,10 @@ class Uploader:
         try:
             return self._fill_units(slot, pseq)
         finally:
-            terminal._unload("firmware.reports")
+            unload_module("firmware.reports")
             if terminal._codec is None:
-                terminal._unload("protocol.gw376_formats")
-                terminal._unload("protocol.bcd")        # the formats' BCD helpers
+                unload_module("protocol.gw376_formats")
+                unload_module("protocol.bcd")           # the formats' BCD helpers
 
     def _fill_units(self, slot, pseq):
         from firmware import reports

@@ -71,6 +71,7 @@ None is "no data". Supported units and their values:
 """
 import binascii
 
+from protocol import gw376_dadt as dadt
 from protocol import gw376_formats as formats
 from protocol.bcd import is_decimal
 from protocol.errors import ProtocolError
@@ -421,7 +422,6 @@ def _encode_energy(out, td_format, blocks, value):
 
 
 def _decode_confirm_list(buf, pos, end):
-    from protocol import gw376
     _need(pos, 1, end)
     result = {"afn": buf[pos], "items": []}
     pos += 1
@@ -429,8 +429,8 @@ def _decode_confirm_list(buf, pos, end):
         raise ProtocolError("AFN00 F3 items are 5 bytes each (DA DT err)", pos)
     while pos < end:
         err = buf[pos + 4]
-        for pn in gw376.expand_da(buf[pos], buf[pos + 1], pos):
-            for fn in gw376.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
+        for pn in dadt.expand_da(buf[pos], buf[pos + 1], pos):
+            for fn in dadt.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
                 result["items"].append((pn, fn, err))
         pos += 5
     return result, pos
@@ -438,7 +438,6 @@ def _decode_confirm_list(buf, pos, end):
 
 def _encode_unit_ids(out, items, with_value):
     """DA DT [value] for [(pn, fn, value)]: runs of equal values share multi-bit blocks."""
-    from protocol import gw376
     start = 0
     while start < len(items):
         stop = start + 1
@@ -446,8 +445,8 @@ def _encode_unit_ids(out, items, with_value):
             stop += 1
         if not with_value:
             stop = len(items)
-        for pns, fns, _ in gw376.group_units(items[start:stop]):
-            gw376._append_dadt(out, pns, fns)
+        for pns, fns, _ in dadt.group_units(items[start:stop]):
+            dadt.append_dadt(out, pns, fns)
             if with_value:
                 _put_uint(out, items[start][2], 1, "err")
         start = stop
@@ -526,7 +525,6 @@ def _decode_events(buf, pos, end):
 def decode_record(erc, buf, pos, size):
     """The fields of one event record (ERC `erc`, `size` bytes at buf[pos:]): an AFN0E record,
     or the same bytes kept in a ring log. Unknown layouts come back as {"erc", "raw"}."""
-    from protocol import gw376
     fields = ERC_FIELDS.get(erc)
     if fields is not None and size == _fields_length(fields):
         record, _ = decode_fields(fields, buf, pos, pos + size, {"erc": erc})
@@ -535,8 +533,8 @@ def decode_record(erc, buf, pos, size):
         record = {"erc": 3, "time": formats.decode(15, buf, pos), "master": buf[pos + 5],
                   "units": []}
         for at in range(pos + 6, pos + size, 4):
-            for pn in gw376.expand_da(buf[at], buf[at + 1], at):
-                for fn in gw376.expand_dt(buf[at + 2], buf[at + 3], at + 2):
+            for pn in dadt.expand_da(buf[at], buf[at + 1], at):
+                for fn in dadt.expand_dt(buf[at + 2], buf[at + 3], at + 2):
                     record["units"].append((pn, fn))
         return record
     return {"erc": erc, "raw": bytes(buf[pos:pos + size])}
@@ -594,7 +592,6 @@ def _encode_forward(fields):
 
 
 def _decode_report_task(buf, pos, end):
-    from protocol import gw376
     task, pos = decode_fields(REPORT_TASK, buf, pos, end)
     _need(pos, 1, end)
     count = buf[pos]
@@ -602,8 +599,8 @@ def _decode_report_task(buf, pos, end):
     _need(pos, 4 * count, end)
     units = []
     for _ in range(count):
-        for pn in gw376.expand_da(buf[pos], buf[pos + 1], pos):
-            for fn in gw376.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
+        for pn in dadt.expand_da(buf[pos], buf[pos + 1], pos):
+            for fn in dadt.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
                 units.append((pn, fn))
         pos += 4
     task["units"] = units
@@ -611,13 +608,12 @@ def _decode_report_task(buf, pos, end):
 
 
 def _encode_report_task(out, value):
-    from protocol import gw376
     encode_fields(out, REPORT_TASK, value)
     units = _listed(_get(value, "units"), 2)
     _put_uint(out, len(units), 1, "data unit count")
     for pn, fn in units:            # one DA DT each: what every master can read
-        da1, da2 = gw376.da_bytes(pn)
-        dt1, dt2 = gw376.dt_bytes(fn)
+        da1, da2 = dadt.da_bytes(pn)
+        dt1, dt2 = dadt.dt_bytes(fn)
         out.extend(bytes((da1, da2, dt1, dt2)))
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 import gw376_checks
-from protocol import gw376
+from protocol import gw376, gw376_dadt
 from protocol.errors import ProtocolError
 from protocol.gw376_units import Unknown
 
@@ -43,17 +43,17 @@ def test_units_expand_pn_first_then_fn():
 
 
 def test_da_dt_helpers_match_the_standard_examples():
-    assert gw376.da_bytes(1) == (0x01, 0x01)
-    assert gw376.da_bytes(9) == (0x01, 0x02)
-    assert gw376.da_bytes(0) == (0, 0)
+    assert gw376_dadt.da_bytes(1) == (0x01, 0x01)
+    assert gw376_dadt.da_bytes(9) == (0x01, 0x02)
+    assert gw376_dadt.da_bytes(0) == (0, 0)
     for fn, expected in ((1, "0100"), (3, "0400"), (10, "0201"), (25, "0103"), (31, "4003"),
                          (33, "0104"), (129, "0110"), (161, "0114")):
-        assert bytes(gw376.dt_bytes(fn)).hex() == expected
-    assert gw376.expand_da(0xFF, 0x00) == [gw376.PN_ALL]
+        assert bytes(gw376_dadt.dt_bytes(fn)).hex() == expected
+    assert gw376_dadt.expand_da(0xFF, 0x00) == [gw376.PN_ALL]
     with pytest.raises(ProtocolError):
-        gw376.expand_dt(0, 1)
+        gw376_dadt.expand_dt(0, 1)
     with pytest.raises(ProtocolError):
-        gw376.da_bytes(2041)
+        gw376_dadt.da_bytes(2041)
 
 
 def test_aux_pw_ec_tp_positions():

@@ -362,7 +362,7 @@ def test_the_rare_handlers_leave_nothing_behind_when_the_codec_goes():
     from firmware import terminal
     log, term, ev, s, clock = setup()
     gone = ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
-            "protocol.gw376_formats", "protocol.bcd", "protocol.settings", "protocol.pw")
+            "protocol.gw376_dadt", "protocol.gw376_formats", "protocol.bcd", "protocol.settings", "protocol.pw")
     terminal.codec()
     from firmware import terminal_rare     # noqa: F401
     from protocol import pw                # noqa: F401
