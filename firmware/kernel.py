@@ -29,7 +29,8 @@ from idle only while every supervised task has checked in on time.
 
 The services the firmware's own tasks never call (mutexes, mailboxes, event flags, pend_abort,
 task delete/suspend/resume/change priority/query, the scheduler lock, the rarer queue and
-delay calls) are in firmware/kernel_sync.py, loaded on first use.
+delay calls) are in firmware/kernel_sync.py: importing it makes them Kernel methods, as
+uC/OS-II's OS_*_EN switches compile them in. The status figures are firmware/kernel_stats.py's.
 """
 import gc
 import sys
@@ -41,8 +42,7 @@ VERSION = const(101)
 
 # --- uC/OS-II error codes (ucos_ii.h V2.93.01) ------------------------------------------------
 # Those only the services in firmware/kernel_sync.py return (task delete/suspend/resume, time,
-# mutex, mailbox and flag errors) and their options are defined there; `firmware.kernel` serves
-# every name all the same (module __getattr__ below), so both lists read as one.
+# mutex, mailbox and flag errors) and their options are defined there.
 OS_ERR_NONE = const(0)
 OS_ERR_EVENT_TYPE = const(1)
 OS_ERR_POST_NULL_PTR = const(3)
@@ -120,16 +120,6 @@ _MAX_US = const(3 * OS_MAX_TASKS)   # its longest slice
 _GATE = const(4 * OS_MAX_TASKS)     # masked ticks_us before which no slow pass is due
 _START = const(_GATE + 1)           # when the running slice began
 _W_SIZE = const(_START + 1)
-
-
-def __getattr__(name):
-    # The codes and options defined in firmware/kernel_sync.py: names cost heap (a global and
-    # its interned string each), so a board that never calls those services never holds them.
-    if name[:3] == "OS_":
-        from firmware import kernel_sync
-        if hasattr(kernel_sync, name):
-            return getattr(kernel_sync, name)
-    raise AttributeError("module 'firmware.kernel' has no attribute %r" % (name,))
 
 
 def _unmap_table(m):
@@ -408,7 +398,7 @@ class Kernel:
         self._sends = [None] * OS_MAX_TASKS     # slot -> its coroutine's send
         self._aw = _Await(m)
         # The services tasks call in their loops, bound in the instance: MicroPython checks a
-        # method found on a class with properties or __getattr__ (this one) for a __get__, and
+        # method found on a class with properties (this one has) or __getattr__ for a __get__, and
         # that check cost more than a whole semaphore post.
         for name in _BOUND:
             setattr(self, name, getattr(self, name))
@@ -1032,21 +1022,6 @@ class Kernel:
         s[_COUNT_HI] = count >> 8
         return OS_ERR_NONE
 
-    # --- services in firmware/kernel_sync.py -----------------------------------------------------
-    def __getattr__(self, name):
-        # Mutexes, mailboxes, event flags, pend_abort, the task_* calls other than create and
-        # checkin, the scheduler lock, the rarer queue and delay calls live in
-        # firmware/kernel_sync.py (kernel_sync.METHODS): the firmware's own tasks never call
-        # them, so their code stays out of a running board's heap until something (a test, a
-        # future task) asks for one; they then become methods of the class.
-        if name[:2] == "__":
-            raise AttributeError(name)
-        from firmware import kernel_sync
-        if name not in kernel_sync.METHODS:
-            raise AttributeError(name)
-        kernel_sync.install(Kernel)
-        return getattr(self, name)
-
     # --- message queues -------------------------------------------------------------------------
     def q_create(self, size):
         """OSQCreate: a queue of `size` messages, allocated once."""
@@ -1188,8 +1163,3 @@ class Kernel:
             for stream in hung:
                 self.io_forget(stream)
 
-    # --- statistics -----------------------------------------------------------------------------
-    def stats(self):
-        """Everything the status command shows, as plain dicts and lists (see kernel_stats)."""
-        from firmware.kernel_stats import report
-        return report(self)

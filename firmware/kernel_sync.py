@@ -4,9 +4,9 @@ time_set, the queue's rarer calls and the HMSM / periodic / resume delays.
 
 Kept apart from firmware/kernel.py so their code is not in the heap of a running board (about
 7 KB on a 64-bit build): the firmware's tasks only delay, wait on streams and use one queue.
-Kernel.__getattr__ installs these functions as Kernel methods the first time one of them is
-asked for, so `kernel.mutex_pend(...)` works as if they were defined in the class; semantics and
-error codes are those documented in firmware/kernel.py and docs/kernel.md.
+Importing this module installs these functions as Kernel methods, so `kernel.mutex_pend(...)`
+works as if they were defined in the class (`import firmware.kernel_sync` where they are used);
+semantics and error codes are those documented in firmware/kernel.py and docs/kernel.md.
 """
 from protocol.compat import const
 
@@ -14,11 +14,11 @@ from firmware.kernel import (OS_ERR_EVENT_TYPE, OS_ERR_NONE, OS_ERR_PCP_LOWER, O
     OS_ERR_PEND_LOCKED, OS_ERR_POST_NULL_PTR, OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID,
     OS_ERR_TASK_WAITING, OS_ERR_TIMEOUT, OS_LOWEST_PRIO, OS_POST_OPT_BROADCAST, OS_POST_OPT_FRONT,
     OS_POST_OPT_NONE, OS_PRIO_SELF, OS_STAT_DLY, OS_STAT_FLAG, OS_STAT_MBOX, OS_STAT_MUTEX,
-    OS_STAT_SUSPEND, KernelError, _EventBlock, _RESERVED, _add, _not_awaited, _prios,
+    OS_STAT_SUSPEND, Kernel, KernelError, _EventBlock, _RESERVED, _add, _not_awaited, _prios,
     _remove, _sem_count)
 
 # The uC/OS-II error codes and options (ucos_ii.h V2.93.01) that only these services return or
-# take. firmware.kernel serves them too (its module __getattr__), loading this module then.
+# take.
 OS_ERR_MBOX_FULL = const(20)
 OS_ERR_PRIO = const(41)
 OS_ERR_SCHED_LOCKED = const(50)
@@ -513,3 +513,6 @@ def flags_rdy(self):
 def time_set(self, ms):
     """OSTimeSet."""
     self._time_offset += ms - self.time_get()
+
+
+install(Kernel)

@@ -159,6 +159,7 @@ print(json.dumps({"kernel": best_k, "asyncio": best_a, "floor": best_f,
 LATENCY_SCRIPT = """
 import json, random, time
 from firmware.kernel import Kernel
+from firmware.kernel_stats import report
 
 SLICE_US = %(slice_ms)d * 1000
 k = Kernel()
@@ -196,7 +197,7 @@ k.run()
 late.sort()
 beyond.sort()
 n = len(late)
-st = k.stats()
+st = report(k)
 print(json.dumps({"p50_us": late[n // 2], "p99_us": late[(n * 99) // 100], "max_us": late[-1],
                   "beyond_p50_us": beyond[n // 2], "beyond_p99_us": beyond[(n * 99) // 100],
                   "beyond_max_us": beyond[-1],

@@ -6,9 +6,9 @@ import gc
 import micropython
 from mp_support import eq
 from kernel_support import make_kernel, run
-from firmware.kernel import (
-    Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_FLAG_SET, OS_FLAG_WAIT_SET_ALL, OS_FLAG_CONSUME,
-    OS_IO_READ)
+from firmware.kernel_stats import report
+from firmware.kernel import Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_IO_READ
+from firmware.kernel_sync import OS_FLAG_SET, OS_FLAG_WAIT_SET_ALL, OS_FLAG_CONSUME
 
 # counters live in a preallocated list: storing a small int into it allocates nothing
 PINGS, TIMEOUTS, TICKS, QMSGS, MBOX, FLAGS, LOCKS, ERRORS = range(8)
@@ -116,7 +116,7 @@ def test_virtual_clock_steady_state_allocates_nothing():
         micropython.heap_unlock()
     check_progress(counts, before, "heap locked")
     eq(k.fault_log, [])
-    st = k.stats()
+    st = report(k)
     if st["switches"] < 5000:
         raise AssertionError("only %d switches" % st["switches"])
 
@@ -192,6 +192,6 @@ def test_real_clock_steady_state_with_io_runs_heap_locked():
     check_progress(counts, before, "real clock, heap locked, %d ms" % elapsed)
     if received[0] - got < 50:
         raise AssertionError("only %d bytes arrived in %d ms" % (received[0] - got, elapsed))
-    eq(k.stats()["faults"], 0, "task faults")
+    eq(report(k)["faults"], 0, "task faults")
     a.close()
     b.close()

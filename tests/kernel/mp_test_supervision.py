@@ -2,11 +2,13 @@
 # restarts, and the watchdog fed from idle only while supervised tasks check in.
 from mp_support import eq
 from kernel_support import make_kernel, run, spawn
+import firmware.kernel_sync  # noqa: F401 - task_suspend
 from firmware.kernel import ON_FAULT_REMOVE, OS_ERR_NONE
+from firmware.kernel_stats import report
 
 
 def task_stats(kernel, prio):
-    for info in kernel.stats()["tasks"]:
+    for info in report(kernel)["tasks"]:
         if info["prio"] == prio:
             return info
     raise AssertionError("no task at %d" % prio)
@@ -22,7 +24,7 @@ def test_cpu_usage_counts_idle_time():
 
     spawn(k, worker, 10)
     run(k, 4995)                            # ends while the worker sleeps
-    st = k.stats()
+    st = report(k)
     eq(st["cpu"], 30, "cpu %")
     w = task_stats(k, 10)
     eq(w["cpu"], 30, "task cpu %")
@@ -54,7 +56,7 @@ def test_a_busy_high_priority_task_starves_lower_ones_and_the_stats_show_it():
     spawn(k, poller, 20)
     run(k, 3000)
     eq(polls[0], 0, "the poller never ran")
-    st = k.stats()
+    st = report(k)
     eq(st["cpu"], 100)
     hog_st, poll_st = task_stats(k, 5), task_stats(k, 20)
     eq(hog_st["cpu"], 100)
@@ -66,7 +68,7 @@ def test_a_busy_high_priority_task_starves_lower_ones_and_the_stats_show_it():
     run(k, 2000)
     if not 19 <= polls[0] <= 21:
         raise AssertionError("poller ran %d times" % polls[0])
-    eq(k.stats()["cpu"], 0)
+    eq(report(k)["cpu"], 0)
 
 
 def test_longest_slice_names_the_latency_culprit():
@@ -118,7 +120,7 @@ def test_a_raising_task_is_recorded_and_restarted():
     if "uart 7 timeout" not in info["last_fault"]:
         raise AssertionError(info["last_fault"])
     eq(len(seen), 13, "the other task kept its 100 ms period")
-    eq(k.stats()["faults"], 2)
+    eq(report(k)["faults"], 2)
 
 
 def test_a_raising_task_with_the_remove_policy_is_deleted():
@@ -150,12 +152,12 @@ def test_watchdog_is_fed_while_supervised_tasks_check_in():
 
     spawn(k, poller, 10, checkin_ms=500)
     run(k, 10000)
-    wd = k.stats()["watchdog"]
+    wd = report(k)["watchdog"]
     eq(wd["would_reset"], 0)
     eq(wd["virtual"], True)
     if wd["feeds"] < 30 or wd["longest_gap_ms"] > 300:
         raise AssertionError("feeds %r" % wd)
-    eq(k.stats()["feeds_withheld"], 0)
+    eq(report(k)["feeds_withheld"], 0)
 
 
 def test_a_stuck_supervised_task_stops_the_feeding():
@@ -170,7 +172,7 @@ def test_a_stuck_supervised_task_stops_the_feeding():
 
     spawn(k, uplink, 10, checkin_ms=500)
     run(k, 5000)
-    st = k.stats()
+    st = report(k)
     eq(st["late_task"], "uplink")
     if st["feeds_withheld"] < 10:
         raise AssertionError("withheld %d" % st["feeds_withheld"])
@@ -191,7 +193,7 @@ def test_cpu_starvation_starves_the_watchdog():
 
     spawn(k, runaway, 3)
     run(k, 4000)
-    wd = k.stats()["watchdog"]
+    wd = report(k)["watchdog"]
     if wd["overdue_ms"] < 2000:
         raise AssertionError("the watchdog was fed while the CPU was starved: %r" % wd)
 
@@ -245,5 +247,5 @@ def test_a_task_that_exhausts_the_heap_is_a_fault_not_the_end_of_the_board():
     spawn(k, other, 11)
     k.run(100)
     eq(k.task(10), None)
-    eq(k.stats()["faults"], 1)
+    eq(report(k)["faults"], 1)
     eq(len(after) >= 8, True, "the other task went on after the fault")
