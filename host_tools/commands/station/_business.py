@@ -10,7 +10,8 @@ import time
 
 import click
 
-from host_tools.commands.station._common import echo_json, echo_table
+from host_tools.commands.station._common import echo_json
+from host_tools.output import echo_table
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
 from host_tools.station import errors as station_errors
 from host_tools.station.times import station_zone

@@ -69,13 +69,3 @@ def json_time(moment):
 
 def echo_json(value):
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def echo_table(headers, rows):
-    """Print rows as aligned columns under a header line."""
-    rows = [[str(cell) for cell in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, headers, strict=True))
-    click.echo(line.rstrip())
-    for row in rows:
-        click.echo("  ".join("%-*s" % (w, c) for w, c in zip(widths, row, strict=True)).rstrip())

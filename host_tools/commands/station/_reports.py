@@ -9,7 +9,7 @@ import click
 
 from host_tools.business import exports
 from host_tools.commands.station._business import business_db
-from host_tools.commands.station._common import echo_table
+from host_tools.output import echo_table
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
 
 

@@ -8,7 +8,8 @@ from host_tools.business.users import by_id
 from host_tools.commands.station._business import (business_db, emit, login, now,
                                                    output_options, show_at, today, user_option,
                                                    yuan)
-from host_tools.commands.station._common import db_option, echo_json, echo_table, tz_option
+from host_tools.commands.station._common import db_option, echo_json, tz_option
+from host_tools.output import echo_table
 from host_tools.errors import EXIT_FAILED, CliError
 
 

@@ -1,8 +1,9 @@
 """`conc station commands`: operator commands (trip, close, time sync ...) and their audit trail."""
 import click
 
-from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
-                                                 opened_station, show_time, tz_option)
+from host_tools.commands.station._common import (db_option, echo_json, json_time, opened_station,
+                                                 show_time, tz_option)
+from host_tools.output import echo_table
 from host_tools.errors import EXIT_BAD_INPUT, CliError
 from host_tools.station.errors import StationError
 from host_tools.station.times import parse_time

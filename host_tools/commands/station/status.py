@@ -1,8 +1,9 @@
 """`conc station status`: which terminals are online, their last heartbeat, and read success."""
 import click
 
-from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
-                                                 opened_station, show_time, tz_option)
+from host_tools.commands.station._common import (db_option, echo_json, json_time, opened_station,
+                                                 show_time, tz_option)
+from host_tools.output import echo_table
 from host_tools.errors import EXIT_BAD_INPUT, CliError
 from host_tools.station.errors import StationError
 from host_tools.station.times import parse_time

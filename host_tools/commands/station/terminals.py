@@ -8,8 +8,9 @@ import json
 
 import click
 
-from host_tools.commands.station._common import (db_option, echo_json, echo_table, json_time,
-                                                 opened_station, show_time)
+from host_tools.commands.station._common import (db_option, echo_json, json_time, opened_station,
+                                                 show_time)
+from host_tools.output import echo_table
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError
 from host_tools.station.terminal_registry import check_address
 
