@@ -11,32 +11,42 @@ import asyncio
 import time
 
 
+def _polls(what, predicate, timeout):
+    """The waiting loop of both: yields before each new check while `predicate()` is false,
+    returns (StopIteration.value) its true value, fails at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s (last: %r)"
+                                 % (timeout, what, last))
+        yield
+
+
 def wait_for(what, predicate, timeout, every=0.05):
     """Poll `predicate()` until it returns something true; return that value.
 
     Raises AssertionError naming `what` and the last value after `timeout` seconds. An
     exception from `predicate` propagates (a check that cannot even run is not "not yet").
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s (last: %r)"
-                                 % (timeout, what, last))
-        time.sleep(every)
+    polls = _polls(what, predicate, timeout)
+    try:
+        while True:
+            next(polls)
+            time.sleep(every)
+    except StopIteration as done:
+        return done.value
 
 
 async def wait_for_async(what, predicate, timeout, every=0.05):
     """`wait_for` inside a coroutine: polls with asyncio.sleep, so the event loop (and the code
     under test running in it) goes on between checks."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s (last: %r)"
-                                 % (timeout, what, last))
-        await asyncio.sleep(every)
+    polls = _polls(what, predicate, timeout)
+    try:
+        while True:
+            next(polls)
+            await asyncio.sleep(every)
+    except StopIteration as done:
+        return done.value
