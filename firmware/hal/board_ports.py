@@ -46,8 +46,8 @@ def open_bus(board, bus, baud=2400, parity="E"):
             try:
                 return TtyPort(path, baud=baud, parity=parity, echo=cfg.get("echo", False))
             except OSError:
-                # seen under load: EINVAL from a pty whose other end is being set up; a
-                # moment later it opens
+                # a pty whose other end is still being set up refuses the settings (EINVAL)
+                # for a moment on a loaded host: try again before calling the bus absent
                 if attempt == 2:
                     raise
                 import time
