@@ -40,10 +40,6 @@ RELAY_UNCONFIRMED = const(3)    # accepted, but status word 3 disagrees or could
 RELAY_OUTCOMES = ("confirmed", "refused", "no_reply", "unconfirmed")
 
 
-def _bcd(v):
-    return ((v // 10) << 4) | (v % 10)
-
-
 class Events:
     def __init__(self, log, wall, state, fail_count=3, clock_error_s=300):
         self.log = log
@@ -56,13 +52,7 @@ class Events:
 
     # --- encoders (1376.1 data formats into self.buf) ------------------------------------
     def _time15(self, at, seconds):
-        y, mo, d, h, mi = clock_math.from_seconds(seconds)[:5]
-        b = self.buf
-        b[at] = _bcd(mi)
-        b[at + 1] = _bcd(h)
-        b[at + 2] = _bcd(d)
-        b[at + 3] = _bcd(mo)
-        b[at + 4] = _bcd(y % 100)
+        self.buf[at:at + 5] = clock_math.format15(seconds)
         return at + 5
 
     def _pn(self, at, point, start):
@@ -73,7 +63,7 @@ class Events:
     def _bcd_le(self, at, value, size):
         b = self.buf
         for i in range(size):
-            b[at + i] = _bcd(value % 100)
+            b[at + i] = clock_math.packed_bcd(value % 100)
             value //= 100
         return at + size
 

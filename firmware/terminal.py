@@ -48,6 +48,7 @@ Rules kept for every request:
 """
 from firmware.unloading import unload_module
 from protocol import clock_math
+from protocol.clock_math import packed_bcd
 from protocol.compat import const
 from protocol.errors import ProtocolError
 
@@ -123,10 +124,6 @@ def _same(a, b):
     return diff == 0
 
 
-def _bcd(v):
-    return ((v // 10) << 4) | (v % 10)
-
-
 class SettingsFile:
     """Settings kept as JSON on the board's filesystem, replaced atomically (temp + rename)."""
 
@@ -193,8 +190,8 @@ class Terminal:
         acd = ev is not None and ev.unread_important()
         area = self.area
         out.append(0xE9 if acd else 0xC9)
-        out.append(_bcd(area % 100))
-        out.append(_bcd(area // 100 % 100))
+        out.append(packed_bcd(area % 100))
+        out.append(packed_bcd(area // 100 % 100))
         out.append(self.address & 0xFF)
         out.append(self.address >> 8)
         out.append(0)
@@ -206,12 +203,12 @@ class Terminal:
         if fn == 3 and self.settings.get("comm.heartbeat_clock", 1):
             # format 01: ss mm hh DD (week << 5 | MM) YY
             t = self.wall.calendar()
-            out.append(_bcd(t[5]))
-            out.append(_bcd(t[4]))
-            out.append(_bcd(t[3]))
-            out.append(_bcd(t[2]))
-            out.append(t[6] << 5 | _bcd(t[1]))
-            out.append(_bcd(t[0] % 100))
+            out.append(packed_bcd(t[5]))
+            out.append(packed_bcd(t[4]))
+            out.append(packed_bcd(t[3]))
+            out.append(packed_bcd(t[2]))
+            out.append(t[6] << 5 | packed_bcd(t[1]))
+            out.append(packed_bcd(t[0] % 100))
         if acd:
             ec = ev.counters()
             out.append(ec[0])
@@ -300,12 +297,7 @@ class Terminal:
         self._event(ERC20, body)
 
     def _put_time15(self, out, seconds):
-        t = clock_math.from_seconds(seconds)
-        out.append(_bcd(t[4]))
-        out.append(_bcd(t[3]))
-        out.append(_bcd(t[2]))
-        out.append(_bcd(t[1]))
-        out.append(_bcd(t[0] % 100))
+        out.extend(clock_math.format15(seconds))
 
     def _event(self, erc, body):
         from firmware.records import append_event

@@ -4,6 +4,7 @@ DL/T 645 and Q/GDW 1376.1 carry every value as BCD digits, two per byte, with th
 significant byte first; signed formats keep the sign in the top bit of the most significant
 byte. Values stay exact integers here: a decimal scale is applied by whoever knows the format.
 """
+from protocol.clock_math import packed_bcd
 from protocol.errors import ProtocolError
 
 
@@ -23,7 +24,7 @@ def bcd_byte(value):
     """0..99 -> one BCD byte."""
     if not 0 <= value <= 99:
         raise ProtocolError("%d does not fit one BCD byte" % value)
-    return ((value // 10) << 4) | (value % 10)
+    return packed_bcd(value)
 
 
 def byte_value(byte, offset=None):

@@ -62,3 +62,18 @@ def text(seconds):
     """'2026-11-25 13:05:00' for logs and the status command."""
     t = from_seconds(seconds)
     return "%04d-%02d-%02d %02d:%02d:%02d" % t[:6]
+
+
+def packed_bcd(value):
+    """0..99 as one packed BCD byte, as 1376.1 and DL/T 645 write calendar fields and area codes
+    (no range check: the callers give fields of a valid time; protocol/bcd.py's bcd_byte checks
+    what it is given)."""
+    return ((value // 10) << 4) | (value % 10)
+
+
+def format15(seconds):
+    """Q/GDW 1376.1 data format 15 of wall seconds: minute, hour, day, month, two-digit year,
+    5 packed BCD bytes in wire order."""
+    y, mo, d, h, mi = from_seconds(seconds)[:5]
+    return bytes((packed_bcd(mi), packed_bcd(h), packed_bcd(d), packed_bcd(mo),
+                  packed_bcd(y % 100)))
