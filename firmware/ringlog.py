@@ -68,6 +68,25 @@ _MAX_RECORD = const(256)
 _MAX_HEADER = const(152)       # SECTOR_FIXED + 8 cursors + CRC
 _DROPPED = const(0xFFFFFFFF)
 _HDR_FMT = "<BBIIHI"           # type, length, seq, timestamp, point, crc
+# Field offsets (docs/ringlog.md). A sector header: its cursor count, sequence, erase count and
+# the first record sequence; a cursor slot (in the header or a CURSOR record): position, lost.
+_S_CURSORS = const(5)
+_S_SEQ = const(8)
+_S_ERASES = const(12)
+_S_FIRST_SEQ = const(16)
+_C_POS = const(NAME_LEN)
+_C_LOST = const(NAME_LEN + 4)
+# A record: type, payload length, sequence, timestamp, point, CRC.
+_R_LEN = const(1)
+_R_SEQ = const(2)
+_R_TIME = const(6)
+_R_POINT = const(10)
+_R_CRC = const(12)
+# The loss event's payload after its ERC byte: cursor name, lost now, new position, total lost.
+_L_NAME = const(1)
+_L_NOW = const(_L_NAME + NAME_LEN)
+_L_POS = const(_L_NOW + 4)
+_L_TOTAL = const(_L_POS + 4)
 _LOSS_LEN = const(21)          # ERC 1 + name 8 + lost now 4 + position 4 + total lost 4
 
 
@@ -167,7 +186,7 @@ class RingLog:
             if ok < 0:
                 foreign = ok
             elif ok:
-                seqs[i] = _u32(hbuf, 8)
+                seqs[i] = _u32(hbuf, _S_SEQ)
                 if best < 0 or seqs[i] > seqs[best]:
                     best = i
         if best < 0:
@@ -186,11 +205,11 @@ class RingLog:
         self._head_seq = head_seq
         self._count = count
         self.dev.readblocks(best, hbuf, 0)
-        self._head_erases = _u32(hbuf, 12)
-        self.next_seq = _u32(hbuf, 16)
+        self._head_erases = _u32(hbuf, _S_ERASES)
+        self.next_seq = _u32(hbuf, _S_FIRST_SEQ)
         self._load_cursor_table(hbuf)
-        self.oldest_seq = _u32(self._peek(self._sector_index(0)), 16)
-        self._off, self._closed = self._scan_head(self._round(SECTOR_FIXED + CURSOR_SLOT * hbuf[5] + 4))
+        self.oldest_seq = _u32(self._peek(self._sector_index(0)), _S_FIRST_SEQ)
+        self._off, self._closed = self._scan_head(self._round(SECTOR_FIXED + CURSOR_SLOT * hbuf[_S_CURSORS] + 4))
         if self._closed:
             self._roll()           # a torn tail: never write behind it, start a fresh sector
         else:
@@ -215,7 +234,7 @@ class RingLog:
             return 0
         if h[4] != VERSION:
             return -1
-        count = h[5]
+        count = h[_S_CURSORS]
         if count > MAX_CURSORS:
             return 0
         length = SECTOR_FIXED + CURSOR_SLOT * count
@@ -229,9 +248,10 @@ class RingLog:
         self._names = []
         self._pos = []
         self._lost = []
-        for c in range(h[5]):
+        for c in range(h[_S_CURSORS]):
             at = SECTOR_FIXED + CURSOR_SLOT * c
-            self._set_cursor(bytes(h[at:at + NAME_LEN]), _u32(h, at + 8), _u32(h, at + 12))
+            self._set_cursor(bytes(h[at:at + NAME_LEN]), _u32(h, at + _C_POS),
+                             _u32(h, at + _C_LOST))
 
     def _set_cursor(self, name, pos, lost):
         if name in self._names:
@@ -259,14 +279,14 @@ class RingLog:
         buf = self._scan
         if buf[0] == ERASED:
             return 0
-        total = self._round(RECORD_HEADER + buf[1])
-        if buf[0] == 0 or buf[1] > MAX_PAYLOAD or off + total > bs:
+        total = self._round(RECORD_HEADER + buf[_R_LEN])
+        if buf[0] == 0 or buf[_R_LEN] > MAX_PAYLOAD or off + total > bs:
             return -1
         self.dev.readblocks(sector, mv[RECORD_HEADER:total], off + RECORD_HEADER)
-        stored = _u32(buf, 12)
-        _put32(buf, 12, 0)
+        stored = _u32(buf, _R_CRC)
+        _put32(buf, _R_CRC, 0)
         ok = (crc32(mv[:total]) & 0xFFFFFFFF) == stored
-        _put32(buf, 12, stored)
+        _put32(buf, _R_CRC, stored)
         return total if ok else -1
 
     def _erased_from(self, sector, off):
@@ -294,20 +314,21 @@ class RingLog:
             if total < 0:
                 return off, True
             rtype = buf[0]
-            seq = _u32(buf, 2)
+            seq = _u32(buf, _R_SEQ)
             if rtype < DATA_LIMIT:
                 if seq != self.next_seq:
                     return off, True
                 self.next_seq = seq + 1
-                self._last_ts = _u32(buf, 6)
-                if rtype == EVENT and buf[1] == _LOSS_LEN and buf[PAYLOAD] == ERC_RECORDS_LOST:
-                    at = PAYLOAD + 1
-                    self._set_cursor(bytes(buf[at:at + NAME_LEN]), _u32(buf, at + 12),
-                                     _u32(buf, at + 16))
+                self._last_ts = _u32(buf, _R_TIME)
+                if (rtype == EVENT and buf[_R_LEN] == _LOSS_LEN
+                        and buf[PAYLOAD] == ERC_RECORDS_LOST):
+                    at = PAYLOAD + _L_NAME
+                    self._set_cursor(bytes(buf[at:at + NAME_LEN]), _u32(buf, PAYLOAD + _L_POS),
+                                     _u32(buf, PAYLOAD + _L_TOTAL))
             elif rtype == CURSOR:
                 at = PAYLOAD
-                self._set_cursor(bytes(buf[at:at + NAME_LEN]), _u32(buf, at + 8),
-                                 _u32(buf, at + 12))
+                self._set_cursor(bytes(buf[at:at + NAME_LEN]), _u32(buf, at + _C_POS),
+                                 _u32(buf, at + _C_LOST))
             off += total
 
     # -- format and sector rollover ---------------------------------------------------------
@@ -347,7 +368,7 @@ class RingLog:
         s = (self._head + 1) % n
         full = self._count == n
         if full:
-            erases = _u32(self._peek(s), 12) + 1
+            erases = _u32(self._peek(s), _S_ERASES) + 1
         else:
             # Never used, or its header was lost to a cut erase: a ring erases its sectors in
             # turn, so it has been erased as often as the head (counts may run short by the
@@ -356,24 +377,24 @@ class RingLog:
         self.dev.ioctl(6, s)
         if full:
             self._count -= 1
-            self.oldest_seq = _u32(self._peek((s + 1) % n), 16)
+            self.oldest_seq = _u32(self._peek((s + 1) % n), _S_FIRST_SEQ)
         # The header keeps the cursors as they were: losses are applied by the loss events
         # written after it, so a cut in between re-derives them at mount instead of hiding them.
         self._header_views()
         hdr = self._hdr
         hdr[0:4] = MAGIC
         hdr[4] = VERSION
-        hdr[5] = len(self._names)
+        hdr[_S_CURSORS] = len(self._names)
         hdr[6] = self._bs_log2
         hdr[7] = self._align_log2
-        _put32(hdr, 8, self._head_seq + 1)
-        _put32(hdr, 12, erases)
-        _put32(hdr, 16, self.next_seq)
+        _put32(hdr, _S_SEQ, self._head_seq + 1)
+        _put32(hdr, _S_ERASES, erases)
+        _put32(hdr, _S_FIRST_SEQ, self.next_seq)
         at = SECTOR_FIXED
         for c in range(len(self._names)):
             hdr[at:at + NAME_LEN] = self._names[c]
-            _put32(hdr, at + 8, self._pos[c])
-            _put32(hdr, at + 12, self._lost[c])
+            _put32(hdr, at + _C_POS, self._pos[c])
+            _put32(hdr, at + _C_LOST, self._lost[c])
             at += CURSOR_SLOT
         _put32(hdr, at, crc32(self._hcrc) & 0xFFFFFFFF)
         self.dev.writeblocks(s, self._hview, 0)
@@ -405,10 +426,10 @@ class RingLog:
                 total = self._lost[c] + lost_now
                 body = bytearray(_LOSS_LEN)
                 body[0] = ERC_RECORDS_LOST
-                body[1:1 + NAME_LEN] = self._names[c]
-                _put32(body, 9, lost_now)
-                _put32(body, 13, oldest)
-                _put32(body, 17, total)
+                body[_L_NAME:_L_NAME + NAME_LEN] = self._names[c]
+                _put32(body, _L_NOW, lost_now)
+                _put32(body, _L_POS, oldest)
+                _put32(body, _L_TOTAL, total)
                 # The event carries the cursor's new state: one record, atomic.
                 self._write(EVENT, 0, self._last_ts, body, self.next_seq)
                 self.next_seq += 1
@@ -424,7 +445,7 @@ class RingLog:
             buf[i] = ERASED
         pack_into(_HDR_FMT, buf, 0, rtype, len(body), seq, timestamp, point, 0)
         buf[RECORD_HEADER:RECORD_HEADER + len(body)] = body
-        _put32(buf, 12, crc32(buf) & 0xFFFFFFFF)
+        _put32(buf, _R_CRC, crc32(buf) & 0xFFFFFFFF)
         self.dev.writeblocks(self._head, buf, self._off)
         self._off += total
 
@@ -457,7 +478,7 @@ class RingLog:
         for i in range(end, total):
             st[i] = ERASED
         view = self._views[total // self._align]
-        pack_into("<I", st, 12, crc32(view))     # unsigned on both interpreters
+        pack_into("<I", st, _R_CRC, crc32(view))     # unsigned on both interpreters
         self.dev.writeblocks(self._head, view, self._off)
         self._off += total
         self.next_seq = seq + 1
@@ -467,8 +488,8 @@ class RingLog:
     def _write_cursor(self, name, pos, lost):
         body = bytearray(CURSOR_SLOT)
         body[0:NAME_LEN] = name
-        _put32(body, 8, pos)
-        _put32(body, 12, lost)
+        _put32(body, _C_POS, pos)
+        _put32(body, _C_LOST, lost)
         if self._closed or self._off + self._round(RECORD_HEADER + CURSOR_SLOT) > self._bs:
             self._roll()          # the new header already holds the new state
             return
@@ -533,7 +554,7 @@ class RingLog:
         lo, hi = 0, self._count - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if _u32(self._peek(self._sector_index(mid)), 16) <= first_seq:
+            if _u32(self._peek(self._sector_index(mid)), _S_FIRST_SEQ) <= first_seq:
                 lo = mid
             else:
                 hi = mid - 1
@@ -568,19 +589,19 @@ class RingLog:
                 rt = buf[0]
                 if rt >= DATA_LIMIT:
                     continue
-                seq = _u32(buf, 2)
+                seq = _u32(buf, _R_SEQ)
                 if seq < expect:
                     continue
                 expect = seq + 1
                 if rtype is not None and rt != rtype:
                     continue
-                pt = buf[10] | buf[11] << 8
+                pt = buf[_R_POINT] | buf[_R_POINT + 1] << 8
                 if point is not None and pt != point:
                     continue
-                ts = _u32(buf, 6)
+                ts = _u32(buf, _R_TIME)
                 if (since is not None and ts < since) or (until is not None and ts >= until):
                     continue
-                yield seq, rt, pt, ts, bytes(buf[PAYLOAD:PAYLOAD + buf[1]])
+                yield seq, rt, pt, ts, bytes(buf[PAYLOAD:PAYLOAD + buf[_R_LEN]])
                 if self._head_seq != anchor:
                     break                # a sector opened meanwhile: find our place again
 
@@ -600,10 +621,10 @@ class RingLog:
                 rt = buf[0]
                 if rt >= DATA_LIMIT or (rtype is not None and rt != rtype):
                     continue
-                pt = buf[10] | buf[11] << 8
+                pt = buf[_R_POINT] | buf[_R_POINT + 1] << 8
                 if point is not None and pt != point:
                     continue
-                found = (_u32(buf, 2), rt, pt, _u32(buf, 6), bytes(buf[PAYLOAD:PAYLOAD + buf[1]]))
+                found = (_u32(buf, _R_SEQ), rt, pt, _u32(buf, _R_TIME), bytes(buf[PAYLOAD:PAYLOAD + buf[_R_LEN]]))
             if found is not None:
                 return found
         return None
