@@ -3,8 +3,8 @@ look at (firmware/usb_status.py reads it in the interrupted firmware's heap).
 
     c = Concentrator()          # nothing happens yet
     concentrator.current = c    # firmware/main.py keeps it here
-    startup.boot(c)             # firmware/startup.py: configs, ring log, ERC14, kernel, tasks
-    c.kernel.run()              # until Ctrl-C (KeyboardInterrupt): then c.stopped(interrupt)
+    c.run(boot)                 # boot(c), then the kernel until Ctrl-C: c.stopped(interrupt)
+    # boot: firmware/startup.py's (configs, ring log, ERC14, kernel, tasks), then unloaded
 
 The boot steps live in firmware/startup.py, unloaded once the board runs; this module keeps
 only what the running firmware needs, plus small helpers both sides share.
@@ -169,6 +169,29 @@ class Concentrator:
                 quiet_since = now
 
     # --- running ----------------------------------------------------------------------------
+    def run(self, boot):
+        """Boot (`boot(self)`) and run the kernel until a Ctrl-C hands the board to the REPL:
+        then the stop marker (stopped()), and the KeyboardInterrupt goes on to the REPL.
+
+        One handler from the boot to the end of the kernel's run: a Ctrl-C that lands anywhere
+        in between (unloading startup collects the heap, which takes a while on a loaded host)
+        must still end in an orderly stop, or the next boot logs a power cut that never
+        happened. The USB transport sends Ctrl-C twice, and the second can arrive while the
+        first is on its way out: Ctrl-C is held off (hal/interrupts.py) in a `finally`, which
+        the VM enters without a jump, so a second Ctrl-C is taken there and not raised by the
+        type test of the `except` clause, which would skip the marker."""
+        try:
+            try:
+                boot(self)
+                self.kernel.run()
+            finally:
+                interrupts.hold()
+        except KeyboardInterrupt as exc:
+            self.stopped(exc)
+            raise
+        else:
+            interrupts.release()
+
     def stopped(self, interrupt=None, clean=False):
         """Record an orderly stop (a `conc` command took over the board).
 
@@ -178,27 +201,23 @@ class Concentrator:
         whether the firmware's state is whole, so that a command may run its kernel again
         (firmware/usb_api.py test_read); `clean`: the kernel was stopped by kernel.stop().
 
-        Ctrl-C is held off while the marker is written (hal/interrupts.py). MicroPython raises
-        a pending KeyboardInterrupt (the USB transport sends Ctrl-C twice) at the next branch:
-        there is none between here and the hold, so the one still pending then lands inside
-        the first try, and the second try remounts."""
+        Ctrl-C is held off while the marker is written (hal/interrupts.py), a Ctrl-C pending
+        from before taken by hold() itself: nothing interrupts the write."""
+        interrupts.hold()
         self.stopped_idle = False
         try:
-            self._log_stopped(interrupt, clean, False)
-        except KeyboardInterrupt:
-            self._log_stopped(interrupt, clean, True)
+            self._log_stopped(interrupt, clean)
         finally:
             interrupts.release()
 
-    def _log_stopped(self, interrupt, clean, remount):
-        interrupts.hold()
+    def _log_stopped(self, interrupt, clean):
         # No marker before this boot has logged what ended the previous run: it would hide a
         # power cut from the next boot (which then sees the same newest records we saw).
         if not self.boot_recorded or self.dev is None or self.log is None:
             return
         try:
             gc.collect()
-            idle = not remount and (clean or interrupt is not None and _while_idle(interrupt))
+            idle = clean or (interrupt is not None and _while_idle(interrupt))
             from firmware import records
             if not idle:
                 self.log.remount()

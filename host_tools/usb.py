@@ -5,7 +5,8 @@ Built on mpremote's SerialTransport, used as a library. A session interrupts the
 firmware with Ctrl-C only for as long as it needs the raw REPL; `close()` resumes the firmware
 with a soft reset from the friendly REPL, which runs boot.py and main.py again, as a board does
 after power-on. Every failure a user can meet (no board, port busy, cable pulled, a command that
-fails on the board) becomes a one-line CliError.
+fails on the board) becomes a one-line CliError. What the board printed when its program was
+stopped is kept (`Board.stop_output`, and appended to the file CONC_STOP_LOG names).
 
     with Board.open(port) as board:          # port: a path, or "auto"
         board.exec("print(1)")               # -> "1\\n"
@@ -27,6 +28,8 @@ WRITE_CHUNK = 1536          # bytes of file data per exec: 2 KB of base64, small
 TEMP_SUFFIX = ".conc-tmp"   # files being written; a later write of the same file replaces them
 SERIAL_TIMEOUT = 1.0        # seconds a single read may block; the exec timeouts sit above it
 DEFAULT_EXEC_TIMEOUT = 30   # seconds of board silence before an exec is given up
+STOP_LOG_ENV = "CONC_STOP_LOG"  # a file: what each board printed when a session stopped it
+STOP_OUTPUT_MAX = 8192      # bytes of that output kept (its end: the stop, not old chatter)
 
 
 class BoardError(CliError):
@@ -84,6 +87,7 @@ class Board:
         self.port = port
         self.transport = transport
         self.action = "talking to it"
+        self.stop_output = ""   # what the board printed when this session stopped its program
         # Whether the raw REPL's '>' prompt has been read already (bulk reads of an answer
         # take it along with the answer's end).
         self._prompt_read = False
@@ -131,29 +135,55 @@ class Board:
     def _enter_raw_repl(self, soft_reset):
         with self._guard("stopping its program"):
             serial = self.transport.serial
+            said = bytearray()
             for attempt in range(3):
                 # Ctrl-C twice: one may be eaten by a program that catches KeyboardInterrupt once.
                 serial.write(b"\r\x03\x03")
                 time.sleep(0.05 * attempt)
-                try:
-                    serial.reset_input_buffer()
-                except (OSError, termios.error):
-                    # A pty can refuse tcflush for a moment right after its previous user
-                    # closed it; the flush only saves reading stale bytes, which read_until skips.
-                    pass
+                said += self._waiting_bytes()
                 serial.write(b"\r\x01")
                 # The '>' prompt after the banner is left for the first exec to read.
                 data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)
+                said += data
                 if data.endswith(RAW_BANNER):
                     break
             else:
+                self._keep_stop_output(said)
                 raise CliError("the board on %s does not answer Ctrl-C at its REPL: is it a "
                                "MicroPython board, and does its program let KeyboardInterrupt "
                                "through?" % self.port, EXIT_DEVICE)
+            self._keep_stop_output(said)
             self.transport.in_raw_repl = True
             self._prompt_read = False
             if soft_reset:
                 self.soft_reset()
+
+    def _waiting_bytes(self):
+        """What the board printed and nobody read yet (its program's output, the start of what
+        it says when it stops), without waiting."""
+        serial = self.transport.serial
+        try:
+            return serial.read(serial.in_waiting)
+        except (OSError, termios.error):
+            # A pty can refuse a moment right after its previous user closed it; read_until
+            # reads these bytes afterwards.
+            return b""
+
+    def _keep_stop_output(self, said):
+        """What the board printed when its program was stopped (the program's last words: a
+        traceback, "conc: stop marker not written ..."), kept as `stop_output` and appended to
+        the file STOP_LOG_ENV names: the REPL's prompts and banner are not evidence, these are."""
+        text = bytes(said[-STOP_OUTPUT_MAX:]).replace(RAW_BANNER, b"").decode("utf-8", "replace")
+        self.stop_output = text.replace("\r\n", "\n")
+        path = os.environ.get(STOP_LOG_ENV)
+        if not path:
+            return
+        try:
+            with open(path, "a") as log:
+                log.write("=== %s %s stopped; it printed:\n%s\n" % (
+                    time.strftime("%Y-%m-%dT%H:%M:%S"), self.port, self.stop_output.rstrip()))
+        except OSError:
+            pass   # a debug log that cannot be written must not fail the command
 
     def soft_reset(self):
         """A fresh interpreter (boot.py runs, main.py does not); stays at the raw REPL."""

@@ -70,6 +70,31 @@ def test_the_firmware_is_interrupted_then_resumed(board):
         mpremote(board.port, "exec", "import os\nos.remove('main.py')")
 
 
+def test_what_the_program_printed_when_it_was_stopped_is_kept(board, tmp_path, monkeypatch):
+    # a firmware's last words when `conc` stops it (a traceback, "stop marker not written") are
+    # the evidence of a stop gone wrong: kept in the session and in CONC_STOP_LOG's file
+    log = tmp_path / "stops.log"
+    monkeypatch.setenv("CONC_STOP_LOG", str(log))
+    mpremote(board.port, "exec",
+             "with open('main.py', 'w') as f:\n"
+             " f.write('import time\\nprint(\"main running\")\\ntry:\\n while True:\\n"
+             "  time.sleep_ms(10)\\nexcept KeyboardInterrupt:\\n print(\"last words\")\\n"
+             " raise\\n')")
+    try:
+        with Board.open(board.port) as b:
+            b.resume()
+        console = Console(board.port)
+        console.read_until(b"main running\r\n")
+        console.close()
+        with Board.open(board.port) as b:
+            said = b.stop_output
+        assert "last words" in said and "KeyboardInterrupt" in said, said
+        assert "raw REPL" not in said       # the REPL's banner is not evidence
+        assert "last words" in log.read_text()
+    finally:
+        mpremote(board.port, "exec", "import os\nos.remove('main.py')")
+
+
 def test_soft_reset_gives_a_clean_interpreter(board):
     with Board.open(board.port) as b:
         b.exec("leftover = 1")
