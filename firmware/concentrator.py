@@ -49,17 +49,6 @@ METERS_FILE = "meters.dat"
 current = None             # the Concentrator firmware/main.py runs
 
 
-def _bcd(v):
-    return ((v // 10) << 4) | (v % 10)
-
-
-def time15(seconds):
-    """Q/GDW 1376.1 data format 15 (minute, hour, day, month, year; BCD) of wall seconds."""
-    from protocol import clock_math
-    y, mo, d, h, mi = clock_math.from_seconds(seconds)[:5]
-    return bytes((_bcd(mi), _bcd(h), _bcd(d), _bcd(mo), _bcd(y % 100)))
-
-
 def read_json(path):
     """(value, problem): the parsed file, or None and why not."""
     try:

@@ -11,7 +11,8 @@ import sys
 from firmware.concentrator import (
     BOARD_FILE, ERC14, ERC21, FAULT_STORAGE, HOUSEKEEPING_CHECKIN_MS, HOUSEKEEPING_PRIO,
     MARK_STOPPED, METERS_FILE, POLLER_PRIO, UPLINK_PRIO, VERSION, default_board,
-    load_settings, read_json, time15, unload, unload_new)
+    load_settings, read_json, unload, unload_new)
+from protocol.clock_math import format15
 
 # Heap the uplink needs: its resident part (modem driver, link, terminal, uploader and their
 # 18 KB of buffers) plus the 1376.1 codec it loads while it answers a request, with room left
@@ -105,10 +106,10 @@ def _record_boot(c):
             if off < record[3] <= now:
                 off = record[3]
         c.power_off_at = off
-        records.append_event(log, 0, now, ERC14, time15(off) + time15(now))
+        records.append_event(log, 0, now, ERC14, format15(off) + format15(now))
     c.boot_recorded = True
     if _settings_fault_changed(c.settings_problems):
-        records.append_event(log, 0, now, ERC21, time15(now) + bytes((FAULT_STORAGE,)))
+        records.append_event(log, 0, now, ERC21, format15(now) + bytes((FAULT_STORAGE,)))
     records.append_marker(log, now, records.MARK_BOOT, VERSION.encode())
 
 

@@ -2,6 +2,7 @@
 # off/on event (ERC14) is recorded, with which times, and the orderly-stop marker.
 from mp_support import eq
 from firmware import concentrator as conc
+from protocol.clock_math import format15
 from firmware import records, startup
 from firmware.hal.norflash import NorFlash
 from firmware.ringlog import EVENT, MARKER, RingLog
@@ -70,9 +71,9 @@ def test_a_power_cut_records_erc14_with_the_newest_time_among_the_last_records()
     eq(c.power_off_at, T0 + 300, "newest timestamp, not the last record's")
     erc14 = _events(log, conc.ERC14)
     eq(len(erc14), 1, "one ERC14")
-    eq(erc14[0][4][1:], conc.time15(T0 + 300) + conc.time15(T0 + 3600), "off and on times")
+    eq(erc14[0][4][1:], format15(T0 + 300) + format15(T0 + 3600), "off and on times")
 
 
 def test_time15_is_format_15_minute_first_bcd():
     seconds = clock_math.to_seconds(2026, 3, 9, 7, 45, 59)
-    eq(conc.time15(seconds), bytes((0x45, 0x07, 0x09, 0x03, 0x26)), "format 15")
+    eq(format15(seconds), bytes((0x45, 0x07, 0x09, 0x03, 0x26)), "format 15")
