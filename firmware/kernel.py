@@ -29,8 +29,8 @@ from idle only while every supervised task has checked in on time.
 
 The services the firmware's own tasks never call (mutexes, mailboxes, event flags, pend_abort,
 task delete/suspend/resume/change priority/query, the scheduler lock, the rarer queue and
-delay calls) are in firmware/kernel_sync.py: importing it makes them Kernel methods, as
-uC/OS-II's OS_*_EN switches compile them in. The status figures are firmware/kernel_stats.py's.
+delay calls) are in firmware/kernel_optional.py: importing it makes them Kernel methods,
+as uC/OS-II's OS_*_EN switches compile them in. The status figures are firmware/kernel_stats.py's.
 """
 import gc
 import sys
@@ -41,8 +41,8 @@ from protocol.compat import const, ptr8, ptr32, viper
 VERSION = const(101)
 
 # --- uC/OS-II error codes (ucos_ii.h V2.93.01) ------------------------------------------------
-# Those only the services in firmware/kernel_sync.py return (task delete/suspend/resume, time,
-# mutex, mailbox and flag errors) and their options are defined there.
+# Those only the services in firmware/kernel_optional.py return (task delete/suspend/resume,
+# time, mutex, mailbox and flag errors) and their options are defined there.
 OS_ERR_NONE = const(0)
 OS_ERR_EVENT_TYPE = const(1)
 OS_ERR_POST_NULL_PTR = const(3)
@@ -295,7 +295,7 @@ class Task:
     late = 0
     release = None                  # time_dly_periodic's last release
     overruns = 0
-    flags_rdy = 0                   # the flags that readied its last flag pend (kernel_sync)
+    flags_rdy = 0                   # the flags that readied its last flag pend (kernel_optional)
 
     err = _slot_field(_ERR)
     wait = _slot_field(_WAIT)       # its await is armed (a service it called blocks or yields)

@@ -8,7 +8,7 @@ from mp_support import eq
 from kernel_support import make_kernel, run
 from firmware.kernel_stats import report
 from firmware.kernel import Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_IO_READ
-from firmware.kernel_sync import OS_FLAG_SET, OS_FLAG_WAIT_SET_ALL, OS_FLAG_CONSUME
+from firmware.kernel_optional import OS_FLAG_SET, OS_FLAG_WAIT_SET_ALL, OS_FLAG_CONSUME
 
 # counters live in a preallocated list: storing a small int into it allocates nothing
 PINGS, TIMEOUTS, TICKS, QMSGS, MBOX, FLAGS, LOCKS, ERRORS = range(8)

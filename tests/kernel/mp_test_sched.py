@@ -4,7 +4,7 @@ from kernel_support import make_kernel, run, spawn
 from firmware.kernel import (
     OS_ERR_NONE, OS_ERR_PRIO_EXIST, OS_ERR_PRIO_INVALID, OS_ERR_TIMEOUT, OS_ERR_PEND_LOCKED,
     OS_LOWEST_PRIO, OS_PRIO_SELF, ON_FAULT_REMOVE, OS_MAX_TASKS, OS_ERR_TASK_NO_MORE_TCB)
-from firmware.kernel_sync import (
+from firmware.kernel_optional import (
     OS_ERR_PRIO, OS_ERR_TASK_NOT_EXIST, OS_ERR_TASK_DEL_IDLE, OS_ERR_TASK_DEL,
     OS_ERR_TASK_SUSPEND_IDLE, OS_ERR_TASK_SUSPEND_PRIO, OS_ERR_TASK_RESUME_PRIO,
     OS_ERR_TASK_NOT_SUSPENDED, OS_ERR_TIME_NOT_DLY, OS_ERR_TIME_ZERO_DLY,

@@ -2,7 +2,7 @@
 # restarts, and the watchdog fed from idle only while supervised tasks check in.
 from mp_support import eq
 from kernel_support import make_kernel, run, spawn
-import firmware.kernel_sync  # noqa: F401 - task_suspend
+import firmware.kernel_optional  # noqa: F401 - task_suspend
 from firmware.kernel import ON_FAULT_REMOVE, OS_ERR_NONE
 from firmware.kernel_stats import report
 

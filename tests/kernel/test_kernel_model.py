@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware.kernel import OS_ERR_NONE, OS_ERR_Q_FULL, Kernel
-from firmware.kernel_sync import (
+from firmware.kernel_optional import (
     OS_FLAG_CONSUME, OS_FLAG_WAIT_CLR_ALL, OS_FLAG_WAIT_CLR_ANY, OS_FLAG_WAIT_SET_ALL,
     OS_FLAG_WAIT_SET_ANY)
 from firmware.vclock import VirtualClock

@@ -1,12 +1,13 @@
-"""The kernel services the firmware itself does not use: mutexes, mailboxes, event flags,
-pend_abort, task delete / suspend / resume / change priority / query, the scheduler lock,
-time_set, the queue's rarer calls and the HMSM / periodic / resume delays.
+"""The kernel's optional services, the ones the firmware itself does not use: mutexes, mailboxes,
+event flags, pend_abort, task delete / suspend / resume / change priority / query, the scheduler
+lock, time_set, the queue's rarer calls and the HMSM / periodic / resume delays.
 
 Kept apart from firmware/kernel.py so their code is not in the heap of a running board (about
 7 KB on a 64-bit build): the firmware's tasks only delay, wait on streams and use one queue.
 Importing this module installs these functions as Kernel methods, so `kernel.mutex_pend(...)`
-works as if they were defined in the class (`import firmware.kernel_sync` where they are used);
-semantics and error codes are those documented in firmware/kernel.py and docs/kernel.md.
+works as if they were defined in the class (`import firmware.kernel_optional` where they are
+used, as uC/OS-II's OS_*_EN switches compile them in); semantics and error codes are those
+documented in firmware/kernel.py and docs/kernel.md.
 """
 from protocol.compat import const
 
