@@ -2,26 +2,28 @@
 
 The chain of tests/e2e/e2e_support.py (meter simulator -> virtual board running the real
 firmware -> simulated SIM800 -> `conc station serve --capture`), with the station configuring
-the reports itself: at every login it sends AFN04 F65 (class 1: F129, F131, F25 of every point
-every hour) and F66 (class 2: daily / monthly frozen energy and the curves, daily), and F67/F68
-start them. The technician installs the board in real time; then the cabinet is powered up
-again on `conc board run --clock-start` (firmware/vclock.py FastClock: time in which no byte
-moves is skipped) and a whole day passes in about a minute: hourly readings and curve points,
-the midnight round (the DL/T 645-2007 meter's daily freeze, the 1997 meter's midnight reading),
-the meters' clock check and time sync, heartbeats, every report at its task's boundary. After
-the day the clock runs at real speed and the operator trips and closes a meter.
+the reports itself: once a session has settled (two heartbeats) it sends AFN04 F65 (class 1:
+F129, F131, F25 of every point every hour from its midnight) and F66 (class 2: daily / monthly
+frozen energy and the curves, daily), and F67/F68 start them. The technician installs the
+board in real time; then the cabinet loses power and comes back on `conc board run
+--clock-start` (firmware/vclock.py FastClock: time in which no byte moves is skipped), and a
+whole day passes in a minute or two: hourly readings and curve points, the midnight round (the
+DL/T 645-2007 meter's daily freeze, the 1997 meter's midnight reading), the meters' clock check,
+heartbeats, the tasks arriving a few virtual hours in (the board reports at once until then,
+at the hourly boundaries after). After the day the clock runs at real speed and the operator
+trips and closes a meter.
 
 What a utility relies on, checked against the board's ring log (`conc pull`):
 - every reading and frozen value due by the last hourly boundary is in the station exactly
-  once, with the meter's value, and nothing that was not yet due;
-- every event the board logged (power on, parameter changes from the station's tasks, the
-  meters' clock deviation, the trip's and the close's ERC33) is in the station once;
+  once, with the meter's value, and nothing read after it (not due yet);
+- every event the board logged (power off/on, the tasks' parameter change, the meters' clock
+  deviation, the trip's and the close's ERC33) is in the station once;
 - the captured session (`conc decode`) is standard units only: the station's F65..F68 down,
   F129/F25 and curves and F161 up, no vendor unit F241 and no vendor ERC 60/250/251.
 
-The meter simulator's clock starts just after the virtual midnight, so the 2007 meter holds
-that day's freeze when the board's 00:05 round reads it (its clock is off the board's by a few
-minutes: the board raises ERC12 and its 03:17 broadcast sets the meter).
+The meter simulator's clock starts just after the day's midnight (hours ahead of the board at
+its boot, minutes behind it at the 00:05 round: ERC12 each time), so the 2007 meter holds that
+midnight's freeze when the board's round reads it.
 """
 import datetime
 import json
