@@ -114,8 +114,11 @@ class VirtualClock:
         self._tus = self._add(self._tus, us & self._mask)
 
 
-# Real time a request is given to be answered before the clock may skip again: a meter's
-# turnaround and first bytes (tens of ms), the modem's AT replies, a station's confirm under load.
+# Real time a request written to a device is given for its answer to start (a meter's
+# turnaround, the modem's AT replies: tens of ms; a slow host: hundreds), and the time after the
+# last byte that moved before the clock may skip again (the station's confirm of a frame the
+# modem has just sent, a reply that comes in pieces).
+ANSWER_MS = 1000
 QUIET_MS = 200
 
 
@@ -124,12 +127,13 @@ class FastClock:
     which nothing happens skipped.
 
     Its ticks are the host's real ticks plus the skipped time. When the kernel would sleep and no
-    serial device has seen a byte written or arrive for QUIET_MS of real time, the sleep is
-    skipped: the clock jumps to the kernel's next deadline at once, as a board's idle hours pass
-    unnoticed. A request written to a meter or the modem (`exchange()`, called by the virtual
-    board on every write) or a byte arriving starts real time again, so every reply takes its
-    real time and a timeout is a real one. Once the calendar reaches `until_ms` it is the real
-    clock again (offset by what was skipped).
+    serial device has seen a byte arrive for QUIET_MS of real time, nor a byte written whose
+    answer has not started for ANSWER_MS, the sleep is skipped: the clock jumps to the kernel's
+    next deadline at once, as a board's idle hours pass unnoticed. A request written to a meter
+    or the modem (`exchange()`, called by the virtual board on every write) or a byte arriving
+    starts real time again, so every reply takes its real time and a timeout is a real one.
+    Once the calendar reaches `until_ms` it is the real clock again (offset by what was
+    skipped).
 
     The calendar is the host's time plus `offset_ms` (unix milliseconds); `save(offset_ms)` is
     called after every skip, so the board resumes its day after a restart or a power cut as a
@@ -145,6 +149,7 @@ class FastClock:
         self._save = save
         self._skipped_ms = 0
         self._active_at = time.ticks_ms()
+        self._awaiting = False      # a request was written and no byte has come since
         self.ticks_period = time.ticks_add(0, -1) + 1
         self.ticks_diff = time.ticks_diff
         self.ticks_add = time.ticks_add
@@ -167,24 +172,30 @@ class FastClock:
     def wait_io(self, poll, timeout_ms):
         time = self._time
         since = time.ticks_diff(time.ticks_ms(), self._active_at)
-        if self.fast and since >= QUIET_MS and timeout_ms > 0:
+        window = ANSWER_MS if self._awaiting else QUIET_MS
+        if self.fast and since >= window and timeout_ms > 0:
             events = poll.poll(0)
             if events:
-                self._active_at = time.ticks_ms()
+                self._moved()
                 return events
             self._skip(timeout_ms)
             return ()
-        if self.fast and since < QUIET_MS and (timeout_ms < 0 or timeout_ms > QUIET_MS - since):
-            timeout_ms = QUIET_MS - since      # then the rest of the wait is skipped
+        if self.fast and since < window and (timeout_ms < 0 or timeout_ms > window - since):
+            timeout_ms = window - since         # then the rest of the wait is skipped
         events = poll.poll(timeout_ms)
         if events:
-            self._active_at = time.ticks_ms()
+            self._moved()
         return events
+
+    def _moved(self):
+        self._active_at = self._time.ticks_ms()
+        self._awaiting = False
 
     # --- the virtual board's controls ---------------------------------------------------------
     def exchange(self):
         """A byte was written to a device: its answer comes in real time."""
         self._active_at = self._time.ticks_ms()
+        self._awaiting = True
 
     def localtime(self):
         """The calendar now, as time.localtime() gives it."""

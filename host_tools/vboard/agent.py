@@ -203,9 +203,14 @@ def _install_clock():
     except ImportError:
         return              # no firmware flashed yet: nothing runs on the clock
     path = cfg["file"]
-    with _host.open(path, "r") as f:
-        offset = int(f.read().strip())
-    state = _host.open(path, "r+")
+    try:
+        with _host.open(path, "r") as f:
+            offset = int(f.read().strip())
+        state = _host.open(path, "r+")
+    except (OSError, ValueError) as exc:
+        sys.stdout.write("vboard: the clock file %s is unreadable (%r): the board runs on the "
+                         "host's clock\r\n" % (path, exc))
+        return
 
     def save(offset_ms):
         state.seek(0)

@@ -103,7 +103,7 @@ def timeline(now):
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory):
-    times = timeline(datetime.datetime.utcnow())
+    times = timeline(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
     if times is None:
         pytest.skip("the station's midnight (its report tasks' base) is less than 1 h 20 min "
                     "ago: a virtual day ending now would report no midnight round")

@@ -144,7 +144,7 @@ def _fast_clock(directory, start, until):
     import time
     start_ms = _local_ms(start, "--clock-start")
     until_ms = _local_ms(until, "--fast-until") if until else start_ms    # default: real speed
-    if until_ms is not None and until_ms < start_ms:
+    if until_ms < start_ms:
         raise CliError("--fast-until (%s) must not come before --clock-start (%s)" % (
             until, start), EXIT_USAGE)
     path = os.path.join(str(directory), "clock.offset")
