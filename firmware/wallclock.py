@@ -54,6 +54,8 @@ class WallClock:
 def from_rtc(ticks):
     """A wall clock seeded from the board's RTC (or the host clock on the virtual board)."""
     import time
-    t = time.localtime()    # a calendar tuple whatever the port's epoch (1970 unix, 2000 boards)
+    # a calendar tuple whatever the port's epoch (1970 unix, 2000 boards); a virtual board's
+    # fast clock keeps its own calendar (firmware/vclock.py FastClock)
+    t = ticks.localtime() if hasattr(ticks, "localtime") else time.localtime()
     year = t[0] if 2000 <= t[0] <= 2099 else 2000
     return WallClock(ticks, clock_math.to_seconds(year, t[1], t[2], t[3], t[4], t[5]))

@@ -157,6 +157,71 @@ def _install_vboard_module():
     sys.modules["vboard"] = module
 
 
+class _WatchedDevice(io.IOBase):
+    """A serial device whose writes tell the fast clock a request is on the wire (its answer
+    then takes real time). select.poll reaches the host file through ioctl(GET_FILENO)."""
+
+    def __init__(self, file, clock):
+        self.file = file
+        self.clock = clock
+
+    def write(self, buf):
+        self.clock.exchange()
+        return self.file.write(buf)
+
+    def readinto(self, buf):
+        return self.file.readinto(buf)
+
+    def read(self, n=-1):
+        return self.file.read(n)
+
+    def fileno(self):
+        return self.file.fileno()
+
+    def ioctl(self, request, arg):
+        if request == 10:               # MP_STREAM_GET_FILENO (py/stream.h)
+            return self.file.fileno()
+        return -1
+
+    def close(self):
+        self.file.close()
+
+
+_clock = [None]     # the fast clock, when `conc board run --clock-start` asked for one
+
+
+def _install_clock():
+    """`conc board run --clock-start`: the firmware runs on firmware/vclock.py's FastClock,
+    put where it imports its clock (firmware.hal.clock), resuming from the offset kept in the
+    host file the server created (a soft reset or a power cut keeps the board's calendar)."""
+    cfg = _config.get("clock")
+    if not cfg:
+        return
+    try:
+        import firmware.hal
+        from firmware.vclock import FastClock
+    except ImportError:
+        return              # no firmware flashed yet: nothing runs on the clock
+    path = cfg["file"]
+    try:
+        with _host.open(path, "r") as f:
+            offset = int(f.read().strip())
+        state = _host.open(path, "r+")
+    except (OSError, ValueError) as exc:
+        sys.stdout.write("vboard: the clock file %s is unreadable (%r): the board runs on the "
+                         "host's clock\r\n" % (path, exc))
+        return
+
+    def save(offset_ms):
+        state.seek(0)
+        state.write("%020d\n" % offset_ms)
+
+    clock = FastClock(offset, cfg.get("until_ms"), save)
+    firmware.hal.clock = clock
+    sys.modules["firmware.hal.clock"] = clock
+    _clock[0] = clock
+
+
 def _attach_devices():
     """Make the attached devices openable by their paths, as they would be on a board running
     Linux: open() of a bus or modem device path, or of the data partition's label (e.g.
@@ -168,6 +233,7 @@ def _attach_devices():
     for path in list(_config["buses"].values()) + [_config["modem"]]:
         if path:
             devices[path] = path
+    serial = set(devices)
     label = _config["data_label"]
     devices[label] = devices["/" + label.lstrip("/")] = _config["data_image"]
     flash_open = builtins.open
@@ -176,6 +242,8 @@ def _attach_devices():
         host_path = devices.get(file) if isinstance(file, str) else None
         if host_path is None:
             return flash_open(file, mode, *args, **kwargs)
+        if _clock[0] is not None and host_path in serial:
+            return _WatchedDevice(_host.open(host_path, mode), _clock[0])
         return _host.open(host_path, mode)
 
     builtins.open = open
@@ -292,6 +360,7 @@ def main():
     _install_vboard_module()
     _attach_devices()
     sys.path[:] = ["", ".frozen", "/lib"]
+    _install_clock()
     globals_ = {"__name__": "__main__"}
     gc.collect()
     version = "%d.%d.%d" % sys.implementation.version[:3]

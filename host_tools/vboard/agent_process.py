@@ -67,7 +67,7 @@ def _die_with_parent():
 class AgentProcess:
     """Spawn the agent; the owner polls `stdout_fd` and `event_fd` and calls `read_events()`."""
 
-    def __init__(self, images, heap_kb, buses, modem):
+    def __init__(self, images, heap_kb, buses, modem, clock=None):
         self.heap_kb = heap_kb
         cmd_read, self._cmd_write = os.pipe()
         self._evt_read, evt_write = os.pipe()
@@ -78,6 +78,7 @@ class AgentProcess:
             "data_image": str(images.data), "data_label": images.data.name,
             "image_dir": str(images.directory),
             "buses": {str(k): v for k, v in buses.items()}, "modem": modem, "heap_kb": heap_kb,
+            "clock": clock,         # {"file", "until_ms"}: the fast clock (agent.py)
         }
         env = dict(os.environ)
         env["CONC_VBOARD"] = json.dumps(config)

@@ -43,8 +43,9 @@ class AgentStartError(Exception):
 class VirtualBoardServer:
     """Serve a virtual board on a new pty until `stop()` (or SIGINT/SIGTERM in `serve()`)."""
 
-    def __init__(self, images, heap_kb, buses=None, modem=None, log=None):
+    def __init__(self, images, heap_kb, buses=None, modem=None, log=None, clock=None):
         self.images = images
+        self.clock = clock
         self.heap_kb = heap_kb
         self.buses = dict(buses or {})
         self.modem = modem
@@ -139,7 +140,7 @@ class VirtualBoardServer:
         self._start_agent()
 
     def _start_agent(self):
-        self.agent = AgentProcess(self.images, self.heap_kb, self.buses, self.modem)
+        self.agent = AgentProcess(self.images, self.heap_kb, self.buses, self.modem, self.clock)
         self.selector.register(self.agent.stdout_fd, selectors.EVENT_READ, "stdout")
         self.selector.register(self.agent.event_fd, selectors.EVENT_READ, "events")
 

@@ -134,8 +134,10 @@ class Child:
 class Chain:
     """Meters, modem, station and virtual board, wired together; `stop()` ends them all."""
 
-    def __init__(self, tmp, board=BOARD):
+    def __init__(self, tmp, board=BOARD, meters=None, bus_format=None):
         self.board = board
+        self.meters = METERS if meters is None else meters
+        self.bus_format = BUS_FORMAT if bus_format is None else bus_format
         self.dir = Path(tmp)
         self.env = child_env(tmp)
         self.db_path = self.dir / "station.db"
@@ -182,14 +184,14 @@ class Chain:
     def register(self):
         self.conc("station", "terminals", "add", "--area", AREA, "--address", ADDRESS,
                   "--password", PW, "--name", "e2e", "--db", self.db)
-        for pn, (bus, _, address, _, protocol) in METERS.items():
+        for pn, (bus, _, address, _, protocol) in self.meters.items():
             if protocol == "200":                   # Modbus: the board reports a unit id
                 address = "%012d" % (900 + int(address))
             self.conc("station", "terminals", "add-meter", TERMINAL, "--pn", pn, "--meter",
                       address, "--protocol", protocol, "--port", bus, "--baud", BAUD,
                       "--meter-password", METER_PASSWORD + "0000", "--db", self.db)
 
-    def start_station(self, listen="127.0.0.1:0"):
+    def start_station(self, listen="127.0.0.1:0", options=None):
         # --read-every 0: every reading in the database comes from the board's uploads, so
         # they can be matched one to one with its ring log. --no-archive-sync: the board keeps
         # the archive its technician gave it. --report-every 0: no report tasks, so the board
@@ -197,10 +199,11 @@ class Chain:
         # reading cycle reaches the station at once, which the station-kill test times;
         # timed tasks are tested in tests/uplink and tests/station_frontend.
         # --capture: every frame of every session (appended across restarts), for `conc decode`
-        first = self.spawn("station", ["station", "serve", "--listen", listen, "--json",
-                                       "--read-every", "0", "--no-archive-sync",
-                                       "--report-every", "0", "--capture", self.capture,
-                                       "--stats-every", "0", "--db", self.db])
+        # `options` replace these defaults (a test of station-set report tasks gives its own)
+        options = options or ["--read-every", "0", "--no-archive-sync", "--report-every", "0"]
+        first = self.spawn("station", ["station", "serve", "--listen", listen, "--json"] +
+                           [str(o) for o in options] +
+                           ["--capture", self.capture, "--stats-every", "0", "--db", self.db])
         self.station_address = first["listening"]
         return self.station_address
 
@@ -226,10 +229,11 @@ class Chain:
         return self.children["station"]
 
     # --- meters, modem, board ------------------------------------------------------------------
-    def start_meters(self):
-        for bus in (1, 2):
-            config = {"bus": BUS_FORMAT[bus],
-                      "meters": [m[3] for m in METERS.values() if m[0] == bus]}
+    def start_meters(self, start=None):
+        """The simulated meter buses; `start`: their clocks' time (ISO, local) now."""
+        for bus in sorted(self.bus_format):
+            config = {"bus": dict(self.bus_format[bus], **({"start": start} if start else {})),
+                      "meters": [m[3] for m in self.meters.values() if m[0] == bus]}
             path = self.dir / ("bus%d.json" % bus)
             path.write_text(json.dumps(config))
             self.spawn("bus %d" % bus, ["sim", "meters", "--config", path, "--json"])
@@ -238,25 +242,31 @@ class Chain:
         self.modem = self.spawn("modem", ["sim", "modem", "--connect", self.station_address,
                                           "--dialect", "sim800", "--json"])["device"]
 
-    def start_board(self):
+    def start_board(self, clock=()):
+        """`conc board run` on the chain's buses and modem; `clock`: e.g. ("--clock-start",
+        TIME, "--fast-until", TIME) for a board whose idle time is skipped."""
+        buses = []
+        for bus in sorted(self.bus_format):
+            buses += ["--bus", "%d=%s" % (bus, self.children["bus %d" % bus].first["device"])]
         self.port = self.spawn("board", [
-            "board", "run", "--board", self.board, "--image", self.dir / "board",
-            "--bus", "1=" + self.children["bus 1"].first["device"],
-            "--bus", "2=" + self.children["bus 2"].first["device"],
-            "--modem", self.modem, "--json"])["port"]
+            "board", "run", "--board", self.board, "--image", self.dir / "board"] + buses +
+            ["--modem", self.modem, "--json"] + list(clock))["port"]
         return self.port
 
-    def install(self):
-        """What the technician types at the cabinet: flash, configure, the meter list."""
+    def install(self, settings=()):
+        """What the technician types at the cabinet: flash, configure, the meter list.
+        `settings`: (key, value) pairs that replace or add to the chain's own."""
         host, port = self.station_address.rsplit(":", 1)
         self.conc("flash", "--board", self.board)
-        for key, value in (("terminal.area", AREA), ("terminal.address", ADDRESS),
-                           ("master.host", host), ("master.port", port),
-                           ("comm.heartbeat_min", 1), ("comm.redial_s", 1),
-                           ("comm.redial_max_s", 4), ("plan.realtime_min", 1),
-                           ("plan.curve_min", 0), ("comm.password", PW)):
+        values = dict((("terminal.area", AREA), ("terminal.address", ADDRESS),
+                       ("master.host", host), ("master.port", port),
+                       ("comm.heartbeat_min", 1), ("comm.redial_s", 1),
+                       ("comm.redial_max_s", 4), ("plan.realtime_min", 1),
+                       ("plan.curve_min", 0), ("comm.password", PW)))
+        values.update(settings)
+        for key, value in values.items():
             self.conc("config", "set", key, value)
-        for pn, (bus, protocol, address, sim, _) in METERS.items():
+        for pn, (bus, protocol, address, sim, _) in self.meters.items():
             args = ["--point", pn, "--address", address, "--protocol", protocol, "--bus", bus,
                     "--baud", BAUD]
             if protocol == "modbus":

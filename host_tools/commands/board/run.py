@@ -51,8 +51,17 @@ def _existing_device(path, option):
                    "end is a meter simulator. Repeatable.")
 @click.option("--modem", "modem_path", metavar="PATH",
               help="Attach the modem UART to a serial device (a modem or the modem simulator).")
+@click.option("--clock-start", metavar="TIME",
+              help="Set the board's calendar to TIME (local, e.g. 2026-03-01T23:30) at this "
+                   "start; it then counts on from there, also across soft resets and kill -9 "
+                   "(kept in the image folder). Unix-port boards only.")
+@click.option("--fast-until", metavar="TIME",
+              help="With --clock-start: run the clock fast until this calendar time (local): "
+                   "time in which no byte goes to or comes from a meter or the modem is "
+                   "skipped, so a day of plans, reports and heartbeats passes in about a "
+                   "minute while every exchange takes its real time; then at real speed.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"port": PATH} instead of PATH.')
-def cli(image_dir, board_name, bus_options, modem_path, as_json):
+def cli(image_dir, board_name, bus_options, modem_path, clock_start, fast_until, as_json):
     """Run the firmware on a virtual board until Ctrl-C or SIGTERM.
 
     The first line printed is the board's serial port (a pty): use it as --port for conc
@@ -81,7 +90,13 @@ def cli(image_dir, board_name, bus_options, modem_path, as_json):
                        EXIT_BAD_INPUT)
     buses = parse_buses(bus_options, config)
     modem = _existing_device(modem_path, "--modem") if modem_path else config["modem"].get("device")
+    if fast_until and not clock_start:
+        raise CliError("--fast-until needs --clock-start TIME (where the fast day begins)",
+                       EXIT_USAGE)
     if config["platform"] == "qemu":
+        if clock_start:
+            raise CliError("--clock-start runs on unix-port boards (e.g. --board virtual), not "
+                           "in QEMU", EXIT_USAGE)
         _run_qemu(image_dir or QEMU_IMAGE_DIR, board_name, config, buses, modem, as_json)
         return
     image_dir = image_dir or DEFAULT_IMAGE_DIR
@@ -92,7 +107,8 @@ def cli(image_dir, board_name, bus_options, modem_path, as_json):
     server = None
     try:
         images.ensure()
-        server = VirtualBoardServer(images, config["heap_budget_kb"], buses, modem)
+        clock = _fast_clock(images.directory, clock_start, fast_until) if clock_start else None
+        server = VirtualBoardServer(images, config["heap_budget_kb"], buses, modem, clock=clock)
         server.start()
         entry = registry.register(server.port, images.directory)
         click.echo(json.dumps({"port": server.port}) if as_json else server.port)
@@ -110,6 +126,31 @@ def cli(image_dir, board_name, bus_options, modem_path, as_json):
         if server:
             server.close()
         images.unlock()
+
+
+def _local_ms(text, option):
+    import datetime
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError("%s takes a local time like 2026-03-01T23:30, not %r" % (option, text),
+                       EXIT_USAGE) from None
+    return int(when.timestamp() * 1000)
+
+
+def _fast_clock(directory, start, until):
+    """The agent's fast clock settings; its calendar offset from the host's time is kept in a
+    file of the image folder, which the agent rewrites as the clock skips."""
+    import time
+    start_ms = _local_ms(start, "--clock-start")
+    until_ms = _local_ms(until, "--fast-until") if until else start_ms    # default: real speed
+    if until_ms < start_ms:
+        raise CliError("--fast-until (%s) must not come before --clock-start (%s)" % (
+            until, start), EXIT_USAGE)
+    path = os.path.join(str(directory), "clock.offset")
+    with open(path, "w") as f:
+        f.write("%020d\n" % (start_ms - int(time.time() * 1000)))
+    return {"file": os.path.abspath(path), "until_ms": until_ms}
 
 
 def _run_qemu(image_dir, board_name, config, buses, modem, as_json):
