@@ -42,6 +42,7 @@ Task entry (settings "report.tasks", protocol/settings.py checks it):
      ratio R, running 0|1, [[pn, fn], ...]]        pn 0xFFFF = every point
 """
 from protocol import clock_math
+from protocol.clock_math import packed_bcd
 from protocol.compat import const
 
 PN_ALL = const(0xFFFF)
@@ -130,21 +131,13 @@ def boundary(unit, period, base, now):
     return -1
 
 
-def _bcd(v):
-    return ((v // 10) << 4) | (v % 10)
-
-
 def _dadt(out, pn, fn):
+    # one point, one class (protocol/gw376_dadt.py writes any group; this one is loaded per
+    # reported frame, and that codec only with requests)
     out.append(1 << ((pn - 1) & 7))
     out.append((pn - 1) // 8 + 1)
     out.append(1 << ((fn - 1) & 7))
     out.append((fn - 1) // 8)
-
-
-def _time15(out, seconds):
-    t = clock_math.from_seconds(seconds)
-    for v in (t[4], t[3], t[2], t[1], t[0] % 100):
-        out.append(_bcd(v))
 
 
 def _block(out, fmt, values, first, count, scale=1):
@@ -176,17 +169,17 @@ def encode(rec, tasks, protocol_1997=False):
         for fn, first in ((161, _Q_FWD), (163, _Q_REV)):
             if values.get(first) is not None and tasks.covers(CLASS2, point, fn):
                 _dadt(out, point, fn)
-                out.append(_bcd(t[2]))
-                out.append(_bcd(t[1]))
-                out.append(_bcd(t[0] % 100))
+                out.append(packed_bcd(t[2]))
+                out.append(packed_bcd(t[1]))
+                out.append(packed_bcd(t[0] % 100))
                 _energy(out, values, first, seconds)
         if t[2] == 1:       # the freeze at the start of a month closes the month before
             year, month = (t[0], t[1] - 1) if t[1] > 1 else (t[0] - 1, 12)
             for fn, first in ((177, _Q_FWD), (179, _Q_REV)):
                 if values.get(first) is not None and tasks.covers(CLASS2, point, fn):
                     _dadt(out, point, fn)
-                    out.append(_bcd(month))
-                    out.append(_bcd(year % 100))
+                    out.append(packed_bcd(month))
+                    out.append(packed_bcd(year % 100))
                     _energy(out, values, first, seconds)
         return (0x0D, out) if out else (0, None)
     if kind == _KIND_CURVE:
@@ -204,7 +197,7 @@ def encode(rec, tasks, protocol_1997=False):
         # and 0.01 A
         scale = 10 if protocol_1997 else 1
         _dadt(out, point, 25)
-        _time15(out, seconds)
+        out.extend(clock_math.format15(seconds))
         _block(out, 9, values, _Q_POWER, 4)                 # kW, 0.0001
         _block(out, 9, {}, 0, 4)                            # reactive power: not read
         _block(out, 5, values, _Q_PF, 4)                    # 0.001 = 0.1 %
@@ -230,7 +223,7 @@ def _curves(out, point, seconds, values, tasks, protocol_1997):
             if not ratio or slot % ratio:
                 continue
             _dadt(out, point, fn0 + i)
-            _time15(out, seconds)
+            out.extend(clock_math.format15(seconds))
             out.append(_DENSITY.get(step * ratio // 60, 0))
             out.append(1)
             _block(out, fmt, values, first + i, 1, scale if protocol_1997 else 1)
@@ -246,6 +239,6 @@ def _any(values, first, count):
 def _energy(out, values, first, seconds):
     """read time (format 15), M = 4 tariffs, total + t1..t4 in format 14 (0.0001 kWh) from the
     stored 0.01 kWh."""
-    _time15(out, seconds)
+    out.extend(clock_math.format15(seconds))
     out.append(4)
     _block(out, 14, values, first, 5, 100)
