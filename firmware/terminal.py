@@ -9,7 +9,8 @@
 It knows nothing of modems or sockets: firmware/link.py feeds it frames and sends what it
 returns. RAM: the 1376.1 codec (protocol.gw376) is imported only when a request comes
 (`codec()`) and dropped after CODEC_IDLE_S without one (`idle()`); link frames are built by
-hand; the rarer handlers live in firmware/terminal_rare.py, imported for one request.
+hand; the answers from the ring log's history (firmware/terminal_history.py) and the
+administration requests (firmware/terminal_admin.py) are imported for one request.
 Requests answered (anything else: AFN00 F2 deny):
 
     AFN01 F1            hardware reset: confirmed, then on_reset() once the answer is out
@@ -90,12 +91,13 @@ def release_codec():
     global _codec
     if _codec is not None:
         _codec = None
-        # with what the codec and the rare handlers brought back, which firmware/startup.py
-        # unloads after boot: the BCD helpers, the archive's entry codec, the settings schema
-        # and its checks (a set request validates with them)
-        for name in ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
-                     "protocol.gw376_dadt", "protocol.gw376_formats", "protocol.bcd", "protocol.meter_record",
-                     "protocol.settings", "protocol.pw", "protocol.report_tasks"):
+        # with what the codec and the administration requests brought back, which
+        # firmware/startup.py unloads after boot: the BCD helpers, the archive's entry codec,
+        # the settings schema and its checks (a set request validates with them)
+        for name in ("firmware.terminal_admin", "firmware.terminal_history", "protocol.gw376",
+                     "protocol.gw376_units", "protocol.gw376_dadt", "protocol.gw376_formats",
+                     "protocol.bcd", "protocol.meter_record", "protocol.settings", "protocol.pw",
+                     "protocol.report_tasks"):
             unload_module(name)
 
 
@@ -320,20 +322,24 @@ class Terminal:
             return None
         if afn not in _RARE_AFNS:
             return None
-        # parameters, history, control, forwarding: loaded for this request only
-        from firmware import terminal_rare as rare
+        # history, parameters, control, forwarding: loaded for this request only
+        if afn == codec().AFN_CLASS2:
+            from firmware import terminal_history
+            try:
+                return terminal_history.class2(self, frame)
+            finally:
+                unload_module("firmware.terminal_history")
+        from firmware import terminal_admin as admin
         try:
             if afn == codec().AFN_QUERY:
-                return rare.query(self, frame)
+                return admin.query(self, frame)
             if afn == codec().AFN_SET:
-                return rare.set_params(self, frame)
-            if afn == codec().AFN_CLASS2:
-                return rare.class2(self, frame)
+                return admin.set_params(self, frame)
             if afn == codec().AFN_CONTROL:
-                return await rare.control(self, frame)
-            return await rare.forward(self, frame)
+                return await admin.control(self, frame)
+            return await admin.forward(self, frame)
         finally:
-            unload_module("firmware.terminal_rare")
+            unload_module("firmware.terminal_admin")
 
     def _reply(self, frame, units):
         return codec().responses(frame, units, self.max_user_data)

@@ -128,8 +128,8 @@ def test_long_replies_are_split_into_frames_with_fir_fin():
     req2 = gw376.Frame(0x0A, [(0, 1, None), (0, 3, None), (0, 8, None)], area=4101,
                        terminal=7, seq=5)
     term.max_user_data = 60
-    from firmware import terminal_rare
-    out = terminal_rare.query(term, req2)
+    from firmware import terminal_admin
+    out = terminal_admin.query(term, req2)
     eq(len(out) > 1, True)
     eq((out[0].fir, out[0].fin, out[-1].fir, out[-1].fin), (True, False, False, True))
     eq([f.seq for f in out], [(5 + i) & 15 for i in range(len(out))])
@@ -355,16 +355,16 @@ def test_the_codec_is_dropped_after_a_minute_without_requests():
     eq(terminal.codec().AFN_CLASS1, 0x0C)                  # and back on demand
 
 
-def test_the_rare_handlers_leave_nothing_behind_when_the_codec_goes():
-    # a set request brings the rare handlers, the settings schema and its checks back in;
+def test_the_admin_handlers_leave_nothing_behind_when_the_codec_goes():
+    # a set request brings the administration handlers, the settings schema and its checks back in;
     # they leave with the codec, as firmware/startup.py unloads them after boot
     import sys
     from firmware import terminal
     log, term, ev, s, clock = setup()
-    gone = ("firmware.terminal_rare", "protocol.gw376", "protocol.gw376_units",
+    gone = ("firmware.terminal_admin", "protocol.gw376", "protocol.gw376_units",
             "protocol.gw376_dadt", "protocol.gw376_formats", "protocol.bcd", "protocol.settings", "protocol.pw")
     terminal.codec()
-    from firmware import terminal_rare     # noqa: F401
+    from firmware import terminal_admin    # noqa: F401
     from protocol import pw                # noqa: F401
     eq([name for name in gone if name not in sys.modules], [])
     term.codec_at = term.wall.now()

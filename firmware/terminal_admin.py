@@ -1,63 +1,18 @@
-"""The terminal's less frequent requests, loaded only while one is answered (firmware/terminal.py
-unloads this module again): parameters and the meter archive (AFN04 / AFN0A F1, F3, F8, F10),
-frozen energy from the ring log (AFN0D F161, F177), control (AFN05 F1, F2, F31: in our mapping
-AFN05 F1/F2's Pn is the measuring point whose meter relay is tripped / permitted to close, where
-the standard's Pn is the terminal's own control round; docs/gw376.md) and
-transparent forwarding (AFN10 F1). Every function takes the Terminal as `term` and returns
-the reply frames, or None for a denial.
+"""The master's administration of the terminal: its parameters, meter archive and report tasks
+(AFN04 set / AFN0A query F1, F3, F8, F10, F65..F68), its meters' relays and its clock (AFN05 F1,
+F2, F31: in our mapping AFN05 F1/F2's Pn is the measuring point whose meter relay is tripped /
+permitted to close, where the standard's Pn is the terminal's own control round;
+docs/gw376.md) and transparent forwarding to its buses (AFN10 F1). Loaded only while one such
+request is answered (firmware/terminal.py unloads it again). Every function takes the Terminal
+as `term` and returns the reply frames, or None for a denial.
 """
 from protocol import clock_math, gw376, gw376_dadt, gw376_units
 from protocol import settings as settings_schema
 from protocol.errors import ProtocolError
 from protocol.compat import const
-from firmware.ringlog import READINGS
 
-_KIND_FROZEN = const(2)         # firmware/quantities.py FROZEN, MIDNIGHT
-_KIND_MIDNIGHT = const(3)
 _ERC3 = const(3)                # parameters changed
 _RELAY_COMMANDS = {1: "trip", 2: "permit_close"}     # AFN05 Fn -> relay command
-
-# --- AFN0D: frozen data from the ring log ---------------------------------------------------
-def class2(term, frame):
-    if term.log is None:
-        return None
-    units = []
-    for pn, fn, td in frame.units:
-        if fn not in (161, 177) or pn == 0 or td is None:
-            return None
-        for point in term._points(pn):
-            value = frozen(term, point, fn, td)
-            if value is not None:
-                units.append((point, fn, value))
-    return term._reply(frame, units) if units else None
-
-def frozen(term, point, fn, td):
-    if fn == 161:
-        day = clock_math.to_seconds(td[0], td[1], td[2])
-    else:       # monthly: the freeze at 00:00 of the next month's first day
-        year, month = td[0], td[1] + 1
-        if month > 12:
-            year, month = year + 1, 1
-        day = clock_math.to_seconds(year, month, 1)
-    found = None
-    from firmware.records import unpack_readings
-    for rec in term.log.records(rtype=READINGS, point=point, since=day,
-                                until=day + 86399):
-        values = {}
-        for item, value in unpack_readings(rec[4]):
-            kind = item >> 6
-            if kind == _KIND_FROZEN or kind == _KIND_MIDNIGHT:
-                values[item & 63] = value
-        energy = term.energy_units(values, 0)
-        if energy is not None:
-            found = (rec[3], energy)
-    if found is None:
-        return None
-    return {"td": td, "read_time": clock_math.from_seconds(found[0])[:5], "tariffs": 4,
-            "forward_active": found[1], "forward_reactive": [None] * 5,
-            "q1_reactive": [None] * 5, "q4_reactive": [None] * 5} if fn == 1 else \
-        {"td": td, "read_time": clock_math.from_seconds(found[0])[:5], "tariffs": 4, "forward_active": found[1]}
-
 
 # --- AFN0A / AFN04: parameters -----------------------------------------------------------
 def query(term, frame):
