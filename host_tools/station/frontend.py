@@ -50,11 +50,13 @@ heartbeats, one whole heartbeat period, on its connection. Readings dated beyond
 archive, are rejected and counted (`readings_rejected`), not stored.
 """
 import asyncio
+import functools
 import json
 import logging
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from protocol import gw376, gw376_upload
 from protocol.errors import ProtocolError
@@ -144,6 +146,7 @@ class FrontEnd:
         self._login_wake = None
         self._denial_wake = None
         self._writers = []              # stopped by close(), never cancelled (_stop_writers)
+        self._beat_thread = None        # the front-end heartbeat's own thread (_in_beat_thread)
         self._closing = False
         self._alarms = set()            # security alarms being stored
         self._closes = []               # [(session_id, reason, at)]
@@ -227,9 +230,20 @@ class FrontEnd:
             except StationError as exc:
                 log.warning("front end heartbeat not recorded: %s", exc)
 
+    async def _in_beat_thread(self, call, *args):
+        """Run a database call of the front-end heartbeat in a thread of its own: a liveness
+        beat must not queue behind bulk work in the shared pool, where a mass login's writes
+        can hold it past stale_s, and the peers then retire a live front end and drop its
+        terminals."""
+        if self._beat_thread is None:
+            self._beat_thread = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="front-end-beat")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._beat_thread, functools.partial(call, *args))
+
     async def _beat_once(self):
         now = int(time.time())
-        if not await asyncio.to_thread(self.station.beat_front_end, self.front_end_id, now):
+        if not await self._in_beat_thread(self.station.beat_front_end, self.front_end_id, now):
             log.error("front end #%d was retired by its peers (no heartbeat within %.0f s): "
                       "dropping its connections and commands, registering anew",
                       self.front_end_id, self.stale_s)
@@ -241,21 +255,21 @@ class FrontEnd:
             await self._register(self._listen)
             return
         if not self.sole:
-            dead = await asyncio.to_thread(self.station.take_over_stale, self.front_end_id,
-                                           self.stale_before(), now)
+            dead = await self._in_beat_thread(self.station.take_over_stale, self.front_end_id,
+                                              self.stale_before(), now)
             if dead:
                 log.warning("retired front ends %s: no heartbeat within %.0f s",
                             ", ".join("#%d" % i for i in dead), self.stale_s)
             # alone, a login needs no look at other front ends' sessions (one query saved)
-            self.peers = len(await asyncio.to_thread(self.station.live_front_ends,
-                                                     self.stale_before())) - 1
-        for session_id in await asyncio.to_thread(self.station.probes_asked,
-                                                  self.front_end_id):
+            self.peers = len(await self._in_beat_thread(self.station.live_front_ends,
+                                                        self.stale_before())) - 1
+        for session_id in await self._in_beat_thread(self.station.probes_asked,
+                                                     self.front_end_id):
             self._probe(session_id)
         since, self._ended_since = self._ended_since, now
         # ended_at comes from other machines' clocks: look back a margin (a repeat is harmless)
-        ended = await asyncio.to_thread(self.station.ended_sessions, self.front_end_id,
-                                        since - max(10, int(self.stale_s)))
+        ended = await self._in_beat_thread(self.station.ended_sessions, self.front_end_id,
+                                           since - max(10, int(self.stale_s)))
         for link in list(self.links.values()):
             if link.session_id in ended:
                 log.info("%s: logged in at another front end; dropping this link", link.name)
@@ -287,10 +301,13 @@ class FrontEnd:
         await self.writer.close()
         if self.front_end_id is not None:
             try:
-                await asyncio.to_thread(self.station.stop_front_end, self.front_end_id,
+                await self._in_beat_thread(self.station.stop_front_end, self.front_end_id,
                                         "stopped", int(time.time()))
             except StationError as exc:
                 log.warning("could not record this front end's stop: %s", exc)
+        if self._beat_thread is not None:
+            self._beat_thread.shutdown(wait=False)
+            self._beat_thread = None
         if self._denial_wake is not None:
             asyncio.get_running_loop().set_exception_handler(self._loop_handler)
 

@@ -267,3 +267,28 @@ def test_a_flood_of_uploads_on_a_session_is_stored_64_at_a_time(sqlite_url):
             await eventually(lambda: h.front.stats["uploads"] == 64, what="stored")
             assert h.link(1) is not None                    # not a misbehaving terminal
     run(scenario())
+
+
+def test_the_front_end_heartbeat_goes_on_while_every_database_thread_is_busy(sqlite_url):
+    """A mass login keeps the database threads busy for many seconds; the front end's own
+    heartbeat must still be recorded, or its peers retire it and drop its terminals."""
+    busy = threading.Event()
+    beats = []
+
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1, beat_s=0.1) as h:
+            beat = h.front.station.beat_front_end
+
+            def counted_beat(front_end_id, at):
+                beats.append(at)
+                return beat(front_end_id, at)
+            h.front.station.beat_front_end = counted_beat
+            loop = asyncio.get_running_loop()
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+            blocker = loop.run_in_executor(None, busy.wait)     # the shared pool, taken
+            try:
+                await eventually(lambda: len(beats) >= 5, what="five beats with the pool busy")
+            finally:
+                busy.set()
+            await blocker
+    run(scenario())
