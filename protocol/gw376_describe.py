@@ -111,7 +111,7 @@ def value_text(fmt, value):
 
 def _formats_of(fields):
     found = {}
-    for field in fields:
+    for field in units.layout(fields):
         if isinstance(field[1], int):
             found[field[0]] = field[1]
     return found
@@ -129,7 +129,7 @@ def field_formats(afn, fn, direction):
         found = {"read_time": 15}
         if codec[1]:
             found["td"] = codec[1]
-        for name, fmt in codec[2]:
+        for name, fmt in units.layout(codec[2]):
             found[name] = fmt
         return found
     if kind == units.CURVE:
