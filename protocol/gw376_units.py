@@ -358,6 +358,7 @@ FORWARD_DOWN = ("port:u8 control:u8 timeout:u8[frame_timeout_in_s=7/1,frame_time
 # Energy blocks: NAME:FORMAT per block, each block M+1 values (total then tariffs 1..M).
 _FORWARD_BLOCKS = "forward_active:14 forward_reactive:11 q1_reactive:11 q4_reactive:11"
 _REVERSE_BLOCKS = "reverse_active:14 reverse_reactive:11 q2_reactive:11 q3_reactive:11"
+_SINGLE_ENERGY = {0x0C: ((129, 0),), 0x0D: ((161, 20), (177, 21))}   # first Fn, Td format
 _SINGLE_BLOCKS = ("forward_active:14", "forward_reactive:11", "reverse_active:14",
                   "reverse_reactive:11", "q1_reactive:11", "q2_reactive:11", "q3_reactive:11",
                   "q4_reactive:11")
@@ -696,11 +697,7 @@ def _build_table():
     _add(0x0D, (2,), up, (ENERGY, 20, _REVERSE_BLOCKS))
     _add(0x0D, (17,), up, (ENERGY, 21, _FORWARD_BLOCKS))
     _add(0x0D, (18,), up, (ENERGY, 21, _REVERSE_BLOCKS))
-    for index in range(8):
-        block = _SINGLE_BLOCKS[index]
-        _add(0x0C, (129 + index,), up, (ENERGY, 0, block))
-        _add(0x0D, (161 + index,), up, (ENERGY, 20, block))
-        _add(0x0D, (177 + index,), up, (ENERGY, 21, block))
+    # the single-block energy units (AFN0C F129.., AFN0D F161.., F177..): codec() builds them
     _add(0x0E, (1, 2), down, (FIELDS, EVENT_POINTERS))
     _add(0x0E, (1, 2), up, (CUSTOM, _decode_events, _encode_events))
     _add(0x10, (1,), down, (CUSTOM, _decode_forward(FORWARD_DOWN),
@@ -719,6 +716,10 @@ def known_units():
     found = set()
     for key in _TABLE:
         found.add((key >> 9, (key >> 1) & 0xFF, key & 1))
+    for afn, ranges in _SINGLE_ENERGY.items():
+        for first, _ in ranges:
+            for fn in range(first, first + 8):
+                found.add((afn, fn, 1))
     for fn in range(1, 249):
         for direction in (0, 1):
             if codec(0x0D, fn, direction) is not None:
@@ -758,6 +759,11 @@ def codec(afn, fn, direction):
     if found is not None:
         return found
     if direction != 0:
+        # one energy block each, in _SINGLE_BLOCKS' order: current (AFN0C F129..F136), daily
+        # frozen (AFN0D F161..F168, Td_d) and monthly frozen (AFN0D F177..F184, Td_m) values
+        for first, td_format in _SINGLE_ENERGY.get(afn, ()):
+            if first <= fn < first + 8:
+                return (ENERGY, td_format, _SINGLE_BLOCKS[fn - first])
         if afn == 0x0D:
             for i in range(0, 18, 3):
                 if _CURVE_UP[i] <= fn <= _CURVE_UP[i + 1]:
