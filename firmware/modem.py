@@ -63,9 +63,7 @@ def _int_after(line, prefix, index=0):
 
 
 class Modem:
-    # rx_size: TCP data held until the link takes it, which it does as soon as it arrives; room
-    # for the largest chunk the modem delivers at once (1460 bytes) and a little more.
-    def __init__(self, kernel, port, dialect=SIM800, clock=None, power=None, rx_size=2048,
+    def __init__(self, kernel, port, dialect=SIM800, clock=None, power=None, rx_size=4096,
                  registration_s=60):
         if dialect not in (SIM800, QUECTEL):
             raise ValueError("modem dialect must be sim800 or quectel, not %r" % (dialect,))
