@@ -15,11 +15,11 @@ from firmware.concentrator import (
 from protocol.clock_math import format15
 
 # Heap the uplink needs: its resident part (modem driver, link, terminal, uploader and their
-# buffers) plus the 1376.1 codec it loads while it answers a request, with about 10 KB left
-# for the USB commands. Measured (docs/qemu-board.md, "Where the heap goes"): 37 + 22 KB where
-# the code runs in place from ROMFS on a 32-bit board (qemu_m4); 53 + 32 KB from ROMFS with the
-# 64-bit objects of the unix port (the virtual board); 81 + 57 KB where the code is loaded into
-# the heap from .mpy files (64-bit; a 32-bit board takes less).
+# buffers) plus the 1376.1 codec it loads while it answers a request, with room left for the
+# USB commands. Measured (docs/qemu-board.md, "Where the heap goes"): 39 + 16 KB where the code
+# runs in place from ROMFS on a 32-bit board (qemu_m4); 55 + 32 KB from ROMFS with the 64-bit
+# objects of the unix port (the virtual board: 8 KB of room, its day's peak left 21 KB free);
+# 81 + 57 KB where the code is loaded into the heap from .mpy files (64-bit).
 UPLINK_MIN_FREE_ROMFS = 72 * 1024
 UPLINK_MIN_FREE_ROMFS_64 = 95 * 1024
 UPLINK_MIN_FREE_FILES = 148 * 1024
