@@ -20,9 +20,10 @@ AGENT_SCRIPT = Path(__file__).resolve().parent / "agent.py"
 ROM_LAUNCHER = Path(__file__).resolve().parent / "rom_segment.py"
 PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("<cI")
-# The agent's own code and state live in the heap too (about 10 KB measured after gc.collect()),
-# where a board's REPL lives in ROM: add them so the firmware gets the board's whole budget.
-AGENT_HEAP_KB = 12
+# The agent's own code and state live in the heap too (17.6 KB measured after gc.collect() at a
+# fresh REPL, the ROMFS segment's vfs module included), where a board's REPL lives in ROM: add
+# them so the firmware gets the board's whole budget.
+AGENT_HEAP_KB = 18
 
 # Where a Ctrl-C may land. The unix port raises KeyboardInterrupt straight from its SIGINT
 # handler (MICROPY_ASYNC_KBD_INTR, on in its standard variant) wherever the interpreter is, even

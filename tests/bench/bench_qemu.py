@@ -206,7 +206,7 @@ def _heap_day(bench, chain, tmp, board_name):
                    goal=None,
                    scope="whole firmware from ROMFS (an image file mapped outside the heap), "
                          "64-bit unix port, the same compressed day; live heap of the interpreter "
-                         "(board heap + the REPL agent's 12 KB) sampled at the kernel's idle (the "
+                         "(board heap + the REPL agent's share) sampled at the kernel's idle (the "
                          "unix port has no collection hook)", **common)
 
 
