@@ -35,7 +35,9 @@ from protocol.gw376_deframer import Deframer
 
 MISSED_LIMIT = const(3)
 DENY_PAUSE_MS = const(10000)     # after the station refused an upload
-_RX = const(1536)
+# Bytes taken from the channel per read. The deframer keeps a frame's bytes across reads, so this
+# is a chunk size, not a frame size: a small one costs a few more reads of a large request.
+_RX = const(256)
 
 DOWN = "down"
 CONNECTING = "connecting"

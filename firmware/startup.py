@@ -15,11 +15,13 @@ from firmware.concentrator import (
 from protocol.clock_math import format15
 
 # Heap the uplink needs: its resident part (modem driver, link, terminal, uploader and their
-# 18 KB of buffers) plus the 1376.1 codec it loads while it answers a request, with room left
-# for the USB commands. Measured (docs/qemu-board.md, "Where the heap goes"): 40 + 22 KB where
-# the code runs in place from ROMFS (qemu_m4, 32-bit); 81 + 57 KB where it is loaded into the
-# heap from .mpy files (the unix port's 64-bit objects; a 32-bit board takes less).
+# buffers) plus the 1376.1 codec it loads while it answers a request, with room left for the
+# USB commands. Measured (docs/qemu-board.md, "Where the heap goes"): 39 + 16 KB where the code
+# runs in place from ROMFS on a 32-bit board (qemu_m4); 55 + 32 KB from ROMFS with the 64-bit
+# objects of the unix port (the virtual board: 8 KB of room, its day's peak left 21 KB free);
+# 81 + 57 KB where the code is loaded into the heap from .mpy files (64-bit).
 UPLINK_MIN_FREE_ROMFS = 72 * 1024
+UPLINK_MIN_FREE_ROMFS_64 = 95 * 1024
 UPLINK_MIN_FREE_FILES = 148 * 1024
 LAST_RECORDS = 32           # records looked at for the power-off time
 FAULT_FILE = "settings.fault"   # the settings problems the last ERC21 was raised for
@@ -256,7 +258,7 @@ def _start_uplink(c):
     c.board["modem"] = cfg
     gc.collect()
     free = gc.mem_free()
-    need = UPLINK_MIN_FREE_ROMFS if _code_in_romfs() else UPLINK_MIN_FREE_FILES
+    need = _uplink_need()
     if free < need:
         # A load that fails half-way leaves the heap in pieces too small for anything,
         # `conc status` included: better not to try.
@@ -288,6 +290,12 @@ def _start_uplink(c):
         c.uplink = None
         c.skipped["uplink"] = repr(exc)
         c.problem("the uplink did not start: %r" % (exc,))
+
+
+def _uplink_need():
+    if not _code_in_romfs():
+        return UPLINK_MIN_FREE_FILES
+    return UPLINK_MIN_FREE_ROMFS_64 if sys.maxsize > 0x7FFFFFFF else UPLINK_MIN_FREE_ROMFS
 
 
 def _code_in_romfs():

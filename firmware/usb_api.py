@@ -354,15 +354,27 @@ def pull_chunk(first, limit=48, since=None):
                 rows.append([seq, rtype, point, ts, body])
             if len(rows) >= limit or scanned >= 8 * limit:
                 break
-        count = len(rows)
-        text = json.dumps(rows)
-        rows = None
-        print(json.dumps({"first": first, "next": nxt, "count": count,
-                          "crc": binascii.crc32(text.encode()) & 0xFFFFFFFF,
-                          "head": log.next_seq}))
-        print(text)
+        # The records' JSON goes out row by row, its CRC summed the same way beforehand: the
+        # whole text at once (and its bytes for the CRC) took blocks of several KB, which a
+        # heap in pieces after a day's work may not have.
+        crc = 0
+        for piece in _json_pieces(rows):
+            crc = binascii.crc32(piece.encode(), crc)
+        print(json.dumps({"first": first, "next": nxt, "count": len(rows),
+                          "crc": crc & 0xFFFFFFFF, "head": log.next_seq}))
+        for piece in _json_pieces(rows):
+            print(piece, end="")
+        print()
     except Exception as exc:  # noqa: BLE001
         _error(exc)
+
+
+def _json_pieces(rows):
+    """The JSON array of `rows`, one element at a time."""
+    yield "["
+    for i, row in enumerate(rows):
+        yield ", " + json.dumps(row) if i else json.dumps(row)
+    yield "]"
 
 
 def pull_commit(seq):

@@ -9,6 +9,10 @@ from pathlib import Path
 
 BOARD_DIR = Path(__file__).resolve().parent.parent / "board_configs"
 PLATFORMS = ("esp32", "stm32", "linux", "qemu")
+# Where the firmware's code goes (optional key "code", default "files"): .mpy files on the
+# filesystem, loaded into the heap when imported, or one ROMFS image mounted at /rom whose
+# bytecode runs in place (qemu_m4's flash region, the virtual board's mapped image file).
+CODE_PLACES = ("files", "romfs")
 REQUIRED = {"name": str, "description": str, "platform": str, "heap_budget_kb": int,
             "buses": list, "modem": dict, "data_partition": dict, "watchdog_ms": int}
 
@@ -60,6 +64,8 @@ def validate(config):
                 problems.append("bus %s needs the number of its UART" % number)
         elif config["platform"] != "linux" and not {"uart", "tx", "rx", "de"} <= set(bus):
             problems.append("bus %s needs uart, tx, rx and de (direction) pins" % number)
+    if config.get("code", "files") not in CODE_PLACES:
+        problems.append("code must be one of %s" % ", ".join(CODE_PLACES))
     if not config["buses"]:
         problems.append("a board needs at least one RS-485 bus")
     part = config["data_partition"]

@@ -30,8 +30,6 @@ MAIN_PATH = "main.py"
 PACKAGES = ("protocol", "firmware")
 # What `sys.platform` says on each kind of board in board_configs/.
 SYS_PLATFORMS = {"esp32": "esp32", "stm32": "pyboard", "linux": "linux", "qemu": "qemu"}
-# Boards whose firmware goes in a ROMFS image (executed in place at /rom) rather than in files.
-ROMFS_PLATFORMS = ("qemu",)
 # Where the MicroPython image starts in flash, per ESP chip (its bootloader's offset).
 ESP_IMAGE_OFFSETS = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0",
                      "esp32c6": "0x0"}
@@ -156,20 +154,24 @@ def split_romfs(files):
 
 
 def flash_file_writer(port):
-    """For an emulated board that `conc board run` serves on `port`: a function writing a ROMFS
-    image straight into its flash file (what a debug probe does on a real board; the REPL moves
-    only a few KB/s). None for any other board."""
+    """For a board that `conc board run` serves on `port` (the emulated board, a virtual board):
+    a function writing a ROMFS image straight into the file that holds its ROMFS region (what a
+    debug probe does on a real board; the REPL moves only a few KB/s). None for any other board."""
     import os
 
     from host_tools.qemu_board import FLASH_IMAGE
     from host_tools.vboard import registry
+    from host_tools.vboard.images import ROM_IMAGE
     for entry in registry.running_boards():
-        path = Path(entry["image"]) / FLASH_IMAGE
-        if os.path.realpath(entry["port"]) == os.path.realpath(port) and path.exists():
-            def write(image, path=path):
-                with open(path, "r+b") as f:     # ROMFS region at offset 0 (board.c)
-                    f.write(image + b"\xff" * (-len(image) % 4096))
-            return write
+        if os.path.realpath(entry["port"]) != os.path.realpath(port):
+            continue
+        for name in (FLASH_IMAGE, ROM_IMAGE):   # the region starts the file (board.c, images.py)
+            path = Path(entry["image"]) / name
+            if path.exists():
+                def write(image, path=path):
+                    with open(path, "r+b") as f:
+                        f.write(image + b"\xff" * (-len(image) % 4096))
+                return write
     return None
 
 
@@ -343,7 +345,7 @@ def install(board, port, config, on_progress=None):
     files = board_files(config, info["march"])
     check_board(info, config, files)
     rom = {}
-    if config["platform"] in ROMFS_PLATFORMS:
+    if config.get("code") == "romfs":      # the packages in one image executed in place at /rom
         rom_files, files = split_romfs(files)
         rom = deploy_romfs(board, port, rom_files)
     result = flash(board, files, on_progress)

@@ -29,11 +29,11 @@ Frame fields:
     prm         1 = from the initiating station                  C.D6
     fcb / acd   frame count bit (down) / events waiting (up)     C.D5
     fcv         FCB valid (down)                                 C.D4
-    function    C.D3..D0 (FUNCTION_NAMES[prm][function])
+    function    C.D3..D0 (in words: protocol.gw376_describe.FUNCTION_NAMES[prm][function])
     area        A1, 4 BCD digits as an int (wire `71 01` -> 171, shown "0171")
     terminal    A2, 0..65535 (0xFFFF + group = broadcast)
     group, master   A3: D0 group flag, D7..D1 master station address 0..127
-    afn         AFN_NAMES[afn]
+    afn         (in words: protocol.gw376_describe.AFN_NAMES[afn])
     seq, fir, fin, con   SEQ.D3..D0 (PSEQ/RSEQ), D6, D5, D4; TpV (D7) is `tp is not None`
     units       [(pn, fn, data)]: pn 0..2040 (0 = p0, PN_ALL = every valid point), fn 1..248,
                 data decoded by protocol.gw376_units (None where the unit carries no data;
@@ -84,14 +84,6 @@ AFN_CLASS3 = const(0x0E)
 AFN_FILE = const(0x0F)
 AFN_FORWARD = const(0x10)
 
-AFN_NAMES = {
-    0x00: "confirm/deny", 0x01: "reset", 0x02: "link test", 0x03: "relay station",
-    0x04: "set parameters", 0x05: "control", 0x06: "authentication", 0x08: "cascade report",
-    0x09: "terminal configuration", 0x0A: "query parameters", 0x0B: "task data",
-    0x0C: "class 1 data (real time)", 0x0D: "class 2 data (history)",
-    0x0E: "class 3 data (events)", 0x0F: "file transfer", 0x10: "data forwarding",
-}
-
 # C.D3..D0 by PRM
 FN_RESET = const(1)
 FN_USER_DATA = const(4)
@@ -102,12 +94,6 @@ FN_CONFIRM = const(0)
 FN_RESPONSE = const(8)
 FN_DENY = const(9)
 FN_LINK_STATUS = const(11)
-
-FUNCTION_NAMES = {
-    1: {1: "reset", 4: "user data", 9: "link test", 10: "request class 1 data",
-        11: "request class 2 data"},
-    0: {0: "confirm", 8: "user data response", 9: "deny: no data", 11: "link status"},
-}
 
 # AFNs whose downlink frames carry the 16-byte PW (AFN 06 carries it both ways)
 PW_AFNS = (0x01, 0x04, 0x05, 0x0F, 0x10)
@@ -181,9 +167,6 @@ class Frame:
     def address_text(self):
         """"0171-2082" style: area (4 digits) and terminal address (decimal)."""
         return "%04d-%d" % (self.area, self.terminal)
-
-    def function_name(self):
-        return FUNCTION_NAMES[1 if self.prm else 0].get(self.function, "reserved")
 
     def to_bytes(self):
         return build(self)

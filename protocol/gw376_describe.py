@@ -25,12 +25,33 @@ None, so the result goes straight to `json.dumps`. Keys are stable.
     value_text(fmt, value) -> str | value      one value of data format fmt, as above
     unit_name(afn, fn) -> "current forward active energy" | None
     ERC_NAMES[erc], TERMINAL_FAULTS[code] (ERC21)      names in words
+    AFN_NAMES[afn], FUNCTION_NAMES[prm][function], function_name(frame)
 """
 import binascii
 
 from protocol import gw376
 from protocol import gw376_formats as formats
 from protocol import gw376_units as units
+
+AFN_NAMES = {
+    0x00: "confirm/deny", 0x01: "reset", 0x02: "link test", 0x03: "relay station",
+    0x04: "set parameters", 0x05: "control", 0x06: "authentication", 0x08: "cascade report",
+    0x09: "terminal configuration", 0x0A: "query parameters", 0x0B: "task data",
+    0x0C: "class 1 data (real time)", 0x0D: "class 2 data (history)",
+    0x0E: "class 3 data (events)", 0x0F: "file transfer", 0x10: "data forwarding",
+}
+
+FUNCTION_NAMES = {
+    1: {1: "reset", 4: "user data", 9: "link test", 10: "request class 1 data",
+        11: "request class 2 data"},
+    0: {0: "confirm", 8: "user data response", 9: "deny: no data", 11: "link status"},
+}
+
+
+def function_name(frame):
+    """C.D3..D0 of a frame in words ("link test")."""
+    return FUNCTION_NAMES[1 if frame.prm else 0].get(frame.function, "reserved")
+
 
 _TIME_FORMATS = (1, 15, 20, 21)
 
@@ -111,7 +132,7 @@ def value_text(fmt, value):
 
 def _formats_of(fields):
     found = {}
-    for field in fields:
+    for field in units.layout(fields):
         if isinstance(field[1], int):
             found[field[0]] = field[1]
     return found
@@ -129,7 +150,7 @@ def field_formats(afn, fn, direction):
         found = {"read_time": 15}
         if codec[1]:
             found["td"] = codec[1]
-        for name, fmt in codec[2]:
+        for name, fmt in units.layout(codec[2]):
             found[name] = fmt
         return found
     if kind == units.CURVE:
@@ -197,13 +218,13 @@ def describe(frame):
         "direction": "up" if up else "down",
         "prm": 1 if frame.prm else 0,
         "function": frame.function,
-        "function_name": frame.function_name(),
+        "function_name": function_name(frame),
         "area": "%04d" % frame.area,
         "terminal": frame.terminal,
         "group": bool(frame.group),
         "master": frame.master,
         "afn": "%02X" % frame.afn,
-        "afn_name": gw376.AFN_NAMES.get(frame.afn, "reserved"),
+        "afn_name": AFN_NAMES.get(frame.afn, "reserved"),
         "seq": frame.seq,
         "fir": bool(frame.fir),
         "fin": bool(frame.fin),

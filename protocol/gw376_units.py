@@ -97,9 +97,47 @@ class Unknown:
 # A field type is a data format number (1..25), one of the names below, or ("a", n) for n
 # ASCII characters / ("b", n) for n raw bytes. A bit-field byte or word is ("bits", "u8"|"u16",
 # ((name, shift, width, bias_or_table), ...)).
+#
+# Layouts are written as text and read into those tuples when a unit is coded (layout()): a
+# tuple constant is built in RAM when its module loads, every field a tuple of its own, while
+# a string stays in the board's ROMFS. Fields are separated by spaces, each NAME:TYPE[*COUNT]:
+#   TYPE  a format number (15), u8 u16 u24, ip, addr, aN (N ASCII characters), bN (N bytes),
+#         or a bit field u8[...] / u16[...]: NAME=SHIFT/WIDTH, comma-separated, each with
+#         +BIAS (the value is the code plus BIAS) or @TABLE (the value is _CODE_TABLES[TABLE]
+#         at index code).
+#   "timeout:u16[response_timeout_s=0/12,retries=12/2] voltage:7*3"
 
 _BIN = {"u8": 1, "u16": 2, "u24": 3}
 _BAUD = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)
+_CODE_TABLES = {"baud": _BAUD}
+
+
+def layout(fields):
+    """The fields of a layout written as text, as a tuple of (name, type[, count]); a tuple
+    of fields is returned as it is."""
+    if not isinstance(fields, str):
+        return fields
+    out = []
+    for item in fields.split():
+        name, _, kind = item.partition(":")
+        kind, _, count = kind.partition("*")
+        bracket = kind.find("[")
+        if bracket > 0:
+            bits = []
+            for part in kind[bracket + 1:-1].split(","):
+                bit, _, spec = part.partition("=")
+                spec, _, table = spec.partition("@")
+                spec, _, bias = spec.partition("+")
+                shift, _, width = spec.partition("/")
+                bits.append((bit, int(shift), int(width),
+                             _CODE_TABLES[table] if table else int(bias or 0)))
+            kind = ("bits", kind[:bracket], tuple(bits))
+        elif kind.isdigit():
+            kind = int(kind)
+        elif kind[0] in "ab" and kind[1:].isdigit():
+            kind = (kind[0], int(kind[1:]))
+        out.append((name, kind, int(count)) if count else (name, kind))
+    return tuple(out)
 
 
 def _need(pos, count, end):
@@ -221,9 +259,9 @@ def _get(value, name):
 
 
 def decode_fields(fields, buf, pos, end, into=None):
-    """Decode a list of (name, type[, count]) fields into a dict; return (dict, pos)."""
+    """Decode a layout (text, or (name, type[, count]) fields) into a dict; return (dict, pos)."""
     result = {} if into is None else into
-    for field in fields:
+    for field in layout(fields):
         kind = field[1]
         size = _length(kind)
         if isinstance(kind, tuple) and kind[0] == "bits":
@@ -253,7 +291,7 @@ def decode_fields(fields, buf, pos, end, into=None):
 
 
 def encode_fields(out, fields, value):
-    for field in fields:
+    for field in layout(fields):
         kind = field[1]
         if isinstance(kind, tuple) and kind[0] == "bits":
             raw = 0
@@ -284,100 +322,71 @@ def encode_fields(out, fields, value):
 # ---------------------------------------------------------------- unit layouts
 
 COMM_PARAMS = (                                    # AFN04/0A F1
-    ("rts_delay_20ms", "u8"),
-    ("send_delay_min", "u8"),
-    ("timeout", ("bits", "u16", (("response_timeout_s", 0, 12, 0), ("retries", 12, 2, 0)))),
-    ("confirm_flags", "u8"),
-    ("heartbeat_min", "u8"),
-)
+    "rts_delay_20ms:u8 send_delay_min:u8 timeout:u16[response_timeout_s=0/12,retries=12/2] "
+    "confirm_flags:u8 heartbeat_min:u8")
 MASTER_ADDRESS = (                                 # AFN04/0A F3
-    ("primary_ip", "ip"), ("primary_port", "u16"),
-    ("backup_ip", "ip"), ("backup_port", "u16"),
-    ("apn", ("a", 16)),
-)
+    "primary_ip:ip primary_port:u16 backup_ip:ip backup_port:u16 apn:a16")
 ONLINE_MODE = (                                    # AFN04/0A F8
-    ("mode", ("bits", "u8", (("udp", 7, 1, 0), ("work_mode", 4, 2, 0),
-                             ("online_mode", 0, 2, 0)))),
-    ("redial_interval_s", "u16"),
-    ("passive_redials", "u8"),
-    ("idle_disconnect_min", "u8"),
-    ("online_hours", "u24"),
-)
+    "mode:u8[udp=7/1,work_mode=4/2,online_mode=0/2] redial_interval_s:u16 passive_redials:u8 "
+    "idle_disconnect_min:u8 online_hours:u24")
 METER_ARCHIVE_ENTRY = (                            # AFN04/0A F10, 27 bytes each
-    ("serial", "u16"),
-    ("point", "u16"),
-    ("line", ("bits", "u8", (("baud", 5, 3, _BAUD), ("port", 0, 5, 0)))),
-    ("protocol", "u8"),
-    ("address", "addr"),
-    ("password", ("b", 6)),
-    ("tariff_byte", ("bits", "u8", (("tariffs", 0, 6, 0),))),
-    ("digits", ("bits", "u8", (("integer_digits", 2, 2, 4), ("decimal_digits", 0, 2, 1)))),
-    ("collector", "addr"),
-    ("class", ("bits", "u8", (("user_class", 4, 4, 0), ("user_subclass", 0, 4, 0)))),
-)
-TRIP = (("trip", ("bits", "u8", (("warn_delay_min", 4, 4, 0), ("limit_half_hours", 0, 4, 0)))),)
+    "serial:u16 point:u16 line:u8[baud=5/3@baud,port=0/5] protocol:u8 address:addr "
+    "password:b6 tariff_byte:u8[tariffs=0/6] digits:u8[integer_digits=2/2+4,decimal_digits=0/2+1] "
+    "collector:addr class:u8[user_class=4/4,user_subclass=0/4]")
+TRIP = "trip:u8[warn_delay_min=4/4,limit_half_hours=0/4]"
 VERSION = (                                        # AFN09 F1
-    ("vendor", ("a", 4)), ("device", ("a", 8)), ("software_version", ("a", 4)),
-    ("software_date", 20), ("capacity", ("a", 11)), ("protocol_version", ("a", 4)),
-    ("hardware_version", ("a", 4)), ("hardware_date", 20),
-)
+    "vendor:a4 device:a8 software_version:a4 software_date:20 capacity:a11 "
+    "protocol_version:a4 hardware_version:a4 hardware_date:20")
 POWER = (                                          # AFN0C F25
-    ("read_time", 15),
-    ("active_power", 9, 4), ("reactive_power", 9, 4), ("power_factor", 5, 4),
-    ("voltage", 7, 3), ("current", 25, 3), ("zero_sequence_current", 25),
-    ("apparent_power", 9, 4),
-)
-EVENT_POINTERS = (("pm", "u8"), ("pn", "u8"))
+    "read_time:15 active_power:9*4 reactive_power:9*4 power_factor:5*4 voltage:7*3 "
+    "current:25*3 zero_sequence_current:25 apparent_power:9*4")
+EVENT_POINTERS = "pm:u8 pn:u8"
 # AFN04/0A F65, F66 (Pn = task number): timed active reporting of class 1 / class 2 data.
 # Layout (Q/GDW 1376.1-2013; field names as in the public qgdw3761api header and a public
 # 376.1 frame decoder): D7..D6 period unit (0 minute, 1 hour, 2 day, 3 month) + D5..D0 period,
 # base time (format 01), curve extraction ratio R, n, then n DA DT data unit identifiers.
-REPORT_TASK = (("cycle", ("bits", "u8", (("unit", 6, 2, 0), ("period", 0, 6, 0)))),
-               ("base", 1), ("ratio", "u8"))
+REPORT_TASK = "cycle:u8[unit=6/2,period=0/6] base:1 ratio:u8"
 # AFN04/0A F67, F68: that task started (55H) or stopped (AAH).
 REPORT_START, REPORT_STOP = 0x55, 0xAA
-REPORT_SWITCH = (("action", "u8"),)
+REPORT_SWITCH = "action:u8"
 # Vendor: AFN04/0A F241 p0, our firmware's report form: 1 compact (ring-log records in the
 # vendor unit AFN0D F241), 0 standard units. Other terminals deny it.
-REPORT_FORM = (("compact", "u8"),)
-FORWARD_DOWN = (("port", "u8"), ("control", "u8"),
-                ("timeout", ("bits", "u8", (("frame_timeout_in_s", 7, 1, 0),
-                                            ("frame_timeout", 0, 7, 0)))),
-                ("byte_timeout_10ms", "u8"))
+REPORT_FORM = "compact:u8"
+FORWARD_DOWN = ("port:u8 control:u8 timeout:u8[frame_timeout_in_s=7/1,frame_timeout=0/7] "
+                "byte_timeout_10ms:u8")
 
-# Energy blocks: (name, format) per block, each block M+1 values (total then tariffs 1..M).
-_FORWARD_BLOCKS = (("forward_active", 14), ("forward_reactive", 11), ("q1_reactive", 11),
-                   ("q4_reactive", 11))
-_REVERSE_BLOCKS = (("reverse_active", 14), ("reverse_reactive", 11), ("q2_reactive", 11),
-                   ("q3_reactive", 11))
-_SINGLE_BLOCKS = (("forward_active", 14), ("forward_reactive", 11), ("reverse_active", 14),
-                  ("reverse_reactive", 11), ("q1_reactive", 11), ("q2_reactive", 11),
-                  ("q3_reactive", 11), ("q4_reactive", 11))
+# Energy blocks: NAME:FORMAT per block, each block M+1 values (total then tariffs 1..M).
+_FORWARD_BLOCKS = "forward_active:14 forward_reactive:11 q1_reactive:11 q4_reactive:11"
+_REVERSE_BLOCKS = "reverse_active:14 reverse_reactive:11 q2_reactive:11 q3_reactive:11"
+_SINGLE_ENERGY = {0x0C: ((129, 0),), 0x0D: ((161, 20), (177, 21))}   # first Fn, Td format
+_SINGLE_BLOCKS = ("forward_active:14", "forward_reactive:11", "reverse_active:14",
+                  "reverse_reactive:11", "q1_reactive:11", "q2_reactive:11", "q3_reactive:11",
+                  "q4_reactive:11")
 
 # Event records (ERC): fixed fields; ERC3 is variable (a list of changed DA/DT) and coded apart.
 # Layouts: Q/GDW 1376.1-2013 appendix (event record formats), cross-checked against the field
-# structures of a public C implementation of the protocol (qgdw3761api).
-_PN_FLAG = ("bits", "u16", (("pn", 0, 12, 0), ("start", 15, 1, 0)))    # D15 1 = occurred
+# structures of a public C implementation of the protocol (qgdw3761api). The measuring point
+# is point:u16[pn=0/12,start=15/1] (D15 1 = occurred).
 ERC_FIELDS = {
-    1: (("time", 15), ("flags", "u8"), ("old_version", ("a", 4)), ("new_version", ("a", 4))),
-    2: (("time", 15), ("flags", "u8")),
-    5: (("time", 15), ("rounds", "u8"), ("power_at_trip", 2), ("power_after_2min", 2)),
-    12: (("time", 15), ("point", _PN_FLAG)),
-    13: (("time", 15), ("point", _PN_FLAG), ("flags", "u8")),
-    14: (("power_off", 15), ("power_on", 15)),
-    20: (("time", 15), ("pw", ("b", 16)), ("master", "u8")),
-    21: (("time", 15), ("fault", "u8")),
-    27: (("time", 15), ("point", _PN_FLAG), ("before", 14), ("after", 14)),
-    30: (("time", 15), ("point", _PN_FLAG), ("forward_active", 14), ("limit", "u8")),
-    31: (("time", 15), ("point", _PN_FLAG), ("last_read_time", 15), ("forward_active", 14),
-         ("forward_reactive", 11)),
-    33: (("time", 15), ("point", _PN_FLAG), ("changed", "u16", 7), ("status", "u16", 7)),
+    1: "time:15 flags:u8 old_version:a4 new_version:a4",
+    2: "time:15 flags:u8",
+    5: "time:15 rounds:u8 power_at_trip:2 power_after_2min:2",
+    12: "time:15 point:u16[pn=0/12,start=15/1]",
+    13: "time:15 point:u16[pn=0/12,start=15/1] flags:u8",
+    14: "power_off:15 power_on:15",
+    20: "time:15 pw:b16 master:u8",
+    21: "time:15 fault:u8",
+    27: "time:15 point:u16[pn=0/12,start=15/1] before:14 after:14",
+    30: "time:15 point:u16[pn=0/12,start=15/1] forward_active:14 limit:u8",
+    31: "time:15 point:u16[pn=0/12,start=15/1] last_read_time:15 forward_active:14 "
+        "forward_reactive:11",
+    33: "time:15 point:u16[pn=0/12,start=15/1] changed:u16*7 status:u16*7",
 }
 
 
 def _fields_length(fields):
     total = 0
-    for field in fields:
+    for field in layout(fields):
         total += _length(field[1]) * (field[2] if len(field) > 2 else 1)
     return total
 
@@ -396,7 +405,7 @@ def _decode_energy(td_format, blocks, buf, pos, end):
     tariffs = buf[pos + 5]
     result["tariffs"] = tariffs
     pos += 6
-    for name, fmt in blocks:
+    for name, fmt in layout(blocks):
         size = formats.LENGTH[fmt]
         _need(pos, size * (tariffs + 1), end)
         values = []
@@ -413,7 +422,7 @@ def _encode_energy(out, td_format, blocks, value):
     formats.encode_into(out, 15, _get(value, "read_time"))
     tariffs = _get(value, "tariffs")
     _put_uint(out, tariffs, 1, "tariffs")
-    for name, fmt in blocks:
+    for name, fmt in layout(blocks):
         values = _get(value, name)
         if not isinstance(values, (list, tuple)) or len(values) != tariffs + 1:
             raise ProtocolError("%s needs tariffs + 1 = %d values" % (name, tariffs + 1))
@@ -472,8 +481,9 @@ def _decode_archive(buf, pos, end):
     pos += 2
     _need(pos, 27 * count, end)
     meters = []
+    entry = layout(METER_ARCHIVE_ENTRY)
     for _ in range(count):
-        meter, pos = decode_fields(METER_ARCHIVE_ENTRY, buf, pos, end)
+        meter, pos = decode_fields(entry, buf, pos, end)
         meters.append(meter)
     return {"meters": meters}, pos
 
@@ -481,8 +491,9 @@ def _decode_archive(buf, pos, end):
 def _encode_archive(out, value):
     meters = _get(value, "meters")
     _put_uint(out, len(meters), 2, "meter count")
+    entry = layout(METER_ARCHIVE_ENTRY)
     for meter in meters:
-        encode_fields(out, METER_ARCHIVE_ENTRY, meter)
+        encode_fields(out, entry, meter)
 
 
 def _decode_serials(buf, pos, end):
@@ -686,11 +697,7 @@ def _build_table():
     _add(0x0D, (2,), up, (ENERGY, 20, _REVERSE_BLOCKS))
     _add(0x0D, (17,), up, (ENERGY, 21, _FORWARD_BLOCKS))
     _add(0x0D, (18,), up, (ENERGY, 21, _REVERSE_BLOCKS))
-    for index in range(8):
-        block = (_SINGLE_BLOCKS[index],)
-        _add(0x0C, (129 + index,), up, (ENERGY, 0, block))
-        _add(0x0D, (161 + index,), up, (ENERGY, 20, block))
-        _add(0x0D, (177 + index,), up, (ENERGY, 21, block))
+    # the single-block energy units (AFN0C F129.., AFN0D F161.., F177..): codec() builds them
     _add(0x0E, (1, 2), down, (FIELDS, EVENT_POINTERS))
     _add(0x0E, (1, 2), up, (CUSTOM, _decode_events, _encode_events))
     _add(0x10, (1,), down, (CUSTOM, _decode_forward(FORWARD_DOWN),
@@ -698,7 +705,7 @@ def _build_table():
     _add(0x10, (1,), up, (CUSTOM, _decode_forward(_PORT), _encode_forward(_PORT)))
 
 
-_PORT = (("port", "u8"),)
+_PORT = "port:u8"
 _build_table()
 del _build_table      # run once: their bytecode need not stay in the heap
 
@@ -709,6 +716,10 @@ def known_units():
     found = set()
     for key in _TABLE:
         found.add((key >> 9, (key >> 1) & 0xFF, key & 1))
+    for afn, ranges in _SINGLE_ENERGY.items():
+        for first, _ in ranges:
+            for fn in range(first, first + 8):
+                found.add((afn, fn, 1))
     for fn in range(1, 249):
         for direction in (0, 1):
             if codec(0x0D, fn, direction) is not None:
@@ -725,7 +736,7 @@ _TD_DAY = bytes((1, 12, 25, 32, 41, 43, 45, 45, 49, 50, 53, 53, 57, 59, 113, 118
 _TD_MONTH = bytes((17, 24, 33, 39, 44, 44, 46, 46, 51, 52, 54, 54, 60, 62, 65, 66, 130, 130,
                    157, 160, 177, 184, 193, 196, 201, 208, 213, 216))
 _TD_CURVE = bytes((73, 76, 81, 95, 97, 110, 138, 138, 145, 148, 217, 218))
-CURVE_TD = (("start", 15), ("density", "u8"), ("points", "u8"))
+CURVE_TD = "start:15 density:u8 points:u8"
 _TD_DAY_CODEC = (FORMAT, 20)
 _TD_MONTH_CODEC = (FORMAT, 21)
 _TD_CURVE_CODEC = (FIELDS, CURVE_TD)
@@ -748,6 +759,11 @@ def codec(afn, fn, direction):
     if found is not None:
         return found
     if direction != 0:
+        # one energy block each, in _SINGLE_BLOCKS' order: current (AFN0C F129..F136), daily
+        # frozen (AFN0D F161..F168, Td_d) and monthly frozen (AFN0D F177..F184, Td_m) values
+        for first, td_format in _SINGLE_ENERGY.get(afn, ()):
+            if first <= fn < first + 8:
+                return (ENERGY, td_format, _SINGLE_BLOCKS[fn - first])
         if afn == 0x0D:
             for i in range(0, 18, 3):
                 if _CURVE_UP[i] <= fn <= _CURVE_UP[i + 1]:

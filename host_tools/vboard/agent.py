@@ -10,8 +10,10 @@
 # Wiring (set up by the server; see docs/virtual-board.md):
 #   stdout/stderr  the board's console output, raw; the server adds the REPL framing.
 #   stdin          /dev/null (bytes typed while code runs go to the REPL, as on a board).
-#   CONC_VBOARD    environment: JSON with the image paths, the attached serial devices and the
-#                  numbers of two pipes: cmd_fd (server -> agent) and evt_fd (agent -> server).
+#   CONC_VBOARD    environment: JSON with the image paths, the attached serial devices, the
+#                  numbers of two pipes: cmd_fd (server -> agent) and evt_fd (agent -> server),
+#                  and where the ROMFS segment is mapped (rom_address, rom_size: the launcher,
+#                  host_tools/vboard/rom_segment.py, maps romfs.img outside the heap).
 # Messages on both pipes: 1 byte kind, 4 bytes little-endian length, payload.
 #   server -> agent: b"x" exec a raw-REPL chunk, b"s" exec a friendly-REPL line ("single"
 #                    mode: expression values are printed), b"b" boot (payload b"1": run main.py
@@ -270,6 +272,61 @@ def _mount_root():
     return note
 
 
+class _RomSegment:
+    """The board's ROMFS segment, as a port with MICROPY_VFS_ROM_IOCTL offers it: memory the
+    interpreter reads in place (its bytes stay outside the heap) and the host keeps in the image
+    file. The unix port has no vfs.rom_ioctl, so `vfs` is replaced in sys.modules by a module
+    with the real one's names plus rom_ioctl, which `conc flash` uses to read back the image."""
+
+    ERASE_BLOCK = 4096
+
+    def __init__(self, address, size):
+        import uctypes
+        self.memory = uctypes.bytearray_at(address, size)   # no copy: the mapped file
+
+    def rom_ioctl(self, op, *args):
+        memory = self.memory
+        if op == 1:                     # number of segments
+            return 1
+        if args and args[0] != 0:       # one segment, id 0
+            return -22                  # EINVAL, as the ports answer
+        if op == 2:                     # the segment
+            return memoryview(memory)
+        if op == 3:                     # prepare to write args[1] bytes: erase them
+            length = args[1]
+            if length > len(memory):
+                return -22
+            erased = b"\xff" * self.ERASE_BLOCK
+            for off in range(0, length, self.ERASE_BLOCK):
+                end = min(off + self.ERASE_BLOCK, len(memory))
+                memory[off:end] = erased[:end - off]
+            return 1                    # the smallest write: any byte
+        if op == 4:                     # write args[2] at offset args[1] (erased there first)
+            offset, data = args[1], args[2]
+            if offset < 0 or offset + len(data) > len(memory):
+                return -22
+            memory[offset:offset + len(data)] = data
+            return 0
+        if op == 5:
+            return 0
+        return -22
+
+    def install(self):
+        """`vfs` with rom_ioctl, and the image mounted at /rom when the segment holds one."""
+        import vfs as real
+        module = _Module()
+        for name in dir(real):
+            if not name.startswith("__"):
+                setattr(module, name, getattr(real, name))
+        module.rom_ioctl = self.rom_ioctl
+        sys.modules["vfs"] = module
+        try:
+            real.mount(real.VfsRom(memoryview(self.memory)), "/rom")
+        except OSError:                 # erased, or not an image: the code is on / then
+            return False
+        return True
+
+
 class SoftReset(Exception):
     pass
 
@@ -360,7 +417,11 @@ def main():
     _install_vboard_module()
     _attach_devices()
     sys.path[:] = ["", ".frozen", "/lib"]
-    _install_clock()
+    if _config.get("rom_address"):
+        # where a port mounts its ROMFS at boot (extmod/vfs.c): /rom and /rom/lib after /lib
+        if _RomSegment(_config["rom_address"], _config["rom_size"]).install():
+            sys.path.extend(("/rom", "/rom/lib"))
+    _install_clock()        # after /rom: the clock's module is part of the firmware
     globals_ = {"__name__": "__main__"}
     gc.collect()
     version = "%d.%d.%d" % sys.implementation.version[:3]

@@ -16,11 +16,14 @@ import time
 from pathlib import Path
 
 AGENT_SCRIPT = Path(__file__).resolve().parent / "agent.py"
+# Starts the interpreter with the board's ROMFS segment mapped outside its heap (rom_segment.py).
+ROM_LAUNCHER = Path(__file__).resolve().parent / "rom_segment.py"
 PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("<cI")
-# The agent's own code and state live in the heap too (about 10 KB measured after gc.collect()),
-# where a board's REPL lives in ROM: add them so the firmware gets the board's whole budget.
-AGENT_HEAP_KB = 12
+# The agent's own code and state live in the heap too (17.6 KB measured after gc.collect() at a
+# fresh REPL, the ROMFS segment's vfs module included), where a board's REPL lives in ROM: add
+# them so the firmware gets the board's whole budget.
+AGENT_HEAP_KB = 18
 
 # Where a Ctrl-C may land. The unix port raises KeyboardInterrupt straight from its SIGINT
 # handler (MICROPY_ASYNC_KBD_INTR, on in its standard variant) wherever the interpreter is, even
@@ -48,17 +51,6 @@ BUSY = b"B"
 DONE = b"D"
 
 
-def micropython_path():
-    here = Path(sys.executable).parent / "micropython"
-    if here.exists():
-        return str(here)
-    from shutil import which
-    found = which("micropython")
-    if not found:
-        raise FileNotFoundError("the micropython command is missing: run `make install`")
-    return found
-
-
 def _die_with_parent():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -74,6 +66,7 @@ class AgentProcess:
         config = {
             "cmd_fd": cmd_read, "evt_fd": evt_write,
             "root_image": str(images.root), "root_blocks": images.root_blocks,
+            "rom_image": str(images.rom),
             "block_size": images.root_block_size,
             "data_image": str(images.data), "data_label": images.data.name,
             "image_dir": str(images.directory),
@@ -84,7 +77,8 @@ class AgentProcess:
         env["CONC_VBOARD"] = json.dumps(config)
         env.pop("MICROPYPATH", None)
         self.process = subprocess.Popen(
-            [micropython_path(), "-X", "heapsize=%dK" % (heap_kb + AGENT_HEAP_KB), str(AGENT_SCRIPT)],
+            [sys.executable, str(ROM_LAUNCHER), "-X", "heapsize=%dK" % (heap_kb + AGENT_HEAP_KB),
+             str(AGENT_SCRIPT)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(cmd_read, evt_write), env=env, preexec_fn=_die_with_parent,
             cwd=str(images.directory))

@@ -1,7 +1,8 @@
 """The flash image files of a virtual board: its state, kept across runs in one folder.
 
 `root.img` holds the littlefs root filesystem (what `conc flash` and `mpremote fs` write);
-the data partition image (named by the board config's `data_partition.label`) holds the ring
+`romfs.img` the ROMFS segment (the firmware's code, mapped outside the heap: rom_segment.py); the
+data partition image (named by the board config's `data_partition.label`) holds the ring
 log. Both start fully erased (0xFF), as new NOR flash. A lock file stops two virtual boards
 from sharing one folder, which would corrupt both filesystems.
 """
@@ -16,6 +17,8 @@ ROOT_IMAGE = "root.img"
 ROOT_BLOCK_SIZE = 4096
 ROOT_BLOCKS = 256          # 1 MiB root filesystem, about what an ESP32 leaves for littlefs
 LOCK_FILE = ".lock"
+ROM_IMAGE = "romfs.img"    # host_tools/vboard/rom_segment.py maps it
+ROM_SIZE = 1024 * 1024     # as qemu_m4's ROMFS region
 
 
 def _create_erased(path, size):
@@ -41,6 +44,7 @@ class BoardImages:
         self.root = self.directory / ROOT_IMAGE
         self.root_blocks = ROOT_BLOCKS
         self.root_block_size = ROOT_BLOCK_SIZE
+        self.rom = self.directory / ROM_IMAGE
         self.data = self.directory / part["label"]
         self._lock_fd = None
 
@@ -73,6 +77,8 @@ class BoardImages:
         board's state. A wrong-sized data image is an error, not something to 'fix'."""
         if not self.root.exists():
             _create_erased(self.root, ROOT_BLOCKS * ROOT_BLOCK_SIZE)
+        if not self.rom.exists():
+            _create_erased(self.rom, ROM_SIZE)
         data_size = self.data_blocks * self.data_block_size
         if not self.data.exists():
             _create_erased(self.data, data_size)

@@ -204,9 +204,10 @@ def _heap_day(bench, chain, tmp, board_name):
     else:
         bench.emit("firmware.heap_peak_kb.%s" % board_name, round(sampled / 1024.0, 1), "KB",
                    goal=None,
-                   scope="whole firmware as .mpy files, 64-bit unix port, the same compressed "
-                         "day; live heap sampled at the kernel's idle (the unix port has no "
-                         "collection hook)", **common)
+                   scope="whole firmware from ROMFS (an image file mapped outside the heap), "
+                         "64-bit unix port, the same compressed day; live heap of the interpreter "
+                         "(board heap + the REPL agent's share) sampled at the kernel's idle (the "
+                         "unix port has no collection hook)", **common)
 
 
 def _running_status(chain):

@@ -14,6 +14,10 @@ from host_tools.errors import EXIT_DEVICE, CliError
 from host_tools.usb import TEMP_SUFFIX, Board
 from tests.vboard.vboard_support import ROOT, Console, VirtualBoard
 
+# a board whose code goes in files (the incremental copy these tests are about); the `virtual`
+# board's code goes in a ROMFS image (test_a_romfs_board_runs_its_code_from_the_image)
+FILES_BOARD = "virtual_wrover"
+
 
 def conc(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "host_tools.cli"] + list(args), cwd=ROOT,
@@ -21,13 +25,13 @@ def conc(*args, timeout=120):
 
 
 def flash_json(port):
-    proc = conc("flash", "--port", port, "--board", "virtual", "--json")
+    proc = conc("flash", "--port", port, "--board", FILES_BOARD, "--json")
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
 def expected_files():
-    config = boards.load("virtual")
+    config = boards.load(FILES_BOARD)
     return {"/" + rel: hashlib.sha256(data).hexdigest()
             for rel, data in deploy.board_files(config, host_march()).items()}
 
@@ -64,7 +68,7 @@ def test_flash_twice_copies_nothing_the_second_time(board):
 def test_the_board_config_is_installed_and_main_py_starts_cleanly(board):
     flash_json(board.port)
     with Board.open(board.port) as b:
-        assert b.eval("__import__('json').load(open('/board.json'))") == boards.load("virtual")
+        assert b.eval("__import__('json').load(open('/board.json'))") == boards.load(FILES_BOARD)
     # Reset the board at its friendly REPL, as a power-on would, and watch main.py run.
     console = Console(board.port)
     console.friendly()
@@ -93,7 +97,7 @@ def test_only_changed_files_are_copied_and_stale_ones_removed(board):
 def test_an_interrupted_flash_leaves_no_half_written_module_and_a_rerun_finishes(tmp_path):
     with VirtualBoard(tmp_path) as board:
         proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "flash", "--port",
-                                 board.port, "--board", "virtual"], cwd=ROOT,
+                                 board.port, "--board", FILES_BOARD], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # The progress label appears once the marker is on the board and copying begins.
         label = proc.stderr.read(len("Flashing"))
@@ -155,7 +159,7 @@ def test_base_image_options():
         "--chip", "esp32", "--port", "/dev/ttyUSB0", "--baud", "460800", "write-flash",
         "--erase-all", "0x1000", "fw.bin"]
     assert deploy.esptool_args("/dev/ttyACM0", "s3.bin", chip="esp32s3")[-2:] == ["0x0", "s3.bin"]
-    proc = conc("flash", "--port", "/dev/null", "--board", "virtual", "--base-image", __file__)
+    proc = conc("flash", "--port", "/dev/null", "--board", FILES_BOARD, "--base-image", __file__)
     assert proc.returncode == 2 and "for ESP32 boards" in proc.stderr
     proc = conc("flash", "--port", "/dev/ttyNOPE", "--board", "nosuchboard")
     assert proc.returncode == 4 and "unknown board" in proc.stderr
@@ -172,7 +176,7 @@ def test_the_base_image_goes_through_esptool_and_its_failure_is_one_line(tmp_pat
 
 
 def test_only_what_the_board_imports_is_shipped():
-    shipped = set(deploy.board_files(boards.load("virtual"), None))
+    shipped = set(deploy.board_files(boards.load(FILES_BOARD), None))
     # host-only: the frame describers of `conc decode` and the station's logs
     assert not [path for path in shipped if path.endswith("_describe.mpy")]
     # every firmware module, and the protocol modules they import, lazily ones included
@@ -183,5 +187,32 @@ def test_only_what_the_board_imports_is_shipped():
 
 
 def test_missing_port_is_a_device_error():
-    proc = conc("flash", "--port", "/dev/ttyNOPE", "--board", "virtual")
+    proc = conc("flash", "--port", "/dev/ttyNOPE", "--board", FILES_BOARD)
     assert proc.returncode == 3 and "no board on /dev/ttyNOPE" in proc.stderr
+
+
+def test_a_romfs_board_runs_its_code_from_the_image(tmp_path):
+    # the `virtual` board: its code in one ROMFS image, mapped outside the interpreter's heap
+    with VirtualBoard(tmp_path) as board:
+        proc = conc("flash", "--port", board.port, "--board", "virtual", "--json")
+        assert proc.returncode == 0, proc.stderr
+        first = json.loads(proc.stdout)
+        assert first["romfs_written"] and first["romfs_bytes"] > 100000
+        assert sorted(first["copied"]) == ["/board.json", "/main.py"]
+        with Board.open(board.port) as b:
+            assert b.eval("__import__('firmware.concentrator').concentrator.__file__") == \
+                "/rom/firmware/concentrator.mpy"
+            assert b.eval("'firmware' in __import__('os').listdir('/')") is False
+            # the segment lies outside the heap, where a board's flash is: it is larger than
+            # the whole heap, and it is the image file itself, mapped (a byte the host writes
+            # into the file is there at once, as a debug probe's write is in flash)
+            heap = b.eval("__import__('gc').mem_alloc() + __import__('gc').mem_free()")
+            size = b.eval("len(__import__('vfs').rom_ioctl(2, 0))")
+            assert size == 1024 * 1024 > heap
+            with open(tmp_path / "romfs.img", "r+b") as f:
+                f.seek(size - 1)
+                f.write(b"\x5a")
+            assert b.eval("__import__('vfs').rom_ioctl(2, 0)[%d]" % (size - 1)) == 0x5A
+        again = json.loads(conc("flash", "--port", board.port, "--board", "virtual",
+                                "--json").stdout)
+        assert again["romfs_written"] is False and again["copied"] == []

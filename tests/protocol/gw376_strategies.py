@@ -52,9 +52,9 @@ def _plain(kind):
 
 
 def fields_value(fields):
-    """A dict for a (name, type[, count]) field table."""
+    """A dict for a layout (text, or a (name, type[, count]) field table)."""
     parts = {}
-    for field in fields:
+    for field in units.layout(fields):
         kind = field[1]
         if isinstance(kind, tuple) and kind[0] == "bits":
             for name, _shift, width, bias in kind[2]:
@@ -76,7 +76,7 @@ def energy_value(draw, td_format, blocks):
     value = {"read_time": draw(format_value(15)), "tariffs": tariffs}
     if td_format:
         value["td"] = draw(format_value(td_format))
-    for name, fmt in blocks:
+    for name, fmt in units.layout(blocks):
         value[name] = draw(st.lists(format_value(fmt), min_size=tariffs + 1,
                                     max_size=tariffs + 1))
     return value

@@ -2,7 +2,7 @@
 import pytest
 
 import gw376_checks
-from protocol import gw376, gw376_dadt
+from protocol import gw376, gw376_dadt, gw376_describe
 from protocol.errors import ProtocolError
 from protocol.gw376_units import Unknown
 
@@ -16,9 +16,9 @@ def test_captured_frame_decodes(name):
 
 def test_heartbeat_fields_by_name():
     frame = gw376.parse(unhex(gw376_checks.vectors.CAPTURED["heartBeat"]))
-    assert frame.function_name() == "link test"
+    assert gw376_describe.function_name(frame) == "link test"
     assert frame.address_text == "0171-2082"
-    assert gw376.AFN_NAMES[frame.afn] == "link test"
+    assert gw376_describe.AFN_NAMES[frame.afn] == "link test"
 
 
 def test_login_builds_like_the_captured_frame():

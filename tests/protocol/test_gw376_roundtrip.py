@@ -63,11 +63,12 @@ def test_bad_bcd_and_short_values_are_protocol_errors():
 def _one_per_codec():
     # Many Fns share one codec entry (e.g. every daily AFN0D request is a format-20 day):
     # test each entry once, through the first Fn that uses it.
+    # Entries are compared by value: codec() builds some of them on each call.
     seen, chosen = set(), []
     for afn, fn, direction in units.known_units():
         entry = units.codec(afn, fn, direction)
-        if id(entry) not in seen:
-            seen.add(id(entry))
+        if entry not in seen:
+            seen.add(entry)
             chosen.append((afn, fn, direction))
     return chosen
 

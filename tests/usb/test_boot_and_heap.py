@@ -1,5 +1,5 @@
-"""Booting on a heap-limited board (the 192 KB `virtual` board: an ESP32 without PSRAM) and
-with a corrupt settings file: the firmware never bricks the board, and says what it skipped."""
+"""Booting on a heap-limited board (the 192 KB `virtual` board: an ESP32 without PSRAM, code in
+ROMFS) and with a corrupt settings file: the firmware never bricks the board, and says what it skipped."""
 import pytest
 
 from host_tools.usb import Board
@@ -42,7 +42,9 @@ def test_a_192k_board_polls_skips_what_does_not_fit_and_still_answers_status(sma
     assert doc["heap_free"] >= 16 * 1024
     assert {"bus1", "bus2", "housekeeping"} <= {t["name"] for t in doc["tasks"]}
     assert doc["buses"][0]["reads_ok"] >= 2 and doc["faults"] == []
-    assert "heap" in doc["skipped"]["uplink"]        # why the uplink does not run
+    # with the code in ROMFS the uplink fits beside the poller (firmware/startup.py's estimate:
+    # 95 KB of 64-bit objects with the 1376.1 codec); this board has no station to reach
+    assert doc["skipped"]["uplink"].startswith("not configured"), doc["skipped"]
     assert conc_json("config", "show", port=port)["settings"]["terminal.area"] == 4101
 
 
