@@ -47,7 +47,8 @@ def _feed():
         c.watchdog.feed()
 
 
-def _starts_at_boot():
+def starts_at_boot():
+    """True when conc flash installed main.py and the firmware, so the board runs it at boot."""
     # conc flash's main.py with the firmware beside it: not running now means it was stopped
     # before it got going (a command just before restarted the board), or it failed to start
     import os
@@ -59,7 +60,8 @@ def _starts_at_boot():
     return True
 
 
-def _board():
+def board_config():
+    """The board's /board.json, or what a board without one runs with."""
     board, _ = conc.read_json(conc.BOARD_FILE)
     return board if isinstance(board, dict) else conc.default_board()
 
@@ -67,7 +69,7 @@ def _board():
 _log = None
 
 
-def _ring():
+def ring_log():
     """The ring log: the running firmware's, or a fresh mount (no format: never wipe data)."""
     global _log
     c = conc.current
@@ -76,7 +78,7 @@ def _ring():
     if _log is None:
         from firmware.hal.flash import open_data_partition
         from firmware.ringlog import RingLog
-        board = _board()
+        board = board_config()
         if not board.get("data_partition"):
             raise ValueError("this board has no data partition (run conc flash --board NAME)")
         _log = RingLog(open_data_partition(board, ""))
@@ -200,7 +202,7 @@ class _Tester:
         from firmware.kernel import Kernel
         from firmware.meter_state import MeterState
         from firmware.plans import Plans
-        self.board = _board()
+        self.board = board_config()
         settings, _ = conc.load_settings()
         self.settings = settings
         self.clock = clock
@@ -319,7 +321,7 @@ def test_read(point):
 def pull_begin():
     try:
         from firmware import quantities as qs
-        log = _ring()
+        log = ring_log()
         items = {}
         for kind in range(len(qs.KIND_NAMES)):
             for q in range(1, len(qs.NAMES)):
@@ -339,7 +341,7 @@ def pull_chunk(first, limit=48, since=None):
     try:
         from firmware import records as rec
         _feed()
-        log = _ring()
+        log = ring_log()
         rows = []
         nxt = max(first, log.oldest_seq)
         scanned = 0
@@ -379,7 +381,7 @@ def _json_pieces(rows):
 
 def pull_commit(seq):
     try:
-        log = _ring()
+        log = ring_log()
         log.advance(CURSOR, seq)
         _print({"cursor": log.cursor(CURSOR), "backlog": log.backlog(CURSOR)})
     except Exception as exc:  # noqa: BLE001

@@ -59,10 +59,10 @@ def _status():
         doc.update({"heap_free": gc.mem_free(),
                     "heap_used": gc.mem_alloc()})
         try:
-            from firmware.usb_api import _board, _ring, _starts_at_boot
-            doc["starts_at_boot"] = _starts_at_boot()
-            doc["board"] = _board().get("name")
-            log = _ring()
+            from firmware.usb_api import board_config, ring_log, starts_at_boot
+            doc["starts_at_boot"] = starts_at_boot()
+            doc["board"] = board_config().get("name")
+            log = ring_log()
         except Exception as exc:  # noqa: BLE001
             doc["ring_error"] = repr(exc)
             log = None

@@ -384,7 +384,8 @@ ERC_FIELDS = {
 }
 
 
-def _fields_length(fields):
+def fields_length(fields):
+    """The bytes a unit or ERC record of these fields takes (all of fixed size)."""
     total = 0
     for field in layout(fields):
         total += _length(field[1]) * (field[2] if len(field) > 2 else 1)
@@ -537,7 +538,7 @@ def decode_record(erc, buf, pos, size):
     """The fields of one event record (ERC `erc`, `size` bytes at buf[pos:]): an AFN0E record,
     or the same bytes kept in a ring log. Unknown layouts come back as {"erc", "raw"}."""
     fields = ERC_FIELDS.get(erc)
-    if fields is not None and size == _fields_length(fields):
+    if fields is not None and size == fields_length(fields):
         record, _ = decode_fields(fields, buf, pos, pos + size, {"erc": erc})
         return record
     if erc == 3 and size >= 6 and (size - 6) % 4 == 0:

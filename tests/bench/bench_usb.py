@@ -16,7 +16,7 @@ RECORDS = 3000
 FILL = """
 import firmware.usb_api as u
 from firmware import records
-log = u._ring()
+log = u.ring_log()
 items = [1, 2, 3, 4, 5, 11, 14, 17]
 values = [123456, 12345, 23456, 34567, 45678, 2201, 5123, 11234]
 for i in range(%d):

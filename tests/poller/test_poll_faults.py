@@ -94,7 +94,7 @@ def test_a_stuck_meter_repeats_its_values(run):
 def _decoded(record):
     fields = gw376_units.ERC_FIELDS[record["erc"]]
     data = bytes(record["data"])
-    assert len(data) == gw376_units._fields_length(fields)
+    assert len(data) == gw376_units.fields_length(fields)
     return gw376_units.decode_fields(fields, data, 0, len(data), {})[0]
 
 

@@ -137,7 +137,7 @@ def test_broadcast_time_once_a_day(run):
 def _event(record):
     fields = gw376_units.ERC_FIELDS[record["erc"]]
     data = bytes(record["data"])
-    assert len(data) == gw376_units._fields_length(fields)
+    assert len(data) == gw376_units.fields_length(fields)
     decoded, _ = gw376_units.decode_fields(fields, data, 0, len(data), {})
     return decoded
 

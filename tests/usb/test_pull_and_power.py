@@ -207,6 +207,6 @@ def test_pull_killed_mid_way_then_rerun_stores_every_record_once(rig, tmp_path):
     # exactly the ring's records between the two cursor positions, each once
     with Board.open(port, soft_reset=True) as board:
         held = board.exec("import firmware.usb_api as u\nprint([r[0] for r in "
-                          "u._ring().records(%d) if r[0] < %d])"
+                          "u.ring_log().records(%d) if r[0] < %d])"
                           % (start, rerun["cursor"]))
     assert stored_seqs == json.loads(held)
