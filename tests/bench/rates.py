@@ -18,7 +18,14 @@ def _rate(fn, seconds, batch):
             fn()
         n += batch
     return n * 1000 / time.ticks_diff(time.ticks_ms(), start)
-print(json.dumps(dict((name, _rate(globals()[name], %(seconds)r, %(batch)d)) for name in %(names)r)))
+# The unix port has only a wall clock, so a host that deschedules the process slows whichever
+# function runs then: the names take turns in ROUNDS short rounds and each keeps its best.
+_best = {}
+for _round in range(%(rounds)d):
+    for _name in %(names)r:
+        _r = _rate(globals()[_name], %(seconds)r / %(rounds)d, %(batch)d)
+        _best[_name] = max(_best.get(_name, 0), _r)
+print(json.dumps(_best))
 """
 
 
@@ -44,10 +51,11 @@ def cpython_rates(workload, names, seconds, batch=20, clock=time.perf_counter):
     return {name: rate(space[name], seconds, batch, clock) for name in names}, space
 
 
-def micropython_rates(workload, names, seconds, batch=20, heapsize=None):
-    """{name: calls/s} for the same functions run under MicroPython (compiled packages)."""
+def micropython_rates(workload, names, seconds, batch=20, heapsize=None, rounds=5):
+    """{name: calls/s} for the same functions run under MicroPython (compiled packages): the
+    best of `rounds` turns of seconds / rounds each, the names alternating."""
     code = workload + _MICROPYTHON_TIMER % {"seconds": seconds, "batch": batch,
-                                           "names": list(names)}
+                                           "names": list(names), "rounds": rounds}
     proc = micropython.run_code(code, timeout=120, **({"heapsize": heapsize} if heapsize else {}))
     if proc.returncode:
         raise RuntimeError("MicroPython bench failed: %s" % proc.stderr.strip()[-500:])
