@@ -43,6 +43,20 @@ DOWN = "down"
 CONNECTING = "connecting"
 ONLINE = "online"
 
+# Why a session ended (Link.last_error, the status command): lost, or left on purpose.
+LOST_CLOSED = "closed"
+LOST_SEND = "send failed"
+LOST_MISSED = "3 missed confirmations"
+LOST_SILENT = "silent link"
+OFFLINE = "offline"
+STOPPED = "stopped"
+# A session's waits for bytes: at most _MAX_WAIT_MS (its checks run at least once a second),
+# _CONFIRM_POLL_MS while a confirm is awaited, and a "data waiting" notice counted lost after
+# _DATA_NOTICE_MS without a byte.
+_MAX_WAIT_MS = const(1000)
+_CONFIRM_POLL_MS = const(250)
+_DATA_NOTICE_MS = const(2000)
+
 
 class _Pending:
     """A link frame (login, heartbeat, logout) waiting for the master's confirm."""
@@ -156,7 +170,7 @@ class Link:
                 self.state = ONLINE
                 reason = await self._session()
                 self.state = DOWN
-                if reason == "offline":           # left the online period on purpose
+                if reason == OFFLINE:             # left the online period on purpose
                     await self._logout()
                     await self.ch.close()
                     continue
@@ -237,99 +251,134 @@ class Link:
         return False
 
     async def _session(self):
-        """Serve the link until it is lost (returns why) or the online period ends."""
+        """Serve the link until it is lost or the online period ends; returns why (LOST_* or
+        OFFLINE, which run() answers with a logout)."""
         clock = self.clock
-        diff = clock.ticks_diff
-        up = self.uploader
-        hb_ms = self._heartbeat_ms()
-        hb_due = clock.ticks_add(clock.ticks_ms(), hb_ms)
-        p = self.pending
+        self._hb_due = clock.ticks_add(clock.ticks_ms(), self._heartbeat_ms())
         while not self._stop:
             if not self.ch.connected:
-                return "closed"
-            now = clock.ticks_ms()
+                return LOST_CLOSED
             timeout = self._timeout_ms()
             retries = self.settings["comm.retries"]
             hb_ms = self._heartbeat_ms()          # AFN04 F1 may change it mid-session
-            # uploads, as many as the window takes (after a denial, not for a while)
-            if up is not None and up.paused:
-                if self._paused_at is None:
-                    self._paused_at = now
-                elif diff(now, self._paused_at) >= DENY_PAUSE_MS:
-                    up.paused = False
-                    self._paused_at = None
-            while up is not None and not up.paused and up.has_work():
-                got = up.next_frame(self.terminal.next_pseq(), clock.ticks_ms())
-                if got is None:
-                    break
-                if not await self.ch.send(got[0], got[1]):
-                    return "send failed"
-                # the confirm timeout runs from when the modem took the frame (SEND OK), not
-                # from before its link time
-                up.last_slot.sent_ms = self._last_traffic = clock.ticks_ms()
-                if await self._receive(0) < 0:
-                    return "closed"
+            lost = (await self._send_uploads() or
+                    await self._heartbeat(clock.ticks_ms(), timeout, retries, hb_ms))
+            if lost:
+                return lost
             now = clock.ticks_ms()
-            # heartbeat and its confirm
-            if p.seq >= 0:
-                if p.result is not None:
+            lost = (await self._resend_expired(now, timeout, retries) or
+                    self._ended(now, timeout, hb_ms) or await self._wait_for_bytes(now))
+            if lost:
+                return lost
+        return STOPPED
+
+    async def _send_uploads(self):
+        """As many uploads as the window takes (none for DENY_PAUSE_MS after a denial)."""
+        up = self.uploader
+        if up is None:
+            return None
+        clock = self.clock
+        if up.paused:
+            now = clock.ticks_ms()
+            if self._paused_at is None:
+                self._paused_at = now
+            elif clock.ticks_diff(now, self._paused_at) >= DENY_PAUSE_MS:
+                up.paused = False
+                self._paused_at = None
+        while not up.paused and up.has_work():
+            got = up.next_frame(self.terminal.next_pseq(), clock.ticks_ms())
+            if got is None:
+                break
+            if not await self.ch.send(got[0], got[1]):
+                return LOST_SEND
+            # the confirm timeout runs from when the modem took the frame (SEND OK), not from
+            # before its link time
+            up.last_slot.sent_ms = self._last_traffic = clock.ticks_ms()
+            if await self._receive(0) < 0:
+                return LOST_CLOSED
+        return None
+
+    async def _heartbeat(self, now, timeout, retries, hb_ms):
+        """The heartbeat when due, sent again until confirmed or out of retries."""
+        p = self.pending
+        diff = self.clock.ticks_diff
+        if p.seq >= 0:
+            if p.result is not None:
+                p.seq = -1
+            elif diff(now, p.sent_ms) >= timeout:
+                if p.tries <= retries:
+                    p.tries += 1
+                    p.sent_ms = now
+                    if not await self.ch.send(p.data):
+                        return LOST_SEND
+                else:
                     p.seq = -1
-                elif diff(now, p.sent_ms) >= timeout:
-                    if p.tries <= retries:
-                        p.tries += 1
-                        p.sent_ms = now
-                        if not await self.ch.send(p.data):
-                            return "send failed"
-                    else:
-                        p.seq = -1
-                        if self._missed():
-                            return "3 missed confirmations"
-            elif diff(now, hb_due) >= 0:
-                p.seq = self.terminal.next_pseq()
-                p.data = self.terminal.link_frame(3, p.seq)
-                p.result = None
-                p.tries = 1
-                p.sent_ms = now
-                hb_due = clock.ticks_add(now, hb_ms)
-                self.stats["heartbeats"] += 1
-                if not await self.ch.send(p.data):
-                    return "send failed"
-            # uploads not confirmed in time
-            if up is not None:
-                slot = up.expired(now, timeout, diff)
-                if slot is not None:
-                    if slot.tries <= retries:
-                        up.resent(slot, now)
-                        if not await self.ch.send(slot.buf, slot.size):
-                            return "send failed"
-                        slot.sent_ms = clock.ticks_ms()
-                    else:
-                        up.restart()
-                        if self._missed():
-                            return "3 missed confirmations"
-            # a link that says connected but carries nothing
-            if diff(now, self._last_rx) >= 2 * hb_ms + timeout:
-                self.stats["silent"] += 1
-                return "silent link"
-            if not self.want_online():
-                return "offline"
-            self.terminal.idle()
-            idle_min = self.settings.get("comm.idle_min", 10)     # 0: never idles out
-            if self.settings["comm.online_mode"] == 2 and self.activated and idle_min and \
-                    diff(now, self._last_traffic) >= idle_min * 60000:
-                self.activated = False
-            # wait for bytes until the next thing is due
-            wait = diff(hb_due, now)
-            if p.seq >= 0 or up is not None and up.in_flight():
-                wait = min(wait, 250)
-            wait = max(1, min(wait, 1000))
-            n = await self._receive(wait)
-            if n < 0:
-                return "closed"
-            if n == 0 and (p.seq >= 0 or up is not None and up.in_flight()) and \
-                    diff(clock.ticks_ms(), self._last_rx) > 2000:
-                await self.ch.poll_data()       # a lost "data waiting" notice
-        return "stopped"
+                    if self._missed():
+                        return LOST_MISSED
+        elif diff(now, self._hb_due) >= 0:
+            p.seq = self.terminal.next_pseq()
+            p.data = self.terminal.link_frame(3, p.seq)
+            p.result = None
+            p.tries = 1
+            p.sent_ms = now
+            self._hb_due = self.clock.ticks_add(now, hb_ms)
+            self.stats["heartbeats"] += 1
+            if not await self.ch.send(p.data):
+                return LOST_SEND
+        return None
+
+    async def _resend_expired(self, now, timeout, retries):
+        """An upload not confirmed in time: sent again, or after its retries, the window
+        starts again at the ring log's cursor (a missed confirmation)."""
+        up = self.uploader
+        if up is None:
+            return None
+        slot = up.expired(now, timeout, self.clock.ticks_diff)
+        if slot is None:
+            return None
+        if slot.tries <= retries:
+            up.resent(slot, now)
+            if not await self.ch.send(slot.buf, slot.size):
+                return LOST_SEND
+            slot.sent_ms = self.clock.ticks_ms()
+        else:
+            up.restart()
+            if self._missed():
+                return LOST_MISSED
+        return None
+
+    def _ended(self, now, timeout, hb_ms):
+        """LOST_SILENT for a link that says connected but carries nothing, OFFLINE when the
+        online period is over; the codec's and passive activation's idle checks."""
+        diff = self.clock.ticks_diff
+        if diff(now, self._last_rx) >= 2 * hb_ms + timeout:
+            self.stats["silent"] += 1
+            return LOST_SILENT
+        if not self.want_online():
+            return OFFLINE
+        self.terminal.idle()
+        idle_min = self.settings.get("comm.idle_min", 10)     # 0: never idles out
+        if self.settings["comm.online_mode"] == 2 and self.activated and idle_min and \
+                diff(now, self._last_traffic) >= idle_min * 60000:
+            self.activated = False
+        return None
+
+    async def _wait_for_bytes(self, now):
+        """Read and answer what comes until the next thing is due: the heartbeat, or a
+        confirm we wait for (then at most _CONFIRM_POLL_MS)."""
+        clock = self.clock
+        up = self.uploader
+        waiting = self.pending.seq >= 0 or up is not None and up.in_flight()
+        wait = clock.ticks_diff(self._hb_due, now)
+        if waiting:
+            wait = min(wait, _CONFIRM_POLL_MS)
+        n = await self._receive(max(1, min(wait, _MAX_WAIT_MS)))
+        if n < 0:
+            return LOST_CLOSED
+        if n == 0 and waiting and clock.ticks_diff(clock.ticks_ms(), self._last_rx) > \
+                _DATA_NOTICE_MS:
+            await self.ch.poll_data()       # a lost "data waiting" notice
+        return None
 
     def _missed(self):
         self.missed += 1
