@@ -68,7 +68,7 @@ VERSION = {"vendor": "CONC", "device": "CONC0001", "software_version": "0100",
            "software_date": (2026, 11, 1), "capacity": "2040PTS", "protocol_version": "1376",
            "hardware_version": "V100", "hardware_date": (2026, 1, 1)}
 
-_RARE_AFNS = (0x04, 0x05, 0x0A, 0x0D, 0x10)
+_ON_DEMAND_AFNS = (0x04, 0x05, 0x0A, 0x0D, 0x10)  # terminal_admin, terminal_history
 
 
 _codec = None
@@ -320,7 +320,7 @@ class Terminal:
                 self.reset_pending = True
                 return [codec().confirm(frame)]
             return None
-        if afn not in _RARE_AFNS:
+        if afn not in _ON_DEMAND_AFNS:
             return None
         # history, parameters, control, forwarding: loaded for this request only
         if afn == codec().AFN_CLASS2:
