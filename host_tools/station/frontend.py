@@ -302,7 +302,7 @@ class FrontEnd:
         if self.front_end_id is not None:
             try:
                 await self._in_beat_thread(self.station.stop_front_end, self.front_end_id,
-                                        "stopped", int(time.time()))
+                                           "stopped", int(time.time()))
             except StationError as exc:
                 log.warning("could not record this front end's stop: %s", exc)
         if self._beat_thread is not None:
