@@ -20,3 +20,24 @@ def unhex(text):
     """bytes from a hex string that may contain spaces."""
     import binascii
     return binascii.unhexlify(text.replace(" ", ""))
+
+
+def socket_pair():
+    """A connected pair of loopback TCP sockets (accepted, client) on a free port."""
+    import random
+    import socket
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for _ in range(50):
+        port = 20000 + random.getrandbits(14)
+        try:
+            server.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+            break
+        except OSError:
+            pass
+    server.listen(1)
+    client = socket.socket()
+    client.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    accepted, _ = server.accept()
+    server.close()
+    return accepted, client

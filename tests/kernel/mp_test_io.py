@@ -3,31 +3,11 @@
 # The host may pause the process for a while (CI runs the suite 2-way parallel on a loaded
 # machine): a timeout that must NOT expire is far longer than the wait it covers, every run
 # ends with k.stop() once the test saw what it needs, and its duration is only a cap.
-import random
-import socket
-from mp_support import eq
+from mp_support import eq, socket_pair
 from firmware.kernel_stats import report
 from firmware.kernel import (
     Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_ERR_PEND_ABORT, OS_ERR_TASK_WAITING, OS_IO_READ,
     OS_IO_WRITE)
-
-
-def socket_pair():
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    for _ in range(50):
-        port = 20000 + random.getrandbits(14)
-        try:
-            server.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-            break
-        except OSError:
-            pass
-    server.listen(1)
-    client = socket.socket()
-    client.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-    accepted, _ = server.accept()
-    server.close()
-    return accepted, client
 
 
 def test_a_task_wakes_when_its_stream_becomes_readable():

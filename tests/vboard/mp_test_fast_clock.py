@@ -3,34 +3,14 @@
 # follows the skips and survives a restart, and from `until` on the clock is real again.
 # Run under the MicroPython unix port. No assertion on how long anything takes: a skipped hour
 # shows in the ticks and the calendar, a real wait in ticks that moved less than its timeout.
-import random
 import select
-import socket
 import time
 
-from mp_support import eq
+from mp_support import eq, socket_pair
 from firmware.vclock import ANSWER_MS, FastClock, QUIET_MS
 from firmware.kernel import Kernel, OS_ERR_NONE, OS_ERR_TIMEOUT, OS_IO_READ
 
 HOUR_MS = 3600 * 1000
-
-
-def socket_pair():
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    for _ in range(50):
-        port = 20000 + random.getrandbits(14)
-        try:
-            server.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-            break
-        except OSError:
-            pass
-    server.listen(1)
-    client = socket.socket()
-    client.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-    accepted, _ = server.accept()
-    server.close()
-    return accepted, client
 
 
 def quiet(clock):
