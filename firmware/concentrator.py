@@ -30,7 +30,7 @@ from firmware.hal import interrupts
 
 VERSION = "0.1.0"
 
-MARK_ALIVE = const(4)      # marker codes beside firmware/records.py's MARK_BOOT/CLOCK_SET/FORMAT
+MARK_ALIVE = const(4)      # marker codes beside firmware/log_records.py's MARK_BOOT/CLOCK_SET/FORMAT
 MARK_STOPPED = const(5)
 ERC14 = const(14)          # terminal power off / on: power-off time, power-on time (format 15)
 ERC21 = const(21)          # terminal fault: time, fault code
@@ -152,8 +152,8 @@ class Concentrator:
                 last_seq = log.next_seq
                 quiet_since = now
             elif now - quiet_since >= ALIVE_S:
-                from firmware import records
-                records.append_marker(log, now, MARK_ALIVE)
+                from firmware import log_records
+                log_records.append_marker(log, now, MARK_ALIVE)
                 last_seq = log.next_seq
                 quiet_since = now
 
@@ -207,10 +207,10 @@ class Concentrator:
         try:
             gc.collect()
             idle = clean or (interrupt is not None and _while_idle(interrupt))
-            from firmware import records
+            from firmware import log_records
             if not idle:
                 self.log.remount()
-            records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
+            log_records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
             self.stopped_idle = bool(idle)
         except Exception as exc:  # noqa: BLE001 - stopping must never fail
             print("conc: stop marker not written: %r" % (exc,))

@@ -23,7 +23,7 @@ Timestamps are the wall clock's seconds since 2000 (the record header and format
 Energy arrives in 0.01 kWh (the catalogue's unit) and is written to format 14 (0.0001 kWh).
 """
 from firmware import meter_state as ms
-from firmware import records
+from firmware import log_records
 from protocol import clock_math
 from protocol.compat import const
 
@@ -74,7 +74,7 @@ class Events:
 
     def _append(self, point, now, erc, end):
         self.raised += 1
-        return records.append_event(self.log, point, now, erc, memoryview(self.buf)[:end])
+        return log_records.append_event(self.log, point, now, erc, memoryview(self.buf)[:end])
 
     # --- what the poller reports ---------------------------------------------------------
     def read_ok(self, point, energy, now):

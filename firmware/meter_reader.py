@@ -5,7 +5,7 @@
 - Modbus RTU: the meter's register map (protocol/maps), grouped into as few reads as it allows
   (firmware/modbus_reader.py, loaded when the first Modbus meter is polled).
 Results land in `items` / `values` / `count` (item ids of firmware/quantities.py) ready for
-firmware.records.append_readings.
+firmware.log_records.append_readings.
 """
 from firmware import meter_state as ms
 from firmware.bus_link import NO_REPLY, OK

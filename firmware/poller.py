@@ -18,7 +18,7 @@ waiting in the queue is carried out between two meters, so it never waits for a 
 Every wait on the wire is a kernel I/O wait with a timeout (firmware/bus_link.py), so a
 meter that never answers costs its own bus time only: the other buses and every other task keep
 their schedule. Readings go to the ring log as one batch per meter and collection
-(firmware/records.append_readings, item ids of firmware/quantities.py); events through
+(firmware/log_records.append_readings, item ids of firmware/quantities.py); events through
 firmware/events.py.
 
 RAM: nothing per point but firmware/meter_state.py (11 bytes) and the archive's bus index
@@ -31,7 +31,7 @@ from firmware.events import Events
 from firmware.kernel import OS_ERR_NONE
 from firmware.meter_reader import P2007, PMODBUS, MeterReader
 from firmware.meter_state import MeterState
-from firmware.records import append_readings
+from firmware.log_records import append_readings
 from firmware.unloading import forget_tables
 from protocol import clock_math
 from protocol.compat import const

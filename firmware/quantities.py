@@ -1,6 +1,6 @@
 """The quantities the poller stores, and the item ids of its reading batches in the ring log.
 
-A reading batch (firmware/records.py) holds (item id, exact integer) pairs. The item id says
+A reading batch (firmware/log_records.py) holds (item id, exact integer) pairs. The item id says
 both WHAT was measured and WHICH collection it belongs to, so the uplink can answer AFN0C
 (real time) and AFN0D (curve and daily frozen data) from the log alone:
 

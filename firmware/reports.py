@@ -154,7 +154,7 @@ def _block(out, fmt, values, first, count, scale=1):
 def encode(rec, tasks, protocol_1997=False):
     """(afn, bytes of the units) for one READINGS record, or (0, None) when no task asks for
     anything it holds. rec = (seq, type, point, time, payload)."""
-    from firmware.records import unpack_readings
+    from firmware.log_records import unpack_readings
     point, seconds = rec[2], rec[3]
     values = {}
     kind = 0

@@ -96,10 +96,10 @@ def _record_boot(c):
     log = c.log
     if log is None:
         return
-    from firmware import records
+    from firmware import log_records
     now = c.boot_at
     last = log.latest()
-    if last is not None and not (last[1] == records.MARKER and last[4] and
+    if last is not None and not (last[1] == log_records.MARKER and last[4] and
                                  last[4][0] == MARK_STOPPED):
         # The last record is not always the latest time (a curve point carries its slot's
         # start): the power went off after the newest timestamp among the last records.
@@ -108,11 +108,11 @@ def _record_boot(c):
             if off < record[3] <= now:
                 off = record[3]
         c.power_off_at = off
-        records.append_event(log, 0, now, ERC14, format15(off) + format15(now))
+        log_records.append_event(log, 0, now, ERC14, format15(off) + format15(now))
     c.boot_recorded = True
     if _settings_fault_changed(c.settings_problems):
-        records.append_event(log, 0, now, ERC21, format15(now) + bytes((FAULT_STORAGE,)))
-    records.append_marker(log, now, records.MARK_BOOT, VERSION.encode())
+        log_records.append_event(log, 0, now, ERC21, format15(now) + bytes((FAULT_STORAGE,)))
+    log_records.append_marker(log, now, log_records.MARK_BOOT, VERSION.encode())
 
 
 def _settings_fault_changed(problems):

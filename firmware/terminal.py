@@ -302,7 +302,7 @@ class Terminal:
         out.extend(clock_math.format15(seconds))
 
     def _event(self, erc, body):
-        from firmware.records import append_event
+        from firmware.log_records import append_event
         append_event(self.log, 0, self.wall.now(), erc, body)
 
     async def _dispatch(self, frame):
@@ -430,7 +430,7 @@ class LogLatest:
         self.window_s = window_s
 
     def reading(self, point):
-        from firmware.records import unpack_readings
+        from firmware.log_records import unpack_readings
         found = None
         for rec in self.log.records(rtype=READINGS, point=point,
                                     since=self.wall.now() - self.window_s):

@@ -196,7 +196,7 @@ async def control(term, frame):
                                     value[5])
         old = term.wall.set(new)
         if term.log is not None:
-            from firmware.records import MARK_CLOCK_SET, append_marker
+            from firmware.log_records import MARK_CLOCK_SET, append_marker
             append_marker(term.log, new, MARK_CLOCK_SET,
                           bytes((old & 0xFF, (old >> 8) & 0xFF, (old >> 16) & 0xFF,
                                  (old >> 24) & 0xFF)))

@@ -32,7 +32,7 @@ def frozen(term, point, fn, td):
             year, month = year + 1, 1
         day = clock_math.to_seconds(year, month, 1)
     found = None
-    from firmware.records import unpack_readings
+    from firmware.log_records import unpack_readings
     for rec in term.log.records(rtype=READINGS, point=point, since=day,
                                 until=day + 86399):
         values = {}

@@ -511,7 +511,7 @@ class Uploader:
                           (slot.first >> 16) & 0xFF, (slot.first >> 24) & 0xFF,
                           min(255, slot.end - slot.first)))
             self.log.advance(CURSOR, slot.end)
-            from firmware.records import append_event
+            from firmware.log_records import append_event
             append_event(self.log, 0, self.terminal.wall.now(), ERC_REFUSED, body)
             self._denials = 0
         self.restart()

@@ -339,7 +339,7 @@ def pull_chunk(first, limit=48, since=None):
     CRC-32 is in the header, so the host proves the chunk arrived whole."""
     import binascii
     try:
-        from firmware import records as rec
+        from firmware import log_records as rec
         _feed()
         log = ring_log()
         rows = []

@@ -28,7 +28,7 @@ COMMIT_EVERY = 384    # records per durable commit + cursor step (each step is a
 COMMIT_CHUNKS = 8     # ... or chunks, whichever comes first
 READINGS, EVENT, MARKER = 1, 2, 3
 RECORD_NAMES = {READINGS: "readings", EVENT: "event", MARKER: "marker"}
-# firmware/records.py MARK_* and firmware/concentrator.py MARK_ALIVE / MARK_STOPPED
+# firmware/log_records.py MARK_* and firmware/concentrator.py MARK_ALIVE / MARK_STOPPED
 MARKER_NAMES = {1: "boot", 2: "clock_set", 3: "format", 4: "alive", 5: "stopped"}
 FIELDS = ("seq", "time", "point", "record", "kind", "quantity", "value", "detail")
 FORMATS = ("csv", "json", "sqlite")

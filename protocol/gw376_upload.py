@@ -13,7 +13,7 @@ sequence number the concentrator's ring log gave it (dense, increasing, never re
 In AFN0E frames (important events reported actively, ACD and EC set) F241 follows the
 standard AFN0E F1 unit with count 1 and no record bytes: the event record is the F1 unit.
 
-Payloads (the concentrator's ring-log encodings, docs/ringlog.md and firmware/records.py):
+Payloads (the concentrator's ring-log encodings, docs/ringlog.md and firmware/log_records.py):
 readings = for each item varint(item_id * 2 + no_data) then, unless no_data,
 varint(zigzag(value)); item_id = kind * 64 + quantity (firmware/quantities.py); event = ERC
 then the record's AFN0E bytes; marker = code then data.

@@ -1,7 +1,7 @@
 """The item ids of the concentrator's reading batches: what was measured, for which collection.
 
 Shared by the board, which writes them into its ring log (firmware/quantities.py,
-firmware/records.py), and the master station, which reads them out of uploads
+firmware/log_records.py), and the master station, which reads them out of uploads
 (host_tools/station/uploads.py): both must agree forever, since the ids are on flash.
 
     item_id = kind * 64 + quantity        kind: REALTIME 0, CURVE 1, FROZEN 2 (daily freeze),

@@ -15,12 +15,12 @@ from tests.vboard.vboard_support import VirtualBoard
 RECORDS = 3000
 FILL = """
 import firmware.usb_api as u
-from firmware import records
+from firmware import log_records
 log = u.ring_log()
 items = [1, 2, 3, 4, 5, 11, 14, 17]
 values = [123456, 12345, 23456, 34567, 45678, 2201, 5123, 11234]
 for i in range(%d):
-    records.append_readings(log, 1 + i %% 16, 800000000 + i, items, values)
+    log_records.append_readings(log, 1 + i %% 16, 800000000 + i, items, values)
 print(log.next_seq)
 """
 

@@ -3,7 +3,7 @@
 from mp_support import eq
 from firmware import concentrator as conc
 from protocol.clock_math import format15
-from firmware import records, startup
+from firmware import log_records, startup
 from firmware.hal.norflash import NorFlash
 from firmware.ringlog import EVENT, MARKER, RingLog
 from protocol import clock_math
@@ -42,14 +42,14 @@ def test_first_boot_records_no_power_event_only_the_boot_marker():
     startup._record_boot(_board(log, dev, T0))
     eq(_events(log, conc.ERC14), [], "no ERC14 on an empty log")
     last = log.latest()
-    eq((last[1], last[4][0]), (MARKER, records.MARK_BOOT), "boot marker")
+    eq((last[1], last[4][0]), (MARKER, log_records.MARK_BOOT), "boot marker")
 
 
 def test_an_orderly_stop_is_not_a_power_cut():
     dev, log = _fresh()
     c = _board(log, dev, T0)
     startup._record_boot(c)
-    records.append_readings(log, 1, T0 + 60, [1], [12345])
+    log_records.append_readings(log, 1, T0 + 60, [1], [12345])
     c.wall.t = T0 + 90
     c.stopped()                                  # what Ctrl-C from `conc` leads to
     log = RingLog(dev)                           # the next boot mounts again
@@ -62,8 +62,8 @@ def test_an_orderly_stop_is_not_a_power_cut():
 def test_a_power_cut_records_erc14_with_the_newest_time_among_the_last_records():
     dev, log = _fresh()
     startup._record_boot(_board(log, dev, T0))
-    records.append_readings(log, 1, T0 + 300, [1], [100])      # a real-time reading
-    records.append_readings(log, 1, T0 + 240, [65], [100])     # then its curve point (slot start)
+    log_records.append_readings(log, 1, T0 + 300, [1], [100])      # a real-time reading
+    log_records.append_readings(log, 1, T0 + 240, [65], [100])     # then its curve point (slot start)
     # the power goes: nothing more is written
     log = RingLog(dev)
     c = _board(log, dev, T0 + 3600)

@@ -13,7 +13,7 @@ from firmware.hal.norflash import NorFlash
 from firmware.bus_link import BusLink
 from firmware.meter_reader import MeterReader
 from firmware.meter_state import MeterState
-from firmware.records import unpack_event
+from firmware.log_records import unpack_event
 from firmware.ringlog import RingLog
 from protocol import clock_math, dlt645
 

@@ -26,7 +26,7 @@ from firmware.hal.norflash import NorFlash  # noqa: E402
 from firmware.hal.serial_tty import TtyPort  # noqa: E402
 from firmware.kernel import Kernel  # noqa: E402
 from firmware.poller import Poller  # noqa: E402
-from firmware.records import unpack_readings  # noqa: E402
+from firmware.log_records import unpack_readings  # noqa: E402
 from firmware.ringlog import EVENT, READINGS, RingLog  # noqa: E402
 from firmware.wallclock import WallClock  # noqa: E402
 from protocol import settings  # noqa: E402

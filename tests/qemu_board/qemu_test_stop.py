@@ -11,7 +11,7 @@ from firmware import concentrator as conc
 from firmware.hal import interrupts
 from firmware.hal.norflash import NorFlash
 from firmware.ringlog import MARKER, READINGS, RingLog
-from firmware import records
+from firmware import log_records
 from protocol import clock_math
 
 T0 = clock_math.to_seconds(2026, 11, 25, 10, 0, 0)
@@ -36,7 +36,7 @@ def _running_board():
     c.log = RingLog(dev, create=True)
     c.wall = _Wall()
     c.boot_recorded = True
-    records.append_readings(c.log, 3, T0, [1], [12345])
+    log_records.append_readings(c.log, 3, T0, [1], [12345])
     return c
 
 
@@ -88,7 +88,7 @@ def test_a_ctrl_c_inside_a_log_write_and_one_after_leave_a_whole_log_with_the_ma
     def boot(c):
         try:
             mps2.ctrl_c()
-            records.append_readings(c.log, 4, T0, [1], [54321])    # raised at its first jump
+            log_records.append_readings(c.log, 4, T0, [1], [54321])    # raised at its first jump
             _jump()
         finally:
             mps2.ctrl_c()

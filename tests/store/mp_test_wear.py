@@ -2,7 +2,7 @@
 # at most one, and each sector header's erase count is the true one. Under MicroPython.
 from mp_support import eq
 
-from firmware import records
+from firmware import log_records
 from firmware.hal.norflash import NorFlash
 from firmware.ringlog import RingLog, _u32
 
@@ -18,7 +18,7 @@ def test_100_wraps_spread_erases_evenly():
     i = 0
     while min(flash.erase_counts) < 101:
         values[0] += 7
-        records.append_readings(log, 1, i, ITEMS, values)
+        log_records.append_readings(log, 1, i, ITEMS, values)
         if i % 50 == 0:
             log.advance("uplink", log.next_seq)
             log = RingLog(flash)          # remounts along the way change nothing

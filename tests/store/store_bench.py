@@ -6,7 +6,7 @@ import time
 
 from store_support import Rng, Torture, payload_for
 
-from firmware import records
+from firmware import log_records
 from firmware.hal.norflash import NorFlash, PowerCut
 from firmware.ringlog import EVENT, MAX_PAYLOAD, RingLog
 
@@ -91,7 +91,7 @@ def append_vs_raw(batches=60000, chunk=1000):
     scratch = bytearray(256)
     for i in range(batches):
         values[0] += 11                 # the energy register creeps
-        sizes[i] = (16 + records.pack_readings(scratch, 0, ITEMS, values) + 3) // 4
+        sizes[i] = (16 + log_records.pack_readings(scratch, 0, ITEMS, values) + 3) // 4
     typical_batch(0, values)
     log_values = list(values)
     log = RingLog(NorFlash(block_size=4096, block_count=64), create=True)
@@ -106,7 +106,7 @@ def append_vs_raw(batches=60000, chunk=1000):
         t0 = cpu_ticks()
         for i in range(first, first + chunk):
             log_values[0] += 11
-            records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, log_values)
+            log_records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, log_values)
         t_log += cpu_ticks() - t0
         gc.collect()
         t0 = cpu_ticks()
@@ -138,7 +138,7 @@ def fill_1mb():
     # wrap once, then stop with the head sector nearly full: the worst case for the head scan
     while log.oldest_seq == 1 or log.stats()["head_offset"] < 4096 - 200:
         typical_batch(i, values)
-        records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, values)
+        log_records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, values)
         if i % 40 == 0:
             log.advance("uplink", log.next_seq - 20)
         i += 1
@@ -157,8 +157,8 @@ def mount_and_density():
     metric("store.mount_ms_1mb", round(best / 1000, 2), "ms")
     held = mounted.next_seq - mounted.oldest_seq
     readings = 0
-    for record in mounted.records(rtype=records.READINGS):
-        readings += len(records.unpack_readings(record[4]))
+    for record in mounted.records(rtype=log_records.READINGS):
+        readings += len(log_records.unpack_readings(record[4]))
     used = mounted.stats()["sectors_used"] * 4096
     metric("store.bytes_per_reading", round(used / readings, 2), "bytes")
     metric("store.records_held_1mb", held, "records")
@@ -195,7 +195,7 @@ def wear(wraps=60, blocks=8, block_size=4096):
             i += 1
             if roll < 70:
                 typical_batch(i, values)
-                records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, values)
+                log_records.append_readings(log, 1 + i % 32, 1000 + i, ITEMS, values)
             elif roll < 90:
                 log.append(EVENT, 1 + i % 32, 1000 + i, payload_for(i, 8 + rng.below(24)))
             else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware import records
+from firmware import log_records
 from firmware.hal import flash as flash_hal
 from firmware.hal.norflash import NorFlash
 from firmware.ringlog import RingLog
@@ -27,7 +27,7 @@ def test_virtual_board_image_keeps_the_log_across_reboots(tmp_path):
     assert dev.ioctl(4, 0) == part["block_count"] and dev.ioctl(5, 0) == part["block_size"]
     log = RingLog(dev, create=True)
     log.cursor("uplink")
-    seqs = [records.append_readings(log, 3, 1000 + i, [0, 1], [i, -i]) for i in range(50)]
+    seqs = [log_records.append_readings(log, 3, 1000 + i, [0, 1], [i, -i]) for i in range(50)]
     log.advance("uplink", seqs[20])
     dev.close()
     image = tmp_path / part["label"]
@@ -36,7 +36,7 @@ def test_virtual_board_image_keeps_the_log_across_reboots(tmp_path):
     log = RingLog(dev)
     assert [r[0] for r in log.records()] == seqs
     assert log.cursor("uplink") == seqs[20] and log.backlog("uplink") == 30
-    assert records.unpack_readings(log.read(seqs[7])[4]) == [(0, 7), (1, -7)]
+    assert log_records.unpack_readings(log.read(seqs[7])[4]) == [(0, 7), (1, -7)]
     dev.close()
 
 
@@ -83,7 +83,7 @@ def test_stm32_adapter_presents_erase_sized_blocks(monkeypatch):
     dev.readblocks(1, buf, 798)
     assert bytes(buf) == b"\xff" * 4
     log = RingLog(dev, create=True)
-    seq = records.append_event(log, 0, 5, 14, b"\x01")
+    seq = log_records.append_event(log, 0, 5, 14, b"\x01")
     assert RingLog(dev).read(seq)[4] == b"\x0e\x01"
 
 

@@ -5,7 +5,7 @@
 # confirmed.
 from mp_support import eq
 from firmware import quantities as qs
-from firmware import records
+from firmware import log_records
 from firmware.hal.norflash import NorFlash
 from firmware.ringlog import RingLog
 from firmware.terminal import Terminal
@@ -59,12 +59,12 @@ def drain(up, log, confirm=True):
 def test_records_go_as_standard_units_by_default_and_nothing_else():
     log, term, ev, s, wall = setup()
     rt = [123456, 30000, 30000, 30000, 33456, 789, 2203, 1234, 15000, 987]
-    records.append_readings(log, 1, START - 900, RT, rt)
-    records.append_readings(log, 2, START - 900, RT[:5], [5000, 1000, 1000, 1000, 2000])
-    records.append_marker(log, START - 800, 7)
-    records.append_event(log, 0, START - 700, 3, bytes(5) + b"\x01" + b"\x00\x00\x01\x00")
-    records.append_readings(log, 1, START - 600, FROZEN, [123000, 30000, 30000, 30000, 33000])
-    records.append_event(log, 1, START - 500, 31, bytes(16))
+    log_records.append_readings(log, 1, START - 900, RT, rt)
+    log_records.append_readings(log, 2, START - 900, RT[:5], [5000, 1000, 1000, 1000, 2000])
+    log_records.append_marker(log, START - 800, 7)
+    log_records.append_event(log, 0, START - 700, 3, bytes(5) + b"\x01" + b"\x00\x00\x01\x00")
+    log_records.append_readings(log, 1, START - 600, FROZEN, [123000, 30000, 30000, 30000, 33000])
+    log_records.append_event(log, 1, START - 500, 31, bytes(16))
     up = Uploader(log, term, ev, window=4, max_frame=600)
     frames = drain(up, log)
     eq([f.afn for f in frames], [0x0C, 0x0E, 0x0D, 0x0E])
@@ -95,7 +95,7 @@ def test_records_go_as_standard_units_by_default_and_nothing_else():
 def test_a_lost_confirm_sends_the_same_units_again_and_the_cursor_waits():
     log, term, ev, s, wall = setup()
     for i in range(3):
-        records.append_readings(log, 1 + i, START - 900, RT[:5], [100 + i] * 5)
+        log_records.append_readings(log, 1 + i, START - 900, RT[:5], [100 + i] * 5)
     up = Uploader(log, term, ev, window=4, max_frame=600)
     first = drain(up, log, confirm=False)
     eq(len(first), 1)
@@ -140,9 +140,9 @@ def test_tasks_set_by_the_master_are_saved_and_decide_what_goes_when():
     eq(back[0].units[1][2]["action"], 0x55)
 
     boundary = START - 3600 + (3600 // 900) * 900          # the last boundary before START
-    records.append_readings(log, 1, boundary - 60, RT[:5], [1] * 5)     # due
-    records.append_readings(log, 2, boundary - 50, RT[:5], [2] * 5)     # p2: not asked for
-    records.append_readings(log, 1, boundary + 60, RT[:5], [3] * 5)     # after the boundary
+    log_records.append_readings(log, 1, boundary - 60, RT[:5], [1] * 5)     # due
+    log_records.append_readings(log, 2, boundary - 50, RT[:5], [2] * 5)     # p2: not asked for
+    log_records.append_readings(log, 1, boundary + 60, RT[:5], [3] * 5)     # after the boundary
     up = Uploader(log, term, ev, window=4, max_frame=600)
     frames = drain(up, log)
     # the parameter change (ERC3, a normal event, at the boundary), then p1's reading
@@ -158,8 +158,8 @@ def test_tasks_set_by_the_master_are_saved_and_decide_what_goes_when():
     _ask(term, gw376.Frame(0x04, [(1, 67, {"action": 0xAA})], area=4101, terminal=7, master=1,
                            pw=PW))
     eq(term.settings["report.tasks"][0][6], 0)
-    records.append_readings(log, 1, boundary + 950, RT[:5], [4] * 5)
-    records.append_event(log, 1, boundary + 960, 31, bytes(16))
+    log_records.append_readings(log, 1, boundary + 950, RT[:5], [4] * 5)
+    log_records.append_event(log, 1, boundary + 960, 31, bytes(16))
     frames = drain(up, log)
     eq([(f.afn, f.units[0][1]) for f in frames], [(0x0E, 2), (0x0E, 1)])    # ERC3, ERC31
     eq(log.cursor(CURSOR), log.next_seq)
@@ -181,7 +181,7 @@ def test_the_same_tasks_set_again_change_nothing_and_record_nothing():
 
 def test_the_station_switches_the_compact_mode_on_with_the_vendor_afn04_f241():
     log, term, ev, s, wall = setup()
-    records.append_readings(log, 1, START - 900, RT[:5], [7] * 5)
+    log_records.append_readings(log, 1, START - 900, RT[:5], [7] * 5)
     got = _ask(term, gw376.Frame(0x04, [(0, 241, {"compact": 1})], area=4101, terminal=7,
                                  master=1, pw=PW))
     eq((got[0].units[0][1], term.store.saved["report.compact"]), (1, 1))
@@ -197,7 +197,7 @@ def test_the_station_switches_the_compact_mode_on_with_the_vendor_afn04_f241():
 def test_held_reports_are_looked_at_again_in_a_while_not_at_every_turn():
     log, term, ev, s, wall = setup()
     s["report.tasks"] = [[1, 1, 1, 1, START - 1800, 1, 1, [[0xFFFF, 129]]]]    # hourly
-    records.append_readings(log, 1, START + 10, RT[:5], [5] * 5)    # after the last boundary
+    log_records.append_readings(log, 1, START + 10, RT[:5], [5] * 5)    # after the last boundary
     up = Uploader(log, term, ev, window=4, max_frame=600)
     eq(up.has_work(), True)
     eq(drain(up, log), [])                                 # held for the boundary
@@ -212,7 +212,7 @@ def test_a_standard_frame_leaves_no_code_behind_it():
     # dropped again while the 1376.1 codec is not loaded for a request
     import sys
     log, term, ev, s, wall = setup()
-    records.append_readings(log, 1, START - 900, RT, [123456, 30000, 30000, 30000, 33456, 789,
+    log_records.append_readings(log, 1, START - 900, RT, [123456, 30000, 30000, 30000, 33456, 789,
                                                       2203, 1234, 15000, 987])
     up = Uploader(log, term, ev, window=4, max_frame=600)
     eq(up.next_frame(0) is not None, True)
@@ -227,8 +227,8 @@ CURVE_VALUES = [123456, 30000, 30000, 30000, 33456, 789, 2203, 1234, 15000, 987,
 def test_curve_points_go_as_afn0d_curves_and_the_task_ratio_thins_them():
     log, term, ev, s, wall = setup()
     one = START - START % 86400 - 86400 + 3600               # 01:00 yesterday
-    records.append_readings(log, 1, one, CURVE, CURVE_VALUES)
-    records.append_readings(log, 1, one + 900, CURVE, CURVE_VALUES)
+    log_records.append_readings(log, 1, one, CURVE, CURVE_VALUES)
+    log_records.append_readings(log, 1, one + 900, CURVE, CURVE_VALUES)
     up = Uploader(log, term, ev, window=4, max_frame=600)
     frames = drain(up, log)
     eq([f.afn for f in frames], [0x0D])
@@ -248,8 +248,8 @@ def test_curve_points_go_as_afn0d_curves_and_the_task_ratio_thins_them():
 
     # a class 2 task with R = 4 on 15-minute curves: the hourly points, density 60 min (3)
     s["report.tasks"] = [[2, 1, 0, 15, one - 3600, 4, 1, [[0xFFFF, 101], [0xFFFF, 89]]]]
-    records.append_readings(log, 1, one + 1800, CURVE, CURVE_VALUES)     # 01:30: thinned out
-    records.append_readings(log, 1, one + 3600, CURVE, CURVE_VALUES)     # 02:00: reported
+    log_records.append_readings(log, 1, one + 1800, CURVE, CURVE_VALUES)     # 01:30: thinned out
+    log_records.append_readings(log, 1, one + 3600, CURVE, CURVE_VALUES)     # 02:00: reported
     frames = drain(up, log)
     eq([[(fn, d["start"][3], d["start"][4], d["density"]) for pn, fn, d in f.units]
         for f in frames], [[(89, 2, 0, 3), (101, 2, 0, 3)]])
@@ -260,8 +260,8 @@ def test_a_freeze_on_the_first_of_a_month_is_also_the_month_before_as_f177():
     log, term, ev, s, wall = setup()
     first = clock_math.to_seconds(2026, 11, 1)                   # 2026-11-01 00:00
     wall.set(first + 3600)
-    records.append_readings(log, 1, first, FROZEN, [123000, 30000, 30000, 30000, 33000])
-    records.append_readings(log, 2, first - 86400, FROZEN, [5000, 1000, 1000, 1000, 2000])
+    log_records.append_readings(log, 1, first, FROZEN, [123000, 30000, 30000, 30000, 33000])
+    log_records.append_readings(log, 2, first - 86400, FROZEN, [5000, 1000, 1000, 1000, 2000])
     up = Uploader(log, term, ev, window=4, max_frame=600)
     frames = drain(up, log)
     eq([(pn, fn, d["td"]) for f in frames for pn, fn, d in f.units],
@@ -277,8 +277,8 @@ def test_a_slot_s_real_time_and_curve_batches_go_as_two_frames_confirmed_togethe
     log, term, ev, s, wall = setup()
     slot = START - START % 900
     for pn in (1, 2, 3):
-        records.append_readings(log, pn, slot + 2, RT, [100 * pn] * 10)
-        records.append_readings(log, pn, slot, CURVE, CURVE_VALUES)
+        log_records.append_readings(log, pn, slot + 2, RT, [100 * pn] * 10)
+        log_records.append_readings(log, pn, slot, CURVE, CURVE_VALUES)
     up = Uploader(log, term, ev, window=4, max_frame=600)
     start = log.cursor(CURSOR)
     a = up.next_frame(1)

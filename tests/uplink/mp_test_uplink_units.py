@@ -4,7 +4,7 @@
 # replies, PW checks, and the reconnect backoff.
 from mp_support import eq
 from firmware import quantities as qs
-from firmware import records
+from firmware import log_records
 from firmware.hal.norflash import NorFlash
 from firmware.link import Link
 from firmware.ringlog import RingLog
@@ -22,9 +22,9 @@ ITEMS = [qs.item_id(qs.CURVE, 1), qs.item_id(qs.CURVE, 11)]
 def setup(readings=0, events=()):
     log = RingLog(NorFlash(block_size=4096, block_count=8), create=True)
     for i in range(readings):
-        records.append_readings(log, 1 + i % 3, 1000 + i, ITEMS, [100000 + i, 2200 + i])
+        log_records.append_readings(log, 1 + i % 3, 1000 + i, ITEMS, [100000 + i, 2200 + i])
     for erc in events:
-        records.append_event(log, 0, 5000, erc, bytes(16) if erc == 31 else b"")
+        log_records.append_event(log, 0, 5000, erc, bytes(16) if erc == 31 else b"")
     s = schema.defaults()
     # compact: these tests read the ring-log identity F241; the standard units have their own
     s.update({"terminal.area": 4101, "terminal.address": 7, "comm.password": "7077" + "00" * 14,
@@ -190,7 +190,7 @@ def test_online_modes_always_time_windows_and_passive_activation():
     link.activate()
     eq(link.want_online(), True)
     link.activated = False
-    records.append_event(log, 0, 5000, 31, bytes(16))
+    log_records.append_event(log, 0, 5000, 31, bytes(16))
     eq(link.want_online(), True)                    # an important event waits: go online
 
 
@@ -246,7 +246,7 @@ def test_frozen_energy_by_day_and_month_from_the_ring_log():
     log, term, ev, s, clock = setup()
     frozen = [qs.item_id(qs.FROZEN, q) for q in (1, 2, 3, 4, 5)]
     day = clock_math.to_seconds(2026, 11, 1) + 300           # 00:05 on the 1st
-    records.append_readings(log, 2, day, frozen, [500000, 100000, 200000, 150000, 50000])
+    log_records.append_readings(log, 2, day, frozen, [500000, 100000, 200000, 150000, 50000])
     out = _ask(term, clock, _down(0x0D, [(2, 161, (2026, 11, 1))]))
     value = out[0].units[0][2]
     eq((out[0].units[0][0], value["td"], value["forward_active"]),
@@ -326,7 +326,7 @@ def test_link_frames_are_built_without_the_codec_exactly_as_the_codec_builds_the
         clock_value = term.wall.calendar() if fn == 3 else None
         want = gw376.build(gw376.link_frame(fn, 4101, 7, 5, clock_value))
         eq(term.link_frame(fn, 5), want)
-    records.append_event(log, 0, 5000, 31, bytes(16))      # an unread important event
+    log_records.append_event(log, 0, 5000, 31, bytes(16))      # an unread important event
     got = gw376.parse(term.link_frame(3, 6))
     eq((got.acd, got.ec), (1, (1, 0)))
 

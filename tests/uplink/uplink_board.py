@@ -15,7 +15,7 @@ import json
 import sys
 
 from firmware import quantities as qs
-from firmware import records
+from firmware import log_records
 from firmware.hal.norflash import NorFlash
 from firmware.kernel import Kernel
 from firmware.link import Link
@@ -85,7 +85,7 @@ def outage(cfg, log, s, result):
                 v = curve_values(meter, slot)
                 for i in range(len(v)):
                     values[i] = v[i]
-                records.append_readings(log, meter, now, CURVE_ITEMS, values)
+                log_records.append_readings(log, meter, now, CURVE_ITEMS, values)
             delays.append(link.stats["backoff_ms"])
         link.stop()
         k.stop()
@@ -109,7 +109,7 @@ def main():
     if cfg.get("outage"):
         outage(cfg, log, s, result)
     for erc in cfg.get("events", []):
-        records.append_event(log, 1, START, erc, bytes(21) if erc == 31 else b"")
+        log_records.append_event(log, 1, START, erc, bytes(21) if erc == 31 else b"")
     from firmware.hal import clock
     k = Kernel(clock)
     wall = WallClock(clock, START + 6 * 3600)
@@ -165,7 +165,7 @@ def main():
             if append_every and el >= next_append and el < cfg.get("append_until_ms", 1 << 30):
                 next_append += append_every
                 slot += 1
-                records.append_readings(log, 1, wall.now(), CURVE_ITEMS, curve_values(1, slot))
+                log_records.append_readings(log, 1, wall.now(), CURVE_ITEMS, curve_values(1, slot))
             if delivered_at is None and backlog_start and up.backlog() == 0:
                 delivered_at = el
                 result["delivered_ms"] = el

@@ -1,4 +1,4 @@
-"""Reading-batch encoding (firmware/records.py) on CPython: exact round trips for any integer,
+"""Reading-batch encoding (firmware/log_records.py) on CPython: exact round trips for any integer,
 the fast and the careful encoder paths agree, and a batch that does not fit is refused."""
 import pytest
 
@@ -6,7 +6,7 @@ from protocol.errors import ProtocolError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import records
+from firmware import log_records
 
 item_ids = st.integers(min_value=0, max_value=0x3FFF)
 values = st.one_of(st.none(), st.integers(min_value=-(2 ** 80), max_value=2 ** 80))
@@ -14,7 +14,7 @@ values = st.one_of(st.none(), st.integers(min_value=-(2 ** 80), max_value=2 ** 8
 
 def encode(items, vals, size=256, at=16):
     buf = bytearray(size)
-    end = records.pack_readings(buf, at, items, vals)
+    end = log_records.pack_readings(buf, at, items, vals)
     return bytes(buf[at:end])
 
 
@@ -27,7 +27,7 @@ def test_any_batch_round_trips_exactly(pairs):
         payload = encode(items, vals, size=4096)
     except ValueError:
         pytest.skip("does not fit")
-    assert records.unpack_readings(payload) == pairs
+    assert log_records.unpack_readings(payload) == pairs
 
 
 @settings(max_examples=200, deadline=None)
@@ -40,7 +40,7 @@ def test_fast_path_and_careful_path_write_the_same_bytes(pairs):
     except ValueError:
         return
     careful = bytearray(4096)
-    end = records._pack_tail(careful, 0, items, vals, 0, len(items))
+    end = log_records._pack_tail(careful, 0, items, vals, 0, len(items))
     assert bytes(careful[:end]) == fast
 
 
@@ -70,4 +70,4 @@ def test_bad_item_ids_are_refused():
 
 def test_truncated_payload_is_reported():
     with pytest.raises(ProtocolError, match="truncated"):
-        records.unpack_readings(b"\x00\x9c")
+        log_records.unpack_readings(b"\x00\x9c")
