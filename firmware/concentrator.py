@@ -95,8 +95,8 @@ def _while_idle(exc):
     try:
         import io
         buf = io.StringIO()
-        sys.print_exception(exc, buf)
-        frames = [line for line in buf.getvalue().split("\n") if line.strip().startswith("File")]
+        sys.print_exception(exc, buf)  # pyright: ignore[reportArgumentType] - the stubs' io.StringIO is no stream
+        frames = [line for line in buf.getvalue().split("\n") if line.strip().startswith("File")]  # pyright: ignore[reportAttributeAccessIssue] - the stubs' io.StringIO lacks getvalue
         return bool(frames) and "clock.py" in frames[-1]
     except Exception:  # noqa: BLE001
         return False
@@ -140,14 +140,14 @@ class Concentrator:
         """Checks in for the watchdog, keeps the heap compact, and marks the board alive."""
         k = self.kernel
         last_seq = -1
-        quiet_since = self.wall.now()
+        quiet_since = self.wall.now()  # pyright: ignore[reportAttributeAccessIssue] - set by boot() (firmware/startup.py)
         while True:
-            await k.time_dly(1000)
-            k.task_checkin()
+            await k.time_dly(1000)  # pyright: ignore[reportAttributeAccessIssue] - set by boot() (firmware/startup.py)
+            k.task_checkin()  # pyright: ignore[reportAttributeAccessIssue] - set by boot() (firmware/startup.py)
             log = self.log
             if log is None:
                 continue
-            now = self.wall.now()
+            now = self.wall.now()  # pyright: ignore[reportAttributeAccessIssue] - set by boot() (firmware/startup.py)
             if log.next_seq != last_seq:
                 last_seq = log.next_seq
                 quiet_since = now
@@ -172,7 +172,7 @@ class Concentrator:
         try:
             try:
                 boot(self)
-                self.kernel.run()
+                self.kernel.run()  # pyright: ignore[reportAttributeAccessIssue] - set by boot() (firmware/startup.py)
             finally:
                 interrupts.hold()
         except KeyboardInterrupt as exc:
@@ -210,7 +210,7 @@ class Concentrator:
             from firmware import log_records
             if not idle:
                 self.log.remount()
-            log_records.append_marker(self.log, self.wall.now(), MARK_STOPPED)
+            log_records.append_marker(self.log, self.wall.now(), MARK_STOPPED)  # pyright: ignore[reportAttributeAccessIssue] - set by boot() (firmware/startup.py)
             self.stopped_idle = bool(idle)
         except Exception as exc:  # noqa: BLE001 - stopping must never fail
             print("conc: stop marker not written: %r" % (exc,))

@@ -74,7 +74,7 @@ class Events:
 
     def _append(self, point, now, erc, end):
         self.raised += 1
-        return log_records.append_event(self.log, point, now, erc, memoryview(self.buf)[:end])
+        return log_records.append_event(self.log, point, now, erc, memoryview(self.buf)[:end])  # pyright: ignore[reportArgumentType] - append_event takes any buffer
 
     # --- what the poller reports ---------------------------------------------------------
     def read_ok(self, point, energy, now):

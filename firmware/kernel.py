@@ -355,8 +355,8 @@ def _format_exception(exc):
     try:
         import io
         buf = io.StringIO()
-        sys.print_exception(exc, buf)
-        return buf.getvalue()
+        sys.print_exception(exc, buf)  # pyright: ignore[reportArgumentType] - the stubs' io.StringIO is no stream
+        return buf.getvalue()  # pyright: ignore[reportAttributeAccessIssue] - the stubs' io.StringIO lacks getvalue
     except AttributeError:          # CPython
         import traceback
         return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -387,7 +387,7 @@ class Kernel:
         self._ticks_add = clock.ticks_add
         self._poll = clock.poller()
         self._tcb = [None] * (OS_LOWEST_PRIO + 1)
-        self._tcb[OS_LOWEST_PRIO] = _RESERVED
+        self._tcb[OS_LOWEST_PRIO] = _RESERVED  # pyright: ignore[reportArgumentType, reportCallIssue] - a table of Tasks, empty at first
         self._tasks = []            # existing tasks by priority, for the periodic walks
         m = self._m = bytearray(_M_SIZE)    # the kernel block, the ready list at its head
         _unmap_table(m)
@@ -462,7 +462,7 @@ class Kernel:
 
     def _us(self):
         # ticks_us as the slice statistics and the gate keep it (modulo _us_mask + 1)
-        return self._ticks_us() & self._us_mask
+        return self._ticks_us() & self._us_mask  # pyright: ignore[reportOperatorIssue] - ticks are small ints on MicroPython; the stubs make them opaque
 
     # --- scheduling -----------------------------------------------------------------------------
     def run(self, duration_ms=None):
@@ -524,8 +524,8 @@ class Kernel:
             slot = m[_P2S + ((y << 3) | x)]
             m[_CUR] = slot
             w[_START] = start
-            sends[slot](None)
-            end = int(ticks_us()) & mask
+            sends[slot](None)  # pyright: ignore[reportOptionalCall] - the slot of a ready task holds its send
+            end = int(ticks_us()) & mask  # pyright: ignore[reportArgumentType] - ticks are small ints on MicroPython; the stubs make them opaque
             spent = (end - start) & mask
             start = end
             w[_RUNS + slot] += 1
@@ -765,7 +765,7 @@ class Kernel:
                 t.late += 1
                 late = t
         if late is None:
-            self._wdt.feed()
+            self._wdt.feed()  # pyright: ignore[reportOptionalMemberAccess] - only called on a kernel with a watchdog
             self.feeds += 1
             self.late_task = None
         else:
@@ -789,8 +789,8 @@ class Kernel:
         slot = self._slots.index(None)
         t = Task(self, slot, fn, args, prio, name or getattr(fn, "__name__", "task"), on_fault,
                  checkin_ms, self._ticks_ms())
-        self._slots[slot] = t
-        self._tcb[prio] = t
+        self._slots[slot] = t  # pyright: ignore[reportArgumentType, reportCallIssue] - a table of Tasks, empty at first
+        self._tcb[prio] = t  # pyright: ignore[reportArgumentType, reportCallIssue] - a table of Tasks, empty at first
         self._tasks.append(t)
         self._tasks.sort(key=lambda task: task.base_prio)
         _add(self._m, prio)
@@ -808,7 +808,7 @@ class Kernel:
 
     def task_checkin(self):
         """A supervised task proves it is alive (resets its check-in period)."""
-        self._cur.checkin_at = self._ticks_ms()
+        self._cur.checkin_at = self._ticks_ms()  # pyright: ignore[reportAttributeAccessIssue] - a task is running (or being buried) here
 
     def _detach(self, t):
         """Take t out of every list and wait, releasing the mutexes it owns."""
@@ -822,7 +822,7 @@ class Kernel:
         t.timed = False
         t.left = 0
         while t.owned is not None:
-            self._release(t.owned)
+            self._release(t.owned)  # pyright: ignore[reportAttributeAccessIssue] - a task owns a mutex only once kernel_optional added _release
         if self._lock_owner is t:
             self._lock = 0
             self._lock_owner = None
@@ -854,7 +854,7 @@ class Kernel:
         t = self._dead
         self._dead = None
         self._detach(t)             # undo what it registered after it was deleted
-        t.stat = OS_STAT_DEAD
+        t.stat = OS_STAT_DEAD  # pyright: ignore[reportOptionalMemberAccess] - a task is running (or being buried) here
         self._free(t)
         self._close(t)
 
@@ -905,7 +905,7 @@ class Kernel:
     # --- scheduler lock and yield -----------------------------------------------------------------
     def msg(self):
         """The message the running task's last pend received (None after a timeout or abort)."""
-        return self._cur.msg
+        return self._cur.msg  # pyright: ignore[reportAttributeAccessIssue] - a task is running (or being buried) here
 
     # --- time -----------------------------------------------------------------------------------
     def time_dly(self, ms):
@@ -1037,7 +1037,7 @@ class Kernel:
             return self._ret(t, OS_ERR_EVENT_TYPE)
         if q.n:
             out = q.out
-            t.msg = q.buf[out]
+            t.msg = q.buf[out]  # pyright: ignore[reportAttributeAccessIssue] - a task is running (or being buried) here
             q.buf[out] = None
             q.out = out + 1 if out + 1 < q.size else 0
             q.n -= 1
@@ -1115,8 +1115,8 @@ class Kernel:
         self._poll.modify(stream, entry[1])
         self._io_waiting += 1
         self._kick()                # busy passes must now poll the stream
-        t.io = entry
-        t.io_slot = slot
+        t.io = entry  # pyright: ignore[reportAttributeAccessIssue] - a task is running (or being buried) here
+        t.io_slot = slot  # pyright: ignore[reportAttributeAccessIssue] - a task is running (or being buried) here
         return self._block(t, None, OS_STAT_IO, timeout)
 
     def io_forget(self, stream):

@@ -236,7 +236,7 @@ class Link:
             if not await self.ch.send(p.data):
                 p.seq = -1
                 return False
-            p.sent_ms = self.clock.ticks_ms()
+            p.sent_ms = self.clock.ticks_ms()  # pyright: ignore[reportAttributeAccessIssue] - ticks are small ints on MicroPython; the stubs make them opaque
             while p.result is None:
                 left = timeout - self.clock.ticks_diff(self.clock.ticks_ms(), p.sent_ms)
                 if left <= 0:
@@ -456,7 +456,7 @@ class Link:
         seq = buf[13] & 0x0F
         p = self.pending
         if p.seq == seq and p.result is None:
-            p.result = confirmed
+            p.result = confirmed  # pyright: ignore[reportAttributeAccessIssue] - True confirmed, False denied, None waiting
             self.missed = 0
             return
         if self.uploader is not None and self.uploader.on_answer(seq, confirmed):

@@ -353,7 +353,7 @@ class RingLog:
 
     def _header_views(self):
         length = SECTOR_FIXED + CURSOR_SLOT * len(self._names) + 4
-        if self._hview is None or len(self._hcrc) != length - 4:
+        if self._hview is None or len(self._hcrc) != length - 4:  # pyright: ignore[reportArgumentType] - both views are made together
             hdr = self._hdr
             padded = self._round(length)
             for i in range(length, padded):
@@ -404,7 +404,7 @@ class RingLog:
         self._count += 1
         if self._count == 1:
             self.oldest_seq = self.next_seq
-        self._off = len(self._hview)
+        self._off = len(self._hview)  # pyright: ignore[reportArgumentType] - both views are made together
         self._closed = False
         self._settle_losses()
 

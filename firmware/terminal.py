@@ -212,7 +212,7 @@ class Terminal:
             out.append(t[6] << 5 | packed_bcd(t[1]))
             out.append(packed_bcd(t[0] % 100))
         if acd:
-            ec = ev.counters()
+            ec = ev.counters()  # pyright: ignore[reportOptionalMemberAccess] - the event log exists when ACD is set
             out.append(ec[0])
             out.append(ec[1])
         length = len(out) - 6

@@ -397,13 +397,13 @@ class Uploader:
             return -1
         self._header(buf, afn, pseq, acd)
         if opos > _HEAD:
-            other.first = first
-            other.end = first + count
-            other.event_index = -1
-            other.confirmed = False
-            self._header(other.buf, 0x0C if afn == 0x0D else 0x0D, 0, acd)
-            other.size = self._finish(other.buf, opos, acd)
-            other.partner = slot
+            other.first = first  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+            other.end = first + count  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+            other.event_index = -1  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+            other.confirmed = False  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+            self._header(other.buf, 0x0C if afn == 0x0D else 0x0D, 0, acd)  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+            other.size = self._finish(other.buf, opos, acd)  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+            other.partner = slot  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
             slot.partner = other
             self.pending = other
         return self._finish(buf, pos, acd)
@@ -423,14 +423,14 @@ class Uploader:
         or F2 normal; the compact mode appends F241 with its ring-log identity."""
         seq, rtype, point, ts, payload = rec
         ev = self.events
-        ev.update()
-        k = ev.index_of(seq, payload[0])
+        ev.update()  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+        k = ev.index_of(seq, payload[0])  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
         important = payload[0] in IMPORTANT
-        acd = important or ev.unread_important()
+        acd = important or ev.unread_important()  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
         buf = slot.buf
         self._header(buf, 0x0E, pseq, acd)
         buf[14:18] = b"\x00\x00\x01\x00" if important else b"\x00\x00\x02\x00"
-        ec = ev.counters()
+        ec = ev.counters()  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
         buf[18] = ec[0]
         buf[19] = ec[1]
         buf[20] = k & 0xFF
@@ -456,7 +456,7 @@ class Uploader:
 
     def _finish(self, buf, pos, acd):
         if acd:
-            ec = self.events.counters()
+            ec = self.events.counters()  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
             buf[pos] = ec[0]
             buf[pos + 1] = ec[1]
             pos += 2

@@ -75,7 +75,7 @@ def _status():
                     "heap_free": k["heap_free"], "heap_used": k["heap_used"],
                     "heap_peak": k["heap_peak"], "kernel": k, "tasks": tasks,
                     "problems": c.problems, "skipped": c.skipped,
-                    "faults": [list(f) for f in c.faults],
+                    "faults": [list(f) for f in c.faults],  # pyright: ignore[reportGeneralTypeIssues] - faults is filled by the concentrator
                     "meters": len(c.archive) if c.archive is not None else 0,
                     "buses": c.poller.stats() if c.poller is not None else []})
         up = c.uplink

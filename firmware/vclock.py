@@ -150,7 +150,7 @@ class FastClock:
         self._skipped_ms = 0
         self._active_at = time.ticks_ms()
         self._awaiting = False      # a request was written and no byte has come since
-        self.ticks_period = time.ticks_add(0, -1) + 1
+        self.ticks_period = time.ticks_add(0, -1) + 1  # pyright: ignore[reportArgumentType] - the stubs' ticks_add wants a ticks value; 0 is one
         self.ticks_diff = time.ticks_diff
         self.ticks_add = time.ticks_add
         self.fast = until_ms is None or self._unix_ms() < until_ms

@@ -13,7 +13,7 @@ casts (these globals are then never looked up).
 import sys
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType] - the stubs' const is positional-only
 except ImportError:  # CPython
 
     def const(value):

@@ -347,8 +347,8 @@ def clock_bytes(clock):
     if not valid:
         raise ProtocolError("time must be (year, month, day, hour, minute, second) in range, "
                             "not %r" % (clock,))
-    return bytes((bcd.bcd_byte(second), bcd.bcd_byte(minute), bcd.bcd_byte(hour),
-                  bcd.bcd_byte(day), bcd.bcd_byte(month), bcd.bcd_byte(year % 100)))
+    return bytes((bcd.bcd_byte(second), bcd.bcd_byte(minute), bcd.bcd_byte(hour),  # pyright: ignore[reportPossiblyUnboundVariable] - bound when valid
+                  bcd.bcd_byte(day), bcd.bcd_byte(month), bcd.bcd_byte(year % 100)))  # pyright: ignore[reportPossiblyUnboundVariable] - bound when valid
 
 
 def clock_value(buf, start=0):

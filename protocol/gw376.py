@@ -173,7 +173,7 @@ class Frame:
 
     def __eq__(self, other):
         if not isinstance(other, Frame):
-            return NotImplemented
+            return NotImplemented  # pyright: ignore[reportUndefinedVariable] - MicroPython has NotImplemented; its builtins stub omits it
         return _fields(self) == _fields(other)
 
     def __repr__(self):

@@ -754,7 +754,7 @@ def _in_ranges(fn, ranges):
     return False
 
 
-def codec(afn, fn, direction):
+def codec(afn, fn, direction) -> tuple | None:
     """The table entry for (afn, fn, direction): (kind, ...) or None (see "the table")."""
     found = _TABLE.get(_key(afn, fn, direction))
     if found is not None:

@@ -21,7 +21,7 @@ def check_tasks(key, value, most):
                 and isinstance(units, (list, tuple)) and len(units) <= 255
         if ok:
             pairs = []
-            for pair in units:
+            for pair in units:  # pyright: ignore[reportPossiblyUnboundVariable] - bound when ok
                 if not isinstance(pair, (list, tuple)) or len(pair) != 2 or \
                         not isinstance(pair[0], int) or not isinstance(pair[1], int) or \
                         not (0 <= pair[0] <= 2040 or pair[0] == 0xFFFF) or \
@@ -33,5 +33,5 @@ def check_tasks(key, value, most):
             raise ProtocolError("%s: %r is not a report task [class 1|2, number 1..64, unit "
                                 "0..3, period 1..63, base, ratio, running 0|1, [[pn, fn]...]]"
                                 % (key, task))
-        out.append([cls, number, unit, period, base, ratio, running, pairs])
+        out.append([cls, number, unit, period, base, ratio, running, pairs])  # pyright: ignore[reportPossiblyUnboundVariable] - bound when ok
     return out

@@ -21,7 +21,7 @@ def _bus_config(board, bus):
 
 def _linux_device(kind, bus, fallback):
     try:
-        import vboard
+        import vboard  # pyright: ignore[reportMissingImports] - the virtual board's built-in module
     except ImportError:
         return fallback
     if kind == "modem":

@@ -16,7 +16,7 @@ import select
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401 - re-exported
 
 virtual = False
-ticks_period = ticks_add(0, -1) + 1
+ticks_period = ticks_add(0, -1) + 1  # pyright: ignore[reportArgumentType] - the stubs' ticks_add wants a ticks value; 0 is one
 
 
 def poller():

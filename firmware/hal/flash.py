@@ -27,7 +27,7 @@ def open_data_partition(board, image_dir="."):
     platform = board["platform"]
     block_size = part.get("block_size", 4096)
     if platform == "esp32":
-        import esp32
+        import esp32  # pyright: ignore[reportMissingImports] - a module of that port only
         found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=part["label"])
         if not found:
             raise FlashError("no data partition labelled %r in the partition table: "
@@ -38,12 +38,12 @@ def open_data_partition(board, image_dir="."):
                 part["label"], dev.ioctl(5, 0), block_size))
         return dev
     if platform == "stm32":
-        import pyb
+        import pyb  # pyright: ignore[reportMissingImports] - a module of that port only
         flash = pyb.Flash(start=part["first_block"] * block_size,
                           len=part["block_count"] * block_size)
         return Stm32Partition(flash, block_size)
     if platform == "qemu":
-        import mps2
+        import mps2  # pyright: ignore[reportMissingImports] - a module of that port only
         dev = mps2.Partition(part["label"])
         if dev.ioctl(5, 0) != block_size:
             raise FlashError("partition %r has %d-byte blocks, the board config says %d" % (

@@ -75,7 +75,7 @@ class SocketLink:
         sent = 0
         while sent < size:
             try:
-                n = self.sock.send(view[sent:size])
+                n = self.sock.send(view[sent:size])  # pyright: ignore[reportOptionalMemberAccess] - only called while connected
             except OSError as exc:
                 if exc.args and exc.args[0] in _EAGAIN:
                     await self.k.io_wait(self.sock, OS_IO_WRITE, 5000)
@@ -91,7 +91,7 @@ class SocketLink:
             return -1
         for attempt in range(2):
             try:
-                n = self.sock.readinto(buf)
+                n = self.sock.readinto(buf)  # pyright: ignore[reportOptionalMemberAccess] - only called while connected
             except OSError as exc:
                 if not (exc.args and exc.args[0] in _EAGAIN):
                     self._lost()

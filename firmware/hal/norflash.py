@@ -179,7 +179,7 @@ class NorFlash:
             if length <= 32:      # short reads (headers) byte by byte: slicing allocates
                 mem = self.mem
                 for i in range(length):
-                    buf[i] = mem[addr + i]
+                    buf[i] = mem[addr + i]  # pyright: ignore[reportOptionalSubscript] - the in-memory image exists when no file backs the flash
             else:
                 buf[:] = self._mv[addr:addr + length]
         else:
@@ -277,17 +277,17 @@ class NorFlash:
         step = len(ff)
         end = addr + self.block_size
         while addr + step <= end:
-            self.mem[addr:addr + step] = ff
+            self.mem[addr:addr + step] = ff  # pyright: ignore[reportOptionalSubscript] - the in-memory image exists when no file backs the flash
             addr += step
         if addr < end:
-            self.mem[addr:end] = ff[:end - addr]
+            self.mem[addr:end] = ff[:end - addr]  # pyright: ignore[reportOptionalSubscript] - the in-memory image exists when no file backs the flash
 
     def _half_erase(self, addr):
         # An interrupted erase: each bit is either already back to 1 or still what it was.
         if self._file is None:
             mem = self.mem
             for i in range(addr, addr + self.block_size):
-                mem[i] |= self._random_byte()
+                mem[i] |= self._random_byte()  # pyright: ignore[reportOptionalSubscript] - the in-memory image exists when no file backs the flash
             return
         step = len(self._ff)
         window = memoryview(self._scratch)[:step]

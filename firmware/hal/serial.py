@@ -63,7 +63,7 @@ class Port:
     _echo = None
 
     def readinto(self, buf):
-        n = self._read(buf) or 0
+        n = self._read(buf) or 0  # pyright: ignore[reportAttributeAccessIssue] - subclasses provide _read and _send
         if n and self._echo is not None and self._echo.pending:
             n = self._echo.strip(buf, n)
         return n
@@ -71,10 +71,10 @@ class Port:
     def write(self, buf):
         if self._echo is not None:
             self._echo.arm(buf, len(buf))
-        return self._send(buf)
+        return self._send(buf)  # pyright: ignore[reportAttributeAccessIssue] - subclasses provide _read and _send
 
     def discard(self):
         scratch = bytearray(64)
-        while self._read(scratch):
+        while self._read(scratch):  # pyright: ignore[reportAttributeAccessIssue] - subclasses provide _read and _send
             pass
 

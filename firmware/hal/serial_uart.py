@@ -17,7 +17,7 @@ class UartPort(Port):
             self.uart = machine.UART(uart, baudrate=baud, bits=8, parity=par, stop=stop_bits,
                                      tx=tx, rx=rx, timeout=0, rxbuf=512)
         else:
-            self.uart = machine.UART(uart, baudrate=baud, bits=8, parity=par, stop=stop_bits,
+            self.uart = machine.UART(uart, baudrate=baud, bits=8, parity=par, stop=stop_bits,  # pyright: ignore[reportCallIssue] - the ESP32 UART takes these (the stubs' overloads do not match)
                                      timeout=0, read_buf_len=512)
         self.de = machine.Pin(de, machine.Pin.OUT) if de is not None else None
         self.de_on = 1 if de_active_high else 0
