@@ -5,6 +5,9 @@ STAMP   := $(VENV)/.installed
 STUBS   := $(VENV)/stubs
 # Board stubs go in separate folders: the ESP32 and STM32 packages ship the same module names.
 STUB_PKGS := esp32=micropython-esp32-stubs==1.29.0.post1 stm32=micropython-stm32-stubs==1.29.0.post1
+# Installed beside each port's stubs: MicroPython's cut of typeshed's stdlib, pyright's typeshed
+# for the board code (typecheck/board.json).
+STDLIB_STUBS := micropython-stdlib-stubs==1.29.0.post2
 # Debian packages the tests and demo use: chromium (the console's browser tests), a CJK TrueType
 # font (Chinese text in statement PDFs), poppler-utils (pdftotext/pdftoppm to check PDFs), qemu and
 # the ARM toolchain (the emulated Cortex-M4 board). Installed with apt-get when missing.
@@ -33,7 +36,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@for s in $(STUB_PKGS); do \
 	  $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
-	    --target $(STUBS)/$${s%%=*} $${s#*=} || exit 1; done
+	    --target $(STUBS)/$${s%%=*} $${s#*=} $(STDLIB_STUBS) || exit 1; done
 	@touch $(STAMP)
 
 firmware: install
@@ -53,6 +56,10 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check protocol firmware host_tools tests
 	$(PY) -m host_tools.boardcheck
+	@# One pyright run per configuration of typecheck/; the warnings switch keeps the wrapper from
+	@# asking PyPI for a newer version (pyright and node come installed: nothing downloads here).
+	@for c in esp32 stm32 host; do echo "pyright typecheck/$$c.json"; \
+	  PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(VENV)/bin/pyright -p typecheck/$$c.json || exit 1; done
 
 demo: install
 	$(PY) -m host_tools.demo
