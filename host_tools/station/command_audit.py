@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 
 from host_tools.station.errors import InvalidValue
 from host_tools.station.records import Command, CommandStep
+from host_tools.station.station_part import StationPart
 from host_tools.station.tables import command_steps, commands
 
 COMMAND_STATES = ("pending", "sent", "confirmed", "denied", "timeout", "failed", "cancelled")
@@ -19,7 +20,7 @@ _COMMAND_COLUMNS = tuple(commands.c[name] for name in (
     "parameters", "state", "created_at", "updated_at", "finished_at"))
 
 
-class ControlMixin:
+class ControlMixin(StationPart):
     """Commands and the audit trail (mixed into Station)."""
 
     def _command(self, row):

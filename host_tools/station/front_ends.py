@@ -34,6 +34,7 @@ it dates no data. Part of the Station (repository.py).
 from sqlalchemy import and_, bindparam, insert, or_, select, text, update
 
 from host_tools.station.db import POSTGRESQL
+from host_tools.station.station_part import StationPart
 from host_tools.station.tables import command_steps, commands, front_ends, sessions
 
 _PG_CLAIM_LOCK = 1376_0005      # any constant: the advisory lock of claims and take-overs
@@ -50,7 +51,7 @@ _STEP = insert(command_steps).values(command_id=bindparam("cid"), at=bindparam("
                                      detail=bindparam("detail"))
 
 
-class FrontEndsMixin:
+class FrontEndsMixin(StationPart):
     """The front_ends registry, terminal holders and command claims (mixed into Station)."""
 
     def _claim_lock(self):

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select, text, update
 
 from host_tools.station.errors import InvalidValue, StationError, UnknownTerminal
 from host_tools.station.records import MAX_ITEM_LENGTH, MAX_PN, exact_value
+from host_tools.station.station_part import StationPart
 from host_tools.station.terminal_registry import check_pn
 from host_tools.station.tables import daily_frozen, monthly_frozen, readings, terminals
 from host_tools.station.times import check_day, check_month, to_epoch
@@ -67,7 +68,7 @@ def frozen_table(kind):
     raise InvalidValue("frozen kind is 'daily' or 'monthly', not %r" % (kind,))
 
 
-class IngestMixin:
+class IngestMixin(StationPart):
     """Readings, frozen values and events in (mixed into Station)."""
 
     def store_readings(self, readings):

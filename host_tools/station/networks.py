@@ -11,6 +11,7 @@ import ipaddress
 from sqlalchemy import select, update
 
 from host_tools.station.errors import InvalidValue, UnknownTerminal
+from host_tools.station.station_part import StationPart
 from host_tools.station.tables import terminals
 
 
@@ -43,7 +44,7 @@ def allowed(networks, ip):
     return any(address in network for network in networks if network.version == address.version)
 
 
-class NetworksMixin:
+class NetworksMixin(StationPart):
     """Per-terminal allowed source networks (mixed into Station)."""
 
     def set_allowed_networks(self, terminal_id, networks):

@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, case, func, select
 from host_tools.station.ingest import frozen_table
 from host_tools.station.records import (StoredEvent, StoredFrozen, StoredReading,
                                         TerminalStatus, terminal_label, to_decimal)
+from host_tools.station.station_part import StationPart
 from host_tools.station.terminal_registry import TERMINAL_COLUMNS
 from host_tools.station.tables import (events, measuring_points, point_collection, readings,
                                        sessions, terminals)
@@ -18,7 +19,7 @@ _COLLECTION_STATE = (select(_pc.pn, _pc.last_read_at, _pc.last_received_at, _pc.
                      .where(_pc.terminal_id == bindparam("tid")).order_by(_pc.pn))
 
 
-class QueriesMixin:
+class QueriesMixin(StationPart):
     """What the CLI and reports ask (mixed into Station)."""
 
     def readings(self, terminal_id, pn, since, until, items=None):

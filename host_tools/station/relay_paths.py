@@ -11,12 +11,13 @@ transparent forwarding, confirmed by reading status word 3 (04000503) the same w
 from sqlalchemy import select, update
 
 from host_tools.station.errors import InvalidValue, UnknownTerminal
+from host_tools.station.station_part import StationPart
 from host_tools.station.tables import terminals
 
 RELAY_PATHS = ("afn05", "forward")
 
 
-class RelayPathMixin:
+class RelayPathMixin(StationPart):
     def set_relay_path(self, terminal_id, path):
         if path not in RELAY_PATHS:
             raise InvalidValue("relay path %r: use afn05 (our AFN05 per measuring point) or "

@@ -13,7 +13,8 @@ how many records were new). Errors are StationError subclasses (host_tools.stati
 
 The Station is assembled from one part per concern: terminal_registry.py (terminals, meter archives),
 ingest.py (readings, frozen values, events in), queries.py (data back out, status),
-sessions.py (logins, heartbeats), command_audit.py (commands and their audit trail), on the database
+sessions.py (logins, heartbeats), command_audit.py (commands and their audit trail), each a
+StationPart (station_part.py: the database, zone and clock they share), on the database
 layer db.py (SQLAlchemy Core; `station.db.engine` is the Engine, for libraries that share the
 database) and the tables of tables.py.
 """
@@ -33,7 +34,7 @@ from host_tools.station.terminal_registry import (RegistryMixin, check_address, 
                                          normalise_password)
 from host_tools.station.secrets import PasswordBox, default_key_path
 from host_tools.station.sessions import SessionsMixin
-from host_tools.station.times import from_epoch, station_zone, to_epoch
+from host_tools.station.times import station_zone
 
 ENV_URL = "CONC_STATION_DB"
 
@@ -88,13 +89,3 @@ class Station(RegistryMixin, IngestMixin, QueriesMixin, SessionsMixin, ControlMi
     def __exit__(self, *exc):
         self.close()
 
-    def _now(self):
-        return int(self.clock())
-
-    def _at(self, when):
-        """Unix seconds for a time given to a method (None = now)."""
-        return self._now() if when is None else to_epoch(when, self.zone)
-
-    def _time(self, seconds):
-        """The aware datetime, in the station's zone, for stored Unix seconds."""
-        return from_epoch(seconds, self.zone)

@@ -5,6 +5,7 @@ Part of the Station (repository.py).
 from sqlalchemy import bindparam, insert, select, text, update
 
 from host_tools.station.records import Session
+from host_tools.station.station_part import StationPart
 from host_tools.station.tables import denied_logins, sessions, terminals
 
 _END_OLDER = (update(sessions)
@@ -25,7 +26,7 @@ _SEEN = text("UPDATE terminals SET last_seen_at = :at WHERE id = "
              "(SELECT terminal_id FROM sessions WHERE id = :sid)")
 
 
-class SessionsMixin:
+class SessionsMixin(StationPart):
     """Who is connected, and since when (mixed into Station)."""
 
     def open_session(self, terminal_id, peer="", at=None):

@@ -12,6 +12,7 @@ from host_tools.station.errors import (DuplicateTerminal, InvalidValue, Terminal
                                        UnknownMeter, UnknownTerminal)
 from host_tools.station.secrets import is_sealed
 from host_tools.station.records import MAX_PN, MeasuringPoint, Terminal, terminal_label
+from host_tools.station.station_part import StationPart
 from host_tools.station.tables import (commands, daily_frozen, events, measuring_points,
                                        monthly_frozen, point_collection, readings, sessions,
                                        terminals)
@@ -123,7 +124,7 @@ def check_pn(pn, low=1):
     return pn
 
 
-class RegistryMixin:
+class RegistryMixin(StationPart):
     """Terminals and measuring points (mixed into Station)."""
 
     def _terminal(self, row):
