@@ -39,14 +39,16 @@ def open_board(port, soft_reset=True):
     A pty whose previous user has just closed it can answer the first tcflush with EIO for a
     moment (seen with the virtual board right after `conc flash`): that is retried."""
     import termios
-    for attempt in range(4):
+    for _ in range(3):
         try:
             return Board.open(port, soft_reset=soft_reset)
-        except termios.error as exc:
-            if attempt == 3:
-                raise CliError("the port %s failed while opening it (%s): run the command "
-                               "again" % (port, exc), EXIT_FAILED) from None
+        except termios.error:
             time.sleep(0.3)
+    try:
+        return Board.open(port, soft_reset=soft_reset)
+    except termios.error as exc:
+        raise CliError("the port %s failed while opening it (%s): run the command "
+                       "again" % (port, exc), EXIT_FAILED) from None
 
 
 def parse(text, port="the board"):

@@ -21,6 +21,7 @@ import re
 import urllib.parse
 
 import sqlalchemy
+import sqlalchemy.exc
 from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 

@@ -14,7 +14,7 @@ from host_tools.station.times import from_epoch, to_epoch
 class StationPart:
     db: Database
     passwords: PasswordBox | None
-    zone: datetime.tzinfo
+    zone: datetime.tzinfo | None
     clock: Callable[[], float]
 
     def _now(self):
