@@ -501,7 +501,7 @@ class FileChecker(ast.NodeVisitor):
         self._check_arguments(node)
         self.generic_visit(node)
 
-    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_AsyncFunctionDef = visit_FunctionDef  # pyright: ignore[reportAssignmentType] - ast visits both kinds of def alike
 
     def visit_Lambda(self, node):
         self._check_arguments(node)

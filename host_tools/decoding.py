@@ -139,10 +139,10 @@ def _frame_at(data, pos, protocol):
             continue
         if found is None:
             continue
-        if protocol == "dlt645-1997" and found.parsed.version != 1997:
+        if protocol == "dlt645-1997" and found.parsed.version != 1997:  # pyright: ignore[reportAttributeAccessIssue] - a DL/T 645 frame has a version
             raise DecodeError("a DL/T 645-2007 frame (function %02X), not 1997" %
                               found.parsed.function, pos)
-        if protocol == "dlt645" and found.parsed.version == 1997:
+        if protocol == "dlt645" and found.parsed.version == 1997:  # pyright: ignore[reportAttributeAccessIssue] - a DL/T 645 frame has a version
             found.protocol = "dlt645-1997"
         return found
     if errors:
@@ -272,7 +272,7 @@ def _split_with_deframers(data, protocol, scan_modbus):
                 gw376.parse(raw) if name == "gw376" else modbus.parse(raw))
         except ProtocolError:
             continue                          # framed but not decodable: treat as noise
-        if name == "dlt645" and parsed.version == 1997:
+        if name == "dlt645" and parsed.version == 1997:  # pyright: ignore[reportAttributeAccessIssue] - a DL/T 645 frame has a version
             name = "dlt645-1997"
         if protocol == "dlt645-1997" and name != "dlt645-1997":
             continue

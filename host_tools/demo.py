@@ -61,9 +61,9 @@ class Demo:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
                                 text=True)
         self.children.append(proc)
-        line = proc.stdout.readline()
+        line = proc.stdout.readline()  # pyright: ignore[reportOptionalMemberAccess] - started with pipes
         if not line:
-            raise DemoError("%s did not start: %s" % (what, proc.stderr.read().strip()))
+            raise DemoError("%s did not start: %s" % (what, proc.stderr.read().strip()))  # pyright: ignore[reportOptionalMemberAccess] - started with pipes
         return json.loads(line)
 
     def stop_children(self):
@@ -268,7 +268,7 @@ class Demo:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess] - the module has a docstring
     parser.add_argument("--seconds", type=int, default=60, help="polling time (default 60)")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp one)")
     parser.add_argument("--customers", type=int, default=200,

@@ -17,4 +17,4 @@ class CliError(click.ClickException):
 
     def __init__(self, message, exit_code=EXIT_FAILED):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # pyright: ignore[reportAttributeAccessIssue] - click's exit_code is an instance attribute

@@ -95,7 +95,7 @@ class QemuBoard:
         wanted = 1 + sum(1 for n in range(1, UARTS) if not self.devices.get(n))
         seen = []
         while len(self.uart_ports) < wanted:
-            line = self.process.stdout.readline()
+            line = self.process.stdout.readline()  # pyright: ignore[reportOptionalMemberAccess] - started with a stdout pipe
             if not line:
                 self.process.wait()
                 raise CliError("QEMU stopped at start (exit %s): %s" % (
@@ -113,9 +113,9 @@ class QemuBoard:
 
     def wait(self):
         """Block until QEMU exits; its later output (if any) is passed on to stderr."""
-        for line in self.process.stdout:
+        for line in self.process.stdout:  # pyright: ignore[reportOptionalIterable, reportOptionalMemberAccess] - started with a stdout pipe
             os.write(2, line.encode())
-        return self.process.wait()
+        return self.process.wait()  # pyright: ignore[reportOptionalMemberAccess] - started with a stdout pipe
 
     def stop(self):
         if self.process and self.process.poll() is None:

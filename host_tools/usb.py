@@ -112,7 +112,7 @@ class Board:
                                % path, EXIT_DEVICE) from None
             raise CliError("%s is busy: another program (mpremote, a terminal, another conc) has "
                            "it open; close it and retry" % path, EXIT_DEVICE) from None
-        transport.serial.timeout = SERIAL_TIMEOUT
+        transport.serial.timeout = SERIAL_TIMEOUT  # pyright: ignore[reportAttributeAccessIssue] - mpremote's transport serial is a pyserial port
         board = cls(path, transport)
         try:
             board._enter_raw_repl(soft_reset)
@@ -134,7 +134,7 @@ class Board:
 
     def _enter_raw_repl(self, soft_reset):
         with self._guard("stopping its program"):
-            serial = self.transport.serial
+            serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
             said = bytearray()
             for attempt in range(3):
                 # Ctrl-C twice: one may be eaten by a program that catches KeyboardInterrupt once.
@@ -143,7 +143,7 @@ class Board:
                 said += self._waiting_bytes()
                 serial.write(b"\r\x01")
                 # The '>' prompt after the banner is left for the first exec to read.
-                data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)
+                data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
                 said += data
                 if data.endswith(RAW_BANNER):
                     break
@@ -153,7 +153,7 @@ class Board:
                                "MicroPython board, and does its program let KeyboardInterrupt "
                                "through?" % self.port, EXIT_DEVICE)
             self._keep_stop_output(said)
-            self.transport.in_raw_repl = True
+            self.transport.in_raw_repl = True  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
             self._prompt_read = False
             if soft_reset:
                 self.soft_reset()
@@ -161,7 +161,7 @@ class Board:
     def _waiting_bytes(self):
         """What the board printed and nobody read yet (its program's output, the start of what
         it says when it stops), without waiting."""
-        serial = self.transport.serial
+        serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
         try:
             return serial.read(serial.in_waiting)
         except (OSError, termios.error):
@@ -188,13 +188,13 @@ class Board:
     def soft_reset(self):
         """A fresh interpreter (boot.py runs, main.py does not); stays at the raw REPL."""
         with self._guard("resetting it"):
-            serial = self.transport.serial
+            serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
             serial.write(b"\x04")
-            data = self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
+            data = self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
             if not data.endswith(b"soft reboot\r\n"):
                 raise CliError("the board on %s did not soft-reset" % self.port, EXIT_DEVICE)
             self._prompt_read = False
-            data = self.transport.read_until(1, RAW_BANNER, timeout=10, timeout_overall=30)
+            data = self.transport.read_until(1, RAW_BANNER, timeout=10, timeout_overall=30)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
             if not data.endswith(RAW_BANNER):
                 raise CliError("the board on %s did not come back after a soft reset (its "
                                "boot.py may be stuck)" % self.port, EXIT_DEVICE)
@@ -202,12 +202,12 @@ class Board:
     def resume(self):
         """Leave the raw REPL and soft-reset from the friendly REPL: boot.py and main.py run,
         the firmware is back."""
-        if not self.transport.in_raw_repl:
+        if not self.transport.in_raw_repl:  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
             return   # resumed already: the firmware runs
         with self._guard("restarting its firmware"):
-            self.transport.exit_raw_repl()
-            self.transport.serial.write(b"\x04")
-            self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
+            self.transport.exit_raw_repl()  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+            self.transport.serial.write(b"\x04")  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+            self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
 
     def close(self, resume=True):
         if self.transport is None:
@@ -246,19 +246,19 @@ class Board:
         """mpremote's exec_raw, reading the answer in bulk rather than byte by byte (10x faster
         for long output)."""
         from mpremote.transport import TransportError
-        transport, serial = self.transport, self.transport.serial
+        transport, serial = self.transport, self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
         if not self._prompt_read:
-            if not transport.read_until(1, b">", timeout=timeout).endswith(b">"):
+            if not transport.read_until(1, b">", timeout=timeout).endswith(b">"):  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
                 raise TransportError("no raw REPL prompt")
         self._prompt_read = False
         source = code.encode() if isinstance(code, str) else code
         serial.write(b"\x05A\x01")
         reply = serial.read(2)
         if reply == b"R\x01":
-            transport.raw_paste_write(source)
+            transport.raw_paste_write(source)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
         else:   # a board without raw-paste: the plain raw REPL
             if reply != b"R\x00":
-                transport.read_until(1, RAW_BANNER + b">", timeout=timeout)
+                transport.read_until(1, RAW_BANNER + b">", timeout=timeout)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
             for i in range(0, len(source), 256):
                 serial.write(source[i:i + 256])
                 time.sleep(0.01)
@@ -270,7 +270,7 @@ class Board:
     def _follow(self, timeout, data_consumer):
         """(output, error) of a command: output up to \\x04, error up to the next \\x04."""
         from mpremote.transport import TransportError
-        serial = self.transport.serial
+        serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
         buf = bytearray()
         streamed = 0
         last = time.monotonic()

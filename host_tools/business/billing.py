@@ -216,7 +216,7 @@ def _points(conn, period, area_id):
     for row in conn.execute(query):
         # The meter's address names it on the statement; TERMINAL:PN when it has none.
         label = meter_name(row.meter_address, row.area_code, row.address, row.pn)
-        point = _Point(*row[:7], label, row.integer_digits)
+        point = _Point(*row[:7], label, row.integer_digits)  # pyright: ignore[reportCallIssue] - the query's first seven columns
         if point.lower < point.upper:
             found[point.customer_id].append(point)
     return found

@@ -359,7 +359,7 @@ def _meter_year(rng, meter, days, season, held):
               if _unread(rng, days[k], len(days) - 1 - k, held)]
     for values in registers:
         for i in unread:
-            values[i] = None
+            values[i] = None  # pyright: ignore[reportArgumentType, reportCallIssue] - None is a gap in the series
     return registers, [sum(day) for day in zip(*used, strict=True)], since
 
 

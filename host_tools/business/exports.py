@@ -36,7 +36,7 @@ def text(value, kind):
     if value is None:
         return "-"
     if kind == RATE:
-        return "%s %%" % (value * 100).quantize(Decimal("0.01"))
+        return "%s %%" % (value * 100).quantize(Decimal("0.01"))  # pyright: ignore[reportAttributeAccessIssue] - value is a Decimal
     return str(value)
 
 
@@ -56,20 +56,20 @@ def write_xlsx(rows, columns, path, title="data"):
 
     book = Workbook(write_only=False)
     sheet = book.active
-    sheet.title = title[:31]
-    sheet.append([c.header for c in columns])
-    for header in sheet[1]:
+    sheet.title = title[:31]  # pyright: ignore[reportOptionalMemberAccess] - a new Workbook has an active sheet
+    sheet.append([c.header for c in columns])  # pyright: ignore[reportOptionalMemberAccess] - a new Workbook has an active sheet
+    for header in sheet[1]:  # pyright: ignore[reportOptionalSubscript] - a new Workbook has an active sheet
         header.font = Font(bold=True)
     widths = [len(c.header) for c in columns]
     for row in rows:
         values = [cell(row.get(c.key), c.kind) for c in columns]
-        sheet.append([float(v) if isinstance(v, Decimal) else v for v in values])
+        sheet.append([float(v) if isinstance(v, Decimal) else v for v in values])  # pyright: ignore[reportOptionalMemberAccess] - a new Workbook has an active sheet
         for i, v in enumerate(values):
             widths[i] = max(widths[i], len(str(v)) + 2)
     for i, c in enumerate(columns, 1):
         if c.kind in XLSX_FORMATS:
-            for (item,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+            for (item,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):  # pyright: ignore[reportOptionalMemberAccess] - a new Workbook has an active sheet
                 item.number_format = XLSX_FORMATS[c.kind]
-        sheet.column_dimensions[get_column_letter(i)].width = min(widths[i - 1] + 2, 40)
-    sheet.freeze_panes = "A2"
+        sheet.column_dimensions[get_column_letter(i)].width = min(widths[i - 1] + 2, 40)  # pyright: ignore[reportOptionalMemberAccess] - a new Workbook has an active sheet
+    sheet.freeze_panes = "A2"  # pyright: ignore[reportOptionalMemberAccess] - a new Workbook has an active sheet
     book.save(path)

@@ -341,7 +341,7 @@ def line_loss(conn, first, last, step=MONTH, area=None):
             loss = None if supplied is None else supplied - consumed
             rate = None
             if supplied:
-                rate = (Decimal(loss) / Decimal(supplied)).quantize(Decimal("0.0001"),
+                rate = (Decimal(loss) / Decimal(supplied)).quantize(Decimal("0.0001"),  # pyright: ignore[reportArgumentType] - loss is set when supplied is
                                                                      rounding=ROUND_HALF_UP)
             rows.append({"period": label, "area": a.code, "area_name": a.name,
                          "supply_kwh_e4": supplied, "consumed_kwh_e4": consumed,

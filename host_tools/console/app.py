@@ -179,8 +179,8 @@ def _authenticate(engine, name, password, now, peer):
                          reason=str(exc), peer=peer)
         raise
     with writing(engine) as conn:
-        row = conn.execute(select(users).where(users.c.id == user.id)).one()
-        audit.record(conn, user, "console.login", "user:%s" % user.name, now, peer=peer)
+        row = conn.execute(select(users).where(users.c.id == user.id)).one()  # pyright: ignore[reportOptionalMemberAccess] - the login was checked
+        audit.record(conn, user, "console.login", "user:%s" % user.name, now, peer=peer)  # pyright: ignore[reportOptionalMemberAccess] - the login was checked
     return row
 
 

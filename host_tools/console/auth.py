@@ -134,7 +134,7 @@ def guard(permission):
                 return refuse(request, 403, "the form's security token is missing or out of "
                               "date: reload the page and try again")
             return await endpoint(request, user, form)
-        checked.permission = permission
+        checked.permission = permission  # pyright: ignore[reportAttributeAccessIssue] - the route records its permission
         return checked
     return wrap
 

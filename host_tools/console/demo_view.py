@@ -34,9 +34,9 @@ def show(db_url, folder, password, user="admin", env=None, shown_password=None):
          "--json", "--db", db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env)
     try:
-        line = console.stdout.readline()
+        line = console.stdout.readline()  # pyright: ignore[reportOptionalMemberAccess] - started with pipes
         if not line:
-            raise DemoViewError("the console did not start: %s" % console.stderr.read().strip())
+            raise DemoViewError("the console did not start: %s" % console.stderr.read().strip())  # pyright: ignore[reportOptionalMemberAccess] - started with pipes
         url = json.loads(line)["listening"]
         shots = _screenshots(url, folder, user, password)
     finally:

@@ -172,7 +172,7 @@ async def give_relay_command(request, user, form):
             # with the command and in the audit log.
             raise BusinessError("give the reason for the %s" % (kind or "command"))
         command_id = await write(request, _queue_relay, user, kind, terminal_id, pn,
-                                 reason.strip(), now(request))
+                                 reason.strip(), now(request))  # pyright: ignore[reportOptionalMemberAccess] - the form was validated
     except NotPermitted as exc:
         return auth.refuse(request, 403, str(exc))
     except BusinessError as exc:

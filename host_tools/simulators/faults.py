@@ -107,7 +107,7 @@ class FaultInjector:
             self.counts["slow_reply"] += 1
         if self._happens(spec.garbage_pct):
             junk = bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(3, 17)))
-            plan.garbage = (spec.garbage_mode, junk)
+            plan.garbage = (spec.garbage_mode, junk)  # pyright: ignore[reportAttributeAccessIssue] - set by the fault spec
             self.counts["garbage"] += 1
             if spec.garbage_mode == "replace":
                 return plan

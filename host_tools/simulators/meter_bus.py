@@ -91,7 +91,7 @@ def build_meter(entry, clock, seed=0, baud=9600):
     if faults.stuck:
         model.set_stuck(True)
     handler = make_handler(model, entry["protocol"], entry.get("map"), baud)
-    return SimulatedMeter(model, handler, FaultInjector(faults, "%s/%s" % (seed, model.address)))
+    return SimulatedMeter(model, handler, FaultInjector(faults, "%s/%s" % (seed, model.address)))  # pyright: ignore[reportArgumentType] - any hashable seeds the fault RNG
 
 
 class MeterSimulator:
@@ -217,7 +217,7 @@ class MeterSimulator:
         buf = bytearray()
         first_arrival = last_arrival = 0.0
         while not self._stop.is_set():
-            chunk = line.read(gap if buf else 0.05)
+            chunk = line.read(gap if buf else 0.05)  # pyright: ignore[reportOptionalMemberAccess] - the line is attached before the bus runs
             now = time.monotonic()
             if chunk:
                 if not buf:
@@ -267,7 +267,7 @@ class MeterSimulator:
         start = max(time.monotonic(), request_end + self.turnaround_s + delay)
         sleep_until_or_stop(start, self._stop)
         self.bus_busy_s += self.wire.wire_time(len(wire_bytes))
-        self.line.write_paced(wire_bytes, start)
+        self.line.write_paced(wire_bytes, start)  # pyright: ignore[reportOptionalMemberAccess] - the line is attached before the bus runs
 
     def _answer_dlt645(self, request):
         """[(meter, reply bytes or None)] for the meters addressed; None for no one to ask."""

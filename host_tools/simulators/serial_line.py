@@ -134,11 +134,11 @@ class AdapterLine:
                         stopbits=wire.stop_bits, timeout=0)
         try:
             try:
-                self.serial = serial.Serial(port, **settings)
+                self.serial = serial.Serial(port, **settings)  # pyright: ignore[reportArgumentType] - pyserial's settings dict
             except termios.error:
                 # A pty (e.g. another simulator's) rejects parity: timing comes from `wire`.
-                settings["parity"] = "N"
-                self.serial = serial.Serial(port, **settings)
+                settings["parity"] = "N"  # pyright: ignore[reportArgumentType] - pyserial's settings dict
+                self.serial = serial.Serial(port, **settings)  # pyright: ignore[reportArgumentType] - pyserial's settings dict
         except (serial.SerialException, OSError, termios.error) as exc:
             raise OSError("cannot open %s: %s" % (port, exc)) from exc
         self.wire = wire

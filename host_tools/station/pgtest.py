@@ -129,12 +129,12 @@ class ThrowawayPostgres:
         kwargs = {}
         if self._user:
             kwargs.update(user=self._user[0], group=self._user[1], extra_groups=[])
-        done = subprocess.run([os.path.join(self.bin, tool)] + list(args), cwd=self.dir,
+        done = subprocess.run([os.path.join(self.bin, tool)] + list(args), cwd=self.dir,  # pyright: ignore[reportArgumentType, reportCallIssue] - set once the server is started
                               capture_output=True, text=True, timeout=timeout, **kwargs)
         if done.returncode:
             log = ""
             with contextlib.suppress(OSError):
-                with open(os.path.join(self.dir, "server.log")) as f:
+                with open(os.path.join(self.dir, "server.log")) as f:  # pyright: ignore[reportArgumentType, reportCallIssue] - set once the server is started
                     log = f.read()[-1500:]
             raise PostgresUnavailable("%s failed (exit %d): %s %s %s" % (
                 tool, done.returncode, done.stdout.strip()[-800:], done.stderr.strip()[-800:], log))
@@ -167,13 +167,13 @@ class ThrowawayPostgres:
     def create_database(self, name):
         """Create an empty database; its URL."""
         import psycopg
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True) as conn:  # pyright: ignore[reportArgumentType] - set once the server is started
             conn.execute('CREATE DATABASE "%s"' % name)
         return self.database_url(name)
 
     def drop_database(self, name):
         import psycopg
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True) as conn:  # pyright: ignore[reportArgumentType] - set once the server is started
             conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
     def stop(self):
@@ -202,7 +202,7 @@ class ExistingPostgres:
         import psycopg.conninfo
         params = psycopg.conninfo.conninfo_to_dict(self.url)
         params["dbname"] = name
-        return psycopg.conninfo.make_conninfo(**params)
+        return psycopg.conninfo.make_conninfo(**params)  # pyright: ignore[reportArgumentType] - set once the server is started
 
     def create_database(self, name):
         import psycopg

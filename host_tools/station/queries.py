@@ -118,7 +118,7 @@ class QueriesMixin(StationPart):
                 .where(pc.pn > 0).group_by(pc.terminal_id))}
         result = []
         for row in registered:
-            terminal = self._terminal(row)
+            terminal = self._terminal(row)  # pyright: ignore[reportAttributeAccessIssue] - a method of another Station part
             session = open_sessions.get(terminal.id)
             seen_count, last_read, seen_read = seen.get(terminal.id, (0, None, 0))
             if archive.get(terminal.id):

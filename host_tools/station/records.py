@@ -209,12 +209,12 @@ def exact_value(value, scale=None):
         if not value.is_finite():
             raise InvalidValue("a reading must be a finite number, not %s" % value)
         sign, digits, exponent = value.as_tuple()
-        if exponent >= 0:
+        if exponent >= 0:  # pyright: ignore[reportOperatorIssue] - a finite Decimal's exponent is an int
             return int(value), 0
         if len(digits) <= 28:      # within the default context: scaleb is exact (and fast)
-            return int(value.scaleb(-exponent)), -exponent
+            return int(value.scaleb(-exponent)), -exponent  # pyright: ignore[reportOperatorIssue] - a finite Decimal's exponent is an int
         number = int("".join(map(str, digits)))
-        return (-number if sign else number), -exponent
+        return (-number if sign else number), -exponent  # pyright: ignore[reportOperatorIssue] - a finite Decimal's exponent is an int
     if isinstance(value, int) and not isinstance(value, bool):
         scale = scale or 0
         if not isinstance(scale, int) or not 0 <= scale <= 18:

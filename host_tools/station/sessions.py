@@ -47,7 +47,7 @@ class SessionsMixin(StationPart):
         # session, so those go one by one.
         rounds = [logins] if len({login["tid"] for login in logins}) == len(logins) else \
             [[login] for login in logins]
-        with self._ingest_transaction():
+        with self._ingest_transaction():  # pyright: ignore[reportAttributeAccessIssue] - a method of another Station part
             for batch in rounds:
                 self.db.execute(_END_OLDER, batch)
                 # One statement for the batch (SQLAlchemy's insertmanyvalues), ids in order.

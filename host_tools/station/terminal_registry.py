@@ -174,10 +174,10 @@ class RegistryMixin(StationPart):
 
     # Terminal passwords are stored sealed with the station's key file (secrets.py).
     def _seal_password(self, hexed):
-        return self.passwords.seal(hexed)
+        return self.passwords.seal(hexed)  # pyright: ignore[reportOptionalMemberAccess] - a Station always has its PasswordBox
 
     def _unseal_password(self, stored, label=""):
-        return self.passwords.open(stored, label)
+        return self.passwords.open(stored, label)  # pyright: ignore[reportOptionalMemberAccess] - a Station always has its PasswordBox
 
     def seal_clear_passwords(self):
         """Seal the PWs an older station stored in clear; returns how many."""
@@ -283,7 +283,7 @@ class RegistryMixin(StationPart):
         return counts
 
     def _point(self, row):
-        return MeasuringPoint(*row[:14], self._time(row[14]), self._time(row[15]))
+        return MeasuringPoint(*row[:14], self._time(row[14]), self._time(row[15]))  # pyright: ignore[reportCallIssue] - the query's first fourteen columns
 
     def set_measuring_point(self, terminal_id, pn, meter_address, **fields):
         """Add or replace measuring point `pn` of a terminal's archive (AFN04 F10 fields).

@@ -46,7 +46,7 @@ def catalogue_decimals(name, protocol):
         _, row = dlt645_items.find(name)
     except Exception:  # noqa: BLE001 - a quantity the catalogue does not know: keep it whole
         return 0
-    if protocol == PROTOCOL_1997 and row[6] is not None:
+    if protocol == PROTOCOL_1997 and row[6] is not None:  # pyright: ignore[reportOptionalSubscript] - catalogue rows are tuples
         return dlt645_items.decimals(row, 1997)
     return dlt645_items.decimals(row)
 

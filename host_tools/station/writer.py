@@ -49,14 +49,14 @@ class StationWriter:
         self._ensure_running()
         future = asyncio.get_running_loop().create_future()
         self._uploads.append((readings, future))
-        self._wake.set()
+        self._wake.set()  # pyright: ignore[reportOptionalMemberAccess] - set by start()
         return await future
 
     def note_heartbeat(self, session_id, at=None):
         """Record a session's heartbeat with the next batch (at None = when it is written)."""
         self._ensure_running()
         self._heartbeats[session_id] = at
-        self._wake.set()
+        self._wake.set()  # pyright: ignore[reportOptionalMemberAccess] - set by start()
 
     async def flush(self):
         """Wait until everything handed over so far is written."""
@@ -64,7 +64,7 @@ class StationWriter:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._uploads.append(([], waiter))
-        self._wake.set()
+        self._wake.set()  # pyright: ignore[reportOptionalMemberAccess] - set by start()
         await waiter
 
     async def close(self):
@@ -82,8 +82,8 @@ class StationWriter:
 
     async def _run(self):
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._wake.wait()  # pyright: ignore[reportOptionalMemberAccess] - set by start()
+            self._wake.clear()  # pyright: ignore[reportOptionalMemberAccess] - set by start()
             while self._uploads or self._heartbeats:
                 uploads, size = [], 0
                 while self._uploads and (not uploads or

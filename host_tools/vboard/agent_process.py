@@ -84,7 +84,7 @@ class AgentProcess:
             cwd=str(images.directory))
         os.close(cmd_read)
         os.close(evt_write)
-        self.stdout_fd = self.process.stdout.fileno()
+        self.stdout_fd = self.process.stdout.fileno()  # pyright: ignore[reportOptionalMemberAccess] - started with a stdout pipe
         self.event_fd = self._evt_read
         os.set_blocking(self.stdout_fd, False)
         os.set_blocking(self.event_fd, False)
@@ -189,7 +189,7 @@ class AgentProcess:
                 os.close(fd)
             except OSError:
                 pass
-        self.process.stdout.close()
+        self.process.stdout.close()  # pyright: ignore[reportOptionalMemberAccess] - started with a stdout pipe
         return self.process.returncode
 
 

@@ -214,14 +214,14 @@ class ReplMachine:
 
     def _raw_paste_byte(self, byte):
         if byte == CTRL_D:
-            source, self.raw_paste = bytes(self.raw_paste), None
+            source, self.raw_paste = bytes(self.raw_paste), None  # pyright: ignore[reportArgumentType] - set while a paste is open
             self.board.out(b"\x04")
             self._execute("raw", EXEC_RAW, source)
         elif byte == CTRL_C:
             self.raw_paste = None
             self.board.out(b"\x04\x04KeyboardInterrupt: \r\n\x04>")
         else:
-            self.raw_paste.append(byte)
+            self.raw_paste.append(byte)  # pyright: ignore[reportOptionalMemberAccess] - set while a paste is open
             self.raw_paste_unacked += 1
             if self.raw_paste_unacked == RAW_PASTE_WINDOW:
                 self.raw_paste_unacked = 0
@@ -295,11 +295,11 @@ class ReplMachine:
             self.paste = None
             self.board.out(b"\r\n>>> ")
         elif byte == CTRL_D:
-            source, self.paste = bytes(self.paste), None
+            source, self.paste = bytes(self.paste), None  # pyright: ignore[reportArgumentType] - set while a paste is open
             self.board.out(b"\r\n")
             self._execute("friendly", EXEC_RAW, source)
         else:
             if byte == 13:
                 byte = 10
-            self.paste.append(byte)
+            self.paste.append(byte)  # pyright: ignore[reportOptionalMemberAccess] - set while a paste is open
             self.board.out(b"\r\n=== " if byte == 10 else bytes((byte,)))

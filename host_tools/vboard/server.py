@@ -89,7 +89,7 @@ class VirtualBoardServer:
                                  "pty")
 
     def execute(self, kind, source):
-        self.agent.send(kind, source)
+        self.agent.send(kind, source)  # pyright: ignore[reportOptionalMemberAccess] - the agent is running
 
     def interrupt(self):
         """A Ctrl-C for the running command: sent now, or as soon as the rules above allow."""
@@ -236,8 +236,8 @@ class VirtualBoardServer:
         # Output written before an event must reach the console before the event's framing:
         # take the events first, then the output, which then holds all the output that came
         # before them (the agent writes nothing after an event until it is sent a command).
-        events = agent.read_events()
-        self.repl.agent_output(agent.read_output())
+        events = agent.read_events()  # pyright: ignore[reportOptionalMemberAccess] - the agent is running
+        self.repl.agent_output(agent.read_output())  # pyright: ignore[reportOptionalMemberAccess] - the agent is running
         for event in events:
             if self.agent is not agent:
                 break
@@ -247,7 +247,7 @@ class VirtualBoardServer:
             kind, payload = event
             if kind == agent_process.READY:
                 info = json.loads(payload)
-                agent.ready = True
+                agent.ready = True  # pyright: ignore[reportOptionalMemberAccess] - the agent is running
                 self.restarts = 0
                 self.repl.agent_output(info.get("note", "").encode())
                 self.repl.agent_ready(info["banner"])

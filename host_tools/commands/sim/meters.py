@@ -88,7 +88,7 @@ def cli(port, config_file, meter_count, protocols, baud, parity, turnaround_ms, 
         raise CliError("bad simulator setting: %s" % exc, EXIT_BAD_INPUT) from None
 
     if trace:
-        simulator.on_transaction = _print_transaction
+        simulator.on_transaction = _print_transaction  # pyright: ignore[reportAttributeAccessIssue] - the simulator calls it when set
     if port and not os.path.exists(port):
         raise CliError(describe_missing_port(port), EXIT_DEVICE)
     try:

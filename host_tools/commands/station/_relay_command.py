@@ -36,7 +36,7 @@ def give_and_follow(kind, meter, user_name, reason, wait_s, pickup_timeout_s, as
             with engine.begin() as conn:
                 command_id = relay.queue(conn, terminal.id, pn, kind, user, now(),
                                          reason=reason or "")
-        operator = user.name
+        operator = user.name  # pyright: ignore[reportOptionalMemberAccess] - the user was checked to exist
         if not as_json:
             click.echo("command #%d: %s meter %s (%s:%d) by %s" % (
                 command_id, kind, address or "-", terminal.label, pn, operator))

@@ -98,7 +98,7 @@ def show(case_id, as_json, db_url, zone):
         with engine.connect() as conn:
             found = lib.case(conn, case_id)
             steps = lib.transitions(conn, case_id)
-            names = {t.user_id: by_id(conn, t.user_id).name for t in steps if t.user_id}
+            names = {t.user_id: by_id(conn, t.user_id).name for t in steps if t.user_id}  # pyright: ignore[reportOptionalMemberAccess] - steps name existing users
     if as_json:
         echo_json(dict(_json(found), transitions=[
             {"at": t.at, "from": t.from_state, "to": t.to_state,

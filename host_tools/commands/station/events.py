@@ -50,5 +50,5 @@ def cli(terminal, since, until, erc, limit, as_json, db_url, zone):
         return
     echo_table(["TIME", "TERMINAL", "ERC", "EVENT", "PN", "DETAIL"],
                [[show_time(e.occurred_at or e.received_at), e.terminal_label, e.erc,
-                 erc_name(e.erc) + ("" if e.important else " (normal)"),
+                 erc_name(e.erc) + ("" if e.important else " (normal)"),  # pyright: ignore[reportOperatorIssue] - erc_name always returns a name
                  "-" if e.pn is None else e.pn, e.detail or "-"] for e in found])

@@ -71,7 +71,7 @@ def cli(meter, start, end, items, frozen, as_csv, as_json, db_url, zone):
             address or "not in archive", terminal.label, pn, len(records), what))
         if frozen:
             echo_table(["PERIOD", "ITEM", "VALUE", "READ AT"],
-                       [[r.period, r.item, r.value, show_time(r.read_at)] for r in rows])
+                       [[r.period, r.item, r.value, show_time(r.read_at)] for r in rows])  # pyright: ignore[reportAttributeAccessIssue] - frozen rows have a period
         elif rows:
             echo_table(["TIME", "ITEM", "VALUE"],
                        [[show_time(r.read_at), r.item, r.value] for r in rows])

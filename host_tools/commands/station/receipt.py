@@ -22,7 +22,7 @@ def cli(receipt_no, target, db_url, zone):
       conc station receipt R202611-000001 -o receipt.pdf
     """
     with business_connection(db_url) as conn:
-        pdf = statements_pdf.receipt_pdf(conn, receipt_no, station_zone(zone))
+        pdf = statements_pdf.receipt_pdf(conn, receipt_no, station_zone(zone))  # pyright: ignore[reportArgumentType] - any tzinfo serves
     try:
         with open(target, "wb") as f:
             f.write(pdf)

@@ -142,11 +142,11 @@ def cli(listen, read_every, clock_check_every, backfill_days, backfill_months, a
                          stale_s=stale_s, beat_s=min(2.0, stale_s / 10),
                          max_pending_per_ip=max_pending_per_ip,
                          collector_config=CollectorConfig(
-                             realtime_interval_s=read_every or None,
-                             clock_check_s=clock_check_every or None,
+                             realtime_interval_s=read_every or None,  # pyright: ignore[reportArgumentType] - None takes the default
+                             clock_check_s=clock_check_every or None,  # pyright: ignore[reportArgumentType] - None takes the default
                              backfill_days=backfill_days, backfill_months=backfill_months,
                              sync_archive=archive_sync,
-                             report_every_min=report_every or None,
+                             report_every_min=report_every or None,  # pyright: ignore[reportArgumentType] - None takes the default
                              report_form=None if report_form == "keep" else report_form),
                          frame_tap=tap if tap.active else None)
 

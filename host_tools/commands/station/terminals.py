@@ -76,13 +76,13 @@ def add(area, address, password, name, count, as_json, db_url):
             station.add_terminals([(area, a, password, "") for a in range(first, first + count)])
             last = station.find_terminal(area, first + count - 1)
             click.echo("registered %d terminals %s-%d .. %s" % (
-                count, last.area_code, first, last.label))
+                count, last.area_code, first, last.label))  # pyright: ignore[reportOptionalMemberAccess] - the terminal was just registered
             return
     if as_json:
         echo_json(_terminal_json(terminal))
     else:
         click.echo("registered terminal %s%s" % (
-            terminal.label, " (%s)" % terminal.name if terminal.name else ""))
+            terminal.label, " (%s)" % terminal.name if terminal.name else ""))  # pyright: ignore[reportOptionalMemberAccess] - the terminal was just registered
 
 
 @cli.command("import")
@@ -121,7 +121,7 @@ def import_(file, db_url):
             station.add_terminals(terminals)
             for (area, address, _, _), points in zip(terminals, archives, strict=True):
                 if points:
-                    station.set_measuring_points(station.find_terminal(area, address).id, points)
+                    station.set_measuring_points(station.find_terminal(area, address).id, points)  # pyright: ignore[reportOptionalMemberAccess] - the terminal was just registered
     click.echo("registered %d terminals with %d meters" % (
         len(terminals), sum(len(p) for p in archives)))
 

@@ -110,7 +110,7 @@ def passwd(name, user_name, db_url):
     """
     with business_db(db_url) as engine:
         me = login(engine, user_name or name)
-        if me.name != name:
+        if me.name != name:  # pyright: ignore[reportOptionalMemberAccess] - the signed-in user exists
             users_lib.require(me, "user.manage")
         with engine.connect() as conn:
             if not conn.execute(select(users_table.c.id).where(users_table.c.name == name)
