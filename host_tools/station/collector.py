@@ -139,11 +139,11 @@ class Collector:
             return
         local = from_epoch(int(now), self.station.zone)
         after = datetime.time(*self.config.daily_after)
-        if local.time() >= after and self.daily_done_for != local.date():  # pyright: ignore[reportOptionalMemberAccess] - now is never None
-            self.daily_done_for = local.date()  # pyright: ignore[reportOptionalMemberAccess] - now is never None
-            await self._guard("daily frozen read", self.read_daily(local.date()))  # pyright: ignore[reportOptionalMemberAccess] - now is never None
+        if local.time() >= after and self.daily_done_for != local.date():
+            self.daily_done_for = local.date()
+            await self._guard("daily frozen read", self.read_daily(local.date()))
             if self.config.backfill_months:
-                await self._guard("monthly frozen read", self.read_monthly(local.date()))  # pyright: ignore[reportOptionalMemberAccess] - now is never None
+                await self._guard("monthly frozen read", self.read_monthly(local.date()))
 
     async def _guard(self, what, coro):
         try:
@@ -207,7 +207,7 @@ class Collector:
     def report_tasks(self):
         """The AFN04 units that set up and start the station's two report tasks."""
         local = from_epoch(int(self.config.clock()), self.station.zone)
-        base = (local.year, local.month, local.day, 0, 0, 0, local.isoweekday())  # pyright: ignore[reportOptionalMemberAccess] - now is never None
+        base = (local.year, local.month, local.day, 0, 0, 0, local.isoweekday())
         every = PN_ALL
         class1 = {"unit": 0, "period": self.config.report_every_min, "base": base, "ratio": 1,
                   "units": [(every, 129), (every, 131), (every, 25)]}
@@ -255,10 +255,10 @@ class Collector:
             reason="terminal clock off by %+.0f s" % offset,
             parameters={"offset_s": round(offset, 1)})
         local = from_epoch(int(self.config.clock()), station.zone)
-        value = (local.year, local.month, local.day, local.hour, local.minute, local.second,  # pyright: ignore[reportOptionalMemberAccess] - now is never None
-                 local.isoweekday())  # pyright: ignore[reportOptionalMemberAccess] - now is never None
+        value = (local.year, local.month, local.day, local.hour, local.minute, local.second,
+                 local.isoweekday())
         await asyncio.to_thread(station.record_command_step, command_id, "sent", "ok",
-                                "AFN05 F31 %s" % local.isoformat(timespec="seconds"),  # pyright: ignore[reportOptionalMemberAccess] - now is never None
+                                "AFN05 F31 %s" % local.isoformat(timespec="seconds"),
                                 state="sent")
         try:
             await self.link.request(0x05, [(0, 31, value)])

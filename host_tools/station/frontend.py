@@ -522,7 +522,7 @@ class FrontEnd:
         self.stats["security_alarms"] += 1
         now = self.clock()
         local = from_epoch(int(now), self.station.zone)
-        when = (local.year, local.month, local.day, local.hour, local.minute)  # pyright: ignore[reportOptionalMemberAccess] - set by start() or the login before use
+        when = (local.year, local.month, local.day, local.hour, local.minute)
         data = ercmod.record_bytes({"erc": ERC_AUTHENTICATION, "time": when, "pw": bytes(16),
                                     "master": self.master})
         event = Event(terminal_id, ERC_AUTHENTICATION, data, occurred_at=int(now),

@@ -13,6 +13,7 @@ import os
 import re
 import time
 import zoneinfo
+from typing import overload
 
 from host_tools.station.errors import InvalidValue
 
@@ -72,6 +73,10 @@ def to_epoch(when, zone):
     return int(when)
 
 
+@overload
+def from_epoch(seconds: None, zone) -> None: ...
+@overload
+def from_epoch(seconds: float, zone) -> datetime.datetime: ...
 def from_epoch(seconds, zone):
     """An aware datetime in `zone` for stored Unix seconds (None stays None)."""
     if seconds is None:
