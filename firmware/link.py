@@ -337,10 +337,13 @@ class Link:
         if slot is None:
             return None
         if slot.tries <= retries:
-            up.resent(slot, now)
-            if not await self.ch.send(slot.buf, slot.size):
+            got = up.resend(slot, now)
+            if got is None:             # its records were reclaimed: from the cursor again
+                up.restart()
+            elif not await self.ch.send(got[0], got[1]):
                 return LOST_SEND
-            slot.sent_ms = self.clock.ticks_ms()
+            else:
+                slot.sent_ms = self.clock.ticks_ms()
         else:
             up.restart()
             if self._missed():

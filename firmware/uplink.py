@@ -4,7 +4,8 @@
     up = Uploader(log, terminal, events, window=4, max_frame=1460)
     frame, size = up.next_frame(pseq)             # None when nothing is due or the window is full
     up.on_answer(rseq, confirmed)                 # the master's AFN00 F1 / F2 to an upload
-    up.expired(now_ms, timeout_ms)                # an upload to send again (same bytes), or None
+    slot = up.expired(now_ms, timeout_ms, diff)   # an upload not confirmed in time, or None
+    frame, size = up.resend(slot, now_ms)         # built again; None: its records are gone
     up.restart()                                  # after a reconnect: resend from the cursor
 
 What travels (docs/uplink.md has the byte layout): the records after the log's "uplink"
@@ -27,8 +28,13 @@ has confirmed, and only over a confirmed prefix (frames confirmed out of order w
 ones before them), so after an outage of any length the backlog comes out in order from the
 first unconfirmed record: nothing lost, and nothing confirmed is sent again.
 
-RAM: `window` frame buffers of `max_frame` bytes, allocated once; building a frame copies
-record bytes straight from the log's reader into its buffer.
+RAM: one frame buffer of `max_frame` bytes, allocated once; building a frame copies record
+bytes straight from the log's reader into it. A frame in the window keeps only what it
+carries (its AFN and records first .. end) until the master confirms it: a resend builds it
+again from the ring log, which keeps those records until the cursor passes them, so the resent
+frame carries the same records under the same PSEQ and identity (the station de-duplicates
+on them); only ACD and EC are those of the moment. The frame returned is valid until the next
+call that builds one.
 """
 from array import array
 
@@ -139,10 +145,12 @@ class EventIndex:
 
 
 class _Slot:
-    def __init__(self, size):
-        self.buf = bytearray(size)
-        self.size = 0
+    """A frame in the window: what it carries, not its bytes (resend() builds them again)."""
+
+    def __init__(self):
         self.pseq = -1          # -1: free
+        self.afn = 0            # 0x0C / 0x0D records (compact: 0x0D F241), 0x0E an event
+        self.compact = False    # built in the compact mode (report.compact)
         self.first = 0
         self.end = 0            # sequence after the last record carried
         self.sent_ms = 0
@@ -158,7 +166,8 @@ class Uploader:
         self.terminal = terminal
         self.events = events
         self.max_frame = max_frame
-        self.slots = [_Slot(max_frame) for _ in range(window)]
+        self.buf = bytearray(max_frame)     # the frame being sent
+        self.slots = [_Slot() for _ in range(window)]
         self.next_seq = log.cursor(CURSOR)
         self.stats = {"frames": 0, "records": 0, "resent": 0, "confirmed_records": 0,
                       "denied": 0, "payload_bytes": 0, "refused_records": 0}
@@ -168,6 +177,7 @@ class Uploader:
         self._denials = 0
         self.hold_until = 0            # standard reports held for a task boundary until then
         self.pending = None            # a partner frame built with the last one, sent next
+        self._payload = 0              # record bytes the frame being built carries
 
     # --- what is due -------------------------------------------------------------------------
     def backlog(self):
@@ -196,17 +206,18 @@ class Uploader:
             self._free_slot() is not None
 
     def next_frame(self, pseq, now_ms=0):
-        """Build the next upload into a free slot; returns (buffer, size) or None."""
+        """Build the next upload (a free slot takes it); returns (buffer, size) or None."""
         log = self.log
+        self._payload = 0
         if self.pending is not None:           # the partner of the frame sent last
             slot = self.pending
             self.pending = None
-            buf = slot.buf
-            seq = _SEQ_SINGLE_CON | (pseq & 0x0F)        # its PSEQ now, and the checksum
-            buf[slot.size - 2] = (buf[slot.size - 2] - buf[13] + seq) & 0xFF
-            buf[13] = seq
+            size = self._build(slot, pseq)
+            if not size:                       # its records are gone: again from the cursor
+                self.restart()
+                return None
             self._sent(slot, pseq, now_ms)
-            return buf, slot.size
+            return self.buf, size
         if self.next_seq < log.oldest_seq:
             self.next_seq = log.oldest_seq          # reclaimed unconfirmed: ERC250 tells
         if self.next_seq >= log.next_seq:
@@ -228,11 +239,23 @@ class Uploader:
             size = self._fill(slot, pseq)
         if not size:
             return None
-        slot.size = size
         self._sent(slot, pseq, now_ms)
         self.next_seq = slot.end
         self.stats["records"] += slot.end - slot.first
-        return slot.buf, size
+        self.stats["payload_bytes"] += self._payload
+        return self.buf, size
+
+    def resend(self, slot, now_ms):
+        """The frame of `slot` (from expired()) built again for its resend: the same records
+        under the same PSEQ; returns (buffer, size), or None when the ring log no longer holds
+        its records (the caller restarts the window)."""
+        size = self._build(slot, slot.pseq)
+        if not size:
+            return None
+        slot.tries += 1
+        slot.sent_ms = now_ms
+        self.stats["resent"] += 1
+        return self.buf, size
 
     def _sent(self, slot, pseq, now_ms):
         self.last_slot = slot
@@ -241,6 +264,20 @@ class Uploader:
         slot.tries = 1
         slot.confirmed = False
         self.stats["frames"] += 1
+
+    def _build(self, slot, pseq):
+        """Build a slot's frame again from its records (first .. end) in the ring log; 0 when
+        they are not all there any more (reclaimed) or no longer make that frame."""
+        if slot.first < self.log.oldest_seq:
+            return 0
+        if slot.afn == 0x0E:
+            rec = self.log.read(slot.first)
+            if rec is None:
+                return 0
+            return self._event_frame(slot, pseq, rec, slot.compact)
+        if slot.compact:
+            return self._fill_records(slot, pseq, slot.first, slot.end)
+        return self._fill_standard(slot, pseq, slot.afn)
 
     def _header(self, buf, afn, pseq, acd):
         t = self.terminal
@@ -260,21 +297,28 @@ class Uploader:
         return self.terminal.settings.get("report.compact", 0)
 
     def _fill(self, slot, pseq):
-        if not self._compact():
-            return self._fill_standard(slot, pseq)
-        buf = slot.buf
+        slot.compact = bool(self._compact())
+        if slot.compact:
+            return self._fill_records(slot, pseq, self.next_seq)
+        return self._fill_standard(slot, pseq)
+
+    def _fill_records(self, slot, pseq, first, end=0):
+        """Compact mode: the records from `first` (up to `end` when the frame is built again)
+        as AFN0D F241, as many as fit. The frame keeps room for EC even without ACD: built
+        again once an important event waits, it carries the same records."""
+        buf = self.buf
         ev = self.events
         acd = ev is not None and ev.unread_important()
-        tail = 2 + (2 if acd else 0)              # CS 16, EC
-        limit = self.max_frame - tail
-        first = self.next_seq
+        limit = self.max_frame - 4                # EC, CS, 16
         pos = _HEAD
         count = 0
         slot.event_index = -1
         for rec in self.log.records(first_seq=first):
             seq, rtype, point, ts, payload = rec
+            if end and seq >= end:
+                break
             if seq != first + count:                 # a gap (reclaimed while reading): stop
-                if count:
+                if count or end:
                     break
                 first = seq
             if rtype == EVENT and ev is not None and payload[0] in IMPORTANT:
@@ -303,25 +347,29 @@ class Uploader:
             buf[pos + 8:pos + need] = payload
             pos += need
             count += 1
-            self.stats["payload_bytes"] += need
-        if not count:
+            self._payload += need
+        if not count or end and first + count != end:
             return 0
         buf[22] = count
+        slot.afn = 0x0D
         slot.first = first
         slot.end = first + count
         return self._finish(buf, pos, acd)
 
-    def _fill_standard(self, slot, pseq):
+    def _fill_standard(self, slot, pseq, again=0):
         """The standard units of the records after the cursor (firmware/reports.py): reading
         batches as AFN0C / AFN0D units of one AFN per frame, events alone as AFN0E, markers
         and what no task asks for stepped over. Records newer than the running tasks' last
         boundary wait for the next one (unless an important event is waiting). Returns the
-        frame size, 0 for nothing due, -1 for records stepped over without a frame.
+        frame size, 0 for nothing due, -1 for records stepped over without a frame. `again`:
+        the AFN of a slot's frame built again from its records.
         RAM: firmware/reports.py and the data formats with their BCD helpers (13 KB on the
         unix port) are loaded for the frame and dropped again, unless the codec holds the
         formats for a request."""
         from firmware import terminal
         try:
+            if again:
+                return self._units_again(slot, pseq, again)
             return self._fill_units(slot, pseq)
         finally:
             unload_module("firmware.reports")
@@ -332,7 +380,7 @@ class Uploader:
     def _fill_units(self, slot, pseq):
         from firmware import reports
         tasks = reports.Tasks(self.terminal.settings)
-        buf = slot.buf
+        buf = self.buf
         ev = self.events
         acd = ev is not None and ev.unread_important()
         limit = self.max_frame - 4                    # EC, CS, 16
@@ -344,8 +392,8 @@ class Uploader:
         count = 0
         afn = 0
         # Real-time (AFN0C) and curve / frozen (AFN0D) units of the same records: the other
-        # AFN's units go into a partner frame of the same range (a poller slot logs a
-        # real-time and a curve batch per meter, one after the other)
+        # AFN's units go into a partner frame of the same range, built when it is sent (a
+        # poller slot logs a real-time and a curve batch per meter, one after the other)
         other = None
         opos = _HEAD
         slot.event_index = -1
@@ -381,11 +429,10 @@ class Uploader:
                             other = self._free_slot_but(slot)
                         if other is None or opos + n > limit:
                             break                    # count > 0 here: afn is set
-                        other.buf[opos:opos + n] = units
                         opos += n
                         other.pseq = _RESERVED
                     if units is not None:
-                        self.stats["payload_bytes"] += n
+                        self._payload += n
             count += 1
             if count == 255:
                 break
@@ -395,17 +442,49 @@ class Uploader:
         slot.end = first + count
         if not afn:
             return -1
+        slot.afn = afn
         self._header(buf, afn, pseq, acd)
-        if opos > _HEAD:
-            other.first = first  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
-            other.end = first + count  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
-            other.event_index = -1  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
-            other.confirmed = False  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
-            self._header(other.buf, 0x0C if afn == 0x0D else 0x0D, 0, acd)  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
-            other.size = self._finish(other.buf, opos, acd)  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
-            other.partner = slot  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
+        if opos > _HEAD and other is not None:     # units went to a partner frame
+            other.afn = 0x0C if afn == 0x0D else 0x0D
+            other.compact = False
+            other.first = first
+            other.end = first + count
+            other.event_index = -1
+            other.confirmed = False
+            other.partner = slot
             slot.partner = other
             self.pending = other
+        return self._finish(buf, pos, acd)
+
+    def _units_again(self, slot, pseq, afn):
+        """The AFN `afn` units of a slot's records, as _fill_units put them in its frame (a
+        unit too big for any frame was stepped over); 0 when a record is gone or the report
+        tasks changed what the records give."""
+        from firmware import reports
+        tasks = reports.Tasks(self.terminal.settings)
+        buf = self.buf
+        ev = self.events
+        acd = ev is not None and ev.unread_important()
+        limit = self.max_frame - 4
+        pos = _HEAD
+        seq = slot.first
+        for rec in self.log.records(first_seq=seq):
+            if rec[0] >= slot.end:
+                break
+            if rec[0] != seq:
+                return 0
+            seq += 1
+            if rec[1] == READINGS:
+                got, units = reports.encode(rec, tasks, self._is_1997(rec[2]))
+                if units is not None and got == afn and _HEAD + len(units) <= limit:
+                    n = len(units)
+                    if pos + n > limit:
+                        return 0
+                    buf[pos:pos + n] = units
+                    pos += n
+        if seq != slot.end or pos == _HEAD:
+            return 0
+        self._header(buf, afn, pseq, acd)
         return self._finish(buf, pos, acd)
 
     def _free_slot_but(self, taken):
@@ -427,7 +506,7 @@ class Uploader:
         k = ev.index_of(seq, payload[0])  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
         important = payload[0] in IMPORTANT
         acd = important or ev.unread_important()  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
-        buf = slot.buf
+        buf = self.buf
         self._header(buf, 0x0E, pseq, acd)
         buf[14:18] = b"\x00\x00\x01\x00" if important else b"\x00\x00\x02\x00"
         ec = ev.counters()  # pyright: ignore[reportOptionalMemberAccess] - set up by start()
@@ -448,10 +527,11 @@ class Uploader:
             buf[pos + 7] = (seq >> 24) & 0xFF
             buf[pos + 8] = 1
             pos += 9
+        slot.afn = 0x0E
         slot.first = seq
         slot.end = seq + 1
         slot.event_index = k + 1 if important else -1
-        self.stats["payload_bytes"] += len(payload) + 2
+        self._payload += len(payload) + 2
         return self._finish(buf, pos, acd)
 
     def _finish(self, buf, pos, acd):
@@ -546,11 +626,6 @@ class Uploader:
             if s.pseq >= 0 and not s.confirmed and diff(now_ms, s.sent_ms) >= timeout_ms:
                 return s
         return None
-
-    def resent(self, slot, now_ms):
-        slot.tries += 1
-        slot.sent_ms = now_ms
-        self.stats["resent"] += 1
 
     def restart(self):
         """Forget what is in flight; the next frames start again at the cursor."""

@@ -282,12 +282,17 @@ def test_a_slot_s_real_time_and_curve_batches_go_as_two_frames_confirmed_togethe
     up = Uploader(log, term, ev, window=4, max_frame=600)
     start = log.cursor(CURSOR)
     a = up.next_frame(1)
+    fa = gw376.parse(bytes(a[0][:a[1]]))           # the buffer holds one frame at a time
     b = up.next_frame(2)
+    fb = gw376.parse(bytes(b[0][:b[1]]))
     eq(up.next_frame(3), None)
-    fa, fb = gw376.parse(bytes(a[0][:a[1]])), gw376.parse(bytes(b[0][:b[1]]))
     eq((fa.afn, fb.afn, fa.seq, fb.seq), (0x0C, 0x0D, 1, 2))
     eq(sorted(set(pn for pn, _, _ in fa.units)), [1, 2, 3])
     eq(sorted(set(pn for pn, _, _ in fb.units)), [1, 2, 3])
+    for pseq, parsed in ((1, fa), (2, fb)):         # resent: built again from the ring log
+        slot = [x for x in up.slots if x.pseq == pseq][0]
+        got = up.resend(slot, 1)
+        eq(gw376.parse(bytes(got[0][:got[1]])), parsed)
     eq(up.on_answer(2, True), True)                 # the curve frame confirmed first:
     eq(log.cursor(CURSOR), start)                   # the cursor waits for its partner
     up.restart()                                    # a reconnect: both built again, same units

@@ -67,6 +67,49 @@ def test_upload_frames_carry_dense_identities_and_the_records_bytes():
     eq(unpack_readings(log.read(1)[4]), [(ITEMS[0], 100000), (ITEMS[1], 2200)])
 
 
+def test_a_resent_upload_is_built_again_with_the_same_records_and_pseq():
+    # the window keeps what a frame carries, not its bytes: a resend builds it from the log
+    log, term, ev, s, clock = setup(readings=120, events=(31,))
+    up = Uploader(log, term, ev, window=3, max_frame=400)
+    sent = []
+    for i in range(3):
+        got = up.next_frame(i)
+        sent.append(bytes(got[0][:got[1]]))        # the buffer holds one frame at a time
+    for i in range(3):                             # every slot, each built again in turn
+        slot = up.expired(10000, 5000, lambda a, b: a - b)
+        eq(slot is not None, True)
+        got = up.resend(slot, 10000 + i)
+        again = bytes(got[0][:got[1]])
+        eq((again, slot.tries), (sent[slot.pseq], 2))
+    eq(up.stats["resent"], 3)
+    eq(up.on_answer(1, True), True)                # confirms still work after the rebuild
+    eq(log.cursor(CURSOR), 1)
+
+
+def test_a_resent_event_report_keeps_its_pointer():
+    log, term, ev, s, clock = setup(readings=1, events=(31,))
+    up = Uploader(log, term, ev, window=2, max_frame=400)
+    up.next_frame(0)
+    first = frame_of(up.next_frame(1))
+    eq(first.afn, 0x0E)
+    slot = [x for x in up.slots if x.pseq == 1][0]
+    again = frame_of(up.resend(slot, 1))
+    eq((again.afn, again.seq, again.units, upload_identity(again)),
+       (0x0E, 1, first.units, upload_identity(first)))
+
+
+def test_a_resend_whose_records_were_reclaimed_gives_none():
+    log, term, ev, s, clock = setup()
+    up = Uploader(log, term, ev, window=2, max_frame=400)
+    log_records.append_readings(log, 1, 1000, ITEMS, [1, 2])
+    up.next_frame(0)
+    slot = up.slots[0]
+    big = [100000] * 2
+    while log.oldest_seq <= slot.first:            # the log wraps over the unconfirmed record
+        log_records.append_readings(log, 2, 2000, ITEMS, big)
+    eq(up.resend(slot, 1), None)
+
+
 def test_the_cursor_moves_only_over_a_confirmed_prefix():
     log, term, ev, s, clock = setup(readings=200)
     up = Uploader(log, term, ev, window=3, max_frame=400)
