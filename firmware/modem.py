@@ -30,7 +30,9 @@ MAX_SEND = const(1460)            # the largest AT+CIPSEND / AT+QISEND payload
 SIM800 = "sim800"
 QUECTEL = "quectel"
 
-_BUF = const(2048)
+# bytes from the UART not parsed yet: the longest line (an AT answer or a URC) is well under
+# 512 bytes, and TCP data is taken out by count as it comes (`_data_left`), whatever its size
+_BUF = const(512)
 _OK = b"OK"
 _ERROR = b"ERROR"
 _FINALS = (_OK, _ERROR)

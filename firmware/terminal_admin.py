@@ -7,8 +7,8 @@ request is answered (firmware/terminal.py unloads it again). Every function take
 as `term` and returns the reply frames, or None for a denial.
 """
 from protocol import clock_math, gw376, gw376_dadt, gw376_units
-from protocol import settings as settings_schema
 from protocol.errors import ProtocolError
+from firmware.unloading import unload_module
 from protocol.compat import const
 
 _ERC3 = const(3)                # parameters changed
@@ -111,6 +111,20 @@ def archive_query(term, data):
         meters.append(_f10_from_entry(entry))
     return {"meters": meters}
 
+def _checked(changes):
+    """The changed settings as the settings schema has them (a ProtocolError denies the set).
+    The schema (3.4 KB on a 32-bit board) is loaded for a set only: the clock, the relays and
+    the queries, which come while the uplink delivers its backlog, need none of it."""
+    from protocol import settings as schema
+    try:
+        checked = {}
+        for key, value in changes.items():
+            checked[key] = schema.check(key, value) if key in schema.SCHEMA else value
+        return checked
+    finally:
+        unload_module("protocol.settings")
+
+
 def set_params(term, frame):
     changes = {}
     archive_changes = None
@@ -151,12 +165,7 @@ def set_params(term, frame):
                 archive_changes[meter["point"]] = _entry_from_f10(meter)
         else:
             return None
-    checked = {}
-    for key, value in changes.items():
-        if key in settings_schema.SCHEMA:
-            checked[key] = settings_schema.check(key, value)   # ProtocolError -> deny
-        else:
-            checked[key] = value
+    checked = _checked(changes)
     if not archive_changes:
         same = True
         for key in checked:
