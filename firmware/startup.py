@@ -16,13 +16,13 @@ from protocol.clock_math import format15
 
 # Heap the uplink needs: its resident part (modem driver, link, terminal, uploader and their
 # buffers) plus the 1376.1 codec it loads while it answers a request, with room left for the
-# USB commands. Measured (docs/qemu-board.md, "Where the heap goes"): 39 + 16 KB where the code
-# runs in place from ROMFS on a 32-bit board (qemu_m4); 55 + 32 KB from ROMFS with the 64-bit
-# objects of the unix port (the virtual board: 8 KB of room, its day's peak left 21 KB free);
-# 81 + 57 KB where the code is loaded into the heap from .mpy files (64-bit).
-UPLINK_MIN_FREE_ROMFS = 72 * 1024
-UPLINK_MIN_FREE_ROMFS_64 = 95 * 1024
-UPLINK_MIN_FREE_FILES = 148 * 1024
+# USB commands. Measured (docs/qemu-board.md, "Where the heap goes"): 33 + 16 KB where the code
+# runs in place from ROMFS on a 32-bit board (qemu_m4); 50 + 32 KB from ROMFS with the 64-bit
+# objects of the unix port (the virtual board: 8 KB of room); 75 + 57 KB where the code is
+# loaded into the heap from .mpy files (64-bit).
+UPLINK_MIN_FREE_ROMFS = 66 * 1024
+UPLINK_MIN_FREE_ROMFS_64 = 90 * 1024
+UPLINK_MIN_FREE_FILES = 142 * 1024
 LAST_RECORDS = 32           # records looked at for the power-off time
 FAULT_FILE = "settings.fault"   # the settings problems the last ERC21 was raised for
 

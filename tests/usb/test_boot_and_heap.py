@@ -43,7 +43,7 @@ def test_a_192k_board_polls_skips_what_does_not_fit_and_still_answers_status(sma
     assert {"bus1", "bus2", "housekeeping"} <= {t["name"] for t in doc["tasks"]}
     assert doc["buses"][0]["reads_ok"] >= 2 and doc["faults"] == []
     # with the code in ROMFS the uplink fits beside the poller (firmware/startup.py's estimate:
-    # 95 KB of 64-bit objects with the 1376.1 codec); this board has no station to reach
+    # 90 KB of 64-bit objects with the 1376.1 codec); this board has no station to reach
     assert doc["skipped"]["uplink"].startswith("not configured"), doc["skipped"]
     assert conc_json("config", "show", port=port)["settings"]["terminal.area"] == 4101
 
