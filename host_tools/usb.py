@@ -15,8 +15,10 @@ stopped is kept (`Board.stop_output`, and appended to the file CONC_STOP_LOG nam
 """
 import ast
 import base64
+import errno
 import hashlib
 import os
+import stat
 import struct
 import termios
 import time
@@ -25,11 +27,81 @@ from host_tools.errors import EXIT_DEVICE, EXIT_FAILED, CliError
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 WRITE_CHUNK = 1536          # bytes of file data per exec: 2 KB of base64, small for a board heap
+READ_CHUNK_BYTES = 2048     # bytes of file data per answer: 2.7 KB of base64
 TEMP_SUFFIX = ".conc-tmp"   # files being written; a later write of the same file replaces them
 SERIAL_TIMEOUT = 1.0        # seconds a single read may block; the exec timeouts sit above it
 DEFAULT_EXEC_TIMEOUT = 30   # seconds of board silence before an exec is given up
 STOP_LOG_ENV = "CONC_STOP_LOG"  # a file: what each board printed when a session stopped it
 STOP_OUTPUT_MAX = 8192      # bytes of that output kept (its end: the stop, not old chatter)
+
+
+# Board code of the file paths of our own (the class says why each is ours). Each block is one
+# exec; the values are put in as Python literals (%r). Names the board keeps between the execs
+# of one transfer start with "_" and are deleted at its end.
+
+OPEN_FOR_READING = """
+import binascii
+_f = open(%(path)r, 'rb')
+"""
+
+READ_CHUNK = """
+print(binascii.b2a_base64(_f.read(%(size)d)).decode(), end='')
+"""
+
+CLOSE_READING = """
+_f.close()
+del _f
+"""
+
+OPEN_FOR_WRITING = """
+import binascii
+_f = open(%(path)r, 'wb')
+_w = _f.write
+_d = binascii.a2b_base64
+"""
+
+WRITE_PIECE = """
+_w(_d(%(base64)r))
+"""
+
+CLOSE_WRITING = """
+_f.close()
+del _f, _w, _d
+"""
+
+HASH_FILES = """
+import binascii, hashlib
+
+def _sha256(path):
+    try:
+        f = open(path, 'rb')
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    buf = bytearray(512)
+    view = memoryview(buf)
+    while True:
+        n = f.readinto(buf)
+        if not n:
+            break
+        h.update(view[:n])
+    f.close()
+    return binascii.hexlify(h.digest()).decode()
+
+for _p in %(paths)r:
+    print(repr((_p, _sha256(_p))))
+del _sha256
+"""
+
+# littlefs replaces `new` atomically; FAT refuses an existing `new`: it is removed first.
+RENAME = """
+import os
+try:
+    os.rename(%(old)r, %(new)r)
+except OSError:
+    os.remove(%(new)r)
+    os.rename(%(old)r, %(new)r)
+"""
 
 
 class BoardError(CliError):
@@ -76,10 +148,6 @@ def _is_tty(path):
         os.close(fd)
 
 
-def _quote(text):
-    return repr(text)
-
-
 class Board:
     """One session with a board over its USB serial REPL."""
 
@@ -88,9 +156,6 @@ class Board:
         self.transport = transport
         self.action = "talking to it"
         self.stop_output = ""   # what the board printed when this session stopped its program
-        # Whether the raw REPL's '>' prompt has been read already (bulk reads of an answer
-        # take it along with the answer's end).
-        self._prompt_read = False
 
     # ----- connecting
 
@@ -99,10 +164,11 @@ class Board:
         """Connect and stop the firmware at the raw REPL. `soft_reset` also restarts the
         interpreter (a clean heap; main.py does not run) before any command."""
         from mpremote.transport import TransportError
-        from mpremote.transport_serial import SerialTransport
+
+        from host_tools.board_transport import BoardTransport
         path = resolve_port(port)
         try:
-            transport = SerialTransport(path, baudrate=115200)
+            transport = BoardTransport(path, baudrate=115200)
         except TransportError:
             if not os.path.exists(path):
                 raise CliError("no board on %s: check the cable and the port name (or use "
@@ -112,7 +178,7 @@ class Board:
                                % path, EXIT_DEVICE) from None
             raise CliError("%s is busy: another program (mpremote, a terminal, another conc) has "
                            "it open; close it and retry" % path, EXIT_DEVICE) from None
-        transport.serial.timeout = SERIAL_TIMEOUT  # pyright: ignore[reportAttributeAccessIssue] - mpremote's transport serial is a pyserial port
+        transport.serial.timeout = SERIAL_TIMEOUT
         board = cls(path, transport)
         try:
             board._enter_raw_repl(soft_reset)
@@ -133,8 +199,11 @@ class Board:
         return _LinkGuard(self)
 
     def _enter_raw_repl(self, soft_reset):
+        """Stop the board's program at the raw REPL. Ours, not mpremote's enter_raw_repl: that
+        discards what the program printed as it stopped (kept here as the evidence of a stop
+        gone wrong) and sends Ctrl-C once, which a program catching KeyboardInterrupt eats."""
         with self._guard("stopping its program"):
-            serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+            serial = self.transport.serial
             said = bytearray()
             for attempt in range(3):
                 # Ctrl-C twice: one may be eaten by a program that catches KeyboardInterrupt once.
@@ -143,7 +212,7 @@ class Board:
                 said += self._waiting_bytes()
                 serial.write(b"\r\x01")
                 # The '>' prompt after the banner is left for the first exec to read.
-                data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+                data = self.transport.read_until(1, RAW_BANNER, timeout=2, timeout_overall=4)
                 said += data
                 if data.endswith(RAW_BANNER):
                     break
@@ -153,15 +222,14 @@ class Board:
                                "MicroPython board, and does its program let KeyboardInterrupt "
                                "through?" % self.port, EXIT_DEVICE)
             self._keep_stop_output(said)
-            self.transport.in_raw_repl = True  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-            self._prompt_read = False
+            self.transport.in_raw_repl = True
             if soft_reset:
                 self.soft_reset()
 
     def _waiting_bytes(self):
         """What the board printed and nobody read yet (its program's output, the start of what
         it says when it stops), without waiting."""
-        serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+        serial = self.transport.serial
         try:
             return serial.read(serial.in_waiting)
         except (OSError, termios.error):
@@ -186,15 +254,15 @@ class Board:
             pass   # a debug log that cannot be written must not fail the command
 
     def soft_reset(self):
-        """A fresh interpreter (boot.py runs, main.py does not); stays at the raw REPL."""
+        """A fresh interpreter (boot.py runs, main.py does not); stays at the raw REPL. (mpremote
+        soft-resets only while entering the raw REPL, and prints what it read on a failure.)"""
         with self._guard("resetting it"):
-            serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+            serial = self.transport.serial
             serial.write(b"\x04")
-            data = self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+            data = self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
             if not data.endswith(b"soft reboot\r\n"):
                 raise CliError("the board on %s did not soft-reset" % self.port, EXIT_DEVICE)
-            self._prompt_read = False
-            data = self.transport.read_until(1, RAW_BANNER, timeout=10, timeout_overall=30)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+            data = self.transport.read_until(1, RAW_BANNER, timeout=10, timeout_overall=30)
             if not data.endswith(RAW_BANNER):
                 raise CliError("the board on %s did not come back after a soft reset (its "
                                "boot.py may be stuck)" % self.port, EXIT_DEVICE)
@@ -202,12 +270,12 @@ class Board:
     def resume(self):
         """Leave the raw REPL and soft-reset from the friendly REPL: boot.py and main.py run,
         the firmware is back."""
-        if not self.transport.in_raw_repl:  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+        if not self.transport.in_raw_repl:
             return   # resumed already: the firmware runs
         with self._guard("restarting its firmware"):
-            self.transport.exit_raw_repl()  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-            self.transport.serial.write(b"\x04")  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-            self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
+            self.transport.exit_raw_repl()
+            self.transport.serial.write(b"\x04")
+            self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
 
     def close(self, resume=True):
         if self.transport is None:
@@ -233,67 +301,13 @@ class Board:
 
     def exec(self, code, timeout=DEFAULT_EXEC_TIMEOUT, data_consumer=None):
         """Run `code` on the board; return what it printed (str). A board-side exception
-        raises BoardError with the exception's last line as the message."""
+        raises BoardError with the exception's last line as the message. (mpremote's own
+        `exec` waits a fixed 10 s; a board command may take longer.)"""
         with self._guard("running a command"):
-            out, err = self._exec_raw(code, timeout, data_consumer)
+            out, err = self.transport.exec_raw(code, timeout, data_consumer)
         if err:
-            text = err.decode("utf-8", "replace").replace("\r\n", "\n").strip()
-            last = text.splitlines()[-1] if text else "error"
-            raise BoardError("the board reported %s" % last, text)
+            raise _board_error(err)
         return out.decode("utf-8", "replace").replace("\r\n", "\n")
-
-    def _exec_raw(self, code, timeout, data_consumer):
-        """mpremote's exec_raw, reading the answer in bulk rather than byte by byte (10x faster
-        for long output)."""
-        from mpremote.transport import TransportError
-        transport, serial = self.transport, self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-        if not self._prompt_read:
-            if not transport.read_until(1, b">", timeout=timeout).endswith(b">"):  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-                raise TransportError("no raw REPL prompt")
-        self._prompt_read = False
-        source = code.encode() if isinstance(code, str) else code
-        serial.write(b"\x05A\x01")
-        reply = serial.read(2)
-        if reply == b"R\x01":
-            transport.raw_paste_write(source)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-        else:   # a board without raw-paste: the plain raw REPL
-            if reply != b"R\x00":
-                transport.read_until(1, RAW_BANNER + b">", timeout=timeout)  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-            for i in range(0, len(source), 256):
-                serial.write(source[i:i + 256])
-                time.sleep(0.01)
-            serial.write(b"\x04")
-            if serial.read(2) != b"OK":
-                raise TransportError("the board did not accept the command")
-        return self._follow(timeout, data_consumer)
-
-    def _follow(self, timeout, data_consumer):
-        """(output, error) of a command: output up to \\x04, error up to the next \\x04."""
-        from mpremote.transport import TransportError
-        serial = self.transport.serial  # pyright: ignore[reportOptionalMemberAccess] - open while the board is
-        buf = bytearray()
-        streamed = 0
-        last = time.monotonic()
-        while True:
-            first = buf.find(b"\x04")
-            if data_consumer is not None:
-                end = len(buf) if first < 0 else first
-                if end > streamed:
-                    data_consumer(bytes(buf[streamed:end]))
-                    streamed = end
-            if first >= 0:
-                second = buf.find(b"\x04", first + 1)
-                if second >= 0:
-                    break
-            chunk = serial.read(serial.in_waiting or 1)
-            if chunk:
-                buf += chunk
-                last = time.monotonic()
-            elif time.monotonic() - last > timeout:
-                raise TransportError("timeout waiting for the board's answer")
-        # After its answer the board sends only the '>' prompt; it may have come along.
-        self._prompt_read = buf[second + 1:second + 2] == b">"
-        return bytes(buf[:first]), bytes(buf[first + 1:second])
 
     def eval(self, expression, timeout=DEFAULT_EXEC_TIMEOUT):
         """The value of a Python literal expression computed on the board."""
@@ -314,88 +328,123 @@ class Board:
         info["mpy"] &= 0xFF
         return info
 
-    # ----- files
+    # ----- files: mpremote's fs_* methods, and our own where they are faster or it has none
 
     def listdir(self, path="/"):
         """[(name, is_dir, size)] of one folder; [] if it does not exist."""
-        code = ("import os\ntry:\n for e in os.ilistdir(%s):\n  print(repr((e[0], e[1] == 0x4000,"
-                " e[3] if len(e) > 3 else 0)))\nexcept OSError:\n pass" % _quote(path))
-        return [ast.literal_eval(line) for line in self.exec(code).splitlines() if line]
+        with self._guard("listing %s" % path):
+            try:
+                entries = self.transport.fs_listdir(path)
+            except OSError as exc:
+                if _board_errno(exc) != errno.ENOENT:
+                    raise
+                return []
+        return [(e.name, stat.S_ISDIR(e.st_mode), e.st_size) for e in entries]
 
     def walk(self, path):
         """Every file under `path` (recursively), as {path: size}; {} if it does not exist."""
-        code = ("import os\ndef _w(d):\n try:\n  it = list(os.ilistdir(d))\n except OSError:\n"
-                "  return\n for e in it:\n  p = d + '/' + e[0]\n  if e[1] == 0x4000:\n   _w(p)\n"
-                "  else:\n   print(repr((p, e[3] if len(e) > 3 else 0)))\n_w(%s)\ndel _w"
-                % _quote(path.rstrip("/")))
-        return dict(ast.literal_eval(line) for line in self.exec(code).splitlines() if line)
+        path = path.rstrip("/")
+        files = {}
+        for name, is_dir, size in self.listdir(path or "/"):
+            if is_dir:
+                files.update(self.walk(path + "/" + name))
+            else:
+                files[path + "/" + name] = size
+        return files
 
     def read_file(self, path, progress=None):
-        """The bytes of a board file (BoardError 'ENOENT' when missing)."""
-        chunk = 2048
-        self.exec("import binascii\n_f = open(%s, 'rb')" % _quote(path))
+        """The bytes of a board file (BoardError 'ENOENT' when missing). Ours, not mpremote's
+        fs_readfile: 2 KB of base64 per exec where it evaluates the repr of 256 bytes (a
+        binary byte takes 4 characters there), 8x the execs for a file."""
+        self.exec(OPEN_FOR_READING % {"path": path})
         data = bytearray()
         try:
             while True:
-                text = self.exec("print(binascii.b2a_base64(_f.read(%d)).decode(), end='')" % chunk)
-                piece = base64.b64decode(text)
+                piece = base64.b64decode(self.exec(READ_CHUNK % {"size": READ_CHUNK_BYTES}))
                 if not piece:
                     break
                 data += piece
                 if progress:
                     progress(len(piece))
         finally:
-            self.exec("_f.close()\ndel _f")
+            self.exec(CLOSE_READING)
         return bytes(data)
 
     def sha256(self, paths):
-        """{path: hex sha256, or None for a missing file}, computed on the board in one exec."""
-        code = ("import hashlib, binascii\ndef _h(p):\n try:\n  f = open(p, 'rb')\n except OSError:\n"
-                "  return None\n h = hashlib.sha256()\n b = bytearray(512)\n m = memoryview(b)\n"
-                " while True:\n  n = f.readinto(b)\n  if not n:\n   break\n  h.update(m[:n])\n"
-                " f.close()\n return binascii.hexlify(h.digest()).decode()\n"
-                "for _p in %r:\n print(repr((_p, _h(_p))))\ndel _h" % (list(paths),))
+        """{path: hex sha256, or None for a missing file}, computed on the board in one exec.
+        Ours, not mpremote's fs_hashfile: that takes three execs a file, and `conc flash`
+        compares every file of the firmware before it writes any."""
+        code = HASH_FILES % {"paths": list(paths)}
         timeout = DEFAULT_EXEC_TIMEOUT + len(paths)
         return dict(ast.literal_eval(line) for line in self.exec(code, timeout).splitlines() if line)
 
     def makedirs(self, path):
         """mkdir -p on the board."""
-        code = ("import os\n_p = ''\nfor _d in %r:\n _p += '/' + _d\n try:\n  os.mkdir(_p)\n"
-                " except OSError:\n  pass" % ([d for d in path.split("/") if d],))
-        self.exec(code)
+        folder = ""
+        for name in [d for d in path.split("/") if d]:
+            folder += "/" + name
+            with self._guard("creating %s" % folder):
+                try:
+                    self.transport.fs_mkdir(folder)
+                except OSError as exc:
+                    if _board_errno(exc) != errno.EEXIST:
+                        raise
 
     def remove(self, path):
         """Delete a file; a missing file is not an error."""
-        self.exec("import os\ntry:\n os.remove(%s)\nexcept OSError:\n pass" % _quote(path))
+        with self._guard("removing %s" % path):
+            try:
+                self.transport.fs_rmfile(path)
+            except OSError as exc:
+                if _board_errno(exc) != errno.ENOENT:
+                    raise
 
     def rename(self, old, new):
-        """Rename, replacing `new` (littlefs replaces atomically; FAT needs it removed first)."""
-        self.exec("import os\ntry:\n os.rename(%s, %s)\nexcept OSError:\n os.remove(%s)\n"
-                  " os.rename(%s, %s)" % (_quote(old), _quote(new), _quote(new), _quote(old),
-                                           _quote(new)))
+        """Rename, replacing `new` (mpremote has no rename)."""
+        self.exec(RENAME % {"old": old, "new": new})
 
     def write_file(self, path, data, progress=None):
         """Write `path` so that it is either the old file or the whole new one, never a part:
         the data goes to a temporary name, its sha256 is checked on the board, then it is
-        renamed over `path`. BoardError if the board stored something else."""
+        renamed over `path`. BoardError if the board stored something else. Ours, not
+        mpremote's fs_writefile: 1.5 KB of base64 per exec where it sends the repr of 256
+        bytes, 2.5x slower, and it writes in place."""
         temp = path + TEMP_SUFFIX
         expected = hashlib.sha256(data).hexdigest()
-        self.exec("import binascii\n_f = open(%s, 'wb')\n_w = _f.write\n_d = binascii.a2b_base64"
-                  % _quote(temp))
+        self.exec(OPEN_FOR_WRITING % {"path": temp})
         try:
             for start in range(0, len(data), WRITE_CHUNK):
                 piece = data[start:start + WRITE_CHUNK]
-                self.exec("_w(_d(%r))" % base64.b64encode(piece))
+                self.exec(WRITE_PIECE % {"base64": base64.b64encode(piece)})
                 if progress:
                     progress(len(piece))
         finally:
-            self.exec("_f.close()\ndel _f, _w, _d")
+            self.exec(CLOSE_WRITING)
         stored = self.sha256([temp])[temp]
         if stored != expected:
             self.remove(temp)
             raise BoardError("%s was corrupted on its way to the board (sha256 %s, expected %s); "
                              "run the command again" % (path, stored, expected))
         self.rename(temp, path)
+
+
+def _board_error(err):
+    """The BoardError for what a command printed as its error (the board's traceback)."""
+    if isinstance(err, bytes):
+        err = err.decode("utf-8", "replace")
+    text = err.replace("\r\n", "\n").strip()
+    last = text.splitlines()[-1] if text else "error"
+    return BoardError("the board reported %s" % last, text)
+
+
+def _board_errno(exc):
+    """The errno of an OSError raised on the board, which mpremote's fs_* methods raise in the
+    place of the TransportExecError carrying its traceback; None for any other exception (a
+    failing port raises OSError too)."""
+    from mpremote.transport import TransportExecError
+    if isinstance(exc, OSError) and isinstance(exc.__context__, TransportExecError):
+        return exc.errno
+    return None
 
 
 class _LinkGuard:
@@ -410,7 +459,11 @@ class _LinkGuard:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             return False
-        from mpremote.transport import TransportError
+        from mpremote.transport import TransportError, TransportExecError
+        if isinstance(exc, TransportExecError):     # from an fs_* method: the board's traceback
+            raise _board_error(exc.error_output) from None
+        if _board_errno(exc) is not None:
+            raise _board_error(exc.__context__.error_output) from None
         if isinstance(exc, (OSError, TransportError, termios.error)) or \
                 type(exc).__name__ == "SerialException":
             port, action = self.board.port, self.board.action
