@@ -277,20 +277,31 @@ class CommandRunner:
         await self._step(command.id, "sent", "ok", "AFN05 F%d to %s p%d (meter %s)%s" % (
             fn, command.terminal_label, command.pn, command.meter_address or "-",
             "" if sends == 1 else ", send %d of %d" % (sends, SENDS)), state="sent")
-        try:
-            await link.request(0x05, [(command.pn, fn, value)])
-        except Denied as exc:
-            await self._step(command.id, "answer", "denied", str(exc), state="denied")
+        outcome, _ = await self._answer(command, link.request(0x05, [(command.pn, fn, value)]))
+        if outcome == "denied":
             await self._check_pw(command, link, pw_baseline)
-            return
-        except SessionClosed:
-            raise
-        except SessionError as exc:
-            await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
+        if outcome != "answered":
             return
         await self._step(command.id, "answer", "confirmed",
                          "terminal accepted the command; following the meter's relay")
         await self._follow(command, link, baseline)
+
+    async def _answer(self, command, request):
+        """("answered", the result) of a command's request to its terminal, or ("denied" or
+        "timeout", None) with that answer recorded as the command's end. SessionClosed passes
+        on: the terminal went before answering and the command is sent again (_deliver)."""
+        try:
+            return "answered", await request
+        except Denied as exc:
+            outcome = "denied"
+            detail = str(exc)
+        except SessionClosed:
+            raise
+        except SessionError as exc:
+            outcome = "timeout"
+            detail = str(exc)
+        await self._step(command.id, "answer", outcome, detail, state=outcome)
+        return outcome, None
 
     async def _in_archive(self, command):
         if command.terminal_id is None or command.pn is None:
@@ -325,17 +336,11 @@ class CommandRunner:
                              "" if sends == 1 else ", send %d of %d" % (sends, SENDS)),
                          state="sent")
         now = from_epoch(int(self.front.clock()), self.station.zone)
-        try:
-            state, detail = await relay_forward.switch(link, point, command.kind, now)
-        except Denied as exc:
-            await self._step(command.id, "answer", "denied", str(exc), state="denied")
-            return
-        except SessionClosed:
-            raise
-        except SessionError as exc:
-            await self._step(command.id, "answer", "timeout", str(exc), state="timeout")
-            return
-        await self._step(command.id, "relay", state, detail, state=state)
+        outcome, verdict = await self._answer(
+            command, relay_forward.switch(link, point, command.kind, now))
+        if outcome == "answered":
+            state, detail = verdict
+            await self._step(command.id, "relay", state, detail, state=state)
 
     async def _authentication_errors(self, terminal_id):
         """The terminal's own ERC20 records (not the station's alarms, stored beside them)."""
