@@ -1,6 +1,7 @@
 """Several front ends on one database (front_ends.py), in one process: who holds a terminal,
 who executes a command, a terminal moving between front ends; and a command whose terminal
 went before answering, sent once more when it is back (issue 15)."""
+import contextlib
 import shutil
 
 import pytest
@@ -25,11 +26,11 @@ def postgres_url(any_db_url):
     return any_db_url
 
 
-def drop_on_control(sim, times=1):
-    """The simulated terminal carries out its next `times` AFN05 commands, then loses its
-    connection before the answer leaves (the relay event it raises comes with the next login).
-    sim.afn05_frames counts every AFN05 frame it receives (a repeat it answers from its cache
-    included)."""
+def drop_on_control(sim, times=1, carried_out=True):
+    """The simulated terminal loses its connection on its next `times` AFN05 commands: after
+    carrying each out, before the answer leaves (the relay event it raises comes with the next
+    login), or with carried_out=False as the command arrives (it never gets it). sim.afn05_frames
+    counts every AFN05 frame it receives (a repeat it answers from its cache included)."""
     receive = sim._request
     sim.afn05_frames = 0
     times_left = [times]
@@ -39,15 +40,21 @@ def drop_on_control(sim, times=1):
             sim.afn05_frames += 1
             if times_left[0] > 0:
                 times_left[0] -= 1
-                sim.transport.abort()   # it still carries the command out; its answer is lost
+                sim.transport.abort()
+                if not carried_out:
+                    return None
         return receive(frame, raw)
     sim._request = request
 
 
+@contextlib.asynccontextmanager
 async def second_front_end(h):
+    """(front end, its port): another front end on the harness's database, closed at the end."""
     front = FrontEnd(h.station, collector_config=h.collector, **h.front_options)
-    port = (await front.start("127.0.0.1", 0))[1]
-    return front, port
+    try:
+        yield front, (await front.start("127.0.0.1", 0))[1]
+    finally:
+        await front.close()
 
 
 async def sim_at(h, front, port, address, **options):
@@ -71,8 +78,7 @@ def holders(h):
 def test_a_terminal_moving_to_another_front_end_is_dropped_by_the_first(postgres_url):
     async def scenario():
         async with Harness(postgres_url, terminals=2, meters=1, **MULTI) as h:
-            other, port = await second_front_end(h)
-            try:
+            async with second_front_end(h) as (other, port):
                 sim = await h.sim(1)
                 await h.sim(2)
                 first = h.front.front_end_id
@@ -86,8 +92,6 @@ def test_a_terminal_moving_to_another_front_end_is_dropped_by_the_first(postgres
                 assert holders(h) == [(h.ids[1], other.front_end_id), (h.ids[2], first)]
                 assert h.front.link(h.ids[2]) is not None         # the others stay
                 assert h.station.terminal(h.ids[1]).status == "online"
-            finally:
-                await other.close()
     run(scenario())
 
 
@@ -95,8 +99,7 @@ def test_a_command_is_executed_once_by_the_front_end_holding_the_terminal(postgr
     async def scenario():
         async with Harness(postgres_url, terminals=1, meters=2, control_options=FAST,
                            **MULTI) as h:
-            other, port = await second_front_end(h)
-            try:
+            async with second_front_end(h) as (other, port):
                 sim = await sim_at(h, other, port, 1, relay_delay_s=0.05)
                 commands = [h.command("trip", 1), h.command("close", 1), h.command("trip", 2)]
                 done = [await finished(h, c) for c in commands]
@@ -110,8 +113,6 @@ def test_a_command_is_executed_once_by_the_front_end_holding_the_terminal(postgr
                                                     "commands"))
                 assert owners == [(other.front_end_id,)]
                 assert h.front.commands.running == {}
-            finally:
-                await other.close()
     run(scenario())
 
 
@@ -120,8 +121,7 @@ def test_a_command_waiting_for_its_terminal_follows_it_to_another_front_end(post
         control = dict(FAST, offline_wait_s=20.0)
         async with Harness(postgres_url, terminals=1, meters=1, control_options=control,
                            **MULTI) as h:
-            other, port = await second_front_end(h)
-            try:
+            async with second_front_end(h) as (other, port):
                 command_id = h.command("trip", 1)
                 await eventually(lambda: ("waiting", "offline") in trail(h, command_id),
                                  what="waiting for the terminal")
@@ -131,17 +131,19 @@ def test_a_command_waiting_for_its_terminal_follows_it_to_another_front_end(post
                 steps = trail(h, command_id)
                 assert steps.count(("sent", "ok")) == 1
                 assert [r for r in sim.requests if r[0] == 0x05] == [(0x05, [(1, 1)])]
-            finally:
-                await other.close()
     run(scenario())
 
 
-def test_a_terminal_gone_before_answering_gets_the_command_once_more(any_db_url):
+@pytest.mark.parametrize("carried_out", [False, True], ids=["command_lost", "answer_lost"])
+def test_a_terminal_gone_before_answering_gets_the_command_once_more(any_db_url, carried_out):
+    """The GPRS link drops as the trip arrives (the terminal never got it) or after the
+    terminal carried it out (its answer is lost): no false timeout; the command waits for the
+    terminal's next login and is sent once more."""
     async def scenario():
         control = dict(FAST, offline_wait_s=10.0)
         async with Harness(any_db_url, terminals=1, meters=1, control_options=control) as h:
             sim = await h.sim(1, relay_delay_s=0.05)
-            drop_on_control(sim)
+            drop_on_control(sim, carried_out=carried_out)
             command_id = h.command("trip", 1)
             await eventually(lambda: ("answer", "lost") in trail(h, command_id), what="lost")
             await eventually(lambda: h.link(1) is None, what="session gone")
@@ -156,6 +158,7 @@ def test_a_terminal_gone_before_answering_gets_the_command_once_more(any_db_url)
                             "it is back")
             assert "send 2 of 2" in h.station.command_steps(command_id)[3].detail
             assert sim.afn05_frames == 2
+            assert sim.requests.count((0x05, [(1, 1)])) == 1     # carried out once
     run(scenario())
 
 
@@ -184,8 +187,7 @@ def test_a_lost_answer_is_sent_again_by_the_front_end_the_terminal_moved_to(post
         control = dict(FAST, offline_wait_s=15.0)
         async with Harness(postgres_url, terminals=1, meters=1, control_options=control,
                            **MULTI) as h:
-            other, port = await second_front_end(h)
-            try:
+            async with second_front_end(h) as (other, port):
                 sim = await h.sim(1, relay_delay_s=0.05)
                 drop_on_control(sim)
                 command_id = h.command("trip", 1)
@@ -201,8 +203,6 @@ def test_a_lost_answer_is_sent_again_by_the_front_end_the_terminal_moved_to(post
                     ("created", "ok"), ("sent", "ok"), ("answer", "lost"), ("moved", "ok"),
                     ("sent", "ok"), ("answer", "confirmed"), ("relay", "confirmed")]
                 assert sim.afn05_frames == 2
-            finally:
-                await other.close()
     run(scenario())
 
 
@@ -210,8 +210,7 @@ def test_a_front_end_silent_past_the_limit_is_retired_by_its_peer(postgres_url):
     async def scenario():
         async with Harness(postgres_url, terminals=1, meters=1, control_options=FAST,
                            beat_s=0.1, stale_s=3.0) as h:
-            other, _ = await second_front_end(h)
-            try:
+            async with second_front_end(h) as (other, _):
                 await h.sim(1)
                 silent = h.front.front_end_id
                 for task in h.front._tasks:                 # it stops beating (a hung host)
@@ -226,8 +225,6 @@ def test_a_front_end_silent_past_the_limit_is_retired_by_its_peer(postgres_url):
                         "SELECT end_reason FROM sessions WHERE terminal_id = :t"),
                         {"t": h.ids[1]})
                 assert reason == "front end #%d stopped" % silent
-            finally:
-                await other.close()
     run(scenario())
 
 
@@ -272,8 +269,7 @@ def test_a_login_at_another_front_end_is_refused_while_the_session_answers(postg
     async def scenario():
         async with Harness(postgres_url, terminals=1, meters=1, response_timeout=0.5,
                            **MULTI) as h:
-            other, port = await second_front_end(h)
-            try:
+            async with second_front_end(h) as (other, port):
                 real = await h.sim(1)                      # from 127.0.0.1, at the first
                 h_port, h.port = h.port, port
                 impostor = await connect_from(h, "127.0.0.2", 1)
@@ -293,6 +289,4 @@ def test_a_login_at_another_front_end_is_refused_while_the_session_answers(postg
                 await eventually(lambda: h.link(1) is None, what="first drops it")
                 assert holders(h) == [(h.ids[1], other.front_end_id)]
                 assert len(station_alarms(h, 1, "second_login")) == 1
-            finally:
-                await other.close()
     run(scenario())
