@@ -46,7 +46,7 @@ import time
 
 from host_tools.simulators.meter_bus import MeterSimulator
 from protocol import clock_math
-from tests import micropython
+from tests import firmware_boot, micropython
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HARNESS_DIR = os.path.join(ROOT, "tests", "poller")
@@ -231,18 +231,8 @@ def bench_ram(bench):
                    modules=heap["modules"])
 
 
-_FIRMWARE_SCRIPT = """
-import gc
-gc.collect()
-BASE = gc.mem_alloc()
-import json
-from firmware import concentrator
-c = concentrator.Concentrator()
-concentrator.current = c
-from firmware import startup
-startup.boot(c)
-startup = None
-concentrator.unload("firmware.startup")
+# After firmware_boot.BOOT.
+_SAMPLE_HEAP = """
 gc.collect()
 after_boot = gc.mem_alloc() - BASE
 peak = [after_boot]
@@ -297,16 +287,9 @@ def _firmware_heap(device, points, heapsize="512K", max_ms=90000, stop_ms=0):
             archive.apply({p: {"protocol": "dlt645", "address": str(p), "bus": 1,
                                "baud": 115200, "parity": "E"}
                            for p in range(first, min(points, first + 63) + 1)})
-        env = dict(os.environ)
-        env["MICROPYPATH"] = os.pathsep.join([str(micropython.BUILD), ".frozen"])
-        proc = subprocess.run(
-            [micropython.micropython_path(), "-X", "heapsize=%s" % heapsize, "-c",
-             _FIRMWARE_SCRIPT.replace("MAX_MS", str(max_ms)).replace("STOP_MS", str(stop_ms))],
-            capture_output=True, text=True, timeout=max_ms / 1000 + 60, env=env, cwd=tmp)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    raise RuntimeError("firmware boot failed:\n" + (proc.stdout + proc.stderr)[-3000:])
+        script = firmware_boot.BOOT + _SAMPLE_HEAP.replace("MAX_MS", str(max_ms)).replace(
+            "STOP_MS", str(stop_ms))
+        return firmware_boot.run(script, tmp, heapsize=heapsize, timeout=max_ms / 1000 + 60)
 
 
 def run(bench):

@@ -95,9 +95,9 @@ print("@@" + json.dumps({"boot_kb": boot // 1024,
 def _uplink_heap():
     import json
     import os
-    import subprocess
     import tempfile
-    from tests import micropython
+
+    from tests import firmware_boot
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "board.json"), "w") as f:
             json.dump({"name": "bench", "platform": "linux", "buses": [],
@@ -106,12 +106,4 @@ def _uplink_heap():
                                           "block_count": 16}}, f)
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump({"master.host": "127.0.0.1", "master.port": 1}, f)
-        env = dict(os.environ)
-        env["MICROPYPATH"] = os.pathsep.join([str(micropython.BUILD), ".frozen"])
-        proc = subprocess.run([micropython.micropython_path(), "-X", "heapsize=1M", "-c",
-                               _HEAP_SCRIPT], capture_output=True, text=True, timeout=60,
-                              env=env, cwd=tmp)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    raise RuntimeError("firmware boot failed:\n" + (proc.stdout + proc.stderr)[-3000:])
+        return firmware_boot.run(_HEAP_SCRIPT, tmp, heapsize="1M", timeout=60)

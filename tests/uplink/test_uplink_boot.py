@@ -3,30 +3,19 @@ with a modem on a pty: startup finds firmware.link.start, the uplink logs in thr
 simulator, uploads what the boot recorded, and answers the master; the live heap is sampled."""
 import json
 import os
-import subprocess
 import tempfile
 import threading
 
 import pytest
 
 from host_tools.simulators.meter_bus import MeterSimulator
-from uplink_support import Faults, TestMaster, micropython, modem_for
 from protocol import dlt645, gw376
+from tests import firmware_boot
+from uplink_support import Faults, TestMaster, micropython, modem_for
 
 PW = b"secret" + bytes(10)
 
-SCRIPT = """
-import gc
-gc.collect()
-BASE = gc.mem_alloc()
-import json
-from firmware import concentrator
-c = concentrator.Concentrator()
-concentrator.current = c
-from firmware import startup
-startup.boot(c)
-startup = None
-concentrator.unload("firmware.startup")
+SAMPLE_HEAP = """
 peak = [0]
 
 async def sampler():
@@ -72,18 +61,8 @@ def boot_firmware(modem_path, master_port, run_ms=4000, heapsize="512K", family=
             from firmware.archive import Archive
             Archive(os.path.join(tmp, "meters.dat")).apply(
                 {1: {"protocol": "dlt645", "address": "1", "bus": 1, "baud": 9600}})
-        env = dict(os.environ)
-        env["MICROPYPATH"] = os.pathsep.join([str(micropython.BUILD), ".frozen"])
-        proc = subprocess.run(
-            [micropython.micropython_path(), "-X", "heapsize=%s" % heapsize, "-c",
-             SCRIPT.replace("RUN_MS", str(run_ms))],
-            capture_output=True, text=True, timeout=run_ms / 1000 + 60, env=env, cwd=tmp)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            result = json.loads(line[2:])
-            result["output"] = proc.stdout + proc.stderr
-            return result
-    raise AssertionError("firmware boot failed:\n" + (proc.stdout + proc.stderr)[-3000:])
+        return firmware_boot.run(firmware_boot.BOOT + SAMPLE_HEAP.replace("RUN_MS", str(run_ms)),
+                                 tmp, heapsize=heapsize, timeout=run_ms / 1000 + 60)
 
 
 @pytest.fixture(scope="module", autouse=True)

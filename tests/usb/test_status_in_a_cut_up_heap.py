@@ -8,25 +8,15 @@ are free) and asks for the status document in that heap, under the real MicroPyt
 largest allocations are dicts of a few hundred bytes: it streams its JSON.
 """
 import json
-import os
-import subprocess
 
 from firmware.archive import Archive
 from host_tools.simulators.meter_bus import MeterSimulator
-from tests import micropython
+from tests import firmware_boot
 
 HOLE = 512
 
+# After firmware_boot.BOOT.
 SCRIPT = r"""
-import gc, json, time
-from firmware import concentrator
-c = concentrator.Concentrator()
-concentrator.current = c
-from firmware import startup
-startup.boot(c)
-startup = None
-concentrator.unload("firmware.startup")
-
 
 def until_one_cycle():
     if c.poller.stats()[0]["cycles"] >= 1:
@@ -72,7 +62,6 @@ print("@@" + json.dumps({"big_fits": big_fits, "free": free, "error": repr(err) 
 
 
 def test_status_answers_in_a_heap_cut_into_small_holes(tmp_path):
-    micropython.ensure_build()
     config = {"bus": {"baud": 115200, "parity": "E", "turnaround_ms": 2, "seed": 1},
               "meters": [{"protocol": "dlt645", "address": "1", "count": 8}]}
     with MeterSimulator.from_dict(config) as sim:
@@ -84,14 +73,8 @@ def test_status_answers_in_a_heap_cut_into_small_holes(tmp_path):
         Archive(str(tmp_path / "meters.dat")).apply(
             {p: {"protocol": "dlt645", "address": str(p), "bus": 1, "baud": 115200,
                  "parity": "E"} for p in range(1, 9)})
-        env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(micropython.BUILD), ".frozen"]))
-        proc = subprocess.run(
-            [micropython.micropython_path(), "-X", "heapsize=" + micropython.DEFAULT_HEAP, "-c",
-             SCRIPT % {"hole": HOLE}],
-            capture_output=True, text=True, timeout=120, env=env, cwd=str(tmp_path))
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("@@")]
-    assert lines, proc.stdout[-2000:] + proc.stderr[-2000:]
-    got = json.loads(lines[-1][2:])
+        got = firmware_boot.run(firmware_boot.BOOT + SCRIPT % {"hole": HOLE}, tmp_path,
+                                timeout=120)
     # the heap really is cut up: plenty free, but no block of twice the hole size
     assert got["free"] > 8192 and not got["big_fits"], got
     assert got["error"] is None, got
