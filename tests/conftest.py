@@ -8,6 +8,7 @@ tests/micropython.py) with the compiled board packages. A header line `# heapsiz
 import ast
 import re
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,21 @@ def postgres_server():
         pytest.fail("PostgreSQL could not be started for the tests: %s" % exc, pytrace=False)
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A URL to a fresh, empty database on each engine (PostgreSQL: on `postgres_server`)."""
+    if request.param == "sqlite":
+        yield "sqlite:///%s" % (tmp_path / "station.db")
+        return
+    server = request.getfixturevalue("postgres_server")
+    # The key file that seals terminal passwords: PostgreSQL's default is in the home folder.
+    request.getfixturevalue("monkeypatch").setenv("CONC_STATION_KEY",
+                                                  str(tmp_path / "station.key"))
+    name = "test_%s" % uuid.uuid4().hex[:12]
+    yield server.create_database(name)
+    server.drop_database(name)
 
 
 def is_micropython_test(path):

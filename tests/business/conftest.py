@@ -4,7 +4,6 @@
 host_tools/business/database.open_business (the one place that becomes `alembic upgrade head`).
 `world` adds terminals, meters and frozen values the way the front end stores them.
 """
-import uuid
 
 import pytest
 from sqlalchemy import insert, text
@@ -14,17 +13,6 @@ from host_tools.business.database import open_business
 
 NOW = 1796083200        # 2026-12-01 00:00:00 UTC
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield "sqlite:///%s" % (tmp_path / "station.db")
-        return
-    server = request.getfixturevalue("postgres_server")
-    name = "business_%s" % uuid.uuid4().hex[:12]
-    yield server.create_database(name)
-    server.drop_database(name)
 
 
 @pytest.fixture

@@ -2,16 +2,14 @@
 
 The PostgreSQL server is a throwaway one started once per test process (host_tools/station/
 pgtest.py: found or installed binaries, temp dir, unix socket), or the server named by
-CONC_TEST_POSTGRES_URL. Each test gets a fresh database. If PostgreSQL cannot be started the
+CONC_TEST_POSTGRES_URL. Each test gets a fresh database (`db_url`, tests/conftest.py). If PostgreSQL cannot be started the
 PostgreSQL tests FAIL with the reason; a developer may opt out with CONC_SKIP_POSTGRES=1.
 """
-import uuid
 
 import pytest
 
 from host_tools.station.repository import open_station
 
-ENGINES = ["sqlite", "postgresql"]
 ZONE = "Asia/Shanghai"
 START = 1796083200    # 2026-12-01 00:00:00 UTC = 08:00 in Shanghai
 
@@ -27,22 +25,6 @@ class FakeClock:
 
     def advance(self, seconds):
         self.now += seconds
-
-
-@pytest.fixture(params=ENGINES)
-def db_url(request, tmp_path):
-    """A URL to a fresh, empty database on each engine."""
-    if request.param == "sqlite":
-        yield "sqlite:///%s" % (tmp_path / "station.db")
-        return
-    server = request.getfixturevalue("postgres_server")
-    # The key file that seals terminal passwords: PostgreSQL's default is in the home folder.
-    request.getfixturevalue("monkeypatch").setenv("CONC_STATION_KEY",
-                                                  str(tmp_path / "station.key"))
-    name = "station_%s" % uuid.uuid4().hex[:12]
-    url = server.create_database(name)
-    yield url
-    server.drop_database(name)
 
 
 @pytest.fixture

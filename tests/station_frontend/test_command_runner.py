@@ -22,9 +22,9 @@ def trail(h, command_id):
     return [(s.step, s.outcome) for s in h.station.command_steps(command_id)]
 
 
-def test_trip_is_sent_with_the_pw_and_confirmed_by_the_relay_event(any_db_url):
+def test_trip_is_sent_with_the_pw_and_confirmed_by_the_relay_event(db_url):
     async def scenario():
-        async with Harness(any_db_url, terminals=1, meters=2, password="1234",
+        async with Harness(db_url, terminals=1, meters=2, password="1234",
                            control_options=FAST) as h:
             sim = await h.sim(1, password=bytes.fromhex("1234" + "00" * 14), relay_delay_s=0.1)
             command_id = h.command("trip", 2, reason="arrears")

@@ -20,10 +20,10 @@ MULTI = {"beat_s": 0.1, "stale_s": 20.0}
 
 
 @pytest.fixture
-def postgres_url(any_db_url):
-    if any_db_url.startswith("sqlite"):
+def postgres_url(db_url):
+    if db_url.startswith("sqlite"):
         pytest.skip("several front ends need PostgreSQL")
-    return any_db_url
+    return db_url
 
 
 def drop_on_control(sim, times=1, carried_out=True):
@@ -135,13 +135,13 @@ def test_a_command_waiting_for_its_terminal_follows_it_to_another_front_end(post
 
 
 @pytest.mark.parametrize("carried_out", [False, True], ids=["command_lost", "answer_lost"])
-def test_a_terminal_gone_before_answering_gets_the_command_once_more(any_db_url, carried_out):
+def test_a_terminal_gone_before_answering_gets_the_command_once_more(db_url, carried_out):
     """The GPRS link drops as the trip arrives (the terminal never got it) or after the
     terminal carried it out (its answer is lost): no false timeout; the command waits for the
     terminal's next login and is sent once more."""
     async def scenario():
         control = dict(FAST, offline_wait_s=10.0)
-        async with Harness(any_db_url, terminals=1, meters=1, control_options=control) as h:
+        async with Harness(db_url, terminals=1, meters=1, control_options=control) as h:
             sim = await h.sim(1, relay_delay_s=0.05)
             drop_on_control(sim, carried_out=carried_out)
             command_id = h.command("trip", 1)
@@ -228,13 +228,13 @@ def test_a_front_end_silent_past_the_limit_is_retired_by_its_peer(postgres_url):
     run(scenario())
 
 
-def test_revision_0005_upgrades_a_0004_database_with_data(any_db_url, tmp_path):
+def test_revision_0005_upgrades_a_0004_database_with_data(db_url, tmp_path):
     """The front ends' columns and table come to a database at 0004 holding sessions and
     commands; those rows belong to no front end."""
     location = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, location, ignore=shutil.ignore_patterns("__pycache__"))
     (location / "versions" / "0005_front_ends.py").unlink()
-    database = dbmod.connect(any_db_url, create=True)
+    database = dbmod.connect(db_url, create=True)
     try:
         assert schema.migrate(database, 1000, str(location))[-1] == "0004_relay_path"
         with database.transaction():
@@ -254,7 +254,7 @@ def test_revision_0005_upgrades_a_0004_database_with_data(any_db_url, tmp_path):
             assert database.rows(text("SELECT COUNT(*) FROM front_ends")) == [(0,)]
     finally:
         database.close()
-    with open_station(any_db_url, create=False) as station:
+    with open_station(db_url, create=False) as station:
         assert station.unowned_sent_commands() == [1]
         assert station.end_sessions_of_no_front_end("station restarted", 3000) == 1
 

@@ -20,9 +20,9 @@ def all_readings(h, address, pns):
 
 
 @pytest.mark.parametrize("upload_format", ["units", "f241"])
-def test_upload_is_confirmed_after_storing_and_a_resend_adds_nothing(any_db_url, upload_format):
+def test_upload_is_confirmed_after_storing_and_a_resend_adds_nothing(db_url, upload_format):
     async def scenario():
-        async with Harness(any_db_url, terminals=1, meters=3) as h:
+        async with Harness(db_url, terminals=1, meters=3) as h:
             sim = await h.sim(1, upload_format=upload_format)
             seconds, moment = sim.now(), sim.local()
 
@@ -64,9 +64,9 @@ class CrashBeforeStoring(Link):
 
 
 @pytest.mark.parametrize("crash", [CrashAfterStoring, CrashBeforeStoring])
-def test_station_restart_mid_upload_loses_and_duplicates_nothing(any_db_url, crash):
+def test_station_restart_mid_upload_loses_and_duplicates_nothing(db_url, crash):
     async def scenario():
-        async with Harness(any_db_url, terminals=1, meters=4) as h:
+        async with Harness(db_url, terminals=1, meters=4) as h:
             await h.restart(link_class=crash)
             sim = await h.sim(1, upload_format="f241")
             sim.upload()

@@ -27,21 +27,21 @@ def _stop(serve):
 
 
 def test_a_second_serve_on_one_sqlite_database_is_refused(sqlite_url):
-    any_db_url = sqlite_url
-    with open_station(any_db_url) as station:
+    db_url = sqlite_url
+    with open_station(db_url) as station:
         station.add_terminal("4101", 1, "00")
-    first = _serve(any_db_url)
+    first = _serve(db_url)
     try:
         assert "listening" in json.loads(first.stdout.readline())
         second = subprocess.run(CONC + ["station", "serve", "--listen", "127.0.0.1:0", "--db",
-                                        any_db_url], capture_output=True, text=True, timeout=60)
+                                        db_url], capture_output=True, text=True, timeout=60)
         assert second.returncode == EXIT_DEVICE, second.stderr
         assert "already serves" in second.stderr and "Traceback" not in second.stderr
         assert "pid %d" % first.pid in second.stderr
         assert first.poll() is None                   # the first one runs on, untouched
     finally:
         _stop(first)
-    again = _serve(any_db_url)                         # free again once the first has stopped
+    again = _serve(db_url)                         # free again once the first has stopped
     try:
         assert "listening" in json.loads(again.stdout.readline())
     finally:

@@ -21,10 +21,10 @@ TERMINALS, METERS, ITEMS = 24, 2, 5      # ring-log records carry 5 items (total
 
 
 @pytest.fixture
-def postgres_url(any_db_url):
-    if any_db_url.startswith("sqlite"):
+def postgres_url(db_url):
+    if db_url.startswith("sqlite"):
         pytest.skip("several serve processes need PostgreSQL (SQLite: tests/test_serve_lock)")
-    return any_db_url
+    return db_url
 
 
 def _serve(url):

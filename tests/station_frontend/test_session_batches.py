@@ -2,8 +2,8 @@
 from host_tools.station.repository import open_station
 
 
-def test_batched_logins_and_ends_behave_like_single_ones(any_db_url):
-    with open_station(any_db_url, zone="UTC", clock=lambda: 1_800_000_000) as station:
+def test_batched_logins_and_ends_behave_like_single_ones(db_url):
+    with open_station(db_url, zone="UTC", clock=lambda: 1_800_000_000) as station:
         station.add_terminals([("4101", a, "00", "") for a in (1, 2, 3)])
         t1, t2, t3 = (station.find_terminal("4101", a).id for a in (1, 2, 3))
         first = station.open_sessions([(t1, "10.0.0.1:1", None), (t2, "10.0.0.2:1", None)])
