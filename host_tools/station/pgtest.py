@@ -111,7 +111,29 @@ def _server_user():
                               "the PostgreSQL server as")
 
 
-class ThrowawayPostgres:
+class _Server:
+    """Databases made and dropped on a server, as its superuser."""
+
+    url: str        # the server's maintenance database
+
+    def database_url(self, name):
+        """The URL of database `name` on this server."""
+        raise NotImplementedError
+
+    def create_database(self, name):
+        """Create an empty database; its URL."""
+        import psycopg
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "%s"' % name)
+        return self.database_url(name)
+
+    def drop_database(self, name):
+        import psycopg
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+class ThrowawayPostgres(_Server):
     """A PostgreSQL server in a temp dir, for one test session.
 
     durable=True keeps fsync and synchronous commit on, as a production server has them: for
@@ -129,12 +151,12 @@ class ThrowawayPostgres:
         kwargs = {}
         if self._user:
             kwargs.update(user=self._user[0], group=self._user[1], extra_groups=[])
-        done = subprocess.run([os.path.join(self.bin, tool)] + list(args), cwd=self.dir,  # pyright: ignore[reportArgumentType, reportCallIssue] - set once the server is started
+        done = subprocess.run([os.path.join(self.bin, tool)] + list(args), cwd=self.dir,
                               capture_output=True, text=True, timeout=timeout, **kwargs)
         if done.returncode:
             log = ""
             with contextlib.suppress(OSError):
-                with open(os.path.join(self.dir, "server.log")) as f:  # pyright: ignore[reportArgumentType, reportCallIssue] - set once the server is started
+                with open(os.path.join(self.dir, "server.log")) as f:
                     log = f.read()[-1500:]
             raise PostgresUnavailable("%s failed (exit %d): %s %s %s" % (
                 tool, done.returncode, done.stdout.strip()[-800:], done.stderr.strip()[-800:], log))
@@ -164,18 +186,6 @@ class ThrowawayPostgres:
     def database_url(self, name):
         return "postgresql://postgres@/%s?host=%s" % (name, self.dir)
 
-    def create_database(self, name):
-        """Create an empty database; its URL."""
-        import psycopg
-        with psycopg.connect(self.url, autocommit=True) as conn:  # pyright: ignore[reportArgumentType] - set once the server is started
-            conn.execute('CREATE DATABASE "%s"' % name)
-        return self.database_url(name)
-
-    def drop_database(self, name):
-        import psycopg
-        with psycopg.connect(self.url, autocommit=True) as conn:  # pyright: ignore[reportArgumentType] - set once the server is started
-            conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
-
     def stop(self):
         if self.dir is None:
             return
@@ -192,7 +202,7 @@ class ThrowawayPostgres:
         self.stop()
 
 
-class ExistingPostgres:
+class ExistingPostgres(_Server):
     """A server the developer named in CONC_TEST_POSTGRES_URL: databases are created on it."""
 
     def __init__(self, url):
@@ -202,18 +212,7 @@ class ExistingPostgres:
         import psycopg.conninfo
         params = psycopg.conninfo.conninfo_to_dict(self.url)
         params["dbname"] = name
-        return psycopg.conninfo.make_conninfo(**params)  # pyright: ignore[reportArgumentType] - set once the server is started
-
-    def create_database(self, name):
-        import psycopg
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "%s"' % name)
-        return self.database_url(name)
-
-    def drop_database(self, name):
-        import psycopg
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+        return psycopg.conninfo.make_conninfo(**params)
 
     def stop(self):
         pass
