@@ -41,3 +41,23 @@ def socket_pair():
     accepted, _ = server.accept()
     server.close()
     return accepted, client
+
+
+def ask_terminal(term, frame, clock):
+    """The frames a firmware Terminal answers to the downlink `frame`, handled in a kernel of
+    its own on `clock`."""
+    import firmware.kernel
+    from protocol import gw376
+    k = firmware.kernel.Kernel(clock)
+    out = []
+
+    async def go():
+        raw = gw376.build(frame)
+        for reply in await term.handle(gw376.parse(raw), raw):
+            out.append(gw376.parse(reply))
+        k.stop()
+
+    k.task_create(go, 5)
+    term.kernel = k
+    k.run(60000)
+    return out

@@ -3,7 +3,7 @@
 # AFN0E standard units (no vendor unit F241), as the tasks the master sets with AFN04 F65..F68
 # ask; the tasks are saved with the settings; the cursor still moves only over what the master
 # confirmed.
-from mp_support import eq
+from mp_support import ask_terminal, eq
 from firmware import quantities as qs
 from firmware import log_records
 from firmware.hal.norflash import NorFlash
@@ -107,20 +107,7 @@ def test_a_lost_confirm_sends_the_same_units_again_and_the_cursor_waits():
 
 
 def _ask(term, frame):
-    import firmware.kernel
-    k = firmware.kernel.Kernel(VirtualClock())
-    out = []
-
-    async def go():
-        raw = gw376.build(frame)
-        for reply in await term.handle(gw376.parse(raw), raw):
-            out.append(gw376.parse(reply))
-        k.stop()
-
-    k.task_create(go, 5)
-    term.kernel = k
-    k.run(60000)
-    return out
+    return ask_terminal(term, frame, VirtualClock())
 
 
 def test_tasks_set_by_the_master_are_saved_and_decide_what_goes_when():

@@ -2,7 +2,7 @@
 # The uplink's parts under MicroPython without a modem: upload frames and their identity, the
 # confirm window and the cursor, denials, event reports (ACD, EC, pointers), multi-frame
 # replies, PW checks, and the reconnect backoff.
-from mp_support import eq
+from mp_support import ask_terminal, eq
 from firmware import quantities as qs
 from firmware import log_records
 from firmware.hal.norflash import NorFlash
@@ -262,20 +262,7 @@ def test_start_builds_the_uplink_from_a_booted_concentrator():
 
 
 def _ask(term, clock, frame):
-    import firmware.kernel
-    k = firmware.kernel.Kernel(clock)
-    out = []
-
-    async def go():
-        raw = gw376.build(frame)
-        for reply in await term.handle(gw376.parse(raw), raw):
-            out.append(gw376.parse(reply))
-        k.stop()
-
-    k.task_create(go, 5)
-    term.kernel = k
-    k.run(60000)
-    return out
+    return ask_terminal(term, frame, clock)
 
 
 def _down(afn, units, pw=None):

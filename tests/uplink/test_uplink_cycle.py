@@ -100,8 +100,7 @@ def test_full_cycle_through_the_modem_simulator(dialect):
         assert reset.units[0][1] == 1
         result = board.result(60)
     finally:
-        if board.proc.poll() is None:
-            board.proc.kill()
+        board.stop()
         modem.stop()
         master.stop()
     assert "reset_ms" in result

@@ -27,8 +27,7 @@ def finish(board, modem, master, timeout=60):
     try:
         return board.result(timeout)
     finally:
-        if board.proc.poll() is None:
-            board.proc.kill()
+        board.stop()
         modem.stop()
         master.stop()
 

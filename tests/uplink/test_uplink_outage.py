@@ -22,8 +22,7 @@ def run_outage(link_bps, dialect="sim800"):
     try:
         result = board.result(180)
     finally:
-        if board.proc.poll() is None:
-            board.proc.kill()
+        board.stop()
         modem.stop()
         master.stop()
     return result, master

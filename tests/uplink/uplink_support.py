@@ -39,6 +39,12 @@ class Board:
              str(HERE / "uplink_board.py"), path],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
+    def stop(self):
+        """End the board's process if it still runs (a test that failed before its result)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
     def result(self, timeout=120):
         try:
             out, err = self.proc.communicate(timeout=timeout)
