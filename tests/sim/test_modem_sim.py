@@ -1,4 +1,5 @@
 """The modem simulator as the firmware's modem driver will meet it: over a pty, AT by AT."""
+import contextlib
 import socket
 import threading
 import time
@@ -76,10 +77,15 @@ def peer():
     p.close()
 
 
+@contextlib.contextmanager
 def make(peer, dialect="sim800", link_bps=0, **faults):
+    """(modem, client): a simulated modem whose data link reaches `peer`, stopped at the end."""
     modem = start_modem(peer.address, dialect=dialect, faults=Faults(**faults), link_bps=link_bps,
                         seed=1)
-    return modem, Client(modem.line.device_path)
+    try:
+        yield modem, Client(modem.line.device_path)
+    finally:
+        modem.stop()
 
 
 def connect_sim800(client):
@@ -94,8 +100,7 @@ def connect_sim800(client):
 
 
 def test_sim800_full_cycle_bridges_both_ways(peer):
-    modem, client = make(peer)
-    try:
+    with make(peer) as (modem, client):
         connect_sim800(client)
         client.send("AT+CIPSEND=5")
         client.expect("> ")
@@ -107,13 +112,10 @@ def test_sim800_full_cycle_bridges_both_ways(peer):
         client.expect(b"+IPD,3:\x68\xAA\x16")
         peer.conn.shutdown(socket.SHUT_RDWR)    # the station drops the connection
         client.expect("CLOSED")
-    finally:
-        modem.stop()
 
 
 def test_quectel_cycle_with_recv_urc_and_qird(peer):
-    modem, client = make(peer, dialect="quectel")
-    try:
+    with make(peer, dialect="quectel") as (modem, client):
         client.command("ATE0")
         client.command('AT+QICSGP=1,1,"cmnet","","",1')
         client.command("AT+QIACT=1")
@@ -127,18 +129,13 @@ def test_quectel_cycle_with_recv_urc_and_qird(peer):
         peer.conn.sendall(b"xyz")
         client.expect('+QIURC: "recv",0')
         assert b"+QIRD: 3\r\nxyz" in client.command("AT+QIRD=0,1500")
-    finally:
-        modem.stop()
 
 
 def test_echo_is_on_until_ate0(peer):
-    modem, client = make(peer)
-    try:
+    with make(peer) as (modem, client):
         client.send("AT")
         client.expect("AT\r")
         client.expect("\r\nOK\r\n")
-    finally:
-        modem.stop()
 
 
 @pytest.mark.parametrize("fault,command,answer", [
@@ -148,18 +145,14 @@ def test_echo_is_on_until_ate0(peer):
     ({"registration": "roaming"}, "AT+CGREG?", "+CGREG: 0,5"),
 ])
 def test_status_faults(peer, fault, command, answer):
-    modem, client = make(peer, **fault)
-    try:
+    with make(peer, **fault) as (modem, client):
         client.command("ATE0")
         client.send(command)
         client.expect(answer)
-    finally:
-        modem.stop()
 
 
 def test_activation_and_connect_failures(peer):
-    modem, client = make(peer, activate_fail=True)
-    try:
+    with make(peer, activate_fail=True) as (modem, client):
         client.command("ATE0")
         client.command('AT+CSTT="cmnet"')
         client.command("AT+CIICR", final="ERROR")
@@ -168,23 +161,17 @@ def test_activation_and_connect_failures(peer):
         client.command("AT+CIICR")
         client.command('AT+CIPSTART="TCP","1.2.3.4",1')
         client.expect("CONNECT FAIL")
-    finally:
-        modem.stop()
 
 
 def test_dropped_connection_reports_closed(peer):
-    modem, client = make(peer, drop_after=0.2)
-    try:
+    with make(peer, drop_after=0.2) as (modem, client):
         connect_sim800(client)
         client.expect("CLOSED", timeout=3)
         assert b"IP STATUS" in client.command("AT+CIPSTATUS", final="STATE: IP STATUS") + b"IP STATUS"
-    finally:
-        modem.stop()
 
 
 def test_silent_pdp_loss_keeps_claiming_connected(peer):
-    modem, client = make(peer, silent_after=0.1)
-    try:
+    with make(peer, silent_after=0.1) as (modem, client):
         connect_sim800(client)
         wait_for("the data link gone silent", lambda: modem.silent, 5, every=0.01)
         client.send("AT+CIPSEND=2")
@@ -199,24 +186,18 @@ def test_silent_pdp_loss_keeps_claiming_connected(peer):
         time.sleep(0.3)
         assert b"+IPD" not in client.port.read(256)
         assert bytes(peer.received) == b""
-    finally:
-        modem.stop()
 
 
 def test_registration_lost_closes_the_link(peer):
-    modem, client = make(peer, reg_lost_after=0.2)
-    try:
+    with make(peer, reg_lost_after=0.2) as (modem, client):
         connect_sim800(client)
         client.expect("CLOSED", timeout=3)
         client.send("AT+CREG?")
         client.expect("+CREG: 0,2")
-    finally:
-        modem.stop()
 
 
 def test_noise_garble_and_late_answers(peer):
-    modem, client = make(peer, urc_noise=100, late_ms=150)
-    try:
+    with make(peer, urc_noise=100, late_ms=150) as (modem, client):
         client.command("ATE0")
         started = time.monotonic()
         before = client.command("AT+CSQ")
@@ -231,8 +212,6 @@ def test_noise_garble_and_late_answers(peer):
         # both lines of the answer (+CPIN: READY, OK) arrive, each with a corrupted character
         answer = wait_for("the two garbled answer lines", lambda: garbled_lines(client, 2), 3)
         assert b"+CPIN: READY\r\n" not in answer and b"\r\nOK\r\n" not in answer
-    finally:
-        modem.stop()
 
 
 def garbled_lines(client, count):
@@ -243,21 +222,17 @@ def garbled_lines(client, count):
 
 
 def test_reset_drops_everything_and_boots_again(peer):
-    modem, client = make(peer)
-    try:
+    with make(peer) as (modem, client):
         connect_sim800(client)
         client.command("AT+CFUN=1,1")
         client.expect("SMS Ready")
         client.send("AT")
         client.expect("AT\r")                    # echo is back on after a reset
         assert modem.stats["resets"] == 1 and modem.sock is None
-    finally:
-        modem.stop()
 
 
 def test_link_rate_paces_the_data(peer):
-    modem, client = make(peer, link_bps=40000)
-    try:
+    with make(peer, link_bps=40000) as (modem, client):
         connect_sim800(client)
         client.send("AT+CIPSEND=1000")
         client.expect("> ")
@@ -265,8 +240,6 @@ def test_link_rate_paces_the_data(peer):
         client.port.write(b"x" * 1000)
         client.expect("SEND OK")
         assert time.monotonic() - started >= 0.19     # 8000 bits at 40 kbit/s = 0.2 s
-    finally:
-        modem.stop()
 
 
 def test_fault_words_from_the_command_line():
