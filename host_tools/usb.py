@@ -93,6 +93,25 @@ for _p in %(paths)r:
 del _sha256
 """
 
+WALK = """
+import os
+
+def _walk(folder):
+    try:
+        entries = list(os.ilistdir(folder))
+    except OSError:
+        return
+    for e in entries:
+        path = folder + '/' + e[0]
+        if e[1] == 0x4000:
+            _walk(path)
+        else:
+            print(repr((path, e[3] if len(e) > 3 else 0)))
+
+_walk(%(path)r)
+del _walk
+"""
+
 # littlefs replaces `new` atomically; FAT refuses an existing `new`: it is removed first.
 RENAME = """
 import os
@@ -342,15 +361,11 @@ class Board:
         return [(e.name, stat.S_ISDIR(e.st_mode), e.st_size) for e in entries]
 
     def walk(self, path):
-        """Every file under `path` (recursively), as {path: size}; {} if it does not exist."""
-        path = path.rstrip("/")
-        files = {}
-        for name, is_dir, size in self.listdir(path or "/"):
-            if is_dir:
-                files.update(self.walk(path + "/" + name))
-            else:
-                files[path + "/" + name] = size
-        return files
+        """Every file under `path` (recursively), as {path: size}; {} if it does not exist.
+        Ours, in one exec: fs_listdir takes one a folder, twice the time for `conc flash`'s
+        packages on the virtual board, and more where each exec crosses a real UART."""
+        code = WALK % {"path": path.rstrip("/")}
+        return dict(ast.literal_eval(line) for line in self.exec(code).splitlines() if line)
 
     def read_file(self, path, progress=None):
         """The bytes of a board file (BoardError 'ENOENT' when missing). Ours, not mpremote's
