@@ -50,7 +50,7 @@ class BoardTransport(SerialTransport):
                 second = buf.find(b"\x04", first + 1)
                 if second >= 0:
                     break
-            chunk = serial.read(serial.in_waiting or 1)
+            chunk = serial.read(serial.in_waiting or 1)  # pyright: ignore[reportAttributeAccessIssue] - a pyserial port
             if chunk:
                 buf += chunk
                 last = time.monotonic()

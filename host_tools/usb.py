@@ -173,6 +173,7 @@ class Board:
     def __init__(self, port, transport):
         self.port = port
         self.transport = transport
+        self.closed = False
         self.action = "talking to it"
         self.stop_output = ""   # what the board printed when this session stopped its program
 
@@ -197,7 +198,7 @@ class Board:
                                % path, EXIT_DEVICE) from None
             raise CliError("%s is busy: another program (mpremote, a terminal, another conc) has "
                            "it open; close it and retry" % path, EXIT_DEVICE) from None
-        transport.serial.timeout = SERIAL_TIMEOUT
+        transport.serial.timeout = SERIAL_TIMEOUT  # pyright: ignore[reportAttributeAccessIssue] - mpremote's transport serial is a pyserial port
         board = cls(path, transport)
         try:
             board._enter_raw_repl(soft_reset)
@@ -297,7 +298,7 @@ class Board:
             self.transport.read_until(1, b"soft reboot\r\n", timeout=5, timeout_overall=10)
 
     def close(self, resume=True):
-        if self.transport is None:
+        if self.closed:
             return
         try:
             if resume:
@@ -308,11 +309,11 @@ class Board:
             self._close_quietly()
 
     def _close_quietly(self):
-        transport, self.transport = self.transport, None
-        if transport is None:
+        if self.closed:
             return
+        self.closed = True
         try:
-            transport.close()
+            self.transport.close()
         except Exception:   # noqa: BLE001 - the port may be gone already; nothing to save
             pass
 

@@ -339,7 +339,7 @@ class CommandRunner:
         outcome, verdict = await self._answer(
             command, relay_forward.switch(link, point, command.kind, now))
         if outcome == "answered":
-            state, detail = verdict
+            state, detail = verdict  # pyright: ignore[reportGeneralTypeIssues] - an answered switch has its verdict
             await self._step(command.id, "relay", state, detail, state=state)
 
     async def _authentication_errors(self, terminal_id):

@@ -144,19 +144,19 @@ class ThrowawayPostgres(_Server):
         self.durable = durable
         self.dir = None
         self.bin = None
-        self.url = None
+        self.url = ""          # set by start()
         self._user = None
 
     def _run(self, tool, *args, timeout=120):
         kwargs = {}
         if self._user:
             kwargs.update(user=self._user[0], group=self._user[1], extra_groups=[])
-        done = subprocess.run([os.path.join(self.bin, tool)] + list(args), cwd=self.dir,
+        done = subprocess.run([os.path.join(self.bin, tool)] + list(args), cwd=self.dir,  # pyright: ignore[reportArgumentType, reportCallIssue] - set once the server is started
                               capture_output=True, text=True, timeout=timeout, **kwargs)
         if done.returncode:
             log = ""
             with contextlib.suppress(OSError):
-                with open(os.path.join(self.dir, "server.log")) as f:
+                with open(os.path.join(self.dir, "server.log")) as f:  # pyright: ignore[reportArgumentType, reportCallIssue] - set once the server is started
                     log = f.read()[-1500:]
             raise PostgresUnavailable("%s failed (exit %d): %s %s %s" % (
                 tool, done.returncode, done.stdout.strip()[-800:], done.stderr.strip()[-800:], log))
@@ -212,7 +212,7 @@ class ExistingPostgres(_Server):
         import psycopg.conninfo
         params = psycopg.conninfo.conninfo_to_dict(self.url)
         params["dbname"] = name
-        return psycopg.conninfo.make_conninfo(**params)
+        return psycopg.conninfo.make_conninfo(**params)  # pyright: ignore[reportArgumentType] - the URL's parameters are strings
 
     def stop(self):
         pass
