@@ -80,7 +80,8 @@ class Faults:
 class ModemSim:
     """One modem on `line` (a serial_line PtyLine/AdapterLine), bridging to `target`."""
 
-    def __init__(self, line, target, dialect="sim800", faults=None, link_bps=40000, seed=None):
+    def __init__(self, line, target, dialect="sim800", faults=None, link_bps=40000, seed=None,
+                 trace=None):
         if dialect not in DIALECTS:
             raise ValueError("dialect must be one of %s" % ", ".join(DIALECTS))
         self.line = line
@@ -92,6 +93,7 @@ class ModemSim:
         self.lock = threading.Lock()
         self.stats = {"commands": 0, "bytes_up": 0, "bytes_down": 0, "connects": 0, "resets": 0}
         self.log = []                 # (monotonic time, command) for tests
+        self.trace = trace            # called with each command line the board sends, or None
         self._thread = None
         self._stop = threading.Event()
         self._reset_state()
@@ -186,6 +188,8 @@ class ModemSim:
     def _command(self, line):
         self.stats["commands"] += 1
         self.log.append((time.monotonic(), line))
+        if self.trace is not None:
+            self.trace(line)
         upper = line.upper()
         if not upper.startswith("AT"):
             return self._reply(final=b"ERROR")
@@ -514,7 +518,7 @@ QUECTEL = {"+QICSGP": _qicsgp, "+QIACT": _qiact, "+QIDEACT": _qideact, "+QIOPEN"
 
 
 def start_modem(target, port=None, dialect="sim800", faults=None, link_bps=40000, baud=115200,
-                seed=None):
+                seed=None, trace=None):
     """Open the line (a new pty when `port` is None) and run a modem on it in a thread."""
     line = open_line(WireFormat(baud, "N"), port)
-    return ModemSim(line, target, dialect, faults, link_bps, seed).start()
+    return ModemSim(line, target, dialect, faults, link_bps, seed, trace).start()

@@ -240,7 +240,20 @@ class Chain:
 
     def start_modem(self):
         self.modem = self.spawn("modem", ["sim", "modem", "--connect", self.station_address,
-                                          "--dialect", "sim800", "--json"])["device"]
+                                          "--dialect", "sim800", "--json", "--trace"])["device"]
+
+    def modem_commands(self):
+        """The AT commands the board has sent its modem so far (`conc sim modem --trace`)."""
+        return [line.split("  ", 1)[1] for line in self.children["modem"].log_text().splitlines()
+                if line[:2].isdigit() and "  AT" in line]
+
+    def wait_for_modem(self, what, after, command="AT", timeout=30):
+        """Wait until the board sends a command starting with `command` after the first
+        `after` commands (a count from modem_commands()): the modem is the first thing the
+        firmware talks to when it (re)starts, so this tells a running firmware without stopping
+        it, as `conc status` would."""
+        self.wait_for(what, lambda: any(c.startswith(command)
+                                        for c in self.modem_commands()[after:]), timeout, 0.1)
 
     def start_board(self, clock=()):
         """`conc board run` on the chain's buses and modem; `clock`: e.g. ("--clock-start",

@@ -41,6 +41,7 @@ for _t in range(1, 5):
     ENERGY_ITEMS["energy_rev_t%d" % _t] = "F131.%d" % _t
 # Quantities no standard unit carries (docs/gw376.md): the firmware keeps them out of
 # standard reports, so the station cannot hold them.
+DRAIN_POLL_S = 5      # between two `conc status` while the backlog drains (each one restarts it)
 NO_STANDARD_UNIT = {"frequency", "energy_combined_total", "balance_remaining", "status_word_3"}
 
 
@@ -144,13 +145,13 @@ def drained(chain):
     Every USB command stops the firmware while it runs, and the firmware logs a "stopped"
     marker when it does; that record cannot be uploaded before the status is read, so a
     drained uplink shows a backlog of 1. `assert_all_confirmed` checks what it was. Each status
-    also restarts the firmware's tasks (a new modem bring-up and login), so it is asked rarely."""
+    also restarts the firmware's tasks (a new modem bring-up and login), so it is asked rarely
+    (every DRAIN_POLL_S)."""
     status = chain.status()
     chain.last_status = status
     cursor = status["ring"]["cursors"].get("uplink", {})
     if status.get("uplink", {}).get("state") == "online" and cursor.get("backlog", 9) <= 1:
         return status
-    time.sleep(5)
     return None
 
 
@@ -170,7 +171,8 @@ def test_readings_reach_the_station_with_the_meters_values(chain):
     # The board polls at boot: one real-time batch per meter, uploaded through the modem.
     chain.wait_for("a reading of every meter in the station",
              lambda: readings_of_every_meter_since(chain, 0), 60)
-    status = chain.wait_for("the uplink backlog to drain", lambda: drained(chain), 45)
+    status = chain.wait_for("the uplink backlog to drain", lambda: drained(chain), 45,
+                            DRAIN_POLL_S)
 
     # Exactly the ring log's readings, value for value (the numbers the meters sent), once the
     # boot's minute is over (read times are minutes).
@@ -227,19 +229,22 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
     assert chain.station_count(since=cycle_start), "the reading cycle did not reach the station"
 
     # The station is down; the board keeps polling and notices the link is gone.
-    time.sleep(4)
-    status = chain.status()
-    assert status["uplink"]["state"] != "online", status["uplink"]
+    def offline():
+        status = chain.status()
+        return status if status["uplink"]["state"] != "online" else None
+    status = chain.wait_for("the board to notice that the station is gone", offline, 30, every=2)
+    commands = len(chain.modem_commands())
     # A power cut of the board while the station is down: it reboots on the same flash images
     # with its backlog.
     cut_at = status["ring"]["next_seq"]
-    # (not while `conc status` has the firmware stopped: a board stopped over USB has logged
-    # that it stopped, and does not count the cut as a power loss)
-    time.sleep(2)
+    # Not while `conc status` has the firmware stopped: a board stopped over USB has logged
+    # that it stopped, and does not count the cut as a power loss.
+    chain.wait_for_modem("the firmware to run again after conc status", commands)
     chain.children["board"].kill()
     rebooted = int(time.time())
+    commands = len(chain.modem_commands())
     chain.start_board()
-    time.sleep(4)                        # the boot, the modem bring-up, dialling a dead station
+    chain.wait_for_modem("the rebooted board to dial the station", commands, "AT+CIPSTART")
     status = chain.status()
     assert status["ring"]["next_seq"] > cut_at
     assert status["ring"]["cursors"]["uplink"]["backlog"] > 1
@@ -250,7 +255,7 @@ def test_station_killed_mid_upload_and_board_power_cut_lose_and_duplicate_nothin
     chain.wait_for("the readings logged while the station was down, in the station",
              lambda: readings_of_every_meter_since(chain, rebooted // 60 * 60), 60)
     status = chain.wait_for("the backlog to drain after the station restart",
-                      lambda: drained(chain), 45)
+                      lambda: drained(chain), 45, DRAIN_POLL_S)
 
     board_minute_over(chain)             # the last minute's readings complete (see above)
     board = compare_with_the_board(chain)

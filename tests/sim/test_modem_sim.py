@@ -251,15 +251,16 @@ def test_fault_words_from_the_command_line():
         Faults.parse(["late_ms=soon"])
 
 
-def test_conc_sim_modem_runs_as_a_command(peer):
+def test_conc_sim_modem_runs_as_a_command_and_traces_what_the_board_asks(peer):
     import json
+    import re
     import signal
     import subprocess
     import sys
     from pathlib import Path
     conc = str(Path(sys.executable).parent / "conc")
     proc = subprocess.Popen([conc, "sim", "modem", "--connect", "%s:%d" % peer.address,
-                             "--json", "--link-bps", "0"],
+                             "--json", "--link-bps", "0", "--trace"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         info = json.loads(proc.stdout.readline())
@@ -271,6 +272,7 @@ def test_conc_sim_modem_runs_as_a_command(peer):
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert json.loads(out)["connects"] == 1
+    assert re.search(r"^\d\d:\d\d:\d\d\.\d{3}  AT\+CIPSTART=\"TCP\"", err, re.M), err
 
 
 def test_conc_sim_modem_bad_fault_is_a_clear_error():

@@ -1,6 +1,7 @@
 """`conc sim modem`: a GPRS modem on a serial line, bridging its TCP data to a real host."""
 import json
 import os
+from datetime import datetime
 
 import click
 
@@ -34,9 +35,11 @@ def _parse_target(ctx, param, value):
                    "searching, csq99, activate_fail, connect_fail, drop_after=S, silent_after=S, "
                    "reg_lost_after=S, garble=PCT, late_ms=MS, urc_noise=PCT.")
 @click.option("--seed", type=int, default=None, help="Seed for the random faults.")
+@click.option("--trace", is_flag=True,
+              help="Print every AT command the board sends, with its time, on stderr.")
 @click.option("--json", "as_json", is_flag=True,
               help="First line a JSON object {\"device\": ...}; on exit the statistics as JSON.")
-def cli(target, port, dialect, baud, link_bps, faults, seed, as_json):
+def cli(target, port, dialect, baud, link_bps, faults, seed, trace, as_json):
     """A simulated GPRS modem (SIM800 or Quectel AT commands) on a serial line.
 
     The first line printed is the device to open (a pty slave unless --port is given). The
@@ -48,6 +51,7 @@ def cli(target, port, dialect, baud, link_bps, faults, seed, as_json):
     Examples:
       conc sim modem --connect 127.0.0.1:7000
       conc sim modem --connect 127.0.0.1:7000 --dialect quectel --fault silent_after=120
+      conc sim modem --connect 127.0.0.1:7000 --trace     # what the firmware asks, and when
     """
     from host_tools.simulators.at_modem import Faults, start_modem
     try:
@@ -57,7 +61,8 @@ def cli(target, port, dialect, baud, link_bps, faults, seed, as_json):
     if port and not os.path.exists(port):
         raise CliError(describe_missing_port(port), EXIT_DEVICE)
     try:
-        modem = start_modem(target, port, dialect, fault_set, link_bps, baud, seed)
+        modem = start_modem(target, port, dialect, fault_set, link_bps, baud, seed,
+                            _print_command if trace else None)
     except OSError as exc:
         raise CliError("cannot open %s: %s" % (port, exc), EXIT_DEVICE) from None
     with stop_requested() as stopped:
@@ -67,6 +72,11 @@ def cli(target, port, dialect, baud, link_bps, faults, seed, as_json):
     else:
         click.echo("stopped: %(commands)d command(s), %(connects)d connection(s), "
                    "%(bytes_up)d byte(s) up, %(bytes_down)d down" % modem.stats, err=True)
+
+
+def _print_command(line):
+    stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+    click.echo("%s  %s" % (stamp, line), err=True)
 
 
 def _serve(modem, stopped, target, dialect, link_bps, as_json):
