@@ -221,8 +221,9 @@ class Demo:
         db = ("--db", self.station_db)
         self.conc("station", "status", *db)
         out = self.conc("station", "readings", "--meter", "%d-%d:1" % (AREA, ADDRESS),
-                        "--item", "F129.0", "--item", "voltage_a", "--item", "current_a", *db)
-        if "F129.0" not in out:
+                        "--item", "energy_fwd_total", "--item", "voltage_a", "--item",
+                        "current_a", *db)
+        if "energy_fwd_total" not in out:
             raise DemoError("the station has no energy readings of meter 1")
 
     def business_view(self):

@@ -34,10 +34,11 @@ from host_tools.business import audit, stats
 from host_tools.business.tables import (ALARM_STATES, SEVERITIES, alarm_rules, alarms, areas,
                                         customers, service_points, settings)
 from host_tools.business.users import require
+from host_tools.station.items import TOTAL_ENERGY
 
 EVENT_MARK = "alarms.events_seen"          # business_settings: the last events.id looked at
 CONSUMPTION_MARK = "alarms.consumption_day"  # the last day the consumption rules ran for
-ENERGY_ITEM = "F161.0"                     # daily frozen total forward active energy
+ENERGY_ITEM = TOTAL_ENERGY                 # read in daily_frozen: the register at 00:00
 EVENT_BATCH = 1000
 
 # kind -> (default severity, default parameters, what it is, {parameter: meaning})

@@ -6,9 +6,10 @@
 
 Rules (docs/business.md):
 - A period `YYYY-MM` with reading day d runs from 00:00 of YYYY-MM-d to 00:00 of the next
-  month's day d. A register's reading at 00:00 of a day is its daily frozen value (AFN0D F161,
-  `F161.x` of that day); on the 1st the monthly frozen value (F177 of the month before, frozen
-  at 00:00 of the 1st) is taken first.
+  month's day d. A register's reading at 00:00 of a day is its daily frozen value of that day
+  (`energy_fwd_total`, `energy_fwd_t1`.. in daily_frozen: AFN0D F161); on the 1st the monthly
+  frozen value (monthly_frozen, AFN0D F177, of the month before, frozen at 00:00 of the 1st)
+  is taken first.
 - Consumption of a register = (closing - opening) x the service point's multiplier, per
   service point: a meter swapped mid-period is billed from both meters, each over its part.
 - A register that decreased wrapped round only if its width says so: the wrapped consumption
@@ -17,8 +18,8 @@ Rules (docs/business.md):
 - A missing frozen value holds the statement (state `held`, with the reason): nothing is
   estimated unless the run asks for it (`estimate=True`), and then the statement is marked
   estimated, the lines say so and the audit log records the run's choice.
-- Flat tariff: the total register (F161.0) at the flat price; time-of-use: registers 1..4
-  (sharp, peak, flat, valley) at their prices. Tiers surcharge the kWh of the total consumption
+- Flat tariff: the total register (`energy_fwd_total`) at the flat price; time-of-use:
+  registers 1..4 (`energy_fwd_t1`..`t4`: sharp, peak, flat, valley) at their prices. Tiers surcharge the kWh of the total consumption
   that falls in each block; a fixed monthly charge is a line of its own. Every line is rounded
   half-up to the fen and the statement's total is the sum of its lines.
 - Running a period again rewrites only drafts and held statements whose lines changed; issued
@@ -43,6 +44,7 @@ from host_tools.business.tables import (REGISTERS, areas, billing_periods, custo
                                         statements, tariffs)
 from host_tools.business.tariffs import versions_on
 from host_tools.business.users import require
+from host_tools.station.items import energy_item, tariff_of
 from host_tools.station.tables import daily_frozen, measuring_points, monthly_frozen, terminals
 
 Period = collections.namedtuple("Period", "id period reading_day start_day end_day due_day")
@@ -55,7 +57,7 @@ Statement = collections.namedtuple(
 RunResult = collections.namedtuple("RunResult", "period statements created updated unchanged "
                                    "issued_kept")
 
-DAILY, MONTHLY = "F161", "F177"
+BILLED_REGISTER = "fwd"      # forward active energy: register 0 its total, 1..4 its tariffs
 # A decrease is a wrap only if the wrapped consumption is under this share of the range.
 ROLLOVER_SHARE = 10
 ESTIMATE_WINDOW_DAYS = 62
@@ -106,8 +108,11 @@ def get_period(conn, period, now=None, create=False):
 
 # --- readings --------------------------------------------------------------------------------
 
-def _items(base):
-    return ["%s.%d" % (base, r) for r in range(0, len(REGISTERS) + 1)]
+def _item(register):
+    return energy_item(BILLED_REGISTER, register)
+
+
+_ITEMS = [_item(r) for r in range(0, len(REGISTERS) + 1)]
 
 
 def _scope(period, area_id):
@@ -141,11 +146,11 @@ def _readings(conn, period, area_id):
                  .join(customers, customers.c.id == service_points.c.customer_id)
                  .join(daily_frozen, and_(daily_frozen.c.terminal_id == service_points.c.terminal_id,
                                           daily_frozen.c.pn == service_points.c.pn,
-                                          daily_frozen.c.item.in_(_items(DAILY)),
+                                          daily_frozen.c.item.in_(_ITEMS),
                                           daily_frozen.c.day == bound))
                  .where(_scope(period, area_id)))
         for sp_id, item, day, value, scale in conn.execute(query):
-            values[(sp_id, int(item.rsplit(".", 1)[1]), day)] = to_e4(value, scale)
+            values[(sp_id, tariff_of(item), day)] = to_e4(value, scale)
     if period.reading_day == 1:
         for day in (period.start_day, period.end_day):
             month = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).strftime("%Y-%m")
@@ -156,21 +161,21 @@ def _readings(conn, period, area_id):
                      .join(monthly_frozen,
                            and_(monthly_frozen.c.terminal_id == service_points.c.terminal_id,
                                 monthly_frozen.c.pn == service_points.c.pn,
-                                monthly_frozen.c.item.in_(_items(MONTHLY)),
+                                monthly_frozen.c.item.in_(_ITEMS),
                                 monthly_frozen.c.month == month))
                      .where(_scope(period, area_id),
                             service_points.c.valid_from <= day,
                             or_(service_points.c.valid_to.is_(None),
                                 service_points.c.valid_to >= day)))
             for sp_id, item, value, scale in conn.execute(query):
-                values[(sp_id, int(item.rsplit(".", 1)[1]), day)] = to_e4(value, scale)
+                values[(sp_id, tariff_of(item), day)] = to_e4(value, scale)
     return values
 
 
 def _estimate(conn, point, register, day):
     """An estimated reading at 00:00 of `day`: linear between the nearest daily values before
     and after it (within ESTIMATE_WINDOW_DAYS), or None when there is no value on both sides."""
-    item = "%s.%d" % (DAILY, register)
+    item = _item(register)
     target = datetime.date.fromisoformat(day)
     window = datetime.timedelta(days=ESTIMATE_WINDOW_DAYS)
     key = and_(daily_frozen.c.terminal_id == point.terminal_id, daily_frozen.c.pn == point.pn,
@@ -269,8 +274,8 @@ def _register_kwh(point, register, values, estimate_from, estimated):
             if value is not None:
                 estimated.append((point.label, register, day))
         if value is None:
-            raise _Held("no frozen value %s.%d of meter %s for 00:00 on %s"
-                        % (DAILY, register, point.label, day))
+            raise _Held("no frozen value %s of meter %s for 00:00 on %s"
+                        % (_item(register), point.label, day))
         ends.append(value)
     opening, closing = ends
     if closing >= opening:
@@ -280,8 +285,8 @@ def _register_kwh(point, register, values, estimate_from, estimated):
         wrapped = span - opening + closing
         if 0 <= wrapped < span // ROLLOVER_SHARE:
             return opening, closing, wrapped, " (register rolled over)"
-    raise _Held("exception: register %s.%d of meter %s went down from %s to %s between %s and "
-                "%s" % (DAILY, register, point.label, _kwh(opening), _kwh(closing), point.lower,
+    raise _Held("exception: register %s of meter %s went down from %s kWh to %s kWh between %s "
+                "and %s" % (_item(register), point.label, _kwh(opening), _kwh(closing), point.lower,
                         point.upper))
 
 

@@ -3,18 +3,18 @@
 
     summary = generate(engine, customers=10_000, seed=1376, until="2026-12-01")
 
-Fills an empty business database with transformer areas (one per 100 customers), data
-concentrators (one per 10 customers, the area's supply meter on the first one's point 1 behind a
-200/5 CT), customers with Chinese names and addresses, their service points, three tariffs
-(residential tiered, residential time-of-use + tiers, commercial flat with a fixed charge) and a
-year of daily frozen forward active energy (AFN0D F161: total and registers 1..4, format 14,
-0.0001 kWh) ending on `until`. The consumption is shaped like a town's: seasonal (summer and
-winter peaks), a per-customer level and register split, about 1 % vacant homes (zero), 1 %
-with a sudden jump, one meter swapped mid-year (the old meter's service point ends on the swap
-day, the new one starts there at a near-zero register), a few meter-days not read (never on the
-1st, so monthly billing works, except two customers whose last reading day is missing: their
-statements are held), and each area's supply meter measuring its customers plus 2..6 % line
-loss. The same (customers, seed, until) always gives the same rows.
+Fills an empty business database with transformer areas (one per 100 customers), data concentrators
+(one per 10 customers, the area's supply meter on the first one's point 1 behind a 200/5 CT),
+customers with Chinese names and addresses, their service points, three tariffs (residential
+tiered, residential time-of-use + tiers, commercial flat with a fixed charge) and a year of daily
+frozen forward active energy (AFN0D F161 stored as `energy_fwd_total` and `energy_fwd_t1`..`t4`,
+format 14, 0.0001 kWh) ending on `until`. The consumption is shaped like a town's: seasonal (summer
+and winter peaks), a per-customer level and register split, about 1 % vacant homes (zero), 1 % with
+a sudden jump, one meter swapped mid-year (the old meter's service point ends on the swap day, the
+new one starts there at a near-zero register), a few meter-days not read (never on the 1st, so
+monthly billing works, except two customers whose last reading day is missing: their statements are
+held), and each area's supply meter measuring its customers plus 2..6 % line loss. The same
+(customers, seed, until) always gives the same rows.
 
 The frozen values (10,000 customers are 18 million rows) go in through
 host_tools.business.frozen_load, each engine's bulk path.
@@ -29,6 +29,7 @@ from sqlalchemy import func, insert, select
 from host_tools.business import (arrears, billing, frozen_load, payments, settings, tariffs,
                                  users)
 from host_tools.business import tables as t
+from host_tools.station.items import energy_item
 from host_tools.station.tables import measuring_points as _points
 from host_tools.station.tables import terminals as _terminals
 
@@ -41,7 +42,7 @@ SUPPLY_MULTIPLIER = 40              # 200/5 A current transformer
 SWAP_PN = CUSTOMERS_PER_TERMINAL + 2
 SCALE = 4                           # format 14: 0.0001 kWh
 REGISTER_WIDTH = (6, 2)             # integer and decimal digits of the meters' registers
-ITEMS = ("F161.0", "F161.1", "F161.2", "F161.3", "F161.4")
+ITEMS = tuple(energy_item("fwd", register) for register in range(5))   # total, tariffs 1..4
 
 SETTINGS = {"utility_name": "示范县供电公司", "utility_address": "示范县人民路 1 号",
             "utility_phone": "95598", "due_days": 20, "arrears_threshold_fen": 5000,
@@ -330,9 +331,9 @@ def _frozen_values(conn, rng, layout, first, last, now):
 
 
 def _meter_year(rng, meter, days, season, held):
-    """One customer meter's daily readings: ([F161.0 .. F161.4 values from day `since` to its
-    last day, None when not read], the e4 kWh consumed each day from `since`, since) - the
-    reading of a day is the register at 00:00, before that day's consumption."""
+    """One customer meter's daily readings: ([energy_fwd_total .. energy_fwd_t4 values from day
+    `since` to its last day, None when not read], the e4 kWh consumed each day from `since`,
+    since) - the reading of a day is the register at 00:00, before that day's consumption."""
     level = rng.lognormvariate(math.log(6.0), 0.45) * (8 if meter.get("commercial") else 1)
     split = _split(rng)
     kind = rng.random()

@@ -1,7 +1,7 @@
 """Bulk load of daily frozen values (AFN0D F161): a year for 10,000 meters is 18 million rows.
 
     with bulk_load(conn, days, received_at, scale=4) as load:
-        load.series(terminal_id, pn, "F161.0", first, values)   # values[i]: day first + i
+        load.series(terminal_id, pn, "energy_fwd_total", first, values)  # values[i]: day first+i
     load.rows                                                    # how many went in
 
 A series is one register of one meter over consecutive days (`days[first:]`, labels

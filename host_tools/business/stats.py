@@ -6,11 +6,11 @@
     read_success(conn, "2026-11-01", "2026-11-30")                        # a row per area-day
     top_consumers(conn, "2026-11", "2026-11", step=MONTH, limit=20)
 
-A register's consumption over [start, end) is (its F161.0 value of day `end` - that of day
-`start`) x the service point's multiplier: a daily frozen value labelled D is the register at
-00:00 of D, as billing reads it. A day is [D, D+1); a month is [YYYY-MM-01, next month's 01). A
-service point counts only over its part of a step (valid_from .. valid_to), so a meter swapped
-mid-month adds its old and its new meter. A value that is missing makes that step of that meter
+A register's consumption over [start, end) is (its daily frozen `energy_fwd_total` of day
+`end` - that of day `start`) x the service point's multiplier: a daily frozen value labelled D
+is the register at 00:00 of D, as billing reads it. A day is [D, D+1); a month is [YYYY-MM-01,
+next month's 01). A service point counts only over its part of a step (valid_from ..
+valid_to), so a meter swapped mid-month adds its old and its new meter. A value that is missing makes that step of that meter
 unknown (`missing`), never estimated: sums over customers and areas say how many were missing.
 
 Flags on each row: `negative` (the register went back: a reset, a swap not recorded, or a
@@ -28,6 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import and_, case, func, literal, or_, select
 
+from host_tools.station.items import TOTAL_ENERGY
 from host_tools.station.tables import daily_frozen, terminals
 from host_tools.business.customers import area_id as find_area
 from host_tools.business.errors import BusinessError
@@ -35,7 +36,7 @@ from host_tools.business.money import to_e4
 from host_tools.business.tables import areas, customers, service_points
 
 DAY, MONTH = "day", "month"
-TOTAL_ITEM = "F161.0"
+TOTAL_ITEM = TOTAL_ENERGY
 BY = ("meter", "customer", "area")
 LOOKBACK = {DAY: 7, MONTH: 3}
 SUDDEN_FACTOR = 3

@@ -14,10 +14,10 @@ Per terminal (all times on `config.clock`, read in the station's zone):
 - Real-time reads every `realtime_interval_s`: AFN0C F129 (current forward active energy) for the
   archive's points, 8 points per request, stored as readings.
 - Daily frozen after 00:30 (`daily_after`): AFN0D F161 for yesterday, and for each of the
-  `backfill_days` days before it that the database has no F161 value for (gap backfill:
-  Station.missing_daily_frozen), one request per day for the points missing it.
+  `backfill_days` days before it that the database has no daily frozen `energy_fwd_total` for
+  (gap backfill: Station.missing_daily_frozen), one request per day for the points missing it.
 - Monthly frozen in the same round: AFN0D F177 for each of the `backfill_months` (2) months
-  before this one that points have no F177 value for.
+  before this one that points have no monthly frozen `energy_fwd_total` for.
 - Report tasks at login (`report_every_min`, 15; None: leave the terminal's own): AFN04 F65
   class 1 task 1 = F129, F131, F25 of every point every `report_every_min` minutes and F66
   class 2 task 1 = F161, F163 (daily frozen), F177, F179 (monthly frozen) and the curves F81..F84,
@@ -296,7 +296,8 @@ class Collector:
         last = today - datetime.timedelta(days=1)
         first = last - datetime.timedelta(days=self.config.backfill_days)
         gaps = await asyncio.to_thread(self.station.missing_daily_frozen, self.link.terminal_id,
-                                       first.isoformat(), last.isoformat(), "F161.0", pns)
+                                       first.isoformat(), last.isoformat(),
+                                       itemsmod.TOTAL_ENERGY, pns)
         stored = 0
         for day, missing in gaps:
             y, m, d = (int(x) for x in day.split("-"))
@@ -326,7 +327,7 @@ class Collector:
             months.append((year, month))
         months.reverse()
         have = await asyncio.to_thread(
-            self.station.frozen_periods, "monthly", self.link.terminal_id, "F177.0",
+            self.station.frozen_periods, "monthly", self.link.terminal_id, itemsmod.TOTAL_ENERGY,
             "%04d-%02d" % months[0], "%04d-%02d" % months[-1])
         stored = 0
         for y, m in months:

@@ -10,6 +10,7 @@ import hashlib
 from sqlalchemy import bindparam, select, text, update
 
 from host_tools.station.errors import InvalidValue, StationError, UnknownTerminal
+from host_tools.station.items import TOTAL_ENERGY, old_name
 from host_tools.station.records import MAX_ITEM_LENGTH, MAX_PN, exact_value
 from host_tools.station.station_part import StationPart
 from host_tools.station.terminal_registry import check_pn
@@ -41,9 +42,15 @@ _INSERT_EVENT = text(
 
 
 def _check_item(item):
+    """An item name (items.py); a name of the old 1376.1 scheme is refused, so the database
+    keeps one naming."""
     if not isinstance(item, str) or not item or len(item) > MAX_ITEM_LENGTH:
-        raise InvalidValue("bad data item %r: a name of 1..%d characters such as F129.0"
-                           % (item, MAX_ITEM_LENGTH))
+        raise InvalidValue("bad data item %r: a name of 1..%d characters such as "
+                           "energy_fwd_total" % (item, MAX_ITEM_LENGTH))
+    if item[0] == "F":
+        renamed = old_name(item)
+        if renamed is not None:
+            raise InvalidValue("data item %r is an old name: store it as %s" % (item, renamed[0]))
     return item
 
 
@@ -195,7 +202,7 @@ class IngestMixin(StationPart):
             found.setdefault(pn, set()).add(period)
         return found
 
-    def missing_daily_frozen(self, terminal_id, first, last, item="F161.0", pns=None):
+    def missing_daily_frozen(self, terminal_id, first, last, item=TOTAL_ENERGY, pns=None):
         """[(day, [pns])]: the days first..last (inclusive) for which points have no daily
         frozen `item`, oldest first: what the gap backfill asks the terminal for (AFN0D with
         Td = that day). pns defaults to the terminal's archive."""

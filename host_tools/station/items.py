@@ -1,57 +1,144 @@
-"""Data item names the station stores values under, and the mapping from decoded 1376.1 units.
+"""The names the station stores data items under, and the mapping from decoded 1376.1 units.
 
-A quantity is stored under the single-quantity data unit that carries it, whichever unit the
-terminal happened to send: forward active energy is F129 (real-time), F161 (daily frozen) and
-F177 (monthly frozen) even when it arrived inside F33 / AFN0D F1 / F17. The element follows a
-dot: `.0` the total, `.1`..`.M` the tariffs. So `F129.0` is the current total forward active
-energy, `F161.2` the daily frozen tariff-2 value.
+One naming everywhere a person or a script sees an item: the DL/T 645 catalogue's readable
+names (protocol/dlt645_items.py, the names the board, `conc pull` and `conc meters test` use),
+extended here with the energy registers 1376.1 terminals report that the catalogue lacks.
+
+An energy register is named `energy_<register>_total` for its total and `energy_<register>_tN`
+for tariff N (as many tariffs as the terminal sends):
+
+    register            1376.1 real time / daily / monthly   unit
+    fwd                 F129 / F161 / F177                   kWh     forward active
+    fwd_reactive        F130 / F162 / F178                   kvarh   forward reactive
+    rev                 F131 / F163 / F179                   kWh     reverse active
+    rev_reactive        F132 / F164 / F180                   kvarh   reverse reactive
+    q1_reactive .. q4_reactive   F133..F136 / F165..F168 / F181..F184   kvarh   quadrants I..IV
+
+`fwd` and `rev` are the catalogue's own names (`energy_fwd_total`, `energy_rev_t2`). The
+reactive registers are named here rather than appended to protocol/reading_items.NAMES: that
+list is the board's ring-log ids, on flash and append-only, and the board never reads them.
+
+A quantity has one name whichever unit carried it and however it was frozen: F129, F33 and the
+curve F101 all give `energy_fwd_total`; the daily (AFN0D F161, F1) and the monthly (F177, F17)
+frozen values are the same names in the `daily_frozen` and `monthly_frozen` tables (the period
+column says the day or the month). Instantaneous values keep their catalogue names
+(`voltage_a`, `current_a`, `power_active_total`, `power_factor_total`).
+
+    energy_item("fwd", 0) -> "energy_fwd_total"; energy_item("rev", 2) -> "energy_rev_t2"
+    tariff_of("energy_fwd_t3") -> 3 (0 for the total)
+    sort_key(item): the order people see items in (registers, their tariffs, the catalogue)
+    item_unit("energy_q1_reactive_t1") -> "kvarh"; item_unit("voltage_a") -> "V"
+    shown(item, value) -> "1500.00 kWh": a stored Decimal with its places and unit
+    old_name(item) -> (new name, "realtime" | "daily" | "monthly") for a 1376.1 `F129.0`-style
+                      name the station used before (revision 0006 renamed them), else None
 
     readings_from_energy(terminal_id, pn, unit)   AFN0C F33, F34, F129..F136 -> [Reading]
-    readings_from_power(terminal_id, pn, unit)    AFN0C F25 -> [Reading] (catalogue names)
+    readings_from_power(terminal_id, pn, unit)    AFN0C F25 -> [Reading]
     frozen_from_energy(terminal_id, pn, unit)     AFN0D F1, F2, F161..F168 (daily) or
                                                   F17, F18, F177..F184 (monthly) -> [FrozenValue]
     readings_from_curve(terminal_id, pn, fn, unit)   AFN0D curves (CURVE_ITEMS) -> [Reading],
                                                   one per point at start + i x density
 
 A curve point is stored under the name of the same quantity read in real time, at the point's
-time: the forward active energy register curve F101 as `F129.0`, the voltage curve F89 as
-`voltage_a` - so a curve point and the compact mode's curve record of the same meter and
-slot are one reading.
+time (F101 as `energy_fwd_total`, F89 as `voltage_a`), so a curve point and the compact mode's
+curve record of the same meter and slot are one reading.
 
 `unit` is the dict protocol.gw376_units decodes; values that are None ("no data") are skipped.
 """
 import datetime
+import re
 
 from protocol.gw376_formats import DECIMALS
+from protocol.reading_items import NAMES as CATALOGUE_ORDER
 
+from host_tools import quantity_values
 from host_tools.station.errors import InvalidValue
 from host_tools.station.records import FrozenValue, Reading
 
-# quantity -> (offset from F129 / F161 / F177, data format): the order of 1376.1 F129..F136
-QUANTITIES = {
-    "forward_active": (0, 14),
-    "forward_reactive": (1, 11),
-    "reverse_active": (2, 14),
-    "reverse_reactive": (3, 11),
-    "q1_reactive": (4, 11),
-    "q2_reactive": (5, 11),
-    "q3_reactive": (6, 11),
-    "q4_reactive": (7, 11),
+# decoded 1376.1 energy field -> (register name, unit, data format): the order of F129..F136
+ENERGY_REGISTERS = {
+    "forward_active": ("fwd", "kWh", 14),
+    "forward_reactive": ("fwd_reactive", "kvarh", 11),
+    "reverse_active": ("rev", "kWh", 14),
+    "reverse_reactive": ("rev_reactive", "kvarh", 11),
+    "q1_reactive": ("q1_reactive", "kvarh", 11),
+    "q2_reactive": ("q2_reactive", "kvarh", 11),
+    "q3_reactive": ("q3_reactive", "kvarh", 11),
+    "q4_reactive": ("q4_reactive", "kvarh", 11),
 }
-REALTIME_FN, DAILY_FN, MONTHLY_FN = 129, 161, 177
+TOTAL_ENERGY = "energy_fwd_total"     # the total forward active energy register: what is billed
+_REGISTER_UNITS = {register: symbol for register, symbol, _ in ENERGY_REGISTERS.values()}
+_REGISTER_ORDER = {register: k for k, (register, _, _) in enumerate(ENERGY_REGISTERS.values())}
+_ENERGY_NAME = re.compile(r"energy_([a-z0-9_]+?)_(?:total|t([0-9]+))$")
+
+# The 1376.1 Fn the station named items by before revision 0006, per table: F129 + k is the
+# k-th register of ENERGY_REGISTERS read in real time, F161 + k its daily, F177 + k its monthly
+# frozen value.
+OLD_BASE_FN = {"realtime": 129, "daily": 161, "monthly": 177}
+_OLD_NAME = re.compile(r"F([0-9]+)\.([0-9]+)$")
 
 
-def item_name(base_fn, quantity, element):
-    """`F129.0` for (129, 'forward_active', 0)."""
-    return "F%d.%d" % (base_fn + QUANTITIES[quantity][0], element)
+def energy_item(register, element):
+    """`energy_fwd_total` for ("fwd", 0), `energy_fwd_t2` for ("fwd", 2)."""
+    return "energy_%s_%s" % (register, "total" if element == 0 else "t%d" % element)
 
 
-def _values(base_fn, unit):
-    """(item, value, scale) for every quantity in a decoded energy unit."""
-    for quantity, (_, fmt) in QUANTITIES.items():
-        for element, value in enumerate(unit.get(quantity) or ()):
+def tariff_of(item):
+    """The tariff number of an energy register item (0 for its total), None for other items."""
+    match = _ENERGY_NAME.match(item)
+    if match is None or match.group(1) not in _REGISTER_UNITS:
+        return None
+    return int(match.group(2) or 0)
+
+
+def sort_key(item):
+    """How items are listed for people: energy registers in the order of F129..F136, each
+    total first then its tariffs, then the board's quantities in their catalogue order
+    (`voltage_a`, `voltage_b` ... `current_a` ...), then any other name alphabetically."""
+    tariff = tariff_of(item)
+    if tariff is not None:
+        return 0, _REGISTER_ORDER[_ENERGY_NAME.match(item).group(1)], tariff, ""
+    if item in CATALOGUE_ORDER:
+        return 1, CATALOGUE_ORDER.index(item), 0, ""
+    return 2, 0, 0, item
+
+
+def item_unit(item):
+    """The unit of an item ("kWh", "kvarh", "V"; "" for a ratio, a status word or a name the
+    station does not know)."""
+    match = _ENERGY_NAME.match(item)
+    if match is not None and match.group(1) in _REGISTER_UNITS:
+        return _REGISTER_UNITS[match.group(1)]
+    return quantity_values.unit(item)
+
+
+def shown(item, value):
+    """A stored value for a person: its exact decimal text (the places it was stored with) and
+    the item's unit, "1500.00 kWh", "218.9 V", "0.998"."""
+    symbol = item_unit(item)
+    return "%s %s" % (value, symbol) if symbol else str(value)
+
+
+def old_name(item):
+    """(new name, "realtime" | "daily" | "monthly") for a name of the old 1376.1 scheme
+    (`F129.0`, `F161.2`), None for any other name."""
+    match = _OLD_NAME.match(item)
+    if match is None:
+        return None
+    fn, element = int(match.group(1)), int(match.group(2))
+    registers = [register for register, _, _ in ENERGY_REGISTERS.values()]
+    for kind, base in OLD_BASE_FN.items():
+        if base <= fn < base + len(registers):
+            return energy_item(registers[fn - base], element), kind
+    return None
+
+
+def _values(unit):
+    """(item, value, scale) for every register in a decoded energy unit."""
+    for field, (register, _, fmt) in ENERGY_REGISTERS.items():
+        for element, value in enumerate(unit.get(field) or ()):
             if value is not None:
-                yield item_name(base_fn, quantity, element), value, DECIMALS[fmt]
+                yield energy_item(register, element), value, DECIMALS[fmt]
 
 
 def readings_from_energy(terminal_id, pn, unit):
@@ -59,7 +146,7 @@ def readings_from_energy(terminal_id, pn, unit):
     if "read_time" not in unit:
         raise InvalidValue("an energy unit needs its read_time")
     return [Reading(terminal_id, pn, item, unit["read_time"], value, scale)
-            for item, value, scale in _values(REALTIME_FN, unit)]
+            for item, value, scale in _values(unit)]
 
 
 # AFN0C F25 field -> the catalogue names of its elements (the names F241 records use)
@@ -95,9 +182,8 @@ def frozen_from_energy(terminal_id, pn, unit):
     td = unit.get("td")
     if not isinstance(td, (tuple, list)) or len(td) not in (2, 3):
         raise InvalidValue("a frozen energy unit needs its td: (y, m, d) or (y, m)")
-    base = DAILY_FN if len(td) == 3 else MONTHLY_FN
     return [FrozenValue(terminal_id, pn, item, tuple(td), value, scale, unit.get("read_time"))
-            for item, value, scale in _values(base, unit)]
+            for item, value, scale in _values(unit)]
 
 
 # AFN0D curve Fn -> (item name, decimals): the real-time names of the same quantities
@@ -106,7 +192,8 @@ CURVE_ITEMS = {
     84: ("power_active_c", 4),
     89: ("voltage_a", 1), 90: ("voltage_b", 1), 91: ("voltage_c", 1),
     92: ("current_a", 3), 93: ("current_b", 3), 94: ("current_c", 3),
-    101: ("F129.0", 2), 102: ("F130.0", 2), 103: ("F131.0", 2), 104: ("F132.0", 2),
+    101: ("energy_fwd_total", 2), 102: ("energy_fwd_reactive_total", 2),
+    103: ("energy_rev_total", 2), 104: ("energy_rev_reactive_total", 2),
     105: ("power_factor_total", 3), 106: ("power_factor_a", 3), 107: ("power_factor_b", 3),
     108: ("power_factor_c", 3),
 }

@@ -5,6 +5,7 @@ Part of the Station (repository.py).
 from sqlalchemy import bindparam, case, func, select
 
 from host_tools.station.ingest import frozen_table
+from host_tools.station.items import sort_key
 from host_tools.station.records import (StoredEvent, StoredFrozen, StoredReading,
                                         TerminalStatus, terminal_label, to_decimal)
 from host_tools.station.station_part import StationPart
@@ -23,23 +24,26 @@ class QueriesMixin(StationPart):
     """What the CLI and reports ask (mixed into Station)."""
 
     def readings(self, terminal_id, pn, since, until, items=None):
-        """A point's readings with since <= read_at < until (datetimes or Unix seconds)."""
+        """A point's readings with since <= read_at < until (datetimes or Unix seconds), by
+        time, then in the order people read items (items.sort_key: a total before its
+        tariffs)."""
         r, t = readings.c, terminals.c
         query = (select(r.terminal_id, t.area_code, t.address, r.pn, r.item, r.read_at, r.value,
                         r.scale, r.received_at)
                  .join_from(readings, terminals, t.id == r.terminal_id)
                  .where(r.terminal_id == terminal_id, r.pn == pn, r.read_at >= self._at(since),
                         r.read_at < self._at(until))
-                 .order_by(r.read_at, r.item))
+                 .order_by(r.read_at))
         if items:
             query = query.where(r.item.in_(list(items)))
         with self.db.transaction(write=False):
-            rows = self.db.rows(query)
+            rows = sorted(self.db.rows(query), key=lambda r: (r[5], sort_key(r[4])))
         return [StoredReading(r[0], terminal_label(r[1], r[2]), r[3], r[4], self._time(r[5]),
                               to_decimal(r[6], r[7]), self._time(r[8])) for r in rows]
 
     def frozen(self, kind, terminal_id, pn, first, last, items=None):
-        """A point's daily or monthly frozen values for periods first..last (inclusive)."""
+        """A point's daily or monthly frozen values for periods first..last (inclusive), by
+        period, then in the order people read items (items.sort_key)."""
         table, column, check = frozen_table(kind)
         f, t = table.c, terminals.c
         query = (select(f.terminal_id, t.area_code, t.address, f.pn, f.item, f[column], f.value,
@@ -47,11 +51,11 @@ class QueriesMixin(StationPart):
                  .join_from(table, terminals, t.id == f.terminal_id)
                  .where(f.terminal_id == terminal_id, f.pn == pn,
                         f[column].between(check(first), check(last)))
-                 .order_by(f[column], f.item))
+                 .order_by(f[column]))
         if items:
             query = query.where(f.item.in_(list(items)))
         with self.db.transaction(write=False):
-            rows = self.db.rows(query)
+            rows = sorted(self.db.rows(query), key=lambda r: (r[5], sort_key(r[4])))
         return [StoredFrozen(r[0], terminal_label(r[1], r[2]), r[3], r[4], r[5],
                              to_decimal(r[6], r[7]), self._time(r[8]), self._time(r[9]))
                 for r in rows]

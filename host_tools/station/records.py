@@ -12,14 +12,14 @@ four places) or an int with `scale` decimal places (123400, scale=4). Floats are
 seconds, or the tuples protocol.gw376_formats decodes (format 15 (y, m, d, h, min), format 01).
 `period` is a day `YYYY-MM-DD` (daily) or month `YYYY-MM` (monthly), a date, or the format-20
 (y, m, d) / format-21 (y, m) tuple. So a decoded AFN0C F129 maps straight on:
-`Reading(tid, pn, "F129.%d" % k, unit["read_time"], unit["forward_active"][k],
+`Reading(tid, pn, items.energy_item("fwd", k), unit["read_time"], unit["forward_active"][k],
 gw376_formats.DECIMALS[14])` (skip values that are None: "no data").
 
 Outputs carry aware datetimes in the station's zone and Decimal values.
 
-Item names (the `item` text) follow the single-quantity 1376.1 data unit and the element:
-`F129.0` total forward active energy, `F129.1`..`F129.M` its tariffs (see items.py, which maps
-decoded units to records, and docs/station.md).
+Item names (the `item` text) are the station's one naming (items.py, which also maps decoded
+units to records; docs/station.md): `energy_fwd_total` the total forward active energy,
+`energy_fwd_t1`..`energy_fwd_tM` its tariffs, `voltage_a` ...
 """
 import decimal
 from typing import NamedTuple, Optional

@@ -3,7 +3,7 @@
     station = open_station("sqlite:///station.db")         # migrates a new or old database
     t = station.add_terminal("4101", 1, password="00" * 16, name="north-yard")
     station.set_measuring_point(t.id, 1, "000000000001", protocol=30, port=2, baud=2400)
-    station.store_readings([Reading(t.id, 1, "F129.0", read_at, Decimal("1234.5600"))])
+    station.store_readings([Reading(t.id, 1, "energy_fwd_total", read_at, Decimal("1234.5600"))])
 
 Methods are synchronous, short, and take many records at once (one transaction per call), so an
 asyncio front end batches what arrives and runs each call with `asyncio.to_thread`; the Station

@@ -8,13 +8,14 @@ sent in the DL/T 645 catalogue's smallest unit.
 
     readings, daily, events = records_to_data(terminal_id, identity["records"], protocols)
 
-Mapping (the station's item names, docs/station.md):
-- forward active energy total/t1..t4 -> `F129.0..4` (real time and curve) or daily frozen
-  `F161.0..4` for the day of the record's time (what AFN0D F161 of that day answers); reverse
-  active -> `F131.x` / `F163.x`; 0.01 kWh, scale 2.
-- other quantities -> their catalogue names (`voltage_a`, `current_b`, `power_active_total`,
-  `power_factor_a`, `frequency`, `balance_remaining`, `status_word_3` ...) at the catalogue's
-  decimals for the meter's protocol (a DL/T 645-1997 voltage has none).
+Mapping: every quantity keeps its catalogue name (the station's one naming, items.py), at the
+catalogue's decimals for the meter's protocol (a DL/T 645-1997 voltage has none).
+- real-time and curve records -> readings (`energy_fwd_total`, `energy_rev_t2`, `voltage_a`,
+  `current_b`, `power_active_total`, `power_factor_a`, `frequency`, `balance_remaining`,
+  `status_word_3` ...) at the record's time.
+- freeze and midnight records of the energy registers (forward / reverse active, total and
+  tariffs, 0.01 kWh) -> daily frozen values for the day of the record's time (what AFN0D
+  F161 / F163 of that day answers); their other quantities are not stored.
 - event records -> Events (ERC, data bytes, time, Pn; not important: important events come as
   AFN0E reports), identified like events read with AFN0E, so either path stores them once.
 - markers (boot, clock set, format) are not stored.
@@ -24,11 +25,13 @@ once (unique keys), so an upload repeated after a lost confirmation or a station
 nothing.
 """
 import datetime
+import functools
 
 from protocol import dlt645_items, gw376_upload
 from protocol.reading_items import CURVE, FROZEN, MIDNIGHT, REALTIME  # noqa: F401
 from protocol.reading_items import NAMES as QUANTITY_NAMES
 
+from host_tools.station.items import tariff_of
 from host_tools.station.records import Event, FrozenValue, Reading
 
 EPOCH_2000 = datetime.datetime(2000, 1, 1)
@@ -40,6 +43,7 @@ def record_time(seconds):
     return EPOCH_2000 + datetime.timedelta(seconds=seconds)
 
 
+@functools.lru_cache(maxsize=None)      # the catalogue is scanned once per name
 def catalogue_decimals(name, protocol):
     """Decimals of a catalogue quantity as a meter of that 1376.1 protocol number sends it."""
     try:
@@ -55,13 +59,10 @@ def item_for(kind, quantity):
     """(item name, frozen?) for a ring-log item, or (None, False) when it is not stored."""
     if quantity >= len(QUANTITY_NAMES) or not QUANTITY_NAMES[quantity]:
         return None, False
-    frozen = kind in (FROZEN, MIDNIGHT)
-    if 1 <= quantity <= 10:
-        base = (161 if frozen else 129) + (0 if quantity <= 5 else 2)
-        return "F%d.%d" % (base, (quantity - 1) % 5), frozen
-    if frozen:
-        return None, False
-    return QUANTITY_NAMES[quantity], False
+    name = QUANTITY_NAMES[quantity]
+    if kind in (FROZEN, MIDNIGHT):
+        return (name, True) if tariff_of(name) is not None else (None, False)
+    return name, False
 
 
 def records_to_data(terminal_id, records, protocols=None):
@@ -80,8 +81,7 @@ def records_to_data(terminal_id, records, protocols=None):
                 name, is_frozen = item_for(item_id >> 6, item_id & 63)
                 if name is None:
                     continue
-                scale = 2 if name.startswith("F") else \
-                    catalogue_decimals(QUANTITY_NAMES[item_id & 63], protocol)
+                scale = catalogue_decimals(name, protocol)
                 if is_frozen:
                     frozen.append(FrozenValue(terminal_id, point, name, at.date().isoformat(),
                                               value, scale, at))

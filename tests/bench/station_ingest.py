@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from host_tools.station import pgtest
+from host_tools.station.items import energy_item
 from host_tools.station.records import Reading
 from host_tools.station.repository import open_station
 from host_tools.station.writer import StationWriter
@@ -39,7 +40,7 @@ def uploads(terminal_ids, seed=1376):
     for k in range(ROUNDS):
         read_at = START + datetime.timedelta(minutes=15 * k)
         for tid in terminal_ids:
-            batch = [Reading(tid, pn, "F129.%d" % i, read_at,
+            batch = [Reading(tid, pn, energy_item("fwd", i), read_at,
                              Decimal("%d.%04d" % (1000 * pn + k, rng.randrange(10000))))
                      for pn in range(1, METERS + 1) for i in range(ITEMS)]
             sent.append(batch)

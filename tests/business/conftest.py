@@ -10,6 +10,7 @@ from sqlalchemy import insert, text
 
 from host_tools.business import customers, tariffs, users
 from host_tools.business.database import open_business
+from host_tools.station.items import energy_item
 
 NOW = 1796083200        # 2026-12-01 00:00:00 UTC
 PASSWORD = "correct horse battery"
@@ -54,9 +55,8 @@ class World:
 
     def frozen(self, pn, day, *kwh, scale=4, monthly=False):
         """Frozen values of one meter on a day: kwh = (total, r1, r2, r3, r4) as text kWh."""
-        table, column, base = ("monthly_frozen", "month", "F177") if monthly else \
-            ("daily_frozen", "day", "F161")
-        rows = [{"t": self.terminal_id, "pn": pn, "item": "%s.%d" % (base, i), "when": day,
+        table, column = ("monthly_frozen", "month") if monthly else ("daily_frozen", "day")
+        rows = [{"t": self.terminal_id, "pn": pn, "item": energy_item("fwd", i), "when": day,
                  "v": int(round(float(v) * 10 ** scale)), "s": scale, "now": NOW}
                 for i, v in enumerate(kwh) if v is not None]
         with self.engine.begin() as conn:

@@ -65,7 +65,7 @@ def test_trip_for_arrears_then_payment_restores_supply(engine_name, tmp_path, re
     engine = open_business(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO daily_frozen (terminal_id, pn, item, day, value, scale, "
-                          "received_at) VALUES (:t, 1, 'F161.0', :d, :v, 4, 0)"),
+                          "received_at) VALUES (:t, 1, 'energy_fwd_total', :d, :v, 4, 0)"),
                      [{"t": terminal_id, "d": start, "v": 10_000_000},
                       {"t": terminal_id, "d": end, "v": 12_000_000}])
     engine.dispose()

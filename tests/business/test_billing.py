@@ -163,7 +163,7 @@ def test_missing_frozen_value_holds_and_estimate_is_explicit(world):
     world.customer("C1", pn=1, tariff="F")
     s = only(bill(world))
     assert s.state == "held" and s.lines == [] and s.total_fen == 0
-    assert "F161.0" in s.hold_reason and "2026-12-01" in s.hold_reason
+    assert "energy_fwd_total" in s.hold_reason and "2026-12-01" in s.hold_reason
     assert "000000000001" in s.hold_reason
     # --estimate: linear between 11-29 (150) and 12-03 (154): 152 at 12-01; 52 kWh x 0.5 = 26.00
     s = only(bill(world, estimate=True))

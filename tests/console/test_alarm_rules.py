@@ -114,7 +114,7 @@ def frozen(tid, pn, start, kwh_per_day):
     register, values = Decimal("100.0000"), []
     day = datetime.date.fromisoformat(start)
     for kwh in kwh_per_day + [0]:
-        values.append(FrozenValue(tid, pn, "F161.0", day.isoformat(), register))
+        values.append(FrozenValue(tid, pn, "energy_fwd_total", day.isoformat(), register))
         register += Decimal(str(kwh))
         day += datetime.timedelta(days=1)
     return values

@@ -80,7 +80,7 @@ def test_the_meter_page_charts_daily_consumption_from_frozen_values(
         for n in range(11, 0, -1):
             day = today - datetime.timedelta(days=n)
             if n != 4:
-                values.append(FrozenValue(terminal_id, 1, "F161.0", day.isoformat(), register))
+                values.append(FrozenValue(terminal_id, 1, "energy_fwd_total", day.isoformat(), register))
             register += Decimal("1.5") + (11 - n)
         station.store_daily_frozen(values)
     page = new_browser().new_page()

@@ -32,7 +32,7 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path):
     assert (tmp_path / "demo.db").exists()
     # the board reported to the master station over the simulated GPRS modem
     station = out.split("== what the master station received", 1)[1]
-    assert "F129.0" in station and "16/16" in station
+    assert "energy_fwd_total" in station and "16/16" in station
     # the billing office on the same database
     office = out.split("== the billing office", 1)[1]
     assert "demo data: 200 customers in 2 areas" in office

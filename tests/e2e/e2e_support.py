@@ -57,11 +57,11 @@ BUS_FORMAT = {1: {"baud": BAUD, "parity": "E", "turnaround_ms": 40},
 # Tariff registers default to 10/30/35/25 % of the total (docs/meter-simulator.md); nominal
 # 220 V; no load: no current, no power.
 EXPECTED_CONSTANT = {
-    1: {"F129.0": "1234.5600", "F129.1": "123.4500", "F129.2": "370.3600",
-        "F129.3": "432.0900", "F129.4": "308.6400", "voltage_a": "220.0", "current_a": "0.000",
-        "power_active_total": "0.0000"},
-    2: {"F129.0": "987.6500", "voltage_a": "220.0"},   # DL/T 645-1997 whole volts, in 07
-    4: {"F129.0": "321.0900", "voltage_a": "220.0"},
+    1: {"energy_fwd_total": "1234.5600", "energy_fwd_t1": "123.4500",
+        "energy_fwd_t2": "370.3600", "energy_fwd_t3": "432.0900", "energy_fwd_t4": "308.6400",
+        "voltage_a": "220.0", "current_a": "0.000", "power_active_total": "0.0000"},
+    2: {"energy_fwd_total": "987.6500", "voltage_a": "220.0"},   # DL/T 645-1997 whole volts, in 07
+    4: {"energy_fwd_total": "321.0900", "voltage_a": "220.0"},
 }
 
 

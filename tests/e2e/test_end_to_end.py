@@ -35,10 +35,6 @@ from host_tools.station.uploads import PROTOCOL_1997, catalogue_decimals
 from tests.e2e.e2e_support import EXPECTED_CONSTANT, METERS, TERMINAL, Chain, utc
 
 EPOCH = datetime.datetime(1970, 1, 1)
-ENERGY_ITEMS = {"energy_fwd_total": "F129.0", "energy_rev_total": "F131.0"}
-for _t in range(1, 5):
-    ENERGY_ITEMS["energy_fwd_t%d" % _t] = "F129.%d" % _t
-    ENERGY_ITEMS["energy_rev_t%d" % _t] = "F131.%d" % _t
 # Quantities no standard unit carries (docs/gw376.md): the firmware keeps them out of
 # standard reports, so the station cannot hold them.
 DRAIN_POLL_S = 5      # between two `conc status` while the backlog drains (each one restarts it)
@@ -48,7 +44,7 @@ NO_STANDARD_UNIT = {"frequency", "energy_combined_total", "balance_remaining", "
 def board_value(pn, quantity, raw):
     """A ring-log integer as a number in the catalogue's unit (kWh, V, A ...)."""
     protocol = PROTOCOL_1997 if METERS[pn][4] == "dlt645-1997" else 30
-    decimals = 2 if quantity in ENERGY_ITEMS else catalogue_decimals(quantity, protocol)
+    decimals = catalogue_decimals(quantity, protocol)
     return Decimal(raw).scaleb(-decimals)
 
 
@@ -84,8 +80,7 @@ def board_readings(records):
         assert rec["kind"] == "realtime", rec
         if rec["quantity"] in NO_STANDARD_UNIT or rec["value"] is None:
             continue
-        item = ENERGY_ITEMS.get(rec["quantity"], rec["quantity"])
-        key = (rec["point"], item, epoch_s(rec["time"]) // 60 * 60)
+        key = (rec["point"], rec["quantity"], epoch_s(rec["time"]) // 60 * 60)
         out.setdefault(key, set()).add(board_value(rec["point"], rec["quantity"], rec["value"]))
     return out
 
@@ -196,7 +191,7 @@ def test_readings_reach_the_station_with_the_meters_values(chain):
     # format 14's 0.0001 kWh.
     shown = {(r["item"], r["read_at"]): r["value"] for r in chain.readings(3, start, end)}
     for (pn, item, t), values in board.items():
-        if pn == 3 and item == "F129.0":
+        if pn == 3 and item == "energy_fwd_total":
             when = datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
             assert Decimal(shown[(item, when)]) in values
 

@@ -221,7 +221,7 @@ def test_a_day_of_station_set_reports_reaches_the_station(day):
     for pn, item, on, value, scale in rows:
         got[(pn, item, str(on)[:10])] = Decimal(value).scaleb(-scale)
     midnight = day.midnight.date().isoformat()
-    assert {(1, "F161.0", midnight), (2, "F161.0", midnight)} <= set(got), sorted(got)
+    assert {(1, "energy_fwd_total", midnight), (2, "energy_fwd_total", midnight)} <= set(got), sorted(got)
     assert set(frozen) == set(got), (sorted(set(frozen) ^ set(got)))
     assert all(got[k] in frozen[k] for k in frozen), (got, frozen)
 

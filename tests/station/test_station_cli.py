@@ -87,7 +87,7 @@ def _fill(db_url):
         station.store_readings([
             Reading(t.id, 3, item, datetime.datetime(2026, 11, 24, 8, m), value)
             for m in (0, 15, 30)
-            for item, value in (("F129.0", Decimal("1234.5600") + m), ("F129.1", Decimal("0.0100")))])
+            for item, value in (("energy_fwd_total", Decimal("1234.5600") + m), ("energy_fwd_t1", Decimal("0.0100")))])
         station.store_events([Event(t.id, 14, b"\x00\x08\x24\x11\x26",
                                     occurred_at=datetime.datetime(2026, 11, 24, 7, 0)),
                               Event(t.id, 31, b"\x01", pn=3, important=False,
@@ -102,15 +102,19 @@ def test_readings_table_csv_and_json(run, db_url):
     out = run("readings", "--meter", "42", "--from", "2026-11-24T08:00", "--to",
               "2026-11-24T08:15")
     assert "meter 000000000042 (terminal 4101-1 p3): 4 readings" in out
-    assert "2026-11-24 08:15:00+08:00  F129.0  1249.5600" in out
+    lines = out.splitlines()
+    assert lines[1].split() == ["TIME", "ITEM", "VALUE", "UNIT"]
+    # a total before its tariffs, each value with the places it was stored with and its unit
+    assert lines[-2:] == ["2026-11-24 08:15:00+08:00  energy_fwd_total  1249.5600  kWh",
+                          "2026-11-24 08:15:00+08:00  energy_fwd_t1        0.0100  kWh"]
     rows = list(csv.DictReader(io.StringIO(run("readings", "--meter", "north-yard:3", "--from",
                                                "2026-11-24", "--to", "2026-11-24", "--csv"))))
     assert len(rows) == 6
     assert rows[0] == {"terminal": "4101-1", "pn": "3", "meter": "000000000042",
-                       "item": "F129.0", "read_at": "2026-11-24T08:00:00+08:00",
-                       "value": "1234.5600"}
+                       "item": "energy_fwd_total", "read_at": "2026-11-24T08:00:00+08:00",
+                       "value": "1234.5600", "unit": "kWh"}
     got = json.loads(run("readings", "--meter", "4101-1:3", "--from", "2026-11-24T00:10Z",
-                         "--to", "2026-11-24", "--item", "F129.1", "--json"))
+                         "--to", "2026-11-24", "--item", "energy_fwd_t1", "--json"))
     assert [(r["read_at"], r["value"]) for r in got] == [("2026-11-24T08:15:00+08:00", "0.0100"),
                                                          ("2026-11-24T08:30:00+08:00", "0.0100")]
 
@@ -120,6 +124,13 @@ def test_readings_table_csv_and_json(run, db_url):
     (["--meter", "42", "--from", "2026-11-25", "--to", "2026-11-24"], "--from must be before"),
     (["--meter", "77", "--from", "2026-11-24"], "no meter 000000000077"),
     (["--meter", "4101-7:3", "--from", "2026-11-24"], "no terminal '4101-7'"),
+    # the names before revision 0006 say what replaces them, table included
+    (["--meter", "42", "--item", "F129.0"],
+     "--item F129.0 is the old name of energy_fwd_total: use --item energy_fwd_total\n"),
+    (["--meter", "42", "--item", "voltage_a", "--item", "F161.2", "--daily"],
+     "--item F161.2 is the old name of the daily frozen energy_fwd_t2: use --item energy_fwd_t2 "
+     "--daily"),
+    (["--meter", "42", "--item", "F180.0"], "use --item energy_rev_reactive_total --monthly"),
 ])
 def test_readings_bad_input(run, db_url, args, message):
     _fill(db_url)
@@ -213,13 +224,14 @@ def test_daily_frozen_readings(run, db_url):
     t = _fill(db_url)
     from host_tools.station.records import FrozenValue
     with open_station(db_url, zone=ZONE) as station:
-        station.store_daily_frozen([FrozenValue(t.id, 3, "F161.0", "2026-11-%02d" % d,
+        station.store_daily_frozen([FrozenValue(t.id, 3, "energy_fwd_total", "2026-11-%02d" % d,
                                                 Decimal("100.0000") + d) for d in (22, 23)])
     rows = list(csv.DictReader(io.StringIO(run("readings", "--meter", "42", "--from",
                                                "2026-11-23", "--to", "2026-11-23", "--daily",
                                                "--csv"))))
     assert [(r["period"], r["item"], r["value"]) for r in rows] == [
-        ("2026-11-23", "F161.0", "123.0000")]
+        ("2026-11-23", "energy_fwd_total", "123.0000")]
     table = run("readings", "--meter", "42", "--from", "2026-11-01", "--to", "2026-11-30",
                 "--daily")
-    assert "2 daily frozen values" in table and "2026-11-22  F161.0  122.0000" in table
+    assert "2 daily frozen values" in table
+    assert "2026-11-22  energy_fwd_total  122.0000  kWh   -" in table

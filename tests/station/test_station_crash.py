@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+from host_tools.station.items import energy_item
 from host_tools.station.records import Reading
 from host_tools.station.repository import open_station
 
@@ -16,12 +17,13 @@ UPLOADS = 400
 WRITER = textwrap.dedent("""
     import sys
     from decimal import Decimal
+    from host_tools.station.items import energy_item
     from host_tools.station.records import Reading
     from host_tools.station.repository import open_station
     station = open_station(sys.argv[1], zone="UTC")
     tid = station.find_terminal("4101", 1).id
     for k in range(%d):
-        station.store_readings([Reading(tid, pn, "F129.%%d" %% i, 1795478400 + 60 * k,
+        station.store_readings([Reading(tid, pn, energy_item("fwd", i), 1795478400 + 60 * k,
                                         Decimal("%%d.%%04d" %% (k, pn)))
                                 for pn in range(1, 65) for i in range(15)])
         print(k, flush=True)          # the station would confirm upload k now
@@ -57,9 +59,9 @@ def test_kill_mid_upload(db_url):
         new = 0
         for k in range(confirmed - 2, done + 3):
             new += station.store_readings([
-                Reading(tid, pn, "F129.%d" % i, 1795478400 + 60 * k, 1) for pn in range(1, 65)
-                for i in range(15)])
-        first = station.readings(tid, 1, 1795478400, 1795478400 + 60, items=["F129.0"])
+                Reading(tid, pn, energy_item("fwd", i), 1795478400 + 60 * k, 1)
+                for pn in range(1, 65) for i in range(15)])
+        first = station.readings(tid, 1, 1795478400, 1795478400 + 60, items=["energy_fwd_total"])
     assert stored_count(db_url) == (done + 3) * PER_UPLOAD
     assert new == 3 * PER_UPLOAD
     assert [str(r.value) for r in first] == ["0.0001"]      # the original, not the re-send

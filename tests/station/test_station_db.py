@@ -178,7 +178,21 @@ def _make_v1_database(db_url):
         conn.execute("INSERT INTO schema_version VALUES (1, 'V1', 1000)")
         conn.execute("INSERT INTO terminals (area_code, address, name, password, created_at) "
                      "VALUES ('4101', 1, 'north-yard', '%s', 1000)" % ("ab" * 16))
-        conn.execute("INSERT INTO readings VALUES (1, 3, 'F129.0', 1796083200, 123456, 2, 1000)")
+        # items under the 1376.1 names the station used before revision 0006
+        for item, value in (("F129.0", 123456), ("F129.1", 23456), ("F130.0", 71),
+                            ("F131.12", 5), ("F136.2", 9), ("voltage_a", 2201)):
+            conn.execute("INSERT INTO readings VALUES (1, 3, '%s', 1796083200, %d, 2, 1000)"
+                         % (item, value))
+        for item, value in (("F161.0", 120000), ("F161.4", 30000), ("F163.0", 17)):
+            conn.execute("INSERT INTO daily_frozen VALUES (1, 3, '%s', '2026-11-30', %d, 4, "
+                         "NULL, 1000)" % (item, value))
+        for item, value in (("F177.0", 110000), ("F180.3", 42)):
+            conn.execute("INSERT INTO monthly_frozen VALUES (1, 3, '%s', '2026-11', %d, 4, NULL, "
+                         "1000)" % (item, value))
+        # a reading somebody already stored under the new name: it stays, its old twin goes
+        conn.execute("INSERT INTO readings VALUES (1, 3, 'F129.0', 1796084100, 1, 2, 1000)")
+        conn.execute("INSERT INTO readings VALUES (1, 3, 'energy_fwd_total', 1796084100, 2, 2, "
+                     "1000)")
     conn.close()
 
 
@@ -204,8 +218,21 @@ def test_a_v1_database_upgrades_in_place_without_loss(db_url):
         assert schema.current_version(station.db) == schema.head()
         t = station.terminal("north-yard")
         assert station.terminal_password(t.id) == bytes.fromhex("ab" * 16)
+        # the old readings answer under the new names, values exact, in the same tables
         got = station.readings(t.id, 3, 1796083200, 1796083201)
-        assert [(r.item, r.value) for r in got] == [("F129.0", Decimal("1234.56"))]
+        assert [(r.item, str(r.value)) for r in got] == [
+            ("energy_fwd_total", "1234.56"), ("energy_fwd_t1", "234.56"),
+            ("energy_fwd_reactive_total", "0.71"), ("energy_rev_t12", "0.05"),
+            ("energy_q4_reactive_t2", "0.09"), ("voltage_a", "22.01")]
+        assert [(f.item, str(f.value)) for f in station.frozen(
+            "daily", t.id, 3, "2026-11-30", "2026-11-30")] == [
+            ("energy_fwd_total", "12.0000"), ("energy_fwd_t4", "3.0000"),
+            ("energy_rev_total", "0.0017")]
+        assert [(f.item, str(f.value)) for f in station.frozen(
+            "monthly", t.id, 3, "2026-11", "2026-11")] == [
+            ("energy_fwd_total", "11.0000"), ("energy_rev_reactive_t3", "0.0042")]
+        assert [(r.item, str(r.value)) for r in station.readings(
+            t.id, 3, 1796084100, 1796084101)] == [("energy_fwd_total", "0.02")]
         with station.db.transaction(write=False):
             assert station.db.scalar("SELECT MAX(version) FROM schema_version") == 2
         station.add_terminal("4101", 2, "00")       # and it takes new data
@@ -224,9 +251,15 @@ def test_a_v1_file_made_by_the_old_station_upgrades(tmp_path):
         t = station.terminal("north-yard")
         assert station.terminal_password(t.id) == bytes.fromhex("1234" + "00" * 14)
         assert [p.pn for p in station.measuring_points(t.id)] == [1, 2]
-        assert len(station.readings(t.id, 1, 0, 2 ** 40)) == 5
-        assert station.frozen("daily", t.id, 1, "2026-11-30", "2026-11-30")[0].value == \
-            Decimal("1200.00")
+        got = station.readings(t.id, 1, 0, 2 ** 40)
+        assert [(r.item, str(r.value)) for r in got] == [
+            ("energy_fwd_total", "1234.56"), ("energy_fwd_t1", "1235.56"),
+            ("energy_fwd_t2", "1236.56"), ("energy_fwd_t3", "1237.56"),
+            ("energy_fwd_t4", "1238.56")]
+        assert [(f.item, str(f.value)) for f in station.frozen(
+            "daily", t.id, 1, "2026-11-30", "2026-11-30")] == [("energy_fwd_total", "1200.00")]
+        assert [(f.item, str(f.value)) for f in station.frozen(
+            "monthly", t.id, 1, "2026-11", "2026-11")] == [("energy_fwd_total", "1100.00")]
         assert [e.erc for e in station.events()] == [14]
         assert [c.state for c in station.commands()] == ["confirmed"]
         assert len(station.command_steps(1)) == 3

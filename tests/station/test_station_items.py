@@ -1,7 +1,14 @@
 """Decoded 1376.1 energy units become stored values under one item name per quantity."""
+from decimal import Decimal
+
+import pytest
+
 from protocol import gw376_units
 
-from host_tools.station.items import frozen_from_energy, item_name, readings_from_energy
+from host_tools.station.errors import InvalidValue
+from host_tools.station.items import (energy_item, frozen_from_energy, item_unit, old_name,
+                                      readings_from_energy, shown, sort_key, tariff_of)
+from host_tools.station.records import FrozenValue, Reading
 
 F33 = {"read_time": (2026, 11, 24, 8, 15), "tariffs": 2,
        "forward_active": [123456789, 60000000, None],
@@ -16,26 +23,60 @@ def wire(afn, fn, value):
     return decoded
 
 
-def test_item_names_follow_the_single_quantity_units():
-    assert item_name(129, "forward_active", 0) == "F129.0"
-    assert item_name(161, "q4_reactive", 3) == "F168.3"
-    assert item_name(177, "reverse_active", 1) == "F179.1"
+def test_energy_registers_have_readable_names_with_their_units():
+    assert energy_item("fwd", 0) == "energy_fwd_total"
+    assert energy_item("q4_reactive", 3) == "energy_q4_reactive_t3"
+    assert [tariff_of(n) for n in ("energy_rev_t1", "energy_fwd_reactive_total", "voltage_a",
+                                   "energy_combined_total")] == [1, 0, None, None]
+    assert [item_unit(n) for n in ("energy_fwd_t2", "energy_rev_reactive_total",
+                                   "energy_q1_reactive_t1", "voltage_a", "current_b",
+                                   "power_factor_total", "energy_combined_total")] == [
+        "kWh", "kvarh", "kvarh", "V", "A", "", "kWh"]
+    assert shown("energy_fwd_total", Decimal("1234.5600")) == "1234.5600 kWh"
+    assert shown("power_factor_a", Decimal("0.998")) == "0.998"
 
 
-def test_a_realtime_f33_is_stored_as_f129_f130_f133(station, terminal):
+def test_old_1376_names_say_their_new_name_and_table():
+    assert old_name("F129.0") == ("energy_fwd_total", "realtime")
+    assert old_name("F168.3") == ("energy_q4_reactive_t3", "daily")
+    assert old_name("F179.1") == ("energy_rev_t1", "monthly")
+    assert old_name("F130.12") == ("energy_fwd_reactive_t12", "realtime")
+    assert [old_name(n) for n in ("F137.0", "F160.0", "F185.0", "F129", "voltage_a")] == \
+        [None] * 5
+
+
+def test_people_see_totals_before_tariffs_and_registers_in_order():
+    names = ["voltage_b", "energy_fwd_t1", "zeta", "energy_rev_total", "energy_fwd_total",
+             "voltage_a", "energy_fwd_t10", "energy_fwd_t2", "alpha"]
+    assert sorted(names, key=sort_key) == [
+        "energy_fwd_total", "energy_fwd_t1", "energy_fwd_t2", "energy_fwd_t10",
+        "energy_rev_total", "voltage_a", "voltage_b", "alpha", "zeta"]
+
+
+def test_old_names_are_refused_so_the_database_keeps_one_naming(station, terminal):
+    with pytest.raises(InvalidValue, match="'F129.0' is an old name: store it as "
+                                           "energy_fwd_total"):
+        station.store_readings([Reading(terminal.id, 1, "F129.0", 1796083200, 1, 2)])
+    with pytest.raises(InvalidValue, match="store it as energy_fwd_t2"):
+        station.store_daily_frozen([FrozenValue(terminal.id, 1, "F161.2", "2026-11-30", 1, 2)])
+    assert station.readings(terminal.id, 1, 0, 2 ** 40) == []
+
+
+def test_a_realtime_f33_is_stored_under_the_names_of_f129_f130_f133(station, terminal):
     unit = wire(0x0C, 33, F33)
     readings = readings_from_energy(terminal.id, 1, unit)
-    assert sorted((r.item, r.value, r.scale) for r in readings) == [
-        ("F129.0", 123456789, 4), ("F129.1", 60000000, 4),
-        ("F130.0", 1234, 2), ("F130.1", 0, 2), ("F130.2", 1234, 2),
-        ("F133.0", 5, 2), ("F133.1", 5, 2), ("F133.2", 0, 2)]
+    assert {r.item: (r.value, r.scale) for r in readings} == {
+        "energy_fwd_total": (123456789, 4), "energy_fwd_t1": (60000000, 4),
+        "energy_fwd_reactive_total": (1234, 2), "energy_fwd_reactive_t1": (0, 2),
+        "energy_fwd_reactive_t2": (1234, 2), "energy_q1_reactive_total": (5, 2),
+        "energy_q1_reactive_t1": (5, 2), "energy_q1_reactive_t2": (0, 2)}
     assert station.store_readings(readings) == 8
     # the same quantity later read with F129 lands on the same item: a duplicate
     single = wire(0x0C, 129, {"read_time": F33["read_time"], "tariffs": 2,
                               "forward_active": F33["forward_active"]})
     assert station.store_readings(readings_from_energy(terminal.id, 1, single)) == 0
     got = station.readings(terminal.id, 1, (2026, 11, 24, 8, 0), (2026, 11, 24, 9, 0),
-                           items=["F129.0"])
+                           items=["energy_fwd_total"])
     assert str(got[0].value) == "12345.6789"
 
 
@@ -43,15 +84,16 @@ def test_frozen_units_go_to_daily_or_monthly(station, terminal):
     daily = wire(0x0D, 161, {"td": (2026, 11, 23), "read_time": (2026, 11, 24, 0, 5),
                              "tariffs": 1, "forward_active": [100, 50]})
     values = frozen_from_energy(terminal.id, 2, daily)
-    assert [(v.item, v.period) for v in values] == [("F161.0", (2026, 11, 23)),
-                                                     ("F161.1", (2026, 11, 23))]
+    assert [(v.item, v.period) for v in values] == [("energy_fwd_total", (2026, 11, 23)),
+                                                     ("energy_fwd_t1", (2026, 11, 23))]
     assert station.store_daily_frozen(values) == 2
     monthly = wire(0x0D, 17, dict(F33, td=(2026, 10)))
     values = frozen_from_energy(terminal.id, 2, monthly)
-    assert {v.item for v in values} >= {"F177.0", "F178.2", "F181.1"}
+    assert {v.item for v in values} >= {"energy_fwd_total", "energy_fwd_reactive_t2",
+                                        "energy_q1_reactive_t1"}
     assert station.store_monthly_frozen(values) == 8
     assert [str(f.value) for f in station.frozen("monthly", terminal.id, 2, "2026-10", "2026-10",
-                                                 items=["F177.0"])] == ["12345.6789"]
+                                                 items=["energy_fwd_total"])] == ["12345.6789"]
 
 
 def test_event_replies_are_stored_once_with_their_bytes(station, terminal):

@@ -8,6 +8,7 @@ import pytest
 
 from host_tools.station.errors import (DuplicateTerminal, InvalidValue, TerminalHasData,
                                        UnknownMeter, UnknownTerminal)
+from host_tools.station.items import energy_item
 from host_tools.station.records import Event, FrozenValue, Reading
 
 SHANGHAI_8AM = datetime.datetime(2026, 11, 24, 8, 0)         # naive: station zone (UTC+8)
@@ -16,7 +17,7 @@ UTC_MIDNIGHT = 1795478400                                      # 2026-11-24 00:0
 
 def upload(terminal_id, meters, items, read_at, base=1000):
     """What one upload carries: every meter's items at one read time."""
-    return [Reading(terminal_id, pn, "F129.%d" % i, read_at,
+    return [Reading(terminal_id, pn, energy_item("fwd", i), read_at,
                     Decimal("%d.%04d" % (base + pn, i))) for pn in meters for i in items]
 
 
@@ -139,7 +140,7 @@ def test_readings_are_stored_once_and_exactly(station, terminal):
     assert first.value == Decimal("1001.0000") and str(first.value) == "1001.0000"
     assert first.read_at == datetime.datetime(2026, 11, 24, 0, 0, tzinfo=datetime.timezone.utc)
     assert first.read_at.utcoffset() == datetime.timedelta(hours=8)
-    assert (first.terminal_label, first.pn, first.item) == ("4101-1", 1, "F129.0")
+    assert (first.terminal_label, first.pn, first.item) == ("4101-1", 1, "energy_fwd_total")
     assert [r.read_at.minute for r in got] == [0] * 15 + [15] * 15
 
 
@@ -157,8 +158,8 @@ def test_reading_values_keep_their_digits(station, terminal):
 
 def test_bad_readings_store_nothing(station, terminal):
     good = upload(terminal.id, [1, 2], [0], UTC_MIDNIGHT)
-    for bad in (Reading(terminal.id, 1, "F129.9", UTC_MIDNIGHT, 1.5),          # float
-                Reading(terminal.id, 2041, "F129.0", UTC_MIDNIGHT, 1),         # pn
+    for bad in (Reading(terminal.id, 1, "energy_fwd_t9", UTC_MIDNIGHT, 1.5),          # float
+                Reading(terminal.id, 2041, "energy_fwd_total", UTC_MIDNIGHT, 1),         # pn
                 Reading(terminal.id, 1, "", UTC_MIDNIGHT, 1),                  # item
                 Reading(terminal.id, 1, "F1", "yesterday", 1),                 # time
                 Reading(terminal.id, 1, "F1", UTC_MIDNIGHT, 1 << 63)):         # too big
@@ -172,11 +173,11 @@ def test_bad_readings_store_nothing(station, terminal):
 
 def test_readings_query_range_and_items(station, terminal):
     station.store_readings([Reading(terminal.id, 1, item, UTC_MIDNIGHT + 900 * k, k)
-                            for k in range(8) for item in ("F129.0", "F129.1")])
+                            for k in range(8) for item in ("energy_fwd_total", "energy_fwd_t1")])
     got = station.readings(terminal.id, 1, UTC_MIDNIGHT + 900, UTC_MIDNIGHT + 2700)
-    assert [(r.item, int(r.value)) for r in got] == [("F129.0", 1), ("F129.1", 1),
-                                                     ("F129.0", 2), ("F129.1", 2)]
-    only = station.readings(terminal.id, 1, UTC_MIDNIGHT, UTC_MIDNIGHT + 7200, items=["F129.1"])
+    assert [(r.item, int(r.value)) for r in got] == [("energy_fwd_total", 1), ("energy_fwd_t1", 1),
+                                                     ("energy_fwd_total", 2), ("energy_fwd_t1", 2)]
+    only = station.readings(terminal.id, 1, UTC_MIDNIGHT, UTC_MIDNIGHT + 7200, items=["energy_fwd_t1"])
     assert [int(r.value) for r in only] == list(range(8))
     assert station.readings(terminal.id, 2, 0, 2 ** 40) == []
 
@@ -199,11 +200,11 @@ def test_store_from_threads_like_the_asyncio_front_end(station, terminal):
 # -- frozen values -----------------------------------------------------------------------------
 def test_daily_and_monthly_frozen_values(station, terminal):
     days = ["2026-11-%02d" % d for d in (20, 21, 23)]
-    daily = [FrozenValue(terminal.id, pn, "F161.0", day, Decimal("100.25") + pn, read_at=UTC_MIDNIGHT)
+    daily = [FrozenValue(terminal.id, pn, "energy_fwd_total", day, Decimal("100.25") + pn, read_at=UTC_MIDNIGHT)
              for pn in (1, 2) for day in days]
     assert station.store_daily_frozen(daily) == 6
     assert station.store_daily_frozen(daily[:2]) == 0
-    periods = station.frozen_periods("daily", terminal.id, "F161.0", "2026-11-19", "2026-11-23")
+    periods = station.frozen_periods("daily", terminal.id, "energy_fwd_total", "2026-11-19", "2026-11-23")
     assert periods == {1: set(days), 2: set(days)}     # 2026-11-22 is the gap to backfill
     station.set_measuring_point(terminal.id, 1, "1")
     station.set_measuring_point(terminal.id, 3, "3")
@@ -219,15 +220,15 @@ def test_daily_and_monthly_frozen_values(station, terminal):
     station.store_readings(upload(terminal.id, [1], [0], UTC_MIDNIGHT))
     station.store_readings(upload(terminal.id, [1], [0], UTC_MIDNIGHT - 900))   # a late backfill
     assert station.collection_state(terminal.id)[1][0].timestamp() == UTC_MIDNIGHT
-    monthly = [FrozenValue(terminal.id, 1, "F177.0", datetime.date(2026, 10, 1), 5, 2)]
+    monthly = [FrozenValue(terminal.id, 1, "energy_fwd_total", datetime.date(2026, 10, 1), 5, 2)]
     assert station.store_monthly_frozen(monthly) == 1
     assert station.store_monthly_frozen(monthly) == 0
     assert [str(f.value) for f in station.frozen("monthly", terminal.id, 1, "2026-10", "2026-10")] \
         == ["0.05"]
     with pytest.raises(InvalidValue):
-        station.store_daily_frozen([FrozenValue(terminal.id, 1, "F161.0", "2026-02-30", 1)])
+        station.store_daily_frozen([FrozenValue(terminal.id, 1, "energy_fwd_total", "2026-02-30", 1)])
     with pytest.raises(InvalidValue):
-        station.store_monthly_frozen([FrozenValue(terminal.id, 1, "F177.0", "2026-13", 1)])
+        station.store_monthly_frozen([FrozenValue(terminal.id, 1, "energy_fwd_total", "2026-13", 1)])
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -351,24 +352,24 @@ def test_decoded_1376_values_map_straight_on(station, terminal):
     format-15/01 time tuples, format-20/21 day and month tuples."""
     unit = {"read_time": (2026, 11, 24, 8, 15), "tariffs": 2,
             "forward_active": [1234567890, 600000000, None]}
-    readings = [Reading(terminal.id, 1, "F129.%d" % k, unit["read_time"], value, 4)
+    readings = [Reading(terminal.id, 1, energy_item("fwd", k), unit["read_time"], value, 4)
                 for k, value in enumerate(unit["forward_active"]) if value is not None]
     assert station.store_readings(readings) == 2
     got = station.readings(terminal.id, 1, (2026, 11, 24, 8, 0), (2026, 11, 24, 8, 16, 0, 2))
-    assert [(r.item, str(r.value)) for r in got] == [("F129.0", "123456.7890"),
-                                                     ("F129.1", "60000.0000")]
+    assert [(r.item, str(r.value)) for r in got] == [("energy_fwd_total", "123456.7890"),
+                                                     ("energy_fwd_t1", "60000.0000")]
     assert got[0].read_at.isoformat() == "2026-11-24T08:15:00+08:00"
-    assert station.store_daily_frozen([FrozenValue(terminal.id, 1, "F161.0", (2026, 11, 23),
+    assert station.store_daily_frozen([FrozenValue(terminal.id, 1, "energy_fwd_total", (2026, 11, 23),
                                                    1234567890, 4, (2026, 11, 24, 0, 5))]) == 1
-    assert station.store_monthly_frozen([FrozenValue(terminal.id, 1, "F177.0", (2026, 10),
+    assert station.store_monthly_frozen([FrozenValue(terminal.id, 1, "energy_fwd_total", (2026, 10),
                                                      5, 4)]) == 1
-    assert station.frozen_periods("daily", terminal.id, "F161.0", (2026, 11, 1),
+    assert station.frozen_periods("daily", terminal.id, "energy_fwd_total", (2026, 11, 1),
                                   (2026, 11, 30)) == {1: {"2026-11-23"}}
     for bad_time in ((2026, 2, 30, 0, 0), (2026,)):
         with pytest.raises(InvalidValue):
-            station.store_readings([Reading(terminal.id, 1, "F129.0", bad_time, 1, 4)])
+            station.store_readings([Reading(terminal.id, 1, "energy_fwd_total", bad_time, 1, 4)])
     with pytest.raises(InvalidValue):
-        station.store_daily_frozen([FrozenValue(terminal.id, 1, "F161.0", (2026, 2, 30), 1)])
+        station.store_daily_frozen([FrozenValue(terminal.id, 1, "energy_fwd_total", (2026, 2, 30), 1)])
 
 
 def test_logins_in_one_batch_open_one_session_per_terminal(station, clock):

@@ -3,6 +3,7 @@ import asyncio
 from decimal import Decimal
 
 from host_tools.station.errors import InvalidValue, UnknownTerminal
+from host_tools.station.items import energy_item
 from host_tools.station.records import Reading
 from host_tools.station.writer import StationWriter
 from tests.waiting import wait_for_async
@@ -11,7 +12,8 @@ T0 = 1795478400
 
 
 def upload(terminal_id, k, meters=8, items=3):
-    return [Reading(terminal_id, pn, "F129.%d" % i, T0 + 900 * k, Decimal("%d.%02d" % (pn, i)))
+    return [Reading(terminal_id, pn, energy_item("fwd", i), T0 + 900 * k,
+                    Decimal("%d.%02d" % (pn, i)))
             for pn in range(1, meters + 1) for i in range(items)]
 
 
@@ -36,7 +38,7 @@ def test_a_bad_upload_fails_alone(station, terminal):
     async def sessions():
         writer = StationWriter(station)
         good = writer.store_readings(upload(terminal.id, 0))
-        malformed = writer.store_readings([Reading(terminal.id, 1, "F129.0", T0, 1.5)])
+        malformed = writer.store_readings([Reading(terminal.id, 1, "energy_fwd_total", T0, 1.5)])
         stranger = writer.store_readings(upload(terminal.id + 50, 0))
         other = writer.store_readings(upload(terminal.id, 1))
         results = await asyncio.gather(good, malformed, stranger, other, return_exceptions=True)

@@ -94,7 +94,7 @@ def test_firmware_uplink_delivers_its_outage_backlog_and_events_once(sqlite_url,
         tid = station.terminal("4101-1").id
         # the outage: 4 slots of 15 minutes x 4 meters, each a curve record of 6 quantities
         curve = [r for pn in range(1, 5)
-                 for r in station.readings(tid, pn, 0, FAR_FUTURE, items=["F129.0"])
+                 for r in station.readings(tid, pn, 0, FAR_FUTURE, items=["energy_fwd_total"])
                  if r.read_at.minute != 46 or r.read_at.hour != 23]
         assert len(curve) >= 16
         voltages = station.readings(tid, 2, 0, FAR_FUTURE, items=["voltage_a"])

@@ -37,8 +37,8 @@ def test_upload_is_confirmed_after_storing_and_a_resend_adds_nothing(db_url, upl
             await eventually(lambda: not sim.unconfirmed, what="upload confirmed")
             stored = all_readings(h, 1, (1, 2, 3))
             assert len(stored) == 3 * 5                           # total + 4 tariffs, 3 meters
-            assert {r.item for r in stored} == {"F129.0", "F129.1", "F129.2", "F129.3",
-                                                "F129.4"}
+            assert {r.item for r in stored} == {"energy_fwd_total", "energy_fwd_t1", "energy_fwd_t2", "energy_fwd_t3",
+                                                "energy_fwd_t4"}
             # the confirmation got lost: the terminal sends the same upload again
             sim._send_initiated(upload_frame(), "upload", "again")
             await eventually(lambda: not sim.unconfirmed, what="re-send confirmed")
@@ -146,9 +146,9 @@ def test_ring_log_records_map_to_station_items():
                (3, 2, 3, stamp + 120, bytes([31]) + bytes(6)), (4, 3, 0, stamp, b"\x01v1")]
     got_readings, got_frozen, events = records_to_data(7, records, {3: 30})
     assert [(r.item, r.value, r.scale, r.read_at) for r in got_readings] == [
-        ("F129.0", 123456, 2, datetime.datetime(2025, 11, 25, 0, 15)),
+        ("energy_fwd_total", 123456, 2, datetime.datetime(2025, 11, 25, 0, 15)),
         ("voltage_a", 2201, 1, datetime.datetime(2025, 11, 25, 0, 15))]
-    assert [(v.item, v.period, v.value) for v in got_frozen] == [("F161.0", "2025-11-25", 100000)]
+    assert [(v.item, v.period, v.value) for v in got_frozen] == [("energy_fwd_total", "2025-11-25", 100000)]
     assert [(e.erc, e.pn, e.important) for e in events] == [(31, 3, False)]
     # a DL/T 645-1997 meter's voltage has no decimals
     assert records_to_data(7, records[:1], {3: 1})[0][1].scale == 0
@@ -217,7 +217,7 @@ def test_the_station_collects_from_both_kinds_of_terminal_without_loss_or_duplic
             stored = all_readings(h, 1, (1, 2, 3))
             keys = [(r.pn, r.item, r.read_at) for r in stored]
             assert len(keys) == len(set(keys))                  # nothing twice
-            rounds = {r.read_at for r in stored if r.item == "F129.0"}
+            rounds = {r.read_at for r in stored if r.item == "energy_fwd_total"}
             # every confirmed upload is there: 3 meters x its round (f241: minute-spaced ring
             # records of 5 tariffs each; units: total + 4 tariffs, and the round's point of the
             # voltage curve AFN0D F89 that the class 2 task asks for)

@@ -46,7 +46,7 @@ def test_a_standard_only_session_captured_whole_has_no_vendor_unit(sqlite_url, t
             await h.front.writer.flush()
             tid = h.ids[1]
             rounds = {r.read_at for r in h.station.readings(tid, 1, 0, FAR_FUTURE,
-                                                            items=["F129.0"])}
+                                                            items=["energy_fwd_total"])}
             assert len(rounds) >= 96                                   # a day of rounds
             for pn in (1, 2, 3):
                 keys = [(r.item, r.read_at) for r in h.station.readings(tid, pn, 0, FAR_FUTURE)]

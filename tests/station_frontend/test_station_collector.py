@@ -62,9 +62,9 @@ def test_daily_frozen_after_0030_with_gap_backfill(sqlite_url):
         async with Harness(sqlite_url, terminals=1, meters=2, collector=config, clock=clock) as h:
             tid = h.ids[1]
             # 2026-11-17 is already stored for both points: no need to ask again
-            h.station.store_daily_frozen([FrozenValue(tid, pn, "F161.0", "2026-11-17",
+            h.station.store_daily_frozen([FrozenValue(tid, pn, "energy_fwd_total", "2026-11-17",
                                                       Decimal("1.00")) for pn in (1, 2)])
-            h.station.store_daily_frozen([FrozenValue(tid, 1, "F161.0", "2026-11-18",
+            h.station.store_daily_frozen([FrozenValue(tid, 1, "energy_fwd_total", "2026-11-18",
                                                       Decimal("1.00"))])
             sim = await h.sim(1)
             collector = h.link(1).collector
@@ -96,7 +96,7 @@ def test_monthly_frozen_of_the_months_missing_in_the_daily_round(sqlite_url):
     async def scenario():
         async with Harness(sqlite_url, terminals=1, meters=2, collector=config, clock=clock) as h:
             tid = h.ids[1]
-            h.station.store_monthly_frozen([FrozenValue(tid, 1, "F177.0", "2026-09",
+            h.station.store_monthly_frozen([FrozenValue(tid, 1, "energy_fwd_total", "2026-09",
                                                         Decimal("1.00"))])
             sim = await h.sim(1)
             await eventually(lambda: h.link(1).collector.stats["monthly_reads"] == 2,

@@ -9,6 +9,7 @@ from host_tools.commands.station._common import (db_option, echo_json, json_time
                                                  show_time, tz_option)
 from host_tools.output import echo_table
 from host_tools.errors import EXIT_BAD_INPUT, CliError
+from host_tools.station import items as items_mod
 from host_tools.station.errors import StationError
 from host_tools.station.times import parse_time
 
@@ -22,7 +23,9 @@ from host_tools.station.times import parse_time
 @click.option("--to", "end", metavar="TIME",
               help="End: a date includes that whole day, a date-time is inclusive. Default: now.")
 @click.option("--item", "items", multiple=True, metavar="ITEM",
-              help="Only this data item (e.g. F129.0); repeatable.")
+              help="Only this data item, e.g. energy_fwd_total, energy_fwd_t1, "
+              "energy_rev_total, voltage_a, current_a, power_active_total (docs/station.md); "
+              "repeatable.")
 @click.option("--daily", "frozen", flag_value="daily",
               help="Daily frozen values (by day) instead of real-time readings.")
 @click.option("--monthly", "frozen", flag_value="monthly",
@@ -42,6 +45,7 @@ def cli(meter, start, end, items, frozen, as_csv, as_json, db_url, zone):
     """
     if as_csv and as_json:
         raise CliError("choose one of --csv and --json", EXIT_BAD_INPUT)
+    _refuse_old_names(items)
     with opened_station(db_url, zone=zone) as station:
         terminal, pn = station.find_meter(meter)
         until, since = _range(station, start, end)
@@ -51,17 +55,19 @@ def cli(meter, start, end, items, frozen, as_csv, as_json, db_url, zone):
             rows = station.frozen(frozen, terminal.id, pn, first, last, items=list(items))
             records = [{"terminal": r.terminal_label, "pn": r.pn, "meter": address,
                         "item": r.item, "period": r.period, "value": str(r.value),
-                        "read_at": json_time(r.read_at)} for r in rows]
+                        "unit": items_mod.item_unit(r.item), "read_at": json_time(r.read_at)}
+                       for r in rows]
         else:
             rows = station.readings(terminal.id, pn, since, until, items=list(items))
             records = [{"terminal": r.terminal_label, "pn": r.pn, "meter": address,
-                        "item": r.item, "read_at": json_time(r.read_at), "value": str(r.value)}
+                        "item": r.item, "read_at": json_time(r.read_at), "value": str(r.value),
+                        "unit": items_mod.item_unit(r.item)}
                        for r in rows]
     if as_json:
         echo_json(records)
     elif as_csv:
         fields = list(records[0]) if records else ["terminal", "pn", "meter", "item", "read_at",
-                                                   "value"]
+                                                   "value", "unit"]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
@@ -70,11 +76,26 @@ def cli(meter, start, end, items, frozen, as_csv, as_json, db_url, zone):
         click.echo("meter %s (terminal %s p%d): %d %s" % (
             address or "not in archive", terminal.label, pn, len(records), what))
         if frozen:
-            echo_table(["PERIOD", "ITEM", "VALUE", "READ AT"],
-                       [[r.period, r.item, r.value, show_time(r.read_at)] for r in rows])  # pyright: ignore[reportAttributeAccessIssue] - frozen rows have a period
+            echo_table(["PERIOD", "ITEM", "VALUE", "UNIT", "READ AT"],
+                       [[r.period, r.item, r.value, items_mod.item_unit(r.item),  # pyright: ignore[reportAttributeAccessIssue] - frozen rows have a period
+                         show_time(r.read_at)] for r in rows])
         elif rows:
-            echo_table(["TIME", "ITEM", "VALUE"],
-                       [[show_time(r.read_at), r.item, r.value] for r in rows])
+            echo_table(["TIME", "ITEM", "VALUE", "UNIT"],
+                       [[show_time(r.read_at), r.item, r.value, items_mod.item_unit(r.item)]
+                        for r in rows])
+
+
+def _refuse_old_names(items):
+    """An item of the names before revision 0006 (`F129.0`) says its new name and flag: it
+    would match nothing now, and a script upgraded with the station should learn, not
+    silently print nothing."""
+    for item in items:
+        renamed = items_mod.old_name(item)
+        if renamed is not None:
+            new, kind = renamed
+            flag = {"realtime": "", "daily": " --daily", "monthly": " --monthly"}[kind]
+            raise CliError("--item %s is the old name of %s%s: use --item %s%s" % (
+                item, "the %s frozen " % kind if flag else "", new, new, flag), EXIT_BAD_INPUT)
 
 
 def _range(station, start, end):
