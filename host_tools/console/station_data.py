@@ -13,6 +13,8 @@ from sqlalchemy import func, select, text
 from host_tools.business import alarms as alarms_lib
 from host_tools.business import stats
 from host_tools.business.tables import arrears_cases
+from host_tools.station import items
+from host_tools.station.records import to_decimal
 
 SILENT_AFTER_S = 30 * 60        # as `conc station status`: an open session not heard this long
 ENERGY_ITEM = alarms_lib.ENERGY_ITEM
@@ -195,10 +197,11 @@ def meter(conn, terminal_id, pn, now, zone, days=30):
         return None
     today = day_of(now, zone)
     first = shift_day(today, -days)
-    values = {r.day: r.value / 10 ** r.scale for r in conn.execute(text(
+    stored = {r.day: (r.value, r.scale) for r in conn.execute(text(
         "SELECT day, value, scale FROM daily_frozen WHERE terminal_id = :t AND pn = :pn "
         "AND item = :item AND day >= :first AND day <= :last"),
         {"t": terminal_id, "pn": pn, "item": ENERGY_ITEM, "first": first, "last": today})}
+    values = {day: value / 10 ** scale for day, (value, scale) in stored.items()}
     daily = []
     for n in range(days):
         day = shift_day(first, n)
@@ -210,8 +213,20 @@ def meter(conn, terminal_id, pn, now, zone, days=30):
             "port": row.port, "baud": row.baud, "multiplier_digits": (row.integer_digits,
                                                                       row.decimal_digits),
             "relay": relay_state(point_commands), "daily": daily,
-            "latest_frozen": max(values.items()) if values else None,
+            "latest_frozen": _latest_register(stored),
             "commands": point_commands}
+
+
+def _latest_register(stored):
+    """The newest daily frozen register reading as stored, exact: {"day", "item", "value" (its
+    decimal text with the places it was stored with), "unit", "shown" ("1234.5600 kWh")} - the
+    same text `conc station readings --daily` prints - or None."""
+    if not stored:
+        return None
+    day = max(stored)
+    value = to_decimal(*stored[day])
+    return {"day": day, "item": ENERGY_ITEM, "value": str(value),
+            "unit": items.item_unit(ENERGY_ITEM), "shown": items.shown(ENERGY_ITEM, value)}
 
 
 def relay_state(point_commands):

@@ -80,12 +80,18 @@ def test_the_meter_page_charts_daily_consumption_from_frozen_values(
         for n in range(11, 0, -1):
             day = today - datetime.timedelta(days=n)
             if n != 4:
-                values.append(FrozenValue(terminal_id, 1, "energy_fwd_total", day.isoformat(), register))
+                values.append(FrozenValue(terminal_id, 1, "energy_fwd_total", day.isoformat(),
+                                          register))
             register += Decimal("1.5") + (11 - n)
         station.store_daily_frozen(values)
     page = new_browser().new_page()
     login(page, console.url, "viewer")
     page.goto(console.url + "/meters/%d/1" % terminal_id)
+    # the newest register reading as stored, exact, as `conc station readings --daily` shows it
+    tile = page.locator(".tile", has_text="Latest daily frozen")
+    assert tile.locator("p.big").text_content() == "1060.0000 kWh"
+    assert "energy_fwd_total at 00:00 of %s" % (today - datetime.timedelta(days=1)).isoformat() \
+        in tile.text_content()
     chart = page.locator("svg.chart")
     assert chart.is_visible()
     bars = chart.locator("rect.bar")

@@ -4,7 +4,6 @@ import os
 import shutil
 import sqlite3
 import stat
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
