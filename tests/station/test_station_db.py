@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
@@ -236,6 +237,29 @@ def test_a_v1_database_upgrades_in_place_without_loss(db_url):
             assert station.db.scalar("SELECT MAX(version) FROM schema_version") == 2
         station.add_terminal("4101", 2, "00")       # and it takes new data
         assert [x.label for x in station.terminals()] == ["4101-1", "4101-2"]
+
+
+def test_the_item_renaming_revision_goes_back_and_forth(db_url):
+    """0006_item_names downgraded gives the old names back, and upgraded again the new ones."""
+    _make_v1_database(db_url)
+    _migrate_cli(db_url)
+    database = dbmod.connect(db_url)
+    try:
+        with database.transaction():
+            command.downgrade(schema._config(database.connection, 2000, schema.MIGRATIONS),
+                              "0005_front_ends")
+        with database.transaction(write=False):
+            assert sorted(database.rows("SELECT item, value FROM daily_frozen")) == [
+                ("F161.0", 120000), ("F161.4", 30000), ("F163.0", 17)]
+            assert sorted(database.rows("SELECT item FROM monthly_frozen")) == [
+                ("F177.0",), ("F180.3",)]
+        assert schema.migrate(database, 3000) == ["0006_item_names"]
+        with database.transaction(write=False):
+            assert sorted(database.rows("SELECT item FROM readings WHERE read_at = 1796083200")) \
+                == [("energy_fwd_reactive_total",), ("energy_fwd_t1",), ("energy_fwd_total",),
+                    ("energy_q4_reactive_t2",), ("energy_rev_t12",), ("voltage_a",)]
+    finally:
+        database.close()
 
 
 def test_a_v1_file_made_by_the_old_station_upgrades(tmp_path):
