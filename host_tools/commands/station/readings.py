@@ -32,7 +32,7 @@ from host_tools.station.times import parse_time
               help="Monthly frozen values (by month) instead of real-time readings.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print JSON (values as exact decimal strings).")
+              help="Print JSON (values as exact decimal strings, each with its unit).")
 @db_option
 @tz_option
 def cli(meter, start, end, items, frozen, as_csv, as_json, db_url, zone):
