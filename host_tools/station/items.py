@@ -83,21 +83,26 @@ def energy_item(register, element):
     return "energy_%s_%s" % (register, "total" if element == 0 else "t%d" % element)
 
 
+def _register(item):
+    """The register of an energy item (`fwd` for `energy_fwd_t2`), None for other items."""
+    match = _ENERGY_NAME.match(item)
+    return match.group(1) if match is not None and match.group(1) in _REGISTER_UNITS else None
+
+
 def tariff_of(item):
     """The tariff number of an energy register item (0 for its total), None for other items."""
-    match = _ENERGY_NAME.match(item)
-    if match is None or match.group(1) not in _REGISTER_UNITS:
+    if _register(item) is None:
         return None
-    return int(match.group(2) or 0)
+    return int(_ENERGY_NAME.match(item).group(2) or 0)
 
 
 def sort_key(item):
     """How items are listed for people: energy registers in the order of F129..F136, each
     total first then its tariffs, then the board's quantities in their catalogue order
     (`voltage_a`, `voltage_b` ... `current_a` ...), then any other name alphabetically."""
-    tariff = tariff_of(item)
-    if tariff is not None:
-        return 0, _REGISTER_ORDER[_ENERGY_NAME.match(item).group(1)], tariff, ""
+    register = _register(item)
+    if register is not None:
+        return 0, _REGISTER_ORDER[register], tariff_of(item), ""
     if item in CATALOGUE_ORDER:
         return 1, CATALOGUE_ORDER.index(item), 0, ""
     return 2, 0, 0, item
@@ -106,10 +111,8 @@ def sort_key(item):
 def item_unit(item):
     """The unit of an item ("kWh", "kvarh", "V"; "" for a ratio, a status word or a name the
     station does not know)."""
-    match = _ENERGY_NAME.match(item)
-    if match is not None and match.group(1) in _REGISTER_UNITS:
-        return _REGISTER_UNITS[match.group(1)]
-    return quantity_values.unit(item)
+    register = _register(item)
+    return _REGISTER_UNITS[register] if register is not None else quantity_values.unit(item)
 
 
 def shown(item, value):
