@@ -33,6 +33,7 @@ from decimal import Decimal
 
 import pytest
 
+from host_tools.station.items import energy_item
 from host_tools.station.uploads import PROTOCOL_1997, catalogue_decimals
 from tests.e2e.e2e_support import BAUD, Chain, utc
 
@@ -51,10 +52,8 @@ SETTINGS = (("plan.realtime_min", 60), ("plan.curve_min", 60), ("comm.heartbeat_
 STATION = ["--read-every", "0", "--no-archive-sync", "--report-every", "60",
            "--clock-check-every", "0", "--backfill-days", "0", "--backfill-months", "0"]
 
-ENERGY = {"energy_fwd_total": 0, "energy_rev_total": 0}
-for _t in range(1, 5):
-    ENERGY["energy_fwd_t%d" % _t] = _t
-    ENERGY["energy_rev_t%d" % _t] = _t
+# the energy registers the board logs: the ones frozen daily (F161 / F163)
+ENERGY = {energy_item(register, tariff) for register in ("fwd", "rev") for tariff in range(5)}
 # what the standard curves carry (totals only: no curve of tariff registers)
 CURVE_QUANTITIES = {"energy_fwd_total", "energy_rev_total", "voltage_a", "voltage_b",
                     "voltage_c", "current_a", "current_b", "current_c", "power_active_total",
@@ -72,16 +71,15 @@ def epoch_s(dt):
 
 
 def item_of(quantity, frozen):
-    if quantity in ENERGY:
-        base = (161 if frozen else 129) + (2 if "_rev_" in quantity else 0)
-        return "F%d.%d" % (base, ENERGY[quantity])
-    return None if frozen else quantity
+    """The station's item for a board quantity: its own name, real time or frozen alike (the
+    table tells them apart); only the energy registers are frozen."""
+    return None if frozen and quantity not in ENERGY else quantity
 
 
 def board_value(pn, quantity, raw):
     """A ring-log integer in the catalogue's unit (kWh, V, A ...)."""
     protocol = PROTOCOL_1997 if METERS[pn][4] == "dlt645-1997" else 30
-    decimals = 2 if quantity in ENERGY else catalogue_decimals(quantity, protocol)
+    decimals = catalogue_decimals(quantity, protocol)
     return Decimal(raw).scaleb(-decimals)
 
 
