@@ -91,9 +91,10 @@ def _register(item):
 
 def tariff_of(item):
     """The tariff number of an energy register item (0 for its total), None for other items."""
-    if _register(item) is None:
+    match = _ENERGY_NAME.match(item)
+    if match is None or match.group(1) not in _REGISTER_UNITS:
         return None
-    return int(_ENERGY_NAME.match(item).group(2) or 0)
+    return int(match.group(2) or 0)
 
 
 def sort_key(item):
