@@ -74,6 +74,7 @@ import binascii
 from protocol import gw376_dadt as dadt
 from protocol import gw376_formats as formats
 from protocol.bcd import is_decimal
+from protocol.compat import const
 from protocol.errors import ProtocolError
 
 
@@ -653,70 +654,99 @@ CUSTOM = 4
 CURVE = 5
 
 _NONE = (EMPTY,)
-_TABLE = {}
 
-
-def _key(afn, fn, direction):
-    return (afn << 9) | (fn << 1) | direction
-
-
-def _build_table():
-    # Names in words live in protocol.gw376_describe (host side): the board never needs them.
-    def _add(afn, fns, directions, codec):
-        for fn in fns:
-            for direction in directions:
-                _TABLE[_key(afn, fn, direction)] = codec
-
-    both, down, up = (0, 1), (0,), (1,)
-    _add(0x00, (1, 2), both, _NONE)
-    _add(0x00, (3,), both, (CUSTOM, _decode_confirm_list, _encode_confirm_list))
-    _add(0x01, (1, 2, 3, 4), down, _NONE)
-    _add(0x02, (1, 2, 3), both, (CUSTOM, _decode_optional_clock, _encode_optional_clock))
-    for fn, codec in ((1, (FIELDS, COMM_PARAMS)), (3, (FIELDS, MASTER_ADDRESS)),
-                      (8, (FIELDS, ONLINE_MODE)), (10, (CUSTOM, _decode_archive,
-                                                         _encode_archive))):
-        _add(0x04, (fn,), down, codec)
-        _add(0x0A, (fn,), up, codec)
-    _add(0x04, (65, 66), down, (CUSTOM, _decode_report_task, _encode_report_task))
-    _add(0x0A, (65, 66), up, (CUSTOM, _decode_report_task, _encode_report_task))
-    _add(0x04, (67, 68), down, (FIELDS, REPORT_SWITCH))
-    _add(0x0A, (67, 68), up, (FIELDS, REPORT_SWITCH))
-    _add(0x04, (241,), down, (FIELDS, REPORT_FORM))
-    _add(0x0A, (241,), up, (FIELDS, REPORT_FORM))
-    _add(0x0A, (1, 3, 8, 65, 66, 67, 68, 241), down, _NONE)
-    _add(0x0A, (10,), down, (CUSTOM, _decode_serials, _encode_serials))
-    _add(0x05, (1,), down, (FIELDS, TRIP))
-    _add(0x05, (2,), down, _NONE)
-    _add(0x05, (31,), down, (FORMAT, 1))
-    _add(0x09, (1,), down, _NONE)
-    _add(0x09, (1,), up, (FIELDS, VERSION))
-    _add(0x0C, (2,), up, (FORMAT, 1))
-    _add(0x0C, (25,), up, (FIELDS, POWER))
-    _add(0x0C, (33,), up, (ENERGY, 0, _FORWARD_BLOCKS))
-    _add(0x0C, (34,), up, (ENERGY, 0, _REVERSE_BLOCKS))
-    _add(0x0D, (1,), up, (ENERGY, 20, _FORWARD_BLOCKS))
-    _add(0x0D, (2,), up, (ENERGY, 20, _REVERSE_BLOCKS))
-    _add(0x0D, (17,), up, (ENERGY, 21, _FORWARD_BLOCKS))
-    _add(0x0D, (18,), up, (ENERGY, 21, _REVERSE_BLOCKS))
-    # the single-block energy units (AFN0C F129.., AFN0D F161.., F177..): codec() builds them
-    _add(0x0E, (1, 2), down, (FIELDS, EVENT_POINTERS))
-    _add(0x0E, (1, 2), up, (CUSTOM, _decode_events, _encode_events))
-    _add(0x10, (1,), down, (CUSTOM, _decode_forward(FORWARD_DOWN),
-                            _encode_forward(FORWARD_DOWN)))
-    _add(0x10, (1,), up, (CUSTOM, _decode_forward(_PORT), _encode_forward(_PORT)))
-
-
+# The units, one row of six bytes each: AFN, first Fn, last Fn, directions (1 down, 2 up, 3
+# both), kind (EMPTY 0, FIELDS 1, FORMAT 2, ENERGY 3, CUSTOM 4), argument: for FIELDS the
+# layout's index in _LAYOUTS, for FORMAT the data format, for ENERGY the Td format (0 none) plus
+# _REVERSE for the reverse blocks, for CUSTOM the index of its decode/encode pair in _CUSTOM.
+# A bytes literal stays in the board's ROMFS, where a dict of (kind, ...) tuples was built in
+# RAM whenever the codec loaded; codec() builds the entry asked for.
+_REVERSE = const(0x80)
+_UNITS = (
+    b"\x00\x01\x02\x03\x00\x00"  # AFN00 F1..F2 both: no data
+    b"\x00\x03\x03\x03\x04\x00"  # AFN00 F3 both: confirm list
+    b"\x01\x01\x04\x01\x00\x00"  # AFN01 F1..F4 down: no data
+    b"\x02\x01\x03\x03\x04\x01"  # AFN02 F1..F3 both: optional clock
+    b"\x04\x01\x01\x01\x01\x00"  # AFN04 F1 down: COMM_PARAMS
+    b"\x04\x03\x03\x01\x01\x01"  # AFN04 F3 down: MASTER_ADDRESS
+    b"\x04\x08\x08\x01\x01\x02"  # AFN04 F8 down: ONLINE_MODE
+    b"\x04\x0a\x0a\x01\x04\x02"  # AFN04 F10 down: meter archive
+    b"\x04\x41\x42\x01\x04\x03"  # AFN04 F65..F66 down: report task
+    b"\x04\x43\x44\x01\x01\x03"  # AFN04 F67..F68 down: REPORT_SWITCH
+    b"\x04\xf1\xf1\x01\x01\x04"  # AFN04 F241 down: REPORT_FORM
+    b"\x0a\x01\x01\x02\x01\x00"  # AFN0A F1 up: COMM_PARAMS
+    b"\x0a\x03\x03\x02\x01\x01"  # AFN0A F3 up: MASTER_ADDRESS
+    b"\x0a\x08\x08\x02\x01\x02"  # AFN0A F8 up: ONLINE_MODE
+    b"\x0a\x0a\x0a\x02\x04\x02"  # AFN0A F10 up: meter archive
+    b"\x0a\x41\x42\x02\x04\x03"  # AFN0A F65..F66 up: report task
+    b"\x0a\x43\x44\x02\x01\x03"  # AFN0A F67..F68 up: REPORT_SWITCH
+    b"\x0a\xf1\xf1\x02\x01\x04"  # AFN0A F241 up: REPORT_FORM
+    b"\x0a\x01\x01\x01\x00\x00"  # AFN0A F1 down: no data
+    b"\x0a\x03\x03\x01\x00\x00"  # AFN0A F3 down: no data
+    b"\x0a\x08\x08\x01\x00\x00"  # AFN0A F8 down: no data
+    b"\x0a\x41\x44\x01\x00\x00"  # AFN0A F65..F68 down: no data
+    b"\x0a\xf1\xf1\x01\x00\x00"  # AFN0A F241 down: no data
+    b"\x0a\x0a\x0a\x01\x04\x04"  # AFN0A F10 down: serials
+    b"\x05\x01\x01\x01\x01\x05"  # AFN05 F1 down: TRIP
+    b"\x05\x02\x02\x01\x00\x00"  # AFN05 F2 down: no data
+    b"\x05\x1f\x1f\x01\x02\x01"  # AFN05 F31 down: format 1
+    b"\x09\x01\x01\x01\x00\x00"  # AFN09 F1 down: no data
+    b"\x09\x01\x01\x02\x01\x06"  # AFN09 F1 up: VERSION
+    b"\x0c\x02\x02\x02\x02\x01"  # AFN0C F2 up: format 1
+    b"\x0c\x19\x19\x02\x01\x07"  # AFN0C F25 up: POWER
+    b"\x0c\x21\x21\x02\x03\x00"  # AFN0C F33 up: energy, Td format 0, forward blocks
+    b"\x0c\x22\x22\x02\x03\x80"  # AFN0C F34 up: energy, Td format 0, reverse blocks
+    b"\x0d\x01\x01\x02\x03\x14"  # AFN0D F1 up: energy, Td format 20, forward blocks
+    b"\x0d\x02\x02\x02\x03\x94"  # AFN0D F2 up: energy, Td format 20, reverse blocks
+    b"\x0d\x11\x11\x02\x03\x15"  # AFN0D F17 up: energy, Td format 21, forward blocks
+    b"\x0d\x12\x12\x02\x03\x95"  # AFN0D F18 up: energy, Td format 21, reverse blocks
+    b"\x0e\x01\x02\x01\x01\x08"  # AFN0E F1..F2 down: EVENT_POINTERS
+    b"\x0e\x01\x02\x02\x04\x05"  # AFN0E F1..F2 up: events
+    b"\x10\x01\x01\x01\x04\x06"  # AFN10 F1 down: forwarding, down
+    b"\x10\x01\x01\x02\x04\x07"  # AFN10 F1 up: forwarding, up
+)
 _PORT = "port:u8"
-_build_table()
-del _build_table      # run once: their bytecode need not stay in the heap
+_LAYOUTS = (COMM_PARAMS, MASTER_ADDRESS, ONLINE_MODE, REPORT_SWITCH, REPORT_FORM, TRIP, VERSION,
+            POWER, EVENT_POINTERS)
+_CUSTOM = (_decode_confirm_list, _encode_confirm_list, _decode_optional_clock,
+           _encode_optional_clock, _decode_archive, _encode_archive, _decode_report_task,
+           _encode_report_task, _decode_serials, _encode_serials, _decode_events, _encode_events,
+           _decode_forward(FORWARD_DOWN), _encode_forward(FORWARD_DOWN), _decode_forward(_PORT),
+           _encode_forward(_PORT))
+
+
+def _row_entry(at):
+    """The table entry (kind, ...) of the row at _UNITS[at]."""
+    kind, arg = _UNITS[at + 4], _UNITS[at + 5]
+    if kind == EMPTY:
+        return _NONE
+    if kind == FIELDS:
+        return (FIELDS, _LAYOUTS[arg])
+    if kind == ENERGY:
+        return (ENERGY, arg & ~_REVERSE, _REVERSE_BLOCKS if arg & _REVERSE else _FORWARD_BLOCKS)
+    if kind == CUSTOM:
+        return (CUSTOM, _CUSTOM[2 * arg], _CUSTOM[2 * arg + 1])
+    return (kind, arg)
+
+
+def _listed_entry(afn, fn, direction):
+    bit = 2 if direction else 1
+    for at in range(0, len(_UNITS), 6):
+        if (_UNITS[at] == afn and _UNITS[at + 1] <= fn <= _UNITS[at + 2]
+                and _UNITS[at + 3] & bit):
+            return _row_entry(at)
+    return None
 
 
 def known_units():
     """Every (afn, fn, direction) with a codec, sorted (AFN0C requests, which carry no data
     for any Fn, are not listed)."""
     found = set()
-    for key in _TABLE:
-        found.add((key >> 9, (key >> 1) & 0xFF, key & 1))
+    for at in range(0, len(_UNITS), 6):
+        for fn in range(_UNITS[at + 1], _UNITS[at + 2] + 1):
+            for direction in (0, 1):
+                if _UNITS[at + 3] & (2 if direction else 1):
+                    found.add((_UNITS[at], fn, direction))
     for afn, ranges in _SINGLE_ENERGY.items():
         for first, _ in ranges:
             for fn in range(first, first + 8):
@@ -756,7 +786,7 @@ def _in_ranges(fn, ranges):
 
 def codec(afn, fn, direction) -> tuple | None:
     """The table entry for (afn, fn, direction): (kind, ...) or None (see "the table")."""
-    found = _TABLE.get(_key(afn, fn, direction))
+    found = _listed_entry(afn, fn, direction)
     if found is not None:
         return found
     if direction != 0:

@@ -10,7 +10,9 @@ The firmware boots as firmware/main.py boots it (firmware/startup.py) with 256 p
 then runs for a few seconds. Printed: the live heap (gc.collect() then gc.mem_alloc()) each boot
 step added, what importing each module added (its own part: what the modules it imported added
 is theirs; a module imported and unloaded again still shows, and its interned names stay), the
-interned-name pools (micropython.qstr_info()) and the resident modules. With --romfs the image
+interned-name pools (micropython.qstr_info()), the resident modules, and what the 1376.1 codec
+adds when a station's request loads it after boot (firmware.terminal.codec() and the
+administration answers, module by module; released again before the run). With --romfs the image
 sits in the heap before the count starts, so the figures are those of a board that runs its code
 in place (64-bit objects, about 1.5 times a 32-bit board's).
 """
@@ -85,6 +87,21 @@ concentrator.unload("firmware.startup")
 builtins.__import__ = _import
 gc.collect()
 BOOTED = gc.mem_alloc() - BASE
+# the 1376.1 codec and the administration answers, loaded as for a station's AFN04 request
+BOOT_COST = COST
+COST = {}
+builtins.__import__ = _counted
+from firmware import terminal as _terminal
+_terminal.codec()
+import firmware.terminal_admin
+builtins.__import__ = _import
+gc.collect()
+CODEC = gc.mem_alloc() - BASE - BOOTED
+CODEC_COST = COST
+COST = BOOT_COST
+_terminal.release_codec()
+_terminal = None
+gc.collect()
 micropython.qstr_info()
 peak = [0]
 async def sampler():
@@ -98,6 +115,7 @@ async def sampler():
 c.kernel.task_create(sampler, 5, name="heap")
 c.kernel.run(RUN_MS + 5000)
 print("@@" + json.dumps({"peak": peak[0], "booted": BOOTED, "steps": DONE, "cost": COST,
+      "codec": CODEC, "codec_cost": CODEC_COST,
       "uplink": c.uplink.status()["state"] if c.uplink else None, "skipped": c.skipped,
       "modules": sorted(m for m in sys.modules if m.startswith(("firmware", "protocol")))}))
 """
@@ -208,6 +226,10 @@ def main():
     for name, grown in sorted(r["cost"].items(), key=lambda kv: -kv[1]):
         print("  %6.1f KB  %s" % (grown / kb, name))
     print("resident:", " ".join(r["modules"]))
+    print("the 1376.1 codec with the administration answers (loaded for a station's request, "
+          "then released): %.1f KB" % (r["codec"] / kb))
+    for name, grown in sorted(r["codec_cost"].items(), key=lambda kv: -kv[1]):
+        print("  %6.1f KB  %s" % (grown / kb, name))
 
 
 if __name__ == "__main__":
