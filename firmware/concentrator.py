@@ -18,8 +18,8 @@ MARK_STOPPED marker in the ring log. At boot the newest record tells what happen
 MARK_STOPPED marker means the firmware was stopped on purpose (a `conc` command, a soft
 reset): no event. Anything else is the last sign of life before a power cut, a crash or a
 watchdog reset, and its time is the power-off time of the ERC14 event. The housekeeping task
-writes a MARK_ALIVE marker when nothing else was logged for ALIVE_S seconds, so that time is
-never more than ALIVE_S off.
+writes a MARK_ALIVE marker when nothing else was logged for _ALIVE_S seconds, so that time is
+never more than _ALIVE_S off.
 """
 import gc
 import json
@@ -36,7 +36,7 @@ ERC14 = const(14)          # terminal power off / on: power-off time, power-on t
 ERC21 = const(21)          # terminal fault: time, fault code
 FAULT_STORAGE = const(1)   # ERC21 fault code 1: main board memory (here: a settings file)
 
-ALIVE_S = const(300)
+_ALIVE_S = const(300)
 HOUSEKEEPING_PRIO = const(50)
 UPLINK_PRIO = const(10)
 POLLER_PRIO = const(20)
@@ -151,7 +151,7 @@ class Concentrator:
             if log.next_seq != last_seq:
                 last_seq = log.next_seq
                 quiet_since = now
-            elif now - quiet_since >= ALIVE_S:
+            elif now - quiet_since >= _ALIVE_S:
                 from firmware import log_records
                 log_records.append_marker(log, now, MARK_ALIVE)
                 last_seq = log.next_seq

@@ -12,10 +12,10 @@ from firmware.bus_link import NO_REPLY, OK
 from protocol.compat import const
 
 P2007 = const(30)       # protocol codes of the archive slot (protocol/meter_record.py)
-P1997 = const(1)
+_P1997 = const(1)
 PMODBUS = const(200)
 
-MAX_VALUES = const(40)
+_MAX_VALUES = const(40)
 _ENERGY_FWD_TOTAL = const(1)    # firmware/quantities.py ENERGY_FWD_TOTAL
 
 
@@ -25,8 +25,8 @@ class MeterReader:
     def __init__(self, link, state):
         self.link = link
         self.state = state
-        self.items = [0] * MAX_VALUES
-        self.values = [0] * MAX_VALUES
+        self.items = [0] * _MAX_VALUES
+        self.values = [0] * _MAX_VALUES
         self.count = 0
         self.energy = None          # forward active total of the last read, 0.01 kWh
         self.answered = 0           # replies in the last read (0: the meter is silent)
@@ -34,7 +34,7 @@ class MeterReader:
 
     def _put(self, kind, q, value):
         c = self.count
-        if c < MAX_VALUES:
+        if c < _MAX_VALUES:
             self.items[c] = kind * 64 + q
             self.values[c] = value
             self.count = c + 1

@@ -29,7 +29,7 @@ DUE_NEW_DAY = const(4)
 DUE_FROZEN = const(8)
 DUE_TIME_SYNC = const(16)
 MIDNIGHT_WINDOW_S = const(3600)     # a midnight reading retried within the first hour only
-SYNC_GUARD_S = const(60)            # a requested time sync keeps this far from the hour
+_SYNC_GUARD_S = const(60)            # a requested time sync keeps this far from the hour
 
 MIDNIGHT_ITEMS = ("energy_fwd_block",)
 CLOCK_ITEMS = ("date", "time")
@@ -121,7 +121,7 @@ class BusSchedule:
         if tod >= p.sync_at_s and self.synced_day != day:
             self.synced_day = day
             due |= DUE_TIME_SYNC
-        if self.sync_requested and SYNC_GUARD_S <= now % 3600 <= 3600 - SYNC_GUARD_S:
+        if self.sync_requested and _SYNC_GUARD_S <= now % 3600 <= 3600 - _SYNC_GUARD_S:
             # on request too, never within a minute of the hour (or midnight): a meter clock
             # stepped over a boundary would freeze or close its interval twice
             self.sync_requested = False

@@ -38,7 +38,7 @@ from protocol.compat import const
 from protocol.errors import ProtocolError
 from protocol.meter_record import MAX_POINT, SLOT_SIZE
 
-RELAY_QUEUE = const(8)
+_RELAY_QUEUE = const(8)
 # a bus queue's messages: 0 wakes the task (a time sync request), _FORWARD_MSG says a forward
 # is waiting (firmware/forwarding.py), _TEST_MSG a meter test (firmware/meter_test.py), anything
 # else is a relay command (point << 8 | N1 code; points start at 1, so never 1 or 2)
@@ -70,7 +70,7 @@ class BusPoller:
                             cfg.get("poll.turnaround_ms", 500), cfg.get("poll.retries", 1))
         self.reader = MeterReader(self.link, poller.state)
         self.schedule = pl.BusSchedule(poller.plans, poller.wall.now())
-        self.queue = poller.kernel.q_create(RELAY_QUEUE)
+        self.queue = poller.kernel.q_create(_RELAY_QUEUE)
         self.slot = bytearray(SLOT_SIZE)
         self.cycles = 0
         self.reads_ok = 0

@@ -22,7 +22,7 @@ Reading back (each record is a tuple (seq, rtype, point, timestamp, payload byte
     log.latest(rtype=None, point=None) -> the newest matching record or None
     log.next_seq, log.oldest_seq   # records held: oldest_seq .. next_seq - 1 (dense)
 
-Consumer cursors (names up to 8 ASCII bytes; at most MAX_CURSORS):
+Consumer cursors (names up to 8 ASCII bytes; at most 8):
     log.cursor(name)        -> position (the first sequence NOT yet confirmed); creates the
                                cursor at oldest_seq if new
     log.advance(name, seq)  confirm everything before seq (durable on return; never backwards)
@@ -47,25 +47,25 @@ pack_into = struct.pack_into
 MAGIC = b"RLOG"
 VERSION = const(1)
 
-# Record types: below DATA_LIMIT a record is data and consumes a sequence number.
+# Record types: below _DATA_LIMIT a record is data and consumes a sequence number.
 READINGS = const(0x01)
 EVENT = const(0x02)
 MARKER = const(0x03)
-DATA_LIMIT = const(0x40)
+_DATA_LIMIT = const(0x40)
 CURSOR = const(0x40)          # internal: one cursor's state (name, position, lost)
-ERASED = const(0xFF)          # the type byte of erased flash: end of a sector's records
+_ERASED = const(0xFF)          # the type byte of erased flash: end of a sector's records
 
 ERC_RECORDS_LOST = const(250)  # event code of the log's own "records reclaimed unconfirmed"
 
-SECTOR_FIXED = const(20)      # sector header bytes before the cursor table
-CURSOR_SLOT = const(16)       # name 8 + position 4 + lost 4
-NAME_LEN = const(8)
-MAX_CURSORS = const(8)
-RECORD_HEADER = const(16)
-PAYLOAD = RECORD_HEADER        # where a record's payload starts in `stage`
+_SECTOR_FIXED = const(20)      # sector header bytes before the cursor table
+_CURSOR_SLOT = const(16)       # name 8 + position 4 + lost 4
+_NAME_LEN = const(8)
+_MAX_CURSORS = const(8)
+_RECORD_HEADER = const(16)
+PAYLOAD = _RECORD_HEADER        # where a record's payload starts in `stage`
 MAX_PAYLOAD = const(240)
 _MAX_RECORD = const(256)
-_MAX_HEADER = const(152)       # SECTOR_FIXED + 8 cursors + CRC
+_MAX_HEADER = const(152)       # _SECTOR_FIXED + 8 cursors + CRC
 _DROPPED = const(0xFFFFFFFF)
 _HDR_FMT = "<BBIIHI"           # type, length, seq, timestamp, point, crc
 # Field offsets (docs/ringlog.md). A sector header: its cursor count, sequence, erase count and
@@ -74,8 +74,8 @@ _S_CURSORS = const(5)
 _S_SEQ = const(8)
 _S_ERASES = const(12)
 _S_FIRST_SEQ = const(16)
-_C_POS = const(NAME_LEN)
-_C_LOST = const(NAME_LEN + 4)
+_C_POS = const(_NAME_LEN)
+_C_LOST = const(_NAME_LEN + 4)
 # A record: type, payload length, sequence, timestamp, point, CRC.
 _R_LEN = const(1)
 _R_SEQ = const(2)
@@ -84,7 +84,7 @@ _R_POINT = const(10)
 _R_CRC = const(12)
 # The loss event's payload after its ERC byte: cursor name, lost now, new position, total lost.
 _L_NAME = const(1)
-_L_NOW = const(_L_NAME + NAME_LEN)
+_L_NOW = const(_L_NAME + _NAME_LEN)
 _L_POS = const(_L_NOW + 4)
 _L_TOTAL = const(_L_POS + 4)
 _LOSS_LEN = const(21)          # ERC 1 + name 8 + lost now 4 + position 4 + total lost 4
@@ -115,9 +115,9 @@ def _log2(value):
 
 def _name_bytes(name):
     raw = name.encode() if isinstance(name, str) else bytes(name)
-    if not 0 < len(raw) <= NAME_LEN or b"\x00" in raw:
+    if not 0 < len(raw) <= _NAME_LEN or b"\x00" in raw:
         raise ValueError("cursor name must be 1..8 bytes without NUL: %r" % (name,))
-    return raw + b"\x00" * (NAME_LEN - len(raw))
+    return raw + b"\x00" * (_NAME_LEN - len(raw))
 
 
 def _name_text(raw):
@@ -141,13 +141,13 @@ class RingLog:
                                  self._n, self._bs, self._align))
         self.stage = bytearray(_MAX_RECORD)
         self._stage_mv = memoryview(self.stage)
-        # One view per padded record length, made once: slicing a memoryview allocates.
-        self._views = [self._stage_mv[:k * self._align]
-                       for k in range(_MAX_RECORD // self._align + 1)]
+        # One view per padded record length, made at its first use and kept: slicing a
+        # memoryview allocates, and a log writes only a few lengths (not all 65 of them).
+        self._views = [None] * (_MAX_RECORD // self._align + 1)
         self._hdr = bytearray(_MAX_HEADER + self._align)
         self._hview = None
         self._hcrc = None
-        self._fix = bytearray(SECTOR_FIXED)
+        self._fix = bytearray(_SECTOR_FIXED)
         self._scan = bytearray(_MAX_RECORD)
         self._scan_mv = memoryview(self._scan)
         self._names = []
@@ -209,7 +209,7 @@ class RingLog:
         self.next_seq = _u32(hbuf, _S_FIRST_SEQ)
         self._load_cursor_table(hbuf)
         self.oldest_seq = _u32(self._peek(self._sector_index(0)), _S_FIRST_SEQ)
-        self._off, self._closed = self._scan_head(self._round(SECTOR_FIXED + CURSOR_SLOT * hbuf[_S_CURSORS] + 4))
+        self._off, self._closed = self._scan_head(self._round(_SECTOR_FIXED + _CURSOR_SLOT * hbuf[_S_CURSORS] + 4))
         if self._closed:
             self._roll()           # a torn tail: never write behind it, start a fresh sector
         else:
@@ -235,9 +235,9 @@ class RingLog:
         if h[4] != VERSION:
             return -1
         count = h[_S_CURSORS]
-        if count > MAX_CURSORS:
+        if count > _MAX_CURSORS:
             return 0
-        length = SECTOR_FIXED + CURSOR_SLOT * count
+        length = _SECTOR_FIXED + _CURSOR_SLOT * count
         if crc32(memoryview(h)[:length]) & 0xFFFFFFFF != _u32(h, length):
             return 0
         if 1 << h[6] != self._bs or 1 << h[7] != self._align:
@@ -249,8 +249,8 @@ class RingLog:
         self._pos = []
         self._lost = []
         for c in range(h[_S_CURSORS]):
-            at = SECTOR_FIXED + CURSOR_SLOT * c
-            self._set_cursor(bytes(h[at:at + NAME_LEN]), _u32(h, at + _C_POS),
+            at = _SECTOR_FIXED + _CURSOR_SLOT * c
+            self._set_cursor(bytes(h[at:at + _NAME_LEN]), _u32(h, at + _C_POS),
                              _u32(h, at + _C_LOST))
 
     def _set_cursor(self, name, pos, lost):
@@ -262,7 +262,7 @@ class RingLog:
             else:
                 self._pos[c] = pos
                 self._lost[c] = lost
-        elif pos != _DROPPED and len(self._names) < MAX_CURSORS:
+        elif pos != _DROPPED and len(self._names) < _MAX_CURSORS:
             self._names.append(name)
             self._pos.append(pos)
             self._lost.append(lost)
@@ -272,17 +272,17 @@ class RingLog:
         """Read the record at off into self._scan. Returns its padded length, 0 at erased
         space, -1 when the bytes there are not a valid record (torn or never written)."""
         bs = self._bs
-        if off + RECORD_HEADER > bs:
+        if off + _RECORD_HEADER > bs:
             return 0
         mv = self._scan_mv
-        self.dev.readblocks(sector, mv[:RECORD_HEADER], off)
+        self.dev.readblocks(sector, mv[:_RECORD_HEADER], off)
         buf = self._scan
-        if buf[0] == ERASED:
+        if buf[0] == _ERASED:
             return 0
-        total = self._round(RECORD_HEADER + buf[_R_LEN])
+        total = self._round(_RECORD_HEADER + buf[_R_LEN])
         if buf[0] == 0 or buf[_R_LEN] > MAX_PAYLOAD or off + total > bs:
             return -1
-        self.dev.readblocks(sector, mv[RECORD_HEADER:total], off + RECORD_HEADER)
+        self.dev.readblocks(sector, mv[_RECORD_HEADER:total], off + _RECORD_HEADER)
         stored = _u32(buf, _R_CRC)
         _put32(buf, _R_CRC, 0)
         ok = (crc32(mv[:total]) & 0xFFFFFFFF) == stored
@@ -296,7 +296,7 @@ class RingLog:
             k = min(_MAX_RECORD, self._bs - off)
             self.dev.readblocks(sector, self._scan_mv[:k], off)
             for i in range(k):
-                if buf[i] != ERASED:
+                if buf[i] != _ERASED:
                     return False
             off += k
         return True
@@ -308,14 +308,14 @@ class RingLog:
         while True:
             total = self._read_record(head, off)
             if total == 0:
-                if off + RECORD_HEADER > self._bs:
+                if off + _RECORD_HEADER > self._bs:
                     return self._bs, False
                 return off, not self._erased_from(head, off)
             if total < 0:
                 return off, True
             rtype = buf[0]
             seq = _u32(buf, _R_SEQ)
-            if rtype < DATA_LIMIT:
+            if rtype < _DATA_LIMIT:
                 if seq != self.next_seq:
                     return off, True
                 self.next_seq = seq + 1
@@ -323,11 +323,11 @@ class RingLog:
                 if (rtype == EVENT and buf[_R_LEN] == _LOSS_LEN
                         and buf[PAYLOAD] == ERC_RECORDS_LOST):
                     at = PAYLOAD + _L_NAME
-                    self._set_cursor(bytes(buf[at:at + NAME_LEN]), _u32(buf, PAYLOAD + _L_POS),
+                    self._set_cursor(bytes(buf[at:at + _NAME_LEN]), _u32(buf, PAYLOAD + _L_POS),
                                      _u32(buf, PAYLOAD + _L_TOTAL))
             elif rtype == CURSOR:
                 at = PAYLOAD
-                self._set_cursor(bytes(buf[at:at + NAME_LEN]), _u32(buf, at + _C_POS),
+                self._set_cursor(bytes(buf[at:at + _NAME_LEN]), _u32(buf, at + _C_POS),
                                  _u32(buf, at + _C_LOST))
             off += total
 
@@ -352,12 +352,12 @@ class RingLog:
         self._roll()
 
     def _header_views(self):
-        length = SECTOR_FIXED + CURSOR_SLOT * len(self._names) + 4
+        length = _SECTOR_FIXED + _CURSOR_SLOT * len(self._names) + 4
         if self._hview is None or len(self._hcrc) != length - 4:  # pyright: ignore[reportArgumentType] - both views are made together
             hdr = self._hdr
             padded = self._round(length)
             for i in range(length, padded):
-                hdr[i] = ERASED
+                hdr[i] = _ERASED
             self._hview = memoryview(hdr)[:padded]
             self._hcrc = memoryview(hdr)[:length - 4]
         return length
@@ -390,12 +390,12 @@ class RingLog:
         _put32(hdr, _S_SEQ, self._head_seq + 1)
         _put32(hdr, _S_ERASES, erases)
         _put32(hdr, _S_FIRST_SEQ, self.next_seq)
-        at = SECTOR_FIXED
+        at = _SECTOR_FIXED
         for c in range(len(self._names)):
-            hdr[at:at + NAME_LEN] = self._names[c]
+            hdr[at:at + _NAME_LEN] = self._names[c]
             _put32(hdr, at + _C_POS, self._pos[c])
             _put32(hdr, at + _C_LOST, self._lost[c])
-            at += CURSOR_SLOT
+            at += _CURSOR_SLOT
         _put32(hdr, at, crc32(self._hcrc) & 0xFFFFFFFF)
         self.dev.writeblocks(s, self._hview, 0)
         self._head = s
@@ -417,7 +417,7 @@ class RingLog:
                 behind += 1
         if not behind:
             return
-        if self._closed or self._off + behind * self._round(RECORD_HEADER + _LOSS_LEN) > self._bs:
+        if self._closed or self._off + behind * self._round(_RECORD_HEADER + _LOSS_LEN) > self._bs:
             self._roll()           # the fresh sector settles them
             return
         for c in range(len(self._names)):
@@ -426,7 +426,7 @@ class RingLog:
                 total = self._lost[c] + lost_now
                 body = bytearray(_LOSS_LEN)
                 body[0] = ERC_RECORDS_LOST
-                body[_L_NAME:_L_NAME + NAME_LEN] = self._names[c]
+                body[_L_NAME:_L_NAME + _NAME_LEN] = self._names[c]
                 _put32(body, _L_NOW, lost_now)
                 _put32(body, _L_POS, oldest)
                 _put32(body, _L_TOTAL, total)
@@ -439,12 +439,12 @@ class RingLog:
     # -- writing ----------------------------------------------------------------------------
     def _write(self, rtype, point, timestamp, body, seq):
         """Write a small record from body through a scratch buffer (not the append path)."""
-        total = self._round(RECORD_HEADER + len(body))
+        total = self._round(_RECORD_HEADER + len(body))
         buf = bytearray(total)
         for i in range(total):
-            buf[i] = ERASED
+            buf[i] = _ERASED
         pack_into(_HDR_FMT, buf, 0, rtype, len(body), seq, timestamp, point, 0)
-        buf[RECORD_HEADER:RECORD_HEADER + len(body)] = body
+        buf[_RECORD_HEADER:_RECORD_HEADER + len(body)] = body
         _put32(buf, _R_CRC, crc32(buf) & 0xFFFFFFFF)
         self.dev.writeblocks(self._head, buf, self._off)
         self._off += total
@@ -459,7 +459,7 @@ class RingLog:
 
     def commit(self, rtype, point, timestamp, length):
         """Append the record whose payload was put in stage[PAYLOAD:PAYLOAD + length]."""
-        if not 0 < rtype < DATA_LIMIT:
+        if not 0 < rtype < _DATA_LIMIT:
             raise ValueError("record type must be 1..0x3F, not %r" % (rtype,))
         if not 0 <= length <= MAX_PAYLOAD:
             raise ValueError("record payload of %d bytes exceeds %d" % (length, MAX_PAYLOAD))
@@ -467,7 +467,7 @@ class RingLog:
             raise ValueError("point must be 0..65535 and timestamp 0..2**32-1")
         if rtype == EVENT and length and self.stage[PAYLOAD] == ERC_RECORDS_LOST:
             raise ValueError("ERC %d is reserved for the log's own loss events" % ERC_RECORDS_LOST)
-        end = RECORD_HEADER + length
+        end = _RECORD_HEADER + length
         total = (end + self._align - 1) & -self._align
         self._last_ts = timestamp      # loss events of a reclaim below carry this time
         if self._closed or self._off + total > self._bs:
@@ -476,8 +476,10 @@ class RingLog:
         st = self.stage
         pack_into(_HDR_FMT, st, 0, rtype, length, seq, timestamp, point, 0)
         for i in range(end, total):
-            st[i] = ERASED
+            st[i] = _ERASED
         view = self._views[total // self._align]
+        if view is None:
+            view = self._views[total // self._align] = self._stage_mv[:total]
         pack_into("<I", st, _R_CRC, crc32(view))     # unsigned on both interpreters
         self.dev.writeblocks(self._head, view, self._off)
         self._off += total
@@ -486,11 +488,11 @@ class RingLog:
 
     # -- cursors ----------------------------------------------------------------------------
     def _write_cursor(self, name, pos, lost):
-        body = bytearray(CURSOR_SLOT)
-        body[0:NAME_LEN] = name
+        body = bytearray(_CURSOR_SLOT)
+        body[0:_NAME_LEN] = name
         _put32(body, _C_POS, pos)
         _put32(body, _C_LOST, lost)
-        if self._closed or self._off + self._round(RECORD_HEADER + CURSOR_SLOT) > self._bs:
+        if self._closed or self._off + self._round(_RECORD_HEADER + _CURSOR_SLOT) > self._bs:
             self._roll()          # the new header already holds the new state
             return
         self._write(CURSOR, 0, self._last_ts, body, self.next_seq)
@@ -504,9 +506,9 @@ class RingLog:
         raw, c = self._find(name)
         if c >= 0:
             return self._pos[c]
-        if len(self._names) >= MAX_CURSORS:
-            raise ValueError("at most %d cursors" % MAX_CURSORS)
-        if self._closed or self._off + self._round(RECORD_HEADER + CURSOR_SLOT) > self._bs:
+        if len(self._names) >= _MAX_CURSORS:
+            raise ValueError("at most %d cursors" % _MAX_CURSORS)
+        if self._closed or self._off + self._round(_RECORD_HEADER + _CURSOR_SLOT) > self._bs:
             self._roll()      # reclaim first, so a new cursor does not start with a loss
         self._set_cursor(raw, self.oldest_seq, 0)
         self._write_cursor(raw, self.oldest_seq, 0)
@@ -580,14 +582,14 @@ class RingLog:
                     return
             last = (anchor, k, expect)
             sector = self._sector_index(k)
-            off = self._round(SECTOR_FIXED + CURSOR_SLOT * self._peek(sector)[5] + 4)
+            off = self._round(_SECTOR_FIXED + _CURSOR_SLOT * self._peek(sector)[5] + 4)
             while True:
                 total = self._read_record(sector, off)
                 if total <= 0:
                     break
                 off += total
                 rt = buf[0]
-                if rt >= DATA_LIMIT:
+                if rt >= _DATA_LIMIT:
                     continue
                 seq = _u32(buf, _R_SEQ)
                 if seq < expect:
@@ -611,7 +613,7 @@ class RingLog:
         buf = self._scan
         for k in range(self._count - 1, -1, -1):
             sector = self._sector_index(k)
-            off = self._round(SECTOR_FIXED + CURSOR_SLOT * self._peek(sector)[5] + 4)
+            off = self._round(_SECTOR_FIXED + _CURSOR_SLOT * self._peek(sector)[5] + 4)
             found = None
             while True:
                 total = self._read_record(sector, off)
@@ -619,7 +621,7 @@ class RingLog:
                     break
                 off += total
                 rt = buf[0]
-                if rt >= DATA_LIMIT or (rtype is not None and rt != rtype):
+                if rt >= _DATA_LIMIT or (rtype is not None and rt != rtype):
                     continue
                 pt = buf[_R_POINT] | buf[_R_POINT + 1] << 8
                 if point is not None and pt != point:

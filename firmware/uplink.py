@@ -44,11 +44,11 @@ from protocol.compat import const
 CURSOR = "uplink"
 FN_RECORDS = const(241)          # vendor unit: ring-log records with their identity
 EVENT = const(0x02)              # firmware.ringlog.EVENT
-ERC_LOST = const(250)            # firmware.ringlog.ERC_RECORDS_LOST
-ERC_REFUSED = const(251)         # records the station refused DENY_LIMIT times, stepped over
+_ERC_LOST = const(250)            # firmware.ringlog.ERC_RECORDS_LOST
+_ERC_REFUSED = const(251)         # records the station refused _DENY_LIMIT times, stepped over
 IMPORTANT = (1, 5, 12, 13, 14, 20, 21, 27, 30, 31, 33, 60, 250, 251)
-DENY_LIMIT = const(3)
-RECORD_HEAD = const(8)           # type 1, point 2, timestamp 4, length 1
+_DENY_LIMIT = const(3)
+_RECORD_HEAD = const(8)           # type 1, point 2, timestamp 4, length 1
 
 _HEAD = const(14)                # 68 L L L L 68 C A(5) AFN SEQ
 _C_UP_USER_DATA = const(0xC4)    # DIR 1, PRM 1, function 4
@@ -56,7 +56,7 @@ _ACD = const(0x20)
 _SEQ_SINGLE_CON = const(0x70)    # FIR, FIN, CON
 _STEPPED = const(16)             # a slot of records stepped over (no PSEQ answers it)
 _RESERVED = const(-2)            # a built partner frame not sent yet
-HOLD_RECHECK_S = const(30)       # held reports: how often the boundary is looked at again
+_HOLD_RECHECK_S = const(30)       # held reports: how often the boundary is looked at again
 READINGS = const(0x01)           # firmware.ringlog.READINGS
 _P1997 = const(1)                # an archive slot's DL/T 645-1997 code (protocol/meter_record.py)
 
@@ -333,7 +333,7 @@ class Uploader:
                 buf[20] = (first >> 16) & 0xFF
                 buf[21] = (first >> 24) & 0xFF
                 pos = 23
-            need = RECORD_HEAD + len(payload)
+            need = _RECORD_HEAD + len(payload)
             if pos + need > limit or count == 255:
                 break
             buf[pos] = rtype
@@ -405,7 +405,7 @@ class Uploader:
                 first = seq
             if due is not None and ts > due:
                 if not count:       # look again in a while, not at every turn of the link
-                    self.hold_until = self.terminal.wall.now() + HOLD_RECHECK_S
+                    self.hold_until = self.terminal.wall.now() + _HOLD_RECHECK_S
                 break                                # waits for its task's next boundary
             if rtype == EVENT and ev is not None:
                 if count:
@@ -575,7 +575,7 @@ class Uploader:
 
     def _denied(self, slot):
         """The station refused an upload (it could not read or store it). Send it again after
-        a pause (link.py waits DENY_PAUSE_MS); a frame refused DENY_LIMIT times in a row would
+        a pause (link.py waits DENY_PAUSE_MS); a frame refused _DENY_LIMIT times in a row would
         block the backlog for ever, so it is stepped over, and that is reported: an ERC251
         event (first sequence u32, count) goes to the station like any important event."""
         self.stats["denied"] += 1
@@ -585,14 +585,14 @@ class Uploader:
         else:
             self._denied_first = slot.first
             self._denials = 1
-        if self._denials >= DENY_LIMIT and slot.first == self.log.cursor(CURSOR):
+        if self._denials >= _DENY_LIMIT and slot.first == self.log.cursor(CURSOR):
             self.stats["refused_records"] += slot.end - slot.first
             body = bytes((slot.first & 0xFF, (slot.first >> 8) & 0xFF,
                           (slot.first >> 16) & 0xFF, (slot.first >> 24) & 0xFF,
                           min(255, slot.end - slot.first)))
             self.log.advance(CURSOR, slot.end)
             from firmware.log_records import append_event
-            append_event(self.log, 0, self.terminal.wall.now(), ERC_REFUSED, body)
+            append_event(self.log, 0, self.terminal.wall.now(), _ERC_REFUSED, body)
             self._denials = 0
         self.restart()
 

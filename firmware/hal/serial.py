@@ -23,7 +23,7 @@ Port below; a board loads only its own (firmware/hal/board_ports.py and firmware
 """
 from protocol.compat import const
 
-ECHO_MAX = const(512)
+_ECHO_MAX = const(512)
 
 def bits_per_char(parity, stop_bits):
     return 1 + 8 + (0 if parity == "N" else 1) + stop_bits
@@ -33,12 +33,12 @@ class Echo:
     """Skips our own transmission when the adapter reflects it."""
 
     def __init__(self):
-        self.sent = bytearray(ECHO_MAX)
+        self.sent = bytearray(_ECHO_MAX)
         self.pending = 0
         self.pos = 0
 
     def arm(self, buf, n):
-        n = min(n, ECHO_MAX)
+        n = min(n, _ECHO_MAX)
         self.sent[:n] = buf[:n]
         self.pending = n
         self.pos = 0
