@@ -10,7 +10,8 @@ from every torn state are in docs/ringlog.md.
 
 Appending (durable when the call returns; returns the record's sequence number, its identity):
     seq = log.append(rtype, point, timestamp, payload)      # payload: bytes-like, exact length
-    # allocation-free path: encode straight into log.stage at PAYLOAD, then commit
+    # allocation-free path (once a record of the same padded length was written):
+    # encode straight into log.stage at PAYLOAD, then commit
     end = encode(log.stage, PAYLOAD, ...)                  # e.g. firmware.log_records.pack_readings
     seq = log.commit(rtype, point, timestamp, end - PAYLOAD)
     rtype: READINGS, EVENT, MARKER (any 1..0x3F is a data type); point: measuring point 0..65535

@@ -61,13 +61,30 @@ READINGS = const(0x01)           # firmware.ringlog.READINGS
 _P1997 = const(1)                # an archive slot's DL/T 645-1997 code (protocol/meter_record.py)
 
 
+def _capacity(stats):
+    """Records a ring log can hold at most: a sector's header takes at least 24 bytes
+    (docs/ringlog.md), a record at least its 16-byte header."""
+    return stats["sectors"] * ((stats["sector_size"] - 24) // 16)
+
+
 class EventIndex:
-    """Event pointers of AFN0E: the k-th important / normal event is at index k mod 256."""
+    """Event pointers of AFN0E: the k-th important / normal event is at index k mod 256.
+
+    The index keeps each event's sequence number modulo 65536 when the log cannot hold 65536
+    records (a 1 MB log of 4 KB sectors holds at most 65 024): a class's events come in log
+    order, so an entry's full number is the newer one's minus the difference of the low bits.
+    When two events of a class lie more than 65535 records apart, the older ones have left the
+    log, and the index counts them gone (valid_from), as reading them would find."""
 
     def __init__(self, log):
         self.log = log
-        self.seqs = (array("I", bytes(4 * 256)), array("I", bytes(4 * 256)))
+        wide = log is not None and _capacity(log.stats()) > 0xFFFF
+        self.mask = 0xFFFFFFFF if wide else 0xFFFF
+        self.seqs = (array("I" if wide else "H", bytes((4 if wide else 2) * 256)),
+                     array("I" if wide else "H", bytes((4 if wide else 2) * 256)))
         self.count = [0, 0]          # events indexed per class (important, normal)
+        self.newest = [0, 0]         # the full sequence number of each class's newest event
+        self.valid_from = [0, 0]     # events of a class before this count have left the log
         self.read_to = 0             # important events the master has seen (count, not mod)
         self._scanned = log.oldest_seq if log is not None else 0
         self.update()
@@ -88,17 +105,40 @@ class EventIndex:
 
     def add(self, seq, erc):
         cls = 0 if erc in IMPORTANT else 1
-        self.seqs[cls][self.count[cls] & 0xFF] = seq
-        self.count[cls] += 1
+        n = self.count[cls]
+        if n and seq - self.newest[cls] > self.mask:
+            self.valid_from[cls] = n
+        self.seqs[cls][n & 0xFF] = seq & self.mask
+        self.newest[cls] = seq
+        self.count[cls] = n + 1
+
+    def _seq(self, cls, k):
+        """The full sequence number of the class's k-th event, -1 when it left the log."""
+        if k < self.valid_from[cls]:
+            return -1
+        arr = self.seqs[cls]
+        mask = self.mask
+        seq = self.newest[cls]
+        j = self.count[cls] - 1
+        while j > k:
+            j -= 1
+            seq -= (seq - arr[j & 0xFF]) & mask
+        return seq
 
     def index_of(self, seq, erc):
         """The pointer of the event with this sequence, or -1 if it fell out of the index."""
         cls = 0 if erc in IMPORTANT else 1
         arr = self.seqs[cls]
-        for back in range(min(256, self.count[cls])):
-            k = self.count[cls] - 1 - back
-            if arr[k & 0xFF] == seq:
+        mask = self.mask
+        count = self.count[cls]
+        low = max(count - 256, self.valid_from[cls])
+        k = count - 1
+        at = self.newest[cls]
+        while k >= low and at >= seq:
+            if at == seq:
                 return k
+            k -= 1
+            at -= (at - arr[k & 0xFF]) & mask
         return -1
 
     def counters(self):
@@ -121,6 +161,8 @@ class EventIndex:
         records = []
         size = 4
         i = pm
+        last = -2
+        seq = -1
         while i != pn & 0xFF:
             # pointer i (mod 256) -> the newest event with that pointer
             k = count - ((count - i) & 0xFF) if count else -1
@@ -128,7 +170,12 @@ class EventIndex:
                 k = count - 256
             if k < 0 or k >= count:
                 break
-            rec = self.log.read(self.seqs[cls][k & 0xFF])
+            if k == last + 1:      # the next event of the class: the gap is the low bits'
+                seq += (self.seqs[cls][k & 0xFF] - seq) & self.mask
+            else:
+                seq = self._seq(cls, k)
+            last = k
+            rec = self.log.read(seq) if seq >= 0 else None
             if rec is None:
                 break
             payload = rec[4]

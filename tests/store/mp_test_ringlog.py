@@ -157,6 +157,7 @@ def test_append_allocates_nothing_with_a_reused_buffer():
     payload = bytes(30)
     for i in range(60):           # fill the ring: every later sector opening reclaims one
         log_records.append_readings(log, 1, i, ITEMS, values)
+    log.append(MARKER, 0, 60, payload)    # the first record of a length makes its view once
     log.advance("uplink", log.next_seq)
     start = log.next_seq
     oldest = log.oldest_seq

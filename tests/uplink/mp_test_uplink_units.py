@@ -420,3 +420,47 @@ def test_a_frame_the_station_keeps_refusing_is_stepped_over_and_reported():
     rec = [r for r in log.records(rtype=2)][-1]
     eq((rec[4][0], rec[4][1], rec[4][5]), (251, first["first"], first["count"]))
     eq(ev.unread_important(), True)              # reported like any important event
+
+
+class _SparseLog:
+    """A log whose events lie far apart in sequence numbers, as after days of readings."""
+
+    def __init__(self, events, oldest):
+        self.events = dict(events)          # seq -> ERC
+        self.oldest_seq = oldest
+        self.next_seq = max(self.events) + 1
+
+    def stats(self):
+        return {"sectors": 256, "sector_size": 4096}   # 1 MB: fewer than 65536 records
+
+    def _record(self, seq):
+        return (seq, 2, 0, 0, bytes([self.events[seq], seq & 0xFF, (seq >> 8) & 0xFF]))
+
+    def records(self, first_seq=0, rtype=None):
+        for seq in sorted(self.events):
+            if seq >= max(first_seq, self.oldest_seq):
+                yield self._record(seq)
+
+    def read(self, seq):
+        if self.oldest_seq <= seq < self.next_seq and seq in self.events:
+            return self._record(seq)
+        return None
+
+
+def test_event_pointers_resolve_sequences_far_apart():
+    important = [100, 70000, 70001, 135536, 200000]     # gaps over and at 65535 records
+    log = _SparseLog([(s, 1) for s in important] + [(135000, 3), (190000, 3)], oldest=0)
+    ev = EventIndex(None)
+    ev.log = log
+    ev._scanned = log.next_seq             # indexed by hand below
+    for seq in sorted(log.events):
+        ev.add(seq, log.events[seq])
+    log.oldest_seq = 60000                  # the first important event has left the log
+    eq([ev.index_of(s, 1) for s in important], [-1, 1, 2, 3, 4])
+    eq([ev.index_of(s, 3) for s in (135000, 190000)], [0, 1])
+    got = ev.query(True, 1, 5)
+    eq([r["raw"] for r in got["records"]], [bytes([s & 0xFF, (s >> 8) & 0xFF])
+                                            for s in important[1:]])
+    eq((got["pm"], got["pn"]), (1, 5))
+    eq(ev.query(True, 0, 5)["records"], [])  # pointer 0 left the log: the reply stops there
+    eq([r["raw"] for r in ev.query(False, 1, 2)["records"]], [bytes([190000 & 0xFF, (190000 >> 8) & 0xFF])])
