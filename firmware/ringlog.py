@@ -480,7 +480,7 @@ class RingLog:
             st[i] = _ERASED
         view = self._views[total // self._align]
         if view is None:
-            view = self._views[total // self._align] = self._stage_mv[:total]
+            view = self._views[total // self._align] = self._stage_mv[:total]  # pyright: ignore[reportCallIssue, reportArgumentType] - a table of views, empty at first
         pack_into("<I", st, _R_CRC, crc32(view))     # unsigned on both interpreters
         self.dev.writeblocks(self._head, view, self._off)
         self._off += total
