@@ -2,8 +2,8 @@
 
 Meters live in one file of fixed 40-byte slots (protocol/meter_record.py), slot N-1 for
 measuring point N, so reading a meter's entry is one seek and one read. RAM holds only the bus
-of every point (one byte each: 2040 points cost 2 KB), which is all the pollers need to know
-which points are theirs. Edits are applied in one pass that copies the file to a temporary name
+of every point up to the highest one in use (one byte each: 256 points cost 257 bytes, 2040
+points 2 KB), which is all the pollers need to know which points are theirs. Edits are applied in one pass that copies the file to a temporary name
 and renames it over the old one, so a power cut leaves either the old archive or the new one.
 """
 import os
@@ -17,7 +17,7 @@ CHUNK_SLOTS = 32      # slots per file read or write: a 1.25 KB buffer
 class Archive:
     def __init__(self, path="meters.dat"):
         self.path = path
-        self.bus_of = bytearray(MAX_POINT + 1)   # bus of point N, 0 = no meter
+        self.bus_of = bytearray(1)   # bus of point N, 0 = no meter; up to the highest point
         self._slot = bytearray(SLOT_SIZE)
         self._load_index()
 
@@ -31,13 +31,17 @@ class Archive:
     def points(self, bus=0):
         """Measuring points in order, all of them or those on one bus."""
         bus_of = self.bus_of
-        for point in range(1, MAX_POINT + 1):
+        for point in range(1, len(bus_of)):
             if bus_of[point] and (not bus or bus_of[point] == bus):
                 yield point
 
+    def bus(self, point):
+        """The bus of a point, 0 when it has no meter."""
+        return self.bus_of[point] if 0 < point < len(self.bus_of) else 0
+
     def read_slot(self, point, buf):
         """Fill `buf` (SLOT_SIZE bytes) with point's slot; False when there is no meter."""
-        if not 1 <= point <= MAX_POINT or not self.bus_of[point]:
+        if not self.bus(point):
             return False
         with open(self.path, "rb") as f:
             f.seek((point - 1) * SLOT_SIZE)
@@ -99,6 +103,14 @@ class Archive:
                     point += 1
 
     def _load_index(self):
+        # sized to the file's slots (the highest point in use: _rewrite ends the file there);
+        # never shrunk, so a point a poller sized its state to stays indexable
+        try:
+            slots = min(os.stat(self.path)[6] // SLOT_SIZE, MAX_POINT)
+        except OSError:
+            slots = 0
+        if slots + 1 > len(self.bus_of):
+            self.bus_of = bytearray(slots + 1)
         bus_of = self.bus_of
         for i in range(len(bus_of)):
             bus_of[i] = 0

@@ -36,7 +36,7 @@ from firmware.unloading import forget_tables
 from protocol import clock_math
 from protocol.compat import const
 from protocol.errors import ProtocolError
-from protocol.meter_record import MAX_POINT, SLOT_SIZE
+from protocol.meter_record import SLOT_SIZE
 
 _RELAY_QUEUE = const(8)
 # a bus queue's messages: 0 wakes the task (a time sync request), _FORWARD_MSG says a forward
@@ -125,7 +125,7 @@ class BusPoller:
         bus_of = self.poller.archive.bus_of
         bus = self.bus
         state = self.poller.state
-        for point in range(1, min(state.points, MAX_POINT) + 1):
+        for point in range(1, min(state.points, len(bus_of) - 1) + 1):
             if bus_of[point] == bus:
                 yield point
 
@@ -143,7 +143,7 @@ class BusPoller:
         bus = self.bus
         # points beyond the state's arrays (a meter added without a restart) wait for the
         # next boot, which sizes the state to the highest point
-        last = p.state.points if p.state.points < MAX_POINT else MAX_POINT
+        last = min(p.state.points, len(bus_of) - 1)
         try:
             f = open(p.archive.path, "rb")
         except OSError:

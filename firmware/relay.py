@@ -35,7 +35,7 @@ class RelayControl:
         from protocol import dlt645     # relay commands are rare: the codec loads on demand
         code = dlt645.relay_command_code(command)
         p = self.poller
-        bus = p.archive.bus_of[point] if 1 <= point <= p.state.points else 0
+        bus = p.archive.bus(point) if point <= p.state.points else 0
         bp = p.buses.get(bus)
         if bp is None:
             raise ValueError("measuring point %r has no meter on a polled bus" % (point,))

@@ -88,3 +88,17 @@ def test_2040_points_index_costs_about_two_kilobytes():
     eq(len(b), 2040, "count")
     assert used < 2600, used
     eq(b.get(2040)["address"], "000000002040", "last point")
+
+
+def test_the_index_holds_points_up_to_the_highest_in_use_and_never_shrinks():
+    # RAM follows the meters configured: 256 points cost 257 bytes, not the 2 KB of 2040
+    a = fresh()
+    a.apply(dict((p, {"address": str(p), "bus": 1}) for p in range(1, 257)))
+    eq(len(Archive(PATH).bus_of), 257, "sized to point 256")
+    a.apply({600: {"address": "600", "bus": 2}})
+    eq((len(a.bus_of), a.bus(600), list(a.points(2))), (601, 2, [600]), "grown to point 600")
+    a.apply({600: None})
+    # a poller sized its state to the highest point at boot: that point stays indexable
+    eq((len(a.bus_of), a.bus(600), a.bus(601), a.bus(0)), (601, 0, 0, 0), "not shrunk")
+    eq(a.read_slot(5000, bytearray(40)), False, "beyond the index")
+    eq(len(fresh().bus_of), 1, "no archive file")
