@@ -2,7 +2,8 @@
 
 No object per meter: 2040 points would cost a Python object (and its dict) each, tens of bytes
 before any field. Instead every field is one array indexed by measuring point, allocated once
-at boot for all MAX_POINT points, so configuring meters costs no RAM at all:
+at boot up to the highest point in the archive (firmware/startup.py; MAX_POINT when not given),
+so a meter costs no object and no allocation while the firmware runs:
 
     fails[p]       bytearray   consecutive failed reads (saturates at 255)
     flags[p]       bytearray   NO_BLOCKS, NO_FREEZE, FAIL_RAISED, CLOCK_BAD, CLOCK_DONE,
