@@ -113,8 +113,12 @@ def archive_query(term, data):
 
 def _checked(changes):
     """The changed settings as the settings schema has them (a ProtocolError denies the set).
-    The schema (3.4 KB on a 32-bit board) is loaded for a set only: the clock, the relays and
-    the queries, which come while the uplink delivers its backlog, need none of it."""
+    The schema (3.4 KB on a 32-bit board) is loaded for a set of parameters only: the clock,
+    the relays and the queries, which come while the uplink delivers its backlog, need none of
+    it, and the report tasks and form a station sets at each login are checked without it."""
+    from protocol import report_tasks
+    if all(key in report_tasks.REPORT_KEYS for key in changes):
+        return {key: report_tasks.check_report(key, value) for key, value in changes.items()}
     from protocol import settings as schema
     try:
         checked = {}
@@ -176,11 +180,22 @@ def set_params(term, frame):
     if archive_changes:
         term.archive.apply(archive_changes)          # validates all before writing
     if checked:
-        updated = dict(term.settings)
-        updated.update(checked)
+        # set in place and saved whole (atomic: temp file + rename); a save that fails puts the
+        # old values back, so the settings in use stay those on file (no copy of the settings
+        # while the codec is loaded)
+        settings = term.settings
+        old = {key: settings[key] for key in checked if key in settings}
+        settings.update(checked)
         if term.store is not None:
-            term.store.save(updated)                 # atomic: temp file + rename
-        term.settings.update(checked)
+            try:
+                term.store.save(settings)
+            except BaseException:
+                for key in checked:
+                    if key in old:
+                        settings[key] = old[key]
+                    else:
+                        del settings[key]
+                raise
     if term.log is not None:
         body = bytearray()
         term._put_time15(body, term.wall.now())

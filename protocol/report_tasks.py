@@ -1,6 +1,21 @@
 """The report tasks a master sets with AFN04 F65..F68, as the settings keep them ("report.tasks";
-firmware/reports.py uses them). Loaded only when a settings file holds tasks."""
+firmware/reports.py uses them), and the report form it sets with F241 ("report.compact").
+Loaded only when a settings file holds tasks, or for a master's report set."""
 from protocol.errors import ProtocolError
+
+REPORT_KEYS = ("report.tasks", "report.compact")
+
+
+def check_report(key, value):
+    """A REPORT_KEYS value checked as protocol.settings.check checks it, without loading the
+    settings schema: a station sets the report tasks at every login, with the codec loaded."""
+    if key == "report.tasks":
+        return check_tasks(key, value, 64)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError("%s must be a whole number" % key)
+    if value not in (0, 1):
+        raise ProtocolError("%s must be 0..1" % key)
+    return value
 
 
 def check_tasks(key, value, most):

@@ -396,6 +396,7 @@ def test_the_admin_handlers_leave_nothing_behind_when_the_codec_goes():
     terminal.codec()
     from firmware import terminal_admin    # noqa: F401
     from protocol import pw                # noqa: F401
+    from protocol import settings          # noqa: F401
     eq([name for name in gone if name not in sys.modules], [])
     term.codec_at = term.wall.now()
     clock.advance(61000)
@@ -464,3 +465,22 @@ def test_event_pointers_resolve_sequences_far_apart():
     eq((got["pm"], got["pn"]), (1, 5))
     eq(ev.query(True, 0, 5)["records"], [])  # pointer 0 left the log: the reply stops there
     eq([r["raw"] for r in ev.query(False, 1, 2)["records"]], [bytes([190000 & 0xFF, (190000 >> 8) & 0xFF])])
+
+
+def test_a_set_whose_save_fails_is_denied_and_changes_nothing():
+    log, term, ev, s, clock = setup()
+
+    class FullDisk:
+        def save(self, settings):
+            raise OSError(28)
+
+    term.store = FullDisk()
+    before = dict(s)
+    tasks = {"unit": 0, "period": 15, "base": (2026, 11, 1, 0, 0, 0, 7), "ratio": 1,
+             "units": [(gw376.PN_ALL, 129)]}
+    denied = _ask(term, clock, _down(0x04, [(0, 241, {"compact": 0}), (1, 65, tasks)]))[0]
+    eq((denied.afn, denied.units[0][1]), (0, 2))
+    eq(s, before)                     # report.compact back to 1, report.tasks absent again
+    f1 = dict(_ask(term, clock, _down(0x0A, [(0, 1, None)]))[0].units[0][2], heartbeat_min=9)
+    denied = _ask(term, clock, _down(0x04, [(0, 1, f1)]))[0]
+    eq((denied.afn, denied.units[0][1], s), (0, 2, before))
