@@ -56,12 +56,12 @@ def report_task(term, fn, number):
 
 def set_tasks(tasks, pn, fn, value):
     """The task list with AFN04 F65..F68 for task `pn` applied (a new list: the settings
-    file is replaced whole)."""
+    file is replaced whole; the tasks not changed are shared, the check copies them)."""
     cls = 1 if fn in (65, 67) else 2
     if not 1 <= pn <= 64:
         raise ProtocolError("report task number p%d is outside 1..64" % pn)
     old = _task(tasks, cls, pn)
-    kept = [list(t) for t in tasks if t is not old]
+    kept = [t for t in tasks if t is not old]
     if fn >= 67:
         if old is None:
             raise ProtocolError("report task %d of class %d was never set" % (pn, cls))
@@ -74,7 +74,7 @@ def set_tasks(tasks, pn, fn, value):
         b = value["base"]
         task = [cls, pn, value["unit"], value["period"],
                 clock_math.to_seconds(b[0], b[1], b[2], b[3], b[4], b[5]), value["ratio"],
-                old[6] if old is not None else 0, [list(u) for u in value["units"]]]
+                old[6] if old is not None else 0, value["units"]]
     kept.append(task)
     return kept
 

@@ -19,7 +19,8 @@ def check_report(key, value):
 
 
 def check_tasks(key, value, most):
-    """[[class, number, unit, period, base, ratio, running, [[pn, fn], ...]], ...]"""
+    """[[class, number, unit, period, base, ratio, running, [(pn, fn), ...]], ...]: the pairs
+    kept as tuples (a 2-tuple is one heap block, a list two; the tasks stay in the settings)."""
     if not isinstance(value, (list, tuple)) or len(value) > most:
         raise ProtocolError("%s must be a list of at most %d tasks" % (key, most))
     out = []
@@ -43,7 +44,7 @@ def check_tasks(key, value, most):
                         not 1 <= pair[1] <= 248:
                     ok = False
                     break
-                pairs.append([pair[0], pair[1]])
+                pairs.append(pair if isinstance(pair, tuple) else (pair[0], pair[1]))
         if not ok:
             raise ProtocolError("%s: %r is not a report task [class 1|2, number 1..64, unit "
                                 "0..3, period 1..63, base, ratio, running 0|1, [[pn, fn]...]]"

@@ -3,6 +3,8 @@
 # AFN0E standard units (no vendor unit F241), as the tasks the master sets with AFN04 F65..F68
 # ask; the tasks are saved with the settings; the cursor still moves only over what the master
 # confirmed.
+import json
+
 from mp_support import ask_terminal, eq
 from firmware import quantities as qs
 from firmware import log_records
@@ -119,8 +121,9 @@ def test_tasks_set_by_the_master_are_saved_and_decide_what_goes_when():
                                  area=4101, terminal=7, master=1, pw=PW))
     eq(got[0].units[0][1], 1)                                          # confirmed
     saved = term.store.saved["report.tasks"]
-    eq(saved, [[1, 1, 0, 15, START - 3600, 1, 1, [[1, 129]]]])
-    eq(schema.load(term.store.saved)[0]["report.tasks"], saved)       # valid after a reboot
+    eq(saved, [[1, 1, 0, 15, START - 3600, 1, 1, [(1, 129)]]])      # (pn, fn) pairs as tuples
+    rebooted = schema.load(json.loads(json.dumps(term.store.saved)))[0]["report.tasks"]
+    eq(rebooted, saved)             # valid after a reboot, and equal: a repeated set changes nothing
     back = _ask(term, gw376.Frame(0x0A, [(1, 65, None), (1, 67, None)], area=4101, terminal=7,
                                   master=1))
     eq(back[0].units[0][2]["units"], [(1, 129)])
