@@ -94,7 +94,8 @@ def release_codec():
         # with what the codec and the administration requests brought back, which
         # firmware/startup.py unloads after boot: the BCD helpers, the archive's entry codec,
         # the settings schema and its checks (a set request validates with them)
-        for name in ("firmware.terminal_admin", "firmware.terminal_history", "protocol.gw376",
+        for name in ("firmware.terminal_admin", "firmware.terminal_archive",
+                     "firmware.terminal_history", "protocol.gw376",
                      "protocol.gw376_units", "protocol.gw376_dadt", "protocol.gw376_formats",
                      "protocol.bcd", "protocol.meter_record", "protocol.settings", "protocol.pw",
                      "protocol.report_tasks"):
@@ -340,6 +341,7 @@ class Terminal:
             return await admin.forward(self, frame)
         finally:
             unload_module("firmware.terminal_admin")
+            unload_module("firmware.terminal_archive")
 
     def _reply(self, frame, units):
         return codec().responses(frame, units, self.max_user_data)

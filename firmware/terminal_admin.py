@@ -1,10 +1,11 @@
 """The master's administration of the terminal: its parameters, meter archive and report tasks
-(AFN04 set / AFN0A query F1, F3, F8, F10, F65..F68), its meters' relays and its clock (AFN05 F1,
-F2, F31: in our mapping AFN05 F1/F2's Pn is the measuring point whose meter relay is tripped /
-permitted to close, where the standard's Pn is the terminal's own control round;
-docs/gw376.md) and transparent forwarding to its buses (AFN10 F1). Loaded only while one such
-request is answered (firmware/terminal.py unloads it again). Every function takes the Terminal
-as `term` and returns the reply frames, or None for a denial.
+(AFN04 set / AFN0A query F1, F3, F8, F10, F65..F68; the archive's F10 entries are
+firmware/terminal_archive.py), its meters' relays and its clock (AFN05 F1, F2, F31: in our
+mapping AFN05 F1/F2's Pn is the measuring point whose meter relay is tripped / permitted to
+close, where the standard's Pn is the terminal's own control round; docs/gw376.md) and
+transparent forwarding to its buses (AFN10 F1). Loaded only while one such request is answered
+(firmware/terminal.py unloads it again). Every function takes the Terminal as `term` and
+returns the reply frames, or None for a denial.
 """
 from protocol import clock_math, gw376, gw376_dadt, gw376_units
 from protocol.errors import ProtocolError
@@ -19,7 +20,7 @@ def query(term, frame):
     units = []
     for pn, fn, data in frame.units:
         if fn == 10:
-            value = archive_query(term, data)
+            value = _archive().query(term, data)
         elif fn in (1, 3, 8) and pn == 0:
             value = param(term, fn)
         elif 65 <= fn <= 68 and 1 <= pn <= 64:
@@ -32,6 +33,12 @@ def query(term, frame):
             return None
         units.append((pn if fn >= 65 else 0, fn, value))
     return term._reply(frame, units)
+
+
+def _archive():
+    """firmware.terminal_archive, for an F10 request (unloaded with this module)."""
+    from firmware import terminal_archive
+    return terminal_archive
 
 
 # --- AFN04 / AFN0A F65..F68: timed report tasks (firmware/reports.py) ----------------------
@@ -97,20 +104,6 @@ def param(term, fn):
             "idle_disconnect_min": s.get("comm.idle_min", 10),
             "online_hours": s.get("comm.online_hours", 0xFFFFFF)}
 
-def archive_query(term, data):
-    if term.archive is None:
-        return None
-    meters = []
-    wanted = None if data is None else data.get("serials")
-    for point in term.archive.points():
-        entry = term.archive.get(point)
-        if entry is None:
-            continue
-        if wanted and entry.get("serial", 0) not in wanted and point not in wanted:
-            continue
-        meters.append(_f10_from_entry(entry))
-    return {"meters": meters}
-
 def _checked(changes):
     """The changed settings as the settings schema has them (a ProtocolError denies the set).
     The schema (3.4 KB on a 32-bit board) is loaded for a set of parameters only: the clock,
@@ -164,9 +157,7 @@ def set_params(term, frame):
         elif fn == 10:
             if term.archive is None:
                 return None
-            archive_changes = {}
-            for meter in value["meters"]:
-                archive_changes[meter["point"]] = _entry_from_f10(meter)
+            archive_changes = _archive().changes(value["meters"])
         else:
             return None
     checked = _checked(changes)
@@ -277,45 +268,3 @@ def _ip(host):
     if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts):
         return host
     return "0.0.0.0"
-
-
-_F10_BAUDS = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)
-
-
-def _f10_from_entry(entry):
-    protocol = {"dlt645-1997": 1, "dlt645": 30, "modbus": 200}[entry["protocol"]]
-    address = entry["address"]
-    if isinstance(address, int):
-        address = "%012d" % address
-    baud = entry.get("baud", 0)
-    password = entry.get("password", "00000000")
-    from binascii import unhexlify
-    return {"serial": entry.get("serial", 0), "point": entry["point"],
-            "baud": baud if baud in _F10_BAUDS else 0, "port": entry.get("bus", 1),
-            "protocol": protocol, "address": address,
-            "password": unhexlify(password) + b"\x00\x00",
-            "tariffs": entry.get("tariffs", 4), "integer_digits": 6, "decimal_digits": 2,
-            "collector": entry.get("collector") or "000000000000",
-            "user_class": entry.get("user_class", 0) >> 4 & 15,
-            "user_subclass": entry.get("user_class", 0) & 15}
-
-
-def _entry_from_f10(meter):
-    from binascii import hexlify
-    names = {1: "dlt645-1997", 30: "dlt645", 200: "modbus"}
-    protocol = names.get(meter["protocol"])
-    if protocol is None:
-        raise ProtocolError("meter protocol %r is not supported" % (meter["protocol"],))
-    address = meter["address"]
-    entry = {"point": meter["point"], "protocol": protocol, "bus": meter["port"] or 1,
-             "address": int(address) if protocol == "modbus" else address,
-             "password": hexlify(meter["password"][:4]).decode(),
-             "tariffs": meter["tariffs"],
-             "user_class": (meter["user_class"] << 4) | meter["user_subclass"],
-             "serial": meter["serial"]}
-    if meter["baud"]:
-        entry["baud"] = meter["baud"]
-    collector = meter.get("collector", "")
-    if collector and collector.strip("0"):
-        entry["collector"] = collector
-    return entry

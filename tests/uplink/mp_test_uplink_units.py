@@ -391,10 +391,11 @@ def test_the_admin_handlers_leave_nothing_behind_when_the_codec_goes():
     import sys
     from firmware import terminal
     log, term, ev, s, clock = setup()
-    gone = ("firmware.terminal_admin", "protocol.gw376", "protocol.gw376_units",
+    gone = ("firmware.terminal_admin", "firmware.terminal_archive", "protocol.gw376", "protocol.gw376_units",
             "protocol.gw376_dadt", "protocol.gw376_formats", "protocol.bcd", "protocol.settings", "protocol.pw")
     terminal.codec()
     from firmware import terminal_admin    # noqa: F401
+    from firmware import terminal_archive  # noqa: F401
     from protocol import pw                # noqa: F401
     from protocol import settings          # noqa: F401
     eq([name for name in gone if name not in sys.modules], [])
