@@ -40,10 +40,14 @@ def query(term, data):
 
 
 def changes(meters):
-    """{point: archive entry} for the meters of an AFN04 F10 set (firmware/archive.py apply)."""
+    """{point: archive entry} for the meters of an AFN04 F10 set (firmware/archive.py apply).
+    The request's list of meters is emptied as they are converted: its dicts and the entries
+    are never on the heap together (twenty of each: 9 KB of a 32-bit board's heap)."""
     out = {}
-    for meter in meters:
-        out[meter["point"]] = entry_from_f10(meter)
+    for i in range(len(meters)):
+        entry = entry_from_f10(meters[i])
+        meters[i] = None
+        out[entry["point"]] = entry
     return out
 
 
