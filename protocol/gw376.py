@@ -125,6 +125,22 @@ def default_function(afn, direction, prm):
 class Frame:
     """One 1376.1 frame; see the module docstring for the fields."""
 
+    # The usual values as class attributes: an instance keeps in its own attribute table only
+    # what differs (a table of 19 slots instead of 43, 190 bytes less on a 32-bit board for
+    # each request and reply while it is answered).
+    group = False
+    fir = True
+    fin = True
+    con = False
+    fcb = 0
+    fcv = 0
+    acd = 0
+    pw = None
+    ec = None
+    tp = None
+    trailing = b""
+    notes = ()              # parse() gives each frame its list
+
     def __init__(self, afn, units=None, direction=DOWN, prm=1, function=None, area=0,
                  terminal=0, group=False, master=0, seq=0, fir=True, fin=True, con=False,
                  fcb=0, fcv=0, acd=0, pw=None, ec=None, tp=None, trailing=b""):
@@ -135,20 +151,30 @@ class Frame:
         self.function = default_function(afn, direction, prm) if function is None else function
         self.area = area
         self.terminal = terminal
-        self.group = group
         self.master = master
         self.seq = seq
-        self.fir = fir
-        self.fin = fin
-        self.con = con
-        self.fcb = fcb
-        self.fcv = fcv
-        self.acd = acd
-        self.pw = pw
-        self.ec = ec
-        self.tp = tp
-        self.trailing = trailing
-        self.notes = []         # non-standard constructs parse() accepted, in words
+        if group:
+            self.group = group
+        if not fir:
+            self.fir = fir
+        if not fin:
+            self.fin = fin
+        if con:
+            self.con = con
+        if fcb:
+            self.fcb = fcb
+        if fcv:
+            self.fcv = fcv
+        if acd:
+            self.acd = acd
+        if pw is not None:
+            self.pw = pw
+        if ec is not None:
+            self.ec = ec
+        if tp is not None:
+            self.tp = tp
+        if trailing:
+            self.trailing = trailing
 
     @property
     def control(self):
@@ -363,14 +389,17 @@ def parse(data, size=None):
                     bcd.byte_value(data[pos + 2], pos + 2),
                     bcd.byte_value(data[pos + 1], pos + 1), data[pos + 5])
     partly = units_codec.formats.partly_no_data
-    frame.units, frame.trailing = parse_units(data, 14, data_end, afn, direction, frame.notes)
+    notes = []
+    frame.units, trailing = parse_units(data, 14, data_end, afn, direction, notes)
     partly = units_codec.formats.partly_no_data - partly
     if partly:
-        frame.notes.append("%d value(s) only partly filled with EE read as no data "
-                           "(non-standard padding)" % partly)
-    if frame.trailing:
-        frame.notes.append("%d bytes after the last data unit are not a data unit "
-                           "(non-standard frame), kept in `trailing`" % len(frame.trailing))
+        notes.append("%d value(s) only partly filled with EE read as no data "
+                     "(non-standard padding)" % partly)
+    if trailing:
+        frame.trailing = trailing
+        notes.append("%d bytes after the last data unit are not a data unit "
+                     "(non-standard frame), kept in `trailing`" % len(trailing))
+    frame.notes = notes
     return frame
 
 
