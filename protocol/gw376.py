@@ -399,7 +399,7 @@ def parse(data, size=None):
         frame.trailing = trailing
         notes.append("%d bytes after the last data unit are not a data unit "
                      "(non-standard frame), kept in `trailing`" % len(trailing))
-    frame.notes = notes
+    frame.notes = notes  # pyright: ignore[reportAttributeAccessIssue] - a list where the class has ()
     return frame
 
 
