@@ -19,6 +19,7 @@ Faults (all off by default; `Faults.parse("name=value")` for the CLI):
   garble            percent of response lines with a corrupted character
   late_ms           every response is delayed this many milliseconds
   urc_noise         percent of commands with an unrelated unsolicited code before the answer
+  push_only         SIM800 without manual receive: AT+CIPRXGET answers ERROR, data comes as +IPD
 """
 import random
 import socket
@@ -35,7 +36,8 @@ NOISE_URCS = (b"+CREG: 1", b"+CGREG: 1", b"Call Ready", b"SMS Ready", b"+CPIN: R
 class Faults:
     FIELDS = {"sim_missing": bool, "registration": str, "csq99": bool, "activate_fail": bool,
               "connect_fail": bool, "drop_after": float, "silent_after": float,
-              "reg_lost_after": float, "garble": float, "late_ms": float, "urc_noise": float}
+              "reg_lost_after": float, "garble": float, "late_ms": float, "urc_noise": float,
+              "push_only": bool}
 
     def __init__(self, **values):
         self.sim_missing = False
@@ -49,6 +51,7 @@ class Faults:
         self.garble = 0.0
         self.late_ms = 0.0
         self.urc_noise = 0.0
+        self.push_only = False
         for name, value in values.items():
             self.set(name, value)
 
@@ -110,6 +113,7 @@ class ModemSim:
         self.reg_lost = False
         self.manual_rx = False        # SIM800 AT+CIPRXGET=1
         self.rx_pending = bytearray()  # received but not yet given to the host
+        self.rx_pending_max = 0       # the most the modem held at once (manual receive)
         self.inbuf = bytearray()
         self.send_left = 0            # bytes still expected after a '>' prompt
         self.send_buf = bytearray()
@@ -254,8 +258,10 @@ class ModemSim:
         if self.dialect == "sim800" and not self.manual_rx:
             self.line.write_raw(b"\r\n+IPD,%d:" % len(chunk) + chunk)
             return
+        # the notice comes when data arrives to an empty buffer: none while some is unread
         notify = not self.rx_pending
         self.rx_pending += chunk
+        self.rx_pending_max = max(self.rx_pending_max, len(self.rx_pending))
         if notify:
             self._urc(b"+CIPRXGET: 1" if self.dialect == "sim800" else b'+QIURC: "recv",0')
 
@@ -276,6 +282,7 @@ class ModemSim:
         except OSError:
             return False
         sock.setblocking(False)
+        self._discard_rx()
         self.sock = sock
         self.connected_at = time.monotonic()
         self.silent = False
@@ -291,6 +298,12 @@ class ModemSim:
         self.sock = None
         self.connected_at = None
         self.silent = False
+
+    def _discard_rx(self):
+        """What the modem held for a connection goes with it: closed or shut by the host, or
+        a new connection opened (only a peer's close leaves it readable)."""
+        del self.rx_pending[:]
+        del self.down_queue[:]
 
     def _peer_closed(self):
         self._close_socket()
@@ -411,14 +424,24 @@ def _cipsend(m, cmd, line):
 
 
 def _ciprxget(m, cmd, line):
+    """SIM800 manual receive (single connection): =0/=1 off/on; =2,n reads at most n bytes
+    (1..1460) as "+CIPRXGET: 2,<read>,<still held>" then the bytes; =4 says what is held."""
     args = _arg_text(line).split(",")
-    if args[0] == "1":
-        m.manual_rx = True
+    if m.faults.push_only:
+        return m._reply(final=b"ERROR")
+    if cmd.endswith("?"):
+        return m._reply(b"+CIPRXGET: %d" % (1 if m.manual_rx else 0))
+    if args[0] in ("0", "1") and len(args) == 1:
+        m.manual_rx = args[0] == "1"
         return m._reply()
-    if args[0] == "2" and len(args) == 2 and args[1].isdigit():
-        data = m._take_rx(min(int(args[1]), 1460))
+    if not m.manual_rx:
+        return m._reply(final=b"ERROR")       # reads need manual receive on
+    if args[0] == "2" and len(args) == 2 and args[1].isdigit() and 1 <= int(args[1]) <= 1460:
+        data = m._take_rx(int(args[1]))
         m.line.write_raw(b"\r\n+CIPRXGET: 2,%d,%d\r\n" % (len(data), len(m.rx_pending)) + data)
         return m._reply()
+    if args[0] == "4" and len(args) == 1:
+        return m._reply(b"+CIPRXGET: 4,%d" % len(m.rx_pending))
     m._reply(final=b"ERROR")
 
 
@@ -426,11 +449,13 @@ def _cipclose(m, cmd, line):
     if m.sock is None:
         return m._reply(final=b"ERROR")
     m._close_socket()
+    m._discard_rx()
     m._urc(b"CLOSE OK")
 
 
 def _cipshut(m, cmd, line):
     m._close_socket()
+    m._discard_rx()
     m.pdp_active = False
     m._urc(b"SHUT OK")
 
@@ -468,6 +493,7 @@ def _qiact(m, cmd, line):
 
 def _qideact(m, cmd, line):
     m._close_socket()
+    m._discard_rx()
     m.pdp_active = False
     m._reply()
 
@@ -497,6 +523,7 @@ def _qird(m, cmd, line):
 
 def _qiclose(m, cmd, line):
     m._close_socket()
+    m._discard_rx()
     m._reply()
 
 

@@ -114,6 +114,28 @@ def test_sim800_full_cycle_bridges_both_ways(peer):
         client.expect("CLOSED")
 
 
+def test_sim800_manual_receive_holds_the_data_until_read(peer):
+    """AT+CIPRXGET=1 (set before the connection): one +CIPRXGET: 1 notice, then the data waits
+    in the modem; =2,n reads at most n with what is still held, =4 says what is held."""
+    with make(peer) as (modem, client):
+        client.command("ATE0")
+        client.command("AT+CIPRXGET=2,10", final="ERROR")      # not in manual receive yet
+        client.command("AT+CIPRXGET=1")
+        connect_sim800(client)
+        peer.conn.sendall(b"0123456789")
+        client.expect("+CIPRXGET: 1")
+        wait_for("the data held", lambda: len(modem.rx_pending) == 10, 3, every=0.01)
+        peer.conn.sendall(b"abc")                               # no second notice: some unread
+        wait_for("more data held", lambda: len(modem.rx_pending) == 13, 3, every=0.01)
+        held = client.command("AT+CIPRXGET=4")
+        assert b"+CIPRXGET: 4,13" in held and b"+CIPRXGET: 1\r" not in held
+        assert b"+CIPRXGET: 2,4,9\r\n0123" in client.command("AT+CIPRXGET=2,4")
+        assert b"+CIPRXGET: 2,9,0\r\n456789abc" in client.command("AT+CIPRXGET=2,1460")
+        assert b"+CIPRXGET: 2,0,0" in client.command("AT+CIPRXGET=2,1460")
+        client.command("AT+CIPRXGET=2,1461", final="ERROR")
+        assert b"+IPD" not in held
+
+
 def test_quectel_cycle_with_recv_urc_and_qird(peer):
     with make(peer, dialect="quectel") as (modem, client):
         client.command("ATE0")
