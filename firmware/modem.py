@@ -15,12 +15,21 @@ modem is reset with AT+CFUN=1,1, which is what the virtual board has.
 
 Why a hand-made parser: a modem mixes three things on one line, in any order and chunking:
 answers to the running command, unsolicited result codes (CLOSED, +QIURC, +CREG noise, RDY),
-and TCP data (SIM800 `+IPD,n:<bytes>` arrives whenever the peer sends, in the middle of a
-command; Quectel `+QIRD: n` and SIM800 `+CIPRXGET: 2,n,m` are followed by n raw bytes that may
-contain CR LF). The parser keeps one buffer, takes raw data by count, lines by terminator, and
+and TCP data (Quectel `+QIRD: n` and SIM800 `+CIPRXGET: 2,n,m` are followed by n raw bytes that
+may contain CR LF). The parser keeps one buffer, takes raw data by count, lines by terminator, and
 treats every line it was not waiting for as a URC. A line one character off an expected final
 result (a noisy UART) still counts as that result: lengths differ between OK, ERROR and
 SEND FAIL, so a single garbled character cannot turn one into another.
+
+Received TCP data waits in the modem, not in our RAM: both dialects run in manual receive (SIM800
+AT+CIPRXGET=1 before the connection, Quectel's buffer access mode), the modem says once that data
+came (`+CIPRXGET: 1`, `+QIURC: "recv"`), and recv() fetches at most what its caller's buffer
+holds, straight into that buffer. Nothing can overflow: what we do not fetch stays in the modem
+and TCP flow control holds the peer. A SIM800 tells how much is left after each read; Quectel
+does not, so a read that filled the buffer is followed by another. A modem that refuses manual
+receive pushes its data (`+IPD,n:<bytes>`, at any time): that goes into a small buffer made at
+the first push, and what overflows it is lost (the link layer's frames fail their checksum and
+are re-sent). A lost notice is made good by poll_data(): the next recv() reads anyway.
 """
 from firmware.kernel import OS_IO_READ
 from protocol.compat import const
@@ -33,6 +42,7 @@ QUECTEL = "quectel"
 # bytes from the UART not parsed yet: the longest line (an AT answer or a URC) is well under
 # 512 bytes, and TCP data is taken out by count as it comes (`_data_left`), whatever its size
 _BUF = const(512)
+_PUSHED = const(1460)           # pushed data not yet taken: one +IPD of a SIM800 at most
 _OK = b"OK"
 _ERROR = b"ERROR"
 _FINALS = (_OK, _ERROR)
@@ -65,8 +75,7 @@ def _int_after(line, prefix, index=0):
 
 
 class Modem:
-    def __init__(self, kernel, port, dialect=SIM800, clock=None, power=None, rx_size=4096,
-                 registration_s=60):
+    def __init__(self, kernel, port, dialect=SIM800, clock=None, power=None, registration_s=60):
         if dialect not in (SIM800, QUECTEL):
             raise ValueError("modem dialect must be sim800 or quectel, not %r" % (dialect,))
         if clock is None:
@@ -80,22 +89,26 @@ class Modem:
         self._buf = bytearray(_BUF)       # bytes from the UART not parsed yet
         self._mv = memoryview(self._buf)
         self._n = 0
-        self.rx = bytearray(rx_size)      # TCP data received, not yet taken by recv()
-        self._rx_n = 0
+        self._into = None                 # the caller's buffer while recv() fetches data
+        self._into_n = 0
+        self._pushed = None               # pushed data (+IPD) not yet taken by recv()
+        self._pushed_n = 0
         self._data_left = 0               # raw TCP bytes still to come after a data header
+        self._modem_left = 0              # bytes a SIM800 still holds after a read
         self._echo = b""                  # the running command, to skip its echo
         self._want = None                 # final results the running command accepts
         self._final = None
         self._info = []                   # information lines of the running command
         self._prompt = False
-        self._rx_notice = False           # the modem holds data for us (manual receive)
+        self._rx_notice = False           # the modem (may) hold data for us
         self._rdy = False
         self.connected = False
         self.csq = 99
         self.reg = 0
         self.ip = None
         self.stats = {"commands": 0, "timeouts": 0, "urcs": 0, "bytes_sent": 0,
-                      "bytes_received": 0, "closed": 0, "resets": 0}
+                      "bytes_received": 0, "reads": 0, "rx_lost": 0, "closed": 0,
+                      "resets": 0}
 
     # --- the receive side ------------------------------------------------------------------------
     def _pump(self):
@@ -117,12 +130,26 @@ class Modem:
         self._n = n if n > 0 else 0
 
     def _take_data(self, count):
-        room = len(self.rx) - self._rx_n
-        keep = count if count <= room else room     # overflow: the link layer's frames
-        if keep:                                    # fail their checksum and are re-sent
-            self.rx[self._rx_n:self._rx_n + keep] = self._buf[0:keep]
-            self._rx_n += keep
+        """The next `count` bytes of _buf are TCP data: into the buffer recv() fetches for, or
+        (pushed, or a read answered after its time) into the pushed-data buffer."""
+        into = self._into
+        if into is None:
+            if self._pushed is None:
+                self._pushed = bytearray(_PUSHED)
+            into = self._pushed
+            at = self._pushed_n
+        else:
+            at = self._into_n
+        room = len(into) - at
+        keep = count if count <= room else room
+        if keep:
+            into[at:at + keep] = self._buf[0:keep]
+        if into is self._into:
+            self._into_n = at + keep
+        else:
+            self._pushed_n = at + keep
         self.stats["bytes_received"] += count
+        self.stats["rx_lost"] += count - keep
         self._drop(count)
 
     def _parse(self):
@@ -201,6 +228,7 @@ class Modem:
             size = _int_after(line, b"+CIPRXGET: 2,")
             if size > 0:
                 self._data_left = size
+            self._modem_left = _int_after(line, b"+CIPRXGET: 2,", 1)
             self._info.append(line)
             return
         if self._urc(line):
@@ -319,6 +347,8 @@ class Modem:
         if self.dialect == SIM800:
             await self.command("AT+CIPSHUT", (b"SHUT OK",) + _FINALS, 10000)
             await self._ok("AT+CIPMUX=0")
+            # manual receive: data waits in the modem until we fetch it (without it, +IPD)
+            await self._ok("AT+CIPRXGET=1")
             if not await self._ok('AT+CSTT="%s"' % apn):
                 return "APN not accepted"
             if not await self._ok("AT+CIICR", 60000, 1):
@@ -366,7 +396,7 @@ class Modem:
     # --- TCP -------------------------------------------------------------------------------------
     async def open(self, host, port, timeout_ms=75000):
         """Open the TCP connection; True when it is up."""
-        self._rx_n = 0
+        self._pushed_n = 0
         self._data_left = 0
         self._rx_notice = False
         for _ in range(2):
@@ -440,46 +470,56 @@ class Modem:
     async def recv(self, buf, timeout_ms):
         """Copy received TCP data into buf: > 0 bytes, 0 when none came in time, -1 when the
         connection is closed and nothing is left to read."""
-        if not self._rx_n:
-            self._pump()
-            if self._rx_notice:
-                await self._read_manual()
-            if not self._rx_n and self.connected and timeout_ms > 0:
-                await self._wait(self._rx_ready, timeout_ms)
-                if self._rx_notice:
-                    await self._read_manual()
-        n = self._rx_n
-        if not n:
-            return 0 if self.connected else -1
-        if n > len(buf):
-            n = len(buf)
-        buf[0:n] = self.rx[0:n]
-        left = self._rx_n - n
-        if left:
-            self.rx[0:left] = self.rx[n:self._rx_n]
-        self._rx_n = left
-        return n
+        self._pump()
+        if not self._pushed_n and not self._rx_notice and self.connected and timeout_ms > 0:
+            await self._wait(self._rx_ready, timeout_ms)
+        if self._pushed_n:
+            return self._take_pushed(buf)
+        if self._rx_notice:
+            n = await self._fetch(buf)
+            if n:
+                return n
+        return 0 if self.connected else -1
 
     def _rx_ready(self):
-        return self._rx_n > 0 or self._rx_notice or not self.connected
+        return self._pushed_n > 0 or self._rx_notice or not self.connected
 
-    async def _read_manual(self):
-        """Quectel (and SIM800 in manual mode): fetch what the modem holds."""
-        self._rx_notice = False
-        for _ in range(8):
-            before = self._rx_n
-            if self.dialect == QUECTEL:
-                final = await self.command("AT+QIRD=0,1500", _FINALS, 5000)
-            else:
-                final = await self.command("AT+CIPRXGET=2,1460", _FINALS, 5000)
-            if final != _OK or self._rx_n == before or self._rx_n >= len(self.rx) - 1500:
-                return
+    def _take_pushed(self, buf):
+        pushed = self._pushed
+        if pushed is None:
+            return 0
+        n = self._pushed_n if self._pushed_n <= len(buf) else len(buf)
+        buf[0:n] = pushed[0:n]
+        left = self._pushed_n - n
+        if left:
+            pushed[0:left] = pushed[n:self._pushed_n]
+        self._pushed_n = left
+        return n
+
+    async def _fetch(self, buf):
+        """Read what the modem holds, at most len(buf) bytes, straight into buf; the count."""
+        most = len(buf) if len(buf) < MAX_SEND else MAX_SEND
+        self._rx_notice = False            # a notice during the read is a new one: keep it
+        self._modem_left = 0
+        self._into = buf
+        self._into_n = 0
+        self.stats["reads"] += 1
+        if self.dialect == QUECTEL:
+            final = await self.command("AT+QIRD=0,%d" % most, _FINALS, 5000)
+        else:
+            final = await self.command("AT+CIPRXGET=2,%d" % most, _FINALS, 5000)
+        self._into = None
+        n = self._into_n
+        # more waits when the SIM800 says so; Quectel does not say: a full read may have left some
+        if final == _OK and (self._modem_left > 0 if self.dialect == SIM800 else n == most):
+            self._rx_notice = True
+        return n
 
     async def poll_data(self):
-        """Ask for data the modem may hold without a notice having arrived (a notice can be
-        lost to a noisy line). Quectel only; SIM800 pushes data by itself."""
-        if self.dialect == QUECTEL and self.connected:
-            await self._read_manual()
+        """Look for data the modem may hold without a notice having arrived (a notice can be
+        lost to a noisy line): the next recv() reads."""
+        if self.connected:
+            self._rx_notice = True
 
     async def close(self):
         """Close the TCP connection (the PDP context stays)."""
@@ -488,7 +528,8 @@ class Modem:
         else:
             await self.command("AT+QICLOSE=0", _FINALS, 10000)
         self.connected = False
-        self._rx_n = 0
+        self._pushed_n = 0
+        self._rx_notice = False
 
     async def shutdown(self):
         """Close the connection and drop the PDP context."""
@@ -513,8 +554,9 @@ class Modem:
             await self.command("AT+CFUN=1,1", _FINALS, 15000)
         await self._wait(self._is_rdy, 15000)
         self._n = 0
-        self._rx_n = 0
+        self._pushed_n = 0
         self._data_left = 0
+        self._rx_notice = False
 
     def _is_rdy(self):
         return self._rdy

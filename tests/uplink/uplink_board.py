@@ -10,6 +10,8 @@
 # events [erc, ...]: events appended before the link starts,
 # append_every_ms: append a reading batch this often while the link runs (live traffic),
 #   until append_until_ms; until_drained: stop once that is over and everything is confirmed.
+# until_requests: stop once the terminal has answered this many of the master's requests and
+#   the master has closed the connection (it has every answer then).
 # Prints one line "@@RESULT {json}" at the end.
 import json
 import sys
@@ -173,6 +175,9 @@ def main():
                     break
             if cfg.get("until_drained") and el >= cfg.get("append_until_ms", 0) and \
                     link.state == "online" and up.backlog() == 0 and not up.in_flight():
+                break
+            if cfg.get("until_requests") and link.state != "online" and \
+                    term.stats["requests"] >= cfg["until_requests"]:
                 break
             if el >= cfg.get("run_ms", 10000):
                 break
