@@ -1,7 +1,7 @@
 """Meter events the poller detects, appended to the ring log as Q/GDW 1376.1 event records.
 
 An EVENT record's payload is the ERC code then the record's data exactly as AFN0E F1/F2 carries
-it (protocol/gw376_units.py ERC_FIELDS), so the uplink copies it into a reply untouched:
+it (protocol/gw376_unit_events.py ERC_FIELDS), so the uplink copies it into a reply untouched:
 
     ERC31 RS-485 reading failure  time(fmt 15) pn+D15 last-good-time(fmt 15)
                                   forward active(fmt 14) forward reactive(fmt 11, EE: not read)
@@ -16,7 +16,7 @@ it (protocol/gw376_units.py ERC_FIELDS), so the uplink copies it into a reply un
           change flags = before XOR after (bit 4 alone when the word could not be read before),
           the other six words EE (not read). The standard's record of a relay state change,
           so any master sees the outcome (layout: Q/GDW 1376.1-2013 ERC33, as
-          protocol/gw376_units.py ERC_FIELDS has it; cross-checked against a public terminal
+          protocol/gw376_unit_events.py ERC_FIELDS has it; cross-checked against a public terminal
           firmware that builds ERC33 from AFN0C F28's 14 bytes of flags + 14 of words).
 
 Timestamps are the wall clock's seconds since 2000 (the record header and format 15 alike).

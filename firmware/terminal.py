@@ -96,7 +96,10 @@ def release_codec():
         # the settings schema and its checks (a set request validates with them)
         for name in ("firmware.terminal_admin", "firmware.terminal_archive",
                      "firmware.terminal_history", "protocol.gw376",
-                     "protocol.gw376_units", "protocol.gw376_dadt", "protocol.gw376_formats",
+                     "protocol.gw376_units", "protocol.gw376_unit_ids",
+                     "protocol.gw376_unit_archive", "protocol.gw376_unit_events",
+                     "protocol.gw376_unit_energy", "protocol.gw376_unit_forward",
+                     "protocol.gw376_dadt", "protocol.gw376_formats",
                      "protocol.bcd", "protocol.meter_record", "protocol.settings", "protocol.pw",
                      "protocol.report_tasks"):
             unload_module(name)

@@ -21,7 +21,7 @@ import sys
 
 from host_tools import board_api
 from host_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, CliError
-from protocol import clock_math, gw376_units
+from protocol import clock_math, gw376_unit_events
 
 CHUNK = 48            # records per chunk: a few KB of JSON on the board's heap
 COMMIT_EVERY = 384    # records per durable commit + cursor step (each step is a flash write)
@@ -63,9 +63,9 @@ def expand(record, items):
 
 
 def event_detail(erc, data):
-    """An event's fields as JSON text (protocol.gw376_units decodes the AFN0E layout)."""
+    """An event's fields as JSON text (protocol.gw376_unit_events decodes the AFN0E layout)."""
     try:
-        fields = gw376_units.decode_record(erc, data, 0, len(data))
+        fields = gw376_unit_events.decode_record(erc, data, 0, len(data))
         fields.pop("erc", None)
         return json.dumps(fields, default=lambda v: v.hex() if isinstance(v, bytes) else str(v),
                           sort_keys=True)

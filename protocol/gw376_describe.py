@@ -31,6 +31,7 @@ import binascii
 
 from protocol import gw376
 from protocol import gw376_formats as formats
+from protocol import gw376_unit_events as events
 from protocol import gw376_units as units
 
 AFN_NAMES = {
@@ -198,7 +199,7 @@ def _unit_data(afn, fn, direction, value):
 
 def _record(record):
     erc = record.get("erc")
-    fmts = _formats_of(units.ERC_FIELDS.get(erc, ()))
+    fmts = _formats_of(events.ERC_FIELDS.get(erc, ()))
     if erc == 3:
         fmts = {"time": 15}
     out = {}

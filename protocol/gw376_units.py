@@ -13,6 +13,12 @@ API:
     known_units() -> [(afn, fn, direction), ...]
     codec(afn, fn, direction) -> the table entry (kind, ...) or None
     (names in words: protocol.gw376_describe.unit_name; the board never needs them)
+
+The coders of the composite units live in one module per family, imported when a unit of
+that family is coded (codec(), decode(), encode_into()), so a request loads only those it
+carries: gw376_unit_ids (AFN00 F3, report tasks F65/F66), gw376_unit_archive (F10),
+gw376_unit_events (AFN0E, ERC records), gw376_unit_energy (energy blocks, curves),
+gw376_unit_forward (AFN10). They build on the field coders here (decode_fields, need, ...).
     Unknown(raw)   value of an Fn without a codec: it keeps the rest of the data region
                    (its length cannot be known), `.raw` holds the bytes
 
@@ -59,7 +65,7 @@ None is "no data". Supported units and their values:
         "points" n, "values" [n values]}; other replies stay Unknown.
     AFN0E F1/F2: down {"pm", "pn"}; up {"ec_important", "ec_normal", "pm", "pn",
         "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records. ERC 1, 2, 3, 5, 12, 13,
-        14, 20, 21, 27, 30, 31, 33 decode to fields (ERC_FIELDS; a measuring point reads
+        14, 20, 21, 27, 30, 31, 33 decode to fields (gw376_unit_events.ERC_FIELDS; a measuring point reads
         "pn" and "start" 1 = occurred / 0 = restored; ERC3 {"time", "master", "units":
         [(pn, fn)]}); any other ERC, or a record whose length Le does not match its layout,
         keeps {"erc", "raw"}.
@@ -71,7 +77,6 @@ None is "no data". Supported units and their values:
 """
 import binascii
 
-from protocol import gw376_dadt as dadt
 from protocol import gw376_formats as formats
 from protocol.bcd import is_decimal
 from protocol.compat import const
@@ -141,7 +146,8 @@ def layout(fields):
     return tuple(out)
 
 
-def _need(pos, count, end):
+def need(pos, count, end):
+    """A ProtocolError unless `count` bytes from `pos` lie before `end`."""
     if pos + count > end:
         raise ProtocolError("data unit needs %d more bytes than the frame holds" %
                             (pos + count - end), end)
@@ -161,14 +167,17 @@ def _length(kind):
     return _BIN[kind]
 
 
-def _uint(buf, pos, size):
+def read_uint(buf, pos, size):
+    """The unsigned little-endian integer of `size` bytes at buf[pos:]."""
     value = 0
     for i in range(size - 1, -1, -1):
         value = (value << 8) | buf[pos + i]
     return value
 
 
-def _put_uint(out, value, size, what):
+def put_uint(out, value, size, what):
+    """Append `value` as `size` little-endian bytes (a ProtocolError naming `what` if it does
+    not fit)."""
     if not isinstance(value, int) or not 0 <= value < (1 << (8 * size)):
         raise ProtocolError("%s %r does not fit %d byte(s)" % (what, value, size))
     for _ in range(size):
@@ -226,7 +235,7 @@ def _decode_field(kind, buf, pos):
         return "%d.%d.%d.%d" % (buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3])
     if kind == "addr":
         return _address(buf, pos)
-    return _uint(buf, pos, _BIN[kind])
+    return read_uint(buf, pos, _BIN[kind])
 
 
 def _encode_field(out, kind, value, name):
@@ -250,10 +259,11 @@ def _encode_field(out, kind, value, name):
     elif kind == "addr":
         _put_address(out, value, name)
     else:
-        _put_uint(out, value, _BIN[kind], name)
+        put_uint(out, value, _BIN[kind], name)
 
 
-def _get(value, name):
+def get_field(value, name):
+    """value[name] of a unit's dict, or a ProtocolError naming what is missing."""
     if not isinstance(value, dict) or name not in value:
         raise ProtocolError("data unit value lacks %r" % name)
     return value[name]
@@ -266,8 +276,8 @@ def decode_fields(fields, buf, pos, end, into=None):
         kind = field[1]
         size = _length(kind)
         if isinstance(kind, tuple) and kind[0] == "bits":
-            _need(pos, size, end)
-            raw = _uint(buf, pos, size)
+            need(pos, size, end)
+            raw = read_uint(buf, pos, size)
             for name, shift, width, bias in kind[2]:
                 code = (raw >> shift) & ((1 << width) - 1)
                 if isinstance(bias, tuple):
@@ -278,14 +288,14 @@ def decode_fields(fields, buf, pos, end, into=None):
             continue
         count = field[2] if len(field) > 2 else 0
         if count:
-            _need(pos, size * count, end)
+            need(pos, size * count, end)
             values = []
             for _ in range(count):
                 values.append(_decode_field(kind, buf, pos))
                 pos += size
             result[field[0]] = values
         else:
-            _need(pos, size, end)
+            need(pos, size, end)
             result[field[0]] = _decode_field(kind, buf, pos)
             pos += size
     return result, pos
@@ -297,7 +307,7 @@ def encode_fields(out, fields, value):
         if isinstance(kind, tuple) and kind[0] == "bits":
             raw = 0
             for name, shift, width, bias in kind[2]:
-                item = _get(value, name)
+                item = get_field(value, name)
                 if isinstance(bias, tuple):
                     code = bias.index(item) if item in bias else -1
                 elif isinstance(item, bool) or isinstance(item, int):
@@ -307,9 +317,9 @@ def encode_fields(out, fields, value):
                 if not 0 <= code < (1 << width):
                     raise ProtocolError("%s %r is out of range" % (name, item))
                 raw |= code << shift
-            _put_uint(out, raw, _BIN[kind[1]], field[0])
+            put_uint(out, raw, _BIN[kind[1]], field[0])
             continue
-        item = _get(value, field[0])
+        item = get_field(value, field[0])
         count = field[2] if len(field) > 2 else 0
         if count:
             if not isinstance(item, (list, tuple)) or len(item) != count:
@@ -364,27 +374,6 @@ _SINGLE_BLOCKS = ("forward_active:14", "forward_reactive:11", "reverse_active:14
                   "reverse_reactive:11", "q1_reactive:11", "q2_reactive:11", "q3_reactive:11",
                   "q4_reactive:11")
 
-# Event records (ERC): fixed fields; ERC3 is variable (a list of changed DA/DT) and coded apart.
-# Layouts: Q/GDW 1376.1-2013 appendix (event record formats), cross-checked against the field
-# structures of a public C implementation of the protocol (qgdw3761api). The measuring point
-# is point:u16[pn=0/12,start=15/1] (D15 1 = occurred).
-ERC_FIELDS = {
-    1: "time:15 flags:u8 old_version:a4 new_version:a4",
-    2: "time:15 flags:u8",
-    5: "time:15 rounds:u8 power_at_trip:2 power_after_2min:2",
-    12: "time:15 point:u16[pn=0/12,start=15/1]",
-    13: "time:15 point:u16[pn=0/12,start=15/1] flags:u8",
-    14: "power_off:15 power_on:15",
-    20: "time:15 pw:b16 master:u8",
-    21: "time:15 fault:u8",
-    27: "time:15 point:u16[pn=0/12,start=15/1] before:14 after:14",
-    30: "time:15 point:u16[pn=0/12,start=15/1] forward_active:14 limit:u8",
-    31: "time:15 point:u16[pn=0/12,start=15/1] last_read_time:15 forward_active:14 "
-        "forward_reactive:11",
-    33: "time:15 point:u16[pn=0/12,start=15/1] changed:u16*7 status:u16*7",
-}
-
-
 def fields_length(fields):
     """The bytes a unit or ERC record of these fields takes (all of fixed size)."""
     total = 0
@@ -394,241 +383,6 @@ def fields_length(fields):
 
 
 # ---------------------------------------------------------------- composite codecs
-
-def _decode_energy(td_format, blocks, buf, pos, end):
-    result = {}
-    if td_format:
-        size = formats.LENGTH[td_format]
-        _need(pos, size, end)
-        result["td"] = formats.decode(td_format, buf, pos)
-        pos += size
-    _need(pos, 6, end)
-    result["read_time"] = formats.decode(15, buf, pos)
-    tariffs = buf[pos + 5]
-    result["tariffs"] = tariffs
-    pos += 6
-    for name, fmt in layout(blocks):
-        size = formats.LENGTH[fmt]
-        _need(pos, size * (tariffs + 1), end)
-        values = []
-        for _ in range(tariffs + 1):
-            values.append(formats.decode(fmt, buf, pos))
-            pos += size
-        result[name] = values
-    return result, pos
-
-
-def _encode_energy(out, td_format, blocks, value):
-    if td_format:
-        formats.encode_into(out, td_format, _get(value, "td"))
-    formats.encode_into(out, 15, _get(value, "read_time"))
-    tariffs = _get(value, "tariffs")
-    _put_uint(out, tariffs, 1, "tariffs")
-    for name, fmt in layout(blocks):
-        values = _get(value, name)
-        if not isinstance(values, (list, tuple)) or len(values) != tariffs + 1:
-            raise ProtocolError("%s needs tariffs + 1 = %d values" % (name, tariffs + 1))
-        for one in values:
-            formats.encode_into(out, fmt, one)
-
-
-def _decode_confirm_list(buf, pos, end):
-    _need(pos, 1, end)
-    result = {"afn": buf[pos], "items": []}
-    pos += 1
-    if (end - pos) % 5:
-        raise ProtocolError("AFN00 F3 items are 5 bytes each (DA DT err)", pos)
-    while pos < end:
-        err = buf[pos + 4]
-        for pn in dadt.expand_da(buf[pos], buf[pos + 1], pos):
-            for fn in dadt.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
-                result["items"].append((pn, fn, err))
-        pos += 5
-    return result, pos
-
-
-def _encode_unit_ids(out, items, with_value):
-    """DA DT [value] for [(pn, fn, value)]: runs of equal values share multi-bit blocks."""
-    start = 0
-    while start < len(items):
-        stop = start + 1
-        while with_value and stop < len(items) and items[stop][2] == items[start][2]:
-            stop += 1
-        if not with_value:
-            stop = len(items)
-        for pns, fns, _ in dadt.group_units(items[start:stop]):
-            dadt.append_dadt(out, pns, fns)
-            if with_value:
-                _put_uint(out, items[start][2], 1, "err")
-        start = stop
-
-
-def _encode_confirm_list(out, value):
-    _put_uint(out, _get(value, "afn"), 1, "afn")
-    _encode_unit_ids(out, _listed(_get(value, "items"), 3), True)
-
-
-def _listed(items, width):
-    if not isinstance(items, (list, tuple)):
-        raise ProtocolError("expected a list, got %r" % (items,))
-    for item in items:
-        if not isinstance(item, (list, tuple)) or len(item) != width:
-            raise ProtocolError("list item %r needs %d parts" % (item, width))
-    return [tuple(item) for item in items]
-
-
-def _decode_archive(buf, pos, end):
-    _need(pos, 2, end)
-    count = _uint(buf, pos, 2)
-    pos += 2
-    _need(pos, 27 * count, end)
-    meters = []
-    entry = layout(METER_ARCHIVE_ENTRY)
-    for _ in range(count):
-        meter, pos = decode_fields(entry, buf, pos, end)
-        meters.append(meter)
-    return {"meters": meters}, pos
-
-
-def _encode_archive(out, value):
-    meters = _get(value, "meters")
-    _put_uint(out, len(meters), 2, "meter count")
-    entry = layout(METER_ARCHIVE_ENTRY)
-    for meter in meters:
-        encode_fields(out, entry, meter)
-
-
-def _decode_serials(buf, pos, end):
-    _need(pos, 2, end)
-    count = _uint(buf, pos, 2)
-    pos += 2
-    _need(pos, 2 * count, end)
-    serials = []
-    for _ in range(count):
-        serials.append(_uint(buf, pos, 2))
-        pos += 2
-    return {"serials": serials}, pos
-
-
-def _encode_serials(out, value):
-    serials = _get(value, "serials")
-    _put_uint(out, len(serials), 2, "serial count")
-    for serial in serials:
-        _put_uint(out, serial, 2, "serial")
-
-
-def _decode_events(buf, pos, end):
-    _need(pos, 4, end)
-    result = {"ec_important": buf[pos], "ec_normal": buf[pos + 1], "pm": buf[pos + 2],
-              "pn": buf[pos + 3]}
-    pos += 4
-    records = []
-    for _ in range((result["pn"] - result["pm"]) & 0xFF):
-        _need(pos, 2, end)
-        erc = buf[pos]
-        size = buf[pos + 1]
-        pos += 2
-        _need(pos, size, end)
-        records.append(decode_record(erc, buf, pos, size))
-        pos += size
-    result["records"] = records
-    return result, pos
-
-
-def decode_record(erc, buf, pos, size):
-    """The fields of one event record (ERC `erc`, `size` bytes at buf[pos:]): an AFN0E record,
-    or the same bytes kept in a ring log. Unknown layouts come back as {"erc", "raw"}."""
-    fields = ERC_FIELDS.get(erc)
-    if fields is not None and size == fields_length(fields):
-        record, _ = decode_fields(fields, buf, pos, pos + size, {"erc": erc})
-        return record
-    if erc == 3 and size >= 6 and (size - 6) % 4 == 0:
-        record = {"erc": 3, "time": formats.decode(15, buf, pos), "master": buf[pos + 5],
-                  "units": []}
-        for at in range(pos + 6, pos + size, 4):
-            for pn in dadt.expand_da(buf[at], buf[at + 1], at):
-                for fn in dadt.expand_dt(buf[at + 2], buf[at + 3], at + 2):
-                    record["units"].append((pn, fn))
-        return record
-    return {"erc": erc, "raw": bytes(buf[pos:pos + size])}
-
-
-def _encode_record(out, record):
-    erc = _get(record, "erc")
-    _put_uint(out, erc, 1, "ERC")
-    body = bytearray()
-    if "raw" in record:
-        body.extend(record["raw"])
-    elif erc == 3:
-        formats.encode_into(body, 15, _get(record, "time"))
-        _put_uint(body, _get(record, "master"), 1, "master")
-        _encode_unit_ids(body, [(pn, fn, None) for pn, fn in _listed(_get(record, "units"), 2)],
-                         False)
-    elif erc in ERC_FIELDS:
-        encode_fields(body, ERC_FIELDS[erc], record)
-    else:
-        raise ProtocolError("ERC%d has no field codec: give its bytes as 'raw'" % erc)
-    _put_uint(out, len(body), 1, "record length")
-    out.extend(body)
-
-
-def _encode_events(out, value):
-    records = _get(value, "records")
-    pm, pn = _get(value, "pm"), _get(value, "pn")
-    if not isinstance(pm, int) or not isinstance(pn, int) or (pn - pm) & 0xFF != len(records):
-        raise ProtocolError("pm..pn (%r..%r) must span the %d records" % (pm, pn, len(records)))
-    for name in ("ec_important", "ec_normal", "pm", "pn"):
-        _put_uint(out, _get(value, name), 1, name)
-    for record in records:
-        _encode_record(out, record)
-
-
-def _decode_forward(fields):
-    def decode(buf, pos, end):
-        result, pos = decode_fields(fields, buf, pos, end)
-        _need(pos, 2, end)
-        count = _uint(buf, pos, 2)
-        pos += 2
-        _need(pos, count, end)
-        result["data"] = bytes(buf[pos:pos + count])
-        return result, pos + count
-    return decode
-
-
-def _encode_forward(fields):
-    def encode(out, value):
-        encode_fields(out, fields, value)
-        data = _get(value, "data")
-        _put_uint(out, len(data), 2, "forwarded length")
-        out.extend(data)
-    return encode
-
-
-def _decode_report_task(buf, pos, end):
-    task, pos = decode_fields(REPORT_TASK, buf, pos, end)
-    _need(pos, 1, end)
-    count = buf[pos]
-    pos += 1
-    _need(pos, 4 * count, end)
-    units = []
-    for _ in range(count):
-        for pn in dadt.expand_da(buf[pos], buf[pos + 1], pos):
-            for fn in dadt.expand_dt(buf[pos + 2], buf[pos + 3], pos + 2):
-                units.append((pn, fn))
-        pos += 4
-    task["units"] = units
-    return task, pos
-
-
-def _encode_report_task(out, value):
-    encode_fields(out, REPORT_TASK, value)
-    units = _listed(_get(value, "units"), 2)
-    _put_uint(out, len(units), 1, "data unit count")
-    for pn, fn in units:            # one DA DT each: what every master can read
-        da1, da2 = dadt.da_bytes(pn)
-        dt1, dt2 = dadt.dt_bytes(fn)
-        out.extend(bytes((da1, da2, dt1, dt2)))
-
 
 def _decode_optional_clock(buf, pos, end):
     # The standard's AFN02 units carry nothing; some terminals append a format-01 clock. Only
@@ -658,7 +412,7 @@ _NONE = (EMPTY,)
 # The units, one row of six bytes each: AFN, first Fn, last Fn, directions (1 down, 2 up, 3
 # both), kind (EMPTY 0, FIELDS 1, FORMAT 2, ENERGY 3, CUSTOM 4), argument: for FIELDS the
 # layout's index in _LAYOUTS, for FORMAT the data format, for ENERGY the Td format (0 none) plus
-# _REVERSE for the reverse blocks, for CUSTOM the index of its decode/encode pair in _CUSTOM.
+# _REVERSE for the reverse blocks, for CUSTOM the index of its codec in _custom().
 # A bytes literal stays in the board's ROMFS, where a dict of (kind, ...) tuples was built in
 # RAM whenever the codec loaded; codec() builds the entry asked for.
 _REVERSE = const(0x80)
@@ -705,14 +459,32 @@ _UNITS = (
     b"\x10\x01\x01\x01\x04\x06"  # AFN10 F1 down: forwarding, down
     b"\x10\x01\x01\x02\x04\x07"  # AFN10 F1 up: forwarding, up
 )
-_PORT = "port:u8"
 _LAYOUTS = (COMM_PARAMS, MASTER_ADDRESS, ONLINE_MODE, REPORT_SWITCH, REPORT_FORM, TRIP, VERSION,
             POWER, EVENT_POINTERS)
-_CUSTOM = (_decode_confirm_list, _encode_confirm_list, _decode_optional_clock,
-           _encode_optional_clock, _decode_archive, _encode_archive, _decode_report_task,
-           _encode_report_task, _decode_serials, _encode_serials, _decode_events, _encode_events,
-           _decode_forward(FORWARD_DOWN), _encode_forward(FORWARD_DOWN), _decode_forward(_PORT),
-           _encode_forward(_PORT))
+
+
+def _custom(index):
+    """The (CUSTOM, decode, encode) entry of custom codec `index`, importing the module of its
+    family only now: a request loads the coders of the units it carries, not all of them."""
+    if index == 1:
+        return (CUSTOM, _decode_optional_clock, _encode_optional_clock)
+    if index == 0 or index == 3:
+        from protocol import gw376_unit_ids as ids
+        if index == 0:
+            return (CUSTOM, ids.decode_confirm_list, ids.encode_confirm_list)
+        return (CUSTOM, ids.decode_report_task, ids.encode_report_task)
+    if index == 2 or index == 4:
+        from protocol import gw376_unit_archive as archive
+        if index == 2:
+            return (CUSTOM, archive.decode_archive, archive.encode_archive)
+        return (CUSTOM, archive.decode_serials, archive.encode_serials)
+    if index == 5:
+        from protocol import gw376_unit_events as events
+        return (CUSTOM, events.decode_events, events.encode_events)
+    from protocol import gw376_unit_forward as forward
+    if index == 6:
+        return (CUSTOM, forward.decode_down, forward.encode_down)
+    return (CUSTOM, forward.decode_up, forward.encode_up)
 
 
 def _row_entry(at):
@@ -725,7 +497,7 @@ def _row_entry(at):
     if kind == ENERGY:
         return (ENERGY, arg & ~_REVERSE, _REVERSE_BLOCKS if arg & _REVERSE else _FORWARD_BLOCKS)
     if kind == CUSTOM:
-        return (CUSTOM, _CUSTOM[2 * arg], _CUSTOM[2 * arg + 1])
+        return _custom(arg)
     return (kind, arg)
 
 
@@ -828,16 +600,14 @@ def decode(afn, fn, direction, buf, pos, end):
         return decode_fields(entry[1], buf, pos, end)
     if kind == FORMAT:
         size = formats.LENGTH[entry[1]]
-        _need(pos, size, end)
+        need(pos, size, end)
         return formats.decode(entry[1], buf, pos), pos + size
     if kind == ENERGY:
-        return _decode_energy(entry[1], entry[2], buf, pos, end)
+        from protocol import gw376_unit_energy as energy
+        return energy.decode_energy(entry[1], entry[2], buf, pos, end)
     if kind == CURVE:
-        value, pos = decode_fields(CURVE_TD, buf, pos, end)
-        value["values"] = []
-        if value["points"]:
-            return decode_fields((("values", entry[1], value["points"]),), buf, pos, end, value)
-        return value, pos
+        from protocol import gw376_unit_energy as energy
+        return energy.decode_curve(entry[1], buf, pos, end)
     return entry[1](buf, pos, end)
 
 
@@ -865,11 +635,11 @@ def encode_into(out, afn, fn, direction, value):
         elif kind == FORMAT:
             formats.encode_into(out, entry[1], value)
         elif kind == ENERGY:
-            _encode_energy(out, entry[1], entry[2], value)
+            from protocol import gw376_unit_energy as energy
+            energy.encode_energy(out, entry[1], entry[2], value)
         elif kind == CURVE:
-            encode_fields(out, CURVE_TD, value)
-            if value["points"] or value["values"]:
-                encode_fields(out, (("values", entry[1], value["points"]),), value)
+            from protocol import gw376_unit_energy as energy
+            energy.encode_curve(out, entry[1], value)
         else:
             entry[2](out, value)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:

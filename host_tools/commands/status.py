@@ -49,10 +49,10 @@ def uplink_text(up):
 
 
 def event_text(erc, hexdata):
-    """An event's fields in words (protocol.gw376_units decodes the AFN0E layout)."""
+    """An event's fields in words (protocol.gw376_unit_events decodes the AFN0E layout)."""
     try:
-        from protocol import gw376_units
-        fields = gw376_units.decode_record(erc, bytes.fromhex(hexdata), 0, len(hexdata) // 2)
+        from protocol import gw376_unit_events
+        fields = gw376_unit_events.decode_record(erc, bytes.fromhex(hexdata), 0, len(hexdata) // 2)
     except Exception:  # noqa: BLE001 - an event that does not decode is shown as bytes
         return hexdata
     fields.pop("erc", None)

@@ -12,7 +12,7 @@ import pytest
 from firmware import events as ev
 from firmware import quantities as qs
 from host_tools.simulators.meter_bus import MeterSimulator
-from protocol import gw376_units
+from protocol import gw376_unit_events, gw376_units
 from tests.poller.poll_support import run_poller, wall
 
 BAUD = 19200
@@ -92,7 +92,7 @@ def test_a_stuck_meter_repeats_its_values(run):
 
 
 def _decoded(record):
-    fields = gw376_units.ERC_FIELDS[record["erc"]]
+    fields = gw376_unit_events.ERC_FIELDS[record["erc"]]
     data = bytes(record["data"])
     assert len(data) == gw376_units.fields_length(fields)
     return gw376_units.decode_fields(fields, data, 0, len(data), {})[0]

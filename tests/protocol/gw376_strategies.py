@@ -6,6 +6,9 @@ the table is round-trip tested without writing a new strategy (custom codecs are
 from hypothesis import strategies as st
 
 from protocol import gw376
+from protocol import gw376_unit_archive as archive
+from protocol import gw376_unit_events as events
+from protocol import gw376_unit_ids as ids
 from protocol import gw376_units as units
 
 _SIGNED_MAX = {5: 7999, 9: 799999, 25: 799999}
@@ -88,7 +91,7 @@ fn_number = st.integers(1, 248)
 # ERC3's changed units: a PN_ALL identifier is a single unit like any other.
 _erc_record = st.one_of(
     *[fields_value(fields).map(lambda v, erc=erc: dict(v, erc=erc))
-      for erc, fields in sorted(units.ERC_FIELDS.items())],
+      for erc, fields in sorted(events.ERC_FIELDS.items())],
     st.fixed_dictionaries({"erc": st.just(3), "time": format_value(15),
                            "master": st.integers(0, 255),
                            "units": st.lists(st.tuples(point, fn_number), max_size=8)}),
@@ -106,16 +109,16 @@ def events_value(draw):
 
 
 _CUSTOM = {
-    units._decode_confirm_list: st.fixed_dictionaries({
+    ids.decode_confirm_list: st.fixed_dictionaries({
         "afn": st.integers(0, 255),
         "items": st.lists(st.tuples(point, fn_number, st.integers(0, 1)), max_size=10)}),
-    units._decode_archive: st.fixed_dictionaries({
+    archive.decode_archive: st.fixed_dictionaries({
         "meters": st.lists(fields_value(units.METER_ARCHIVE_ENTRY), max_size=4)}),
-    units._decode_serials: st.fixed_dictionaries({
+    archive.decode_serials: st.fixed_dictionaries({
         "serials": st.lists(st.integers(0, 65535), max_size=20)}),
-    units._decode_events: events_value(),
+    events.decode_events: events_value(),
     units._decode_optional_clock: format_value(1),
-    units._decode_report_task: st.tuples(
+    ids.decode_report_task: st.tuples(
         fields_value(units.REPORT_TASK),
         st.lists(st.tuples(point, fn_number), max_size=12)).map(
             lambda t: dict(t[0], units=t[1])),
