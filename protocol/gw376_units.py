@@ -18,7 +18,8 @@ The coders of the composite units live in one module per family, imported when a
 that family is coded (codec(), decode(), encode_into()), so a request loads only those it
 carries: gw376_unit_ids (AFN00 F3, report tasks F65/F66), gw376_unit_archive (F10),
 gw376_unit_events (AFN0E, ERC records), gw376_unit_energy (energy blocks, curves),
-gw376_unit_forward (AFN10). They build on the field coders here (decode_fields, need, ...).
+gw376_unit_forward (AFN10); the text field types (aN, ip, addr) are gw376_unit_text. They
+build on the field coders here (decode_fields, need, ...).
     Unknown(raw)   value of an Fn without a codec: it keeps the rest of the data region
                    (its length cannot be known), `.raw` holds the bytes
 
@@ -65,9 +66,9 @@ None is "no data". Supported units and their values:
         "points" n, "values" [n values]}; other replies stay Unknown.
     AFN0E F1/F2: down {"pm", "pn"}; up {"ec_important", "ec_normal", "pm", "pn",
         "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records. ERC 1, 2, 3, 5, 12, 13,
-        14, 20, 21, 27, 30, 31, 33 decode to fields (gw376_unit_events.ERC_FIELDS; a measuring point reads
-        "pn" and "start" 1 = occurred / 0 = restored; ERC3 {"time", "master", "units":
-        [(pn, fn)]}); any other ERC, or a record whose length Le does not match its layout,
+        14, 20, 21, 27, 30, 31, 33 decode to fields (gw376_unit_events.ERC_FIELDS; a
+        measuring point reads "pn" and "start" 1 = occurred / 0 = restored; ERC3 {"time",
+        "master", "units": [(pn, fn)]}); any other ERC, or a record whose length Le does not match its layout,
         keeps {"erc", "raw"}.
     AFN04/0A F65, F66 (Pn = task number): {"unit" 0 min / 1 h / 2 day / 3 month, "period"
         1..63, "base" (format 01), "ratio", "units": [(pn, fn)]}; F67, F68: {"action"
@@ -78,7 +79,6 @@ None is "no data". Supported units and their values:
 import binascii
 
 from protocol import gw376_formats as formats
-from protocol.bcd import is_decimal
 from protocol.compat import const
 from protocol.errors import ProtocolError
 
@@ -91,9 +91,6 @@ class Unknown:
 
     def __eq__(self, other):
         return isinstance(other, Unknown) and other.raw == self.raw
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
 
     def __repr__(self):
         return "Unknown(%s)" % binascii.hexlify(self.raw).decode()
@@ -109,13 +106,16 @@ class Unknown:
 # a string stays in the board's ROMFS. Fields are separated by spaces, each NAME:TYPE[*COUNT]:
 #   TYPE  a format number (15), u8 u16 u24, ip, addr, aN (N ASCII characters), bN (N bytes),
 #         or a bit field u8[...] / u16[...]: NAME=SHIFT/WIDTH, comma-separated, each with
-#         +BIAS (the value is the code plus BIAS) or @TABLE (the value is _CODE_TABLES[TABLE]
-#         at index code).
+#         +BIAS (the value is the code plus BIAS) or @TABLE (the value is the table's
+#         entry at index code; the one table is @baud, _BAUD).
 #   "timeout:u16[response_timeout_s=0/12,retries=12/2] voltage:7*3"
 
-_BIN = {"u8": 1, "u16": 2, "u24": 3}
-_BAUD = (0, 600, 1200, 2400, 4800, 7200, 9600, 19200)
-_CODE_TABLES = {"baud": _BAUD}
+_BAUD = const((0, 600, 1200, 2400, 4800, 7200, 9600, 19200))
+
+
+def _bytes_of(kind):
+    """The bytes of an unsigned type u8, u16, u24."""
+    return int(kind[1:]) >> 3
 
 
 def layout(fields):
@@ -136,7 +136,7 @@ def layout(fields):
                 spec, _, bias = spec.partition("+")
                 shift, _, width = spec.partition("/")
                 bits.append((bit, int(shift), int(width),
-                             _CODE_TABLES[table] if table else int(bias or 0)))
+                             _BAUD if table else int(bias or 0)))
             kind = ("bits", kind[:bracket], tuple(bits))
         elif kind.isdigit():
             kind = int(kind)
@@ -158,13 +158,13 @@ def _length(kind):
         return formats.LENGTH[kind]
     if isinstance(kind, tuple):
         if kind[0] == "bits":
-            return _BIN[kind[1]]
+            return _bytes_of(kind[1])
         return kind[1]
     if kind == "ip":
         return 4
     if kind == "addr":
         return 6
-    return _BIN[kind]
+    return _bytes_of(kind)
 
 
 def read_uint(buf, pos, size):
@@ -185,81 +185,29 @@ def put_uint(out, value, size, what):
         value >>= 8
 
 
-def _text(buf, pos, count):
-    end = pos + count
-    while end > pos and buf[end - 1] == 0:   # NUL padding
-        end -= 1
-    return "".join([chr(buf[i]) for i in range(pos, end)])
-
-
-def _put_text(out, text, count, what):
-    if not isinstance(text, str) or len(text) > count:
-        raise ProtocolError("%s %r is not text of at most %d characters" % (what, text, count))
-    for ch in text:
-        code = ord(ch)
-        if code > 255:
-            raise ProtocolError("%s %r has a character outside one byte" % (what, text))
-        out.append(code)
-    for _ in range(count - len(text)):
-        out.append(0)
-
-
-def _address(buf, pos):
-    # Format 12 (6 BCD bytes, low first) printed the way the meter's label shows it; kept as
-    # hex so a non-BCD address (AA wildcards) survives a round trip.
-    digits = bytearray(6)
-    for i in range(6):
-        digits[i] = buf[pos + 5 - i]
-    return binascii.hexlify(digits).decode()
-
-
-def _put_address(out, text, what):
-    try:
-        raw = binascii.unhexlify(text)
-    except Exception:       # noqa: BLE001 - binascii raises different types on each runtime
-        raw = b""
-    if len(raw) != 6:
-        raise ProtocolError("%s %r is not 12 hex digits" % (what, text))
-    for i in range(5, -1, -1):
-        out.append(raw[i])
-
-
 def _decode_field(kind, buf, pos):
     if isinstance(kind, int):
         return formats.decode(kind, buf, pos)
-    if isinstance(kind, tuple):
-        if kind[0] == "a":
-            return _text(buf, pos, kind[1])
+    if isinstance(kind, tuple) and kind[0] == "b":
         return bytes(buf[pos:pos + kind[1]])
-    if kind == "ip":
-        return "%d.%d.%d.%d" % (buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3])
-    if kind == "addr":
-        return _address(buf, pos)
-    return read_uint(buf, pos, _BIN[kind])
+    if isinstance(kind, tuple) or kind == "ip" or kind == "addr":
+        from protocol import gw376_unit_text as text
+        return text.decode(kind, buf, pos)
+    return read_uint(buf, pos, _bytes_of(kind))
 
 
 def _encode_field(out, kind, value, name):
     if isinstance(kind, int):
         formats.encode_into(out, kind, value)
-    elif isinstance(kind, tuple):
-        if kind[0] == "a":
-            _put_text(out, value, kind[1], name)
-        else:
-            if not isinstance(value, (bytes, bytearray)) or len(value) != kind[1]:
-                raise ProtocolError("%s must be %d bytes" % (name, kind[1]))
-            out.extend(value)
-    elif kind == "ip":
-        parts = value.split(".") if isinstance(value, str) else ()
-        if len(parts) != 4:
-            raise ProtocolError("%s %r is not an IPv4 address a.b.c.d" % (name, value))
-        for part in parts:
-            if not is_decimal(part) or int(part) > 255:
-                raise ProtocolError("%s %r is not an IPv4 address a.b.c.d" % (name, value))
-            out.append(int(part))
-    elif kind == "addr":
-        _put_address(out, value, name)
+    elif isinstance(kind, tuple) and kind[0] == "b":
+        if not isinstance(value, (bytes, bytearray)) or len(value) != kind[1]:
+            raise ProtocolError("%s must be %d bytes" % (name, kind[1]))
+        out.extend(value)
+    elif isinstance(kind, tuple) or kind == "ip" or kind == "addr":
+        from protocol import gw376_unit_text as text
+        text.encode_into(out, kind, value, name)
     else:
-        put_uint(out, value, _BIN[kind], name)
+        put_uint(out, value, _bytes_of(kind), name)
 
 
 def get_field(value, name):
@@ -317,7 +265,7 @@ def encode_fields(out, fields, value):
                 if not 0 <= code < (1 << width):
                     raise ProtocolError("%s %r is out of range" % (name, item))
                 raw |= code << shift
-            put_uint(out, raw, _BIN[kind[1]], field[0])
+            put_uint(out, raw, _bytes_of(kind[1]), field[0])
             continue
         item = get_field(value, field[0])
         count = field[2] if len(field) > 2 else 0
@@ -369,10 +317,11 @@ FORWARD_DOWN = ("port:u8 control:u8 timeout:u8[frame_timeout_in_s=7/1,frame_time
 # Energy blocks: NAME:FORMAT per block, each block M+1 values (total then tariffs 1..M).
 _FORWARD_BLOCKS = "forward_active:14 forward_reactive:11 q1_reactive:11 q4_reactive:11"
 _REVERSE_BLOCKS = "reverse_active:14 reverse_reactive:11 q2_reactive:11 q3_reactive:11"
-_SINGLE_ENERGY = {0x0C: ((129, 0),), 0x0D: ((161, 20), (177, 21))}   # first Fn, Td format
-_SINGLE_BLOCKS = ("forward_active:14", "forward_reactive:11", "reverse_active:14",
-                  "reverse_reactive:11", "q1_reactive:11", "q2_reactive:11", "q3_reactive:11",
-                  "q4_reactive:11")
+# One energy block each: AFN, first of 8 Fns, Td format; the Fns' blocks in _SINGLE_BLOCKS' order
+_SINGLE_ENERGY = const(b"\x0c\x81\x00\x0d\xa1\x14\x0d\xb1\x15")
+_SINGLE_BLOCKS = const("forward_active:14 forward_reactive:11 reverse_active:14 "
+                       "reverse_reactive:11 q1_reactive:11 q2_reactive:11 q3_reactive:11 "
+                       "q4_reactive:11")
 
 def fields_length(fields):
     """The bytes a unit or ERC record of these fields takes (all of fixed size)."""
@@ -519,10 +468,9 @@ def known_units():
             for direction in (0, 1):
                 if _UNITS[at + 3] & (2 if direction else 1):
                     found.add((_UNITS[at], fn, direction))
-    for afn, ranges in _SINGLE_ENERGY.items():
-        for first, _ in ranges:
-            for fn in range(first, first + 8):
-                found.add((afn, fn, 1))
+    for at in range(0, len(_SINGLE_ENERGY), 3):
+        for fn in range(_SINGLE_ENERGY[at + 1], _SINGLE_ENERGY[at + 1] + 8):
+            found.add((_SINGLE_ENERGY[at], fn, 1))
     for fn in range(1, 249):
         for direction in (0, 1):
             if codec(0x0D, fn, direction) is not None:
@@ -564,9 +512,10 @@ def codec(afn, fn, direction) -> tuple | None:
     if direction != 0:
         # one energy block each, in _SINGLE_BLOCKS' order: current (AFN0C F129..F136), daily
         # frozen (AFN0D F161..F168, Td_d) and monthly frozen (AFN0D F177..F184, Td_m) values
-        for first, td_format in _SINGLE_ENERGY.get(afn, ()):
-            if first <= fn < first + 8:
-                return (ENERGY, td_format, _SINGLE_BLOCKS[fn - first])
+        for at in range(0, len(_SINGLE_ENERGY), 3):
+            first = _SINGLE_ENERGY[at + 1]
+            if _SINGLE_ENERGY[at] == afn and first <= fn < first + 8:
+                return (ENERGY, _SINGLE_ENERGY[at + 2], _SINGLE_BLOCKS.split()[fn - first])
         if afn == 0x0D:
             for i in range(0, 18, 3):
                 if _CURVE_UP[i] <= fn <= _CURVE_UP[i + 1]:
