@@ -10,7 +10,8 @@ It knows nothing of modems or sockets: firmware/link.py feeds it frames and send
 returns. RAM: the 1376.1 codec (protocol.gw376) is imported only when a request comes
 (`codec()`) and dropped after CODEC_IDLE_S without one (`idle()`); link frames are built by
 hand; the answers from the ring log's history (firmware/terminal_history.py) and the
-administration requests (firmware/terminal_admin.py) are imported for one request.
+administration requests (firmware/terminal_admin.py sets the settings, terminal_query.py reads
+them, terminal_control.py: clock, relays, forwarding) are imported for one request.
 Requests answered (anything else: AFN00 F2 deny):
 
     AFN01 F1            hardware reset: confirmed, then on_reset() once the answer is out
@@ -68,7 +69,7 @@ VERSION = {"vendor": "CONC", "device": "CONC0001", "software_version": "0100",
            "software_date": (2026, 11, 1), "capacity": "2040PTS", "protocol_version": "1376",
            "hardware_version": "V100", "hardware_date": (2026, 1, 1)}
 
-_ON_DEMAND_AFNS = (0x04, 0x05, 0x0A, 0x0D, 0x10)  # terminal_admin, terminal_history
+_ON_DEMAND_AFNS = (0x04, 0x05, 0x0A, 0x0D, 0x10)  # terminal_admin/_query/_control/_history
 
 
 _codec = None
@@ -94,11 +95,13 @@ def release_codec():
         # with what the codec and the administration requests brought back, which
         # firmware/startup.py unloads after boot: the BCD helpers, the archive's entry codec,
         # the settings schema and its checks (a set request validates with them)
-        for name in ("firmware.terminal_admin", "firmware.terminal_archive",
+        for name in ("firmware.terminal_admin", "firmware.terminal_query",
+                     "firmware.terminal_archive", "firmware.terminal_control",
                      "firmware.terminal_history", "protocol.gw376",
                      "protocol.gw376_units", "protocol.gw376_unit_ids",
                      "protocol.gw376_unit_archive", "protocol.gw376_unit_events",
                      "protocol.gw376_unit_energy", "protocol.gw376_unit_forward",
+                     "protocol.gw376_unit_text",
                      "protocol.gw376_dadt", "protocol.gw376_formats",
                      "protocol.bcd", "protocol.meter_record", "protocol.settings", "protocol.pw",
                      "protocol.report_tasks"):
@@ -333,16 +336,22 @@ class Terminal:
                 return terminal_history.class2(self, frame)
             finally:
                 unload_module("firmware.terminal_history")
-        from firmware import terminal_admin as admin
+        if afn == codec().AFN_CONTROL or afn == codec().AFN_FORWARD:
+            from firmware import terminal_control as control
+            try:
+                if afn == codec().AFN_CONTROL:
+                    return await control.control(self, frame)
+                return await control.forward(self, frame)
+            finally:
+                unload_module("firmware.terminal_control")
         try:
             if afn == codec().AFN_QUERY:
-                return admin.query(self, frame)
-            if afn == codec().AFN_SET:
-                return admin.set_params(self, frame)
-            if afn == codec().AFN_CONTROL:
-                return await admin.control(self, frame)
-            return await admin.forward(self, frame)
+                from firmware import terminal_query
+                return terminal_query.query(self, frame)
+            from firmware import terminal_admin
+            return terminal_admin.set_params(self, frame)
         finally:
+            unload_module("firmware.terminal_query")
             unload_module("firmware.terminal_admin")
             unload_module("firmware.terminal_archive")
 

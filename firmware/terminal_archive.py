@@ -1,6 +1,6 @@
 """The meter archive as AFN04 / AFN0A F10 carries it (27 bytes an entry, docs/gw376.md) and as
 firmware/archive.py keeps it. Loaded only while an F10 request is answered
-(firmware/terminal_admin.py unloads it again): the archive is set once per meter, and read
+(firmware/terminal.py unloads it again): the archive is set once per meter, and read
 back once after it.
 """
 from protocol.errors import ProtocolError

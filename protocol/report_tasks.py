@@ -51,3 +51,11 @@ def check_tasks(key, value, most):
                                 % (key, task))
         out.append([cls, number, unit, period, base, ratio, running, pairs])  # pyright: ignore[reportPossiblyUnboundVariable] - bound when ok
     return out
+
+
+def find_task(tasks, cls, number):
+    """The task of class `cls` (1, 2) and number `number` in the "report.tasks" list, or None."""
+    for t in tasks:
+        if t[0] == cls and t[1] == number:
+            return t
+    return None

@@ -171,8 +171,8 @@ def test_long_replies_are_split_into_frames_with_fir_fin():
     req2 = gw376.Frame(0x0A, [(0, 1, None), (0, 3, None), (0, 8, None)], area=4101,
                        terminal=7, seq=5)
     term.max_user_data = 60
-    from firmware import terminal_admin
-    out = terminal_admin.query(term, req2)
+    from firmware import terminal_query
+    out = terminal_query.query(term, req2)
     eq(len(out) > 1, True)
     eq((out[0].fir, out[0].fin, out[-1].fir, out[-1].fin), (True, False, False, True))
     eq([f.seq for f in out], [(5 + i) & 15 for i in range(len(out))])
@@ -391,10 +391,21 @@ def test_the_admin_handlers_leave_nothing_behind_when_the_codec_goes():
     import sys
     from firmware import terminal
     log, term, ev, s, clock = setup()
-    gone = ("firmware.terminal_admin", "firmware.terminal_archive", "protocol.gw376", "protocol.gw376_units",
-            "protocol.gw376_dadt", "protocol.gw376_formats", "protocol.bcd", "protocol.settings", "protocol.pw")
-    terminal.codec()
+    gone = ("firmware.terminal_admin", "firmware.terminal_query", "firmware.terminal_archive",
+            "firmware.terminal_control",
+            "protocol.gw376", "protocol.gw376_units", "protocol.gw376_unit_ids",
+            "protocol.gw376_unit_archive", "protocol.gw376_unit_events", "protocol.gw376_unit_energy",
+            "protocol.gw376_unit_forward", "protocol.gw376_unit_text", "protocol.gw376_dadt",
+            "protocol.gw376_formats",
+            "protocol.bcd", "protocol.settings", "protocol.pw")
+    codec = terminal.codec()
+    for afn, fn, direction in ((0, 3, 1), (4, 10, 0), (0x0E, 1, 1), (0x10, 1, 0)):
+        codec.units_codec.codec(afn, fn, direction)     # each family of unit coders comes in
+    from protocol import gw376_unit_energy  # noqa: F401
+    from protocol import gw376_unit_text    # noqa: F401
     from firmware import terminal_admin    # noqa: F401
+    from firmware import terminal_control  # noqa: F401
+    from firmware import terminal_query    # noqa: F401
     from firmware import terminal_archive  # noqa: F401
     from protocol import pw                # noqa: F401
     from protocol import settings          # noqa: F401
