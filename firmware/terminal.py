@@ -87,24 +87,34 @@ def codec():
     return _codec
 
 
+# What one request may load beside the codec's core (protocol.gw376, gw376_units, gw376_dadt,
+# gw376_formats, which every request needs and which stay CODEC_IDLE_S): the handlers, the unit
+# families' coders and what a set validates and stores with. Dropped as soon as the request is
+# answered, so the next request (the station sends several after its login, while the backlog
+# goes out) does not carry the last one's modules on top of its own.
+_REQUEST_MODULES = ("firmware.terminal_admin", "firmware.terminal_query",
+                    "firmware.terminal_archive", "firmware.terminal_control",
+                    "firmware.terminal_history", "protocol.gw376_unit_ids",
+                    "protocol.gw376_unit_archive", "protocol.gw376_unit_events",
+                    "protocol.gw376_unit_energy", "protocol.gw376_unit_forward",
+                    "protocol.gw376_unit_text", "protocol.bcd", "protocol.meter_record",
+                    "protocol.settings", "protocol.pw", "protocol.report_tasks")
+
+
+def release_request():
+    """Drop what the last request loaded beside the codec's core."""
+    for name in _REQUEST_MODULES:
+        unload_module(name)
+
+
 def release_codec():
     """Drop the codec again (after CODEC_IDLE_S without requests)."""
     global _codec
     if _codec is not None:
         _codec = None
-        # with what the codec and the administration requests brought back, which
-        # firmware/startup.py unloads after boot: the BCD helpers, the archive's entry codec,
-        # the settings schema and its checks (a set request validates with them)
-        for name in ("firmware.terminal_admin", "firmware.terminal_query",
-                     "firmware.terminal_archive", "firmware.terminal_control",
-                     "firmware.terminal_history", "protocol.gw376",
-                     "protocol.gw376_units", "protocol.gw376_unit_ids",
-                     "protocol.gw376_unit_archive", "protocol.gw376_unit_events",
-                     "protocol.gw376_unit_energy", "protocol.gw376_unit_forward",
-                     "protocol.gw376_unit_text",
-                     "protocol.gw376_dadt", "protocol.gw376_formats",
-                     "protocol.bcd", "protocol.meter_record", "protocol.settings", "protocol.pw",
-                     "protocol.report_tasks"):
+        release_request()
+        for name in ("protocol.gw376", "protocol.gw376_units", "protocol.gw376_dadt",
+                     "protocol.gw376_formats"):
             unload_module(name)
 
 
@@ -254,6 +264,12 @@ class Terminal:
 
     async def handle(self, frame, raw=None):
         """Answer one downlink request (PRM = 1); returns the reply frames as bytes."""
+        try:
+            return await self._answer(frame, raw)
+        finally:
+            release_request()
+
+    async def _answer(self, frame, raw):
         self.stats["requests"] += 1
         self.codec_at = self.wall.now()
         if raw is not None and self._last_request is not None and frame.fcv and \
@@ -329,31 +345,21 @@ class Terminal:
             return None
         if afn not in _ON_DEMAND_AFNS:
             return None
-        # history, parameters, control, forwarding: loaded for this request only
+        # history, parameters, control, forwarding: loaded for this request only (handle()
+        # drops them with release_request())
         if afn == codec().AFN_CLASS2:
             from firmware import terminal_history
-            try:
-                return terminal_history.class2(self, frame)
-            finally:
-                unload_module("firmware.terminal_history")
+            return terminal_history.class2(self, frame)
         if afn == codec().AFN_CONTROL or afn == codec().AFN_FORWARD:
             from firmware import terminal_control as control
-            try:
-                if afn == codec().AFN_CONTROL:
-                    return await control.control(self, frame)
-                return await control.forward(self, frame)
-            finally:
-                unload_module("firmware.terminal_control")
-        try:
-            if afn == codec().AFN_QUERY:
-                from firmware import terminal_query
-                return terminal_query.query(self, frame)
-            from firmware import terminal_admin
-            return terminal_admin.set_params(self, frame)
-        finally:
-            unload_module("firmware.terminal_query")
-            unload_module("firmware.terminal_admin")
-            unload_module("firmware.terminal_archive")
+            if afn == codec().AFN_CONTROL:
+                return await control.control(self, frame)
+            return await control.forward(self, frame)
+        if afn == codec().AFN_QUERY:
+            from firmware import terminal_query
+            return terminal_query.query(self, frame)
+        from firmware import terminal_admin
+        return terminal_admin.set_params(self, frame)
 
     def _reply(self, frame, units):
         return codec().responses(frame, units, self.max_user_data)

@@ -416,6 +416,22 @@ def test_the_admin_handlers_leave_nothing_behind_when_the_codec_goes():
     eq([name for name in gone if name in sys.modules], [])
 
 
+def test_a_request_leaves_only_the_codec_core_loaded_when_it_is_answered():
+    # the station's post-login requests come one after the other: each brings its handler and
+    # unit family in, and none may carry the last one's on top of its own
+    import sys
+    from firmware import terminal
+    log, term, ev, s, clock = setup()
+    log_records.append_event(log, 0, 5000, 31, bytes(16))
+    answers = _ask(term, clock, _down(0x0E, [(0, 1, {"pm": 0, "pn": 1})]))
+    eq(answers[0].units[0][2]["records"][0]["erc"], 31)
+    s["report.tasks"] = {}
+    _ask(term, clock, _down(0x04, [(0, 241, {"compact": 1})]))
+    eq([name for name in terminal._REQUEST_MODULES if name in sys.modules], [])
+    eq([name for name in ("protocol.gw376", "protocol.gw376_units") if name not in sys.modules],
+       [])
+
+
 def test_a_frame_the_station_keeps_refusing_is_stepped_over_and_reported():
     log, term, ev, s, clock = setup(readings=30)
     up = Uploader(log, term, ev, window=1, max_frame=200)
