@@ -114,10 +114,10 @@ def _pack_tail(buf, at, items, values, first, count):
 def unpack_readings(payload):
     """[(item_id, value or None), ...] from a READINGS payload; ProtocolError if truncated.
 
-    The decoder lives with the upload format the station reads (protocol/gw376_upload.py), so
+    The decoder is the one the station reads uploads with (protocol/readings_payload.py), so
     board and station can never disagree; it is imported only when a batch is unpacked.
     """
-    from protocol.gw376_upload import unpack_readings as unpack
+    from protocol.readings_payload import unpack_readings as unpack
     return unpack(payload)
 
 

@@ -24,6 +24,7 @@ then the record's AFN0E bytes; marker = code then data.
     upload_identity(frame) -> the decode() result for a parsed frame, or None
 """
 from protocol.errors import ProtocolError
+from protocol.readings_payload import unpack_readings  # noqa: F401 - the station reads them here
 
 FN_RECORDS = 241
 READINGS = 1
@@ -64,30 +65,3 @@ def upload_identity(frame):
     if pn != 0 or fn != FN_RECORDS or not hasattr(value, "raw"):
         return None
     return decode(frame.afn, value.raw)
-
-
-def _varint(payload, at):
-    value = 0
-    shift = 0
-    while True:
-        if at >= len(payload):
-            raise ProtocolError("reading batch truncated", at)
-        b = payload[at]
-        value |= (b & 0x7F) << shift
-        at += 1
-        if b < 0x80:
-            return value, at
-        shift += 7
-
-
-def unpack_readings(payload):
-    out = []
-    at = 0
-    while at < len(payload):
-        key, at = _varint(payload, at)
-        if key & 1:
-            out.append((key >> 1, None))
-            continue
-        z, at = _varint(payload, at)
-        out.append((key >> 1, -((z + 1) >> 1) if z & 1 else z >> 1))
-    return out
