@@ -154,11 +154,12 @@ class EventIndex:
             self.read_to = upto if upto < self.count[0] else self.count[0]
 
     def query(self, important, pm, pn, room=1200):
-        """The AFN0E F1/F2 reply value for pointers pm..pn-1 (as many as fit `room` bytes)."""
+        """The AFN0E F1/F2 reply value for pointers pm..pn-1 (as many as fit `room` bytes); its
+        records are their wire bytes joined (protocol/gw376_unit_events.py encodes them as they are)."""
         self.update()
         cls = 0 if important else 1
         count = self.count[cls]
-        records = []
+        records = bytearray()   # the records' wire bytes (ERC, length, data), no object each
         size = 4
         i = pm
         last = -2
@@ -182,7 +183,9 @@ class EventIndex:
             size += 2 + len(payload) - 1
             if size > room:
                 break
-            records.append({"erc": payload[0], "raw": bytes(payload[1:])})
+            records.append(payload[0])
+            records.append(len(payload) - 1)
+            records.extend(memoryview(payload)[1:])
             i = (i + 1) & 0xFF
         if important:
             self.seen(count - ((count - i) & 0xFF))

@@ -85,11 +85,32 @@ def _encode_record(out, record):
 
 
 def encode_events(out, value):
+    """`records`: a list of records (dicts as decode_record gives them), or their wire bytes
+    already joined (ERC, length, data for each), as a terminal copies them out of its ring log
+    without making an object per record."""
     records = units.get_field(value, "records")
     pm, pn = units.get_field(value, "pm"), units.get_field(value, "pn")
-    if not isinstance(pm, int) or not isinstance(pn, int) or (pn - pm) & 0xFF != len(records):
-        raise ProtocolError("pm..pn (%r..%r) must span the %d records" % (pm, pn, len(records)))
+    wire = isinstance(records, (bytes, bytearray))
+    count = _wire_count(records) if wire else len(records)
+    if not isinstance(pm, int) or not isinstance(pn, int) or (pn - pm) & 0xFF != count:
+        raise ProtocolError("pm..pn (%r..%r) must span the %d records" % (pm, pn, count))
     for name in ("ec_important", "ec_normal", "pm", "pn"):
         units.put_uint(out, units.get_field(value, name), 1, name)
+    if wire:
+        out.extend(records)
+        return
     for record in records:
         _encode_record(out, record)
+
+
+def _wire_count(raw):
+    """Records in joined wire bytes; ProtocolError when the last one is cut short."""
+    count = 0
+    pos = 0
+    while pos < len(raw):
+        units.need(pos, 2, len(raw))
+        pos += 2 + raw[pos + 1]
+        count += 1
+    if pos != len(raw):
+        raise ProtocolError("the last event record is cut short")
+    return count
