@@ -566,12 +566,21 @@ class FrontEnd:
             return event._replace(occurred_at=None)   # detail keeps the fields as sent
         return event
 
-    async def store_events(self, terminal_id, unit, important):
-        """Store a decoded AFN0E reply/report; the Events built (stored once each)."""
+    async def store_events(self, terminal_id, unit, important, report=False):
+        """Store a decoded AFN0E reply/report; the Events built (stored once each).
+
+        A reply moves the station's read pointer to its pn. A report (the terminal sends its
+        events actively, its backlog's old ones too) moves it only when it carries the next
+        event the station has not read (its pm is the read pointer): an old report must not
+        move the pointer back, or the collector reads every event after it again."""
         events = [self.checked_event(e) for e in
                   ercmod.events_from_unit(terminal_id, unit, important)]
         pointer = unit.get("pn")
         read_to = None if pointer is None else (terminal_id, important, pointer)
+        if report and read_to is not None:
+            read = await asyncio.to_thread(self.station.event_counters, terminal_id)
+            if (read[0 if important else 1] or 0) != unit.get("pm"):
+                read_to = None
         if events or read_to:
             new = await asyncio.to_thread(self.station.store_events, events, read_to)
             self.stats["events_stored"] += new
@@ -1123,7 +1132,7 @@ class Link(asyncio.Protocol):
         try:
             for _, fn, data in frame.units:
                 if fn in (1, 2) and isinstance(data, dict):
-                    await self.front.store_events(self.terminal_id, data, fn == 1)
+                    await self.front.store_events(self.terminal_id, data, fn == 1, report=True)
         except StationError as exc:
             log.warning("%s: event report not stored (%s); not confirmed", self.name, exc)
             return

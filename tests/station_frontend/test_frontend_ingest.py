@@ -130,6 +130,29 @@ def test_an_event_report_is_stored_and_confirmed(sqlite_url):
     run(scenario())
 
 
+def test_an_old_event_report_does_not_move_the_read_pointer_back(sqlite_url):
+    # the backlog's reports of events the station has read already (pointer 5) must not send
+    # the collector back to read them all again
+    async def scenario():
+        async with Harness(sqlite_url, terminals=1) as h:
+            raw = await h.raw(1)
+            await raw.login()
+            h.station.set_event_counters(h.ids[1], important=5)
+            for pm, seq in ((2, 3), (5, 4)):
+                event = {"ec_important": 6, "ec_normal": 0, "pm": pm, "pn": pm + 1,
+                         "records": [{"erc": 14, "power_off": (2026, 11, 24, 3, pm),
+                                      "power_on": (2026, 11, 24, 3, pm + 1)}]}
+                report = gw376.Frame(0x0E, [(0, 1, event)], gw376.UP, 1, None, 4101, 1,
+                                     con=True, seq=seq)
+                raw.send(report)
+                answer = await raw.receive()
+                assert answer.afn == 0 and answer.seq == seq
+                # pm 2: old, the pointer stays at 5; pm 5: the next unread one, it moves to 6
+                assert h.station.event_counters(h.ids[1])[0] == (5 if pm == 2 else 6)
+            assert len(h.station.events(h.ids[1])) == 2
+    run(scenario())
+
+
 def test_ring_log_records_map_to_station_items():
     # readings: forward energy total (item 1) 1234.56 kWh, voltage A (item 11) 220.1 V,
     # frozen (kind 2) forward total 1000.00 kWh; an ERC31 event; a marker
