@@ -87,18 +87,22 @@ def codec():
     return _codec
 
 
-# What one request may load beside the codec's core (protocol.gw376, gw376_units, gw376_dadt,
-# gw376_formats, which every request needs and which stay CODEC_IDLE_S): the handlers, the unit
-# families' coders and what a set validates and stores with. Dropped as soon as the request is
-# answered, so the next request (the station sends several after its login, while the backlog
-# goes out) does not carry the last one's modules on top of its own.
+# The codec's core: what every request needs; it stays CODEC_IDLE_S. protocol.bcd belongs here:
+# gw376 and gw376_formats hold it from their import, and a copy imported again by a request
+# would sit beside theirs.
+_CODEC_MODULES = ("protocol.gw376", "protocol.gw376_units", "protocol.gw376_dadt",
+                  "protocol.gw376_formats", "protocol.bcd")
+# What one request may load beside the core: the handlers, the unit families' coders and what a
+# set validates and stores with. Dropped as soon as the request is answered, so the next request
+# (the station sends several after its login, while the backlog goes out) does not carry the
+# last one's modules on top of its own. None of the core's modules imports these at its top.
 _REQUEST_MODULES = ("firmware.terminal_admin", "firmware.terminal_query",
                     "firmware.terminal_archive", "firmware.terminal_control",
                     "firmware.terminal_history", "protocol.gw376_unit_ids",
                     "protocol.gw376_unit_archive", "protocol.gw376_unit_events",
                     "protocol.gw376_unit_energy", "protocol.gw376_unit_forward",
-                    "protocol.gw376_unit_text", "protocol.bcd", "protocol.meter_record",
-                    "protocol.settings", "protocol.pw", "protocol.report_tasks")
+                    "protocol.gw376_unit_text", "protocol.meter_record", "protocol.settings",
+                    "protocol.pw", "protocol.report_tasks")
 
 
 def release_request():
@@ -113,8 +117,7 @@ def release_codec():
     if _codec is not None:
         _codec = None
         release_request()
-        for name in ("protocol.gw376", "protocol.gw376_units", "protocol.gw376_dadt",
-                     "protocol.gw376_formats"):
+        for name in _CODEC_MODULES:
             unload_module(name)
 
 
