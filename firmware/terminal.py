@@ -90,8 +90,8 @@ def codec():
 # The codec's core: what every request needs; it stays CODEC_IDLE_S. protocol.bcd belongs here:
 # gw376 and gw376_formats hold it from their import, and a copy imported again by a request
 # would sit beside theirs.
-_CODEC_MODULES = ("protocol.gw376", "protocol.gw376_units", "protocol.gw376_dadt",
-                  "protocol.gw376_formats", "protocol.bcd")
+_CODEC_MODULES = ("protocol.gw376", "protocol.gw376_units", "protocol.gw376_fields",
+                  "protocol.gw376_dadt", "protocol.gw376_formats", "protocol.bcd")
 # What one request may load beside the core: the handlers, the unit families' coders and what a
 # set validates and stores with. Dropped as soon as the request is answered, so the next request
 # (the station sends several after its login, while the backlog goes out) does not carry the

@@ -30,6 +30,7 @@ None, so the result goes straight to `json.dumps`. Keys are stable.
 import binascii
 
 from protocol import gw376
+from protocol import gw376_fields
 from protocol import gw376_formats as formats
 from protocol import gw376_unit_events as events
 from protocol import gw376_units as units
@@ -133,7 +134,7 @@ def value_text(fmt, value):
 
 def _formats_of(fields):
     found = {}
-    for field in units.layout(fields):
+    for field in gw376_fields.layout(fields):
         if isinstance(field[1], int):
             found[field[0]] = field[1]
     return found
@@ -151,7 +152,7 @@ def field_formats(afn, fn, direction):
         found = {"read_time": 15}
         if codec[1]:
             found["td"] = codec[1]
-        for name, fmt in units.layout(codec[2]):
+        for name, fmt in gw376_fields.layout(codec[2]):
             found[name] = fmt
         return found
     if kind == units.CURVE:

@@ -3,7 +3,7 @@ back from the ring log; protocol/gw376_units.py loads this module for those unit
 values are described there)."""
 from protocol import gw376_dadt as dadt
 from protocol import gw376_formats as formats
-from protocol import gw376_units as units
+from protocol import gw376_fields as fields
 from protocol.errors import ProtocolError
 
 # Event records (ERC): fixed fields; ERC3 is variable (a list of changed DA/DT) and coded apart.
@@ -28,17 +28,17 @@ ERC_FIELDS = {
 
 
 def decode_events(buf, pos, end):
-    units.need(pos, 4, end)
+    fields.need(pos, 4, end)
     result = {"ec_important": buf[pos], "ec_normal": buf[pos + 1], "pm": buf[pos + 2],
               "pn": buf[pos + 3]}
     pos += 4
     records = []
     for _ in range((result["pn"] - result["pm"]) & 0xFF):
-        units.need(pos, 2, end)
+        fields.need(pos, 2, end)
         erc = buf[pos]
         size = buf[pos + 1]
         pos += 2
-        units.need(pos, size, end)
+        fields.need(pos, size, end)
         records.append(decode_record(erc, buf, pos, size))
         pos += size
     result["records"] = records
@@ -48,9 +48,9 @@ def decode_events(buf, pos, end):
 def decode_record(erc, buf, pos, size):
     """The fields of one event record (ERC `erc`, `size` bytes at buf[pos:]): an AFN0E record,
     or the same bytes kept in a ring log. Unknown layouts come back as {"erc", "raw"}."""
-    fields = ERC_FIELDS.get(erc)
-    if fields is not None and size == units.fields_length(fields):
-        record, _ = units.decode_fields(fields, buf, pos, pos + size, {"erc": erc})
+    layout = ERC_FIELDS.get(erc)
+    if layout is not None and size == fields.fields_length(layout):
+        record, _ = fields.decode_fields(layout, buf, pos, pos + size, {"erc": erc})
         return record
     if erc == 3 and size >= 6 and (size - 6) % 4 == 0:
         record = {"erc": 3, "time": formats.decode(15, buf, pos), "master": buf[pos + 5],
@@ -64,23 +64,23 @@ def decode_record(erc, buf, pos, size):
 
 
 def _encode_record(out, record):
-    erc = units.get_field(record, "erc")
-    units.put_uint(out, erc, 1, "ERC")
+    erc = fields.get_field(record, "erc")
+    fields.put_uint(out, erc, 1, "ERC")
     body = bytearray()
     if "raw" in record:
         body.extend(record["raw"])
     elif erc == 3:
         from protocol import gw376_unit_ids as ids
-        formats.encode_into(body, 15, units.get_field(record, "time"))
-        units.put_uint(body, units.get_field(record, "master"), 1, "master")
+        formats.encode_into(body, 15, fields.get_field(record, "time"))
+        fields.put_uint(body, fields.get_field(record, "master"), 1, "master")
         ids.encode_unit_ids(
-            body, [(pn, fn, None) for pn, fn in ids.listed(units.get_field(record, "units"), 2)],
+            body, [(pn, fn, None) for pn, fn in ids.listed(fields.get_field(record, "units"), 2)],
             False)
     elif erc in ERC_FIELDS:
-        units.encode_fields(body, ERC_FIELDS[erc], record)
+        fields.encode_fields(body, ERC_FIELDS[erc], record)
     else:
         raise ProtocolError("ERC%d has no field codec: give its bytes as 'raw'" % erc)
-    units.put_uint(out, len(body), 1, "record length")
+    fields.put_uint(out, len(body), 1, "record length")
     out.extend(body)
 
 
@@ -88,14 +88,14 @@ def encode_events(out, value):
     """`records`: a list of records (dicts as decode_record gives them), or their wire bytes
     already joined (ERC, length, data for each), as a terminal copies them out of its ring log
     without making an object per record."""
-    records = units.get_field(value, "records")
-    pm, pn = units.get_field(value, "pm"), units.get_field(value, "pn")
+    records = fields.get_field(value, "records")
+    pm, pn = fields.get_field(value, "pm"), fields.get_field(value, "pn")
     wire = isinstance(records, (bytes, bytearray))
     count = _wire_count(records) if wire else len(records)
     if not isinstance(pm, int) or not isinstance(pn, int) or (pn - pm) & 0xFF != count:
         raise ProtocolError("pm..pn (%r..%r) must span the %d records" % (pm, pn, count))
     for name in ("ec_important", "ec_normal", "pm", "pn"):
-        units.put_uint(out, units.get_field(value, name), 1, name)
+        fields.put_uint(out, fields.get_field(value, name), 1, name)
     if wire:
         out.extend(records)
         return
@@ -108,7 +108,7 @@ def _wire_count(raw):
     count = 0
     pos = 0
     while pos < len(raw):
-        units.need(pos, 2, len(raw))
+        fields.need(pos, 2, len(raw))
         pos += 2 + raw[pos + 1]
         count += 1
     if pos != len(raw):

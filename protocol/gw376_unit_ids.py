@@ -2,8 +2,14 @@
 confirm/deny list and the AFN04/0A F65/F66 report tasks (protocol/gw376_units.py loads this
 module for those units only; the layouts and values are described there)."""
 from protocol import gw376_dadt as dadt
-from protocol import gw376_units as units
+from protocol import gw376_fields as fields
 from protocol.errors import ProtocolError
+
+# AFN04/0A F65, F66 (Pn = task number): timed active reporting of class 1 / class 2 data.
+# Layout (Q/GDW 1376.1-2013; field names as in the public qgdw3761api header and a public
+# 376.1 frame decoder): D7..D6 period unit (0 minute, 1 hour, 2 day, 3 month) + D5..D0 period,
+# base time (format 01), curve extraction ratio R, n, then n DA DT data unit identifiers.
+REPORT_TASK = "cycle:u8[unit=6/2,period=0/6] base:1 ratio:u8"
 
 
 def encode_unit_ids(out, items, with_value):
@@ -18,7 +24,7 @@ def encode_unit_ids(out, items, with_value):
         for pns, fns, _ in dadt.group_units(items[start:stop]):
             dadt.append_dadt(out, pns, fns)
             if with_value:
-                units.put_uint(out, items[start][2], 1, "err")
+                fields.put_uint(out, items[start][2], 1, "err")
         start = stop
 
 
@@ -33,7 +39,7 @@ def listed(items, width):
 
 
 def decode_confirm_list(buf, pos, end):
-    units.need(pos, 1, end)
+    fields.need(pos, 1, end)
     result = {"afn": buf[pos], "items": []}
     pos += 1
     if (end - pos) % 5:
@@ -48,16 +54,16 @@ def decode_confirm_list(buf, pos, end):
 
 
 def encode_confirm_list(out, value):
-    units.put_uint(out, units.get_field(value, "afn"), 1, "afn")
-    encode_unit_ids(out, listed(units.get_field(value, "items"), 3), True)
+    fields.put_uint(out, fields.get_field(value, "afn"), 1, "afn")
+    encode_unit_ids(out, listed(fields.get_field(value, "items"), 3), True)
 
 
 def decode_report_task(buf, pos, end):
-    task, pos = units.decode_fields(units.REPORT_TASK, buf, pos, end)
-    units.need(pos, 1, end)
+    task, pos = fields.decode_fields(REPORT_TASK, buf, pos, end)
+    fields.need(pos, 1, end)
     count = buf[pos]
     pos += 1
-    units.need(pos, 4 * count, end)
+    fields.need(pos, 4 * count, end)
     found = []
     for _ in range(count):
         for pn in dadt.expand_da(buf[pos], buf[pos + 1], pos):
@@ -69,9 +75,9 @@ def decode_report_task(buf, pos, end):
 
 
 def encode_report_task(out, value):
-    units.encode_fields(out, units.REPORT_TASK, value)
-    found = listed(units.get_field(value, "units"), 2)
-    units.put_uint(out, len(found), 1, "data unit count")
+    fields.encode_fields(out, REPORT_TASK, value)
+    found = listed(fields.get_field(value, "units"), 2)
+    fields.put_uint(out, len(found), 1, "data unit count")
     for pn, fn in found:            # one DA DT each: what every master can read
         da1, da2 = dadt.da_bytes(pn)
         dt1, dt2 = dadt.dt_bytes(fn)

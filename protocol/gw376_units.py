@@ -18,8 +18,8 @@ The coders of the composite units live in one module per family, imported when a
 that family is coded (codec(), decode(), encode_into()), so a request loads only those it
 carries: gw376_unit_ids (AFN00 F3, report tasks F65/F66), gw376_unit_archive (F10),
 gw376_unit_events (AFN0E, ERC records), gw376_unit_energy (energy blocks, curves),
-gw376_unit_forward (AFN10); the text field types (aN, ip, addr) are gw376_unit_text. They
-build on the field coders here (decode_fields, need, ...).
+gw376_unit_forward (AFN10). They and this module build on the field layouts and coders of
+gw376_fields (its text field types aN, ip, addr are gw376_unit_text).
     Unknown(raw)   value of an Fn without a codec: it keeps the rest of the data region
                    (its length cannot be known), `.raw` holds the bytes
 
@@ -78,6 +78,7 @@ None is "no data". Supported units and their values:
 """
 import binascii
 
+from protocol import gw376_fields as fields
 from protocol import gw376_formats as formats
 from protocol.compat import const
 from protocol.errors import ProtocolError
@@ -96,188 +97,6 @@ class Unknown:
         return "Unknown(%s)" % binascii.hexlify(self.raw).decode()
 
 
-# ---------------------------------------------------------------- field types
-# A field type is a data format number (1..25), one of the names below, or ("a", n) for n
-# ASCII characters / ("b", n) for n raw bytes. A bit-field byte or word is ("bits", "u8"|"u16",
-# ((name, shift, width, bias_or_table), ...)).
-#
-# Layouts are written as text and read into those tuples when a unit is coded (layout()): a
-# tuple constant is built in RAM when its module loads, every field a tuple of its own, while
-# a string stays in the board's ROMFS. Fields are separated by spaces, each NAME:TYPE[*COUNT]:
-#   TYPE  a format number (15), u8 u16 u24, ip, addr, aN (N ASCII characters), bN (N bytes),
-#         or a bit field u8[...] / u16[...]: NAME=SHIFT/WIDTH, comma-separated, each with
-#         +BIAS (the value is the code plus BIAS) or @TABLE (the value is the table's
-#         entry at index code; the one table is @baud, _BAUD).
-#   "timeout:u16[response_timeout_s=0/12,retries=12/2] voltage:7*3"
-
-_BAUD = const((0, 600, 1200, 2400, 4800, 7200, 9600, 19200))
-
-
-def _bytes_of(kind):
-    """The bytes of an unsigned type u8, u16, u24."""
-    return int(kind[1:]) >> 3
-
-
-def layout(fields):
-    """The fields of a layout written as text, as a tuple of (name, type[, count]); a tuple
-    of fields is returned as it is."""
-    if not isinstance(fields, str):
-        return fields
-    out = []
-    for item in fields.split():
-        name, _, kind = item.partition(":")
-        kind, _, count = kind.partition("*")
-        bracket = kind.find("[")
-        if bracket > 0:
-            bits = []
-            for part in kind[bracket + 1:-1].split(","):
-                bit, _, spec = part.partition("=")
-                spec, _, table = spec.partition("@")
-                spec, _, bias = spec.partition("+")
-                shift, _, width = spec.partition("/")
-                bits.append((bit, int(shift), int(width),
-                             _BAUD if table else int(bias or 0)))
-            kind = ("bits", kind[:bracket], tuple(bits))
-        elif kind.isdigit():
-            kind = int(kind)
-        elif kind[0] in "ab" and kind[1:].isdigit():
-            kind = (kind[0], int(kind[1:]))
-        out.append((name, kind, int(count)) if count else (name, kind))
-    return tuple(out)
-
-
-def need(pos, count, end):
-    """A ProtocolError unless `count` bytes from `pos` lie before `end`."""
-    if pos + count > end:
-        raise ProtocolError("data unit needs %d more bytes than the frame holds" %
-                            (pos + count - end), end)
-
-
-def _length(kind):
-    if isinstance(kind, int):
-        return formats.LENGTH[kind]
-    if isinstance(kind, tuple):
-        if kind[0] == "bits":
-            return _bytes_of(kind[1])
-        return kind[1]
-    if kind == "ip":
-        return 4
-    if kind == "addr":
-        return 6
-    return _bytes_of(kind)
-
-
-def read_uint(buf, pos, size):
-    """The unsigned little-endian integer of `size` bytes at buf[pos:]."""
-    value = 0
-    for i in range(size - 1, -1, -1):
-        value = (value << 8) | buf[pos + i]
-    return value
-
-
-def put_uint(out, value, size, what):
-    """Append `value` as `size` little-endian bytes (a ProtocolError naming `what` if it does
-    not fit)."""
-    if not isinstance(value, int) or not 0 <= value < (1 << (8 * size)):
-        raise ProtocolError("%s %r does not fit %d byte(s)" % (what, value, size))
-    for _ in range(size):
-        out.append(value & 0xFF)
-        value >>= 8
-
-
-def _decode_field(kind, buf, pos):
-    if isinstance(kind, int):
-        return formats.decode(kind, buf, pos)
-    if isinstance(kind, tuple) and kind[0] == "b":
-        return bytes(buf[pos:pos + kind[1]])
-    if isinstance(kind, tuple) or kind == "ip" or kind == "addr":
-        from protocol import gw376_unit_text as text
-        return text.decode(kind, buf, pos)
-    return read_uint(buf, pos, _bytes_of(kind))
-
-
-def _encode_field(out, kind, value, name):
-    if isinstance(kind, int):
-        formats.encode_into(out, kind, value)
-    elif isinstance(kind, tuple) and kind[0] == "b":
-        if not isinstance(value, (bytes, bytearray)) or len(value) != kind[1]:
-            raise ProtocolError("%s must be %d bytes" % (name, kind[1]))
-        out.extend(value)
-    elif isinstance(kind, tuple) or kind == "ip" or kind == "addr":
-        from protocol import gw376_unit_text as text
-        text.encode_into(out, kind, value, name)
-    else:
-        put_uint(out, value, _bytes_of(kind), name)
-
-
-def get_field(value, name):
-    """value[name] of a unit's dict, or a ProtocolError naming what is missing."""
-    if not isinstance(value, dict) or name not in value:
-        raise ProtocolError("data unit value lacks %r" % name)
-    return value[name]
-
-
-def decode_fields(fields, buf, pos, end, into=None):
-    """Decode a layout (text, or (name, type[, count]) fields) into a dict; return (dict, pos)."""
-    result = {} if into is None else into
-    for field in layout(fields):
-        kind = field[1]
-        size = _length(kind)
-        if isinstance(kind, tuple) and kind[0] == "bits":
-            need(pos, size, end)
-            raw = read_uint(buf, pos, size)
-            for name, shift, width, bias in kind[2]:
-                code = (raw >> shift) & ((1 << width) - 1)
-                if isinstance(bias, tuple):
-                    result[name] = bias[code] if code < len(bias) else code
-                else:
-                    result[name] = code + bias
-            pos += size
-            continue
-        count = field[2] if len(field) > 2 else 0
-        if count:
-            need(pos, size * count, end)
-            values = []
-            for _ in range(count):
-                values.append(_decode_field(kind, buf, pos))
-                pos += size
-            result[field[0]] = values
-        else:
-            need(pos, size, end)
-            result[field[0]] = _decode_field(kind, buf, pos)
-            pos += size
-    return result, pos
-
-
-def encode_fields(out, fields, value):
-    for field in layout(fields):
-        kind = field[1]
-        if isinstance(kind, tuple) and kind[0] == "bits":
-            raw = 0
-            for name, shift, width, bias in kind[2]:
-                item = get_field(value, name)
-                if isinstance(bias, tuple):
-                    code = bias.index(item) if item in bias else -1
-                elif isinstance(item, bool) or isinstance(item, int):
-                    code = int(item) - bias
-                else:
-                    code = -1
-                if not 0 <= code < (1 << width):
-                    raise ProtocolError("%s %r is out of range" % (name, item))
-                raw |= code << shift
-            put_uint(out, raw, _bytes_of(kind[1]), field[0])
-            continue
-        item = get_field(value, field[0])
-        count = field[2] if len(field) > 2 else 0
-        if count:
-            if not isinstance(item, (list, tuple)) or len(item) != count:
-                raise ProtocolError("%s needs a list of %d values" % (field[0], count))
-            for one in item:
-                _encode_field(out, kind, one, field[0])
-        else:
-            _encode_field(out, kind, item, field[0])
-
-
 # ---------------------------------------------------------------- unit layouts
 
 COMM_PARAMS = (                                    # AFN04/0A F1
@@ -288,10 +107,6 @@ MASTER_ADDRESS = (                                 # AFN04/0A F3
 ONLINE_MODE = (                                    # AFN04/0A F8
     "mode:u8[udp=7/1,work_mode=4/2,online_mode=0/2] redial_interval_s:u16 passive_redials:u8 "
     "idle_disconnect_min:u8 online_hours:u24")
-METER_ARCHIVE_ENTRY = (                            # AFN04/0A F10, 27 bytes each
-    "serial:u16 point:u16 line:u8[baud=5/3@baud,port=0/5] protocol:u8 address:addr "
-    "password:b6 tariff_byte:u8[tariffs=0/6] digits:u8[integer_digits=2/2+4,decimal_digits=0/2+1] "
-    "collector:addr class:u8[user_class=4/4,user_subclass=0/4]")
 TRIP = "trip:u8[warn_delay_min=4/4,limit_half_hours=0/4]"
 VERSION = (                                        # AFN09 F1
     "vendor:a4 device:a8 software_version:a4 software_date:20 capacity:a11 "
@@ -300,19 +115,12 @@ POWER = (                                          # AFN0C F25
     "read_time:15 active_power:9*4 reactive_power:9*4 power_factor:5*4 voltage:7*3 "
     "current:25*3 zero_sequence_current:25 apparent_power:9*4")
 EVENT_POINTERS = "pm:u8 pn:u8"
-# AFN04/0A F65, F66 (Pn = task number): timed active reporting of class 1 / class 2 data.
-# Layout (Q/GDW 1376.1-2013; field names as in the public qgdw3761api header and a public
-# 376.1 frame decoder): D7..D6 period unit (0 minute, 1 hour, 2 day, 3 month) + D5..D0 period,
-# base time (format 01), curve extraction ratio R, n, then n DA DT data unit identifiers.
-REPORT_TASK = "cycle:u8[unit=6/2,period=0/6] base:1 ratio:u8"
-# AFN04/0A F67, F68: that task started (55H) or stopped (AAH).
+# AFN04/0A F67, F68: a report task (F65/F66, gw376_unit_ids) started (55H) or stopped (AAH).
 REPORT_START, REPORT_STOP = 0x55, 0xAA
 REPORT_SWITCH = "action:u8"
 # Vendor: AFN04/0A F241 p0, our firmware's report form: 1 compact (ring-log records in the
 # vendor unit AFN0D F241), 0 standard units. Other terminals deny it.
 REPORT_FORM = "compact:u8"
-FORWARD_DOWN = ("port:u8 control:u8 timeout:u8[frame_timeout_in_s=7/1,frame_timeout=0/7] "
-                "byte_timeout_10ms:u8")
 
 # Energy blocks: NAME:FORMAT per block, each block M+1 values (total then tariffs 1..M).
 _FORWARD_BLOCKS = "forward_active:14 forward_reactive:11 q1_reactive:11 q4_reactive:11"
@@ -322,13 +130,6 @@ _SINGLE_ENERGY = const(b"\x0c\x81\x00\x0d\xa1\x14\x0d\xb1\x15")
 _SINGLE_BLOCKS = const("forward_active:14 forward_reactive:11 reverse_active:14 "
                        "reverse_reactive:11 q1_reactive:11 q2_reactive:11 q3_reactive:11 "
                        "q4_reactive:11")
-
-def fields_length(fields):
-    """The bytes a unit or ERC record of these fields takes (all of fixed size)."""
-    total = 0
-    for field in layout(fields):
-        total += _length(field[1]) * (field[2] if len(field) > 2 else 1)
-    return total
 
 
 # ---------------------------------------------------------------- composite codecs
@@ -487,10 +288,8 @@ _TD_DAY = bytes((1, 12, 25, 32, 41, 43, 45, 45, 49, 50, 53, 53, 57, 59, 113, 118
 _TD_MONTH = bytes((17, 24, 33, 39, 44, 44, 46, 46, 51, 52, 54, 54, 60, 62, 65, 66, 130, 130,
                    157, 160, 177, 184, 193, 196, 201, 208, 213, 216))
 _TD_CURVE = bytes((73, 76, 81, 95, 97, 110, 138, 138, 145, 148, 217, 218))
-CURVE_TD = "start:15 density:u8 points:u8"
 _TD_DAY_CODEC = (FORMAT, 20)
 _TD_MONTH_CODEC = (FORMAT, 21)
-_TD_CURVE_CODEC = (FIELDS, CURVE_TD)
 # Curve replies (AFN0D up): Td_c then `points` values of one data format. Triples first Fn,
 # last Fn, format (Q/GDW 1376.1-2013 appendix: active power 09, voltage 07, current 25, energy
 # per interval 13, energy register reading 11, power factor 05).
@@ -529,7 +328,8 @@ def codec(afn, fn, direction) -> tuple | None:
         if _in_ranges(fn, _TD_MONTH):
             return _TD_MONTH_CODEC
         if _in_ranges(fn, _TD_CURVE):
-            return _TD_CURVE_CODEC
+            from protocol import gw376_unit_energy as energy
+            return (FIELDS, energy.CURVE_TD)
     return None
 
 
@@ -546,10 +346,10 @@ def decode(afn, fn, direction, buf, pos, end):
     if kind == EMPTY:
         return None, pos
     if kind == FIELDS:
-        return decode_fields(entry[1], buf, pos, end)
+        return fields.decode_fields(entry[1], buf, pos, end)
     if kind == FORMAT:
         size = formats.LENGTH[entry[1]]
-        need(pos, size, end)
+        fields.need(pos, size, end)
         return formats.decode(entry[1], buf, pos), pos + size
     if kind == ENERGY:
         from protocol import gw376_unit_energy as energy
@@ -580,7 +380,7 @@ def encode_into(out, afn, fn, direction, value):
             if value is not None:
                 raise ProtocolError("AFN%02X F%d carries no data" % (afn, fn))
         elif kind == FIELDS:
-            encode_fields(out, entry[1], value)
+            fields.encode_fields(out, entry[1], value)
         elif kind == FORMAT:
             formats.encode_into(out, entry[1], value)
         elif kind == ENERGY:

@@ -12,7 +12,7 @@ import pytest
 from firmware import events as ev
 from firmware import quantities as qs
 from host_tools.simulators.meter_bus import MeterSimulator
-from protocol import gw376_unit_events, gw376_units
+from protocol import gw376_fields, gw376_unit_events
 from tests.poller.poll_support import run_poller, wall
 
 BAUD = 19200
@@ -94,8 +94,8 @@ def test_a_stuck_meter_repeats_its_values(run):
 def _decoded(record):
     fields = gw376_unit_events.ERC_FIELDS[record["erc"]]
     data = bytes(record["data"])
-    assert len(data) == gw376_units.fields_length(fields)
-    return gw376_units.decode_fields(fields, data, 0, len(data), {})[0]
+    assert len(data) == gw376_fields.fields_length(fields)
+    return gw376_fields.decode_fields(fields, data, 0, len(data), {})[0]
 
 
 def test_erc31_after_consecutive_failures_once_and_restored_by_a_success(run):

@@ -17,7 +17,7 @@ from firmware import events as ev
 from firmware import quantities as qs
 from host_tools.simulators.clock import ManualClock
 from host_tools.simulators.meter_bus import MeterSimulator
-from protocol import dlt645, gw376_unit_events, gw376_units
+from protocol import dlt645, gw376_fields, gw376_unit_events
 from tests.poller.poll_support import run_poller, wall
 
 BOOT = wall(2026, 3, 4, 23, 50)
@@ -137,8 +137,8 @@ def test_broadcast_time_once_a_day(run):
 def _event(record):
     fields = gw376_unit_events.ERC_FIELDS[record["erc"]]
     data = bytes(record["data"])
-    assert len(data) == gw376_units.fields_length(fields)
-    decoded, _ = gw376_units.decode_fields(fields, data, 0, len(data), {})
+    assert len(data) == gw376_fields.fields_length(fields)
+    decoded, _ = gw376_fields.decode_fields(fields, data, 0, len(data), {})
     return decoded
 
 

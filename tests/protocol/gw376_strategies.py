@@ -5,9 +5,10 @@ the table is round-trip tested without writing a new strategy (custom codecs are
 """
 from hypothesis import strategies as st
 
-from protocol import gw376
+from protocol import gw376, gw376_fields
 from protocol import gw376_unit_archive as archive
 from protocol import gw376_unit_events as events
+from protocol import gw376_unit_forward as forward
 from protocol import gw376_unit_ids as ids
 from protocol import gw376_units as units
 
@@ -57,7 +58,7 @@ def _plain(kind):
 def fields_value(fields):
     """A dict for a layout (text, or a (name, type[, count]) field table)."""
     parts = {}
-    for field in units.layout(fields):
+    for field in gw376_fields.layout(fields):
         kind = field[1]
         if isinstance(kind, tuple) and kind[0] == "bits":
             for name, _shift, width, bias in kind[2]:
@@ -79,7 +80,7 @@ def energy_value(draw, td_format, blocks):
     value = {"read_time": draw(format_value(15)), "tariffs": tariffs}
     if td_format:
         value["td"] = draw(format_value(td_format))
-    for name, fmt in units.layout(blocks):
+    for name, fmt in gw376_fields.layout(blocks):
         value[name] = draw(st.lists(format_value(fmt), min_size=tariffs + 1,
                                     max_size=tariffs + 1))
     return value
@@ -113,13 +114,13 @@ _CUSTOM = {
         "afn": st.integers(0, 255),
         "items": st.lists(st.tuples(point, fn_number, st.integers(0, 1)), max_size=10)}),
     archive.decode_archive: st.fixed_dictionaries({
-        "meters": st.lists(fields_value(units.METER_ARCHIVE_ENTRY), max_size=4)}),
+        "meters": st.lists(fields_value(archive.METER_ARCHIVE_ENTRY), max_size=4)}),
     archive.decode_serials: st.fixed_dictionaries({
         "serials": st.lists(st.integers(0, 65535), max_size=20)}),
     events.decode_events: events_value(),
     units._decode_optional_clock: format_value(1),
     ids.decode_report_task: st.tuples(
-        fields_value(units.REPORT_TASK),
+        fields_value(ids.REPORT_TASK),
         st.lists(st.tuples(point, fn_number), max_size=12)).map(
             lambda t: dict(t[0], units=t[1])),
 }
@@ -145,7 +146,7 @@ def unit_value(afn, fn, direction):
         return _CUSTOM[codec[1]]
     # transparent forwarding: its own fields plus the forwarded bytes
     if direction == 0:
-        base = fields_value(units.FORWARD_DOWN)
+        base = fields_value(forward.FORWARD_DOWN)
     else:
         base = st.fixed_dictionaries({"port": st.integers(0, 255)})
     return st.tuples(base, st.binary(max_size=40)).map(lambda t: dict(t[0], data=t[1]))

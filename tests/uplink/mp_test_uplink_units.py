@@ -400,7 +400,7 @@ def test_the_admin_handlers_leave_nothing_behind_when_the_codec_goes():
     log, term, ev, s, clock = setup()
     gone = ("firmware.terminal_admin", "firmware.terminal_query", "firmware.terminal_archive",
             "firmware.terminal_control",
-            "protocol.gw376", "protocol.gw376_units", "protocol.gw376_unit_ids",
+            "protocol.gw376", "protocol.gw376_units", "protocol.gw376_fields", "protocol.gw376_unit_ids",
             "protocol.gw376_unit_archive", "protocol.gw376_unit_events", "protocol.gw376_unit_energy",
             "protocol.gw376_unit_forward", "protocol.gw376_unit_text", "protocol.gw376_dadt",
             "protocol.gw376_formats",
