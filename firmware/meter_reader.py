@@ -30,7 +30,7 @@ class MeterReader:
         self.count = 0
         self.energy = None          # forward active total of the last read, 0.01 kWh
         self.answered = 0           # replies in the last read (0: the meter is silent)
-        self._maps = {}             # Modbus map name -> (RegisterMap, {names: blocks})
+        self._maps = {}             # Modbus map name -> [(plan names, [(block, quantities)])]
 
     def _put(self, kind, q, value):
         c = self.count

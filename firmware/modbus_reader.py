@@ -79,7 +79,16 @@ async def read(reader, slot, names, kind):
     """Read the plan's quantities (`names`) the meter's map holds; OK or NO_REPLY."""
     link = reader.link
     name = bytes(slot[26:34]).rstrip(b"\0").decode() or "sdm120"
-    cached = reader._maps.get(name)
+    plans = reader._maps.get(name)
+    if plans is None:
+        plans = reader._maps[name] = []
+    # Each plan (real-time, midnight) reads its own blocks of one map; its names are compiled
+    # once at boot, so the list itself tells the plans apart, and a look-up allocates nothing.
+    cached = None
+    for planned, blocks in plans:
+        if planned is names:
+            cached = blocks
+            break
     if cached is None:
         from firmware import quantities as qs
         regmap = modbus_map.load_map(name)
@@ -87,7 +96,7 @@ async def read(reader, slot, names, kind):
         cached = []
         for block in regmap.read_plan(wanted):
             cached.append((block, tuple(qs.quantity(item.name) for item in block.items)))
-        reader._maps[name] = cached
+        plans.append((names, cached))
         forget_tables()
     unit = slot[6]
     if not cached:

@@ -114,7 +114,10 @@ def test_a_modbus_meter_is_read_through_its_register_map(run):
     assert set(last) == {1, 11, 14}         # the plan's quantities the SDM120 map holds
     assert last[1] == run.energy[7]
     assert 2000 < last[11] < 2400           # 0.1 V
-    assert [ts for ts, _ in run.values(7, qs.MIDNIGHT)] == [MIDNIGHT]
+    midnight = run.values(7, qs.MIDNIGHT)
+    assert [ts for ts, _ in midnight] == [MIDNIGHT]
+    # the midnight plan's quantities only, though the real-time plan read the same map before
+    assert set(midnight[0][1]) == {1}
 
 
 def test_block_fallback_is_learnt_once_and_remembered(run):
