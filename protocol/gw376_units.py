@@ -283,17 +283,22 @@ def known_units():
 # format 20) for daily and meter-reading-day frozen data, Td_m (a month, format 21) for monthly,
 # Td_c (start, density, points) for curves. Fn ranges as inclusive pairs, per Q/GDW 1376.1-2013
 # (cross-checked against qgdw3761api's per-Fn structures and "daily/monthly/curve" notes).
-_TD_DAY = bytes((1, 12, 25, 32, 41, 43, 45, 45, 49, 50, 53, 53, 57, 59, 113, 118, 121, 123,
-                 129, 129, 153, 156, 161, 176, 185, 192, 209, 209))
-_TD_MONTH = bytes((17, 24, 33, 39, 44, 44, 46, 46, 51, 52, 54, 54, 60, 62, 65, 66, 130, 130,
-                   157, 160, 177, 184, 193, 196, 201, 208, 213, 216))
-_TD_CURVE = bytes((73, 76, 81, 95, 97, 110, 138, 138, 145, 148, 217, 218))
+# Written as bytes literals: they stay in the board's ROMFS, where bytes((...)) is built in RAM.
+# Day: F1-12 25-32 41-43 45 49-50 53 57-59 113-118 121-123 129 153-156 161-176 185-192 209
+_TD_DAY = const(b"\x01\x0c\x19\x20\x29\x2b\x2d\x2d\x31\x32\x35\x35\x39\x3b\x71\x76\x79\x7b"
+                b"\x81\x81\x99\x9c\xa1\xb0\xb9\xc0\xd1\xd1")
+# Month: F17-24 33-39 44 46 51-52 54 60-62 65-66 130 157-160 177-184 193-196 201-208 213-216
+_TD_MONTH = const(b"\x11\x18\x21\x27\x2c\x2c\x2e\x2e\x33\x34\x36\x36\x3c\x3e\x41\x42\x82\x82"
+                  b"\x9d\xa0\xb1\xb8\xc1\xc4\xc9\xd0\xd5\xd8")
+# Curve: F73-76 81-95 97-110 138 145-148 217-218
+_TD_CURVE = const(b"\x49\x4c\x51\x5f\x61\x6e\x8a\x8a\x91\x94\xd9\xda")
 _TD_DAY_CODEC = (FORMAT, 20)
 _TD_MONTH_CODEC = (FORMAT, 21)
 # Curve replies (AFN0D up): Td_c then `points` values of one data format. Triples first Fn,
 # last Fn, format (Q/GDW 1376.1-2013 appendix: active power 09, voltage 07, current 25, energy
 # per interval 13, energy register reading 11, power factor 05).
-_CURVE_UP = bytes((81, 88, 9, 89, 91, 7, 92, 95, 25, 97, 100, 13, 101, 104, 11, 105, 108, 5))
+# F81-88 09, F89-91 07, F92-95 25, F97-100 13, F101-104 11, F105-108 05
+_CURVE_UP = const(b"\x51\x58\x09\x59\x5b\x07\x5c\x5f\x19\x61\x64\x0d\x65\x68\x0b\x69\x6c\x05")
 
 
 def _in_ranges(fn, ranges):
