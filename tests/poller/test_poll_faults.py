@@ -50,8 +50,8 @@ def run(tmp_path_factory):
                 "clock": "bus", "start": wall(2026, 3, 5, 10, 0, 30),
                 "settings": {"plan.realtime_min": 1, "plan.curve_min": 0,
                              "plan.realtime_items": "energy_fwd_block,voltage_block",
-                             # meter 4's 150 ms reply then keeps 250 ms from the deadline:
-                             # room for a loaded machine's scheduling (200 failed under load)
+                             # meter 4's 150 ms reply keeps 250 ms from the deadline: room
+                             # for the scheduling of a loaded machine
                              "events.fail_count": 2, "poll.turnaround_ms": 400},
                 # 10:00:30 boot cycle, 10:01, 10:02; pause; 10:03
                 "steps": [150 * 1000, 60 * 1000]}
