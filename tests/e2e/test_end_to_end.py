@@ -71,10 +71,10 @@ def board_readings(records):
     The plan has no curve. In the first hour of the day the board also reads the energy of its
     meters without a daily freeze as their midnight value: the station keeps those as the day's
     frozen values (host_tools/station/uploads.py), not as readings. A standard unit's read
-    time (format 15) says the minute, not the second. The firmware polls its meters at every start, and every
-    USB command restarts it, so two batches of one point can fall in one minute; the station
-    keeps one reading per point, item and minute, which must then be one of the values the
-    board logged for it."""
+    time (format 15) says the minute, not the second. The firmware polls its meters at every
+    start, and every USB command restarts it, so two batches of one point can fall in one
+    minute; the station keeps one reading per point, item and minute, which must then be one of
+    the values the board logged for it."""
     out = {}
     for rec in records:
         if rec["record"] != "readings" or rec["kind"] == "midnight":
