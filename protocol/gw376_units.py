@@ -68,8 +68,8 @@ None is "no data". Supported units and their values:
         "records": [{"erc": n, ...}]} with (pn - pm) mod 256 records. ERC 1, 2, 3, 5, 12, 13,
         14, 20, 21, 27, 30, 31, 33 decode to fields (gw376_unit_events.ERC_FIELDS; a
         measuring point reads "pn" and "start" 1 = occurred / 0 = restored; ERC3 {"time",
-        "master", "units": [(pn, fn)]}); any other ERC, or a record whose length Le does not match its layout,
-        keeps {"erc", "raw"}.
+        "master", "units": [(pn, fn)]}); any other ERC, or a record whose length Le does not
+        match its layout, keeps {"erc", "raw"}.
     AFN04/0A F65, F66 (Pn = task number): {"unit" 0 min / 1 h / 2 day / 3 month, "period"
         1..63, "base" (format 01), "ratio", "units": [(pn, fn)]}; F67, F68: {"action"
         REPORT_START 55H / REPORT_STOP AAH}; vendor F241 p0 {"compact" 0 | 1}
