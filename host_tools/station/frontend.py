@@ -578,9 +578,8 @@ class FrontEnd:
         pointer = unit.get("pn")
         read_to = None if pointer is None else (terminal_id, important, pointer)
         if report and read_to is not None:
-            read = await asyncio.to_thread(self.station.event_counters, terminal_id)
-            if (read[0 if important else 1] or 0) != unit.get("pm"):
-                read_to = None
+            pm = unit.get("pm")     # the station's store moves the pointer only from pm
+            read_to = None if pm is None else read_to + (pm,)
         if events or read_to:
             new = await asyncio.to_thread(self.station.store_events, events, read_to)
             self.stats["events_stored"] += new

@@ -7,7 +7,7 @@ identity) and returns how many records were new. Part of the Station (repository
 import datetime
 import hashlib
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from host_tools.station.errors import InvalidValue, StationError, UnknownTerminal
 from host_tools.station.items import TOTAL_ENERGY, old_name
@@ -226,6 +226,8 @@ class IngestMixin(StationPart):
         data bytes (which carry the event's time): reading the same record twice stores it once.
         `read_to` = (terminal_id, important, pointer): the event counter the station has read up
         to, saved in the same transaction, so it is never seen ahead of or behind the events.
+        With a fourth element, `from`, the counter moves only if it stands at `from` (never read
+        counts as 0): an event report moves it only when it carries the next unread event.
         """
         now, zone = self._now(), self.zone
         rows = []
@@ -247,8 +249,7 @@ class IngestMixin(StationPart):
         with self._ingest_transaction():
             stored = self.db.execute(_INSERT_EVENT, rows).rowcount if rows else 0
             if read_to is not None:
-                terminal_id, important, pointer = read_to
-                self._save_event_counter(terminal_id, important, pointer)
+                self._save_event_counter(*read_to)
         return stored
 
     def event_counters(self, terminal_id):
@@ -267,10 +268,12 @@ class IngestMixin(StationPart):
             if normal is not None:
                 self._save_event_counter(terminal_id, False, normal)
 
-    def _save_event_counter(self, terminal_id, important, pointer):
+    def _save_event_counter(self, terminal_id, important, pointer, only_from=None):
         column = "important_events_read" if important else "normal_events_read"
-        self.db.execute(update(terminals).where(terminals.c.id == terminal_id)
-                        .values({column: pointer}))
+        move = update(terminals).where(terminals.c.id == terminal_id)
+        if only_from is not None:
+            move = move.where(func.coalesce(terminals.c[column], 0) == only_from)
+        self.db.execute(move.values({column: pointer}))
 
 
 class _IngestTransaction:
