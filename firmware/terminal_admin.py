@@ -12,9 +12,8 @@ from protocol.compat import const
 
 _ERC3 = const(3)                # parameters changed
 
+
 # --- AFN04 F65..F68: timed report tasks (firmware/reports.py) ------------------------------
-
-
 def set_tasks(tasks, pn, fn, value):
     """The task list with AFN04 F65..F68 for task `pn` applied (a new list: the settings
     file is replaced whole; the tasks not changed are shared, the check copies them)."""

@@ -8,6 +8,7 @@ transparent forwarding to its buses (AFN10 F1). Loaded only while one such reque
 """
 from protocol import clock_math, gw376
 
+
 # --- AFN05: control ------------------------------------------------------------------------
 async def control(term, frame):
     if len(frame.units) != 1:
@@ -38,6 +39,7 @@ async def control(term, frame):
     if outcome is None or outcome == 0:
         return [gw376.confirm(frame)]      # confirmed, or queued: ERC33 will tell
     return None     # refused by the meter, no reply, or its status word disagrees
+
 
 async def relay_outcome(term, point, start):
     """Wait (within the master's response timeout) for the outcome of the command queued after

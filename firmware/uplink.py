@@ -155,7 +155,8 @@ class EventIndex:
 
     def query(self, important, pm, pn, room=1200):
         """The AFN0E F1/F2 reply value for pointers pm..pn-1 (as many as fit `room` bytes); its
-        records are their wire bytes joined (protocol/gw376_unit_events.py encodes them as they are)."""
+        records are their wire bytes joined (protocol/gw376_unit_events.py encodes them as they
+        are)."""
         self.update()
         cls = 0 if important else 1
         count = self.count[cls]

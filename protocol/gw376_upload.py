@@ -15,16 +15,14 @@ standard AFN0E F1 unit with count 1 and no record bytes: the event record is the
 
 Payloads (the concentrator's ring-log encodings, docs/ringlog.md and firmware/log_records.py):
 readings = for each item varint(item_id * 2 + no_data) then, unless no_data,
-varint(zigzag(value)); item_id = kind * 64 + quantity (firmware/quantities.py); event = ERC
-then the record's AFN0E bytes; marker = code then data.
+varint(zigzag(value)), decoded by protocol/readings_payload.py; item_id = kind * 64 + quantity
+(firmware/quantities.py); event = ERC then the record's AFN0E bytes; marker = code then data.
 
     identity = decode(afn, raw)           # raw: the F241 unit's bytes (Unknown(raw).raw)
     -> {"first", "count", "records": [(seq, type, point, time, payload)]}
-    unpack_readings(payload) -> [(item_id, value or None)]
     upload_identity(frame) -> the decode() result for a parsed frame, or None
 """
 from protocol.errors import ProtocolError
-from protocol.readings_payload import unpack_readings  # noqa: F401 - the station reads them here
 
 FN_RECORDS = 241
 READINGS = 1

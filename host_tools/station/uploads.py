@@ -30,6 +30,7 @@ import functools
 from protocol import dlt645_items, gw376_upload
 from protocol.reading_items import CURVE, FROZEN, MIDNIGHT, REALTIME  # noqa: F401
 from protocol.reading_items import NAMES as QUANTITY_NAMES
+from protocol.readings_payload import unpack_readings
 
 from host_tools.station.items import tariff_of
 from host_tools.station.records import Event, FrozenValue, Reading
@@ -75,7 +76,7 @@ def records_to_data(terminal_id, records, protocols=None):
         at = record_time(seconds)
         if rtype == gw376_upload.READINGS:
             protocol = protocols.get(point, 30)
-            for item_id, value in gw376_upload.unpack_readings(payload):
+            for item_id, value in unpack_readings(payload):
                 if value is None:
                     continue
                 name, is_frozen = item_for(item_id >> 6, item_id & 63)

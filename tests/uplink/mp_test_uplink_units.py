@@ -14,7 +14,8 @@ from firmware.vclock import VirtualClock
 from firmware.wallclock import WallClock
 from protocol import gw376
 from protocol import settings as schema
-from protocol.gw376_upload import unpack_readings, upload_identity
+from protocol.gw376_upload import upload_identity
+from protocol.readings_payload import unpack_readings
 
 ITEMS = [qs.item_id(qs.CURVE, 1), qs.item_id(qs.CURVE, 11)]
 
@@ -400,8 +401,9 @@ def test_the_admin_handlers_leave_nothing_behind_when_the_codec_goes():
     log, term, ev, s, clock = setup()
     gone = ("firmware.terminal_admin", "firmware.terminal_query", "firmware.terminal_archive",
             "firmware.terminal_control",
-            "protocol.gw376", "protocol.gw376_units", "protocol.gw376_fields", "protocol.gw376_unit_ids",
-            "protocol.gw376_unit_archive", "protocol.gw376_unit_events", "protocol.gw376_unit_energy",
+            "protocol.gw376", "protocol.gw376_units", "protocol.gw376_fields",
+            "protocol.gw376_unit_ids", "protocol.gw376_unit_archive", "protocol.gw376_unit_events",
+            "protocol.gw376_unit_energy",
             "protocol.gw376_unit_forward", "protocol.gw376_unit_text", "protocol.gw376_dadt",
             "protocol.gw376_formats",
             "protocol.bcd", "protocol.settings", "protocol.pw")

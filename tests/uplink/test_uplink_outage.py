@@ -56,7 +56,7 @@ def test_six_hour_outage_then_the_backlog_arrives_whole_in_order_once():
     # what arrived is what was recorded: meter, time and values of every curve point
     rtype, point, ts, payload = master.records[first + 64 * 23 + 63]
     assert (rtype, point) == (1, 64)
-    from protocol.gw376_upload import unpack_readings
+    from protocol.readings_payload import unpack_readings
     values = [v for _, v in unpack_readings(payload)]
     assert values == [1000000 + 64 * 5000 + 23 * 25, 2200 + 64 % 7, 2210, 2190, 5000 + 23 % 11,
                       11064]

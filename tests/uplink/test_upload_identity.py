@@ -3,7 +3,8 @@ import pytest
 
 from protocol import gw376
 from protocol.errors import ProtocolError
-from protocol.gw376_upload import decode, unpack_readings, upload_identity
+from protocol.gw376_upload import decode, upload_identity
+from protocol.readings_payload import unpack_readings
 
 
 def upload(afn, raw, units=()):
