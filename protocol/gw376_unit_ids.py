@@ -81,4 +81,7 @@ def encode_report_task(out, value):
     for pn, fn in found:            # one DA DT each: what every master can read
         da1, da2 = dadt.da_bytes(pn)
         dt1, dt2 = dadt.dt_bytes(fn)
-        out.extend(bytes((da1, da2, dt1, dt2)))
+        out.append(da1)
+        out.append(da2)
+        out.append(dt1)
+        out.append(dt2)

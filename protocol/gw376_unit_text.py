@@ -1,5 +1,5 @@
 """Q/GDW 1376.1 field types written as text: ASCII fields (aN), IPv4 addresses (ip) and meter
-addresses (addr, format 12). protocol/gw376_units.py loads this module for the layouts that
+addresses (addr, format 12). protocol/gw376_fields.py loads this module for the layouts that
 have one (the master's address F3, the meter archive F10, the version AFN09 F1, ERC1) only."""
 import binascii
 
